@@ -1,0 +1,119 @@
+"""The one contract every device transport implements (after NAPALM's ``NetworkDriver``).
+
+The push path is identical for every platform: read the live managed section, render the merge
+candidate (``templates/<platform>/push.j2``), ``load_merge_candidate``, ``compare_config``,
+``commit_config(revert_in=…)``, read back, ``confirm_commit``; on any failure ``discard_config`` or
+``rollback``. A new platform adds a driver (if its transport is new) and a template folder.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from typing import Any
+
+from ..inventory import Device
+from ..model import EnforcerError
+from ..render import PlatformInfo, platform_info
+
+
+class DriverError(EnforcerError):
+    """A device could not be reached, refused the candidate, or failed to commit; names the device."""
+
+    def __init__(self, device: str, reason: str):
+        self.device = device
+        self.reason = reason
+        super().__init__(f"{device}: {reason}")
+
+
+class Driver(ABC):
+    """NAPALM-shaped interface. Methods raise :class:`DriverError`; ``close`` never raises."""
+
+    def __init__(self, device: Device, timeout: float = 30.0):
+        self.device = device
+        self.timeout = timeout
+        self.info: PlatformInfo = platform_info(device.platform)
+
+    # -- session
+    @abstractmethod
+    def open(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Driver:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- state
+    @abstractmethod
+    def get_facts(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def get_config(self) -> str:
+        """The device's full running configuration (or its equivalent listing)."""
+
+    def get_managed_section(self) -> str:
+        """The live enforcer-managed section, normalised like ``render_section`` output.
+
+        Read from the device, never from what enforcer last pushed: a manual change must show.
+        """
+        return extract_managed(self.get_config(), self.info)
+
+    # -- candidate / commit
+    @abstractmethod
+    def load_merge_candidate(self, config: str) -> None: ...
+
+    def load_replace_candidate(self, config: str) -> None:
+        raise DriverError(self.device.name, "replace of the whole configuration is not supported; enforcer merges")
+
+    @abstractmethod
+    def compare_config(self) -> str: ...
+
+    @abstractmethod
+    def commit_config(self, revert_in: int | None = None) -> None:
+        """Apply the candidate; with ``revert_in`` the device reverts by itself unless confirmed."""
+
+    @abstractmethod
+    def confirm_commit(self) -> None: ...
+
+    def has_pending_commit(self) -> bool:
+        return False
+
+    @abstractmethod
+    def discard_config(self) -> None: ...
+
+    @abstractmethod
+    def rollback(self) -> None: ...
+
+
+def extract_managed(config: str, info: PlatformInfo) -> str:
+    """The managed lines of an indented config, with the parent lines that give them context.
+
+    A line is managed when it, or one of its parents, matches a ``managed`` pattern from the
+    platform's ``platform.yaml``. Parents of a managed line are kept (``router bgp 65000`` above a
+    ``neighbor … prefix-list ENFORCER-… in``) so that the result diffs like a rendered section.
+    """
+    patterns = [re.compile(p) for p in info.managed]
+    out: list[str] = []
+    stack: list[tuple[int, str, bool]] = []  # (indent, line, emitted)
+    for raw in config.splitlines():
+        line = raw.rstrip()
+        if not line.strip() or line.strip() == info.comment:
+            continue
+        indent = len(line) - len(line.lstrip())
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        inherited = any(p.search(parent) for _, parent, _ in stack for p in patterns)
+        managed = inherited or any(p.search(line.strip()) for p in patterns)
+        if managed:
+            for i, (ind, parent, emitted) in enumerate(stack):
+                if not emitted:
+                    out.append(parent)
+                    stack[i] = (ind, parent, True)
+            out.append(line)
+        stack.append((indent, line, managed))
+    return "\n".join(out) + "\n" if out else ""

@@ -1,0 +1,268 @@
+"""Devices, customers and protected prefixes, read from Nornir-style YAML.
+
+An inventory folder holds ``hosts.yaml`` (devices), ``groups.yaml`` and ``defaults.yaml`` (values a
+host inherits: host < its groups in order < defaults), ``customers.yaml`` and ``settings.yaml``
+(guardrails). Secrets never live in these files: a device names the environment variables that
+hold its credentials.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .model import Address, Asn, EnforcerError, InterfaceName, Name, PrefixT
+
+
+class Platform(StrEnum):
+    """One template folder each (``templates/<platform>/``)."""
+
+    IOS = "ios"
+    IOSXR = "iosxr"
+    JUNOS = "junos"
+    EOS = "eos"
+    NXOS = "nxos"
+    FRR = "frr"
+    NFTABLES = "nftables"
+    OPENFLOW = "openflow"
+
+
+class Transport(StrEnum):
+    """How a device is reached; ``offline`` renders to files (Aerleon-style) instead of pushing."""
+
+    NAPALM = "napalm"
+    FRR = "frr"
+    LINUX = "linux"
+    OPENFLOW = "openflow"
+    OFFLINE = "offline"
+
+
+DEFAULT_TRANSPORT = {
+    Platform.IOS: Transport.NAPALM,
+    Platform.IOSXR: Transport.NAPALM,
+    Platform.JUNOS: Transport.NAPALM,
+    Platform.EOS: Transport.NAPALM,
+    Platform.NXOS: Transport.NAPALM,
+    Platform.FRR: Transport.FRR,
+    Platform.NFTABLES: Transport.LINUX,
+    Platform.OPENFLOW: Transport.OPENFLOW,
+}
+
+
+class InventoryError(EnforcerError):
+    """A problem in the inventory files: names the file, the path inside it and the reason."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+class Device(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: Name
+    platform: Platform
+    role: Name
+    hostname: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.:_-]{1,253}$")
+    port: int | None = Field(default=None, ge=1, le=65535)
+    transport: Transport | None = None
+    napalm_driver: Name | None = None
+    username_env: Name | None = None
+    password_env: Name | None = None
+    datapath_id: int | None = Field(default=None, ge=0, le=2**64 - 1)
+    bgp_asn: Asn | None = None
+    attach_interfaces: tuple[InterfaceName, ...] = ()
+    snapshot: Path | None = None
+    netns: Name | None = None
+    optional_args: dict[str, Any] = Field(default_factory=dict)
+    groups: tuple[Name, ...] = ()
+
+    @property
+    def effective_transport(self) -> Transport:
+        return self.transport or DEFAULT_TRANSPORT[self.platform]
+
+    def credentials(self) -> tuple[str | None, str | None]:
+        """Read at connect time, never stored: a missing variable yields None."""
+        user = os.environ.get(self.username_env) if self.username_env else None
+        pw = os.environ.get(self.password_env) if self.password_env else None
+        return user, pw
+
+
+class Attachment(BaseModel):
+    """Where a customer connects: a device, the interface, and the BGP neighbor address if it peers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    device: Name
+    interface: InterfaceName | None = None
+    neighbor: Address | None = None
+
+
+class Customer(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: Name
+    name: str = Field(default="", max_length=128)
+    asn: Asn | None = None
+    prefixes: tuple[PrefixT, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+
+
+class Guardrails(BaseModel):
+    """Limits that protect the network from operator mistakes and detector floods."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    protected: tuple[PrefixT, ...] = ()
+    max_prefixlen_v4: int = Field(default=24, ge=0, le=32, description="broader than this needs --force")
+    max_prefixlen_v6: int = Field(default=48, ge=0, le=128, description="broader than this needs --force")
+    max_new_per_minute: int = Field(default=120, ge=1, description="decisions accepted per rolling minute")
+    max_active: int = Field(default=50_000, ge=1, description="active enforcements, all devices")
+
+
+class Inventory(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    path: Path | None = None
+    devices: dict[str, Device]
+    customers: dict[str, Customer] = Field(default_factory=dict)
+    guardrails: Guardrails = Guardrails()
+
+    @field_validator("devices")
+    @classmethod
+    def _not_empty(cls, v: dict[str, Device]) -> dict[str, Device]:
+        if not v:
+            raise ValueError("no devices")
+        return v
+
+    def device(self, name: str) -> Device:
+        try:
+            return self.devices[name]
+        except KeyError:
+            raise InventoryError([f"device: no device named {name!r} in the inventory"]) from None
+
+    def customer(self, cid: str) -> Customer:
+        try:
+            return self.customers[cid]
+        except KeyError:
+            raise InventoryError([f"customer: no customer {cid!r} in the inventory"]) from None
+
+    def customer_by_asn(self, asn: int) -> Customer | None:
+        return next((c for c in self.customers.values() if c.asn == asn), None)
+
+    def attachment(self, customer: str, device: str) -> Attachment | None:
+        cust = self.customers.get(customer)
+        if cust is None:
+            return None
+        return next((a for a in cust.attachments if a.device == device), None)
+
+
+def _read_yaml(path: Path, problems: list[str]) -> Any:
+    if not path.exists():
+        return None
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        problems.append(f"{path}: not valid YAML: {exc}")
+        return None
+
+
+def _merge(host: dict[str, Any], groups: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """Nornir's precedence: the host's own value, then each group in order, then defaults."""
+    merged: dict[str, Any] = dict(defaults.get("data", {}) if "data" in defaults else defaults)
+    for g in reversed(host.get("groups", []) or []):
+        merged.update(groups.get(g, {}) or {})
+    merged.update(host)
+    return merged
+
+
+def _errors(path: Path, prefix: str, exc: ValidationError) -> list[str]:
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        out.append(f"{path}: {loc}: {err['msg'].removeprefix('Value error, ')}")
+    return out
+
+
+def load_inventory(path: str | os.PathLike[str]) -> Inventory:
+    """Read and validate a whole inventory folder; every problem is reported, not just the first."""
+    root = Path(path)
+    if not root.is_dir():
+        raise InventoryError([f"{root}: inventory folder does not exist"])
+    problems: list[str] = []
+    hosts = _read_yaml(root / "hosts.yaml", problems)
+    if hosts is None and not problems:
+        problems.append(f"{root / 'hosts.yaml'}: missing")
+    groups = _read_yaml(root / "groups.yaml", problems) or {}
+    defaults = _read_yaml(root / "defaults.yaml", problems) or {}
+    customers_raw = _read_yaml(root / "customers.yaml", problems) or {}
+    settings = _read_yaml(root / "settings.yaml", problems) or {}
+    if problems:
+        raise InventoryError(problems)
+
+    devices: dict[str, Device] = {}
+    for name, host in (hosts or {}).items():
+        host = dict(host or {})
+        for g in host.get("groups", []) or []:
+            if g not in groups:
+                problems.append(f"{root / 'hosts.yaml'}: {name}.groups: unknown group {g!r}")
+        merged = _merge(host, groups, defaults)
+        merged.setdefault("name", name)
+        if merged.get("snapshot"):
+            merged["snapshot"] = (root / merged["snapshot"]).resolve()
+        try:
+            devices[name] = Device.model_validate(merged)
+        except ValidationError as exc:
+            problems.extend(_errors(root / "hosts.yaml", str(name), exc))
+
+    customers: dict[str, Customer] = {}
+    for cid, body in (customers_raw or {}).items():
+        try:
+            cust = Customer.model_validate({"id": cid, **(body or {})})
+        except ValidationError as exc:
+            problems.extend(_errors(root / "customers.yaml", str(cid), exc))
+            continue
+        for i, att in enumerate(cust.attachments):
+            if att.device not in devices:
+                problems.append(
+                    f"{root / 'customers.yaml'}: {cid}.attachments.{i}.device: unknown device {att.device!r}"
+                )
+        customers[cid] = cust
+
+    try:
+        guardrails = Guardrails.model_validate(settings.get("guardrails", {}) or {})
+    except ValidationError as exc:
+        problems.extend(_errors(root / "settings.yaml", "guardrails", exc))
+        guardrails = Guardrails()
+    if problems:
+        raise InventoryError(problems)
+    try:
+        return Inventory(path=root, devices=devices, customers=customers, guardrails=guardrails)
+    except ValidationError as exc:
+        raise InventoryError(_errors(root, "", exc)) from None
+
+
+def covers(prefixes: tuple[IPv4Network | IPv6Network, ...], target: IPv4Network | IPv6Network) -> bool:
+    """True when ``target`` overlaps any of ``prefixes`` (either contains the other)."""
+    return any(
+        p.version == target.version and (target.subnet_of(p) or p.subnet_of(target))  # type: ignore[arg-type]
+        for p in prefixes
+    )
+
+
+__all__ = [
+    "Attachment",
+    "Customer",
+    "Device",
+    "Guardrails",
+    "Inventory",
+    "InventoryError",
+    "Platform",
+    "Transport",
+    "covers",
+    "ip_network",
+    "load_inventory",
+    "IPv4Network",
+    "IPv6Network",
+]

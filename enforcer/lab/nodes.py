@@ -1,0 +1,30 @@
+"""What ``enforcer lab status --json`` prints: the nodes of a running lab and how to reach them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class NodeRole(StrEnum):
+    EDGE = "edge"
+    UPSTREAM = "upstream"
+    CUSTOMER_ROUTER = "customer-router"
+    HOST = "host"
+    SWITCH = "switch"
+    CONTROLLER = "controller"
+
+
+class Node(BaseModel):
+    """One lab node. Tests find the lab through these records, never through hard-coded names."""
+
+    name: str
+    netns: str | None = None
+    role: NodeRole
+    addresses: list[str] = Field(default_factory=list, description="address/prefixlen on the node")
+    customer: str | None = Field(default=None, description="for hosts: the customer they belong to")
+    attached_to: str | None = Field(default=None, description="router or switch this node hangs off")
+    mgmt: str | None = Field(default=None, description="management endpoint, e.g. 127.0.0.1:2201")
+    device: str | None = Field(default=None, description="inventory device name(s) managing this node")
+    pids: list[int] = Field(default_factory=list)

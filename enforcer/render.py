@@ -1,0 +1,358 @@
+"""Desired set → each device's enforcer-managed section, rendered whole from Jinja2 templates.
+
+``build_section`` picks the enforcements a device carries (by role, by the customer's attachment,
+by what its platform supports) and turns them into typed entries; ``render_section`` feeds those to
+``templates/<platform>/section.j2``. Templates never decide *whether* to block: they only spell
+the entries in the platform's syntax. Removal is therefore a re-render without the entry.
+
+Defence in depth against injection: every ``{{ expression }}`` passes through :func:`_finalize`,
+which refuses a string holding anything but ``[A-Za-z0-9 ._:/@+=-]``. Typed values (networks,
+ints, enums) print as themselves; a newline or ``;`` from anywhere fails the render.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from functools import cache
+from ipaddress import IPv4Network, IPv6Network
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from .inventory import Device, Inventory, Platform
+from .model import (
+    BLACKHOLE,
+    ActionKind,
+    Address,
+    Community,
+    Direction,
+    Enforcement,
+    EnforcerError,
+    Prefix,
+    Protocol,
+    Violation,
+    now,
+)
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+_SAFE_TEXT = re.compile(r"^[A-Za-z0-9 ._:/@+=-]*$")
+
+
+class RenderError(EnforcerError):
+    """A template failed, or tried to print a value that is not a validated type."""
+
+
+class Rendered(str):
+    """A line that enforcer's own templates produced (or the device already holds in the managed
+    section): ``push.j2`` may print it verbatim, which :func:`_finalize` allows for nothing else."""
+
+
+# ------------------------------------------------------------------ typed entries a template sees
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    ids: tuple[int, ...]
+    comment: str = ""
+
+
+class AclRule(_Entry):
+    target: Prefix
+    violation: Violation
+    protocol: Protocol = Protocol.ANY
+    ports: tuple[int, ...] = ()
+    direction: Direction = Direction.SOURCE
+
+
+class NullRoute(_Entry):
+    target: Prefix
+    violation: Violation
+
+
+class RtbhRoute(_Entry):
+    target: Prefix
+    community: Community = BLACKHOLE
+
+
+class RateLimit(_Entry):
+    target: Prefix
+    rate_bps: int
+    burst_bytes: int
+    direction: Direction = Direction.SOURCE
+
+
+class PrefixFilter(_Entry):
+    """Hijacked prefixes denied on one customer's BGP session (more-specifics included)."""
+
+    customer: str
+    neighbor: Address
+    asn: int | None
+    denied: tuple[Prefix, ...]
+
+
+class AntiSpoof(_Entry):
+    """Only ``allowed`` (the customer's own prefixes) may source traffic arriving on ``interface``."""
+
+    customer: str
+    interface: str
+    allowed: tuple[Prefix, ...]
+
+
+class Section(BaseModel):
+    """Everything one device must carry, in a stable order so that renders diff cleanly."""
+
+    model_config = ConfigDict(frozen=True)
+    device: Device
+    acl: tuple[AclRule, ...] = ()
+    null_routes: tuple[NullRoute, ...] = ()
+    rtbh: tuple[RtbhRoute, ...] = ()
+    rate_limits: tuple[RateLimit, ...] = ()
+    prefix_filters: tuple[PrefixFilter, ...] = ()
+    anti_spoof: tuple[AntiSpoof, ...] = ()
+    unsupported: tuple[tuple[int, ActionKind], ...] = ()
+
+    def is_empty(self) -> bool:
+        return not (
+            self.acl or self.null_routes or self.rtbh or self.rate_limits or self.prefix_filters or self.anti_spoof
+        )
+
+
+# ------------------------------------------------------------------ platform facts
+
+
+class PlatformInfo(BaseModel):
+    """``templates/<platform>/platform.yaml``: what the platform supports and how its config is spelled."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    actions: tuple[ActionKind, ...]
+    comment: str = "!"
+    managed: tuple[str, ...] = ()
+    description: str = ""
+
+
+@cache
+def platform_info(platform: Platform, templates_dir: Path = TEMPLATES_DIR) -> PlatformInfo:
+    path = templates_dir / platform.value / "platform.yaml"
+    if not path.exists():
+        raise RenderError(f"{path}: missing (every platform folder declares its actions)")
+    data = yaml.safe_load(path.read_text()) or {}
+    return PlatformInfo.model_validate({"name": platform.value, **data})
+
+
+# ------------------------------------------------------------------ selection
+
+
+def _carries(device: Device, enf: Enforcement) -> bool:
+    return not enf.roles or device.role in enf.roles
+
+
+def _key(p: Prefix) -> tuple[int, int, int]:
+    return (p.version, int(p.network_address), p.prefixlen)
+
+
+def _merge_ids(groups: dict[Any, list[Enforcement]]) -> Iterable[tuple[Any, tuple[int, ...], str]]:
+    for key, items in groups.items():
+        items = sorted(items, key=lambda e: e.id)
+        yield key, tuple(e.id for e in items), items[0].comment
+
+
+def build_section(
+    device: Device,
+    enforcements: Iterable[Enforcement],
+    inventory: Inventory,
+    at: datetime | None = None,
+    templates_dir: Path = TEMPLATES_DIR,
+) -> Section:
+    """The typed content of ``device``'s managed section for the enforcements active at ``at``."""
+    at = at or now()
+    supported = set(platform_info(device.platform, templates_dir).actions)
+    acl: dict[tuple, list[Enforcement]] = {}
+    nulls: dict[tuple, list[Enforcement]] = {}
+    rtbh: dict[tuple, list[Enforcement]] = {}
+    rates: dict[tuple, list[Enforcement]] = {}
+    hijacks: dict[str, list[Enforcement]] = {}
+    spoof: dict[str, list[Enforcement]] = {}
+    unsupported: list[tuple[int, ActionKind]] = []
+
+    for e in enforcements:
+        if not e.active_at(at) or not _carries(device, e):
+            continue
+        if e.action in (ActionKind.PREFIX_FILTER, ActionKind.ANTI_SPOOF):
+            att = inventory.attachment(e.customer or "", device.name) if e.customer else None
+            if att is None:
+                continue
+            if e.action is ActionKind.PREFIX_FILTER and att.neighbor is None:
+                continue
+            if e.action is ActionKind.ANTI_SPOOF and att.interface is None:
+                continue
+        if e.action not in supported:
+            unsupported.append((e.id, e.action))
+            continue
+        p = e.params
+        match e.action:
+            case ActionKind.ACL:
+                acl.setdefault((_key(e.target), e.target, e.violation, p.protocol, p.ports, p.direction), []).append(e)
+            case ActionKind.NULL_ROUTE:
+                nulls.setdefault((_key(e.target), e.target, e.violation), []).append(e)
+            case ActionKind.RTBH:
+                rtbh.setdefault((_key(e.target), e.target, p.community or BLACKHOLE), []).append(e)
+            case ActionKind.RATE_LIMIT:
+                rate = p.rate_bps or 10_000_000
+                burst = p.burst_bytes or max(15_000, rate // 8 // 10)
+                rates.setdefault((_key(e.target), e.target, rate, burst, p.direction), []).append(e)
+            case ActionKind.PREFIX_FILTER:
+                hijacks.setdefault(e.customer or "", []).append(e)
+            case ActionKind.ANTI_SPOOF:
+                spoof.setdefault(e.customer or "", []).append(e)
+
+    def ordered(groups: dict[tuple, list[Enforcement]]) -> dict[tuple, list[Enforcement]]:
+        return dict(sorted(groups.items(), key=lambda kv: kv[0][:1] + tuple(str(x) for x in kv[0][2:])))
+
+    section = Section(
+        device=device,
+        acl=tuple(
+            AclRule(ids=ids, comment=c, target=k[1], violation=k[2], protocol=k[3], ports=k[4], direction=k[5])
+            for k, ids, c in _merge_ids(ordered(acl))
+        ),
+        null_routes=tuple(
+            NullRoute(ids=ids, comment=c, target=k[1], violation=k[2]) for k, ids, c in _merge_ids(ordered(nulls))
+        ),
+        rtbh=tuple(
+            RtbhRoute(ids=ids, comment=c, target=k[1], community=k[2]) for k, ids, c in _merge_ids(ordered(rtbh))
+        ),
+        rate_limits=tuple(
+            RateLimit(ids=ids, comment=c, target=k[1], rate_bps=k[2], burst_bytes=k[3], direction=k[4])
+            for k, ids, c in _merge_ids(ordered(rates))
+        ),
+        prefix_filters=tuple(_prefix_filter(inventory, device, cid, items) for cid, items in sorted(hijacks.items())),
+        anti_spoof=tuple(_anti_spoof(inventory, device, cid, items) for cid, items in sorted(spoof.items())),
+        unsupported=tuple(sorted(unsupported)),
+    )
+    return section
+
+
+def _prefix_filter(inv: Inventory, device: Device, cid: str, items: list[Enforcement]) -> PrefixFilter:
+    att = inv.attachment(cid, device.name)
+    assert att is not None and att.neighbor is not None
+    denied = sorted({e.target for e in items}, key=_key)
+    return PrefixFilter(
+        ids=tuple(sorted(e.id for e in items)),
+        customer=cid,
+        neighbor=att.neighbor,
+        asn=inv.customers[cid].asn,
+        denied=tuple(denied),
+    )
+
+
+def _anti_spoof(inv: Inventory, device: Device, cid: str, items: list[Enforcement]) -> AntiSpoof:
+    att = inv.attachment(cid, device.name)
+    assert att is not None and att.interface is not None
+    return AntiSpoof(
+        ids=tuple(sorted(e.id for e in items)),
+        customer=cid,
+        interface=att.interface,
+        allowed=tuple(sorted(inv.customers[cid].prefixes, key=_key)),
+    )
+
+
+# ------------------------------------------------------------------ Jinja2
+
+
+def _finalize(value: Any) -> Any:
+    """Every printed expression: typed values pass, strings must be in the safe character set."""
+    if value is None:
+        raise RenderError("template printed None (a missing value)")
+    if isinstance(value, str) and not isinstance(value, Rendered) and not _SAFE_TEXT.match(value):
+        raise RenderError(f"refusing to print unsafe text into a device config: {value[:40]!r}")
+    return value
+
+
+def _netmask(p: Prefix) -> str:
+    return str(p.netmask)
+
+
+def _wildcard(p: Prefix) -> str:
+    return str(p.hostmask)
+
+
+def _ids(ids: tuple[int, ...]) -> str:
+    return "+".join(str(i) for i in ids)
+
+
+def _kbps(bps: int) -> int:
+    return max(1, bps // 1000)
+
+
+def _v4(items: Iterable[Any]) -> list[Any]:
+    return [i for i in items if _family(i) == 4]
+
+
+def _v6(items: Iterable[Any]) -> list[Any]:
+    return [i for i in items if _family(i) == 6]
+
+
+def _family(item: Any) -> int:
+    if isinstance(item, IPv4Network | IPv6Network):
+        return item.version
+    for attr in ("target", "neighbor"):
+        if hasattr(item, attr):
+            return getattr(item, attr).version
+    raise RenderError(f"no address family for {type(item).__name__}")
+
+
+@cache
+def environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        undefined=jinja2.StrictUndefined,
+        finalize=_finalize,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters.update(netmask=_netmask, wildcard=_wildcard, ids=_ids, kbps=_kbps, v4=_v4, v6=_v6)
+    return env
+
+
+def render_section(section: Section, templates_dir: Path = TEMPLATES_DIR) -> str:
+    """The device's whole managed section as text, normalised: no trailing spaces, one final newline."""
+    platform = section.device.platform
+    try:
+        template = environment(templates_dir).get_template(f"{platform.value}/section.j2")
+        text = template.render(section=section, device=section.device, ActionKind=ActionKind)
+    except RenderError:
+        raise
+    except jinja2.TemplateError as exc:
+        raise RenderError(f"templates/{platform.value}: {exc}") from exc
+    lines = [ln.rstrip() for ln in text.splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def render_push(
+    device: Device, desired: str, live: str, removed: list[str], templates_dir: Path = TEMPLATES_DIR
+) -> str:
+    """The merge candidate that turns ``live`` into ``desired`` on this platform (``push.j2``).
+
+    Line-oriented platforms negate what left the section and restate the rest; nftables flushes
+    and reloads its own table atomically. The template holds that knowledge, not the driver.
+    """
+    template = environment(templates_dir).get_template(f"{device.platform.value}/push.j2")
+    try:
+        text = template.render(
+            device=device,
+            desired=[Rendered(x) for x in desired.splitlines()],
+            live=[Rendered(x) for x in live.splitlines()],
+            removed=[Rendered(x) for x in removed],
+        )
+    except jinja2.TemplateError as exc:
+        raise RenderError(f"templates/{device.platform.value}/push.j2: {exc}") from exc
+    return "\n".join(ln.rstrip() for ln in text.splitlines()).strip("\n") + "\n"
