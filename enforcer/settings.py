@@ -1,0 +1,36 @@
+"""Where enforcer finds its inventory, playbooks, templates and store; from flags or the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseModel):
+    """Global options shared by the CLI, the API server and the controller.
+
+    Precedence: command-line flag, then environment variable, then the bundled default.
+    """
+
+    model_config = ConfigDict(frozen=True)
+    inventory: Path = REPO_ROOT / "inventory" / "example"
+    db: str = "sqlite:///enforcer.db"
+    playbooks: Path = REPO_ROOT / "playbooks"
+    templates: Path = REPO_ROOT / "templates"
+    output: Path = Path("out")
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        env = {
+            "inventory": os.environ.get("ENFORCER_INVENTORY"),
+            "db": os.environ.get("ENFORCER_DB"),
+            "playbooks": os.environ.get("ENFORCER_PLAYBOOKS"),
+            "output": os.environ.get("ENFORCER_OUTPUT"),
+        }
+        values = {k: v for k, v in env.items() if v}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.model_validate(values)
