@@ -160,6 +160,21 @@ def parse_prefix(value: Any) -> Prefix:
         raise ValueError(f"{text}: not a valid IP address or prefix") from None
 
 
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(bit|bps|b)?(?:/s)?\s*$", re.I)
+_RATE_MULT = {"": 1, "k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
+
+
+def parse_rate(value: Any) -> int:
+    """``10Mbit``, ``500kbit``, ``1Gbps`` or a number of bits per second → int bits per second."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        m = _RATE.match(value)
+        if m:
+            return int(float(m.group(1)) * _RATE_MULT[m.group(2).lower()])
+    raise ValueError(f"{value!r} is not a rate like 10Mbit, 500kbit or 1Gbit")
+
+
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -232,7 +247,7 @@ class ActionParams(BaseModel):
     protocol: Protocol = Protocol.ANY
     ports: tuple[Port, ...] = ()
     direction: Direction = Direction.SOURCE
-    rate_bps: int | None = Field(default=None, ge=8_000, le=400_000_000_000)
+    rate_bps: Annotated[int, BeforeValidator(parse_rate)] | None = Field(default=None, ge=8_000, le=400_000_000_000)
     burst_bytes: int | None = Field(default=None, ge=1_500, le=1_000_000_000)
     community: Community | None = None
 

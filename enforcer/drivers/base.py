@@ -73,6 +73,11 @@ class Driver(ABC):
     @abstractmethod
     def compare_config(self) -> str: ...
 
+    def set_desired_section(self, section: str) -> None:
+        """Told the whole desired section before commit. Devices compute their change from the
+        merge candidate and ignore it; the offline driver records it as the new live state."""
+        return None
+
     @abstractmethod
     def commit_config(self, revert_in: int | None = None) -> None:
         """Apply the candidate; with ``revert_in`` the device reverts by itself unless confirmed."""

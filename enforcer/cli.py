@@ -1,0 +1,364 @@
+"""The ``enforcer`` command line: parse, call one function of :mod:`enforcer.service`, format.
+
+Exit codes: 0 success; 1 a device or runtime failure; 2 bad input or a refused request (one line
+on stderr naming the field and the reason, nothing stored); ``plan --detailed-exitcode`` 2 when
+there are changes, as Terraform does.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.table import Table
+
+from . import service
+from .catalog import CATALOG
+from .model import Decision, EnforcerError, InvalidInput, Refused, validation_error_to_invalid
+from .settings import Settings
+
+app = typer.Typer(
+    name="enforcer",
+    help="Turn AUP violation decisions into device configuration: ACLs, null routes, RTBH, rate limits, "
+    "prefix filters.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"error: {message}", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    inventory: Annotated[
+        Path | None, typer.Option("--inventory", "-i", help="Inventory folder [env ENFORCER_INVENTORY]")
+    ] = None,
+    db: Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL of the store [env ENFORCER_DB]")] = None,
+    playbooks: Annotated[
+        Path | None, typer.Option("--playbooks", help="Playbook folder [env ENFORCER_PLAYBOOKS]")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Where offline devices' configs are written [env ENFORCER_OUTPUT]")
+    ] = None,
+) -> None:
+    ctx.obj = Settings.from_env(inventory=inventory, db=db, playbooks=playbooks, output=output)
+
+
+def context(ctx: typer.Context) -> service.Context:
+    settings: Settings = ctx.obj
+    try:
+        return service.Context.open(settings)
+    except Exception as exc:  # a bad --db URL or an unreachable database: the user's input
+        fail(f"db: cannot open {settings.db!r}: {exc}", 2)
+
+
+def emit_json(data: Any) -> None:
+    out.print_json(json.dumps(data, default=str))
+
+
+def _guard(fn: Any) -> Any:
+    """Turn enforcer's own errors into exit codes at the edge, once."""
+    try:
+        return fn()
+    except (InvalidInput, Refused) as exc:
+        fail(str(exc), 2)
+    except ValidationError as exc:
+        fail(str(validation_error_to_invalid(exc)), 2)
+    except EnforcerError as exc:
+        fail(str(exc), 2)
+
+
+# ------------------------------------------------------------------ decisions
+
+
+@app.command()
+def block(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="IPv4/IPv6 address or prefix")],
+    violation: Annotated[str, typer.Option("--violation", "-v", help="AUP category (see `enforcer catalog`)")],
+    ttl: Annotated[str | None, typer.Option(help="How long: 30m, 2h, 7d (default: the playbook's)")] = None,
+    reason: Annotated[str, typer.Option(help="Why, for the audit log")] = "",
+    customer: Annotated[str | None, typer.Option(help="Customer id (required for bgp-hijack, spoofing)")] = None,
+    asn: Annotated[int | None, typer.Option(help="Announcing ASN (bgp-hijack)")] = None,
+    actor: Annotated[str | None, typer.Option(help="Who decides [default: $USER]")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Allow prefixes broader than the guardrail (audited)")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be stored; store nothing")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Record a violation decision; the playbook turns it into enforcements."""
+    import getpass
+
+    def run() -> service.SubmitResult:
+        decision = Decision.model_validate(
+            {
+                "target": target,
+                "violation": violation,
+                "ttl": ttl,
+                "reason": reason,
+                "customer": customer,
+                "asn": asn,
+                "actor": actor or getpass.getuser(),
+                "source": "cli",
+                "force": force,
+            }
+        )
+        return service.submit(context(ctx), decision, dry_run=dry_run)
+
+    result: service.SubmitResult = _guard(run)
+    if as_json:
+        emit_json(result.model_dump(mode="json"))
+        return
+    verb = "would create" if result.dry_run else ("created" if result.created else "already recorded as")
+    out.print(f"decision {result.decision_id or '-'} {verb} (ladder step {result.step + 1})")
+    _enforcement_table(result.enforcements)
+
+
+@app.command()
+def unblock(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="Decision id or target")],
+    reason: Annotated[str, typer.Option(help="Why, for the audit log")] = "",
+    actor: Annotated[str | None, typer.Option(help="Who decides [default: $USER]")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """End a decision early; its enforcements leave the desired set at the next apply."""
+    import getpass
+
+    records = _guard(
+        lambda: service.unblock(context(ctx), ref, actor=actor or getpass.getuser(), source="cli", reason=reason)
+    )
+    if as_json:
+        emit_json([r.model_dump(mode="json") for r in records])
+        return
+    for r in records:
+        out.print(f"decision {r.id} ({r.violation} {r.target}) removed")
+
+
+@app.command("list")
+def list_cmd(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="Include removed and expired decisions")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Active decisions and their enforcements."""
+    records = _guard(lambda: service.list_decisions(context(ctx), active_only=not all_))
+    if as_json:
+        emit_json([r.model_dump(mode="json") for r in records])
+        return
+    table = Table("id", "target", "violation", "status", "actions", "expires", "source", "actor")
+    for r in records:
+        table.add_row(
+            str(r.id),
+            r.target,
+            r.violation.value,
+            r.status.value,
+            ", ".join(e.action.value for e in r.enforcements),
+            r.expires_at.strftime("%Y-%m-%d %H:%M:%SZ") if r.expires_at else "never",
+            r.source,
+            r.actor,
+        )
+    out.print(table)
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 100,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The audit log: who did what, when, why, under which AUP clause."""
+    entries = _guard(lambda: service.history(context(ctx), limit=limit))
+    if as_json:
+        emit_json([e.model_dump(mode="json") for e in entries])
+        return
+    table = Table("id", "at", "action", "target", "decision", "actor", "source", "reason")
+    for e in entries:
+        table.add_row(
+            str(e.id),
+            e.at.strftime("%Y-%m-%d %H:%M:%SZ"),
+            e.action,
+            e.target or "",
+            str(e.decision_id or ""),
+            e.actor,
+            e.source,
+            e.reason[:60],
+        )
+    out.print(table)
+
+
+@app.command()
+def catalog(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The AUP violation categories and the seed-policy clauses behind them."""
+    if as_json:
+        emit_json([c.model_dump(mode="json") for c in CATALOG.values()])
+        return
+    table = Table("category", "summary", "clauses", show_lines=True)
+    for c in CATALOG.values():
+        table.add_row(c.violation.value, c.summary, "\n".join(cl.cite() for cl in c.clauses))
+    out.print(table)
+
+
+def _enforcement_table(enforcements: list[Any]) -> None:
+    table = Table("enforcement", "action", "target", "params", "roles", "expires")
+    for e in enforcements:
+        params = {k: v for k, v in e.params.model_dump(mode="json", exclude_defaults=True).items()}
+        table.add_row(
+            str(e.id or "-"),
+            e.action.value,
+            str(e.target),
+            json.dumps(params) if params else "",
+            ",".join(sorted(e.roles)),
+            e.expires_at.strftime("%Y-%m-%d %H:%M:%SZ") if e.expires_at else "never",
+        )
+    out.print(table)
+
+
+# ------------------------------------------------------------------ render / plan / apply
+
+
+@app.command()
+def render(ctx: typer.Context, device: Annotated[str, typer.Argument(help="Inventory device name")]) -> None:
+    """Print the device's whole enforcer-managed section as rendered from the active set."""
+    text = _guard(lambda: service.render_device(context(ctx), device))
+    sys.stdout.write(text)
+
+
+@app.command()
+def plan(
+    ctx: typer.Context,
+    device: Annotated[str | None, typer.Option("--device", "-d")] = None,
+    detailed_exitcode: Annotated[
+        bool, typer.Option("--detailed-exitcode", help="Exit 0 no changes, 2 changes, 1 error")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show, per device, the diff between the rendered section and the device's live state."""
+    plans = _guard(lambda: service.plan(context(ctx), device))
+    if as_json:
+        emit_json([p.model_dump(mode="json", exclude={"desired", "live"}) for p in plans])
+    else:
+        _print_plans(plans)
+    errors = any(p.error for p in plans)
+    if errors:
+        raise typer.Exit(1)
+    if detailed_exitcode and any(p.has_changes for p in plans):
+        raise typer.Exit(2)
+
+
+def _print_plans(plans: list[Any]) -> None:
+    for p in plans:
+        if p.diff:
+            out.print(Syntax(p.diff, "diff", theme="ansi_dark", background_color="default"))
+    table = Table("device", "platform", "transport", "changes", "note")
+    for p in plans:
+        note = p.error or (f"{len(p.unsupported)} enforcement(s) not supported here" if p.unsupported else "")
+        table.add_row(p.device, p.platform.value, p.transport.value, p.summary(), note)
+    out.print(table)
+    total = [sum(getattr(p, k) for p in plans) for k in ("added", "changed", "removed")]
+    out.print(f"Plan: {total[0]} to add, {total[1]} to change, {total[2]} to remove.")
+
+
+@app.command()
+def apply(
+    ctx: typer.Context,
+    device: Annotated[str | None, typer.Option("--device", "-d")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; change nothing")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")] = False,
+    revert_in: Annotated[int, typer.Option(help="Seconds after which an unconfirmed commit reverts")] = 60,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Push each device's diff, read it back, and report per device; failures stop no other device."""
+    c = context(ctx)
+    if dry_run or not yes:
+        plans = _guard(lambda: service.plan(c, device))
+        if not as_json:
+            _print_plans(plans)
+        if dry_run:
+            if as_json:
+                emit_json([p.model_dump(mode="json", exclude={"desired", "live"}) for p in plans])
+            return
+        if not any(p.has_changes for p in plans):
+            out.print("No changes.")
+            return
+        if not sys.stdin.isatty():
+            fail("apply: confirmation needed and stdin is not a terminal; pass --yes", 2)
+        typer.confirm("Apply these changes?", abort=True)
+    results = _guard(lambda: service.apply(c, device, revert_in=revert_in or None))
+    if as_json:
+        emit_json([r.model_dump(mode="json") for _, r in results if r is not None])
+    else:
+        table = Table("device", "result", "changes", "seconds", "error")
+        for _, r in results:
+            if r is None:
+                continue
+            status = "[red]failed[/red]" + (" (rolled back)" if r.rolled_back else "") if not r.ok else (
+                "[green]applied[/green]" if r.changed else "unchanged"
+            )
+            table.add_row(r.device, status, r.summary, f"{r.seconds:.2f}", r.error or "")
+        out.print(table)
+    if any(r is not None and not r.ok for _, r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def reconcile(
+    ctx: typer.Context,
+    device: Annotated[str | None, typer.Option("--device", "-d")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """One reconcile pass: expire what is due, then make every device equal its rendered section."""
+    report = _guard(lambda: service.reconcile_once(context(ctx), device))
+    if as_json:
+        emit_json(report.model_dump(mode="json"))
+    else:
+        out.print(f"expired decisions: {', '.join(map(str, report.expired)) or 'none'}")
+        for r in report.results:
+            out.print(f"{r.device}: {'ok' if r.ok else 'FAILED'} {r.summary} {r.error or ''}")
+    if any(not r.ok for r in report.results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def validate(ctx: typer.Context) -> None:
+    """Check inventory, playbooks and templates; print every problem with file, path and reason."""
+    from .validate import validate_all
+
+    problems = validate_all(ctx.obj)
+    for p in problems:
+        err.print(p, markup=False, highlight=False)
+    if problems:
+        raise typer.Exit(2)
+    out.print("inventory, playbooks and templates are valid")
+
+
+def _register_subpackages() -> None:
+    from .api.cli import register as register_api
+    from .controller.cli import register as register_controller
+    from .lab.cli import register as register_lab
+
+    for register in (register_lab, register_controller, register_api):
+        register(app)
+
+
+_register_subpackages()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

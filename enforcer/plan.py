@@ -1,0 +1,107 @@
+"""Per-device diff between the rendered managed section and the device's live section.
+
+Like ``terraform plan``: a unified diff per device and a ``+N ~M -K`` summary, where a replaced
+line (same object, new value) counts as a change. The diff is always against what the device
+really has (its driver reads it), so manual edits and drift show up.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from pydantic import BaseModel, ConfigDict
+
+from .inventory import Platform, Transport
+from .model import ActionKind
+
+
+class DevicePlan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    device: str
+    platform: Platform
+    transport: Transport
+    desired: str
+    live: str
+    diff: str
+    added: int
+    changed: int
+    removed: int
+    removed_lines: list[str]
+    unsupported: list[tuple[int, ActionKind]] = []
+    error: str | None = None
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
+
+    def summary(self) -> str:
+        if self.error:
+            return f"error: {self.error}"
+        return f"+{self.added} ~{self.changed} -{self.removed}"
+
+
+def diff_counts(live: list[str], desired: list[str]) -> tuple[int, int, int, list[str]]:
+    """(added, changed, removed, removed_lines) between two line lists."""
+    added = changed = removed = 0
+    removed_lines: list[str] = []
+    matcher = difflib.SequenceMatcher(a=live, b=desired, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "insert":
+            added += j2 - j1
+        elif tag == "delete":
+            removed += i2 - i1
+            removed_lines.extend(live[i1:i2])
+        elif tag == "replace":
+            n_old, n_new = i2 - i1, j2 - j1
+            changed += min(n_old, n_new)
+            added += max(0, n_new - n_old)
+            removed += max(0, n_old - n_new)
+            removed_lines.extend(live[i1:i2])
+    return added, changed, removed, removed_lines
+
+
+def make_plan(
+    device: str,
+    platform: Platform,
+    transport: Transport,
+    desired: str,
+    live: str,
+    unsupported: list[tuple[int, ActionKind]] | None = None,
+) -> DevicePlan:
+    live_lines, desired_lines = live.splitlines(), desired.splitlines()
+    added, changed, removed, removed_lines = diff_counts(live_lines, desired_lines)
+    diff = "".join(
+        ln + "\n"
+        for ln in difflib.unified_diff(
+            live_lines, desired_lines, fromfile=f"{device} (live)", tofile=f"{device} (desired)", lineterm=""
+        )
+    )
+    return DevicePlan(
+        device=device,
+        platform=platform,
+        transport=transport,
+        desired=desired,
+        live=live,
+        diff=diff,
+        added=added,
+        changed=changed,
+        removed=removed,
+        removed_lines=removed_lines,
+        unsupported=list(unsupported or []),
+    )
+
+
+def failed_plan(device: str, platform: Platform, transport: Transport, error: str) -> DevicePlan:
+    return DevicePlan(
+        device=device,
+        platform=platform,
+        transport=transport,
+        desired="",
+        live="",
+        diff="",
+        added=0,
+        changed=0,
+        removed=0,
+        removed_lines=[],
+        error=error,
+    )

@@ -1,0 +1,205 @@
+"""Playbooks turn a Decision into enforcements; guardrails refuse what would hurt the network.
+
+A playbook (``playbooks/<category>.yaml``) is an escalation ladder: the first offence takes the
+first step, a repeat for the same target within ``escalation_window`` the next, and so on (the
+last step repeats). Guardrails run before anything is stored: protected prefixes, absurd or
+over-broad prefixes, bogons, and the rates that stop a detector flood from blackholing the world.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from ipaddress import ip_network
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .inventory import Inventory, covers
+from .model import (
+    ActionKind,
+    ActionParams,
+    Community,
+    Decision,
+    Direction,
+    DurationT,
+    EnforcerError,
+    InvalidInput,
+    Name,
+    Port,
+    Prefix,
+    Protocol,
+    Refused,
+    Violation,
+)
+
+
+class PlaybookError(EnforcerError):
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+class Step(BaseModel):
+    """One rung of the ladder: an action, its parameters, and optionally its own TTL and roles."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    action: ActionKind
+    protocol: Protocol = Protocol.ANY
+    ports: tuple[Port, ...] = ()
+    direction: Direction = Direction.SOURCE
+    rate: str | int | None = None
+    burst: int | None = None
+    community: Community | None = None
+    ttl: DurationT | None = None
+    roles: tuple[Name, ...] | None = None
+
+    def params(self) -> ActionParams:
+        return ActionParams(
+            protocol=self.protocol,
+            ports=self.ports,
+            direction=self.direction,
+            rate_bps=self.rate,
+            burst_bytes=self.burst,
+            community=self.community,
+        )
+
+
+class Playbook(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    violation: Violation
+    default_ttl: DurationT
+    escalation_window: DurationT = timedelta(days=30)
+    roles: tuple[Name, ...] = ("edge",)
+    ladder: tuple[Step, ...] = Field(min_length=1)
+
+    def step_for(self, prior_offences: int) -> tuple[int, Step]:
+        index = min(prior_offences, len(self.ladder) - 1)
+        return index, self.ladder[index]
+
+
+class EnforcementSpec(BaseModel):
+    """An enforcement before the store gives it an id."""
+
+    model_config = ConfigDict(frozen=True)
+    action: ActionKind
+    target: Prefix
+    params: ActionParams
+    roles: frozenset[str]
+    ttl: timedelta
+
+
+def load_playbooks(folder: Path) -> dict[Violation, Playbook]:
+    """Every ``*.yaml`` in ``folder``; every problem reported with its file and path."""
+    problems: list[str] = []
+    books: dict[Violation, Playbook] = {}
+    if not folder.is_dir():
+        raise PlaybookError([f"{folder}: playbook folder does not exist"])
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+            book = Playbook.model_validate(data)
+        except yaml.YAMLError as exc:
+            problems.append(f"{path}: not valid YAML: {exc}")
+            continue
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = ".".join(str(p) for p in err["loc"])
+                problems.append(f"{path}: {loc}: {err['msg'].removeprefix('Value error, ')}")
+            continue
+        if book.violation in books:
+            problems.append(f"{path}: violation: a second playbook for {book.violation}")
+        books[book.violation] = book
+    missing = sorted(set(Violation) - set(books))
+    if missing:
+        problems.append(f"{folder}: no playbook for: {', '.join(missing)}")
+    if problems:
+        raise PlaybookError(problems)
+    return books
+
+
+def enforcements_for(decision: Decision, book: Playbook, prior_offences: int) -> tuple[int, list[EnforcementSpec]]:
+    """The ladder step this decision takes and the enforcements it creates."""
+    index, step = book.step_for(prior_offences)
+    ttl = step.ttl or book.default_ttl
+    roles = frozenset(step.roles if step.roles is not None else book.roles)
+    spec = EnforcementSpec(action=step.action, target=decision.target, params=step.params(), roles=roles, ttl=ttl)
+    return index, [spec]
+
+
+# ------------------------------------------------------------------ guardrails
+
+DEFAULT_V4 = ip_network("0.0.0.0/0")
+DEFAULT_V6 = ip_network("::/0")
+
+#: Addresses that are never a meaningful target of a traffic block: this-network, loopback,
+#: link-local, multicast, reserved, IPv4-mapped. Documentation ranges are *not* here: they are
+#: what the examples and the lab use. RFC 1918 space is not here either: hosting networks block
+#: their own private addressing in practice. A prefix filter may still deny a bogon announcement.
+BOGONS: tuple[Prefix, ...] = tuple(
+    ip_network(p)
+    for p in (
+        "0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
+        "::/8", "fe80::/10", "ff00::/8", "::ffff:0:0/96",
+    )
+)
+
+TRAFFIC_ACTIONS = {ActionKind.ACL, ActionKind.NULL_ROUTE, ActionKind.RTBH, ActionKind.RATE_LIMIT}
+
+
+def check_decision(decision: Decision, inventory: Inventory, book: Playbook) -> None:
+    """Refuse (``Refused``/``InvalidInput`` naming the field) before anything is stored."""
+    target = decision.target
+    g = inventory.guardrails
+    if target in (DEFAULT_V4, DEFAULT_V6):
+        raise Refused("target", f"{target} is the default route; it is never blocked")
+    if decision.customer is not None and decision.customer not in inventory.customers:
+        raise InvalidInput("customer", f"no customer {decision.customer!r} in the inventory")
+    if decision.violation in (Violation.BGP_HIJACK, Violation.SPOOFING):
+        _check_customer_scoped(decision, inventory)
+    actions = {s.action for s in book.ladder}
+    if not actions & TRAFFIC_ACTIONS:
+        return
+    for bogon in BOGONS:
+        if bogon.version == target.version and (target.subnet_of(bogon) or bogon.subnet_of(target)):  # type: ignore[arg-type]
+            raise Refused("target", f"{target} overlaps the bogon {bogon}; it is never blocked")
+    for protected in g.protected:
+        if protected.version == target.version and (
+            target.subnet_of(protected) or protected.subnet_of(target)  # type: ignore[arg-type]
+        ):
+            raise Refused("target", f"{target} overlaps protected prefix {protected}; it is never blocked")
+    limit = g.max_prefixlen_v4 if target.version == 4 else g.max_prefixlen_v6
+    if target.prefixlen < limit and not decision.force:
+        raise Refused("target", f"{target} is broader than /{limit}; add --force if you really mean it")
+
+
+def _check_customer_scoped(decision: Decision, inventory: Inventory) -> None:
+    cust = inventory.customers.get(decision.customer or "")
+    if cust is None and decision.asn is not None:
+        cust = inventory.customer_by_asn(decision.asn)
+    if cust is None:
+        raise InvalidInput("customer", f"{decision.violation} needs a known customer (by id or ASN)")
+    if decision.violation is Violation.BGP_HIJACK and covers(cust.prefixes, decision.target):
+        raise Refused(
+            "target",
+            f"{decision.target} overlaps {cust.id}'s own prefixes; filtering it would drop their legitimate routes",
+        )
+
+
+def resolve_customer(decision: Decision, inventory: Inventory) -> str | None:
+    """The customer id a decision concerns (given directly, or found by ASN)."""
+    if decision.customer:
+        return decision.customer
+    if decision.asn is not None:
+        cust = inventory.customer_by_asn(decision.asn)
+        return cust.id if cust else None
+    return None
+
+
+def check_rates(new_last_minute: int, active: int, adding: int, inventory: Inventory) -> None:
+    """Detector floods: cap how many decisions a minute and how many active enforcements in total."""
+    g = inventory.guardrails
+    if new_last_minute >= g.max_new_per_minute:
+        raise Refused("rate", f"{new_last_minute} decisions in the last minute; the cap is {g.max_new_per_minute}")
+    if active + adding > g.max_active:
+        raise Refused("blast_radius", f"{active} active enforcements; the cap is {g.max_active}")

@@ -1,0 +1,272 @@
+"""The one facade the CLI, the HTTP API and the reconcile loop call: no logic lives in handlers.
+
+``submit`` runs intake → policy → store; ``plan`` runs store → render → live state → diff;
+``apply`` runs plan → push per device; ``reconcile_once`` expires what is due and applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+from ipaddress import ip_network
+
+from pydantic import BaseModel, ConfigDict
+
+from .catalog import primary_clause
+from .drivers.base import Driver, DriverError
+from .drivers.offline import OfflineDriver
+from .inventory import Device, Inventory, Transport, load_inventory
+from .model import Decision, Enforcement, EnforcerError, InvalidInput, Status, Violation, now
+from .plan import DevicePlan, failed_plan, make_plan
+from .policy import Playbook, check_decision, check_rates, enforcements_for, load_playbooks, resolve_customer
+from .push import DEFAULT_REVERT_IN, PushResult, push_plan
+from .render import build_section, render_section
+from .settings import Settings
+from .store import AuditEntry, DecisionRecord, DuplicateDecision, Store
+
+#: Parallel device sessions during plan/apply: enough for a NOC's edge, gentle on the controller host.
+MAX_PARALLEL = 8
+
+
+@dataclass
+class Context:
+    """Everything a request needs, loaded once per process (CLI run, API server, controller)."""
+
+    settings: Settings
+    store: Store
+    _inventory: Inventory | None = None
+    _playbooks: dict[Violation, Playbook] | None = None
+    driver_factory: Callable[[Device], Driver] | None = field(default=None)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Context:
+        return cls(settings=settings, store=Store(settings.db))
+
+    @cached_property
+    def inventory(self) -> Inventory:
+        return self._inventory or load_inventory(self.settings.inventory)
+
+    @cached_property
+    def playbooks(self) -> dict[Violation, Playbook]:
+        return self._playbooks or load_playbooks(self.settings.playbooks)
+
+    def driver(self, device: Device) -> Driver:
+        if self.driver_factory is not None:
+            return self.driver_factory(device)
+        if device.effective_transport is Transport.OFFLINE:
+            return OfflineDriver(
+                device, output_dir=self.settings.output, last_applied=self.store.last_applied(device.name)
+            )
+        from .drivers import get_driver
+
+        return get_driver(device)
+
+
+class SubmitResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    decision_id: int
+    created: bool
+    dry_run: bool = False
+    step: int = 0
+    enforcements: list[Enforcement]
+
+
+# ------------------------------------------------------------------ intake → policy → store
+
+
+def submit(ctx: Context, decision: Decision, *, dry_run: bool = False) -> SubmitResult:
+    """Validate against guardrails and playbooks, then store durably (or only preview).
+
+    Raises :class:`InvalidInput` / :class:`Refused` before anything is written. A repeated
+    idempotency key returns the decision that already holds it, with ``created=False``.
+    """
+    if decision.idempotency_key:
+        existing = ctx.store.decision_by_key(decision.idempotency_key)
+        if existing is not None:
+            return SubmitResult(decision_id=existing.id, created=False, enforcements=existing.enforcements)
+    book = ctx.playbooks[decision.violation]
+    check_decision(decision, ctx.inventory, book)
+    check_rates(ctx.store.count_since(now() - timedelta(minutes=1)), ctx.store.count_active(), 1, ctx.inventory)
+    customer = resolve_customer(decision, ctx.inventory)
+    prior = ctx.store.prior_offences(decision.target, decision.violation, book.escalation_window)
+    step, specs = enforcements_for(decision, book, prior)
+    at = now()
+    rows = [
+        {
+            "action": s.action.value,
+            "target": str(s.target),
+            "params": s.params.model_dump(mode="json"),
+            "roles": sorted(s.roles),
+            "expires_at": decision.expiry(s.ttl, at),
+        }
+        for s in specs
+    ]
+    expires_at = max((r["expires_at"] for r in rows if r["expires_at"]), default=None)
+    if dry_run:
+        preview = [
+            Enforcement(
+                id=0,
+                decision_id=0,
+                action=r["action"],
+                target=r["target"],
+                violation=decision.violation,
+                params=r["params"],
+                roles=frozenset(r["roles"]),
+                customer=customer,
+                asn=decision.asn,
+                comment=decision.comment,
+                created_at=at,
+                expires_at=r["expires_at"],
+            )
+            for r in rows
+        ]
+        return SubmitResult(decision_id=0, created=False, dry_run=True, step=step, enforcements=preview)
+    try:
+        record = ctx.store.add_decision(
+            decision,
+            customer=customer,
+            step=step,
+            clause=primary_clause(decision.violation),
+            expires_at=expires_at,
+            enforcements=rows,
+        )
+    except DuplicateDecision as dup:
+        existing = ctx.store.get_decision(dup.decision_id)
+        assert existing is not None
+        return SubmitResult(decision_id=existing.id, created=False, enforcements=existing.enforcements)
+    return SubmitResult(decision_id=record.id, created=True, step=step, enforcements=record.enforcements)
+
+
+def unblock(ctx: Context, ref: str, *, actor: str, source: str, reason: str = "") -> list[DecisionRecord]:
+    """End a decision by id, or every active decision for a target; its enforcements leave the desired set."""
+    ref = ref.strip()
+    if ref.isdigit():
+        rec = ctx.store.get_decision(int(ref))
+        if rec is None or rec.status is not Status.ACTIVE:
+            raise InvalidInput("id", f"no active decision with id {ref}")
+        targets = [rec]
+    else:
+        try:
+            prefix = ip_network(ref, strict=False)
+        except ValueError:
+            raise InvalidInput("target", f"{ref!r} is neither a decision id nor an IP address or prefix") from None
+        targets = ctx.store.decisions(active_only=True, target=prefix)
+        if not targets:
+            raise InvalidInput("target", f"no active decision for {prefix}")
+    return [
+        ctx.store.end_decision(r.id, status=Status.REMOVED, actor=actor, source=source, reason=reason)
+        for r in targets
+    ]
+
+
+def list_decisions(ctx: Context, active_only: bool = True) -> list[DecisionRecord]:
+    return ctx.store.decisions(active_only=active_only)
+
+
+def get_decision(ctx: Context, decision_id: int) -> DecisionRecord | None:
+    return ctx.store.get_decision(decision_id)
+
+
+def history(ctx: Context, limit: int = 100) -> list[AuditEntry]:
+    return ctx.store.history(limit=limit)
+
+
+# ------------------------------------------------------------------ render → plan → push
+
+
+def _devices(ctx: Context, device: str | None) -> list[Device]:
+    if device is not None:
+        return [ctx.inventory.device(device)]
+    return list(ctx.inventory.devices.values())
+
+
+def render_device(ctx: Context, device: str, at: datetime | None = None) -> str:
+    dev = ctx.inventory.device(device)
+    section = build_section(dev, ctx.store.active_enforcements(at), ctx.inventory, at)
+    return render_section(section)
+
+
+def _plan_with(ctx: Context, dev: Device, enforcements: list[Enforcement], driver: Driver, at: datetime) -> DevicePlan:
+    section = build_section(dev, enforcements, ctx.inventory, at)
+    desired = render_section(section)
+    live = driver.get_managed_section()
+    return make_plan(dev.name, dev.platform, dev.effective_transport, desired, live, list(section.unsupported))
+
+
+def _each_device(ctx: Context, device: str | None, work: Callable[[Device], object]) -> list:
+    devices = _devices(ctx, device)
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(devices) or 1)) as pool:
+        return list(pool.map(work, devices))
+
+
+def plan(ctx: Context, device: str | None = None, at: datetime | None = None) -> list[DevicePlan]:
+    """Rendered vs live for each device; an unreachable device gets a plan carrying its error."""
+    at = at or now()
+    enforcements = ctx.store.active_enforcements(at)
+
+    def one(dev: Device) -> DevicePlan:
+        try:
+            with ctx.driver(dev) as drv:
+                return _plan_with(ctx, dev, enforcements, drv, at)
+        except EnforcerError as exc:
+            return failed_plan(dev.name, dev.platform, dev.effective_transport, _reason(exc))
+
+    return _each_device(ctx, device, one)
+
+
+def apply(
+    ctx: Context,
+    device: str | None = None,
+    *,
+    dry_run: bool = False,
+    revert_in: int | None = DEFAULT_REVERT_IN,
+    actor: str = "operator",
+    source: str = "cli",
+) -> list[tuple[DevicePlan, PushResult | None]]:
+    """Plan and push each device in parallel; ``dry_run`` plans only. One failure stops no other."""
+    at = now()
+    enforcements = ctx.store.active_enforcements(at)
+
+    def one(dev: Device) -> tuple[DevicePlan, PushResult | None]:
+        try:
+            with ctx.driver(dev) as drv:
+                p = _plan_with(ctx, dev, enforcements, drv, at)
+                if dry_run:
+                    return p, None
+                result = push_plan(drv, p, revert_in=revert_in)
+        except EnforcerError as exc:
+            p = failed_plan(dev.name, dev.platform, dev.effective_transport, _reason(exc))
+            return p, PushResult(device=dev.name, ok=False, changed=False, summary=p.summary(), error=p.error)
+        if result.ok and result.changed:
+            ctx.store.set_applied(dev.name, p.desired)
+        if result.changed or not result.ok:
+            ctx.store.audit(
+                actor=actor,
+                source=source,
+                action="apply" if result.ok else "apply-failed",
+                target=dev.name,
+                detail={"summary": result.summary, "error": result.error, "rolled_back": result.rolled_back},
+            )
+        return p, result
+
+    return _each_device(ctx, device, one)
+
+
+class ReconcileReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    expired: list[int]
+    results: list[PushResult]
+
+
+def reconcile_once(ctx: Context, device: str | None = None) -> ReconcileReport:
+    """Level-triggered: expire what is due, then make every device equal its rendered section."""
+    expired = ctx.store.expire_due()
+    results = [r for _, r in apply(ctx, device, actor="enforcer", source="reconcile") if r is not None]
+    return ReconcileReport(expired=[d.id for d in expired], results=results)
+
+
+def _reason(exc: EnforcerError) -> str:
+    return exc.reason if isinstance(exc, DriverError) else str(exc)

@@ -1,0 +1,497 @@
+"""The durable desired set and the append-only audit log (SQLAlchemy; SQLite by default).
+
+Decisions and their enforcements are written in one transaction, so nothing is ever half-stored.
+SQLite runs in WAL mode with a busy timeout (one writer, many readers, no "database is locked"
+on a busy NOC box); any SQLAlchemy URL works, PostgreSQL for several enforcer instances.
+Timestamps are stored as naive UTC and come back timezone-aware.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+from .model import (
+    ActionKind,
+    ActionParams,
+    Decision,
+    Enforcement,
+    Prefix,
+    Status,
+    Violation,
+    now,
+    parse_prefix,
+)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _naive(dt: datetime | None) -> datetime | None:
+    return None if dt is None else dt.astimezone(UTC).replace(tzinfo=None)
+
+
+def _aware(dt: datetime | None) -> datetime | None:
+    return None if dt is None else dt.replace(tzinfo=UTC)
+
+
+class DecisionRow(Base):
+    __tablename__ = "decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target: Mapped[str] = mapped_column(String(64), index=True)
+    violation: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    customer: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    asn: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    clause: Mapped[str] = mapped_column(Text, default="")
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default=Status.ACTIVE.value, index=True)
+    enforcements: Mapped[list[EnforcementRow]] = relationship(back_populates="decision", order_by="EnforcementRow.id")
+
+
+class EnforcementRow(Base):
+    __tablename__ = "enforcements"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(64))
+    violation: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    customer: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    asn: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    comment: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
+    status: Mapped[str] = mapped_column(String(16), default=Status.ACTIVE.value, index=True)
+    decision: Mapped[DecisionRow] = relationship(back_populates="enforcements")
+
+    def to_model(self) -> Enforcement:
+        return Enforcement(
+            id=self.id,
+            decision_id=self.decision_id,
+            action=ActionKind(self.action),
+            target=self.target,
+            violation=Violation(self.violation),
+            params=ActionParams.model_validate(self.params or {}),
+            roles=frozenset(self.roles or ()),
+            customer=self.customer,
+            asn=self.asn,
+            comment=self.comment,
+            created_at=_aware(self.created_at),
+            expires_at=_aware(self.expires_at),
+            status=Status(self.status),
+        )
+
+
+class AuditRow(Base):
+    """Append-only: rows are inserted, never updated or deleted."""
+
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decision_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    violation: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    clause: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class AppliedRow(Base):
+    """What enforcer last applied to a device: the current state of offline devices."""
+
+    __tablename__ = "applied"
+    device: Mapped[str] = mapped_column(String(64), primary_key=True)
+    section: Mapped[str] = mapped_column(Text)
+    applied_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class AuditEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    id: int
+    at: datetime
+    actor: str
+    source: str
+    action: str
+    target: str | None
+    decision_id: int | None
+    violation: str | None
+    clause: str
+    reason: str
+    detail: dict[str, Any]
+
+
+class DecisionRecord(BaseModel):
+    """A stored decision with its enforcements, as the CLI and API show it."""
+
+    model_config = ConfigDict(frozen=True)
+    id: int
+    target: str
+    violation: Violation
+    source: str
+    actor: str
+    reason: str
+    customer: str | None
+    asn: int | None
+    forced: bool
+    step: int
+    clause: str
+    created_at: datetime
+    expires_at: datetime | None
+    status: Status
+    enforcements: list[Enforcement]
+
+
+def _record(row: DecisionRow) -> DecisionRecord:
+    return DecisionRecord(
+        id=row.id,
+        target=row.target,
+        violation=Violation(row.violation),
+        source=row.source,
+        actor=row.actor,
+        reason=row.reason,
+        customer=row.customer,
+        asn=row.asn,
+        forced=row.forced,
+        step=row.step,
+        clause=row.clause,
+        created_at=_aware(row.created_at),
+        expires_at=_aware(row.expires_at),
+        status=Status(row.status),
+        enforcements=[e.to_model() for e in row.enforcements],
+    )
+
+
+class DuplicateDecision(Exception):
+    """An idempotency key seen before; carries the id of the decision that already holds it."""
+
+    def __init__(self, decision_id: int):
+        self.decision_id = decision_id
+        super().__init__(f"decision {decision_id} already holds this idempotency key")
+
+
+class Store:
+    def __init__(self, url: str):
+        self.url = url
+        is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"future": True}
+        if is_sqlite:
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        self.engine = create_engine(url, **kwargs)
+        if is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        Base.metadata.create_all(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions() as s, s.begin():
+            yield s
+
+    # ------------------------------------------------------------ writes
+
+    def add_decision(
+        self,
+        decision: Decision,
+        *,
+        customer: str | None,
+        step: int,
+        clause: str,
+        expires_at: datetime | None,
+        enforcements: list[dict[str, Any]],
+    ) -> DecisionRecord:
+        """Store a decision, its enforcements and the audit entry atomically.
+
+        Raises :class:`DuplicateDecision` when the idempotency key is already stored.
+        """
+        at = now()
+        try:
+            with self.session() as s:
+                row = DecisionRow(
+                    target=str(decision.target),
+                    violation=decision.violation.value,
+                    source=decision.source,
+                    actor=decision.actor,
+                    reason=decision.reason,
+                    customer=customer,
+                    asn=decision.asn,
+                    forced=decision.force,
+                    step=step,
+                    clause=clause,
+                    idempotency_key=decision.idempotency_key,
+                    created_at=_naive(at),
+                    expires_at=_naive(expires_at),
+                    status=Status.ACTIVE.value,
+                )
+                s.add(row)
+                s.flush()
+                for spec in enforcements:
+                    s.add(
+                        EnforcementRow(
+                            decision_id=row.id,
+                            violation=decision.violation.value,
+                            customer=customer,
+                            asn=decision.asn,
+                            comment=decision.comment,
+                            created_at=_naive(at),
+                            status=Status.ACTIVE.value,
+                            **{**spec, "expires_at": _naive(spec["expires_at"])},
+                        )
+                    )
+                s.flush()
+                s.add(
+                    AuditRow(
+                        at=_naive(at),
+                        actor=decision.actor,
+                        source=decision.source,
+                        action="block-forced" if decision.force else "block",
+                        target=str(decision.target),
+                        decision_id=row.id,
+                        violation=decision.violation.value,
+                        clause=clause,
+                        reason=decision.reason,
+                        detail={
+                            "before": None,
+                            "after": [
+                                {k: (str(v) if k == "expires_at" else v) for k, v in spec.items()}
+                                for spec in enforcements
+                            ],
+                            "step": step,
+                            "expires_at": expires_at.isoformat() if expires_at else None,
+                        },
+                    )
+                )
+                s.flush()
+                s.refresh(row)
+                return _record(row)
+        except IntegrityError:
+            if decision.idempotency_key is None:
+                raise
+            existing = self.decision_by_key(decision.idempotency_key)
+            if existing is None:
+                raise
+            raise DuplicateDecision(existing.id) from None
+
+    def end_decision(self, decision_id: int, *, status: Status, actor: str, source: str, reason: str) -> DecisionRecord:
+        """Unblock (``removed``) or expire a decision and all its enforcements, audited."""
+        with self.session() as s:
+            row = s.get(DecisionRow, decision_id)
+            if row is None:
+                raise KeyError(decision_id)
+            before = row.status
+            row.status = status.value
+            for e in row.enforcements:
+                if e.status == Status.ACTIVE.value:
+                    e.status = status.value
+            s.add(
+                AuditRow(
+                    at=_naive(now()),
+                    actor=actor,
+                    source=source,
+                    action="unblock" if status is Status.REMOVED else status.value,
+                    target=row.target,
+                    decision_id=row.id,
+                    violation=row.violation,
+                    clause=row.clause,
+                    reason=reason,
+                    detail={"before": before, "after": status.value},
+                )
+            )
+            s.flush()
+            return _record(row)
+
+    def expire_due(self, at: datetime | None = None) -> list[DecisionRecord]:
+        """Mark every decision whose enforcements have all passed their expiry as expired."""
+        at = at or now()
+        ended = []
+        with self.session() as s:
+            rows = s.scalars(
+                select(EnforcementRow).where(
+                    EnforcementRow.status == Status.ACTIVE.value,
+                    EnforcementRow.expires_at.is_not(None),
+                    EnforcementRow.expires_at <= _naive(at),
+                )
+            ).all()
+            decision_ids = sorted({r.decision_id for r in rows})
+            for r in rows:
+                r.status = Status.EXPIRED.value
+        for did in decision_ids:
+            rec = self.get_decision(did)
+            if rec and rec.status is Status.ACTIVE and all(e.status is not Status.ACTIVE for e in rec.enforcements):
+                ended.append(
+                    self.end_decision(did, status=Status.EXPIRED, actor="enforcer", source="reconcile", reason="ttl")
+                )
+        return ended
+
+    def audit(
+        self,
+        *,
+        actor: str,
+        source: str,
+        action: str,
+        target: str | None = None,
+        decision_id: int | None = None,
+        violation: str | None = None,
+        clause: str = "",
+        reason: str = "",
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        with self.session() as s:
+            s.add(
+                AuditRow(
+                    at=_naive(now()),
+                    actor=actor,
+                    source=source,
+                    action=action,
+                    target=target,
+                    decision_id=decision_id,
+                    violation=violation,
+                    clause=clause,
+                    reason=reason,
+                    detail=json.loads(json.dumps(detail or {}, default=str)),
+                )
+            )
+
+    def set_applied(self, device: str, section: str) -> None:
+        with self.session() as s:
+            row = s.get(AppliedRow, device)
+            if row is None:
+                s.add(AppliedRow(device=device, section=section, applied_at=_naive(now())))
+            else:
+                row.section = section
+                row.applied_at = _naive(now())
+
+    # ------------------------------------------------------------ reads
+
+    def last_applied(self, device: str) -> str | None:
+        with self.session() as s:
+            row = s.get(AppliedRow, device)
+            return None if row is None else row.section
+
+    def active_enforcements(self, at: datetime | None = None) -> list[Enforcement]:
+        """The desired set: active enforcements not yet past their expiry."""
+        at = at or now()
+        with self.session() as s:
+            rows = s.scalars(
+                select(EnforcementRow)
+                .where(EnforcementRow.status == Status.ACTIVE.value)
+                .where((EnforcementRow.expires_at.is_(None)) | (EnforcementRow.expires_at > _naive(at)))
+                .order_by(EnforcementRow.id)
+            ).all()
+            return [r.to_model() for r in rows]
+
+    def get_decision(self, decision_id: int) -> DecisionRecord | None:
+        with self.session() as s:
+            row = s.get(DecisionRow, decision_id)
+            return None if row is None else _record(row)
+
+    def decision_by_key(self, key: str) -> DecisionRecord | None:
+        with self.session() as s:
+            row = s.scalars(select(DecisionRow).where(DecisionRow.idempotency_key == key)).first()
+            return None if row is None else _record(row)
+
+    def decisions(self, active_only: bool = True, target: Prefix | None = None) -> list[DecisionRecord]:
+        with self.session() as s:
+            q = select(DecisionRow).order_by(DecisionRow.id)
+            if active_only:
+                q = q.where(DecisionRow.status == Status.ACTIVE.value)
+            if target is not None:
+                q = q.where(DecisionRow.target == str(target))
+            return [_record(r) for r in s.scalars(q).all()]
+
+    def prior_offences(self, target: Prefix, violation: Violation, window: timedelta) -> int:
+        """Decisions for the same target and category inside the escalation window (any status)."""
+        since = _naive(now() - window)
+        with self.session() as s:
+            return s.scalar(
+                select(func.count(DecisionRow.id)).where(
+                    DecisionRow.target == str(target),
+                    DecisionRow.violation == violation.value,
+                    DecisionRow.created_at >= since,
+                )
+            ) or 0
+
+    def count_since(self, since: datetime) -> int:
+        with self.session() as s:
+            return s.scalar(select(func.count(DecisionRow.id)).where(DecisionRow.created_at >= _naive(since))) or 0
+
+    def count_active(self) -> int:
+        with self.session() as s:
+            return (
+                s.scalar(select(func.count(EnforcementRow.id)).where(EnforcementRow.status == Status.ACTIVE.value))
+                or 0
+            )
+
+    def history(self, limit: int = 100, decision_id: int | None = None) -> list[AuditEntry]:
+        with self.session() as s:
+            q = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+            if decision_id is not None:
+                q = q.where(AuditRow.decision_id == decision_id)
+            rows = s.scalars(q).all()
+            return [
+                AuditEntry(
+                    id=r.id,
+                    at=_aware(r.at),
+                    actor=r.actor,
+                    source=r.source,
+                    action=r.action,
+                    target=r.target,
+                    decision_id=r.decision_id,
+                    violation=r.violation,
+                    clause=r.clause,
+                    reason=r.reason,
+                    detail=r.detail or {},
+                )
+                for r in reversed(rows)
+            ]
+
+    def snapshot(self) -> dict[str, int]:
+        """Row counts, for tests that prove a refused request changed nothing."""
+        with self.session() as s:
+            return {
+                t.__tablename__: s.scalar(select(func.count()).select_from(t)) or 0
+                for t in (DecisionRow, EnforcementRow, AuditRow, AppliedRow)
+            }
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+__all__ = ["AuditEntry", "Base", "DecisionRecord", "DuplicateDecision", "Store", "parse_prefix"]
