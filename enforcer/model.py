@@ -145,7 +145,7 @@ def parse_prefix(value: Any) -> Prefix:
         raise ValueError(f"{value!r} is not an IP address or prefix")
     text = value.strip()
     if not text or any(c.isspace() for c in text):
-        raise ValueError(f"{value!r} is not an IP address or prefix")
+        raise ValueError(f"{value!r}: not a valid IP address or prefix")
     try:
         return ip_network(text, strict=True)
     except ValueError as exc:

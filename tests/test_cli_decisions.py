@@ -1,0 +1,188 @@
+"""Issue 2 acceptance, through the CLI as a NOC engineer types it, against the example inventory."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+import pytest
+
+from enforcer.inventory import load_inventory
+from enforcer.store import Store
+
+from .conftest import EXAMPLE_INVENTORY
+
+
+def edge_devices() -> list[str]:
+    inv = load_inventory(EXAMPLE_INVENTORY)
+    return sorted(d.name for d in inv.devices.values() if d.role == "edge" and d.platform.value != "openflow")
+
+
+def test_example_inventory_has_an_edge_device_on_every_platform():
+    inv = load_inventory(EXAMPLE_INVENTORY)
+    platforms = {d.platform.value for d in inv.devices.values() if d.role == "edge"}
+    assert {"ios", "iosxr", "junos", "eos", "nxos", "frr", "nftables"} <= platforms
+
+
+def test_malware_block_plans_a_null_route_on_every_edge_then_unblock_plans_its_removal(cli):
+    code, out, err = cli("block", "203.0.113.7", "--violation", "malware-hosting", "--ttl", "1h", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["created"] is True
+    assert [e["action"] for e in result["enforcements"]] == ["null-route"]
+
+    code, out, err = cli("plan", "--detailed-exitcode", "--json")
+    assert code == 2, err
+    plans = {p["device"]: p for p in json.loads(out)}
+    for name in edge_devices():
+        added = [ln for ln in plans[name]["diff"].splitlines() if ln.startswith("+") and not ln.startswith("+++")]
+        assert any("203.0.113.7" in ln for ln in added), f"{name}: no null route added:\n{plans[name]['diff']}"
+        assert plans[name]["added"] >= 1
+
+    code, out, err = cli("apply", "--yes")
+    assert code == 0, out + err
+    code, out, err = cli("plan", "--detailed-exitcode")
+    assert code == 0, out + err
+
+    code, out, err = cli("unblock", "203.0.113.7", "--reason", "cleaned")
+    assert code == 0, err
+    code, out, err = cli("plan", "--detailed-exitcode", "--json")
+    assert code == 2
+    for p in json.loads(out):
+        if p["device"] in edge_devices():
+            removed = [ln for ln in p["diff"].splitlines() if ln.startswith("-") and not ln.startswith("---")]
+            assert any("203.0.113.7" in ln for ln in removed), p["diff"]
+            assert not any("203.0.113.7" in ln for ln in p["diff"].splitlines() if ln.startswith("+"))
+
+
+def test_expired_enforcement_leaves_the_plan_by_itself(cli, db_url):
+    code, _, err = cli("block", "203.0.113.9", "--violation", "phishing", "--ttl", "30m")
+    assert code == 0, err
+    code, out, _ = cli("plan", "--detailed-exitcode")
+    assert code == 2 and "203.0.113.9" in out
+    # Travel past the expiry by moving the stored expiry into the past (the clock is the store's).
+    store = Store(db_url)
+    from enforcer.store import EnforcementRow
+
+    with store.session() as s:
+        for row in s.query(EnforcementRow).all():
+            row.expires_at = row.expires_at - timedelta(hours=1)
+    code, out, _ = cli("plan", "--detailed-exitcode")
+    assert code == 0, out
+    assert "203.0.113.9" not in out
+    code, out, _ = cli("reconcile")
+    assert code == 0, out
+    actions = [e["action"] for e in json.loads(cli("history", "--json")[1])]
+    assert "expired" in actions
+
+
+def test_second_spam_offence_escalates_from_acl_to_null_route(cli):
+    first = json.loads(cli("block", "198.51.100.25", "--violation", "spam", "--json")[1])
+    assert [e["action"] for e in first["enforcements"]] == ["acl"]
+    assert first["enforcements"][0]["params"]["ports"] == [25, 465, 587]
+    assert cli("unblock", str(first["decision_id"]))[0] == 0
+    second = json.loads(cli("block", "198.51.100.25", "--violation", "spam", "--json")[1])
+    assert [e["action"] for e in second["enforcements"]] == ["null-route"]
+
+
+BAD_INPUTS = [
+    (["block", "203.0.113.0/33", "--violation", "spam"], "target", "prefix length 33 > 32"),
+    (["block", "203.0.113.7/24", "--violation", "spam"], "target", "host bits"),
+    (["block", "not-an-ip", "--violation", "spam"], "target", "not a valid IP"),
+    (["block", "203.0.113.7", "--violation", "jaywalking"], "violation", "is not one of"),
+    (["block", "203.0.113.7", "--violation", "spam", "--ttl", "forever"], "ttl", "not a duration"),
+    (["block", "203.0.113.7", "--violation", "spam", "--ttl", "400d"], "ttl", "maximum"),
+    (["block", "0.0.0.0/0", "--violation", "spam", "--force"], "target", "default route"),
+    (["block", "::/0", "--violation", "malware-hosting", "--force"], "target", "default route"),
+    (["block", "127.0.0.1", "--violation", "spam"], "target", "bogon"),
+    (["block", "224.0.0.5", "--violation", "scanning"], "target", "bogon"),
+    (["block", "203.0.113.0/23", "--violation", "malware-hosting"], "target", "--force"),
+    (["block", "2001:db8::/32", "--violation", "malware-hosting"], "target", "--force"),
+    (["block", "203.0.113.7", "--violation", "spam", "--customer", "nobody"], "customer", "no customer"),
+    (["block", "192.0.2.0/24", "--violation", "bgp-hijack"], "customer", "customer"),
+    (["unblock", "999"], "id", "no active decision"),
+    (["unblock", "bogus"], "target", "neither"),
+]
+
+
+@pytest.mark.parametrize(("args", "field", "reason"), BAD_INPUTS, ids=[" ".join(a[:2] + a[2:4]) for a, _, _ in BAD_INPUTS])
+def test_bad_input_exits_2_names_the_field_and_stores_nothing(cli, db_url, args, field, reason):
+    before = Store(db_url).snapshot()
+    code, out, err = cli(*args)
+    assert code == 2, (out, err)
+    line = err.strip().splitlines()[-1]
+    assert re.match(rf"error: {re.escape(field)}: ", line), line
+    assert reason in line
+    assert Store(db_url).snapshot() == before
+
+
+def test_protected_prefix_is_refused_even_with_force(cli, db_url):
+    inv = load_inventory(EXAMPLE_INVENTORY)
+    protected = inv.guardrails.protected[0]
+    host = next(protected.hosts()) if protected.num_addresses > 1 else protected.network_address
+    before = Store(db_url).snapshot()
+    code, _, err = cli("block", str(host), "--violation", "malware-hosting", "--force")
+    assert code == 2
+    assert "protected" in err
+    assert Store(db_url).snapshot() == before
+
+
+def test_force_is_audited(cli):
+    code, _, err = cli("block", "203.0.112.0/22", "--violation", "malware-hosting", "--force", "--reason", "botnet")
+    assert code == 0, err
+    history = json.loads(cli("history", "--json")[1])
+    assert history[-1]["action"] == "block-forced"
+    assert history[-1]["reason"] == "botnet"
+    assert "Nanosek" in history[-1]["clause"] or history[-1]["clause"]
+
+
+def test_dry_run_block_stores_nothing(cli, db_url):
+    before = Store(db_url).snapshot()
+    code, out, _ = cli("block", "203.0.113.7", "--violation", "spam", "--dry-run", "--json")
+    assert code == 0
+    assert json.loads(out)["dry_run"] is True
+    assert Store(db_url).snapshot() == before
+
+
+def test_apply_dry_run_changes_nothing(cli, db_url, tmp_path):
+    assert cli("block", "203.0.113.7", "--violation", "malware-hosting")[0] == 0
+    before = Store(db_url).snapshot()
+    code, out, _ = cli("apply", "--dry-run")
+    assert code == 0
+    assert Store(db_url).snapshot() == before
+    assert not (tmp_path / "out").exists()
+
+
+def test_apply_to_offline_devices_writes_rendered_sections_and_records_them(cli, tmp_path):
+    assert cli("block", "203.0.113.7", "--violation", "malware-hosting")[0] == 0
+    code, out, err = cli("apply", "--yes")
+    assert code == 0, out + err
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written, "apply wrote nothing"
+    frr = next(p for p in (tmp_path / "out").iterdir() if p.name.startswith("edge-frr") and ".merge." not in p.name)
+    assert "203.0.113.7" in frr.read_text()
+
+
+def test_render_prints_the_whole_section(cli):
+    assert cli("block", "203.0.113.7", "--violation", "malware-hosting")[0] == 0
+    inv = load_inventory(EXAMPLE_INVENTORY)
+    frr = next(d.name for d in inv.devices.values() if d.platform.value == "frr")
+    code, out, _ = cli("render", frr)
+    assert code == 0
+    assert "203.0.113.7/32" in out
+
+
+def test_catalog_lists_every_category_with_a_seed_clause(cli):
+    code, out, _ = cli("catalog", "--json")
+    assert code == 0
+    cats = {c["violation"]: c for c in json.loads(out)}
+    for name in ("spam", "ddos-outbound", "ddos-victim", "scanning", "intrusion", "spoofing", "bgp-hijack",
+                 "excessive-bandwidth", "malware-hosting", "phishing", "illegal-content"):
+        assert cats[name]["clauses"], name
+        assert all(c["seed"].endswith(".txt") and c["text"] for c in cats[name]["clauses"])
+
+
+def test_validate_passes_on_the_shipped_files(cli):
+    code, out, err = cli("validate")
+    assert code == 0, err

@@ -1,0 +1,70 @@
+"""The store: atomic decisions, idempotency keys, expiry, an append-only audit log."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from enforcer.model import Decision, Status, now
+from enforcer.store import Store
+
+
+def _add(store: Store, key: str | None = None, ttl: timedelta = timedelta(hours=1)):
+    d = Decision(target="203.0.113.7", violation="malware-hosting", idempotency_key=key)
+    at = now()
+    return store.add_decision(
+        d, customer=None, step=0, clause="c", expires_at=at + ttl,
+        enforcements=[{"action": "null-route", "target": "203.0.113.7/32", "params": {}, "roles": ["edge"],
+                       "expires_at": at + ttl}],
+    )
+
+
+def test_sqlite_store_runs_in_wal_mode(db_url):
+    store = Store(db_url)
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_decision_and_enforcements_are_stored_together_with_an_audit_entry(db_url):
+    store = Store(db_url)
+    rec = _add(store)
+    assert [e.action.value for e in rec.enforcements] == ["null-route"]
+    assert store.history()[-1].action == "block"
+    assert [e.id for e in store.active_enforcements()] == [rec.enforcements[0].id]
+
+
+def test_same_idempotency_key_from_ten_threads_stores_one_decision(db_url):
+    from enforcer.store import DuplicateDecision
+
+    store = Store(db_url)
+
+    def attempt(_: int):
+        try:
+            return _add(store, key="alert-1").id
+        except DuplicateDecision as dup:
+            return dup.decision_id
+
+    with ThreadPoolExecutor(10) as pool:
+        ids = set(pool.map(attempt, range(10)))
+    assert len(ids) == 1
+    assert len(store.decisions()) == 1
+    assert len(store.active_enforcements()) == 1
+
+
+def test_expiry_moves_decision_out_of_the_desired_set_and_audits_it(db_url):
+    store = Store(db_url)
+    rec = _add(store, ttl=timedelta(seconds=1))
+    assert store.active_enforcements(at=now() + timedelta(seconds=5)) == []
+    ended = store.expire_due(at=now() + timedelta(seconds=5))
+    assert [d.id for d in ended] == [rec.id]
+    assert store.get_decision(rec.id).status is Status.EXPIRED
+    assert store.history()[-1].action == "expired"
+
+
+def test_unblock_is_audited_with_before_and_after(db_url):
+    store = Store(db_url)
+    rec = _add(store)
+    store.end_decision(rec.id, status=Status.REMOVED, actor="alice", source="cli", reason="fixed")
+    entry = store.history()[-1]
+    assert (entry.action, entry.actor, entry.reason) == ("unblock", "alice", "fixed")
+    assert entry.detail == {"before": "active", "after": "removed"}
