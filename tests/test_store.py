@@ -5,8 +5,25 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import os
+
+import pytest
+
 from enforcer.model import Decision, Status, now
-from enforcer.store import Store
+from enforcer.store import Base, Store
+
+BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get("ENFORCER_TEST_PG") else [])
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request, db_url) -> Store:
+    """The same tests against SQLite and, where scripts/test.sh started one, a real PostgreSQL."""
+    if request.param == "sqlite":
+        return Store(db_url)
+    s = Store(os.environ["ENFORCER_TEST_PG"])
+    Base.metadata.drop_all(s.engine)
+    Base.metadata.create_all(s.engine)
+    return s
 
 
 def _add(store: Store, key: str | None = None, ttl: timedelta = timedelta(hours=1)):
@@ -25,18 +42,15 @@ def test_sqlite_store_runs_in_wal_mode(db_url):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
-def test_decision_and_enforcements_are_stored_together_with_an_audit_entry(db_url):
-    store = Store(db_url)
+def test_decision_and_enforcements_are_stored_together_with_an_audit_entry(store):
     rec = _add(store)
     assert [e.action.value for e in rec.enforcements] == ["null-route"]
     assert store.history()[-1].action == "block"
     assert [e.id for e in store.active_enforcements()] == [rec.enforcements[0].id]
 
 
-def test_same_idempotency_key_from_ten_threads_stores_one_decision(db_url):
+def test_same_idempotency_key_from_ten_threads_stores_one_decision(store):
     from enforcer.store import DuplicateDecision
-
-    store = Store(db_url)
 
     def attempt(_: int):
         try:
@@ -51,8 +65,7 @@ def test_same_idempotency_key_from_ten_threads_stores_one_decision(db_url):
     assert len(store.active_enforcements()) == 1
 
 
-def test_expiry_moves_decision_out_of_the_desired_set_and_audits_it(db_url):
-    store = Store(db_url)
+def test_expiry_moves_decision_out_of_the_desired_set_and_audits_it(store):
     rec = _add(store, ttl=timedelta(seconds=1))
     assert store.active_enforcements(at=now() + timedelta(seconds=5)) == []
     ended = store.expire_due(at=now() + timedelta(seconds=5))
@@ -61,8 +74,7 @@ def test_expiry_moves_decision_out_of_the_desired_set_and_audits_it(db_url):
     assert store.history()[-1].action == "expired"
 
 
-def test_unblock_is_audited_with_before_and_after(db_url):
-    store = Store(db_url)
+def test_unblock_is_audited_with_before_and_after(store):
     rec = _add(store)
     store.end_decision(rec.id, status=Status.REMOVED, actor="alice", source="cli", reason="fixed")
     entry = store.history()[-1]

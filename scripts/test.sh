@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The one command that sets up and runs enforcer's whole test suite on a fresh machine:
+#   bash scripts/test.sh
+# It installs the Debian packages and the virtualenv (scripts/setup.sh), starts a private
+# PostgreSQL for the multi-instance store tests, and runs pytest, the live lab tests included
+# (they need root: network namespaces, FRR, nftables, Open vSwitch).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+eval "$(bash scripts/postgres.sh start)"
+trap 'bash scripts/postgres.sh stop' EXIT
+.venv/bin/ruff check enforcer tests
+.venv/bin/pytest -q -p no:cacheprovider "$@"
