@@ -1,0 +1,362 @@
+"""``lab up``, ``lab down``, ``lab status`` and the hijack switch, over the state file.
+
+The state file (``STATE_DIR/state.json``) is written before each step takes effect — namespaces
+before they are created, PIDs as soon as they are known — so ``down`` can undo a half-built lab.
+``up`` is idempotent: a complete, healthy lab is left running and only its inventory is rewritten.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network
+from pathlib import Path
+
+import jinja2
+
+from .frrd import FrrInstance
+from .lab_inventory import write_inventory
+from .mgmt import env_names, force_command, free_port, make_keys, start_sshd
+from .nodes import Node, NodeRole
+from .proc import LabError, netns_exists, netns_pids, pid_alive, run, stop_pid, wait_for
+from .topology import DISCARD_NEXT_HOP, HIJACK_PREFIX, TOPOLOGY, Router, Topology, netns_name
+
+DEFAULT_NAME = "enf"
+STATE_ROOT = Path("/run/enforcer-lab")
+BGP_TIMEOUT = 20.0
+
+
+def default_state_dir(name: str) -> Path:
+    return STATE_ROOT / name
+
+
+@dataclass
+class LabState:
+    """What ``up`` built: enough for ``down`` to remove every trace and for ``status`` to describe it."""
+
+    name: str
+    dir: Path
+    namespaces: list[str] = field(default_factory=list)
+    processes: list[dict] = field(default_factory=list)  # {"pid", "marker", "what"}
+    ports: dict[str, int] = field(default_factory=dict)
+    nodes: list[Node] = field(default_factory=list)
+    ovs: bool = False
+    complete: bool = False
+    inventory: str | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.dir / "state.json"
+
+    def save(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        data = {
+            "name": self.name,
+            "dir": str(self.dir),
+            "namespaces": self.namespaces,
+            "processes": self.processes,
+            "ports": self.ports,
+            "nodes": [n.model_dump(mode="json") for n in self.nodes],
+            "ovs": self.ovs,
+            "complete": self.complete,
+            "inventory": self.inventory,
+        }
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2))
+        tmp.replace(self.path)
+
+    @classmethod
+    def load(cls, name: str, state_dir: Path) -> LabState | None:
+        try:
+            data = json.loads((state_dir / "state.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return cls(
+            name=data["name"],
+            dir=Path(data["dir"]),
+            namespaces=data.get("namespaces", []),
+            processes=data.get("processes", []),
+            ports=data.get("ports", {}),
+            nodes=[Node.model_validate(n) for n in data.get("nodes", [])],
+            ovs=data.get("ovs", False),
+            complete=data.get("complete", False),
+            inventory=data.get("inventory"),
+        )
+
+    def track(self, pid: int, marker: str, what: str) -> None:
+        self.processes.append({"pid": pid, "marker": marker, "what": what})
+        self.save()
+
+    def healthy(self) -> bool:
+        return (
+            self.complete
+            and all(netns_exists(ns) for ns in self.namespaces)
+            and all(pid_alive(p["pid"], p["marker"]) for p in self.processes)
+        )
+
+    def router_dir(self, router: str) -> Path:
+        return self.dir / "routers" / router
+
+    def frr(self, router: str) -> FrrInstance:
+        return FrrInstance(router, netns_name(self.name, router), self.router_dir(router))
+
+
+# ------------------------------------------------------------------------------ up
+
+
+def up(
+    name: str = DEFAULT_NAME,
+    state_dir: Path | None = None,
+    inventory_out: Path | None = None,
+    log=print,
+    topology: Topology = TOPOLOGY,
+) -> LabState:
+    """Build the lab (or find it already running) and write its inventory; returns its state."""
+    state_dir = state_dir or default_state_dir(name)
+    existing = LabState.load(name, state_dir)
+    if existing and existing.healthy():
+        log(f"lab {name} is already up ({state_dir})")
+        _finish(existing, inventory_out, topology)
+        return existing
+    if existing or any(netns_exists(netns_name(name, n)) for n in _node_names(topology)):
+        log(f"lab {name}: removing a previous, incomplete lab first")
+        down(name, state_dir, log=lambda *_: None, topology=topology)
+
+    started = time.monotonic()
+    state = LabState(name=name, dir=state_dir)
+    state.save()
+    try:
+        _build_network(state, topology)
+        _start_routers(state, topology)
+        _start_management(state, topology)
+        _wait_bgp(state, topology)
+        state.nodes = _nodes(state, topology)
+        state.nodes += _ovs_up(state, log)
+        state.complete = True
+        state.save()
+    except BaseException:
+        log(f"lab {name}: build failed, tearing down what was started")
+        down(name, state_dir, log=lambda *_: None, topology=topology)
+        raise
+    _finish(state, inventory_out, topology)
+    log(f"lab {name} is up in {time.monotonic() - started:.1f}s ({state_dir})")
+    return state
+
+
+def _node_names(topology: Topology) -> list[str]:
+    return [r.name for r in topology.routers] + [h.name for h in topology.hosts]
+
+
+def _build_network(state: LabState, topology: Topology) -> None:
+    names = _node_names(topology)
+    state.namespaces = [netns_name(state.name, n) for n in names]
+    state.save()
+    routers = {r.name for r in topology.routers}
+    for node in names:
+        ns = netns_name(state.name, node)
+        run(["ip", "netns", "add", ns])
+        run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        if node in routers:
+            run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], netns=ns)
+            run(["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0"], netns=ns)
+    for router, (bridge, addr) in topology.bridges.items():
+        ns = netns_name(state.name, router)
+        run(["ip", "-n", ns, "link", "add", bridge, "type", "bridge"])
+        run(["ip", "-n", ns, "addr", "add", str(addr), "dev", bridge])
+        run(["ip", "-n", ns, "link", "set", bridge, "up"])
+    for link in topology.links:
+        ns_a, ns_b = netns_name(state.name, link.a), netns_name(state.name, link.b)
+        # Created straight inside the two namespaces: the root namespace never sees the names.
+        run(["ip", "link", "add", link.a_if.name, "netns", ns_a, "type", "veth",
+             "peer", "name", link.b_if.name, "netns", ns_b])  # fmt: skip
+        for ns, iface in ((ns_a, link.a_if), (ns_b, link.b_if)):
+            if iface.address is not None:
+                run(["ip", "-n", ns, "addr", "add", str(iface.address), "dev", iface.name])
+            run(["ip", "-n", ns, "link", "set", iface.name, "up"])
+        if link.bridge:
+            run(["ip", "-n", ns_a, "link", "set", link.a_if.name, "master", topology.bridges[link.bridge][0]])
+    for r in topology.routers:
+        run(["ip", "-n", netns_name(state.name, r.name), "addr", "add", str(r.loopback), "dev", "lo"])
+    for h in topology.hosts:
+        ns = netns_name(state.name, h.name)
+        run(["ip", "-n", ns, "addr", "add", str(h.address), "dev", "eth0"])
+        run(["ip", "-n", ns, "route", "add", "default", "via", str(h.gateway)])
+
+
+def _frr_config(router: Router) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("enforcer.lab", "configs"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env.get_template("frr.conf.j2").render(
+        router=router,
+        honours_blackhole=router.role is NodeRole.UPSTREAM,
+        discard_next_hop=DISCARD_NEXT_HOP,
+    )
+
+
+def _start_routers(state: LabState, topology: Topology) -> None:
+    for r in topology.routers:
+        inst = state.frr(r.name)
+        inst.prepare(_frr_config(r))
+        try:
+            inst.start()
+        finally:
+            for daemon, pid in inst.pids().items():
+                state.track(pid, str(inst.root), f"{r.name}/{daemon}")
+
+
+def _start_management(state: LabState, topology: Topology) -> None:
+    sshdir = state.dir / "ssh"
+    make_keys(sshdir)
+    for r in topology.routers:
+        port = free_port()
+        state.ports[r.name] = port
+        pid = start_sshd(sshdir, r.name, port, force_command(state.router_dir(r.name), r.name))
+        state.track(pid, str(sshdir / f"sshd-{r.name}.conf"), f"{r.name}/sshd")
+
+
+def _wait_bgp(state: LabState, topology: Topology) -> None:
+    for r in topology.routers:
+        peers = [str(n.address) for n in r.neighbors]
+        inst = state.frr(r.name)
+        wait_for(f"{r.name}: BGP Established with {', '.join(peers)}", lambda i=inst, p=peers: i.established(p),
+                 BGP_TIMEOUT, 0.1)  # fmt: skip
+
+
+def _nodes(state: LabState, topology: Topology) -> list[Node]:
+    nodes = []
+    for r in topology.routers:
+        devices = {"edge": "edge,edge-fw"}.get(r.name)
+        nodes.append(
+            Node(
+                name=r.name,
+                netns=netns_name(state.name, r.name),
+                role=r.role,
+                addresses=[str(a) for a in topology.addresses(r.name)],
+                customer=r.customer,
+                mgmt=f"127.0.0.1:{state.ports[r.name]}",
+                device=devices,
+                pids=[p["pid"] for p in state.processes if p["what"].startswith(f"{r.name}/")],
+            )
+        )
+    for h in topology.hosts:
+        nodes.append(
+            Node(
+                name=h.name,
+                netns=netns_name(state.name, h.name),
+                role=NodeRole.HOST,
+                addresses=[str(a) for a in topology.addresses(h.name)],
+                customer=h.customer,
+                attached_to=h.attached_to,
+            )
+        )
+    return nodes
+
+
+def _ovs_module():
+    """The Open vSwitch part of the lab, written separately; absent or incomplete means skipped."""
+    try:
+        mod = importlib.import_module("enforcer.lab.ovs")
+        return mod if callable(mod.up) and callable(mod.down) else None
+    except (ImportError, AttributeError):
+        return None
+
+
+def _ovs_up(state: LabState, log) -> list[Node]:
+    mod = _ovs_module()
+    if mod is None:
+        log("warning: enforcer.lab.ovs is not available; the lab has no Open vSwitch part")
+        return []
+    state.ovs = True
+    state.save()
+    return list(mod.up(state.dir / "ovs", state.name))
+
+
+def _finish(state: LabState, inventory_out: Path | None, topology: Topology) -> None:
+    if inventory_out is not None:
+        write_inventory(state, inventory_out, topology)
+        state.inventory = str(inventory_out.resolve())
+        state.save()
+
+
+# ------------------------------------------------------------------------------ down
+
+
+def down(name: str = DEFAULT_NAME, state_dir: Path | None = None, log=print, topology: Topology = TOPOLOGY) -> None:
+    """Stop every process of the lab by PID and delete its namespaces; safe to run twice."""
+    state_dir = state_dir or default_state_dir(name)
+    state = LabState.load(name, state_dir)
+    namespaces = set(state.namespaces if state else [])
+    namespaces |= {netns_name(name, n) for n in _node_names(topology)}
+    if state and state.ovs:
+        mod = _ovs_module()
+        if mod is not None:
+            try:
+                mod.down(state_dir / "ovs", name)
+            except Exception as exc:  # noqa: BLE001 - keep tearing down the rest
+                log(f"warning: ovs down failed: {exc}")
+    for router in topology.routers:
+        _stop_commit_timer(state_dir / "routers" / router.name)
+    for proc in state.processes if state else []:
+        stop_pid(proc["pid"], proc["marker"])
+    for router in topology.routers:  # daemons started after the last state save
+        inst = FrrInstance(router.name, netns_name(name, router.name), state_dir / "routers" / router.name)
+        for pid in inst.pids().values():
+            stop_pid(pid, str(inst.root))
+    for ns in sorted(namespaces):
+        for pid in netns_pids(ns):  # whatever tests left running inside (iperf3, listeners)
+            stop_pid(pid)
+        if netns_exists(ns):
+            run(["ip", "netns", "del", ns], check=False)
+    if state_dir.exists():
+        shutil.rmtree(state_dir, ignore_errors=True)
+    log(f"lab {name} is down")
+
+
+def _stop_commit_timer(router_dir: Path) -> None:
+    try:
+        pending = json.loads((router_dir / "commits" / "pending.json").read_text())
+    except (OSError, ValueError):
+        return
+    stop_pid(int(pending.get("pid", 0)), str(router_dir))
+
+
+# ------------------------------------------------------------------------------ status and switches
+
+
+def status(name: str = DEFAULT_NAME, state_dir: Path | None = None) -> list[Node]:
+    """The running lab's nodes; empty when the lab is not up."""
+    state = LabState.load(name, state_dir or default_state_dir(name))
+    if state is None or not state.complete:
+        return []
+    return state.nodes
+
+
+def require(name: str = DEFAULT_NAME, state_dir: Path | None = None) -> LabState:
+    state = LabState.load(name, state_dir or default_state_dir(name))
+    if state is None or not state.complete:
+        raise LabError(f"lab {name} is not up (enforcer lab up --name {name})")
+    return state
+
+
+def hijack(on: bool, name: str = DEFAULT_NAME, state_dir: Path | None = None,
+           prefix: IPv4Network = HIJACK_PREFIX, topology: Topology = TOPOLOGY) -> None:  # fmt: skip
+    """Make the customer router announce (or stop announcing) ``prefix``, which it does not own."""
+    state = require(name, state_dir)
+    cust = topology.customers[0]
+    router = topology.router(cust.router)
+    no = "" if on else "no "
+    state.frr(router.name).configure(f"router bgp {router.asn}", "address-family ipv4 unicast", f"{no}network {prefix}")
+
+
+def credentials_env(name: str = DEFAULT_NAME, state_dir: Path | None = None) -> dict[str, str]:
+    """The environment variables the lab inventory names, with their values."""
+    state = require(name, state_dir)
+    user_var, pass_var = env_names(name)
+    return {user_var: "root", pass_var: (state.dir / "ssh" / "passphrase").read_text().strip()}

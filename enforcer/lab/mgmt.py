@@ -1,0 +1,103 @@
+"""Management access like a NOC's: an sshd per router on 127.0.0.1 whose login runs that router's shell.
+
+Authentication is by a lab-generated ed25519 key protected by a random passphrase. The key file's
+path goes into the inventory (``optional_args.key_file``); the user name and the passphrase are
+secrets and live only in environment variables (:func:`credential_env`), which ``enforcer lab env``
+prints for the operator's shell.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import socket
+import sys
+from pathlib import Path
+
+from .proc import read_pid, run, wait_for
+
+
+def env_names(lab: str) -> tuple[str, str]:
+    """The variables holding the SSH user and key passphrase of lab ``lab`` (per lab, so labs coexist)."""
+    tag = re.sub(r"[^A-Za-z0-9]", "_", lab).upper()
+    return f"ENFORCER_LAB_{tag}_USER", f"ENFORCER_LAB_{tag}_PASSWORD"
+
+
+def make_keys(sshdir: Path) -> str:
+    """Host key and client key (passphrase-protected) in ``sshdir``; returns the passphrase."""
+    sshdir.mkdir(parents=True, exist_ok=True)
+    os.chmod(sshdir, 0o700)
+    passfile = sshdir / "passphrase"
+    host, client = sshdir / "host_ed25519", sshdir / "id_ed25519"
+    if passfile.exists() and host.exists() and client.exists():
+        return passfile.read_text().strip()
+    for f in (host, client, host.with_suffix(".pub"), client.with_suffix(".pub")):
+        f.unlink(missing_ok=True)
+    passphrase = secrets.token_urlsafe(18)
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "lab-host", "-f", str(host)])
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", "enforcer-lab", "-f", str(client)])
+    (sshdir / "authorized_keys").write_text(client.with_suffix(".pub").read_text())
+    os.chmod(sshdir / "authorized_keys", 0o600)
+    passfile.write_text(passphrase + "\n")
+    os.chmod(passfile, 0o600)
+    return passphrase
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def force_command(router_dir: Path, router: str) -> str:
+    """The login shell of a lab router: :mod:`enforcer.lab.devshell` run by this Python."""
+    return f"{sys.executable} -m enforcer.lab.devshell --dir {router_dir} --name {router}"
+
+
+def start_sshd(sshdir: Path, router: str, port: int, command: str) -> int:
+    """Start one sshd on 127.0.0.1:``port`` for ``router``; returns its PID once it listens."""
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
+    config = sshdir / f"sshd-{router}.conf"
+    pidfile = sshdir / f"sshd-{router}.pid"
+    pidfile.unlink(missing_ok=True)
+    config.write_text(
+        "\n".join(
+            [
+                f"Port {port}",
+                "ListenAddress 127.0.0.1",
+                f"HostKey {sshdir / 'host_ed25519'}",
+                f"PidFile {pidfile}",
+                f"AuthorizedKeysFile {sshdir / 'authorized_keys'}",
+                "AuthenticationMethods publickey",
+                "PubkeyAuthentication yes",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "PermitRootLogin prohibit-password",
+                "AllowUsers root",
+                "UsePAM no",
+                "StrictModes no",
+                "PrintMotd no",
+                "PrintLastLog no",
+                "X11Forwarding no",
+                "AllowTcpForwarding no",
+                "AllowAgentForwarding no",
+                "PermitUserEnvironment no",
+                "MaxSessions 20",
+                "MaxStartups 50",
+                "LogLevel INFO",
+                f"ForceCommand {command}",
+                "",
+            ]
+        )
+    )
+    run(["/usr/sbin/sshd", "-f", str(config), "-E", str(sshdir / f"sshd-{router}.log")])
+    pid = wait_for(f"{router}: sshd pid file", lambda: read_pid(pidfile), 10)
+    wait_for(f"{router}: sshd listening on {port}", lambda: _listening(port), 10)
+    return pid
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
