@@ -1,0 +1,111 @@
+"""Playbooks and guardrails: what a decision becomes, and what is refused before it is stored."""
+
+from __future__ import annotations
+
+from ipaddress import ip_address, ip_network
+from pathlib import Path
+
+import pytest
+
+from enforcer.inventory import Attachment, Customer, Device, Guardrails, Inventory
+from enforcer.model import ActionKind, Decision, Refused
+from enforcer.policy import PlaybookError, check_decision, check_rates, enforcements_for, load_playbooks
+
+REPO = Path(__file__).resolve().parent.parent
+BOOKS = load_playbooks(REPO / "playbooks")
+
+
+def inventory(**guardrails) -> Inventory:
+    edge = Device(name="edge1", platform="frr", role="edge", bgp_asn=64500)
+    cust = Customer(
+        id="cust1",
+        asn=64501,
+        prefixes=(ip_network("198.51.100.0/24"),),
+        attachments=(Attachment(device="edge1", interface="eth1", neighbor=ip_address("192.0.2.2")),),
+    )
+    return Inventory(
+        devices={"edge1": edge},
+        customers={"cust1": cust},
+        guardrails=Guardrails(protected=(ip_network("192.0.2.0/28"),), **guardrails),
+    )
+
+
+def decide(target: str, violation: str, **kw) -> Decision:
+    return Decision.model_validate({"target": target, "violation": violation, **kw})
+
+
+def test_every_category_has_a_playbook():
+    assert len(BOOKS) == 11
+
+
+@pytest.mark.parametrize(
+    ("violation", "first", "second"),
+    [
+        ("spam", ActionKind.ACL, ActionKind.NULL_ROUTE),
+        ("ddos-outbound", ActionKind.RATE_LIMIT, ActionKind.NULL_ROUTE),
+        ("ddos-victim", ActionKind.RTBH, ActionKind.RTBH),
+        ("scanning", ActionKind.ACL, ActionKind.NULL_ROUTE),
+        ("malware-hosting", ActionKind.NULL_ROUTE, ActionKind.NULL_ROUTE),
+        ("excessive-bandwidth", ActionKind.RATE_LIMIT, ActionKind.RATE_LIMIT),
+    ],
+)
+def test_ladder_escalates_on_repeat(violation, first, second):
+    d = decide("203.0.113.7", violation)
+    assert enforcements_for(d, BOOKS[d.violation], 0)[1][0].action is first
+    assert enforcements_for(d, BOOKS[d.violation], 1)[1][0].action is second
+    assert enforcements_for(d, BOOKS[d.violation], 9)[1][0].action is second
+
+
+def test_spam_acl_closes_the_mail_ports_only():
+    d = decide("203.0.113.7", "spam")
+    spec = enforcements_for(d, BOOKS[d.violation], 0)[1][0]
+    assert spec.params.protocol.value == "tcp"
+    assert spec.params.ports == (25, 465, 587)
+
+
+def test_rtbh_carries_the_blackhole_community():
+    d = decide("203.0.113.7", "ddos-victim")
+    spec = enforcements_for(d, BOOKS[d.violation], 0)[1][0]
+    assert str(spec.params.community) == "65535:666"
+
+
+def test_protected_prefix_is_refused_even_forced():
+    with pytest.raises(Refused, match="protected"):
+        check_decision(decide("192.0.2.5", "malware-hosting", force=True), inventory(), BOOKS[decide("192.0.2.5", "spam").violation])
+
+
+def test_a_block_covering_a_protected_prefix_is_refused():
+    d = decide("192.0.2.0/24", "malware-hosting", force=True)
+    with pytest.raises(Refused, match="protected"):
+        check_decision(d, inventory(), BOOKS[d.violation])
+
+
+def test_hijack_filter_may_not_cover_the_customers_own_prefix():
+    d = decide("198.51.100.0/25", "bgp-hijack", customer="cust1")
+    with pytest.raises(Refused, match="own prefixes"):
+        check_decision(d, inventory(), BOOKS[d.violation])
+
+
+def test_hijack_of_a_broad_foreign_prefix_needs_no_force():
+    d = decide("203.0.0.0/16", "bgp-hijack", asn=64501)
+    check_decision(d, inventory(), BOOKS[d.violation])
+
+
+def test_detector_flood_is_capped():
+    with pytest.raises(Refused) as exc:
+        check_rates(new_last_minute=5, active=0, adding=1, inventory=inventory(max_new_per_minute=5))
+    assert exc.value.field == "rate"
+    with pytest.raises(Refused) as exc:
+        check_rates(new_last_minute=0, active=10, adding=1, inventory=inventory(max_active=10))
+    assert exc.value.field == "blast_radius"
+
+
+def test_broken_playbook_names_file_and_field(tmp_path):
+    for f in (REPO / "playbooks").glob("*.yaml"):
+        (tmp_path / f.name).write_text(f.read_text())
+    (tmp_path / "spam.yaml").write_text("violation: spam\ndefault_ttl: soon\nladder:\n  - action: explode\n")
+    with pytest.raises(PlaybookError) as exc:
+        load_playbooks(tmp_path)
+    text = "\n".join(exc.value.problems)
+    assert "spam.yaml: default_ttl:" in text
+    assert "spam.yaml: ladder.0.action:" in text
