@@ -317,18 +317,39 @@ def apply(
 def reconcile(
     ctx: typer.Context,
     device: Annotated[str | None, typer.Option("--device", "-d")] = None,
+    interval: Annotated[
+        float | None, typer.Option("--interval", help="Keep running: one pass every N seconds (Ctrl-C stops)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """One reconcile pass: expire what is due, then make every device equal its rendered section."""
-    report = _guard(lambda: service.reconcile_once(context(ctx), device))
-    if as_json:
-        emit_json(report.model_dump(mode="json"))
-    else:
-        out.print(f"expired decisions: {', '.join(map(str, report.expired)) or 'none'}")
-        for r in report.results:
-            out.print(f"{r.device}: {'ok' if r.ok else 'FAILED'} {r.summary} {r.error or ''}")
+    """Expire what is due, then make every device equal its rendered section (once, or every --interval)."""
+    c = context(ctx)
+    if interval is not None:
+        import logging
+
+        from .reconcile import Reconciler
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        loop = Reconciler(c, interval=interval, on_report=lambda r: _print_report(r, as_json))
+        try:
+            loop.run()
+        except KeyboardInterrupt:
+            pass
+        return
+    report = _guard(lambda: service.reconcile_once(c, device))
+    _print_report(report, as_json)
     if any(not r.ok for r in report.results):
         raise typer.Exit(1)
+
+
+def _print_report(report: service.ReconcileReport, as_json: bool) -> None:
+    if as_json:
+        emit_json(report.model_dump(mode="json"))
+        return
+    out.print(f"expired decisions: {', '.join(map(str, report.expired)) or 'none'}")
+    for r in report.results:
+        if r.changed or not r.ok:
+            out.print(f"{r.device}: {'ok' if r.ok else 'FAILED'} {r.summary} {r.error or ''}")
 
 
 @app.command()

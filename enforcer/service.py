@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -177,10 +177,12 @@ def history(ctx: Context, limit: int = 100) -> list[AuditEntry]:
 # ------------------------------------------------------------------ render → plan → push
 
 
-def _devices(ctx: Context, device: str | None) -> list[Device]:
-    if device is not None:
-        return [ctx.inventory.device(device)]
-    return list(ctx.inventory.devices.values())
+def _devices(ctx: Context, device: str | Sequence[str] | None) -> list[Device]:
+    """One named device, several, or (None) every device in the inventory."""
+    if device is None:
+        return list(ctx.inventory.devices.values())
+    names = [device] if isinstance(device, str) else list(device)
+    return [ctx.inventory.device(n) for n in names]
 
 
 def render_device(ctx: Context, device: str, at: datetime | None = None) -> str:
@@ -196,7 +198,7 @@ def _plan_with(ctx: Context, dev: Device, enforcements: list[Enforcement], drive
     return make_plan(dev.name, dev.platform, dev.effective_transport, desired, live, list(section.unsupported))
 
 
-def _each_device(ctx: Context, device: str | None, work: Callable[[Device], object]) -> list:
+def _each_device(ctx: Context, device: str | Sequence[str] | None, work: Callable[[Device], object]) -> list:
     devices = _devices(ctx, device)
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(devices) or 1)) as pool:
         return list(pool.map(work, devices))
@@ -219,7 +221,7 @@ def plan(ctx: Context, device: str | None = None, at: datetime | None = None) ->
 
 def apply(
     ctx: Context,
-    device: str | None = None,
+    device: str | Sequence[str] | None = None,
     *,
     dry_run: bool = False,
     revert_in: int | None = DEFAULT_REVERT_IN,
@@ -261,7 +263,7 @@ class ReconcileReport(BaseModel):
     results: list[PushResult]
 
 
-def reconcile_once(ctx: Context, device: str | None = None) -> ReconcileReport:
+def reconcile_once(ctx: Context, device: str | Sequence[str] | None = None) -> ReconcileReport:
     """Level-triggered: expire what is due, then make every device equal its rendered section."""
     expired = ctx.store.expire_due()
     results = [r for _, r in apply(ctx, device, actor="enforcer", source="reconcile") if r is not None]
