@@ -77,7 +77,7 @@ class Router:
                 sys.stdout.write(running.stdout + running.stderr)
                 return 1
             self._cancel_pending()
-            self.checkpoint.write_text(running.stdout)
+            self.checkpoint.write_text(_without_banner(running.stdout))
             proc = self.vtysh("-f", str(path))
             if proc.returncode != 0:
                 # vtysh -f is not atomic: put back what was there before the bad line.
@@ -161,6 +161,14 @@ class Router:
         if proc.returncode != 0:
             sys.stdout.write(proc.stdout[-2000:] + proc.stderr[-2000:])
         return proc.returncode == 0
+
+
+def _without_banner(config: str) -> str:
+    """``show running-config`` minus its banner, so frr-reload can load it back."""
+    lines = config.splitlines()
+    while lines and (not lines[0].strip() or lines[0].startswith(("Building configuration", "Current configuration"))):
+        lines.pop(0)
+    return "\n".join(lines) + "\n"
 
 
 def _is_timer(pid: int, root: Path) -> bool:
