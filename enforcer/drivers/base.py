@@ -95,6 +95,10 @@ class Driver(ABC):
     def rollback(self) -> None: ...
 
 
+#: Lines that only close the block opened at the same indentation; kept when that block is kept.
+BLOCK_CLOSERS = frozenset({"}", "exit", "exit-address-family", "end-set", "end-policy"})
+
+
 def extract_managed(config: str, info: PlatformInfo) -> str:
     """The managed lines of an indented config, with the parent lines that give them context.
 
@@ -110,8 +114,14 @@ def extract_managed(config: str, info: PlatformInfo) -> str:
         if not line.strip() or line.strip() == info.comment:
             continue
         indent = len(line) - len(line.lstrip())
+        opener = None
         while stack and stack[-1][0] >= indent:
-            stack.pop()
+            opener = stack.pop()
+        if line.strip() in BLOCK_CLOSERS:
+            # "}" (nftables, Junos), "end-set" (IOS-XR), "exit" (FRR) belong to the block they close.
+            if opener is not None and opener[0] == indent and opener[2]:
+                out.append(line)
+            continue
         inherited = any(p.search(parent) for _, parent, _ in stack for p in patterns)
         managed = inherited or any(p.search(line.strip()) for p in patterns)
         if managed:
