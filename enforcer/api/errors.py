@@ -1,0 +1,106 @@
+"""Every error the API answers is JSON ``{"error": {"field": ..., "reason": ...}}``.
+
+Client faults are 4xx and name the field: 400 a body that is not JSON at all, 401 no or a bad
+token, 403 a token outside its scope, 404 nothing there, 409 a guardrail refused a well-formed
+request (or the decision is already ended), 422 a value that does not validate. A 500 means a bug
+in enforcer, never bad input: FastAPI's own validation errors are rewritten to this shape too.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..inventory import InventoryError
+from ..model import EnforcerError, InvalidInput, Refused
+
+log = logging.getLogger("enforcer.api")
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    reason: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class ApiError(Exception):
+    """Raised by handlers: becomes ``status`` with the field and reason."""
+
+    def __init__(self, status: int, field: str, reason: str, headers: dict[str, str] | None = None):
+        self.status = status
+        self.field = field
+        self.reason = reason
+        self.headers = headers
+        super().__init__(f"{status} {field}: {reason}")
+
+
+def body(field: str, reason: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"field": field, "reason": reason}, **extra}
+
+
+def _json(status: int, field: str, reason: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body(field, reason), status_code=status, headers=headers)
+
+
+def _validation_field(err: dict[str, Any]) -> str:
+    loc = [str(p) for p in err.get("loc", ())]
+    if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+        loc = loc[1:] or loc
+    return ".".join(loc) or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError) -> JSONResponse:
+        return _json(exc.status, exc.field, exc.reason, exc.headers)
+
+    @app.exception_handler(InvalidInput)
+    async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
+        return _json(422, exc.field, exc.reason)
+
+    @app.exception_handler(Refused)
+    async def _refused(_: Request, exc: Refused) -> JSONResponse:
+        return _json(409, exc.field, exc.reason)
+
+    @app.exception_handler(InventoryError)
+    async def _inventory(_: Request, exc: InventoryError) -> JSONResponse:
+        text = str(exc)
+        if "no device named" in text:
+            return _json(404, "device", text.removeprefix("device: "))
+        return _json(503, "inventory", text)
+
+    @app.exception_handler(EnforcerError)
+    async def _enforcer(_: Request, exc: EnforcerError) -> JSONResponse:
+        log.error("enforcer error: %s", exc)
+        return _json(503, "server", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        if first.get("type") == "json_invalid":
+            return _json(400, "body", f"not valid JSON: {first.get('ctx', {}).get('error', 'parse error')}")
+        reason = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+        return _json(422, _validation_field(first), reason)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        field = {404: "path", 405: "method"}.get(exc.status_code, "request")
+        reason = str(exc.detail)
+        if exc.status_code == 404 and reason == "Not Found":
+            reason = f"no such endpoint: {request.url.path}"
+        return _json(exc.status_code, field, reason, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _bug(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return _json(500, "server", "internal error (a bug in enforcer; see the server log)")
