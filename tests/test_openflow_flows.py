@@ -1,0 +1,203 @@
+"""The OpenFlow section: what the template writes, how the controller reads it, and the flow diff.
+
+Runbook view: an operator reads ``enforcer plan`` for a switch as flow and meter lines; those lines
+must be exactly what the controller reads back from the switch once applied, and the controller
+must only ever add, replace or delete enforcer's own cookies and meter ids.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from ipaddress import ip_network
+
+import pytest
+
+from enforcer.controller.flows import (
+    Flow,
+    FlowError,
+    Match,
+    Meter,
+    SwitchState,
+    diff,
+    format_state,
+    ownership,
+    parse_line,
+    parse_state,
+)
+from enforcer.inventory import Device, Inventory
+from enforcer.model import Enforcement
+from enforcer.render import build_section, platform_info, render_section
+
+SWITCH = Device(name="sw1", platform="openflow", role="edge", datapath_id=0x1234)
+INVENTORY = Inventory(devices={"sw1": SWITCH})
+OWNER = ownership(SWITCH)
+MAGIC = OWNER.cookie_magic
+
+
+def enf(i: int, action: str, target: str, violation: str = "malware-hosting", **params) -> Enforcement:
+    return Enforcement(
+        id=i,
+        decision_id=i,
+        action=action,
+        target=target,
+        violation=violation,
+        params=params,
+        created_at=datetime.now(UTC),
+    )
+
+
+def render(*enforcements: Enforcement, device: Device = SWITCH) -> str:
+    return render_section(build_section(device, enforcements, INVENTORY))
+
+
+def test_null_route_drops_traffic_to_and_from_the_host_with_a_traceable_cookie():
+    text = render(enf(7, "null-route", "198.18.0.12"))
+    assert text == (
+        "cookie=0xe4f0000000000007 priority=41032 ip,nw_dst=198.18.0.12 actions=drop\n"
+        "cookie=0xe4f0000000000007 priority=41032 ip,nw_src=198.18.0.12 actions=drop\n"
+    )
+
+
+def test_rate_limit_is_a_kbps_meter_with_explicit_burst_then_normal_forwarding():
+    text = render(enf(11, "rate-limit", "198.18.0.13", "excessive-bandwidth", rate_bps="10Mbit"))
+    assert text == (
+        "meter=65547 kbps burst bands=type=drop rate=10000 burst_size=1000\n"
+        "cookie=0xe4f000000000000b priority=40032 ip,nw_src=198.18.0.13 actions=meter:65547,NORMAL\n"
+    )
+
+
+def test_acl_with_ports_is_one_flow_per_port_and_ipv6_uses_ipv6_fields():
+    text = render(
+        enf(4, "acl", "198.18.0.0/24", "spam", protocol="tcp", ports=[587, 25]),
+        enf(6, "acl", "2001:db8::1", "scanning", protocol="icmp", direction="destination"),
+    )
+    assert text == (
+        "cookie=0xe4f0000000000004 priority=42024 tcp,nw_src=198.18.0.0/24,tp_dst=25 actions=drop\n"
+        "cookie=0xe4f0000000000004 priority=42024 tcp,nw_src=198.18.0.0/24,tp_dst=587 actions=drop\n"
+        "cookie=0xe4f0000000000006 priority=42128 icmp6,ipv6_dst=2001:db8::1 actions=drop\n"
+    )
+
+
+def test_goto_table_forwarding_and_moved_meter_band_come_from_the_device():
+    dev = SWITCH.model_copy(update={"optional_args": {"forward": "goto_table:1", "meter_base": 100, "meter_span": 50}})
+    text = render(enf(70, "rate-limit", "198.18.0.13", "excessive-bandwidth", rate_bps="1Mbit"), device=dev)
+    assert "meter=120 " in text and "actions=meter:120,goto_table:1" in text
+    parse_state(text, ownership(dev))  # within the device's own band
+
+
+MIXED = [
+    enf(7, "null-route", "198.18.0.12"),
+    enf(3, "null-route", "2001:db8::/64"),
+    enf(9, "null-route", "198.18.0.12", "phishing"),  # same flows as 7: not repeated
+    enf(4, "acl", "198.18.0.0/24", "spam", protocol="tcp", ports=[25, 587]),
+    enf(5, "acl", "198.18.0.0/24", "scanning", protocol="tcp", ports=[25]),  # port 25 already held by 4
+    enf(6, "acl", "2001:db8::1", "scanning", protocol="icmp", direction="destination"),
+    enf(12, "acl", "198.18.0.99", "scanning", protocol="udp"),
+    enf(11, "rate-limit", "198.18.0.13", "excessive-bandwidth", rate_bps="10Mbit"),
+    enf(13, "rate-limit", "198.18.0.13", "excessive-bandwidth", rate_bps="5Mbit"),  # same flow as 11
+    enf(2, "rate-limit", "2001:db8::5", "excessive-bandwidth", rate_bps="1Mbit", direction="destination"),
+]
+
+
+def test_rendered_section_is_canonical_so_read_back_prints_identically():
+    text = render(*MIXED)
+    state = parse_state(text, OWNER)
+    assert state.text() == text
+    # shuffled input (as a switch returns flows in any order) prints the same
+    assert format_state(reversed(state.flows), reversed(state.meters)) == text
+
+
+def test_a_flow_held_by_two_enforcements_is_written_once_and_the_switch_can_hold_the_set():
+    state = parse_state(render(*MIXED), OWNER)  # parse_state(owner=…) refuses duplicate priority+match
+    assert len({f.key for f in state.flows}) == len(state.flows) == 10  # 4 acl, 4 null, 2 rate
+    assert [m.meter_id for m in state.meters] == [65538, 65547]  # no meter for the losing rate limit 13
+
+
+def test_every_rendered_cookie_and_meter_is_one_the_controller_recognises_as_its_own():
+    state = parse_state(render(*MIXED), OWNER)
+    assert all(OWNER.owns_cookie(f.cookie) for f in state.flows)
+    assert all(OWNER.owns_meter(m.meter_id) for m in state.meters)
+    info = platform_info(SWITCH.platform)
+    assert set(info.actions) == {"acl", "null-route", "rate-limit"}
+
+
+def test_lines_outside_the_grammar_or_outside_enforcers_space_are_refused():
+    with pytest.raises(FlowError):
+        parse_line("cookie=0xe4f0000000000001 priority=41032 ip,nw_dst=198.18.0.12 actions=output:1")
+    with pytest.raises(FlowError):
+        parse_line("cookie=0xe4f0000000000001 priority=41032 arp,nw_dst=198.18.0.12 actions=drop")
+    with pytest.raises(FlowError):
+        parse_line("cookie=0xe4f0000000000001 priority=41032 ip,nw_dst=198.18.0.0/16,in_port=3 actions=drop")
+    with pytest.raises(FlowError, match="magic"):
+        parse_state("cookie=0x0000000000000001 priority=41032 ip,nw_dst=198.18.0.12 actions=drop\n", OWNER)
+    with pytest.raises(FlowError, match="meter band"):
+        parse_state("meter=5 kbps burst bands=type=drop rate=10 burst_size=10\n", OWNER)
+    with pytest.raises(FlowError, match="not in the set"):
+        parse_state(
+            "cookie=0xe4f0000000000001 priority=40032 ip,nw_src=198.18.0.12 actions=meter:65537,NORMAL\n", OWNER
+        )
+
+
+def test_oxm_round_trip_matches_what_a_switch_returns():
+    for line in render(*MIXED).splitlines():
+        item = parse_line(line)
+        if isinstance(item, Flow):
+            oxm = item.match.to_oxm()
+            masked = {k: v for k, v in oxm.items()}
+            assert Match.from_oxm(masked) == item.match
+    # a switch reports masks as (address, mask) pairs
+    assert Match.from_oxm({"eth_type": 0x86DD, "ipv6_src": ("2001:db8::", "ffff:ffff:ffff:ffff::")}).src == (
+        ip_network("2001:db8::/64")
+    )
+    with pytest.raises(FlowError):
+        Match.from_oxm({"eth_type": 0x0800, "ipv4_src": "198.18.0.1", "in_port": 3})
+
+
+# ------------------------------------------------------------------ the diff a resync sends
+
+
+def flow(i: int, target: str, side: str = "dst", meter: int | None = None) -> Flow:
+    net = ip_network(target)
+    m = Match(family=net.version, **{side: net})
+    return Flow(MAGIC + i, 41000 + net.prefixlen, m, meter, "NORMAL" if meter else None)
+
+
+def test_resync_of_an_equal_switch_sends_nothing():
+    state = parse_state(render(*MIXED), OWNER)
+    assert diff(state, state).empty
+
+
+def test_empty_switch_gets_meters_before_the_flows_that_use_them():
+    desired = parse_state(render(*MIXED), OWNER)
+    plan = diff(desired, SwitchState())
+    assert plan.add_meters == sorted(desired.meters, key=lambda m: m.meter_id)
+    assert set(plan.add_flows) == set(desired.flows)
+    assert not plan.delete_flows and not plan.delete_meters and not plan.modify_meters
+
+
+def test_stale_cookies_and_meters_are_deleted_and_a_changed_flow_is_replaced_in_place():
+    desired = SwitchState(flows=(flow(1, "198.18.0.12"), flow(2, "198.18.0.14")), meters=(Meter(65540, 1000, 80),))
+    live = SwitchState(
+        flows=(flow(1, "198.18.0.12"), flow(5, "198.18.0.14"), flow(9, "198.18.0.99")),
+        meters=(Meter(65540, 2000, 80), Meter(65541, 10, 10)),
+    )
+    plan = diff(desired, live)
+    assert plan.add_flows == [flow(2, "198.18.0.14")]  # same match, new cookie: re-added (replaces)
+    assert plan.delete_flows == [flow(9, "198.18.0.99")]  # gone from the store
+    assert plan.modify_meters == [Meter(65540, 1000, 80)]
+    assert plan.delete_meters == [Meter(65541, 10, 10)]
+    assert plan.summary() == {
+        "flows_added": 1,
+        "flows_deleted": 1,
+        "meters_added": 0,
+        "meters_modified": 1,
+        "meters_deleted": 1,
+    }
+
+
+def test_removal_of_every_enforcement_deletes_everything_enforcer_holds():
+    live = parse_state(render(*MIXED), OWNER)
+    plan = diff(SwitchState(), live)
+    assert set(plan.delete_flows) == set(live.flows)
+    assert plan.delete_meters == sorted(live.meters, key=lambda m: m.meter_id)
+    assert not plan.add_flows
