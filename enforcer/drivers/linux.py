@@ -81,12 +81,9 @@ _PREDICT = "nft -f /dev/stdin && nft list table $1"
 
 
 def normalize(listing: str) -> str:
-    """nft indents with tabs; the managed section is compared with two spaces per level."""
-    out = []
-    for line in listing.splitlines():
-        body = line.lstrip("\t")
-        out.append("  " * (len(line) - len(body)) + body.rstrip())
-    return "\n".join(ln for ln in out if ln.strip()) + "\n" if any(ln.strip() for ln in out) else ""
+    """nft's listing without blank lines or trailing spaces (tabs kept: templates render the same)."""
+    lines = [ln.rstrip() for ln in listing.splitlines() if ln.strip()]
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 class LinuxDriver(Driver):

@@ -130,3 +130,13 @@ def env(name: NameOpt = lifecycle.DEFAULT_NAME, dir: DirOpt = None) -> None:
         _fail(str(exc))
     for var, value in values.items():
         sys.stdout.write(f"export {var}={shlex.quote(value)}\n")
+
+
+@lab_app.command()
+def reset(name: NameOpt = lifecycle.DEFAULT_NAME, dir: DirOpt = None) -> None:
+    """Undo every change made since ``up``: routers back to their baseline, no enforcer table, no pending revert."""
+    _check(name)
+    try:
+        lifecycle.reset(name, dir)
+    except LabError as exc:
+        _fail(str(exc))

@@ -119,6 +119,31 @@ class FrrInstance:
         if proc.returncode != 0:
             raise LabError(f"{self.name}: loading frr.conf failed: {(proc.stdout + proc.stderr).strip()[:500]}")
 
+    # -------------------------------------------------------------- baseline
+
+    @property
+    def baseline(self) -> Path:
+        return self.root / "baseline.conf"
+
+    def running_config(self) -> str:
+        """``show running-config`` without its banner (loadable again)."""
+        lines = self.vtysh("show running-config").splitlines()
+        while lines and (not lines[0].strip() or lines[0].startswith(("Building", "Current configuration"))):
+            lines.pop(0)
+        return "\n".join(lines) + "\n"
+
+    def save_baseline(self) -> None:
+        self.baseline.write_text(self.running_config())
+
+    def restore_baseline(self) -> None:
+        """Make the running config equal the baseline again (frr-reload applies only the delta)."""
+        if self.running_config() == self.baseline.read_text():
+            return
+        tmp = self.root / "reload"
+        tmp.mkdir(exist_ok=True)
+        run(["/usr/lib/frr/frr-reload.py", "--reload", "--stdout", "--bindir", "/usr/bin", "--confdir", str(self.etc),
+             "--rundir", str(tmp), "--vty_socket", str(self.rundir), str(self.baseline)], timeout=120)  # fmt: skip
+
     # -------------------------------------------------------------- state
 
     def bgp_neighbors(self) -> dict[str, str]:

@@ -21,7 +21,7 @@ from .frrd import FrrInstance
 from .lab_inventory import write_inventory
 from .mgmt import env_names, force_command, free_port, make_keys, start_sshd
 from .nodes import Node, NodeRole
-from .proc import LabError, netns_exists, netns_pids, pid_alive, run, stop_pid, wait_for
+from .proc import LabError, netns_exists, netns_pids, pid_alive, read_pid, run, stop_pid, wait_for
 from .topology import DISCARD_NEXT_HOP, HIJACK_PREFIX, TOPOLOGY, Router, Topology, netns_name
 
 DEFAULT_NAME = "enf"
@@ -133,6 +133,8 @@ def up(
         _start_routers(state, topology)
         _start_management(state, topology)
         _wait_bgp(state, topology)
+        for r in topology.routers:
+            state.frr(r.name).save_baseline()
         state.nodes = _nodes(state, topology)
         state.nodes += _ovs_up(state, log)
         state.complete = True
@@ -243,6 +245,7 @@ def _nodes(state: LabState, topology: Topology) -> list[Node]:
                 mgmt=f"127.0.0.1:{state.ports[r.name]}",
                 device=devices,
                 pids=[p["pid"] for p in state.processes if p["what"].startswith(f"{r.name}/")],
+                frr_dir=str(state.router_dir(r.name)),
             )
         )
     for h in topology.hosts:
@@ -353,6 +356,25 @@ def hijack(on: bool, name: str = DEFAULT_NAME, state_dir: Path | None = None,
     router = topology.router(cust.router)
     no = "" if on else "no "
     state.frr(router.name).configure(f"router bgp {router.asn}", "address-family ipv4 unicast", f"{no}network {prefix}")
+
+
+def reset(name: str = DEFAULT_NAME, state_dir: Path | None = None, topology: Topology = TOPOLOGY) -> None:
+    """Put every router and firewall back as ``up`` left them: no enforcer table, no pending revert,
+    each router's running config equal to its baseline (tests call this between cases)."""
+    state = require(name, state_dir)
+    for r in topology.routers:
+        _stop_commit_timer(state.router_dir(r.name))
+        (state.router_dir(r.name) / "commits" / "pending.json").unlink(missing_ok=True)
+        state.frr(r.name).restore_baseline()
+    linux_dir = state.dir / "linux"
+    for pending in linux_dir.glob("*/pending") if linux_dir.exists() else []:
+        pid = read_pid(pending)
+        pending.unlink(missing_ok=True)
+        if pid:
+            stop_pid(pid, "checkpoint.nft")
+    ns = netns_name(name, "edge")
+    if run(["nft", "list", "table", "inet", "enforcer"], netns=ns, check=False).returncode == 0:
+        run(["nft", "delete", "table", "inet", "enforcer"], netns=ns)
 
 
 def credentials_env(name: str = DEFAULT_NAME, state_dir: Path | None = None) -> dict[str, str]:

@@ -28,3 +28,6 @@ class Node(BaseModel):
     mgmt: str | None = Field(default=None, description="management endpoint, e.g. 127.0.0.1:2201")
     device: str | None = Field(default=None, description="inventory device name(s) managing this node")
     pids: list[int] = Field(default_factory=list)
+    frr_dir: str | None = Field(
+        default=None, description="for FRR routers: the private directory (etc/, run/ with the vty sockets, log/)"
+    )
