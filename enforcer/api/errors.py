@@ -94,7 +94,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        field = {404: "path", 405: "method"}.get(exc.status_code, "request")
+        field = {400: "body", 404: "path", 405: "method"}.get(exc.status_code, "request")
         reason = str(exc.detail)
         if exc.status_code == 404 and reason == "Not Found":
             reason = f"no such endpoint: {request.url.path}"

@@ -17,13 +17,9 @@ from pydantic import BaseModel, ConfigDict
 from .. import service
 from ..hooks import End, Item, Skip
 from ..model import Decision, Enforcement, InvalidInput, Refused, Status
+from .errors import ErrorDetail as Problem
 
 Outcome = Literal["created", "duplicate", "dry-run", "ended", "nothing-to-end", "skipped", "refused", "invalid"]
-
-
-class Problem(BaseModel):
-    field: str
-    reason: str
 
 
 class ItemResult(BaseModel):

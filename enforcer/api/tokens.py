@@ -102,7 +102,7 @@ def parse_categories(text: str | None) -> tuple[Violation, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def create_token(store: Store, name: str, scope: Scope | str, categories: tuple[Violation, ...] = ()) -> str:
+def create_token(store: Store, name: str, scope: Scope | str, categories: tuple[Violation | str, ...] = ()) -> str:
     """Store a new token and return its secret (the only time it is ever visible)."""
     if not _TOKEN_NAME.fullmatch(name):
         raise InvalidInput("name", f"{name!r}: letters, digits and ._:@- only, 1-64 characters")
@@ -110,6 +110,10 @@ def create_token(store: Store, name: str, scope: Scope | str, categories: tuple[
         scope = Scope(scope)
     except ValueError:
         raise InvalidInput("scope", f"{scope!r} is not one of: {', '.join(Scope)}") from None
+    try:
+        categories = tuple(dict.fromkeys(Violation(c) for c in categories))
+    except ValueError as exc:
+        raise InvalidInput("categories", str(exc)) from None
     if scope is Scope.DETECTOR and not categories:
         raise InvalidInput("categories", "a detector token needs the categories it may submit (--categories a,b)")
     if scope is not Scope.DETECTOR and categories:

@@ -1,0 +1,135 @@
+"""Detector payloads over HTTP end in the right enforcement in the store, and clear when the alert clears."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import auth, fixture
+
+
+@pytest.fixture
+def fnm(tokens):
+    return auth(tokens["detector"])
+
+
+def _active(ctx):
+    return {(e.target.exploded, e.action.value): e for e in ctx.store.active_enforcements()}
+
+
+def test_fastnetmon_ban_blackholes_the_victim_and_unban_lifts_it(client, ctx, fnm):
+    r = client.post("/v1/hooks/fastnetmon", json=fixture("fastnetmon/ban_incoming.json"), headers=fnm)
+    assert r.status_code == 200 and r.json()["results"][0]["outcome"] == "created"
+    rtbh = _active(ctx)[("203.0.113.10/32", "rtbh")]
+    assert str(rtbh.params.community) == "65535:666"
+
+    r = client.post("/v1/hooks/fastnetmon", json=fixture("fastnetmon/unban_incoming.json"), headers=fnm)
+    assert r.json()["results"][0]["outcome"] == "ended"
+    assert _active(ctx) == {}
+
+
+def test_a_fastnetmon_unban_leaves_an_operators_block_on_the_same_host(client, ctx, fnm, tokens):
+    noc = auth(tokens["operator"])
+    client.post("/v1/decisions", json={"target": "203.0.113.10", "violation": "ddos-victim"}, headers=noc)
+    client.post("/v1/hooks/fastnetmon", json=fixture("fastnetmon/ban_incoming.json"), headers=fnm)
+    assert len(ctx.store.decisions()) == 2
+    client.post("/v1/hooks/fastnetmon", json=fixture("fastnetmon/unban_incoming.json"), headers=fnm)
+    assert [d.source for d in ctx.store.decisions()] == ["api"]
+
+
+def test_an_unban_for_a_host_never_banned_is_harmless(client, ctx, fnm):
+    r = client.post("/v1/hooks/fastnetmon", json=fixture("fastnetmon/unban_incoming.json"), headers=fnm)
+    assert r.status_code == 200 and r.json()["results"][0]["outcome"] == "nothing-to-end"
+
+
+def test_fastnetmon_outgoing_attack_rate_limits_the_source(client, ctx, fnm):
+    client.post("/v1/hooks/fastnetmon", json=fixture("fastnetmon/ban_outgoing.json"), headers=fnm)
+    limit = _active(ctx)[("203.0.113.66/32", "rate-limit")]
+    assert limit.violation.value == "ddos-outbound" and limit.params.rate_bps == 10_000_000
+
+
+def test_fastnetmon_status_update_is_acknowledged_and_stores_nothing(client, ctx, fnm):
+    r = client.post("/v1/hooks/fastnetmon", json=fixture("fastnetmon/attack_status.json"), headers=fnm)
+    assert r.status_code == 200 and r.json()["results"][0]["outcome"] == "skipped"
+    assert ctx.store.snapshot()["decisions"] == 0
+
+
+def test_bgpalerter_hijack_filters_the_prefix_on_the_announcing_customers_session(client, ctx, fnm):
+    r = client.post("/v1/hooks/bgpalerter", json=fixture("bgpalerter/hijack_more_specific.json"), headers=fnm)
+    assert r.status_code == 200, r.text
+    pf = _active(ctx)[("203.0.113.128/25", "prefix-filter")]
+    assert pf.customer == "cust-b" and pf.asn == 64511
+
+
+def test_bgpalerter_visibility_loss_is_acknowledged_without_enforcement(client, ctx, fnm):
+    r = client.post("/v1/hooks/bgpalerter", json=fixture("bgpalerter/visibility.json"), headers=fnm)
+    assert r.status_code == 200 and r.json()["results"][0]["outcome"] == "skipped"
+    assert ctx.store.snapshot()["decisions"] == 0
+
+
+def test_bgpalerter_hijack_by_an_as_that_is_not_our_customer_is_a_422(client, ctx, fnm):
+    doc = {**fixture("bgpalerter/hijack_same_prefix.json"), "neworigin": "AS65010"}
+    r = client.post("/v1/hooks/bgpalerter", json=doc, headers=fnm)
+    assert r.status_code == 422
+    assert r.json()["error"]["field"] == "customer" and r.json()["results"][0]["outcome"] == "invalid"
+
+
+def test_alertmanager_group_blocks_each_alert_and_resolved_ends_one(client, ctx, tokens):
+    am = auth(tokens["detector"])
+    r = client.post("/v1/hooks/alertmanager", json=fixture("alertmanager/firing_two_alerts.json"), headers=am)
+    assert [x["outcome"] for x in r.json()["results"]] == ["created", "created"]
+    assert {t for t, _ in _active(ctx)} == {"203.0.113.45/32", "203.0.113.46/32"}
+
+    r = client.post("/v1/hooks/alertmanager", json=fixture("alertmanager/resolved_one_alert.json"), headers=am)
+    assert r.json()["results"][0]["outcome"] == "ended"
+    assert {t for t, _ in _active(ctx)} == {"203.0.113.46/32"}
+
+
+def test_alertmanager_repeat_notifications_do_not_stack(client, ctx, tokens):
+    am = auth(tokens["detector"])
+    for _ in range(3):  # repeat_interval re-sends of the same firing group
+        client.post("/v1/hooks/alertmanager", json=fixture("alertmanager/firing_two_alerts.json"), headers=am)
+    assert ctx.store.snapshot()["decisions"] == 2
+
+
+def test_alertmanager_resolved_can_be_kept_until_ttl(client, ctx, tokens):
+    am = auth(tokens["detector"])
+    client.post("/v1/hooks/alertmanager", json=fixture("alertmanager/firing_two_alerts.json"), headers=am)
+    r = client.post("/v1/hooks/alertmanager?on_resolved=keep", json=fixture("alertmanager/resolved_one_alert.json"),
+                    headers=am)
+    assert r.json()["results"][0]["outcome"] == "skipped"
+    assert len(_active(ctx)) == 2
+
+
+def test_alertmanager_payload_errors_name_the_alert_and_label(client, ctx, tokens):
+    doc = fixture("alertmanager/firing_two_alerts.json")
+    doc["alerts"][1]["labels"]["src_ip"] = "203.0.113.999"
+    r = client.post("/v1/hooks/alertmanager", json=doc, headers=auth(tokens["detector"]))
+    assert r.status_code == 422 and r.json()["error"]["field"] == "alerts.1.labels.src_ip"
+    assert ctx.store.snapshot()["decisions"] == 0
+
+
+def test_a_refused_alert_does_not_lose_the_others_in_its_group(client, ctx, tokens):
+    doc = fixture("alertmanager/firing_two_alerts.json")
+    doc["alerts"][0]["labels"]["src_ip"] = "198.51.100.201"  # protected
+    r = client.post("/v1/hooks/alertmanager", json=doc, headers=auth(tokens["detector"]))
+    assert r.status_code == 200
+    assert [x["outcome"] for x in r.json()["results"]] == ["refused", "created"]
+    assert r.json()["results"][0]["error"]["field"] == "target"
+
+
+def test_generic_event_and_its_resolution(client, ctx, tokens):
+    noc = auth(tokens["operator"])
+    r = client.post("/v1/hooks/generic", json=fixture("generic/scanning_event.json"), headers=noc)
+    assert r.json()["results"][0]["outcome"] == "created"
+    assert ("198.51.100.7/32", "acl") in _active(ctx)
+    r = client.post("/v1/hooks/generic", json=fixture("generic/scanning_resolved.json"), headers=noc)
+    assert r.json()["results"][0]["outcome"] == "ended" and _active(ctx) == {}
+
+
+@pytest.mark.parametrize("hook", ["fastnetmon", "bgpalerter", "alertmanager", "generic"])
+def test_every_hook_answers_json_errors_for_garbage(client, tokens, hook):
+    noc = auth(tokens["operator"])
+    r = client.post(f"/v1/hooks/{hook}", content=b"\x00not json", headers={**noc, "Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "body"
+    r = client.post(f"/v1/hooks/{hook}", json={"unexpected": True}, headers=noc)
+    assert 400 <= r.status_code < 500 and set(r.json()["error"]) == {"field", "reason"}
