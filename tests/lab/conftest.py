@@ -2,109 +2,29 @@
 
 ``lab`` brings one lab up for the whole session under a unique name and tears it down by PID at
 the end, even when tests fail. Tests find routers and hosts through ``lab status`` records
-(:class:`Lab` helpers), never through hard-coded names. ``clean_lab`` (autouse for these tests)
-puts the lab back to its freshly-built state after each test, so tests do not leak into each other.
+(:class:`enforcer.lab.testing.Lab`), never through hard-coded names. ``clean_lab`` puts the lab
+back to its freshly-built state after each test that used it, so tests do not leak into each other.
 
-The probes (``ping``, ``tcp_connect``, ``udp_throughput``, ``kernel_route``, ``bgp_table``…) live in
-:mod:`enforcer.lab.probes`, so end-to-end tests and demos can use them too.
+Probes (``ping``, ``tcp_connect``, ``udp_throughput``, ``kernel_route``, ``bgp_table``…) are in
+:mod:`enforcer.lab.probes`; section builders (``enforcement``, ``push``) in :mod:`enforcer.lab.testing`.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import timedelta
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
-from enforcer.drivers import get_driver
-from enforcer.drivers.base import Driver
-from enforcer.inventory import Device, Inventory, load_inventory
-from enforcer.lab import lifecycle
-from enforcer.lab.nodes import Node, NodeRole
-from enforcer.model import ActionKind, ActionParams, Enforcement, Violation, now
-from enforcer.plan import diff_counts
-from enforcer.render import build_section, render_push, render_section
-
-
-@dataclass
-class Lab:
-    """A running lab as tests see it: its name, its inventory folder and its nodes."""
-
-    name: str
-    state_dir: Path
-    inventory_path: Path
-    nodes: list[Node]
-
-    def by_role(self, role: NodeRole) -> list[Node]:
-        return [n for n in self.nodes if n.role == role]
-
-    def one(self, role: NodeRole) -> Node:
-        found = self.by_role(role)
-        assert len(found) == 1, f"expected one {role} node, lab has {[n.name for n in found]}"
-        return found[0]
-
-    @property
-    def edge(self) -> Node:
-        return self.one(NodeRole.EDGE)
-
-    @property
-    def upstream(self) -> Node:
-        return self.one(NodeRole.UPSTREAM)
-
-    @property
-    def customer_router(self) -> Node:
-        return self.one(NodeRole.CUSTOMER_ROUTER)
-
-    def customer_hosts(self, customer: str | None = None) -> list[Node]:
-        return [n for n in self.by_role(NodeRole.HOST) if n.customer and (customer is None or n.customer == customer)]
-
-    @property
-    def internet_host(self) -> Node:
-        """The host beyond the upstream: the outside world that sends traffic in."""
-        up = self.upstream.name
-        return next(n for n in self.by_role(NodeRole.HOST) if n.customer is None and n.attached_to == up)
-
-    @property
-    def inventory(self) -> Inventory:
-        return load_inventory(self.inventory_path)
-
-    def device(self, *, platform: str) -> Device:
-        """The one inventory device of ``platform`` managing the edge (``frr`` or ``nftables``)."""
-        names = (self.edge.device or "").split(",")
-        inv = self.inventory
-        found = [inv.devices[n] for n in names if n in inv.devices and inv.devices[n].platform.value == platform]
-        assert len(found) == 1, f"edge has no single {platform} device: {names}"
-        return found[0]
-
-    def driver(self, *, platform: str) -> Driver:
-        return get_driver(self.device(platform=platform))
-
-    def hijack(self, on: bool) -> None:
-        lifecycle.hijack(on, self.name, self.state_dir)
-
-    def reset(self) -> None:
-        lifecycle.reset(self.name, self.state_dir)
+from enforcer.lab.testing import Lab, running_lab
 
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     if os.geteuid() != 0:
         pytest.fail("lab tests need root (network namespaces, FRR, nftables); run them as root")
-    name = "t" + secrets.token_hex(3)
-    inventory = tmp_path_factory.mktemp("lab") / "inventory"
-    saved_env = dict(os.environ)
-    try:
-        state = lifecycle.up(name, inventory_out=inventory, log=lambda *_: None)
-        os.environ.update(lifecycle.credentials_env(name))
-        yield Lab(name=name, state_dir=state.dir, inventory_path=inventory, nodes=lifecycle.status(name))
-    finally:
-        lifecycle.down(name, log=lambda *_: None)
-        os.environ.clear()
-        os.environ.update(saved_env)
+    with running_lab(tmp_path_factory.mktemp("lab") / "inventory") as running:
+        yield running
 
 
 @pytest.fixture(autouse=True)
@@ -113,44 +33,3 @@ def clean_lab(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "lab" in request.fixturenames:
         request.getfixturevalue("lab").reset()
-
-
-# ------------------------------------------------------------------ building and pushing sections
-
-_ids = iter(range(1, 1_000_000))
-
-
-def enforcement(action: ActionKind, target: str, violation: Violation = Violation.SPAM, **kw) -> Enforcement:
-    """One active enforcement, as the store would hand it to render (ids unique per session)."""
-    params = ActionParams(**kw.pop("params", {}))
-    n = next(_ids)
-    return Enforcement(
-        id=n,
-        decision_id=n,
-        action=action,
-        target=target,
-        violation=violation,
-        params=params,
-        created_at=now(),
-        expires_at=now() + timedelta(hours=1),
-        **kw,
-    )
-
-
-def candidate_for(driver: Driver, enforcements: Iterable[Enforcement], inventory: Inventory) -> tuple[str, str]:
-    """(desired section, merge candidate) that turn the device's live section into ``enforcements``."""
-    section = build_section(driver.device, list(enforcements), inventory)
-    desired = render_section(section)
-    live = driver.get_managed_section()
-    removed = diff_counts(live.splitlines(), desired.splitlines())[3]
-    return desired, render_push(driver.device, desired, live, removed)
-
-
-def push(
-    driver: Driver, enforcements: Iterable[Enforcement], inventory: Inventory, revert_in: int | None = None
-) -> str:
-    """Render, load, commit; returns the desired section (the driver must be open)."""
-    desired, candidate = candidate_for(driver, enforcements, inventory)
-    driver.load_merge_candidate(candidate)
-    driver.commit_config(revert_in=revert_in)
-    return desired

@@ -1,0 +1,152 @@
+"""The FRR driver against the lab's edge router: what it reads is what FRR has, what it pushes bites."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from enforcer.drivers.base import DriverError
+from enforcer.drivers.frr import FrrDriver
+from enforcer.lab import probes
+from enforcer.lab.mgmt import free_port
+from enforcer.lab.proc import pid_alive
+from enforcer.lab.testing import Lab, candidate_for, enforcement, push
+from enforcer.lab.topology import HIJACK_PREFIX
+from enforcer.model import ActionKind, Violation
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture
+def edge_frr(lab: Lab):
+    with lab.driver(platform="frr") as driver:
+        yield driver
+
+
+def _host_prefix(node) -> str:
+    return f"{probes.address(node)}/32"
+
+
+def test_managed_section_shows_a_manual_change_on_the_router_but_not_unmanaged_lines(lab: Lab, edge_frr):
+    victim = _host_prefix(lab.customer_hosts("cust1")[0])
+    probes.vtysh(lab.edge, "configure terminal", f"ip route {victim} Null0 tag 667", "ip route 192.0.2.200/32 Null0")
+    section = edge_frr.get_managed_section()
+    assert f"ip route {victim} Null0 tag 667" in section.splitlines()
+    assert "192.0.2.200" not in section
+    assert "192.0.2.200/32 Null0" in edge_frr.get_config()
+
+
+def test_null_route_drops_the_blocked_host_while_its_neighbour_answers_and_rollback_restores(lab: Lab, edge_frr):
+    blocked, neighbour = lab.customer_hosts("cust1")[:2]
+    internet = lab.internet_host
+    assert probes.ping(internet, probes.address(blocked))
+
+    desired = push(edge_frr, [enforcement(ActionKind.NULL_ROUTE, _host_prefix(blocked))], lab.inventory)
+
+    assert edge_frr.get_managed_section() == desired
+    assert probes.kernel_route(lab.edge, _host_prefix(blocked), type="blackhole")
+    assert not probes.ping(internet, probes.address(blocked), expect=False)
+    assert probes.ping(internet, probes.address(neighbour))
+
+    edge_frr.rollback()
+    assert probes.kernel_route(lab.edge, _host_prefix(blocked), expect=False) is None
+    assert probes.ping(internet, probes.address(blocked))
+    assert edge_frr.get_managed_section() == ""
+
+
+def test_compare_shows_the_change_against_the_live_router_and_nothing_once_applied(lab: Lab, edge_frr):
+    target = _host_prefix(lab.customer_hosts("cust1")[0])
+    enf = [enforcement(ActionKind.NULL_ROUTE, target)]
+    _, candidate = candidate_for(edge_frr, enf, lab.inventory)
+    edge_frr.load_merge_candidate(candidate)
+    assert edge_frr.compare_config() == f"+ip route {target} Null0 tag 667\n"
+    edge_frr.commit_config()
+
+    # The same candidate again changes nothing on the router, and compare says so.
+    edge_frr.load_merge_candidate(candidate)
+    assert edge_frr.compare_config() == ""
+
+
+def test_candidate_with_a_bad_line_is_refused_before_the_router_changes(lab: Lab, edge_frr):
+    before = edge_frr.get_config()
+    with pytest.raises(DriverError, match="syntax") as err:
+        edge_frr.load_merge_candidate("ip route 203.0.113.10/32 Null0 tag 667\nip route bogus\n")
+    assert err.value.device == edge_frr.device.name
+    with pytest.raises(DriverError, match="nothing to commit"):
+        edge_frr.commit_config()
+    assert edge_frr.get_config() == before
+
+
+def test_commit_with_revert_in_reverts_by_itself_when_not_confirmed(lab: Lab, edge_frr):
+    target = _host_prefix(lab.customer_hosts("cust1")[0])
+    push(edge_frr, [enforcement(ActionKind.NULL_ROUTE, target)], lab.inventory, revert_in=2)
+    assert edge_frr.has_pending_commit()
+    assert probes.kernel_route(lab.edge, target, type="blackhole")
+
+    # Nobody confirms: the router restores its checkpoint on its own.
+    assert probes.kernel_route(lab.edge, target, expect=False, within=20) is None
+    assert edge_frr.get_managed_section() == ""
+    assert not edge_frr.has_pending_commit()
+
+
+def test_confirmed_commit_cancels_the_revert_timer(lab: Lab, edge_frr):
+    target = _host_prefix(lab.customer_hosts("cust1")[0])
+    desired = push(edge_frr, [enforcement(ActionKind.NULL_ROUTE, target)], lab.inventory, revert_in=30)
+    timer = _pending_timer_pid(lab)
+    assert pid_alive(timer)
+    edge_frr.confirm_commit()
+    assert not edge_frr.has_pending_commit()
+    assert probes.eventually(lambda: not pid_alive(timer), bool, 5)
+    assert edge_frr.get_managed_section() == desired
+
+
+def _pending_timer_pid(lab: Lab) -> int:
+    import json
+
+    pending = lab.state_dir / "routers" / lab.edge.name / "commits" / "pending.json"
+    return int(json.loads(pending.read_text())["pid"])
+
+
+def test_a_router_that_is_down_fails_fast_with_an_error_naming_it(lab: Lab):
+    dead = lab.device(platform="frr").model_copy(update={"name": "edge-dead", "port": free_port()})
+    started = time.monotonic()
+    with pytest.raises(DriverError) as err:
+        FrrDriver(dead).open()
+    assert time.monotonic() - started < 10
+    assert err.value.device == "edge-dead"
+    assert "cannot reach" in str(err.value)
+
+
+def test_rtbh_makes_the_upstream_install_a_discard_route_for_the_victim(lab: Lab, edge_frr):
+    victim, neighbour = lab.customer_hosts("cust1")[:2]
+    target = _host_prefix(victim)
+    push(edge_frr, [enforcement(ActionKind.RTBH, target, Violation.DDOS_VICTIM)], lab.inventory)
+
+    # The upstream hears the /32 with BLACKHOLE and its kernel discards traffic for it.
+    assert probes.kernel_route(lab.upstream, target, type="blackhole")
+    assert "blackhole" in probes.bgp_route(lab.upstream, target)[0]["communities"]
+    assert not probes.ping(lab.internet_host, probes.address(victim), expect=False)
+    assert probes.ping(lab.internet_host, probes.address(neighbour))
+
+    edge_frr.rollback()
+    assert probes.bgp_has(lab.upstream, target, expect=False) is False
+    assert probes.ping(lab.internet_host, probes.address(victim))
+
+
+def test_prefix_filter_removes_the_hijack_from_edge_and_upstream_but_keeps_the_customer_prefix(lab: Lab, edge_frr):
+    inv = lab.inventory
+    cust = inv.customers[lab.customer_router.customer]
+    legit = str(cust.prefixes[0])
+    hijacked = str(HIJACK_PREFIX)
+    lab.hijack(True)
+    assert probes.bgp_has(lab.edge, hijacked)
+    assert probes.bgp_has(lab.upstream, hijacked)
+
+    filt = enforcement(ActionKind.PREFIX_FILTER, hijacked, Violation.BGP_HIJACK, customer=cust.id, asn=cust.asn)
+    push(edge_frr, [filt], inv)
+
+    assert probes.bgp_has(lab.edge, hijacked, expect=False) is False
+    assert probes.bgp_has(lab.upstream, hijacked, expect=False) is False
+    assert probes.bgp_has(lab.edge, legit)
+    assert probes.bgp_has(lab.upstream, legit)
