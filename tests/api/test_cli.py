@@ -1,0 +1,102 @@
+"""``enforcer token ...`` and ``enforcer hook fastnetmon`` as an operator and FastNetMon call them."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from enforcer.api.cli import parse_listen
+from enforcer.api.tokens import authenticate
+from enforcer.cli import app
+
+from .conftest import FIXTURES
+
+
+@pytest.fixture
+def run(settings, monkeypatch):
+    for var in ("ENFORCER_INVENTORY", "ENFORCER_DB", "ENFORCER_PLAYBOOKS", "ENFORCER_OUTPUT"):
+        monkeypatch.delenv(var, raising=False)
+    base = ["--inventory", str(settings.inventory), "--db", settings.db, "--output", str(settings.output)]
+
+    def invoke(*args: str, input: str | None = None) -> tuple[int, str, str]:
+        result = CliRunner().invoke(app, [*base, *args], input=input, env={**os.environ, "COLUMNS": "200"})
+        if result.exception and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return result.exit_code, result.stdout, result.stderr
+
+    return invoke
+
+
+def test_token_create_prints_the_secret_once_as_the_last_line(run, ctx):
+    code, out, _ = run("token", "create", "fastnetmon-1", "--scope", "detector", "--categories", "ddos-victim,spam")
+    assert code == 0
+    secret = out.strip().splitlines()[-1]
+    token = authenticate(ctx.store, secret)
+    assert token.name == "fastnetmon-1" and [c.value for c in token.categories] == ["ddos-victim", "spam"]
+
+    code, out, _ = run("token", "list", "--json")
+    assert code == 0 and secret not in out
+    assert json.loads(out)[0]["name"] == "fastnetmon-1"
+
+
+def test_token_mistakes_exit_2_naming_the_field(run):
+    assert run("token", "create", "x", "--scope", "detector")[2].startswith("error: categories:")
+    assert run("token", "create", "x", "--scope", "admin")[0] == 2
+    assert "jaywalking" in run("token", "create", "x", "--scope", "detector", "--categories", "jaywalking")[2]
+    run("token", "create", "noc", "--scope", "operator")
+    code, _, err = run("token", "create", "noc", "--scope", "operator")
+    assert code == 2 and "already exists" in err
+
+
+def test_token_revoke(run, ctx):
+    secret = run("token", "create", "dash", "--scope", "reader")[1].strip().splitlines()[-1]
+    assert run("token", "revoke", "dash")[0] == 0
+    assert authenticate(ctx.store, secret) is None
+    assert json.loads(run("token", "list", "--json")[1])[0]["revoked"] is True
+    assert run("token", "revoke", "nobody")[0] == 2
+
+
+def test_fastnetmon_notify_script_ban_blackholes_and_unban_restores(run, settings):
+    stdin = (FIXTURES / "fastnetmon" / "community_ban_stdin.txt").read_text()
+    code, out, err = run("hook", "fastnetmon", "203.0.113.10", "incoming", "282473", "ban", input=stdin)
+    assert code == 0, err
+    assert "created 203.0.113.10/32 ddos-victim" in out and "push edge1: applied" in out
+    edge = Path(settings.output) / "edge1.cfg"
+    assert "ip route 203.0.113.10/32 Null0 tag 666" in edge.read_text()
+
+    code, out, err = run("hook", "fastnetmon", "203.0.113.10", "incoming", "0", "unban", input="")
+    assert code == 0, err
+    assert out.startswith("ended 203.0.113.10/32") and "push edge1: applied" in out
+    assert "203.0.113.10" not in edge.read_text()
+
+
+def test_fastnetmon_json_notify_script_and_replay(run):
+    doc = (FIXTURES / "fastnetmon" / "ban_outgoing.json").read_text()
+    assert run("hook", "fastnetmon", "--no-apply", input=doc)[1].startswith("created 203.0.113.66/32 ddos-outbound")
+    assert run("hook", "fastnetmon", "--no-apply", input=doc)[1].startswith("duplicate 203.0.113.66/32")
+
+
+def test_fastnetmon_bad_call_exits_2_naming_the_field(run):
+    code, _, err = run("hook", "fastnetmon", "203.0.113.10", "incoming", "lots", "ban", input="")
+    assert code == 2 and err.startswith("error: pps:")
+
+
+def test_a_refused_ban_exits_2(run):
+    code, out, _ = run("hook", "fastnetmon", "198.51.100.201", "incoming", "10", "ban", input="")
+    assert code == 2 and out.startswith("refused")
+
+
+@pytest.mark.parametrize(("text", "want"), [("127.0.0.1:8080", ("127.0.0.1", 8080)), ("[::1]:9000", ("::1", 9000)),
+                                            (":8080", ("127.0.0.1", 8080))])
+def test_listen_addresses(text, want):
+    assert parse_listen(text) == want
+
+
+@pytest.mark.parametrize("text", ["8080", "host:http", "127.0.0.1:0", "127.0.0.1:70000"])
+def test_bad_listen_addresses(text):
+    with pytest.raises(ValueError):
+        parse_listen(text)
