@@ -1,0 +1,104 @@
+"""The Linux driver against the edge's nftables: ACLs and rate limits measured on real traffic."""
+
+from __future__ import annotations
+
+import pytest
+
+from enforcer.drivers.base import DriverError
+from enforcer.lab import probes
+from enforcer.lab.testing import Lab, candidate_for, enforcement, push
+from enforcer.model import ActionKind, Violation
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture
+def edge_fw(lab: Lab):
+    with lab.driver(platform="nftables") as driver:
+        yield driver
+
+
+def _host(node) -> str:
+    return f"{probes.address(node)}/32"
+
+
+def test_spam_acl_drops_smtp_from_the_offender_but_not_http_nor_the_neighbours_smtp(lab: Lab, edge_fw):
+    offender, neighbour = lab.customer_hosts("cust1")[:2]
+    internet = lab.internet_host
+    mail = probes.address(internet)
+    acl = enforcement(ActionKind.ACL, _host(offender), Violation.SPAM, params={"protocol": "tcp", "ports": (25,)})
+    with probes.tcp_listener(internet, 25), probes.tcp_listener(internet, 80):
+        assert probes.tcp_connect(offender, mail, 25)
+        desired = push(edge_fw, [acl], lab.inventory)
+        assert edge_fw.get_managed_section() == desired
+
+        assert not probes.tcp_connect(offender, mail, 25, expect=False)
+        assert probes.tcp_connect(offender, mail, 80)
+        assert probes.tcp_connect(neighbour, mail, 25)
+
+        edge_fw.rollback()
+        assert probes.tcp_connect(offender, mail, 25)
+
+
+def test_rate_limit_holds_udp_from_the_offender_to_the_configured_rate(lab: Lab, edge_fw):
+    offender = lab.customer_hosts("cust1")[0]
+    rate = 4_000_000
+    limit = enforcement(
+        ActionKind.RATE_LIMIT, _host(offender), Violation.EXCESSIVE_BANDWIDTH, params={"rate_bps": rate}
+    )
+    push(edge_fw, [limit], lab.inventory)
+
+    received = probes.udp_throughput(offender, lab.internet_host, offered_bps=4 * rate, seconds=3)
+    assert 0.75 * rate <= received <= 1.25 * rate, f"received {received / 1e6:.2f} Mbit/s for a {rate / 1e6} limit"
+
+    edge_fw.rollback()
+    unlimited = probes.udp_throughput(offender, lab.internet_host, offered_bps=4 * rate, seconds=2)
+    assert unlimited > 1.5 * rate
+
+
+def test_compare_is_a_diff_against_the_live_table_and_empty_once_applied(lab: Lab, edge_fw):
+    target = _host(lab.customer_hosts("cust1")[0])
+    enf = [enforcement(ActionKind.ACL, target, Violation.SCANNING)]
+    _, candidate = candidate_for(edge_fw, enf, lab.inventory)
+    edge_fw.load_merge_candidate(candidate)
+    diff = edge_fw.compare_config()
+    assert "+table inet enforcer {" in diff and probes.address(lab.customer_hosts("cust1")[0]) in diff
+    edge_fw.commit_config()
+
+    _, again = candidate_for(edge_fw, enf, lab.inventory)
+    edge_fw.load_merge_candidate(again)
+    assert edge_fw.compare_config() == ""
+
+
+def test_invalid_ruleset_is_refused_and_the_live_table_is_untouched(lab: Lab, edge_fw):
+    push(edge_fw, [enforcement(ActionKind.ACL, _host(lab.customer_hosts("cust1")[0]))], lab.inventory)
+    before = edge_fw.get_config()
+    with pytest.raises(DriverError, match="nft -c") as err:
+        edge_fw.load_merge_candidate("table inet enforcer {\n\tchain forward {\n\t\tbogus\n\t}\n}\n")
+    assert err.value.device == edge_fw.device.name
+    assert edge_fw.get_config() == before
+
+
+def test_commit_with_revert_in_restores_the_previous_table_unless_confirmed(lab: Lab, edge_fw):
+    first = push(edge_fw, [enforcement(ActionKind.ACL, _host(lab.customer_hosts("cust1")[0]))], lab.inventory)
+    second = [enforcement(ActionKind.ACL, _host(lab.customer_hosts("cust1")[1]))]
+    push(edge_fw, second, lab.inventory, revert_in=2)
+    assert edge_fw.has_pending_commit()
+
+    back = probes.eventually(edge_fw.get_managed_section, lambda s: s == first, 20)
+    assert back == first
+    assert not edge_fw.has_pending_commit()
+
+    push(edge_fw, second, lab.inventory, revert_in=2)
+    edge_fw.confirm_commit()
+    assert not edge_fw.has_pending_commit()
+    assert probes.address(lab.customer_hosts("cust1")[1]) in edge_fw.get_managed_section()
+
+
+def test_a_firewall_whose_namespace_is_gone_fails_with_an_error_naming_it(lab: Lab):
+    from enforcer.drivers import get_driver
+
+    gone = lab.device(platform="nftables").model_copy(update={"name": "fw-gone", "netns": f"{lab.name}-nowhere"})
+    with pytest.raises(DriverError) as err:
+        get_driver(gone).open()
+    assert err.value.device == "fw-gone"
