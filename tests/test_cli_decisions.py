@@ -97,8 +97,8 @@ BAD_INPUTS = [
     (["block", "::/0", "--violation", "malware-hosting", "--force"], "target", "default route"),
     (["block", "127.0.0.1", "--violation", "spam"], "target", "bogon"),
     (["block", "224.0.0.5", "--violation", "scanning"], "target", "bogon"),
-    (["block", "203.0.113.0/23", "--violation", "malware-hosting"], "target", "--force"),
-    (["block", "2001:db8::/32", "--violation", "malware-hosting"], "target", "--force"),
+    (["block", "203.0.112.0/23", "--violation", "malware-hosting"], "target", "--force"),
+    (["block", "2001:db8:1000::/36", "--violation", "malware-hosting"], "target", "--force"),
     (["block", "203.0.113.7", "--violation", "spam", "--customer", "nobody"], "customer", "no customer"),
     (["block", "192.0.2.0/24", "--violation", "bgp-hijack"], "customer", "customer"),
     (["unblock", "999"], "id", "no active decision"),
@@ -160,7 +160,7 @@ def test_apply_to_offline_devices_writes_rendered_sections_and_records_them(cli,
     assert code == 0, out + err
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert written, "apply wrote nothing"
-    frr = next(p for p in (tmp_path / "out").iterdir() if p.name.startswith("edge-frr") and ".merge." not in p.name)
+    frr = next(p for p in (tmp_path / "out").iterdir() if p.name.startswith("frr-edge1") and ".merge." not in p.name)
     assert "203.0.113.7" in frr.read_text()
 
 
