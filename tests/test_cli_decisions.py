@@ -186,3 +186,19 @@ def test_catalog_lists_every_category_with_a_seed_clause(cli):
 def test_validate_passes_on_the_shipped_files(cli):
     code, out, err = cli("validate")
     assert code == 0, err
+
+
+def test_validate_names_file_path_and_reason_for_every_problem(cli, tmp_path):
+    import shutil
+
+    inv = tmp_path / "inv"
+    shutil.copytree(EXAMPLE_INVENTORY, inv)
+    hosts = (inv / "hosts.yaml").read_text()
+    (inv / "hosts.yaml").write_text(hosts + "broken1:\n  platform: vyos\n  role: edge\nbroken2:\n  platform: ios\n  role: \"bad role!\"\n")
+    (inv / "settings.yaml").write_text("guardrails:\n  protected: [192.0.2.0/33]\n")
+    code, out, err = cli("--inventory", str(inv), "validate")
+    assert code == 2
+    assert f"{inv / 'hosts.yaml'}: broken1.platform:" in err
+    assert f"{inv / 'hosts.yaml'}: broken2.role:" in err
+    assert f"{inv / 'settings.yaml'}: guardrails.protected.0:" in err
+    assert "33 > 32" in err
