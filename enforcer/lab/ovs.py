@@ -82,15 +82,25 @@ def control_socket(state_dir: Path) -> Path:
 
 def _env(state_dir: Path) -> dict[str, str]:
     run_dir = str(state_dir / "run")
-    return {**os.environ, "OVS_RUNDIR": run_dir, "OVS_LOGDIR": str(state_dir), "OVS_DBDIR": str(state_dir),
-            "OVS_SYSCONFDIR": str(state_dir)}
+    return {
+        **os.environ,
+        "OVS_RUNDIR": run_dir,
+        "OVS_LOGDIR": str(state_dir),
+        "OVS_DBDIR": str(state_dir),
+        "OVS_SYSCONFDIR": str(state_dir),
+    }
 
 
 # ------------------------------------------------------------------ small process helpers
 
 
-def _run(argv: Sequence[str], netns: str | None = None, check: bool = True, env: dict[str, str] | None = None,
-         timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+def _run(
+    argv: Sequence[str],
+    netns: str | None = None,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    timeout: float = 30.0,
+) -> subprocess.CompletedProcess[str]:
     cmd = ["ip", "netns", "exec", netns, *argv] if netns else list(argv)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     if check and proc.returncode != 0:
@@ -169,21 +179,44 @@ def _start_ovsdb(state_dir: Path, ns: str) -> None:
     db = state_dir / "conf.db"
     if not db.exists():
         _run(["ovsdb-tool", "create", str(db), str(OVS_SCHEMA)])
-    _run(["ovsdb-server", str(db), f"--remote=punix:{state_dir / 'db.sock'}",
-          f"--pidfile={state_dir / 'ovsdb-server.pid'}", f"--unixctl={state_dir / 'ovsdb-server.ctl'}",
-          f"--log-file={state_dir / 'ovsdb-server.log'}", "--detach", "--no-chdir"], netns=ns, env=_env(state_dir))
+    _run(
+        [
+            "ovsdb-server",
+            str(db),
+            f"--remote=punix:{state_dir / 'db.sock'}",
+            f"--pidfile={state_dir / 'ovsdb-server.pid'}",
+            f"--unixctl={state_dir / 'ovsdb-server.ctl'}",
+            f"--log-file={state_dir / 'ovsdb-server.log'}",
+            "--detach",
+            "--no-chdir",
+        ],
+        netns=ns,
+        env=_env(state_dir),
+    )
     wait_for("ovsdb-server's socket", (state_dir / "db.sock").exists)
     _run(["ovs-vsctl", f"--db=unix:{state_dir / 'db.sock'}", "--no-wait", "init"])
 
 
 def start_vswitchd(state_dir: Path, prefix: str) -> int:
     """Start ovs-vswitchd in the switch namespace; returns its PID once the bridge answers OpenFlow."""
-    _run(["ovs-vswitchd", f"unix:{state_dir / 'db.sock'}", f"--pidfile={state_dir / 'ovs-vswitchd.pid'}",
-          f"--unixctl={state_dir / 'ovs-vswitchd.ctl'}", f"--log-file={state_dir / 'ovs-vswitchd.log'}",
-          "--detach", "--no-chdir"], netns=switch_netns(prefix), env=_env(state_dir))
+    _run(
+        [
+            "ovs-vswitchd",
+            f"unix:{state_dir / 'db.sock'}",
+            f"--pidfile={state_dir / 'ovs-vswitchd.pid'}",
+            f"--unixctl={state_dir / 'ovs-vswitchd.ctl'}",
+            f"--log-file={state_dir / 'ovs-vswitchd.log'}",
+            "--detach",
+            "--no-chdir",
+        ],
+        netns=switch_netns(prefix),
+        env=_env(state_dir),
+    )
     pid = wait_for("ovs-vswitchd's pid file", lambda: _pidfile(state_dir / "ovs-vswitchd.pid"))
-    wait_for("the bridge's management socket", lambda: ofctl(state_dir, "show", check=False) and
-             mgmt_socket(state_dir).exists())
+    wait_for(
+        "the bridge's management socket",
+        lambda: ofctl(state_dir, "show", check=False) and mgmt_socket(state_dir).exists(),
+    )
     return pid
 
 
@@ -205,41 +238,87 @@ def restart_vswitchd(state_dir: Path, prefix: str) -> int:
 # ------------------------------------------------------------------ the controller
 
 
-def start_controller(state_dir: Path, prefix: str, port: int = DEFAULT_CONTROLLER_PORT,
-                     inventory: Path | None = None, db: str | None = None, resync_interval: float = 30.0) -> int:
+def start_controller(
+    state_dir: Path,
+    prefix: str,
+    port: int = DEFAULT_CONTROLLER_PORT,
+    inventory: Path | None = None,
+    db: str | None = None,
+    resync_interval: float = 30.0,
+) -> int:
     """``enforcer controller run`` inside the switch namespace; returns its PID once the control socket answers."""
     settings = Settings.from_env(inventory=inventory, db=db)
     sock = control_socket(state_dir)
     sock.unlink(missing_ok=True)
-    argv = [sys.executable, "-m", "enforcer.cli", "--inventory", str(settings.inventory), "--db", settings.db,
-            "controller", "run", "--ofp-host", "127.0.0.1", "--ofp-port", str(port), "--control", str(sock),
-            "--log-file", str(state_dir / "controller.log"), "--resync-interval", str(resync_interval)]
+    argv = [
+        sys.executable,
+        "-m",
+        "enforcer.cli",
+        "--inventory",
+        str(settings.inventory),
+        "--db",
+        settings.db,
+        "controller",
+        "run",
+        "--ofp-host",
+        "127.0.0.1",
+        "--ofp-port",
+        str(port),
+        "--control",
+        str(sock),
+        "--log-file",
+        str(state_dir / "controller.log"),
+        "--resync-interval",
+        str(resync_interval),
+    ]
     with open(state_dir / "controller.out", "ab") as out:
-        proc = subprocess.Popen(["ip", "netns", "exec", switch_netns(prefix), *argv], stdout=out, stderr=out,
-                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=REPO_ROOT,
-                                env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", switch_netns(prefix), *argv],
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        )
     wait_for("the controller's control socket", lambda: proc.poll() is None and sock.exists(), timeout=30)
     _save(state_dir, controller=proc.pid, controller_port=port, inventory=str(settings.inventory), db=settings.db)
     return proc.pid
 
 
-def stop_controller(state_dir: Path) -> None:
-    _stop(_load(state_dir).get("controller"), "controller run")
+def stop_controller(state_dir: Path, hard: bool = False) -> None:
+    """Stop the controller by PID: SIGTERM, or SIGKILL with ``hard`` (a crash: no goodbye to the switch)."""
+    pid = _load(state_dir).get("controller")
+    if hard and pid and _alive(pid, "controller run"):
+        os.kill(pid, signal.SIGKILL)
+        wait_for("the controller to die", lambda: not _alive(pid, "controller run"))
+    _stop(pid, "controller run")
 
 
-def restart_controller(state_dir: Path, prefix: str) -> int:
+def restart_controller(state_dir: Path, prefix: str, hard: bool = False) -> int:
     """Kill the controller by PID and start it again with the same inventory, store and port."""
     saved = _load(state_dir)
-    stop_controller(state_dir)
-    return start_controller(state_dir, prefix, saved.get("controller_port", DEFAULT_CONTROLLER_PORT),
-                            Path(saved["inventory"]) if saved.get("inventory") else None, saved.get("db"))
+    stop_controller(state_dir, hard)
+    return start_controller(
+        state_dir,
+        prefix,
+        saved.get("controller_port", DEFAULT_CONTROLLER_PORT),
+        Path(saved["inventory"]) if saved.get("inventory") else None,
+        saved.get("db"),
+    )
 
 
 # ------------------------------------------------------------------ up / down
 
 
-def up(state_dir: Path, prefix: str, controller_port: int | None = None, *, inventory: Path | None = None,
-       db: str | None = None) -> list[Node]:
+def up(
+    state_dir: Path,
+    prefix: str,
+    controller_port: int | None = None,
+    *,
+    inventory: Path | None = None,
+    db: str | None = None,
+) -> list[Node]:
     """Build the switch, its hosts and the controller; returns the lab's nodes. Idempotent per prefix:
     a previous lab with the same prefix is torn down first."""
     state_dir = Path(state_dir).resolve()
@@ -269,8 +348,21 @@ def up(state_dir: Path, prefix: str, controller_port: int | None = None, *, inve
         ports: list[str] = []
         for i in range(1, len(HOSTS) + 1):
             ports += ["--", "add-port", BRIDGE, f"p{i}"]
-        vsctl(state_dir, "add-br", BRIDGE, "--", "set", "bridge", BRIDGE, "datapath_type=netdev",
-              "protocols=OpenFlow13", "fail_mode=secure", f"other_config:datapath-id={dpid:016x}", *ports, wait=False)
+        vsctl(
+            state_dir,
+            "add-br",
+            BRIDGE,
+            "--",
+            "set",
+            "bridge",
+            BRIDGE,
+            "datapath_type=netdev",
+            "protocols=OpenFlow13",
+            "fail_mode=secure",
+            f"other_config:datapath-id={dpid:016x}",
+            *ports,
+            wait=False,
+        )
         vsctl(state_dir, "set-controller", BRIDGE, f"tcp:127.0.0.1:{port}", wait=False)
         # out-of-band: no hidden in-band flows; reconnect within a second after a controller restart
         vsctl(state_dir, "set", "controller", BRIDGE, "connection-mode=out-of-band", "max_backoff=1000", wait=False)
@@ -293,15 +385,34 @@ def nodes(state_dir: Path, prefix: str) -> list[Node]:
     saved = _load(state_dir)
     ns = switch_netns(prefix)
     out = [
-        Node(name=f"{prefix}-sw", netns=ns, role=NodeRole.SWITCH, device=DEVICE_NAME,
-             mgmt=f"unix:{mgmt_socket(state_dir)}", pids=[p for p in (saved.get("ovsdb"), saved.get("vswitchd")) if p]),
-        Node(name=f"{prefix}-ofctl", netns=ns, role=NodeRole.CONTROLLER, attached_to=f"{prefix}-sw",
-             addresses=[f"127.0.0.1:{saved.get('controller_port', DEFAULT_CONTROLLER_PORT)}"],
-             mgmt=f"unix:{control_socket(state_dir)}", pids=[p for p in (saved.get("controller"),) if p]),
+        Node(
+            name=f"{prefix}-sw",
+            netns=ns,
+            role=NodeRole.SWITCH,
+            device=DEVICE_NAME,
+            mgmt=f"unix:{mgmt_socket(state_dir)}",
+            pids=[p for p in (saved.get("ovsdb"), saved.get("vswitchd")) if p],
+        ),
+        Node(
+            name=f"{prefix}-ofctl",
+            netns=ns,
+            role=NodeRole.CONTROLLER,
+            attached_to=f"{prefix}-sw",
+            addresses=[f"127.0.0.1:{saved.get('controller_port', DEFAULT_CONTROLLER_PORT)}"],
+            mgmt=f"unix:{control_socket(state_dir)}",
+            pids=[p for p in (saved.get("controller"),) if p],
+        ),
     ]
     for host, v4, v6 in HOSTS:
-        out.append(Node(name=f"{prefix}-sw-{host}", netns=host_netns(prefix, host), role=NodeRole.HOST,
-                        addresses=[str(v4), str(v6)], attached_to=f"{prefix}-sw"))
+        out.append(
+            Node(
+                name=f"{prefix}-sw-{host}",
+                netns=host_netns(prefix, host),
+                role=NodeRole.HOST,
+                addresses=[str(v4), str(v6)],
+                attached_to=f"{prefix}-sw",
+            )
+        )
     return out
 
 

@@ -1,0 +1,113 @@
+"""Runbook: enforce at an OpenFlow switch — block a malware host, cap a bandwidth hog, unblock.
+
+Each step is what a NOC does (``block`` → ``apply``) and what it checks afterwards (ping, iperf3,
+``ovs-ofctl dump-flows``). ``apply`` returns only after the switch's barrier reply, so the checks
+right after it need no waiting for the block; a restore may wait for ARP, polled with a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from enforcer import service
+
+from .conftest import (
+    H2,
+    H2_6,
+    H3,
+    H3_6,
+    SWITCH,
+    apply,
+    block,
+    desired_lines,
+    enforcer_flows,
+    ping,
+    switch_flows,
+    switch_meters,
+    wait_until,
+)
+
+pytestmark = pytest.mark.lab
+
+
+def test_plan_shows_the_flows_a_malware_hosting_decision_adds(oflab, ctx):
+    block(ctx, H2, "malware-hosting")
+    [plan] = service.plan(ctx, SWITCH)
+    assert plan.error is None
+    assert plan.summary() == "+2 ~0 -0"
+    assert "+cookie=0xe4f0" in plan.diff and "ip,nw_dst=198.18.0.12 actions=drop" in plan.diff
+    assert enforcer_flows(oflab) == []  # planning changes nothing on the switch
+
+
+def test_malware_hosting_null_route_drops_the_host_while_its_neighbour_passes_and_unblock_restores(oflab, ctx):
+    assert wait_until("h1 to reach h2 before the block", lambda: ping(oflab, "h1", H2))
+    decision = block(ctx, H2, "malware-hosting")
+    apply(ctx)
+
+    assert not ping(oflab, "h1", H2, count=3), "the malware host still answers"
+    assert not ping(oflab, "h2", H3), "the malware host can still send"
+    assert ping(oflab, "h1", H3), "the neighbour must pass"
+    flows, _ = desired_lines(ctx)
+    assert enforcer_flows(oflab) == flows and len(flows) == 2
+
+    service.unblock(ctx, str(decision), actor="noc", source="cli", reason="cleaned up")
+    apply(ctx)
+    assert enforcer_flows(oflab) == []
+    assert wait_until("h1 to reach h2 after unblock", lambda: ping(oflab, "h1", H2))
+
+
+def test_ipv6_host_is_dropped_and_the_ipv6_neighbour_passes(oflab, ctx):
+    assert wait_until("h1 to reach h2 over IPv6", lambda: ping(oflab, "h1", H2_6))
+    block(ctx, H2_6, "malware-hosting")
+    apply(ctx)
+    assert not ping(oflab, "h1", H2_6, count=3)
+    assert ping(oflab, "h1", H3_6)
+    assert ping(oflab, "h1", H2), "an IPv6 block must not touch the host's IPv4 address"
+    assert "ipv6,ipv6_dst=2001:db8:18::12" in " ".join(enforcer_flows(oflab))
+
+
+def udp_received_bps(oflab, client: str, server: str, server_ip: str, offered: str, seconds: int = 3) -> float:
+    """iperf3 UDP from ``client`` to ``server`` at ``offered``; the rate the server received."""
+    srv = subprocess.Popen(
+        ["ip", "netns", "exec", oflab.ns(server), "iperf3", "-s", "-1", "-B", server_ip],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def run_client() -> dict | None:
+            proc = subprocess.run(
+                ["ip", "netns", "exec", oflab.ns(client), "iperf3", "-c", server_ip, "-u", "-b", offered,
+                 "-t", str(seconds), "-l", "1400", "--json"],
+                capture_output=True, text=True, timeout=seconds + 20,
+            )  # fmt: skip
+            return json.loads(proc.stdout) if proc.returncode == 0 else None
+
+        result = wait_until("an iperf3 run (server listening)", run_client, timeout=20)
+        return float(result["end"]["sum_received"]["bits_per_second"])
+    finally:
+        srv.kill()
+        srv.wait()
+
+
+def test_excessive_bandwidth_meter_caps_udp_at_the_playbook_rate(oflab, ctx):
+    block(ctx, H3, "excessive-bandwidth")  # playbook: rate-limit 10Mbit, source direction
+    apply(ctx)
+    flows, meters = desired_lines(ctx)
+    assert len(meters) == 1 and " rate=10000 burst_size=1000" in meters[0]
+    assert switch_meters(oflab) == meters and enforcer_flows(oflab) == flows
+    received = udp_received_bps(oflab, "h3", "h1", "198.18.0.11", offered="50M")
+    assert 7.5e6 <= received <= 12.5e6, f"received {received / 1e6:.1f} Mbit/s, want 10 ±25%"
+    # the other direction is not metered: h1 → h3 keeps the offered rate
+    assert udp_received_bps(oflab, "h1", "h3", H3, offered="30M") > 25e6
+
+
+def test_non_enforcer_flows_survive_apply(oflab, ctx):
+    base = [f for f in switch_flows(oflab) if not f.startswith("cookie=0xe4f0")]
+    assert base, "the lab's own NORMAL flow is missing"
+    block(ctx, H2, "malware-hosting")
+    apply(ctx)
+    assert [f for f in switch_flows(oflab) if not f.startswith("cookie=0xe4f0")] == base
