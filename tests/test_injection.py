@@ -1,0 +1,128 @@
+"""A reason typed by an operator or sent by a detector never becomes a device command.
+
+Two layers: the model reduces the free text to a harmless one-line comment (``safe_comment``),
+and the renderer's finalize refuses to print any string outside the safe character set, so a
+value that slipped past validation (forced in with ``model_construct``) fails the render loudly
+instead of reaching a router.
+"""
+
+from __future__ import annotations
+
+from ipaddress import ip_address, ip_network
+
+import pytest
+
+from enforcer.inventory import Inventory, Platform, load_inventory
+from enforcer.model import ActionKind, Enforcement, Violation, safe_comment
+from enforcer.render import (
+    AclRule,
+    AntiSpoof,
+    NullRoute,
+    PrefixFilter,
+    RenderError,
+    Section,
+    build_section,
+    platform_info,
+    render_section,
+)
+from tests.test_templates import EDGE, PLATFORMS, REPO, T0, cases
+
+
+@pytest.fixture(scope="module")
+def inventory() -> Inventory:
+    return load_inventory(REPO / "inventory" / "example")
+
+
+PAYLOADS = [
+    "x\nno router bgp 65000",
+    "x; rm -rf /",
+    "x\r\nexit\nreload",
+    "}\n table ip filter {",
+    "$(reboot)",
+    "`id`",
+    'x" ; flush ruleset ; "',
+    "x\n!\nend\nwrite erase",
+]
+
+#: Lines that would be commands if a payload ever reached the device on its own line.
+FORBIDDEN_STARTS = ("no router bgp", "reload", "rm ", "exit", "end", "write", "flush", "table ip filter", "}")
+
+
+def _with_comment(enforcements, text):
+    """The enforcements again, their comment validated from ``text`` as intake would."""
+    return [Enforcement.model_validate({**e.model_dump(), "comment": text}) for e in enforcements]
+
+
+def _everything(inventory, device):
+    out = []
+    for action in platform_info(device.platform).actions:
+        for family in (4, 6):
+            for e in cases(inventory, device, action, family):
+                out.append(e.model_copy(update={"id": e.id * 10 + family, "decision_id": e.id * 10 + family}))
+    return out
+
+
+@pytest.mark.parametrize("payload", PAYLOADS, ids=repr)
+@pytest.mark.parametrize("platform", PLATFORMS, ids=str)
+def test_reason_payload_stays_inside_one_comment(inventory, platform, payload):
+    """Render every action with the comment "x", then with the payload: the two differ only where
+    "x" was, and there by exactly the sanitised, one-line payload."""
+    device = inventory.device(EDGE[platform])
+    enforcements = _everything(inventory, device)
+    benign = render_section(build_section(device, _with_comment(enforcements, "x"), inventory, at=T0))
+    hostile = render_section(build_section(device, _with_comment(enforcements, payload), inventory, at=T0))
+    sanitised = safe_comment(payload)
+    assert sanitised and not any(c in sanitised for c in "\n\r;`$\"{}!#")
+    assert len(hostile.splitlines()) == len(benign.splitlines()), "the payload added or removed a line"
+    changed = 0
+    for good, bad in zip(benign.splitlines(), hostile.splitlines(), strict=True):
+        if good == bad:
+            continue
+        at = good.rindex("x")
+        assert bad == good[:at] + sanitised + good[at + 1:], f"payload changed more than a comment: {bad!r}"
+        changed += 1
+    for line in hostile.splitlines():
+        assert not line.strip().startswith(FORBIDDEN_STARTS) or line in benign.splitlines(), line
+    if platform in (Platform.JUNOS, Platform.FRR):
+        assert changed == 0, "Junos and FRR renders print no free text"
+    else:
+        assert changed > 0, "the comment is printed somewhere (a remark, description or comment)"
+
+
+RAW = "x\nno router bgp 65000"
+
+
+def _forced_section(device, raw: str) -> Section:
+    """A section built without validation, carrying raw text in every printable string slot."""
+    return Section.model_construct(
+        device=device,
+        acl=(AclRule.model_construct(ids=(1,), comment=raw, target=ip_network("198.51.100.20/32"),
+                                     violation=Violation.SPAM, protocol="any", ports=(), direction="source"),),
+        null_routes=(NullRoute.model_construct(ids=(2,), comment=raw, target=ip_network("203.0.113.7/32"),
+                                               violation=Violation.MALWARE_HOSTING),),
+        rtbh=(),
+        rate_limits=(),
+        prefix_filters=(PrefixFilter.model_construct(ids=(3,), comment="", customer=raw,
+                                                     neighbor=ip_address("192.0.2.101"), asn=64500,
+                                                     denied=(ip_network("203.0.113.128/25"),)),),
+        anti_spoof=(AntiSpoof.model_construct(ids=(4,), comment="", customer=raw, interface=raw,
+                                              allowed=(ip_network("198.51.100.0/25"),)),),
+        unsupported=(),
+    )
+
+
+@pytest.mark.parametrize("platform", PLATFORMS, ids=str)
+def test_render_refuses_unvalidated_text(inventory, platform):
+    """finalize is the last line of defence: a raw newline anywhere fails the render."""
+    device = inventory.device(EDGE[platform])
+    with pytest.raises(RenderError, match="unsafe text"):
+        render_section(_forced_section(device, RAW))
+
+
+@pytest.mark.parametrize("platform", PLATFORMS, ids=str)
+def test_the_same_forced_section_renders_once_the_text_is_safe(inventory, platform):
+    """Control for the test above: it fails because of the text, not because the section is odd."""
+    device = inventory.device(EDGE[platform])
+    text = render_section(_forced_section(device, "acme"))
+    assert "203.0.113.7" in text.lower()
+    assert ActionKind.NULL_ROUTE in platform_info(platform).actions
