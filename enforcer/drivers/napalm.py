@@ -1,0 +1,159 @@
+"""Vendor routers through NAPALM: the same contract, passed through to ``napalm.get_network_driver``.
+
+The NAPALM driver name comes from the inventory (``napalm_driver``) or the platform's usual one
+(ios, iosxr_netconf, junos, eos, nxos). Credentials are read from the environment variables the
+device names, at open time. Every NAPALM or transport exception becomes a :class:`DriverError`
+naming the device, so one bad router never stops a push to the others.
+
+``revert_in``: Junos, IOS-XR (NETCONF) and EOS revert by themselves; NAPALM's IOS and NX-OS
+drivers raise ``NotImplementedError`` for it. There the commit is made without a timer, which
+:attr:`NapalmDriver.revert_unsupported` records so the caller can say so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..inventory import Device, Platform
+from ..render import PlatformInfo
+from .base import Driver, DriverError, extract_managed
+
+#: The NAPALM driver used when the inventory names none.
+DEFAULT_NAPALM_DRIVER = {
+    Platform.IOS: "ios",
+    Platform.IOSXR: "iosxr_netconf",
+    Platform.JUNOS: "junos",
+    Platform.EOS: "eos",
+    Platform.NXOS: "nxos",
+}
+
+
+class NapalmDriver(Driver):
+    def __init__(
+        self,
+        device: Device,
+        timeout: float = 30.0,
+        info: PlatformInfo | None = None,
+        network_driver: type | None = None,
+    ):
+        if info is None:
+            super().__init__(device, timeout)
+        else:
+            self.device, self.timeout, self.info = device, timeout, info
+        self.driver_name = device.napalm_driver or DEFAULT_NAPALM_DRIVER.get(device.platform)
+        self._network_driver = network_driver
+        self._napalm: Any = None
+        self.revert_unsupported = False
+        self._pending = False
+
+    # ------------------------------------------------------------------ session
+
+    def connect_args(self) -> dict[str, Any]:
+        """What is handed to the NAPALM driver's constructor (secrets read from the environment now)."""
+        dev = self.device
+        if not dev.hostname:
+            raise DriverError(dev.name, "no hostname in the inventory")
+        user, password = dev.credentials()
+        for var, value in ((dev.username_env, user), (dev.password_env, password)):
+            if var and value is None:
+                raise DriverError(dev.name, f"environment variable {var} is not set")
+        optional = dict(dev.optional_args)
+        if dev.port is not None:
+            optional.setdefault("port", dev.port)
+        return {
+            "hostname": dev.hostname,
+            "username": user or "",
+            "password": password or "",
+            "timeout": int(self.timeout),
+            "optional_args": optional,
+        }
+
+    def open(self) -> None:
+        cls = self._network_driver
+        if cls is None:
+            if not self.driver_name:
+                raise DriverError(self.device.name, f"no NAPALM driver for platform {self.device.platform.value}")
+            import napalm
+
+            try:
+                cls = napalm.get_network_driver(self.driver_name)
+            except Exception as exc:
+                raise DriverError(self.device.name, f"NAPALM driver {self.driver_name!r}: {exc}") from exc
+        self._napalm = self._call("open", lambda: cls(**self.connect_args()), connect=True)
+        self._call("open", self._napalm.open, connect=True)
+
+    def close(self) -> None:
+        drv, self._napalm = self._napalm, None
+        if drv is not None:
+            try:
+                drv.close()
+            except Exception:  # noqa: BLE001 - close never raises
+                pass
+
+    def _call(self, what: str, fn, connect: bool = False) -> Any:
+        if not connect and self._napalm is None:
+            raise DriverError(self.device.name, "not connected (call open() first)")
+        try:
+            return fn()
+        except DriverError:
+            raise
+        except Exception as exc:  # NAPALM's exceptions, netmiko's, ncclient's, socket errors…
+            raise self._error(what, exc) from exc
+
+    def _error(self, what: str, exc: Exception) -> DriverError:
+        text = str(exc).strip().splitlines()
+        reason = text[0][:300] if text else type(exc).__name__
+        return DriverError(self.device.name, f"{what}: {type(exc).__name__}: {reason}")
+
+    # ------------------------------------------------------------------ state
+
+    def get_facts(self) -> dict[str, Any]:
+        return self._call("get_facts", lambda: self._napalm.get_facts())
+
+    def get_config(self) -> str:
+        configs = self._call("get_config", lambda: self._napalm.get_config(retrieve="running"))
+        return configs.get("running", "")
+
+    def get_managed_section(self) -> str:
+        return extract_managed(self.get_config(), self.info)
+
+    # ------------------------------------------------------------------ candidate / commit
+
+    def load_merge_candidate(self, config: str) -> None:
+        self._call("load_merge_candidate", lambda: self._napalm.load_merge_candidate(config=config))
+
+    def compare_config(self) -> str:
+        return self._call("compare_config", lambda: self._napalm.compare_config())
+
+    def commit_config(self, revert_in: int | None = None) -> None:
+        if revert_in is None:
+            self._call("commit_config", lambda: self._napalm.commit_config())
+            return
+        if self._napalm is None:
+            raise DriverError(self.device.name, "not connected (call open() first)")
+        try:
+            self._napalm.commit_config(revert_in=revert_in)
+        except NotImplementedError:
+            # The platform has no commit-confirmed in NAPALM: commit plainly and say so.
+            self.revert_unsupported = True
+            self._call("commit_config", lambda: self._napalm.commit_config())
+            return
+        except Exception as exc:
+            raise self._error("commit_config", exc) from exc
+        self._pending = True
+
+    def confirm_commit(self) -> None:
+        if self.revert_unsupported and not self._pending:
+            return  # nothing is waiting for a confirmation
+        self._call("confirm_commit", lambda: self._napalm.confirm_commit())
+        self._pending = False
+
+    def has_pending_commit(self) -> bool:
+        return bool(self._call("has_pending_commit", lambda: self._napalm.has_pending_commit()))
+
+    def discard_config(self) -> None:
+        self._call("discard_config", lambda: self._napalm.discard_config())
+
+    def rollback(self) -> None:
+        self._call("rollback", lambda: self._napalm.rollback())
+        self._pending = False
