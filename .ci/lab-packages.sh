@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Debian packages the network-namespace lab needs (enforcer lab up, tests/lab), installed only
+# when missing, so running this twice is cheap. None of their services is started or left
+# enabled: the lab runs private FRR, sshd and Open vSwitch instances under its own directory.
+set -euo pipefail
+
+LAB_PACKAGES=(
+  frr frr-pythontools    # zebra, staticd, bgpd, vtysh; frr-reload.py (rollback to a checkpoint)
+  nftables iproute2        # the edge firewall; namespaces, veths, bridges
+  iperf3 iputils-ping      # traffic probes (there is no ping on a fresh machine)
+  openssh-server           # the routers' management sshd (ssh-keygen too)
+  openvswitch-switch ethtool  # the OpenFlow part of the lab
+  util-linux procps        # unshare, setsid; sysctl
+)
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+for p in "${LAB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing lab packages: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+for svc in frr ssh openvswitch-switch; do
+  as_root systemctl disable --now "$svc" >/dev/null 2>&1 || true
+done
