@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the network-namespace lab needs (enforcer lab up, tests/lab), installed only
-# when missing, so running this twice is cheap. None of their services is started or left
-# enabled: the lab runs private FRR, sshd and Open vSwitch instances under its own directory.
+# when missing, so running this twice is cheap. The lab does not use their services:
+# it runs private FRR, sshd and Open vSwitch instances under its own directory.
 set -euo pipefail
 
 LAB_PACKAGES=(
@@ -24,6 +24,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-for svc in frr ssh openvswitch-switch; do
-  as_root systemctl disable --now "$svc" >/dev/null 2>&1 || true
-done
+# The packaged FRR service is not needed (the lab starts its own daemons); the system's sshd is
+# left alone: the lab's sshds listen on their own loopback ports, and a CI runner may need port 22.
+as_root systemctl disable --now frr >/dev/null 2>&1 || true
