@@ -248,6 +248,9 @@ def start_controller(
 ) -> int:
     """``enforcer controller run`` inside the switch namespace; returns its PID once the control socket answers."""
     settings = Settings.from_env(inventory=inventory, db=db)
+    inv_path, db_url = Path(settings.inventory).resolve(), settings.db
+    if db_url.startswith("sqlite:///") and not db_url.startswith("sqlite:////"):  # relative to the caller's cwd
+        db_url = f"sqlite:///{Path(db_url.removeprefix('sqlite:///')).resolve()}"
     sock = control_socket(state_dir)
     sock.unlink(missing_ok=True)
     argv = [
@@ -282,7 +285,7 @@ def start_controller(
             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         )
     wait_for("the controller's control socket", lambda: proc.poll() is None and sock.exists(), timeout=30)
-    _save(state_dir, controller=proc.pid, controller_port=port, inventory=str(settings.inventory), db=settings.db)
+    _save(state_dir, controller=proc.pid, controller_port=port, inventory=str(inv_path), db=db_url)
     return proc.pid
 
 
