@@ -23,20 +23,21 @@ from typing import Annotated, Any, Literal
 from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
 from .. import service
 from ..hooks import End, Item, bgpalerter, fastnetmon, generic
 from ..hooks import alertmanager as am
-from ..model import Decision, InvalidInput, Refused, Status, Violation, validation_error_to_invalid
+from ..model import MAX_TTL, Decision, InvalidInput, Refused, Status, Violation, validation_error_to_invalid
 from ..plan import DevicePlan
 from ..reconcile import Reconciler
 from ..store import AuditEntry, DecisionRecord
 from . import errors
 from .auth import check_submit, current_token, get_ctx, operator
 from .errors import ApiError, ErrorResponse
-from .intake import ItemResult, apply_items
+from .intake import ItemResult, apply_items, key_clash
 from .metrics import Metrics
+from .schemas import AlertmanagerWebhook, BGPalerterAlert, FastNetMonCallback, GenericEvent
 from .tokens import Token, ensure_tables
 
 try:
@@ -51,6 +52,7 @@ IdempotencyKey = Annotated[
            description="Repeat a request with the same key: one decision, whatever the number of deliveries"),
 ]
 
+MAX_TTL_SECONDS = int(MAX_TTL.total_seconds())
 DryRun = Annotated[bool, Query(description="Adapt and validate only; store nothing")]
 
 ERR = {"model": ErrorResponse}
@@ -65,11 +67,13 @@ class DecisionIn(BaseModel):
     target: str = Field(max_length=64, description="IP address or prefix", examples=["203.0.113.7"])
     violation: Violation
     reason: str = Field(default="", max_length=1024)
-    ttl: str | int | None = Field(default=None, description="30m, 2h, 7d or seconds; default from the playbook")
+    ttl: Annotated[str, Field(max_length=16)] | Annotated[StrictInt, Field(ge=1, le=MAX_TTL_SECONDS)] | None = Field(
+        default=None, description="30m, 2h, 7d or seconds; default from the playbook"
+    )
     expires_at: datetime | None = None
     customer: str | None = Field(default=None, max_length=64)
-    asn: int | None = Field(default=None, ge=1, le=4294967295)
-    force: bool = Field(default=False, description="Past the prefix-length guardrail (operator tokens only)")
+    asn: StrictInt | None = Field(default=None, ge=1, le=4294967295)
+    force: StrictBool = Field(default=False, description="Past the prefix-length guardrail (operator tokens only)")
 
 
 class HookResponse(BaseModel):
@@ -211,8 +215,10 @@ def create_app(
             values["idempotency_key"] = f"api:{token.name}:{idempotency_key}"
         try:
             decision = Decision.model_validate(values)
-        except ValidationError as exc:
+        except (ValidationError, OverflowError) as exc:
             metrics(request).decision("api", str(values.get("violation", "none")), "invalid")
+            if isinstance(exc, OverflowError):  # "999999999999d": beyond timedelta, before the 365-day check
+                raise InvalidInput("ttl", f"{values.get('ttl')!r} is far beyond the maximum") from None
             raise validation_error_to_invalid(exc) from None
         check_submit(ctx, request, token, [decision.violation], decision.force)
         try:
@@ -221,6 +227,10 @@ def create_app(
             outcome = "refused" if isinstance(exc, Refused) else "invalid"
             metrics(request).decision("api", decision.violation.value, outcome)
             raise
+        clash = key_clash(ctx, decision, result)
+        if clash is not None:
+            metrics(request).decision("api", decision.violation.value, "refused")
+            raise ApiError(409, "Idempotency-Key", clash.reason)
         outcome = "dry-run" if result.dry_run else ("created" if result.created else "duplicate")
         record(request, [ItemResult(outcome=outcome, source="api", violation=decision.violation.value,
                                     decision_id=result.decision_id or None)])
@@ -323,31 +333,33 @@ def create_app(
     @app.post("/v1/hooks/fastnetmon", summary="FastNetMon JSON callback (web_callback_url)", **hook)
     def hook_fastnetmon(
         request: Request,
-        payload: Annotated[dict[str, Any], Body(description="FastNetMon's JSON attack document")],
+        body: FastNetMonCallback,
         dry_run: DryRun = False,
         idempotency_key: IdempotencyKey = None,
         token: Token = Depends(current_token),
         ctx: service.Context = Depends(get_ctx),
     ) -> Any:
+        payload = body.model_dump(exclude_unset=True)
         items = adapted(request, "fastnetmon", lambda: fastnetmon.from_callback(payload, actor=token.name))
         return run_hook(request, items, token, ctx, idempotency_key, dry_run)
 
     @app.post("/v1/hooks/bgpalerter", summary="BGPalerter reportHTTP alert", **hook)
     def hook_bgpalerter(
         request: Request,
-        payload: Annotated[dict[str, Any], Body(description="reportHTTP body, from the template in docs/detectors.md")],
+        body: BGPalerterAlert,
         dry_run: DryRun = False,
         idempotency_key: IdempotencyKey = None,
         token: Token = Depends(current_token),
         ctx: service.Context = Depends(get_ctx),
     ) -> Any:
+        payload = body.model_dump(exclude_unset=True)
         items = adapted(request, "bgpalerter", lambda: bgpalerter.from_webhook(payload, actor=token.name))
         return run_hook(request, items, token, ctx, idempotency_key, dry_run)
 
     @app.post("/v1/hooks/alertmanager", summary="Prometheus Alertmanager webhook (version 4)", **hook)
     def hook_alertmanager(
         request: Request,
-        payload: Annotated[dict[str, Any], Body(description="Alertmanager's webhook payload")],
+        body: AlertmanagerWebhook,
         on_resolved: Annotated[Literal["end", "keep"], Query(description="A resolved alert ends the block, "
                                                               "or leaves it to its TTL")] = "end",
         violation: Annotated[Violation | None, Query(description="Category when no label names one")] = None,
@@ -357,6 +369,7 @@ def create_app(
         token: Token = Depends(current_token),
         ctx: service.Context = Depends(get_ctx),
     ) -> Any:
+        payload = body.model_dump(exclude_unset=True)
         items = adapted(
             request,
             "alertmanager",
@@ -368,12 +381,16 @@ def create_app(
     @app.post("/v1/hooks/generic", summary="Generic JSON event(s)", **hook)
     def hook_generic(
         request: Request,
-        payload: Annotated[dict[str, Any] | list[dict[str, Any]], Body(description="One event or a list")],
+        body: Annotated[GenericEvent | list[GenericEvent], Body(description="One event or a list")],
         dry_run: DryRun = False,
         idempotency_key: IdempotencyKey = None,
         token: Token = Depends(current_token),
         ctx: service.Context = Depends(get_ctx),
     ) -> Any:
+        payload = (
+            [e.model_dump(exclude_unset=True) for e in body] if isinstance(body, list)
+            else body.model_dump(exclude_unset=True)
+        )
         items = adapted(request, "generic", lambda: generic.from_events(payload, actor=token.name))
         return run_hook(request, items, token, ctx, idempotency_key, dry_run)
 

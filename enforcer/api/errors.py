@@ -9,6 +9,7 @@ in enforcer, never bad input: FastAPI's own validation errors are rewritten to t
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -51,11 +52,22 @@ def _json(status: int, field: str, reason: str, headers: dict[str, str] | None =
     return JSONResponse(body(field, reason), status_code=status, headers=headers)
 
 
+#: Union-member tags pydantic puts in an error's location (``GenericEvent``, ``list[...]``,
+#: ``constrained-int``): not fields, so not shown.
+_UNION_TAG = re.compile(r"^(constrained-\w+|function-.*|.*\[.*\]|[A-Z][a-z]+[A-Z]\w*)$")
+
+
 def _validation_field(err: dict[str, Any]) -> str:
-    loc = [str(p) for p in err.get("loc", ())]
+    loc = [str(p) for p in err.get("loc", ()) if not _UNION_TAG.match(str(p))]
     if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
         loc = loc[1:] or loc
     return ".".join(loc) or "body"
+
+
+def _most_telling(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """Of a union's errors, the one about a value rather than "not a list" for the member not meant."""
+    telling = [e for e in errors if not str(e.get("type", "")).endswith("_type")]
+    return (telling or errors or [{}])[0]
 
 
 def install(app: FastAPI) -> None:
@@ -85,8 +97,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        first = errors[0] if errors else {}
+        first = _most_telling(list(exc.errors()))
         if first.get("type") == "json_invalid":
             return _json(400, "body", f"not valid JSON: {first.get('ctx', {}).get('error', 'parse error')}")
         reason = str(first.get("msg", "invalid")).removeprefix("Value error, ")

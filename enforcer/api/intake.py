@@ -74,12 +74,32 @@ def apply_item(ctx: service.Context, item: Item, *, dry_run: bool = False) -> It
         return ItemResult(outcome="refused", error=Problem(field=exc.field, reason=exc.reason), **common)
     except InvalidInput as exc:
         return ItemResult(outcome="invalid", error=Problem(field=exc.field, reason=exc.reason), **common)
+    clash = key_clash(ctx, item, result)
+    if clash is not None:
+        return ItemResult(outcome="refused", decision_id=result.decision_id, error=clash, **common)
     outcome: Outcome = "dry-run" if result.dry_run else ("created" if result.created else "duplicate")
     return ItemResult(
         outcome=outcome,
         decision_id=result.decision_id or None,
         enforcements=result.enforcements,
         **common,
+    )
+
+
+def key_clash(ctx: service.Context, decision: Decision, result: service.SubmitResult) -> Problem | None:
+    """A replayed idempotency key must carry the same decision; reusing it for another is an error.
+
+    Without this check a client reusing a key for a different target would be told "duplicate"
+    and believe its new block is in place.
+    """
+    if result.created or result.dry_run or not decision.idempotency_key:
+        return None
+    held = service.get_decision(ctx, result.decision_id)
+    if held is None or (ip_network(held.target) == decision.target and held.violation is decision.violation):
+        return None
+    return Problem(
+        field="idempotency_key",
+        reason=f"already used by decision {held.id} ({held.violation} {held.target}); use a new key",
     )
 
 

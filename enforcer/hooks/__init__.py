@@ -48,6 +48,8 @@ def decision(fields: dict[str, str], **values: Any) -> Decision:
     except ValidationError as exc:
         err = validation_error_to_invalid(exc)
         raise InvalidInput(fields.get(err.field, err.field), err.reason) from None
+    except OverflowError:  # a duration beyond what timedelta holds, before the 365-day check sees it
+        raise InvalidInput(fields.get("ttl", "ttl"), f"{values.get('ttl')!r} is far beyond the maximum") from None
 
 
 def prefix(field: str, value: Any) -> Any:

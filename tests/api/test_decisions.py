@@ -109,3 +109,23 @@ def test_plan_shows_the_pending_change_per_device(client, noc):
     assert set(plans) == {"edge1", "fw1"}
     assert plans["fw1"]["added"] > 0 and "203.0.113.7" in plans["fw1"]["diff"]
     assert client.get("/v1/plan?device=nope", headers=noc).json()["error"]["field"] == "device"
+
+
+def test_reusing_an_idempotency_key_for_another_decision_is_a_409(client, noc, ctx):
+    headers = {**noc, "Idempotency-Key": "ticket-8813"}
+    assert client.post("/v1/decisions", json=BLOCK, headers=headers).status_code == 201
+    r = client.post("/v1/decisions", json={**BLOCK, "target": "203.0.113.8"}, headers=headers)
+    assert r.status_code == 409 and r.json()["error"]["field"] == "Idempotency-Key"
+    assert "203.0.113.7/32" in r.json()["error"]["reason"]
+    assert [d.target for d in ctx.store.decisions()] == ["203.0.113.7/32"]
+
+
+def test_a_huge_ttl_is_a_422_not_a_crash(client, noc):
+    for ttl in (10**20, "99999999999d"):
+        r = client.post("/v1/decisions", json={**BLOCK, "ttl": ttl}, headers=noc)
+        assert r.status_code == 422 and r.json()["error"]["field"] == "ttl"
+
+
+def test_booleans_and_numbers_are_not_guessed_from_strings(client, noc):
+    r = client.post("/v1/decisions", json={**BLOCK, "force": "yes"}, headers=noc)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "force"

@@ -133,3 +133,11 @@ def test_every_hook_answers_json_errors_for_garbage(client, tokens, hook):
     assert r.status_code == 400 and r.json()["error"]["field"] == "body"
     r = client.post(f"/v1/hooks/{hook}", json={"unexpected": True}, headers=noc)
     assert 400 <= r.status_code < 500 and set(r.json()["error"]) == {"field", "reason"}
+
+
+def test_one_idempotency_key_on_two_different_alerts_refuses_the_second(client, ctx, fnm):
+    headers = {**fnm, "Idempotency-Key": "delivery-1"}
+    client.post("/v1/hooks/fastnetmon", json=fixture("fastnetmon/ban_incoming.json"), headers=headers)
+    r = client.post("/v1/hooks/fastnetmon", json=fixture("fastnetmon/ban_outgoing.json"), headers=headers)
+    assert r.status_code == 409 and r.json()["error"]["field"] == "idempotency_key"
+    assert [d.target for d in ctx.store.decisions()] == ["203.0.113.10/32"]
