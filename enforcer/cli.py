@@ -264,7 +264,12 @@ def _print_plans(plans: list[Any]) -> None:
             out.print(Syntax(p.diff, "diff", theme="ansi_dark", background_color="default"))
     table = Table("device", "platform", "transport", "changes", "note")
     for p in plans:
-        note = p.error or (f"{len(p.unsupported)} enforcement(s) not supported here" if p.unsupported else "")
+        notes = [p.error] if p.error else []
+        if p.unsupported:
+            notes.append(f"{len(p.unsupported)} enforcement(s) not supported on this platform")
+        if p.protected:
+            notes.append(f"withheld, overlaps a protected prefix: {', '.join(map(str, p.protected))}")
+        note = "; ".join(notes)
         table.add_row(p.device, p.platform.value, p.transport.value, p.summary(), note)
     out.print(table)
     total = [sum(getattr(p, k) for p in plans) for k in ("added", "changed", "removed")]

@@ -28,6 +28,7 @@ class DevicePlan(BaseModel):
     removed: int
     removed_lines: list[str]
     unsupported: list[tuple[int, ActionKind]] = []
+    protected: list[int] = []
     error: str | None = None
 
     @property
@@ -67,6 +68,7 @@ def make_plan(
     desired: str,
     live: str,
     unsupported: list[tuple[int, ActionKind]] | None = None,
+    protected: list[int] | None = None,
 ) -> DevicePlan:
     live_lines, desired_lines = live.splitlines(), desired.splitlines()
     added, changed, removed, removed_lines = diff_counts(live_lines, desired_lines)
@@ -88,6 +90,7 @@ def make_plan(
         removed=removed,
         removed_lines=removed_lines,
         unsupported=list(unsupported or []),
+        protected=list(protected or []),
     )
 
 

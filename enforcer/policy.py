@@ -32,6 +32,7 @@ from .model import (
     Refused,
     Violation,
 )
+from .render import TRAFFIC_ACTIONS
 
 
 class PlaybookError(EnforcerError):
@@ -144,7 +145,6 @@ BOGONS: tuple[Prefix, ...] = tuple(
     )
 )
 
-TRAFFIC_ACTIONS = {ActionKind.ACL, ActionKind.NULL_ROUTE, ActionKind.RTBH, ActionKind.RATE_LIMIT}
 
 
 def check_decision(decision: Decision, inventory: Inventory, book: Playbook) -> None:

@@ -24,7 +24,7 @@ import jinja2
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from .inventory import Device, Inventory, Platform
+from .inventory import Device, Inventory, Platform, covers
 from .model import (
     BLACKHOLE,
     ActionKind,
@@ -115,11 +115,16 @@ class Section(BaseModel):
     prefix_filters: tuple[PrefixFilter, ...] = ()
     anti_spoof: tuple[AntiSpoof, ...] = ()
     unsupported: tuple[tuple[int, ActionKind], ...] = ()
+    protected: tuple[int, ...] = ()
 
     def is_empty(self) -> bool:
         return not (
             self.acl or self.null_routes or self.rtbh or self.rate_limits or self.prefix_filters or self.anti_spoof
         )
+
+
+#: Actions that drop or police traffic (as opposed to filtering routes or sources).
+TRAFFIC_ACTIONS = frozenset({ActionKind.ACL, ActionKind.NULL_ROUTE, ActionKind.RTBH, ActionKind.RATE_LIMIT})
 
 
 # ------------------------------------------------------------------ platform facts
@@ -179,9 +184,15 @@ def build_section(
     hijacks: dict[str, list[Enforcement]] = {}
     spoof: dict[str, list[Enforcement]] = {}
     unsupported: list[tuple[int, ActionKind]] = []
+    protected: list[int] = []
 
     for e in enforcements:
         if not e.active_at(at) or not _carries(device, e):
+            continue
+        if e.action in TRAFFIC_ACTIONS and covers(inventory.guardrails.protected, e.target):
+            # Last line of defence: intake refuses these, but the protected list may have grown
+            # since the decision was stored. Never render a traffic block over infrastructure.
+            protected.append(e.id)
             continue
         if e.action in (ActionKind.PREFIX_FILTER, ActionKind.ANTI_SPOOF):
             att = inventory.attachment(e.customer or "", device.name) if e.customer else None
@@ -233,6 +244,7 @@ def build_section(
         prefix_filters=tuple(_prefix_filter(inventory, device, cid, items) for cid, items in sorted(hijacks.items())),
         anti_spoof=tuple(_anti_spoof(inventory, device, cid, items) for cid, items in sorted(spoof.items())),
         unsupported=tuple(sorted(unsupported)),
+        protected=tuple(sorted(protected)),
     )
     return section
 

@@ -195,7 +195,15 @@ def _plan_with(ctx: Context, dev: Device, enforcements: list[Enforcement], drive
     section = build_section(dev, enforcements, ctx.inventory, at)
     desired = render_section(section)
     live = driver.get_managed_section()
-    return make_plan(dev.name, dev.platform, dev.effective_transport, desired, live, list(section.unsupported))
+    return make_plan(
+        dev.name,
+        dev.platform,
+        dev.effective_transport,
+        desired,
+        live,
+        list(section.unsupported),
+        list(section.protected),
+    )
 
 
 def _each_device(ctx: Context, device: str | Sequence[str] | None, work: Callable[[Device], object]) -> list:
