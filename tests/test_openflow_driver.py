@@ -56,7 +56,10 @@ class FakeController:
 
     def _answer(self, req: dict) -> dict:
         if req["op"] == "switches":
-            return {"ok": True, "switches": [{"dpid": DPID, "device": "sw1", "last_sync": None}] if self.connected else []}
+            return {
+                "ok": True,
+                "switches": [{"dpid": DPID, "device": "sw1", "last_sync": None}] if self.connected else [],
+            }
         if req["op"] == "state":
             return {"ok": True, "text": self.state}
         if req["op"] == "sync":

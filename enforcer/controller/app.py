@@ -221,9 +221,11 @@ class EnforcerController(app_manager.OSKenApp):
                 meter = inst.meter_id
             elif inst.type == ofp.OFPIT_GOTO_TABLE:
                 forward = f"goto_table:{inst.table_id}"
-            elif inst.type == ofp.OFPIT_APPLY_ACTIONS and len(inst.actions) == 1 and getattr(
-                inst.actions[0], "port", None
-            ) == ofp.OFPP_NORMAL:
+            elif (
+                inst.type == ofp.OFPIT_APPLY_ACTIONS
+                and len(inst.actions) == 1
+                and getattr(inst.actions[0], "port", None) == ofp.OFPP_NORMAL
+            ):
                 forward = "NORMAL"
             elif inst.type == ofp.OFPIT_APPLY_ACTIONS and not inst.actions:
                 continue

@@ -46,9 +46,7 @@ IP_PROTO = {"tcp": 6, "udp": 17}
 ICMP_PROTO = {4: 1, 6: 58}
 
 _FLOW = re.compile(r"^cookie=0x(?P<cookie>[0-9a-f]{1,16}) priority=(?P<prio>\d+) (?P<match>\S+) actions=(?P<act>\S+)$")
-_METER = re.compile(
-    r"^meter=(?P<id>\d+) kbps burst bands=type=drop rate=(?P<rate>\d+) burst_size=(?P<burst>\d+)$"
-)
+_METER = re.compile(r"^meter=(?P<id>\d+) kbps burst bands=type=drop rate=(?P<rate>\d+) burst_size=(?P<burst>\d+)$")
 _FORWARD = re.compile(r"^(NORMAL|goto_table:\d{1,3})$")
 
 
@@ -216,9 +214,7 @@ class Meter:
     burst_kbits: int
 
     def text(self) -> str:
-        return (
-            f"meter={self.meter_id} kbps burst bands=type=drop rate={self.rate_kbps} burst_size={self.burst_kbits}"
-        )
+        return f"meter={self.meter_id} kbps burst bands=type=drop rate={self.rate_kbps} burst_size={self.burst_kbits}"
 
 
 @dataclass(frozen=True)

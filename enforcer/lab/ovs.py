@@ -258,9 +258,9 @@ def start_controller(
         "-m",
         "enforcer.cli",
         "--inventory",
-        str(settings.inventory),
+        str(inv_path),
         "--db",
-        settings.db,
+        db_url,
         "controller",
         "run",
         "--ofp-host",
@@ -285,7 +285,14 @@ def start_controller(
             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         )
     wait_for("the controller's control socket", lambda: proc.poll() is None and sock.exists(), timeout=30)
-    _save(state_dir, controller=proc.pid, controller_port=port, inventory=str(inv_path), db=db_url)
+    _save(
+        state_dir,
+        controller=proc.pid,
+        controller_port=port,
+        inventory=str(inv_path),
+        db=db_url,
+        resync_interval=resync_interval,
+    )
     return proc.pid
 
 
@@ -308,6 +315,7 @@ def restart_controller(state_dir: Path, prefix: str, hard: bool = False) -> int:
         saved.get("controller_port", DEFAULT_CONTROLLER_PORT),
         Path(saved["inventory"]) if saved.get("inventory") else None,
         saved.get("db"),
+        saved.get("resync_interval", 30.0),
     )
 
 
@@ -321,6 +329,7 @@ def up(
     *,
     inventory: Path | None = None,
     db: str | None = None,
+    resync_interval: float = 30.0,
 ) -> list[Node]:
     """Build the switch, its hosts and the controller; returns the lab's nodes. Idempotent per prefix:
     a previous lab with the same prefix is torn down first."""
@@ -372,7 +381,7 @@ def up(
         pid = start_vswitchd(state_dir, prefix)
         _save(state_dir, vswitchd=pid)
         install_base_flows(state_dir)
-        start_controller(state_dir, prefix, port, inventory, db)
+        start_controller(state_dir, prefix, port, inventory, db, resync_interval)
         wait_for("the switch to connect to the controller", lambda: _connected(state_dir), timeout=30)
     except BaseException:
         down(state_dir, prefix)

@@ -68,7 +68,9 @@ def test_killed_controller_restarts_and_resyncs_the_switch_to_the_store(oflab, c
     assert result is not None and not result.ok and "controller" in (result.error or "")
     service.unblock(ctx, str(gone), actor="noc", source="cli")
     block(ctx, "198.18.0.77", "malware-hosting")
-    ovs.ofctl(oflab.state_dir, "add-flow", "cookie=0xe4f0000000000fff,priority=41032,ip,nw_dst=198.18.0.66,actions=drop")
+    ovs.ofctl(
+        oflab.state_dir, "add-flow", "cookie=0xe4f0000000000fff,priority=41032,ip,nw_dst=198.18.0.66,actions=drop"
+    )
     [meter] = switch_meters(oflab)
     meter_id = meter.split()[0].removeprefix("meter=")
     ovs.ofctl(oflab.state_dir, "mod-meter", f"meter={meter_id},kbps,burst,band=type=drop,rate=20000,burst_size=1000")
