@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from ..settings import REPO_ROOT
+from ..settings import REPO_ROOT, Settings
 from . import lifecycle
 from .proc import LabError
 
@@ -54,16 +54,21 @@ def _log(text: str) -> None:
 
 @lab_app.command()
 def up(
+    ctx: typer.Context,
     name: NameOpt = lifecycle.DEFAULT_NAME,
     dir: DirOpt = None,
     inventory_out: Annotated[
         Path, typer.Option("--inventory-out", help="Where to write the lab's inventory.")
     ] = REPO_ROOT / "inventory" / "lab",
 ) -> None:
-    """Build the lab (idempotent) and write its inventory."""
+    """Build the lab (idempotent) and write its inventory.
+
+    The lab's OpenFlow controller reads the same store as the CLI (``--db`` / ``ENFORCER_DB``).
+    """
     _check(name)
+    settings = ctx.find_root().obj if isinstance(ctx.find_root().obj, Settings) else Settings.from_env()
     try:
-        lifecycle.up(name, dir, inventory_out, log=_log)
+        lifecycle.up(name, dir, inventory_out, log=_log, db=settings.db)
     except LabError as exc:
         _fail(str(exc))
     _log(f'inventory: {inventory_out}  (credentials: eval "$(enforcer lab env --name {name})")')

@@ -8,6 +8,7 @@ before they are created, PIDs as soon as they are known — so ``down`` can undo
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import shutil
 import time
@@ -113,8 +114,13 @@ def up(
     inventory_out: Path | None = None,
     log=print,
     topology: Topology = TOPOLOGY,
+    db: str | None = None,
 ) -> LabState:
-    """Build the lab (or find it already running) and write its inventory; returns its state."""
+    """Build the lab (or find it already running) and write its inventory; returns its state.
+
+    ``db`` is the store the lab's OpenFlow controller reads (it pushes from the store itself), so it
+    must be the one the CLI uses; by default the controller takes ``ENFORCER_DB`` or its default.
+    """
     state_dir = state_dir or default_state_dir(name)
     existing = LabState.load(name, state_dir)
     if existing and existing.healthy():
@@ -136,14 +142,17 @@ def up(
         for r in topology.routers:
             state.frr(r.name).save_baseline()
         state.nodes = _nodes(state, topology)
-        state.nodes += _ovs_up(state, log)
+        ovs = _ovs_module()
+        state.ovs = ovs is not None
+        # The inventory exists before the OpenFlow controller starts: it reads it at start-up.
+        _finish(state, inventory_out, topology)
+        state.nodes += _ovs_up(state, ovs, inventory_out, db, log)
         state.complete = True
         state.save()
     except BaseException:
         log(f"lab {name}: build failed, tearing down what was started")
         down(name, state_dir, log=lambda *_: None, topology=topology)
         raise
-    _finish(state, inventory_out, topology)
     log(f"lab {name} is up in {time.monotonic() - started:.1f}s ({state_dir})")
     return state
 
@@ -271,14 +280,18 @@ def _ovs_module():
         return None
 
 
-def _ovs_up(state: LabState, log) -> list[Node]:
-    mod = _ovs_module()
+def _ovs_up(state: LabState, mod, inventory: Path | None, db: str | None, log) -> list[Node]:
     if mod is None:
         log("warning: enforcer.lab.ovs is not available; the lab has no Open vSwitch part")
         return []
-    state.ovs = True
     state.save()
-    return list(mod.up(state.dir / "ovs", state.name))
+    accepted = inspect.signature(mod.up).parameters
+    kwargs: dict[str, object] = {}
+    if inventory is not None and "inventory" in accepted:
+        kwargs["inventory"] = inventory.resolve()
+    if db is not None and "db" in accepted:
+        kwargs["db"] = db
+    return list(mod.up(state.dir / "ovs", state.name, **kwargs))
 
 
 def _finish(state: LabState, inventory_out: Path | None, topology: Topology) -> None:
@@ -338,6 +351,9 @@ def status(name: str = DEFAULT_NAME, state_dir: Path | None = None) -> list[Node
     state = LabState.load(name, state_dir or default_state_dir(name))
     if state is None or not state.complete:
         return []
+    for node in state.nodes:  # sshd may have been restarted since up (management())
+        if node.frr_dir:
+            node.pids = [p["pid"] for p in state.processes if p["what"].startswith(f"{node.name}/")]
     return state.nodes
 
 
@@ -363,6 +379,7 @@ def reset(name: str = DEFAULT_NAME, state_dir: Path | None = None, topology: Top
     each router's running config equal to its baseline (tests call this between cases)."""
     state = require(name, state_dir)
     for r in topology.routers:
+        management(r.name, True, name, state.dir)
         _stop_commit_timer(state.router_dir(r.name))
         (state.router_dir(r.name) / "commits" / "pending.json").unlink(missing_ok=True)
         state.frr(r.name).restore_baseline()
@@ -375,6 +392,24 @@ def reset(name: str = DEFAULT_NAME, state_dir: Path | None = None, topology: Top
     ns = netns_name(name, "edge")
     if run(["nft", "list", "table", "inet", "enforcer"], netns=ns, check=False).returncode == 0:
         run(["nft", "delete", "table", "inet", "enforcer"], netns=ns)
+
+
+def management(router: str, up: bool, name: str = DEFAULT_NAME, state_dir: Path | None = None) -> None:
+    """Stop (``up=False``) or restart a router's sshd: the router keeps routing, but a driver
+    can no longer reach it — a device that is down, as far as enforcer can tell."""
+    state = require(name, state_dir)
+    what = f"{router}/sshd"
+    entry = next((p for p in state.processes if p["what"] == what), None)
+    if entry is None:
+        raise LabError(f"lab {name} has no router {router!r}")
+    running = pid_alive(entry["pid"], entry["marker"])
+    if not up and running:
+        stop_pid(entry["pid"], entry["marker"])
+    elif up and not running:
+        sshdir = state.dir / "ssh"
+        pid = start_sshd(sshdir, router, state.ports[router], force_command(state.router_dir(router), router))
+        state.processes = [p for p in state.processes if p["what"] != what]
+        state.track(pid, str(sshdir / f"sshd-{router}.conf"), what)
 
 
 def credentials_env(name: str = DEFAULT_NAME, state_dir: Path | None = None) -> dict[str, str]:

@@ -34,6 +34,7 @@ class Lab:
     state_dir: Path
     inventory_path: Path
     nodes: list[Node]
+    db: str | None = None  # the store the lab's OpenFlow controller pushes from
 
     def by_role(self, role: NodeRole) -> list[Node]:
         return [n for n in self.nodes if n.role == role]
@@ -85,16 +86,23 @@ class Lab:
     def reset(self) -> None:
         lifecycle.reset(self.name, self.state_dir)
 
+    def management(self, router: Node, up: bool) -> None:
+        """Cut (or restore) SSH management of ``router``, leaving its routing running."""
+        lifecycle.management(router.name, up, self.name, self.state_dir)
+
 
 @contextmanager
-def running_lab(inventory_out: Path, name: str | None = None) -> Iterator[Lab]:
-    """A lab under a unique name with its credentials in the environment; torn down whatever happens."""
+def running_lab(inventory_out: Path, name: str | None = None, db: str | None = None) -> Iterator[Lab]:
+    """A lab under a unique name with its credentials in the environment; torn down whatever happens.
+
+    ``db``: the store the lab's OpenFlow controller pushes from (the CLI under test must use it too).
+    """
     name = name or "t" + secrets.token_hex(3)
     saved_env = dict(os.environ)
     try:
-        state = lifecycle.up(name, inventory_out=inventory_out, log=lambda *_: None)
+        state = lifecycle.up(name, inventory_out=inventory_out, log=lambda *_: None, db=db)
         os.environ.update(lifecycle.credentials_env(name))
-        yield Lab(name=name, state_dir=state.dir, inventory_path=inventory_out, nodes=lifecycle.status(name))
+        yield Lab(name=name, state_dir=state.dir, inventory_path=inventory_out, nodes=lifecycle.status(name), db=db)
     finally:
         lifecycle.down(name, log=lambda *_: None)
         os.environ.clear()

@@ -23,7 +23,9 @@ from enforcer.lab.testing import Lab, running_lab
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     if os.geteuid() != 0:
         pytest.fail("lab tests need root (network namespaces, FRR, nftables); run them as root")
-    with running_lab(tmp_path_factory.mktemp("lab") / "inventory") as running:
+    folder = tmp_path_factory.mktemp("lab")
+    # The lab's OpenFlow controller pushes from this store: CLI runs against the lab should use lab.db.
+    with running_lab(folder / "inventory", db=f"sqlite:///{folder / 'enforcer.db'}") as running:
         yield running
 
 

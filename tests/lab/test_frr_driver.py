@@ -7,9 +7,7 @@ import time
 import pytest
 
 from enforcer.drivers.base import DriverError
-from enforcer.drivers.frr import FrrDriver
 from enforcer.lab import probes
-from enforcer.lab.mgmt import free_port
 from enforcer.lab.proc import pid_alive
 from enforcer.lab.testing import Lab, candidate_for, enforcement, push
 from enforcer.lab.topology import HIJACK_PREFIX
@@ -108,13 +106,13 @@ def _pending_timer_pid(lab: Lab) -> int:
     return int(json.loads(pending.read_text())["pid"])
 
 
-def test_a_router_that_is_down_fails_fast_with_an_error_naming_it(lab: Lab):
-    dead = lab.device(platform="frr").model_copy(update={"name": "edge-dead", "port": free_port()})
+def test_a_router_whose_management_is_down_fails_fast_with_an_error_naming_it(lab: Lab):
+    lab.management(lab.edge, up=False)
     started = time.monotonic()
     with pytest.raises(DriverError) as err:
-        FrrDriver(dead).open()
+        lab.driver(platform="frr").open()
     assert time.monotonic() - started < 10
-    assert err.value.device == "edge-dead"
+    assert err.value.device == lab.device(platform="frr").name
     assert "cannot reach" in str(err.value)
 
 
