@@ -168,39 +168,43 @@ class EnforcerController(app_manager.OSKenApp):
 
     def _request(self, dp: Any, msg: Any, timeout: float = REPLY_TIMEOUT) -> list[Any]:
         """Send one request and wait for its whole reply (all multipart parts)."""
-        dp.set_xid(msg)
-        waiter = _Waiter()
-        key = (dp.id, msg.xid)
-        self._waiters[key] = waiter
+        return self._requests(dp, [msg], timeout)[0]
+
+    def _requests(self, dp: Any, msgs: list[Any], timeout: float = REPLY_TIMEOUT) -> list[list[Any]]:
+        """Send requests back to back (one round trip for all), then wait for every reply."""
+        keys = []
+        for msg in msgs:
+            dp.set_xid(msg)
+            keys.append((dp.id, msg.xid))
+            self._waiters[keys[-1]] = _Waiter()
         try:
-            if not dp.send_msg(msg):
-                raise SyncFailed("switch disconnected")
-            if not waiter.event.wait(timeout):
-                raise SyncFailed(f"no reply to {type(msg).__name__} within {timeout:.0f}s")
-            if waiter.error:
-                raise SyncFailed(waiter.error)
-            return waiter.bodies
+            for msg in msgs:
+                if not dp.send_msg(msg):
+                    raise SyncFailed("switch disconnected")
+            deadline = time.monotonic() + timeout
+            replies = []
+            for msg, key in zip(msgs, keys, strict=True):
+                waiter = self._waiters[key]
+                if not waiter.event.wait(max(0.0, deadline - time.monotonic())):
+                    raise SyncFailed(f"no reply to {type(msg).__name__} within {timeout:.0f}s")
+                if waiter.error:
+                    raise SyncFailed(waiter.error)
+                replies.append(waiter.bodies)
+            return replies
         finally:
-            self._waiters.pop(key, None)
+            for key in keys:
+                self._waiters.pop(key, None)
 
     # ------------------------------------------------------------ reading the switch
 
     def read_live(self, dp: Any, owner: Ownership) -> tuple[SwitchState, list[Any]]:
         """Enforcer-owned flows (by cookie mask) and meters (by id band); raw stats it cannot parse."""
         ofp, parser = dp.ofproto, dp.ofproto_parser
-        stats = self._request(
-            dp,
-            parser.OFPFlowStatsRequest(
-                dp,
-                0,
-                owner.table,
-                ofp.OFPP_ANY,
-                ofp.OFPG_ANY,
-                owner.cookie_magic,
-                owner.cookie_mask,
-                parser.OFPMatch(),
-            ),
+        flow_request = parser.OFPFlowStatsRequest(
+            dp, 0, owner.table, ofp.OFPP_ANY, ofp.OFPG_ANY, owner.cookie_magic, owner.cookie_mask, parser.OFPMatch()
         )
+        meter_request = parser.OFPMeterConfigStatsRequest(dp, 0, ofp.OFPM_ALL)
+        stats, configs = self._requests(dp, [flow_request, meter_request])
         flows: list[Flow] = []
         strange: list[Any] = []
         for st in stats:
@@ -208,7 +212,6 @@ class EnforcerController(app_manager.OSKenApp):
                 flows.append(self._flow_from_stats(dp, st))
             except FlowError:
                 strange.append(st)
-        configs = self._request(dp, parser.OFPMeterConfigStatsRequest(dp, 0, ofp.OFPM_ALL))
         meters = [_meter_from_config(ofp, c) for c in configs if owner.owns_meter(c.meter_id)]
         return SwitchState(tuple(flows), tuple(meters)), strange
 

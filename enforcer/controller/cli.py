@@ -33,9 +33,15 @@ class StoreSource:
 
         self.settings = settings
         self.store = Store(settings.db)
+        self._inventory: tuple[tuple, Any] | None = None
 
     def inventory(self) -> Any:
-        return load_inventory(self.settings.inventory)
+        """Re-read when a file of the inventory folder changed (checked by mtime at every sync)."""
+        folder = Path(self.settings.inventory)
+        stamp = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in folder.glob("*.yaml"))) if folder.is_dir() else ()
+        if self._inventory is None or self._inventory[0] != stamp:
+            self._inventory = (stamp, load_inventory(folder))
+        return self._inventory[1]
 
     def devices(self) -> list[Device]:
         try:

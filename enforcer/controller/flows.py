@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,7 @@ class Ownership:
 def ownership(device: Device | None = None, platform_yaml: Path = PLATFORM_YAML) -> Ownership:
     """The ownership rules from ``templates/openflow/platform.yaml``; a device may move the meter band
     (``optional_args.meter_base`` / ``meter_span``) when its switch already uses those meter ids."""
-    data = (yaml.safe_load(platform_yaml.read_text()) or {}).get("openflow", {})
+    data = _openflow_facts(platform_yaml)
     args: dict[str, Any] = dict(device.optional_args) if device is not None else {}
     return Ownership(
         cookie_magic=int(data["cookie_magic"]),
@@ -83,6 +84,12 @@ def ownership(device: Device | None = None, platform_yaml: Path = PLATFORM_YAML)
         meter_span=int(args.get("meter_span", data["meter_span"])),
         table=int(data.get("table", 0)),
     )
+
+
+@cache
+def _openflow_facts(path: Path) -> dict[str, Any]:
+    """Read once per process: every sync asks, and a YAML parse costs more than the sync's own work."""
+    return dict((yaml.safe_load(path.read_text()) or {}).get("openflow", {}))
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,11 @@ def udp_received_bps(oflab, client: str, server: str, server_ip: str, offered: s
                  "-t", str(seconds), "-l", "1400", "--json"],
                 capture_output=True, text=True, timeout=seconds + 20,
             )  # fmt: skip
-            return json.loads(proc.stdout) if proc.returncode == 0 else None
+            result = json.loads(proc.stdout or "{}")
+            if proc.returncode != 0 or "sum_received" not in result.get("end", {}):
+                print("iperf3 not ready:", result.get("error") or proc.stderr[-300:])
+                return None
+            return result
 
         result = wait_until("an iperf3 run (server listening)", run_client, timeout=20)
         return float(result["end"]["sum_received"]["bits_per_second"])
