@@ -25,6 +25,7 @@ from os_ken.ofproto import ofproto_v1_3
 
 from ..inventory import Device, Platform
 from ..render import Section, render_section
+from . import wire
 from .flows import Flow, FlowError, Match, Meter, Ownership, SwitchState, diff, format_state, ownership, parse_state
 
 if hub.HUB_TYPE != "eventlet":  # LAB.md: the native hub loses DEAD events and leaks threads
@@ -290,9 +291,9 @@ class EnforcerController(app_manager.OSKenApp):
         for st in strange:
             msgs.append(_delete_strict(dp, owner, st.cookie, st.priority, st.match))
         for f in plan.delete_flows:
-            msgs.append(_delete_strict(dp, owner, f.cookie, f.priority, parser.OFPMatch(**f.match.to_oxm())))
+            msgs.append((wire.OFPFC_DELETE_STRICT, f, owner.table))
         for f in plan.add_flows:
-            msgs.append(_flow_add(dp, owner, f))
+            msgs.append((wire.OFPFC_ADD, f, owner.table))
         for m in plan.delete_meters:
             msgs.append(parser.OFPMeterMod(dp, ofp.OFPMC_DELETE, 0, m.meter_id, []))
         errors = self._send_batch(dp, msgs, timeout)
@@ -314,16 +315,26 @@ class EnforcerController(app_manager.OSKenApp):
         )
 
     def _send_batch(self, dp: Any, msgs: list[Any], timeout: float) -> list[str]:
-        """Serialize, write in chunks, then a barrier; the errors the switch sent for these xids."""
+        """Serialize, write in chunks, then a barrier; the errors the switch sent for these xids.
+
+        ``msgs`` holds os-ken messages (meter-mods, rare deletes) and ``(command, Flow, table)``
+        tuples, packed by :mod:`.wire` (10x cheaper than building os-ken objects for 10,000 flows).
+        """
         sent: set[int] = set()
         errors: list[str] = []
         self._sync_errors[dp.id] = (sent, errors)
         try:
             buf = bytearray()
             for msg in msgs:
-                sent.add(dp.set_xid(msg))
-                msg.serialize()
-                buf += msg.buf
+                if isinstance(msg, tuple):
+                    command, flow, table = msg
+                    dp.xid = (dp.xid + 1) & dp.ofproto.MAX_XID  # what Datapath.set_xid does
+                    sent.add(dp.xid)
+                    buf += wire.flow_mod(dp.xid, flow, table, command)
+                else:
+                    sent.add(dp.set_xid(msg))
+                    msg.serialize()
+                    buf += msg.buf
                 if len(buf) >= WRITE_CHUNK:
                     if not dp.send(bytes(buf)):
                         raise SyncFailed("switch disconnected during sync")
@@ -357,29 +368,6 @@ class EnforcerController(app_manager.OSKenApp):
 
 
 # ------------------------------------------------------------------ messages
-
-
-def _flow_add(dp: Any, owner: Ownership, f: Flow) -> Any:
-    ofp, parser = dp.ofproto, dp.ofproto_parser
-    inst: list[Any] = []
-    if f.meter is not None:
-        inst.append(parser.OFPInstructionMeter(f.meter, ofp.OFPIT_METER))
-    if f.forward == "NORMAL":
-        inst.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, [parser.OFPActionOutput(ofp.OFPP_NORMAL, 0)]))
-    elif f.forward is not None:
-        inst.append(parser.OFPInstructionGotoTable(int(f.forward.removeprefix("goto_table:"))))
-    return parser.OFPFlowMod(
-        dp,
-        cookie=f.cookie,
-        table_id=owner.table,
-        command=ofp.OFPFC_ADD,
-        priority=f.priority,
-        buffer_id=ofp.OFP_NO_BUFFER,
-        out_port=ofp.OFPP_ANY,
-        out_group=ofp.OFPG_ANY,
-        match=parser.OFPMatch(**f.match.to_oxm()),
-        instructions=inst,
-    )
 
 
 def _delete_strict(dp: Any, owner: Ownership, cookie: int, priority: int, match: Any) -> Any:

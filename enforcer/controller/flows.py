@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Any
@@ -242,7 +242,9 @@ def format_state(flows: Any, meters: Any) -> str:
     return "".join(line + "\n" for line in lines)
 
 
+@lru_cache(maxsize=1 << 17)
 def parse_line(line: str) -> Flow | Meter:
+    """One line → an immutable value; cached, since every sync re-reads mostly the same lines."""
     m = _FLOW.match(line)
     if m:
         act = m.group("act")

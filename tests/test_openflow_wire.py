@@ -1,0 +1,84 @@
+"""The flow-mods enforcer packs itself are byte-for-byte what os-ken would send for the same flow.
+
+enforcer encodes its flow-mods directly (10x faster for a 10,000-flow install); these tests build
+the same messages through os-ken's ``OFPFlowMod`` / ``OFPMatch`` and compare the bytes, for every
+match shape the template writes, both ADD and DELETE_STRICT.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from os_ken.ofproto import ofproto_v1_3 as ofp
+from os_ken.ofproto import ofproto_v1_3_parser as parser
+
+from enforcer.controller import wire
+from enforcer.controller.flows import Flow, parse_line
+
+from .test_openflow_flows import MIXED, render
+
+DP = SimpleNamespace(ofproto=ofp, ofproto_parser=parser, id=1)
+
+EXTRA = [
+    "cookie=0xe4f0000000000021 priority=40048 udp6,ipv6_src=2001:db8::/48,tp_dst=53 actions=meter:65547,goto_table:1",
+    "cookie=0xe4f0000000000022 priority=42000 icmp,nw_dst=0.0.0.0/0 actions=drop",
+    "cookie=0xe4f0000000000023 priority=42016 udp,nw_dst=10.1.0.0/16,tp_dst=65535 actions=drop",
+]
+
+
+def all_flows() -> list[Flow]:
+    lines = render(*MIXED).splitlines() + EXTRA
+    return [f for f in map(parse_line, lines) if isinstance(f, Flow)]
+
+
+def oskens_add(f: Flow, xid: int) -> bytes:
+    inst = []
+    if f.meter is not None:
+        inst.append(parser.OFPInstructionMeter(f.meter, ofp.OFPIT_METER))
+    if f.forward == "NORMAL":
+        inst.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, [parser.OFPActionOutput(ofp.OFPP_NORMAL, 0)]))
+    elif f.forward:
+        inst.append(parser.OFPInstructionGotoTable(int(f.forward.split(":")[1])))
+    msg = parser.OFPFlowMod(
+        DP, cookie=f.cookie, table_id=0, command=ofp.OFPFC_ADD, priority=f.priority, buffer_id=ofp.OFP_NO_BUFFER,
+        out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY, match=parser.OFPMatch(**f.match.to_oxm()), instructions=inst,
+    )  # fmt: skip
+    msg.set_xid(xid)
+    msg.serialize()
+    return bytes(msg.buf)
+
+
+def oskens_delete(f: Flow, xid: int) -> bytes:
+    msg = parser.OFPFlowMod(
+        DP, cookie=f.cookie, cookie_mask=0xFFFFFFFFFFFFFFFF, table_id=0, command=ofp.OFPFC_DELETE_STRICT,
+        priority=f.priority, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY, match=parser.OFPMatch(**f.match.to_oxm()),
+    )  # fmt: skip
+    msg.set_xid(xid)
+    msg.serialize()
+    return bytes(msg.buf)
+
+
+def test_every_add_is_byte_identical_to_oskens():
+    flows = all_flows()
+    assert len(flows) == 13
+    for xid, f in enumerate(flows, start=100):
+        assert wire.flow_mod(xid, f, 0, wire.OFPFC_ADD) == oskens_add(f, xid), f.text()
+
+
+def test_every_strict_delete_is_byte_identical_to_oskens():
+    for xid, f in enumerate(all_flows(), start=500):
+        assert wire.flow_mod(xid, f, 0, wire.OFPFC_DELETE_STRICT) == oskens_delete(f, xid), f.text()
+
+
+def test_os_ken_parses_the_packed_message_back_to_the_same_flow():
+    f = parse_line(EXTRA[0])
+    data = wire.flow_mod(9, f, 0, wire.OFPFC_ADD)
+    msg = parser.OFPFlowMod.parser(DP, ofp.OFP_VERSION, ofp.OFPT_FLOW_MOD, len(data), 9, data)
+    assert (msg.cookie, msg.priority, msg.command) == (f.cookie, f.priority, ofp.OFPFC_ADD)
+    assert dict(msg.match.items()) == {**f.match.to_oxm(), "ipv6_src": ("2001:db8::", "ffff:ffff:ffff::")}
+
+
+def test_other_commands_are_refused():
+    with pytest.raises(ValueError):
+        wire.flow_mod(1, all_flows()[0], 0, 3)  # OFPFC_DELETE (non-strict) could hit more than one flow
