@@ -48,8 +48,11 @@ class NetnsRunner(Runner):
 _CANCEL = """
 if [ -f "$1/pending" ]; then
   pid=$(cat "$1/pending"); rm -f "$1/pending"
-  if grep -qs checkpoint.nft "/proc/$pid/cmdline"; then kill -TERM -- "-$pid" 2>/dev/null || true; fi
+  if grep -qs checkpoint.nft "/proc/$pid/cmdline"; then
+    pkill -TERM -P "$pid" 2>/dev/null; kill -TERM "$pid" 2>/dev/null
+  fi
 fi
+true
 """
 _COMMIT = (
     """
@@ -63,7 +66,8 @@ nft -c -f "$1/candidate.nft"
 { echo "table $2 {}"; echo "delete table $2"; nft list table $2 2>/dev/null || true; } > "$1/checkpoint.nft"
 nft -f "$1/candidate.nft"
 if [ -n "$3" ]; then
-  setsid sh -c "sleep $3; nft -f '$1/checkpoint.nft' && rm -f '$1/pending'" </dev/null >/dev/null 2>&1 &
+  # nohup execs the shell in place, so $! is the timer itself (setsid may fork and hide it).
+  nohup sh -c "sleep $3; nft -f '$1/checkpoint.nft' && rm -f '$1/pending'" </dev/null >/dev/null 2>&1 &
   echo $! > "$1/pending"
 fi
 """

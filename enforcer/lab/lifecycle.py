@@ -22,7 +22,7 @@ from .frrd import FrrInstance
 from .lab_inventory import write_inventory
 from .mgmt import env_names, force_command, free_port, make_keys, start_sshd
 from .nodes import Node, NodeRole
-from .proc import LabError, netns_exists, netns_pids, pid_alive, read_pid, run, stop_pid, wait_for
+from .proc import LabError, children, netns_exists, netns_pids, pid_alive, read_pid, run, stop_pid, wait_for
 from .topology import DISCARD_NEXT_HOP, HIJACK_PREFIX, TOPOLOGY, Router, Topology, netns_name
 
 DEFAULT_NAME = "enf"
@@ -387,8 +387,11 @@ def reset(name: str = DEFAULT_NAME, state_dir: Path | None = None, topology: Top
     for pending in linux_dir.glob("*/pending") if linux_dir.exists() else []:
         pid = read_pid(pending)
         pending.unlink(missing_ok=True)
-        if pid:
+        if pid and pid_alive(pid, "checkpoint.nft"):
+            kids = children(pid)
             stop_pid(pid, "checkpoint.nft")
+            for kid in kids:
+                stop_pid(kid, "sleep")
     ns = netns_name(name, "edge")
     if run(["nft", "list", "table", "inet", "enforcer"], netns=ns, check=False).returncode == 0:
         run(["nft", "delete", "table", "inet", "enforcer"], netns=ns)

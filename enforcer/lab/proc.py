@@ -101,6 +101,15 @@ def stop_pid(pid: int, marker: str | None = None, timeout: float = 5.0) -> None:
         time.sleep(0.02)
 
 
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (from /proc), e.g. the ``sleep`` of a timer shell."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
 def netns_exists(name: str) -> bool:
     return Path("/run/netns", name).exists()
 

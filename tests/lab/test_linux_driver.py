@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from enforcer.drivers.base import DriverError
 from enforcer.lab import probes
+from enforcer.lab.proc import pid_alive
 from enforcer.lab.testing import Lab, candidate_for, enforcement, push
 from enforcer.model import ActionKind, Violation
 
@@ -46,9 +49,10 @@ def test_rate_limit_holds_udp_from_the_offender_to_the_configured_rate(lab: Lab,
     limit = enforcement(
         ActionKind.RATE_LIMIT, _host(offender), Violation.EXCESSIVE_BANDWIDTH, params={"rate_bps": rate}
     )
-    push(edge_fw, [limit], lab.inventory)
+    desired = push(edge_fw, [limit], lab.inventory)
 
     received = probes.udp_throughput(offender, lab.internet_host, offered_bps=4 * rate, seconds=3)
+    assert edge_fw.get_managed_section() == desired, "the table changed under the measurement"
     assert 0.75 * rate <= received <= 1.25 * rate, f"received {received / 1e6:.2f} Mbit/s for a {rate / 1e6} limit"
 
     edge_fw.rollback()
@@ -89,10 +93,24 @@ def test_commit_with_revert_in_restores_the_previous_table_unless_confirmed(lab:
     assert back == first
     assert not edge_fw.has_pending_commit()
 
-    push(edge_fw, second, lab.inventory, revert_in=2)
+    # Confirmed: the device's timer process is gone, not merely forgotten.
+    push(edge_fw, second, lab.inventory, revert_in=30)
+    timer = int((Path(edge_fw.state_dir) / "pending").read_text())
+    assert pid_alive(timer)
     edge_fw.confirm_commit()
     assert not edge_fw.has_pending_commit()
+    assert probes.eventually(lambda: not pid_alive(timer), bool, 5)
     assert probes.address(lab.customer_hosts("cust1")[1]) in edge_fw.get_managed_section()
+
+
+def test_a_new_confirmed_commit_replaces_the_pending_timer_instead_of_adding_one(lab: Lab, edge_fw):
+    hosts = lab.customer_hosts("cust1")
+    push(edge_fw, [enforcement(ActionKind.ACL, _host(hosts[0]))], lab.inventory, revert_in=30)
+    first = int((Path(edge_fw.state_dir) / "pending").read_text())
+    push(edge_fw, [enforcement(ActionKind.ACL, _host(hosts[1]))], lab.inventory, revert_in=30)
+    second = int((Path(edge_fw.state_dir) / "pending").read_text())
+    assert first != second and pid_alive(second)
+    assert probes.eventually(lambda: not pid_alive(first), bool, 5)
 
 
 def test_a_firewall_whose_namespace_is_gone_fails_with_an_error_naming_it(lab: Lab):
