@@ -52,6 +52,15 @@ def decision(fields: dict[str, str], **values: Any) -> Decision:
         raise InvalidInput(fields.get("ttl", "ttl"), f"{values.get('ttl')!r} is far beyond the maximum") from None
 
 
+def end(fields: dict[str, str], **values: Any) -> End:
+    """Build an End; a validation failure names the payload's field, as :func:`decision` does."""
+    try:
+        return End.model_validate(values)
+    except ValidationError as exc:
+        err = validation_error_to_invalid(exc)
+        raise InvalidInput(fields.get(err.field, err.field), err.reason) from None
+
+
 def prefix(field: str, value: Any) -> Any:
     """A payload's address or prefix → network, or InvalidInput naming the payload field."""
     if value is None or value == "":
@@ -78,4 +87,4 @@ def digest(*parts: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:32]
 
 
-__all__ = ["End", "Item", "Skip", "decision", "digest", "need", "prefix"]
+__all__ = ["End", "Item", "Skip", "decision", "digest", "end", "need", "prefix"]

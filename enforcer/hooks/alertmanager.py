@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ..model import InvalidInput
-from . import End, Item, Skip, decision, digest, need, prefix
+from . import Item, Skip, decision, digest, end, need, prefix
 
 SOURCE = "alertmanager"
 TARGET_LABELS = ("enforcer_target", "target", "prefix", "ip", "address", "src_ip")
@@ -88,10 +88,8 @@ def _alert(
         if on_resolved == "keep":
             return Skip(reason=f"{target} resolved; on_resolved=keep leaves the block to its TTL")
         reason = f"Alertmanager: {labels.get('alertname', 'alert')} resolved"
-        try:
-            return End(target=target, source=SOURCE, violation=violation, actor=actor, reason=reason)
-        except ValueError:
-            raise InvalidInput(f"{where}.labels.{vlabel or 'violation'}", f"{violation!r} is not a category") from None
+        return end({"violation": f"{where}.labels.{vlabel or 'violation'}"}, target=target, source=SOURCE,
+                   violation=violation, actor=actor, reason=reason)
     fingerprint = alert.get("fingerprint") or digest(sorted(labels.items()))
     starts = alert.get("startsAt") or ""
     text = annotations.get("summary") or annotations.get("description") or labels.get("alertname") or ""

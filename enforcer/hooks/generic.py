@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..model import InvalidInput, Violation
-from . import End, Item, decision, need, prefix
+from . import Item, decision, end, need, prefix
 
 SOURCE = "generic"
 KNOWN = {"target", "violation", "reason", "ttl", "expires_at", "customer", "asn", "source", "event_id", "status",
@@ -48,7 +48,8 @@ def _event(where: str, event: Any, actor: str) -> Item:
     if status == "resolved":
         if violation not in set(Violation):
             raise InvalidInput(f"{where}violation", f"{violation!r} is not one of: {', '.join(Violation)}")
-        return End(target=target, source=source, violation=violation, actor=actor, reason=event.get("reason", ""))
+        return end({"source": f"{where}source", "reason": f"{where}reason"}, target=target, source=source,
+                   violation=violation, actor=actor, reason=event.get("reason") or "")
     key = event.get("event_id")
     values = {k: event[k] for k in ("reason", "ttl", "expires_at", "customer", "asn") if event.get(k) is not None}
     fields = {k: f"{where}{k}" for k in (*values, "target", "violation", "source")}

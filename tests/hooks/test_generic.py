@@ -44,3 +44,9 @@ def test_malformed_events_name_the_field(body, field):
     with pytest.raises(InvalidInput) as err:
         from_events(body)
     assert err.value.field == field
+
+
+def test_a_resolved_event_with_an_impossible_source_names_the_field():
+    with pytest.raises(InvalidInput) as err:
+        from_events({"target": "198.51.100.7", "violation": "scanning", "status": "resolved", "source": "Ä×+"})
+    assert err.value.field == "source"
