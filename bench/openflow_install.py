@@ -76,8 +76,8 @@ def enforcer_side(args: argparse.Namespace, lab_dir: Path, prefix: str) -> dict:
         decision = Decision.model_validate({"target": str(target), "violation": "scanning", "actor": "bench"})
         return service.submit(ctx, decision).decision_id
 
-    def sync() -> dict:
-        return call(control, {"op": "sync", "dpid": dpid}, timeout=600)["report"]
+    def sync(full: bool = False) -> dict:
+        return call(control, {"op": "sync", "dpid": dpid, "full": full}, timeout=600)["report"]
 
     def end_all() -> None:
         for rec in ctx.store.decisions(active_only=True):
@@ -120,9 +120,16 @@ def enforcer_side(args: argparse.Namespace, lab_dir: Path, prefix: str) -> dict:
     count = enforcer_flow_count()
     assert count == args.flows, f"switch holds {count} enforcer flows, want {args.flows}"
     t0 = time.perf_counter()
-    resync = sync()
+    resync = sync(full=True)
     out["noop_resync_s"] = time.perf_counter() - t0
     assert resync["changes"] == {}, resync
+    loaded = []  # one more decision while the switch already holds N enforcer flows
+    for i in range(args.loaded_samples):
+        submit(LATENCY_TARGET + 2 * args.samples + i)
+        t0 = time.perf_counter()
+        sync()
+        loaded.append(time.perf_counter() - t0)
+    out["single_sync_loaded_s"] = loaded
     end_all()
     t0 = time.perf_counter()
     sync()
@@ -301,6 +308,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--flows", type=int, default=10_000, help="bulk size (decisions = drop flows)")
     parser.add_argument("--samples", type=int, default=50, help="single-decision samples")
+    parser.add_argument("--loaded-samples", type=int, default=5, help="single decisions with N flows installed")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent REST clients")
     parser.add_argument("--prefix", default=f"ofb{os.getpid() % 100000}", help="lab prefix (namespaces)")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
@@ -337,12 +345,14 @@ def main() -> None:
     print(f"  enforcer controller sync        {ms(enf['single_sync_s'])}")
     print(f"  enforcer apply (plan+push+read) {ms(enf['single_apply_s'])}")
     print(f"  ofctl_rest POST → counted       {ms(rest['single_s'])}")
-    print(f"  ratio ofctl_rest / enforcer     {rest_single / enf_single:.1f}x")
+    print(f"  ratio ofctl_rest / enforcer     {rest_single / enf_single:.2f}")
+    if enf["single_sync_loaded_s"]:
+        print(f"  enforcer sync with {n} flows already installed  {ms(enf['single_sync_loaded_s'])}")
     print(f"bulk, {n} drops:")
     print(f"  storing {n} decisions (service.submit, sqlite)  {enf['store_s']:.1f} s (not in the rates below)")
     print(f"  enforcer: store read + render + diff + flow-mods + barrier  {enf['bulk_install_s']:.2f} s"
           f" = {enf_rate:,.0f} flows/s")  # fmt: skip
-    print(f"  enforcer: resync with nothing to change  {enf['noop_resync_s']:.2f} s;"
+    print(f"  enforcer: full resync (read back {n} flows) with nothing to change  {enf['noop_resync_s']:.2f} s;"
           f" delete all {n}  {enf['bulk_delete_s']:.2f} s")  # fmt: skip
     print(f"  ofctl_rest sequential POSTs  {rest['sequential_s']:.2f} s = {seq_rate:,.0f} flows/s")
     conc = f"{rest['concurrent_s']:.2f} s = {conc_rate:,.0f} flows/s"

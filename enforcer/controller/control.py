@@ -5,6 +5,8 @@ namespace, ``enforcer plan/apply`` in the root one) and needs no port. Requests:
 
     {"op": "state", "dpid": 4660}  → {"ok": true, "text": "<flows and meters, section.j2 format>"}
     {"op": "sync", "dpid": 4660}   → {"ok": true, "report": {...}}   (returns after the barrier reply)
+    {"op": "sync", "dpid": 4660, "full": true}   (read the switch back first instead of trusting
+                                                  the state it last confirmed or reported)
     {"op": "sync_all"}             → {"ok": true, "reports": [...]}
     {"op": "switches"}             → {"ok": true, "switches": [...]}
 

@@ -57,7 +57,7 @@ def _dispatch(app: EnforcerController, req: dict[str, Any]) -> dict[str, Any]:
     if op == "state":
         return {"text": app.state(int(req["dpid"]))}
     if op == "sync":
-        report = app.sync(int(req["dpid"]))
+        report = app.sync(int(req["dpid"]), full=bool(req.get("full", False)))
         if not report.ok:
             raise SyncFailed(report.error or "sync failed")
         return {"report": report.as_dict()}

@@ -86,9 +86,10 @@ class OpenFlowDriver(Driver):
             raise DriverError(self.device.name, "no candidate loaded")
         self.sync()
 
-    def sync(self) -> dict[str, Any]:
-        """Resync from the store; the report once the switch confirmed (barrier reply)."""
-        return self._call({"op": "sync", "dpid": self.dpid})["report"]
+    def sync(self, full: bool = False) -> dict[str, Any]:
+        """Resync from the store; the report once the switch confirmed (barrier reply). Without
+        ``full`` the controller diffs against what the switch last reported (plan just read it)."""
+        return self._call({"op": "sync", "dpid": self.dpid, "full": full})["report"]
 
     def confirm_commit(self) -> None:
         pass
@@ -98,4 +99,4 @@ class OpenFlowDriver(Driver):
 
     def rollback(self) -> None:
         self._candidate = None
-        self.sync()
+        self.sync(full=True)

@@ -114,3 +114,16 @@ def test_resync_with_nothing_changed_sends_nothing_and_keeps_flows(oflab, ctx):
         report = drv.sync()
     assert report["ok"] and report["changes"] == {}
     assert switch_flows(oflab) == before
+
+
+def test_a_flow_deleted_by_hand_shows_in_plan_and_apply_puts_it_back(oflab, ctx):
+    block(ctx, H2, "malware-hosting")
+    apply(ctx)
+    flows, _ = desired_lines(ctx)
+    ovs.ofctl(oflab.state_dir, "del-flows", "--strict", "priority=41032,ip,nw_src=198.18.0.12")
+    assert len(enforcer_flows(oflab)) == len(flows) - 1
+
+    [plan] = service.plan(ctx, SWITCH)
+    assert plan.summary() == "+1 ~0 -0", plan.diff
+    apply(ctx)
+    assert enforcer_flows(oflab) == flows
