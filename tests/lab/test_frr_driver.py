@@ -148,3 +148,16 @@ def test_prefix_filter_removes_the_hijack_from_edge_and_upstream_but_keeps_the_c
     assert probes.bgp_has(lab.upstream, hijacked, expect=False) is False
     assert probes.bgp_has(lab.edge, legit)
     assert probes.bgp_has(lab.upstream, legit)
+
+
+def test_a_candidate_that_fails_halfway_on_the_router_leaves_nothing_behind(lab: Lab, edge_frr):
+    # Syntax is fine (vtysh -C passes), but the router refuses the second block at apply time:
+    # vtysh -f is not atomic, so the router must put back the lines it had already taken.
+    target = _host_prefix(lab.customer_hosts("cust1")[0])
+    before = edge_frr.get_config()
+    edge_frr.load_merge_candidate(f"ip route {target} Null0 tag 667\nrouter bgp 64999\n bgp router-id 192.0.2.1\n")
+    with pytest.raises(DriverError, match="commit failed") as err:
+        edge_frr.commit_config()
+    assert err.value.device == edge_frr.device.name
+    assert edge_frr.get_config() == before
+    assert probes.kernel_route(lab.edge, target, expect=False, within=3) is None
