@@ -24,7 +24,7 @@ from enforcer.controller.flows import (
     parse_line,
     parse_state,
 )
-from enforcer.inventory import Device, Inventory
+from enforcer.inventory import Attachment, Customer, Device, Inventory
 from enforcer.model import Enforcement
 from enforcer.render import build_section, platform_info, render_section
 
@@ -118,7 +118,7 @@ def test_every_rendered_cookie_and_meter_is_one_the_controller_recognises_as_its
     assert all(OWNER.owns_cookie(f.cookie) for f in state.flows)
     assert all(OWNER.owns_meter(m.meter_id) for m in state.meters)
     info = platform_info(SWITCH.platform)
-    assert set(info.actions) == {"acl", "null-route", "rate-limit"}
+    assert set(info.actions) == {"acl", "null-route", "rate-limit", "anti-spoof"}
 
 
 def test_lines_outside_the_grammar_or_outside_enforcers_space_are_refused():
@@ -127,7 +127,7 @@ def test_lines_outside_the_grammar_or_outside_enforcers_space_are_refused():
     with pytest.raises(FlowError):
         parse_line("cookie=0xe4f0000000000001 priority=41032 arp,nw_dst=198.18.0.12 actions=drop")
     with pytest.raises(FlowError):
-        parse_line("cookie=0xe4f0000000000001 priority=41032 ip,nw_dst=198.18.0.0/16,in_port=3 actions=drop")
+        parse_line("cookie=0xe4f0000000000001 priority=41032 ip,nw_dst=198.18.0.0/16,dl_vlan=3 actions=drop")
     with pytest.raises(FlowError, match="magic"):
         parse_state("cookie=0x0000000000000001 priority=41032 ip,nw_dst=198.18.0.12 actions=drop\n", OWNER)
     with pytest.raises(FlowError, match="meter band"):
@@ -150,7 +150,7 @@ def test_oxm_round_trip_matches_what_a_switch_returns():
         ip_network("2001:db8::/64")
     )
     with pytest.raises(FlowError):
-        Match.from_oxm({"eth_type": 0x0800, "ipv4_src": "198.18.0.1", "in_port": 3})
+        Match.from_oxm({"eth_type": 0x0800, "ipv4_src": "198.18.0.1", "vlan_vid": 3})
 
 
 # ------------------------------------------------------------------ the diff a resync sends
@@ -201,3 +201,44 @@ def test_removal_of_every_enforcement_deletes_everything_enforcer_holds():
     assert set(plan.delete_flows) == set(live.flows)
     assert plan.delete_meters == sorted(live.meters, key=lambda m: m.meter_id)
     assert not plan.add_flows
+
+
+# ------------------------------------------------------------------ anti-spoof on a customer's port
+
+SPOOF_INVENTORY = Inventory(
+    devices={"sw1": SWITCH},
+    customers={
+        "c1": Customer(
+            id="c1",
+            prefixes=["198.18.1.0/24", "198.18.0.11/32", "2001:db8:18::/64"],
+            attachments=[Attachment(device="sw1", interface="p1")],
+        )
+    },
+)
+
+
+def test_anti_spoof_drops_ip_from_the_port_unless_the_source_is_the_customers():
+    spoof = enf(20, "anti-spoof", "198.18.0.11", "spoofing").model_copy(update={"customer": "c1"})
+    text = render_section(build_section(SWITCH, [spoof], SPOOF_INVENTORY))
+    assert text == (
+        "cookie=0xe4f0000000000014 priority=39000 ip,in_port=p1 actions=drop\n"
+        "cookie=0xe4f0000000000014 priority=39000 ipv6,in_port=p1 actions=drop\n"
+        "cookie=0xe4f0000000000014 priority=39500 ip,in_port=p1,nw_src=198.18.0.11 actions=NORMAL\n"
+        "cookie=0xe4f0000000000014 priority=39500 ip,in_port=p1,nw_src=198.18.1.0/24 actions=NORMAL\n"
+        "cookie=0xe4f0000000000014 priority=39500 ipv6,in_port=p1,ipv6_src=:: actions=NORMAL\n"
+        "cookie=0xe4f0000000000014 priority=39500 ipv6,in_port=p1,ipv6_src=2001:db8:18::/64 actions=NORMAL\n"
+        "cookie=0xe4f0000000000014 priority=39500 ipv6,in_port=p1,ipv6_src=fe80::/10 actions=NORMAL\n"
+    )
+    state = parse_state(text, OWNER)
+    assert state.text() == text  # canonical: the controller's read-back prints the same
+    with_others = render_section(build_section(SWITCH, [*MIXED, spoof], SPOOF_INVENTORY))
+    assert parse_state(with_others, OWNER).text() == with_others
+    assert with_others.endswith(text)  # lowest band: blocks and rate limits of its hosts still win
+
+
+def test_in_port_needs_a_port_the_switch_has():
+    f = parse_line("cookie=0xe4f0000000000014 priority=39000 ip,in_port=p1 actions=drop")
+    assert f.match.to_oxm({"p1": 3})["in_port"] == 3
+    with pytest.raises(FlowError, match="port p1 is not on the switch"):
+        f.match.to_oxm({"p2": 4})
+    assert Match.from_oxm({"eth_type": 0x0800, "in_port": 3}, {3: "p1"}) == f.match

@@ -79,6 +79,19 @@ def test_os_ken_parses_the_packed_message_back_to_the_same_flow():
     assert dict(msg.match.items()) == {**f.match.to_oxm(), "ipv6_src": ("2001:db8::", "ffff:ffff:ffff::")}
 
 
+def test_in_port_is_packed_with_the_switchs_port_number():
+    f = parse_line("cookie=0xe4f0000000000014 priority=39500 ipv6,in_port=p1,ipv6_src=fe80::/10 actions=NORMAL")
+    ports = {"p1": 7}
+    msg = parser.OFPFlowMod(
+        DP, cookie=f.cookie, table_id=0, command=ofp.OFPFC_ADD, priority=f.priority, buffer_id=ofp.OFP_NO_BUFFER,
+        out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY, match=parser.OFPMatch(**f.match.to_oxm(ports)),
+        instructions=[parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, [parser.OFPActionOutput(ofp.OFPP_NORMAL, 0)])],
+    )  # fmt: skip
+    msg.set_xid(3)
+    msg.serialize()
+    assert wire.flow_mod(3, f, 0, wire.OFPFC_ADD, ports) == bytes(msg.buf)
+
+
 def test_other_commands_are_refused():
     with pytest.raises(ValueError):
         wire.flow_mod(1, all_flows()[0], 0, 3)  # OFPFC_DELETE (non-strict) could hit more than one flow

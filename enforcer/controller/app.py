@@ -211,15 +211,16 @@ class EnforcerController(app_manager.OSKenApp):
         stats, configs = self._requests(dp, [flow_request, meter_request])
         flows: list[Flow] = []
         strange: list[Any] = []
+        names = {number: name for name, number in _ports(dp).items()}
         for st in stats:
             try:
-                flows.append(self._flow_from_stats(dp, st))
+                flows.append(self._flow_from_stats(dp, st, names))
             except FlowError:
                 strange.append(st)
         meters = [_meter_from_config(ofp, c) for c in configs if owner.owns_meter(c.meter_id)]
         return SwitchState(tuple(flows), tuple(meters)), strange
 
-    def _flow_from_stats(self, dp: Any, st: Any) -> Flow:
+    def _flow_from_stats(self, dp: Any, st: Any, names: dict[int, str]) -> Flow:
         ofp = dp.ofproto
         meter: int | None = None
         forward: str | None = None
@@ -240,7 +241,7 @@ class EnforcerController(app_manager.OSKenApp):
                 raise FlowError(f"instruction {inst} is not one enforcer writes")
         if meter is not None and forward is None:
             raise FlowError("meter without forwarding")
-        return Flow(st.cookie, st.priority, Match.from_oxm(dict(st.match.items())), meter, forward)
+        return Flow(st.cookie, st.priority, Match.from_oxm(dict(st.match.items()), names), meter, forward)
 
     def state(self, dpid: int) -> str:
         """The live enforcer-owned flows and meters as text, like ``section.j2`` prints them."""
@@ -303,6 +304,10 @@ class EnforcerController(app_manager.OSKenApp):
             self._confirmed[dp.id] = live
             return SyncReport(dp.id, device.name, ok=True, seconds=time.monotonic() - started)
         ofp, parser = dp.ofproto, dp.ofproto_parser
+        ports = _ports(dp)
+        missing = sorted({f.match.in_port for f in plan.add_flows if f.match.in_port and f.match.in_port not in ports})
+        if missing:  # install everything else; report the flows this switch cannot hold
+            plan.add_flows = [f for f in plan.add_flows if f.match.in_port is None or f.match.in_port in ports]
         msgs: list[Any] = []
         for m in plan.add_meters:
             msgs.append(_meter_mod(dp, ofp.OFPMC_ADD, m))
@@ -311,9 +316,9 @@ class EnforcerController(app_manager.OSKenApp):
         for st in strange:
             msgs.append(_delete_strict(dp, owner, st.cookie, st.priority, st.match))
         for f in plan.delete_flows:
-            msgs.append((wire.OFPFC_DELETE_STRICT, f, owner.table))
+            msgs.append((wire.OFPFC_DELETE_STRICT, f, owner.table, ports))
         for f in plan.add_flows:
-            msgs.append((wire.OFPFC_ADD, f, owner.table))
+            msgs.append((wire.OFPFC_ADD, f, owner.table, ports))
         for m in plan.delete_meters:
             msgs.append(parser.OFPMeterMod(dp, ofp.OFPMC_DELETE, 0, m.meter_id, []))
         errors = self._send_batch(dp, msgs, timeout)
@@ -321,6 +326,8 @@ class EnforcerController(app_manager.OSKenApp):
         changes = plan.summary()
         if strange:
             changes["unrecognised_deleted"] = len(strange)
+        if missing:
+            errors.append(f"no port named {', '.join(missing)} on this switch (anti-spoof flows not installed)")
         if errors:
             self._confirmed.pop(dp.id, None)
             return SyncReport(
@@ -339,7 +346,7 @@ class EnforcerController(app_manager.OSKenApp):
     def _send_batch(self, dp: Any, msgs: list[Any], timeout: float) -> list[str]:
         """Serialize, write in chunks, then a barrier; the errors the switch sent for these xids.
 
-        ``msgs`` holds os-ken messages (meter-mods, rare deletes) and ``(command, Flow, table)``
+        ``msgs`` holds os-ken messages (meter-mods, rare deletes) and ``(command, Flow, table, ports)``
         tuples, packed by :mod:`.wire` (10x cheaper than building os-ken objects for 10,000 flows).
         """
         sent: set[int] = set()
@@ -349,10 +356,10 @@ class EnforcerController(app_manager.OSKenApp):
             buf = bytearray()
             for msg in msgs:
                 if isinstance(msg, tuple):
-                    command, flow, table = msg
+                    command, flow, table, ports = msg
                     dp.xid = (dp.xid + 1) & dp.ofproto.MAX_XID  # what Datapath.set_xid does
                     sent.add(dp.xid)
-                    buf += wire.flow_mod(dp.xid, flow, table, command)
+                    buf += wire.flow_mod(dp.xid, flow, table, command, ports)
                 else:
                     sent.add(dp.set_xid(msg))
                     msg.serialize()
@@ -390,6 +397,16 @@ class EnforcerController(app_manager.OSKenApp):
 
 
 # ------------------------------------------------------------------ messages
+
+
+def _ports(dp: Any) -> dict[str, int]:
+    """Port name → number, as os-ken's OFP handler learnt them (port description on connect, then
+    port-status messages)."""
+    out = {}
+    for number, port in (getattr(dp, "ports", None) or {}).items():
+        name = port.name.decode(errors="replace") if isinstance(port.name, bytes) else str(port.name)
+        out[name.rstrip("\0")] = number
+    return out
 
 
 def _delete_strict(dp: Any, owner: Ownership, cookie: int, priority: int, match: Any) -> Any:

@@ -18,6 +18,7 @@ switch is never read into a diff and so never deleted.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from ipaddress import ip_address, ip_network
@@ -49,6 +50,7 @@ ICMP_PROTO = {4: 1, 6: 58}
 _FLOW = re.compile(r"^cookie=0x(?P<cookie>[0-9a-f]{1,16}) priority=(?P<prio>\d+) (?P<match>\S+) actions=(?P<act>\S+)$")
 _METER = re.compile(r"^meter=(?P<id>\d+) kbps burst bands=type=drop rate=(?P<rate>\d+) burst_size=(?P<burst>\d+)$")
 _FORWARD = re.compile(r"^(NORMAL|goto_table:\d{1,3})$")
+_PORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")
 
 
 class FlowError(EnforcerError):
@@ -94,16 +96,20 @@ def _openflow_facts(path: Path) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Match:
-    """The only matches enforcer writes: address family, optional L4 protocol and port, src/dst prefix."""
+    """The only matches enforcer writes: address family, optional L4 protocol and port, src/dst
+    prefix, and the switch port a packet came in on (by name: numbers are the switch's business)."""
 
     family: int
     proto: str | None = None
     src: Prefix | None = None
     dst: Prefix | None = None
     tp_dst: int | None = None
+    in_port: str | None = None
 
     def text(self) -> str:
         parts = [_KEYWORDS[(self.family, self.proto)]]
+        if self.in_port is not None:
+            parts.append(f"in_port={self.in_port}")
         name = "nw" if self.family == 4 else "ipv6"
         if self.src is not None:
             parts.append(f"{name}_src={_prefix_text(self.src)}")
@@ -128,6 +134,8 @@ class Match:
                     values["src"] = _parse_prefix(value, family)
                 elif key == f"{name}_dst":
                     values["dst"] = _parse_prefix(value, family)
+                elif key == "in_port" and _PORT_NAME.match(value):
+                    values["in_port"] = value
                 elif key == "tp_dst" and proto in IP_PROTO:
                     values["tp_dst"] = int(value)
                     if not 1 <= values["tp_dst"] <= 65535:
@@ -138,9 +146,20 @@ class Match:
                 raise FlowError(f"{text}: {key}: {exc}") from None
         return cls(family=family, proto=proto, **values)
 
-    def to_oxm(self) -> dict[str, Any]:
-        """Keyword arguments for os-ken's ``OFPMatch`` (OpenFlow 1.3 OXM names)."""
+    def port_number(self, ports: Mapping[str, int] | None) -> int | None:
+        """The switch's number for ``in_port``; :class:`FlowError` when the switch has no such port."""
+        if self.in_port is None:
+            return None
+        number = (ports or {}).get(self.in_port)
+        if number is None:
+            raise FlowError(f"port {self.in_port} is not on the switch")
+        return number
+
+    def to_oxm(self, ports: Mapping[str, int] | None = None) -> dict[str, Any]:
+        """Keyword arguments for os-ken's ``OFPMatch`` (OpenFlow 1.3 OXM names); ``ports`` maps names."""
         oxm: dict[str, Any] = {"eth_type": 0x0800 if self.family == 4 else 0x86DD}
+        if self.in_port is not None:
+            oxm["in_port"] = self.port_number(ports)
         if self.proto in IP_PROTO:
             oxm["ip_proto"] = IP_PROTO[self.proto]
         elif self.proto == "icmp":
@@ -155,9 +174,11 @@ class Match:
         return oxm
 
     @classmethod
-    def from_oxm(cls, oxm: dict[str, Any]) -> Match:
+    def from_oxm(cls, oxm: dict[str, Any], names: Mapping[int, str] | None = None) -> Match:
         """The inverse of :meth:`to_oxm`; a field enforcer never writes raises :class:`FlowError`."""
         fields = dict(oxm)
+        port = fields.pop("in_port", None)
+        in_port = None if port is None else (names or {}).get(port, str(port))
         eth_type = fields.pop("eth_type", None)
         family = {0x0800: 4, 0x86DD: 6}.get(eth_type or 0)
         if family is None:
@@ -171,7 +192,7 @@ class Match:
         name = "ipv4" if family == 4 else "ipv6"
         src = fields.pop(f"{name}_src", None)
         dst = fields.pop(f"{name}_dst", None)
-        port = fields.pop(f"{proto}_dst", None) if proto in IP_PROTO else None
+        tp_dst = fields.pop(f"{proto}_dst", None) if proto in IP_PROTO else None
         if fields:
             raise FlowError(f"match {oxm}: fields {sorted(fields)} are not ones enforcer writes")
         return cls(
@@ -179,13 +200,15 @@ class Match:
             proto=proto,
             src=None if src is None else _from_oxm_prefix(src),
             dst=None if dst is None else _from_oxm_prefix(dst),
-            tp_dst=port,
+            tp_dst=tp_dst,
+            in_port=in_port,
         )
 
 
 @dataclass(frozen=True)
 class Flow:
-    """One flow in table ``Ownership.table``: drop (``meter is None``) or meter-then-forward."""
+    """One flow in table ``Ownership.table``: drop (no meter, no forward), forward (anti-spoof's
+    permitted sources) or meter-then-forward (rate limit)."""
 
     cookie: int
     priority: int
@@ -208,8 +231,18 @@ class Flow:
         return f"cookie=0x{self.cookie:016x} priority={self.priority} {self.match.text()} actions={self.actions_text()}"
 
     def sort_key(self) -> tuple:
-        """Canonical order; the template emits lines in it: band (high first), cookie, dst before src, port."""
-        return (-(self.priority // 1000), self.cookie, self.match.src is not None, self.match.tp_dst or 0)
+        """Canonical order; the template emits lines in it: band (high first), cookie, dst before src,
+        port, then by source (IPv4 before IPv6, numerically)."""
+        src = self.match.src
+        return (
+            -(self.priority // 1000),
+            self.cookie,
+            src is not None,
+            self.match.tp_dst or 0,
+            self.match.family,
+            int(src.network_address) if src is not None else 0,
+            src.prefixlen if src is not None else 0,
+        )
 
 
 @dataclass(frozen=True)
@@ -255,7 +288,7 @@ def parse_line(line: str) -> Flow | Meter:
             if parts[0].startswith("meter:"):
                 meter = int(parts.pop(0).removeprefix("meter:"))
             if len(parts) != 1 or not _FORWARD.match(parts[0]):
-                raise FlowError(f"{line}: actions must be drop, or meter:N followed by NORMAL or goto_table:N")
+                raise FlowError(f"{line}: actions must be drop, or [meter:N,] then NORMAL or goto_table:N")
             forward = parts[0]
         return Flow(int(m.group("cookie"), 16), int(m.group("prio")), Match.parse(m.group("match")), meter, forward)
     m = _METER.match(line)

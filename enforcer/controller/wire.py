@@ -10,6 +10,7 @@ against os-ken's own parser, so this never drifts from what os-ken would send.
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 
 from .flows import ICMP_PROTO, IP_PROTO, Flow, Match
 
@@ -29,6 +30,7 @@ OFPIT_METER = 6
 OFPAT_OUTPUT = 0
 
 # OXM field numbers
+IN_PORT = 0
 ETH_TYPE, IP_PROTO_F, IPV4_SRC, IPV4_DST, TCP_DST, UDP_DST, IPV6_SRC, IPV6_DST = 5, 10, 11, 12, 14, 16, 26, 27
 
 _HEADER = struct.Struct("!BBHI")
@@ -47,10 +49,12 @@ def _prefix(field: int, prefix: object) -> bytes:
     return _oxm(field, addr, prefix.netmask.packed)  # type: ignore[attr-defined]
 
 
-def match_bytes(m: Match) -> bytes:
-    """``ofp_match``: OXM TLVs in field-number order (as os-ken writes them; prerequisites eth_type and
-    ip_proto have the lowest numbers, so they come first as the spec requires), padded to 8 bytes."""
+def match_bytes(m: Match, ports: Mapping[str, int] | None = None) -> bytes:
+    """``ofp_match``: OXM TLVs in field-number order (as os-ken writes them; in_port, then the
+    prerequisites eth_type and ip_proto before the fields needing them), padded to 8 bytes."""
     tlvs = [(ETH_TYPE, _oxm(ETH_TYPE, struct.pack("!H", 0x0800 if m.family == 4 else 0x86DD)))]
+    if m.in_port is not None:
+        tlvs.append((IN_PORT, _oxm(IN_PORT, struct.pack("!I", m.port_number(ports)))))
     if m.proto in IP_PROTO:
         tlvs.append((IP_PROTO_F, _oxm(IP_PROTO_F, bytes([IP_PROTO[m.proto]]))))
     elif m.proto == "icmp":
@@ -80,8 +84,9 @@ def instructions_bytes(f: Flow) -> bytes:
     return out
 
 
-def flow_mod(xid: int, f: Flow, table: int, command: int) -> bytes:
-    """ADD (with instructions) or DELETE_STRICT (exact cookie: mask all ones) of one enforcer flow."""
+def flow_mod(xid: int, f: Flow, table: int, command: int, ports: Mapping[str, int] | None = None) -> bytes:
+    """ADD (with instructions) or DELETE_STRICT (exact cookie: mask all ones) of one enforcer flow;
+    ``ports`` maps port names to the switch's numbers (for ``in_port``)."""
     if command == OFPFC_ADD:
         cookie_mask, body = 0, instructions_bytes(f)
     elif command == OFPFC_DELETE_STRICT:
@@ -91,5 +96,5 @@ def flow_mod(xid: int, f: Flow, table: int, command: int) -> bytes:
     fixed = _FLOW_MOD.pack(
         f.cookie, cookie_mask, table, command, 0, 0, f.priority, OFP_NO_BUFFER, OFPP_ANY, OFPG_ANY, 0
     )
-    rest = fixed + match_bytes(f.match) + body
+    rest = fixed + match_bytes(f.match, ports) + body
     return _HEADER.pack(OFP_VERSION, OFPT_FLOW_MOD, _HEADER.size + len(rest), xid) + rest

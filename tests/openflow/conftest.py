@@ -28,6 +28,7 @@ from enforcer.settings import Settings
 
 T = TypeVar("T")
 SWITCH = ovs.DEVICE_NAME
+CUSTOMER = "of-cust1"
 H1, H2, H3 = (str(v4.ip) for _, v4, _ in ovs.HOSTS)
 H1_6, H2_6, H3_6 = (str(v6.ip) for _, _, v6 in ovs.HOSTS)
 
@@ -55,6 +56,9 @@ def oflab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfLab]:
     state_dir, inventory = root / "ovs", root / "inventory"
     inventory.mkdir()
     (inventory / "hosts.yaml").write_text(yaml.safe_dump(ovs.inventory_hosts(state_dir, prefix)))
+    # h1 is a customer on switch port p1: what an anti-spoof (BCP 38) decision is built from
+    customer = {"prefixes": [f"{H1}/32", f"{H1_6}/128"], "attachments": [{"device": SWITCH, "interface": "p1"}]}
+    (inventory / "customers.yaml").write_text(yaml.safe_dump({CUSTOMER: customer}))
     lab = OfLab(prefix, state_dir, inventory, f"sqlite:///{root / 'enforcer.db'}")
     try:
         ovs.up(state_dir, prefix, inventory=inventory, db=lab.db)
@@ -77,8 +81,9 @@ def ctx(oflab: OfLab) -> Iterator[service.Context]:
 # ------------------------------------------------------------------ actions an operator takes
 
 
-def block(ctx: service.Context, target: str, violation: str) -> int:
-    result = service.submit(ctx, Decision.model_validate({"target": target, "violation": violation, "actor": "noc"}))
+def block(ctx: service.Context, target: str, violation: str, customer: str | None = None) -> int:
+    decision = {"target": target, "violation": violation, "actor": "noc", "customer": customer}
+    result = service.submit(ctx, Decision.model_validate(decision))
     return result.decision_id
 
 
@@ -100,10 +105,11 @@ def wait_until(what: str, probe: Callable[[], T], timeout: float = 15.0) -> T:
         time.sleep(0.05)
 
 
-def ping(lab: OfLab, host: str, address: str, count: int = 1) -> bool:
-    """True when at least one echo reply comes back within a second."""
+def ping(lab: OfLab, host: str, address: str, count: int = 1, source: str | None = None) -> bool:
+    """True when at least one echo reply comes back within a second (from ``source`` if given)."""
+    frm = ["-I", source] if source else []
     proc = subprocess.run(
-        ["ip", "netns", "exec", lab.ns(host), "ping", "-n", "-c", str(count), "-i", "0.2", "-W", "1", address],
+        ["ip", "netns", "exec", lab.ns(host), "ping", "-n", "-c", str(count), "-i", "0.2", "-W", "1", *frm, address],
         capture_output=True,
         text=True,
     )
@@ -115,7 +121,7 @@ _FLOW = re.compile(r"cookie=(0x[0-9a-f]+), (?:.*?)priority=(\d+)(?:,(\S+))? acti
 
 def switch_flows(lab: OfLab) -> list[str]:
     """Every flow on the bridge, as ``cookie=0x%016x priority=N MATCH actions=A`` (ovs-ofctl's view)."""
-    out = ovs.ofctl(lab.state_dir, "dump-flows", "--no-stats")
+    out = ovs.ofctl(lab.state_dir, "dump-flows", "--no-stats", "--names")
     flows = []
     for line in out.splitlines():
         m = _FLOW.search(line)

@@ -15,6 +15,8 @@ import pytest
 from enforcer import service
 
 from .conftest import (
+    CUSTOMER,
+    H1,
     H2,
     H2_6,
     H3,
@@ -115,3 +117,23 @@ def test_non_enforcer_flows_survive_apply(oflab, ctx):
     block(ctx, H2, "malware-hosting")
     apply(ctx)
     assert [f for f in switch_flows(oflab) if not f.startswith("cookie=0xe4f0")] == base
+
+
+def test_spoofing_decision_lets_only_the_customers_own_sources_out_of_its_port(oflab, ctx):
+    """BCP 38 at the switch: h1 (customer of-cust1 on port p1) forges 198.18.0.99; its real address passes."""
+    forged = "198.18.0.99"
+    subprocess.run(["ip", "-n", oflab.ns("h1"), "addr", "add", f"{forged}/32", "dev", "eth0"], check=True)
+    try:
+        assert wait_until(
+            "the forged source to reach h3 before enforcement", lambda: ping(oflab, "h1", H3, source=forged)
+        )
+        block(ctx, H1, "spoofing", customer=CUSTOMER)
+        apply(ctx)
+        assert not ping(oflab, "h1", H3, count=3, source=forged), "forged source still leaves the customer's port"
+        assert ping(oflab, "h1", H3), "the customer's own address must pass"
+        assert wait_until("IPv6 from the customer's own address", lambda: ping(oflab, "h1", H3_6))
+        assert ping(oflab, "h2", H3, source=H2), "other ports are not filtered"
+        flows, _ = desired_lines(ctx)
+        assert enforcer_flows(oflab) == flows and any("in_port=p1" in f for f in flows)
+    finally:
+        subprocess.run(["ip", "-n", oflab.ns("h1"), "addr", "del", f"{forged}/32", "dev", "eth0"], check=False)
