@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .. import service
 from ..hooks import End, Item, Skip
-from ..model import Decision, Enforcement, InvalidInput, Refused, Status
+from ..model import Decision, Enforcement, InvalidInput, Refused
 from .errors import ErrorDetail as Problem
 
 Outcome = Literal["created", "duplicate", "dry-run", "ended", "nothing-to-end", "skipped", "refused", "invalid"]
@@ -106,7 +106,3 @@ def key_clash(ctx: service.Context, decision: Decision, result: service.SubmitRe
 def apply_items(ctx: service.Context, items: list[Item], *, dry_run: bool = False) -> list[ItemResult]:
     return [apply_item(ctx, item, dry_run=dry_run) for item in items]
 
-
-def is_active(ctx: service.Context, decision_id: int) -> bool:
-    rec = service.get_decision(ctx, decision_id)
-    return rec is not None and rec.status is Status.ACTIVE
