@@ -49,7 +49,9 @@ _CANCEL = """
 if [ -f "$1/pending" ]; then
   pid=$(cat "$1/pending"); rm -f "$1/pending"
   if grep -qs checkpoint.nft "/proc/$pid/cmdline"; then
-    pkill -TERM -P "$pid" 2>/dev/null; kill -TERM "$pid" 2>/dev/null
+    # The timer shell first (a shell with SIGTERM's default action dies at once), then its sleep.
+    kids=$(pgrep -P "$pid" 2>/dev/null || true)
+    kill -TERM "$pid" 2>/dev/null; [ -z "$kids" ] || kill -TERM $kids 2>/dev/null
   fi
 fi
 true
@@ -62,12 +64,15 @@ cat > "$1/candidate.nft"
 nft -c -f "$1/candidate.nft"
 """
     + _CANCEL
-    + """
+    + r"""
 { echo "table $2 {}"; echo "delete table $2"; nft list table $2 2>/dev/null || true; } > "$1/checkpoint.nft"
 nft -f "$1/candidate.nft"
 if [ -n "$3" ]; then
   # nohup execs the shell in place, so $! is the timer itself (setsid may fork and hide it).
-  nohup sh -c "sleep $3; nft -f '$1/checkpoint.nft' && rm -f '$1/pending'" </dev/null >/dev/null 2>&1 &
+  # The timer restores only while "pending" still names it: a confirm or a newer commit removes
+  # or rewrites that file first, so a timer woken early by a kill can never revert anything.
+  nohup sh -c "sleep $3; [ \"\$(cat '$1/pending' 2>/dev/null)\" = \"\$\$\" ] \
+    && nft -f '$1/checkpoint.nft' && rm -f '$1/pending'" </dev/null >/dev/null 2>&1 &
   echo $! > "$1/pending"
 fi
 """
