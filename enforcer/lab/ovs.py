@@ -296,6 +296,11 @@ def start_controller(
     return proc.pid
 
 
+def controller_running(state_dir: Path) -> bool:
+    pid = _load(Path(state_dir).resolve()).get("controller")
+    return bool(pid) and _alive(pid, "controller run")
+
+
 def stop_controller(state_dir: Path, hard: bool = False) -> None:
     """Stop the controller by PID: SIGTERM, or SIGKILL with ``hard`` (a crash: no goodbye to the switch)."""
     pid = _load(state_dir).get("controller")

@@ -74,7 +74,7 @@ def ctx(oflab: OfLab) -> Iterator[service.Context]:
     yield context
     for record in context.store.decisions(active_only=True):
         context.store.end_decision(record.id, status=Status.REMOVED, actor="test", source="cli", reason="cleanup")
-    if ovs._alive(ovs._load(oflab.state_dir).get("controller") or 0, "controller run"):
+    if ovs.controller_running(oflab.state_dir):
         service.apply(context, SWITCH)
 
 
