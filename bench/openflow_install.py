@@ -25,6 +25,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -331,6 +332,7 @@ def main() -> None:
         rest = rest_side(args, state_dir, args.prefix, enf["dpid"])
     finally:
         ovs.down(state_dir, args.prefix)
+        shutil.rmtree(lab_dir, ignore_errors=True)
 
     n = args.flows
     enf_rate = n / enf["bulk_install_s"]
