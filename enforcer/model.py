@@ -112,12 +112,17 @@ def parse_duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         td = value
     elif isinstance(value, int | float) and not isinstance(value, bool):
+        if not -1e12 < value < 1e12:  # timedelta itself overflows near 1e14 s
+            raise ValueError(f"longer than the {MAX_TTL.days}-day maximum")
         td = timedelta(seconds=value)
     elif isinstance(value, str):
         m = _DURATION.match(value)
         if not m:
             raise ValueError(f"{value!r} is not a duration like 30s, 30m, 2h, 7d or 1w")
-        td = timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+        seconds = int(m.group(1)) * _UNITS[m.group(2)]
+        if seconds > MAX_TTL.total_seconds():
+            raise ValueError(f"longer than the {MAX_TTL.days}-day maximum")
+        td = timedelta(seconds=seconds)
     else:
         raise ValueError(f"{value!r} is not a duration")
     if td <= timedelta(0):

@@ -19,7 +19,7 @@ from .catalog import primary_clause
 from .drivers.base import Driver, DriverError
 from .drivers.offline import OfflineDriver
 from .inventory import Device, Inventory, Transport, load_inventory
-from .model import Decision, Enforcement, EnforcerError, InvalidInput, Status, Violation, now
+from .model import Decision, Enforcement, EnforcerError, InvalidInput, Refused, Status, Violation, now
 from .plan import DevicePlan, failed_plan, make_plan
 from .policy import Playbook, check_decision, check_rates, enforcements_for, load_playbooks, resolve_customer
 from .push import DEFAULT_REVERT_IN, PushResult, push_plan
@@ -86,7 +86,7 @@ def submit(ctx: Context, decision: Decision, *, dry_run: bool = False) -> Submit
     if decision.idempotency_key:
         existing = ctx.store.decision_by_key(decision.idempotency_key)
         if existing is not None:
-            return SubmitResult(decision_id=existing.id, created=False, enforcements=existing.enforcements)
+            return _replay(decision, existing)
     book = ctx.playbooks[decision.violation]
     check_decision(decision, ctx.inventory, book)
     check_rates(ctx.store.count_since(now() - timedelta(minutes=1)), ctx.store.count_active(), 1, ctx.inventory)
@@ -136,12 +136,36 @@ def submit(ctx: Context, decision: Decision, *, dry_run: bool = False) -> Submit
     except DuplicateDecision as dup:
         existing = ctx.store.get_decision(dup.decision_id)
         assert existing is not None
-        return SubmitResult(decision_id=existing.id, created=False, enforcements=existing.enforcements)
+        return _replay(decision, existing)
     return SubmitResult(decision_id=record.id, created=True, step=step, enforcements=record.enforcements)
 
 
-def unblock(ctx: Context, ref: str, *, actor: str, source: str, reason: str = "") -> list[DecisionRecord]:
-    """End a decision by id, or every active decision for a target; its enforcements leave the desired set."""
+def _replay(decision: Decision, existing: DecisionRecord) -> SubmitResult:
+    """A retried delivery gets the stored decision back; a key reused for another decision is refused,
+    or the client would believe a block is in place that was never made."""
+    if ip_network(existing.target) != decision.target or existing.violation is not decision.violation:
+        raise Refused(
+            "idempotency_key",
+            f"already used by decision {existing.id} ({existing.violation} {existing.target}); use a new key",
+        )
+    return SubmitResult(decision_id=existing.id, created=False, step=existing.step, enforcements=existing.enforcements)
+
+
+def unblock(
+    ctx: Context,
+    ref: str,
+    *,
+    actor: str,
+    source: str,
+    reason: str = "",
+    opened_by: str | None = None,
+    violation: Violation | None = None,
+) -> list[DecisionRecord]:
+    """End a decision by id, or the active decisions for a target; their enforcements leave the desired set.
+
+    ``opened_by`` / ``violation`` narrow a target to the decisions one source opened (a detector's
+    "unban" must not lift an operator's block on the same host).
+    """
     ref = ref.strip()
     if ref.isdigit():
         rec = ctx.store.get_decision(int(ref))
@@ -153,9 +177,14 @@ def unblock(ctx: Context, ref: str, *, actor: str, source: str, reason: str = ""
             prefix = ip_network(ref, strict=False)
         except ValueError:
             raise InvalidInput("target", f"{ref!r} is neither a decision id nor an IP address or prefix") from None
-        targets = ctx.store.decisions(active_only=True, target=prefix)
+        targets = [
+            r
+            for r in ctx.store.decisions(active_only=True, target=prefix)
+            if (opened_by is None or r.source == opened_by) and (violation is None or r.violation is violation)
+        ]
         if not targets:
-            raise InvalidInput("target", f"no active decision for {prefix}")
+            by = f" opened by {opened_by}" if opened_by else ""
+            raise InvalidInput("target", f"no active decision{by} for {prefix}")
     return [
         ctx.store.end_decision(r.id, status=Status.REMOVED, actor=actor, source=source, reason=reason)
         for r in targets

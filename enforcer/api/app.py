@@ -35,7 +35,7 @@ from ..store import AuditEntry, DecisionRecord
 from . import errors
 from .auth import check_submit, current_token, get_ctx, operator
 from .errors import ApiError, ErrorResponse
-from .intake import ItemResult, apply_items, key_clash
+from .intake import ItemResult, apply_items
 from .metrics import Metrics
 from .schemas import AlertmanagerWebhook, BGPalerterAlert, FastNetMonCallback, GenericEvent
 from .tokens import Token, ensure_tables
@@ -227,10 +227,6 @@ def create_app(
             outcome = "refused" if isinstance(exc, Refused) else "invalid"
             metrics(request).decision("api", decision.violation.value, outcome)
             raise
-        clash = key_clash(ctx, decision, result)
-        if clash is not None:
-            metrics(request).decision("api", decision.violation.value, "refused")
-            raise ApiError(409, "Idempotency-Key", clash.reason)
         outcome = "dry-run" if result.dry_run else ("created" if result.created else "duplicate")
         record(request, [ItemResult(outcome=outcome, source="api", violation=decision.violation.value,
                                     decision_id=result.decision_id or None)])

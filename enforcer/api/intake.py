@@ -9,7 +9,6 @@ per item, so one bad alert in an Alertmanager group does not lose the others.
 
 from __future__ import annotations
 
-from ipaddress import ip_network
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -42,19 +41,15 @@ class ItemResult(BaseModel):
 
 
 def end_for_source(ctx: service.Context, end: End) -> list[int]:
-    """End every active decision ``end.source`` opened for ``end.target`` (and category, if given)."""
-    ended = []
-    for rec in service.list_decisions(ctx, active_only=True):
-        if rec.source != end.source or ip_network(rec.target) != end.target:
-            continue
-        if end.violation is not None and rec.violation is not end.violation:
-            continue
-        try:
-            service.unblock(ctx, str(rec.id), actor=end.actor, source=end.source, reason=end.reason)
-        except InvalidInput:  # ended meanwhile by a concurrent unban: the goal is reached either way
-            continue
-        ended.append(rec.id)
-    return ended
+    """End the active decisions ``end.source`` opened for ``end.target`` (and category, if given)."""
+    try:
+        records = service.unblock(
+            ctx, str(end.target), actor=end.actor, source=end.source, reason=end.reason,
+            opened_by=end.source, violation=end.violation,
+        )  # fmt: skip
+    except InvalidInput:  # nothing (left) to end: the goal is reached either way
+        return []
+    return [r.id for r in records]
 
 
 def apply_item(ctx: service.Context, item: Item, *, dry_run: bool = False) -> ItemResult:
@@ -74,32 +69,12 @@ def apply_item(ctx: service.Context, item: Item, *, dry_run: bool = False) -> It
         return ItemResult(outcome="refused", error=Problem(field=exc.field, reason=exc.reason), **common)
     except InvalidInput as exc:
         return ItemResult(outcome="invalid", error=Problem(field=exc.field, reason=exc.reason), **common)
-    clash = key_clash(ctx, item, result)
-    if clash is not None:
-        return ItemResult(outcome="refused", decision_id=result.decision_id, error=clash, **common)
     outcome: Outcome = "dry-run" if result.dry_run else ("created" if result.created else "duplicate")
     return ItemResult(
         outcome=outcome,
         decision_id=result.decision_id or None,
         enforcements=result.enforcements,
         **common,
-    )
-
-
-def key_clash(ctx: service.Context, decision: Decision, result: service.SubmitResult) -> Problem | None:
-    """A replayed idempotency key must carry the same decision; reusing it for another is an error.
-
-    Without this check a client reusing a key for a different target would be told "duplicate"
-    and believe its new block is in place.
-    """
-    if result.created or result.dry_run or not decision.idempotency_key:
-        return None
-    held = service.get_decision(ctx, result.decision_id)
-    if held is None or (ip_network(held.target) == decision.target and held.violation is decision.violation):
-        return None
-    return Problem(
-        field="idempotency_key",
-        reason=f"already used by decision {held.id} ({held.violation} {held.target}); use a new key",
     )
 
 

@@ -115,7 +115,7 @@ def test_reusing_an_idempotency_key_for_another_decision_is_a_409(client, noc, c
     headers = {**noc, "Idempotency-Key": "ticket-8813"}
     assert client.post("/v1/decisions", json=BLOCK, headers=headers).status_code == 201
     r = client.post("/v1/decisions", json={**BLOCK, "target": "203.0.113.8"}, headers=headers)
-    assert r.status_code == 409 and r.json()["error"]["field"] == "Idempotency-Key"
+    assert r.status_code == 409 and r.json()["error"]["field"] == "idempotency_key"
     assert "203.0.113.7/32" in r.json()["error"]["reason"]
     assert [d.target for d in ctx.store.decisions()] == ["203.0.113.7/32"]
 
