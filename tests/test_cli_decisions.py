@@ -93,6 +93,7 @@ BAD_INPUTS = [
     (["block", "203.0.113.7", "--violation", "jaywalking"], "violation", "is not one of"),
     (["block", "203.0.113.7", "--violation", "spam", "--ttl", "forever"], "ttl", "not a duration"),
     (["block", "203.0.113.7", "--violation", "spam", "--ttl", "400d"], "ttl", "maximum"),
+    (["block", "203.0.113.7", "--violation", "spam", "--ttl", "99999999999d"], "ttl", "maximum"),
     (["block", "0.0.0.0/0", "--violation", "spam", "--force"], "target", "default route"),
     (["block", "::/0", "--violation", "malware-hosting", "--force"], "target", "default route"),
     (["block", "127.0.0.1", "--violation", "spam"], "target", "bogon"),
