@@ -16,7 +16,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from enforcer.drivers import get_driver
+from enforcer.inventory import Transport
 from enforcer.lab.testing import Lab, running_lab
+from enforcer.store import Base, Store
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +30,31 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     # The lab's OpenFlow controller pushes from this store: CLI runs against the lab should use lab.db.
     with running_lab(folder / "inventory", db=f"sqlite:///{folder / 'enforcer.db'}") as running:
         yield running
+
+
+@pytest.fixture
+def lab_db(lab: Lab) -> Iterator[str]:
+    """The lab's store, empty, for tests that drive enforcer end to end (CLI, API, hooks).
+
+    It must be the lab's own store: the lab's OpenFlow controller pushes from it, exactly as in
+    production. Emptied before the test; afterwards emptied again and every switch resynced, so
+    the next test starts from switches without enforcer flows.
+    """
+    _empty_store(lab.db)
+    yield lab.db
+    _empty_store(lab.db)
+    for device in lab.inventory.devices.values():
+        if device.effective_transport is Transport.OPENFLOW:
+            with get_driver(device) as driver:
+                driver.sync(full=True)
+
+
+def _empty_store(url: str) -> None:
+    store = Store(url)
+    with store.session() as s:
+        for table in reversed(Base.metadata.sorted_tables):
+            s.execute(table.delete())
+    store.engine.dispose()
 
 
 @pytest.fixture(autouse=True)

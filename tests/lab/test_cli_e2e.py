@@ -24,16 +24,12 @@ pytestmark = pytest.mark.lab
 
 
 @pytest.fixture
-def enforcer(lab, tmp_path: Path):
-    """``enforcer …`` as a subprocess against the lab inventory and the lab's store, emptied first.
-
-    The lab's OpenFlow controller pushes from that same store, as it would in production.
-    """
-    _empty_store(lab.db)
+def enforcer(lab, lab_db, tmp_path: Path):
+    """``enforcer …`` as a subprocess against the lab inventory and the lab's (emptied) store."""
     env = {
         **os.environ,
         "ENFORCER_INVENTORY": str(lab.inventory_path),
-        "ENFORCER_DB": lab.db,
+        "ENFORCER_DB": lab_db,
         "ENFORCER_OUTPUT": str(tmp_path / "out"),
         "COLUMNS": "200",
     }
@@ -197,16 +193,6 @@ def test_a_device_that_is_down_fails_alone_with_a_clear_error(lab, enforcer, tmp
     )
     assert results["edge"]["ok"] is True and results["edge-fw"]["ok"] is True
     assert not ping(lab.internet_host, victim, expect=False)
-
-
-def _empty_store(url: str) -> None:
-    from enforcer.store import Base, Store
-
-    store = Store(url)
-    with store.session() as s:
-        for table in reversed(Base.metadata.sorted_tables):
-            s.execute(table.delete())
-    store.engine.dispose()
 
 
 def _closed_port() -> int:

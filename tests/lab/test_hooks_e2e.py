@@ -30,11 +30,11 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "hooks" / "fast
 
 
 @pytest.fixture
-def env(lab, tmp_path: Path) -> dict[str, str]:
+def env(lab, lab_db, tmp_path: Path) -> dict[str, str]:
     return {
         **os.environ,
         "ENFORCER_INVENTORY": str(lab.inventory_path),
-        "ENFORCER_DB": f"sqlite:///{tmp_path / 'enforcer.db'}",
+        "ENFORCER_DB": lab_db,
         "ENFORCER_OUTPUT": str(tmp_path / "out"),
         "COLUMNS": "200",
     }
