@@ -12,7 +12,7 @@ import time
 
 from pydantic import BaseModel, ConfigDict
 
-from .drivers.base import Driver, DriverError
+from .drivers.base import DeviceUnreachable, Driver, DriverError
 from .model import EnforcerError
 from .plan import DevicePlan
 from .render import RenderError, render_push
@@ -39,12 +39,13 @@ def push_plan(driver: Driver, plan: DevicePlan, revert_in: int | None = DEFAULT_
         return PushResult(device=name, ok=False, changed=False, summary=plan.summary(), error=plan.error)
     if not plan.has_changes:
         return PushResult(device=name, ok=True, changed=False, summary=plan.summary())
-    committed = False
+    sent = committed = False
     try:
         candidate = render_push(driver.device, plan.desired, plan.live, plan.removed_lines)
         driver.load_merge_candidate(candidate)
         driver.compare_config()
         driver.set_desired_section(plan.desired)
+        sent = True
         driver.commit_config(revert_in=revert_in)
         committed = True
         after = driver.get_managed_section()
@@ -55,10 +56,15 @@ def push_plan(driver: Driver, plan: DevicePlan, revert_in: int | None = DEFAULT_
         if revert_in:
             driver.confirm_commit()
     except (EnforcerError, OSError) as exc:
-        rolled_back = _undo(driver, committed)
+        # Management lost once the commit was sent: a rollback cannot reach the device either, and
+        # not confirming is what makes it revert by itself. Say so rather than try.
+        lost = sent and isinstance(exc, DeviceUnreachable)
+        rolled_back = False if lost else _undo(driver, committed)
         reason = exc.reason if isinstance(exc, DriverError) else str(exc)
         if isinstance(exc, RenderError):
             reason = f"render: {exc}"
+        if lost or (committed and not rolled_back):
+            reason = _left_to_device(reason, lost, committed, revert_in)
         return PushResult(
             device=name,
             ok=False,
@@ -82,6 +88,17 @@ def _undo(driver: Driver, committed: bool) -> bool:
     except EnforcerError:
         pass
     return False
+
+
+def _left_to_device(reason: str, lost: bool, committed: bool, revert_in: int | None) -> str:
+    """The error when a commit may be on the device and enforcer cannot take it back."""
+    if lost:
+        what = "management lost " + ("after commit" if committed else "during commit (it may have been applied)")
+    else:
+        what = "commit not verified and rollback failed"
+    if revert_in:
+        return f"{what}: not confirmed, the device reverts by itself within {revert_in}s ({reason})"
+    return f"{what}: no revert timer was set (revert_in=0), check the device by hand ({reason})"
 
 
 def _short_diff(want: str, got: str) -> str:

@@ -26,6 +26,14 @@ class DriverError(EnforcerError):
         super().__init__(f"{device}: {reason}")
 
 
+class DeviceUnreachable(DriverError):
+    """The device could not be reached, or stopped answering mid-session (management lost).
+
+    Raised after a commit was sent, it means enforcer cannot know whether the change landed, nor
+    undo it: only the device's own commit-confirmed timer (``revert_in``) can.
+    """
+
+
 class Driver(ABC):
     """NAPALM-shaped interface. Methods raise :class:`DriverError`; ``close`` never raises."""
 

@@ -9,6 +9,11 @@ the same session, to the router's ``load-commit`` verb: the router checks the fi
 ``revert_in`` the router itself restores the checkpoint unless ``commit-confirm`` arrives in
 time, as Junos' ``commit confirmed`` does — so a push that cuts enforcer off heals without it.
 
+Timeouts come from the device's ``optional_args``: ``conn_timeout`` (TCP connect, SSH handshake,
+opening a channel; 5 s), ``timeout`` (one command's answer; 30 s) and ``commit_timeout`` (the
+router applying a candidate; 300 s). A session that stops answering raises
+:class:`~.base.DeviceUnreachable`, so the push path knows management was lost rather than refused.
+
 Routers that only offer a plain vtysh login (no ``load-*`` verbs) are not supported by this
 driver; see ``enforcer/lab/devshell.py`` for the verbs a management wrapper must provide.
 """
@@ -20,21 +25,27 @@ from typing import Any
 
 from ..inventory import Device
 from ..render import PlatformInfo
-from .base import Driver, DriverError
+from .base import DeviceUnreachable, Driver, DriverError
 from .confdiff import merge_diff
 
 #: vtysh's error lines; netmiko raises on them only when told (LAB.md).
 VTYSH_ERROR = re.compile(r"% (Unknown|Command incomplete|Ambiguous)")
 CONNECT_TIMEOUT = 5.0
+#: Applying a candidate: 10,000 routes take seconds on the router, frr-reload of a rollback longer.
+COMMIT_TIMEOUT = 300.0
 
 
 class FrrDriver(Driver):
     def __init__(self, device: Device, timeout: float = 30.0, info: PlatformInfo | None = None):
+        timeout = float(device.optional_args.get("timeout", timeout))
         if info is None:
             super().__init__(device, timeout)
         else:  # tests and tools may bring their own platform facts
             self.device, self.timeout, self.info = device, timeout, info
+        self.conn_timeout = float(device.optional_args.get("conn_timeout", CONNECT_TIMEOUT))
+        self.commit_timeout = float(device.optional_args.get("commit_timeout", max(timeout, COMMIT_TIMEOUT)))
         self._conn: Any = None
+        self._lost = False  # the session stopped answering: close without netmiko's logout dialogue
         self._candidate: str | None = None
 
     # ------------------------------------------------------------------ session
@@ -56,9 +67,9 @@ class FrrDriver(Driver):
             "host": dev.hostname,
             "port": dev.port or 22,
             "username": user,
-            "conn_timeout": float(dev.optional_args.get("conn_timeout", CONNECT_TIMEOUT)),
-            "auth_timeout": CONNECT_TIMEOUT,
-            "banner_timeout": CONNECT_TIMEOUT,
+            "conn_timeout": self.conn_timeout,
+            "auth_timeout": self.conn_timeout,
+            "banner_timeout": self.conn_timeout,
             "timeout": self.timeout,
             "allow_agent": False,
             "ssh_strict": False,
@@ -74,17 +85,28 @@ class FrrDriver(Driver):
         except NetmikoAuthenticationException as exc:
             raise DriverError(dev.name, f"authentication failed for {user}@{dev.hostname}:{params['port']}") from exc
         except (NetmikoTimeoutException, OSError, ValueError) as exc:
-            raise DriverError(dev.name, f"cannot reach {dev.hostname}:{params['port']}: {_short(exc)}") from exc
+            raise DeviceUnreachable(dev.name, f"cannot reach {dev.hostname}:{params['port']}: {_short(exc)}") from exc
         except Exception as exc:  # paramiko's SSHException and friends
-            raise DriverError(dev.name, f"SSH session failed: {_short(exc)}") from exc
+            raise DeviceUnreachable(dev.name, f"SSH session failed: {_short(exc)}") from exc
+        self._lost = False
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.disconnect()
-            except Exception:  # noqa: BLE001 - close never raises
-                pass
+        if conn is None:
+            return
+        try:
+            if self._lost:
+                # netmiko's logout waits up to 10 s for a prompt that cannot come: drop the transport
+                # first, so its goodbye fails at once; disconnect() still releases netmiko's resources.
+                conn.paramiko_cleanup()
+            conn.disconnect()
+        except Exception:  # noqa: BLE001 - close never raises
+            pass
+
+    def _gone(self, what: str, reason: str) -> DeviceUnreachable:
+        """The session stopped answering: remember it for close(), and say so."""
+        self._lost = True
+        return DeviceUnreachable(self.device.name, f"{what}: {reason}")
 
     def _session(self) -> Any:
         if self._conn is None:
@@ -95,7 +117,7 @@ class FrrDriver(Driver):
         """One command on a fresh exec channel of the open session: (exit status, stdout+stderr)."""
         try:
             transport = self._session().remote_conn_pre.get_transport()
-            chan = transport.open_session(timeout=CONNECT_TIMEOUT)
+            chan = transport.open_session(timeout=self.conn_timeout)
             chan.settimeout(timeout or self.timeout)
             chan.set_combine_stderr(True)
             chan.exec_command(command)
@@ -105,16 +127,16 @@ class FrrDriver(Driver):
             chunks = []
             while data := chan.recv(65536):
                 chunks.append(data)
+            if not chan.status_event.wait(timeout or self.timeout):  # recv_exit_status() waits forever
+                raise TimeoutError
             status = chan.recv_exit_status()
             chan.close()
         except DriverError:
             raise
         except TimeoutError as exc:
-            raise DriverError(
-                self.device.name, f"{command.split()[0]}: no answer within {timeout or self.timeout:.0f}s"
-            ) from exc
+            raise self._gone(command.split()[0], f"no answer within {timeout or self.timeout:.0f}s") from exc
         except Exception as exc:  # the session died under us
-            raise DriverError(self.device.name, f"{command.split()[0]}: {_short(exc)}") from exc
+            raise self._gone(command.split()[0], _short(exc)) from exc
         return status, b"".join(chunks).decode(errors="replace")
 
     # ------------------------------------------------------------------ state
@@ -127,8 +149,8 @@ class FrrDriver(Driver):
                 text = self._session().send_command(cmd, read_timeout=self.timeout)
             except DriverError:
                 raise
-            except Exception as exc:
-                raise DriverError(self.device.name, f"{cmd}: {_short(exc)}") from exc
+            except Exception as exc:  # netmiko's ReadTimeout, a closed socket
+                raise self._gone(cmd, _short(exc)) from exc
             if VTYSH_ERROR.search(text):
                 raise DriverError(self.device.name, f"{cmd}: {text.strip()[:200]}")
             out[cmd] = text
@@ -173,7 +195,7 @@ class FrrDriver(Driver):
         if self._candidate is None:
             raise DriverError(self.device.name, "nothing to commit (load a candidate first)")
         verb = "load-commit" if revert_in is None else f"load-commit confirmed {int(revert_in)}"
-        status, text = self._exec(verb, stdin=self._candidate, timeout=max(self.timeout, 300))
+        status, text = self._exec(verb, stdin=self._candidate, timeout=self.commit_timeout)
         if status != 0:
             raise DriverError(self.device.name, f"commit failed, previous config restored: {text.strip()[:300]}")
         self._candidate = None
@@ -191,7 +213,7 @@ class FrrDriver(Driver):
         self._candidate = None
 
     def rollback(self) -> None:
-        status, text = self._exec("commit-rollback", timeout=max(self.timeout, 300))
+        status, text = self._exec("commit-rollback", timeout=self.commit_timeout)
         if status != 0:
             raise DriverError(self.device.name, f"rollback failed: {text.strip()[:300]}")
 

@@ -23,7 +23,7 @@ from .lab_inventory import write_inventory
 from .mgmt import env_names, force_command, free_port, make_keys, start_sshd
 from .nodes import Node, NodeRole
 from .proc import LabError, children, netns_exists, netns_pids, pid_alive, read_pid, run, stop_pid, wait_for
-from .topology import DISCARD_NEXT_HOP, HIJACK_PREFIX, TOPOLOGY, Router, Topology, netns_name
+from .topology import DISCARD_NEXT_HOP, HIJACK_PREFIX, INBAND_SSH_PORT, TOPOLOGY, Router, Topology, netns_name
 
 DEFAULT_NAME = "enf"
 STATE_ROOT = Path("/run/enforcer-lab")
@@ -230,6 +230,12 @@ def _start_management(state: LabState, topology: Topology) -> None:
         state.ports[r.name] = port
         pid = start_sshd(sshdir, r.name, port, force_command(state.router_dir(r.name), r.name))
         state.track(pid, str(sshdir / f"sshd-{r.name}.conf"), f"{r.name}/sshd")
+        if r.mgmt_address is not None:
+            # In-band: inside the router's namespace, so its replies obey the router's routing table.
+            tag = f"{r.name}-inband"
+            pid = start_sshd(sshdir, tag, INBAND_SSH_PORT, force_command(state.router_dir(r.name), r.name),
+                             address=str(r.mgmt_address), netns=netns_name(state.name, r.name))  # fmt: skip
+            state.track(pid, str(sshdir / f"sshd-{tag}.conf"), f"{r.name}/sshd-inband")
 
 
 def _wait_bgp(state: LabState, topology: Topology) -> None:
@@ -252,6 +258,7 @@ def _nodes(state: LabState, topology: Topology) -> list[Node]:
                 addresses=[str(a) for a in topology.addresses(r.name)],
                 customer=r.customer,
                 mgmt=f"127.0.0.1:{state.ports[r.name]}",
+                mgmt_inband=f"{r.mgmt_address}:{INBAND_SSH_PORT}" if r.mgmt_address else None,
                 device=devices,
                 pids=[p["pid"] for p in state.processes if p["what"].startswith(f"{r.name}/")],
                 frr_dir=str(state.router_dir(r.name)),
@@ -262,7 +269,7 @@ def _nodes(state: LabState, topology: Topology) -> list[Node]:
             Node(
                 name=h.name,
                 netns=netns_name(state.name, h.name),
-                role=NodeRole.HOST,
+                role=h.role,
                 addresses=[str(a) for a in topology.addresses(h.name)],
                 customer=h.customer,
                 attached_to=h.attached_to,

@@ -1,4 +1,5 @@
-"""Management access like a NOC's: an sshd per router on 127.0.0.1 whose login runs that router's shell.
+"""Management access like a NOC's: an sshd per router on 127.0.0.1 whose login runs that router's shell
+(and, for in-band management, one more inside the router's namespace).
 
 Authentication is by a lab-generated ed25519 key protected by a random passphrase. The key file's
 path goes into the inventory (``optional_args.key_file``); the user name and the passphrase are
@@ -55,8 +56,13 @@ def force_command(router_dir: Path, router: str) -> str:
     return f"{sys.executable} -m enforcer.lab.devshell --dir {router_dir} --name {router}"
 
 
-def start_sshd(sshdir: Path, router: str, port: int, command: str) -> int:
-    """Start one sshd on 127.0.0.1:``port`` for ``router``; returns its PID once it listens."""
+def start_sshd(
+    sshdir: Path, router: str, port: int, command: str, *, address: str = "127.0.0.1", netns: str | None = None
+) -> int:
+    """Start one sshd on ``address:port`` for ``router`` (inside ``netns`` if given); its PID once it listens.
+
+    ``router`` names the config, PID and log files (``sshd-ROUTER.*``), so one router may have several.
+    """
     Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
     config = sshdir / f"sshd-{router}.conf"
     pidfile = sshdir / f"sshd-{router}.pid"
@@ -65,7 +71,7 @@ def start_sshd(sshdir: Path, router: str, port: int, command: str) -> int:
         "\n".join(
             [
                 f"Port {port}",
-                "ListenAddress 127.0.0.1",
+                f"ListenAddress {address}",
                 f"HostKey {sshdir / 'host_ed25519'}",
                 f"PidFile {pidfile}",
                 f"AuthorizedKeysFile {sshdir / 'authorized_keys'}",
@@ -91,13 +97,16 @@ def start_sshd(sshdir: Path, router: str, port: int, command: str) -> int:
             ]
         )
     )
-    run(["/usr/sbin/sshd", "-f", str(config), "-E", str(sshdir / f"sshd-{router}.log")])
+    run(["/usr/sbin/sshd", "-f", str(config), "-E", str(sshdir / f"sshd-{router}.log")], netns=netns)
     pid = wait_for(f"{router}: sshd pid file", lambda: read_pid(pidfile), 10)
-    wait_for(f"{router}: sshd listening on {port}", lambda: _listening(port), 10)
+    wait_for(f"{router}: sshd listening on {address}:{port}", lambda: _listening(address, port, netns), 10)
     return pid
 
 
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+def _listening(address: str, port: int, netns: str | None) -> bool:
+    if netns is None:
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            return s.connect_ex((address, port)) == 0
+    out = run(["ss", "-Htln", f"src {address} and sport = :{port}"], netns=netns, check=False).stdout
+    return bool(out.strip())

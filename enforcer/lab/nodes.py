@@ -14,6 +14,8 @@ class NodeRole(StrEnum):
     HOST = "host"
     SWITCH = "switch"
     CONTROLLER = "controller"
+    #: The NOC station: where an operator (and enforcer) manages the routers from, through the network.
+    MANAGEMENT = "management"
 
 
 class Node(BaseModel):
@@ -26,6 +28,11 @@ class Node(BaseModel):
     customer: str | None = Field(default=None, description="for hosts: the customer they belong to")
     attached_to: str | None = Field(default=None, description="router or switch this node hangs off")
     mgmt: str | None = Field(default=None, description="management endpoint, e.g. 127.0.0.1:2201")
+    mgmt_inband: str | None = Field(
+        default=None,
+        description="in-band management endpoint (address:port inside the router's namespace), reached from "
+        "the management station's namespace through the router's own routing table: a bad route can cut it",
+    )
     device: str | None = Field(default=None, description="inventory device name(s) managing this node")
     pids: list[int] = Field(default_factory=list)
     frr_dir: str | None = Field(

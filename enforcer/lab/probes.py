@@ -106,6 +106,24 @@ def tcp_connect(src: Node, dst: str, port: int, expect: bool = True, within: flo
     return eventually(lambda: tcp_connect_once(src, dst, port), lambda ok: ok == expect, within, 0.05)
 
 
+_SSH_BANNER = """
+import socket, sys
+try:
+    with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3])) as c:
+        ok = c.recv(4) == b"SSH-"
+except OSError:
+    ok = False
+sys.exit(0 if ok else 1)
+"""
+
+
+def ssh_answers(src: Node, endpoint: str, timeout: float = 1.0) -> bool:
+    """Does an SSH server greet ``src`` at ``endpoint`` (``host:port``, e.g. a node's ``mgmt_inband``)?"""
+    host, port = endpoint.rsplit(":", 1)
+    argv = [sys.executable, "-c", _SSH_BANNER, host, port, str(timeout)]
+    return run(argv, netns=_ns(src), check=False, timeout=timeout + 10).returncode == 0
+
+
 # ------------------------------------------------------------------ throughput
 
 

@@ -56,6 +56,11 @@ class Lab:
     def customer_router(self) -> Node:
         return self.one(NodeRole.CUSTOMER_ROUTER)
 
+    @property
+    def noc(self) -> Node:
+        """The management station: run from its namespace, enforcer manages the edge in-band."""
+        return self.one(NodeRole.MANAGEMENT)
+
     def customer_hosts(self, customer: str | None = None) -> list[Node]:
         return [n for n in self.by_role(NodeRole.HOST) if n.customer and (customer is None or n.customer == customer)]
 

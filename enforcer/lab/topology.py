@@ -3,11 +3,19 @@
 ```
   inet host ── upstream (AS64496) ══eBGP══ edge (AS64500, nftables) ══eBGP══ cust1 (AS64510) ─┬─ h1
  198.51.100.10   honours BLACKHOLE          enforcer pushes here            203.0.113.0/24    └─ h2
+                                                   │ 192.0.2.248/30
+                                                  noc (management station, in-band SSH to the edge)
 ```
 
 Addresses come from RFC 5737 (192.0.2.0/24 infrastructure, 198.51.100.0/24 "the internet",
 203.0.113.0/24 the customer) and ASNs from RFC 5398. Interface names live inside the namespaces
 only, so two labs never collide on them; every namespace carries the lab's prefix.
+
+Management has two paths. Every router has an sshd on 127.0.0.1 in the root namespace (no
+router change can cut it: tests and the demo rely on it). The edge also has an in-band one: an
+sshd inside its namespace on its end of the NOC link, which the NOC station reaches through the
+edge's own routing table — so a route that swallows the NOC station's address cuts it, as a bad
+push cuts a real NOC off its routers.
 """
 
 from __future__ import annotations
@@ -23,6 +31,10 @@ INFRASTRUCTURE = IPv4Network("192.0.2.0/24")
 HIJACK_PREFIX = IPv4Network("198.51.100.128/25")
 #: The next hop upstream gives BLACKHOLE routes; it has a Null0 route of its own (RFC 7999 style).
 DISCARD_NEXT_HOP = IPv4Address("192.0.2.66")
+#: The link between the NOC station and the edge, carrying in-band management (part of INFRASTRUCTURE).
+MGMT_NETWORK = IPv4Network("192.0.2.248/30")
+#: Where each router's in-band sshd listens, inside its namespace.
+INBAND_SSH_PORT = 22
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,8 @@ class Router:
     networks: tuple[IPv4Network, ...]
     neighbors: tuple[Neighbor, ...]
     customer: str | None = None
+    #: In-band management address: an sshd in the router's namespace listens here (None: no such sshd).
+    mgmt_address: IPv4Address | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,7 @@ class Host:
     gateway: IPv4Address
     attached_to: str
     customer: str | None = None
+    role: NodeRole = NodeRole.HOST
 
 
 @dataclass(frozen=True)
@@ -125,6 +140,7 @@ TOPOLOGY = Topology(
                 Neighbor(IPv4Address("192.0.2.2"), UPSTREAM_ASN, "upstream"),
                 Neighbor(IPv4Address("192.0.2.6"), CUST1_ASN, "customer"),
             ),
+            mgmt_address=IPv4Address("192.0.2.249"),
         ),
         Router(
             name="upstream",
@@ -148,6 +164,7 @@ TOPOLOGY = Topology(
         Host("cust1-h1", _i("203.0.113.10/24"), IPv4Address("203.0.113.1"), "cust1", "cust1"),
         Host("cust1-h2", _i("203.0.113.11/24"), IPv4Address("203.0.113.1"), "cust1", "cust1"),
         Host("inet", _i("198.51.100.10/24"), IPv4Address("198.51.100.1"), "upstream"),
+        Host("noc", _i("192.0.2.250/30"), IPv4Address("192.0.2.249"), "edge", role=NodeRole.MANAGEMENT),
     ),
     links=(
         Link("edge", Iface("eth-up", _i("192.0.2.1/30")), "upstream", Iface("eth-edge", _i("192.0.2.2/30"))),
@@ -155,6 +172,7 @@ TOPOLOGY = Topology(
         Link("cust1", Iface("eth-h1"), "cust1-h1", Iface("eth0"), bridge="cust1"),
         Link("cust1", Iface("eth-h2"), "cust1-h2", Iface("eth0"), bridge="cust1"),
         Link("upstream", Iface("eth-inet", _i("198.51.100.1/24")), "inet", Iface("eth0")),
+        Link("edge", Iface("eth-noc", _i("192.0.2.249/30")), "noc", Iface("eth0")),
     ),
     bridges={"cust1": ("lan", _i("203.0.113.1/24"))},
     customers=(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import subprocess
 import time
@@ -34,6 +35,13 @@ def _links(netns: str | None = None) -> set[str]:
 def _netns() -> set[str]:
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def _listener_pid(netns: str, endpoint: str) -> int | None:
+    host, port = endpoint.rsplit(":", 1)
+    argv = ["ip", "netns", "exec", netns, "ss", "-Htlnp", f"src {host} and sport = :{port}"]
+    m = re.search(r"pid=(\d+)", subprocess.run(argv, capture_output=True, text=True).stdout)
+    return int(m.group(1)) if m else None
 
 
 def test_lab_up_status_down_leaves_no_namespace_process_or_directory(tmp_path: Path):
@@ -69,6 +77,13 @@ def test_lab_up_status_down_leaves_no_namespace_process_or_directory(tmp_path: P
         assert frr.effective_transport is Transport.FRR and f"{frr.hostname}:{frr.port}" == edge.mgmt
         assert fw.effective_transport is Transport.LINUX and fw.netns == edge.netns
         assert inv.customers["cust1"].attachments and inv.guardrails.protected
+
+        # In-band management: the NOC station reaches an sshd inside the edge's namespace, whose
+        # replies follow the edge's routing table; that sshd is one of the edge's processes.
+        noc = next(n for n in nodes if n.role == NodeRole.MANAGEMENT)
+        assert noc.attached_to == edge.name and edge.mgmt_inband
+        assert probes.ssh_answers(noc, edge.mgmt_inband)
+        assert _listener_pid(edge.netns, edge.mgmt_inband) in edge.pids
 
         # Traffic flows from the internet host to the customer's hosts through all three routers.
         internet = next(n for n in nodes if n.role == NodeRole.HOST and n.customer is None)
