@@ -15,15 +15,39 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
+from typer.core import TyperGroup
 
 from . import service
 from .catalog import CATALOG
 from .model import Decision, EnforcerError, InvalidInput, Refused, validation_error_to_invalid
 from .settings import Settings
 
+
+class _OneLineErrors(TyperGroup):
+    """Usage mistakes (missing option, bad value, unknown option) end like every other bad input:
+    one line on stderr naming the field, exit 2 — not a usage box."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.Abort:
+            err.print("aborted", markup=False)
+            sys.exit(1)
+        except typer.TyperException as exc:  # Typer's (vendored) click usage errors
+            if not hasattr(exc, "format_message"):
+                raise
+            param = getattr(exc, "param", None)
+            name = param.name if param is not None and param.name else getattr(exc, "option_name", None) or "usage"
+            err.print(f"error: {name.lstrip('-')}: {exc.format_message()}", markup=False, highlight=False)
+            sys.exit(2)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     name="enforcer",
     help="Turn AUP violation decisions into device configuration: ACLs, null routes, RTBH, rate limits, "
     "prefix filters.",
@@ -159,6 +183,7 @@ def list_cmd(
         emit_json([r.model_dump(mode="json") for r in records])
         return
     table = Table("id", "target", "violation", "status", "actions", "expires", "source", "actor")
+    table.columns[1].no_wrap = True
     for r in records:
         table.add_row(
             str(r.id),
@@ -167,8 +192,8 @@ def list_cmd(
             r.status.value,
             ", ".join(e.action.value for e in r.enforcements),
             r.expires_at.strftime("%Y-%m-%d %H:%M:%SZ") if r.expires_at else "never",
-            r.source,
-            r.actor,
+            escape(r.source),
+            escape(r.actor),
         )
     out.print(table)
 
@@ -185,16 +210,17 @@ def history(
         emit_json([e.model_dump(mode="json") for e in entries])
         return
     table = Table("id", "at", "action", "target", "decision", "actor", "source", "reason")
+    table.columns[3].no_wrap = True
     for e in entries:
         table.add_row(
             str(e.id),
             e.at.strftime("%Y-%m-%d %H:%M:%SZ"),
             e.action,
-            e.target or "",
+            escape(e.target or ""),
             str(e.decision_id or ""),
-            e.actor,
-            e.source,
-            e.reason[:60],
+            escape(e.actor),
+            escape(e.source),
+            escape(" ".join(e.reason.split())[:60]),
         )
     out.print(table)
 

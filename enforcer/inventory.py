@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .model import Address, Asn, EnforcerError, InterfaceName, Name, PrefixT
+from .model import AddressT, Asn, EnforcerError, InterfaceName, Name, PrefixT
 
 
 class Platform(StrEnum):
@@ -99,7 +99,7 @@ class Attachment(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     device: Name
     interface: InterfaceName | None = None
-    neighbor: Address | None = None
+    neighbor: AddressT | None = None
 
 
 class Customer(BaseModel):

@@ -151,6 +151,9 @@ def parse_prefix(value: Any) -> Prefix:
     text = value.strip()
     if not text or any(c.isspace() for c in text):
         raise ValueError(f"{value!r}: not a valid IP address or prefix")
+    if "%" in text:
+        # ipaddress accepts any text after an IPv6 zone id ("fe80::1%x;}flush"): never a target.
+        raise ValueError(f"{text}: zone ids (%...) are not allowed")
     try:
         return ip_network(text, strict=True)
     except ValueError as exc:
@@ -188,7 +191,17 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def _no_zone(value: Any) -> Any:
+    if isinstance(value, str) and "%" in value:
+        raise ValueError(f"{value}: zone ids (%...) are not allowed")
+    if isinstance(value, IPv6Address) and value.scope_id:
+        raise ValueError(f"{value}: zone ids (%...) are not allowed")
+    return value
+
+
 PrefixT = Annotated[Prefix, BeforeValidator(parse_prefix), PlainSerializer(str, return_type=str)]
+#: An interface address with no IPv6 zone id (the zone's text would reach a template).
+AddressT = Annotated[Address, BeforeValidator(_no_zone), PlainSerializer(str, return_type=str)]
 DurationT = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)]
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
@@ -280,7 +293,7 @@ class Decision(BaseModel):
     violation: Violation
     source: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")] = "cli"
     actor: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")] = "operator"
-    reason: Annotated[str, Field(max_length=1024)] = ""
+    reason: Annotated[str, Field(max_length=1024, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")] = ""
     ttl: DurationT | None = None
     expires_at: UtcDatetime | None = None
     customer: Name | None = None
@@ -292,6 +305,12 @@ class Decision(BaseModel):
     def _consistent(self) -> Decision:
         if self.ttl is not None and self.expires_at is not None:
             raise ValueError("give ttl or expires_at, not both")
+        if self.expires_at is not None:
+            at = now()
+            if self.expires_at <= at:
+                raise InvalidInputValue("expires_at", f"{self.expires_at.isoformat()} is in the past")
+            if self.expires_at > at + MAX_TTL:
+                raise InvalidInputValue("expires_at", f"more than the {MAX_TTL.days}-day maximum from now")
         if self.violation is Violation.BGP_HIJACK and self.customer is None and self.asn is None:
             raise InvalidInputValue("customer", "bgp-hijack needs the customer (or ASN) announcing the prefix")
         return self

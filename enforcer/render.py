@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
-from ipaddress import IPv4Network, IPv6Network
+from ipaddress import IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any
 
@@ -282,6 +282,9 @@ def _finalize(value: Any) -> Any:
         raise RenderError("template printed None (a missing value)")
     if isinstance(value, str) and not isinstance(value, Rendered) and not _SAFE_TEXT.match(value):
         raise RenderError(f"refusing to print unsafe text into a device config: {value[:40]!r}")
+    scoped = value.network_address if isinstance(value, IPv6Network) else value
+    if isinstance(scoped, IPv6Address) and scoped.scope_id:
+        raise RenderError(f"refusing to print an address with a zone id into a device config: {value!s:.40}")
     return value
 
 

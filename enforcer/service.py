@@ -87,6 +87,9 @@ def submit(ctx: Context, decision: Decision, *, dry_run: bool = False) -> Submit
         existing = ctx.store.decision_by_key(decision.idempotency_key)
         if existing is not None:
             return _replay(decision, existing)
+    held = _active_duplicate(ctx, decision)
+    if held is not None:
+        return SubmitResult(decision_id=held.id, created=False, step=held.step, enforcements=held.enforcements)
     book = ctx.playbooks[decision.violation]
     check_decision(decision, ctx.inventory, book)
     check_rates(ctx.store.count_since(now() - timedelta(minutes=1)), ctx.store.count_active(), 1, ctx.inventory)
@@ -138,6 +141,20 @@ def submit(ctx: Context, decision: Decision, *, dry_run: bool = False) -> Submit
         assert existing is not None
         return _replay(decision, existing)
     return SubmitResult(decision_id=record.id, created=True, step=step, enforcements=record.enforcements)
+
+
+def _active_duplicate(ctx: Context, decision: Decision) -> DecisionRecord | None:
+    """The same offence from the same source while it is still enforced (an operator re-running a
+    command, a detector re-alerting): one decision, no climb up the ladder for one incident.
+    Other sources keep their own decisions, so one source's unblock never lifts another's block."""
+    return next(
+        (
+            r
+            for r in ctx.store.decisions(active_only=True, target=decision.target)
+            if r.violation is decision.violation and r.source == decision.source
+        ),
+        None,
+    )
 
 
 def _replay(decision: Decision, existing: DecisionRecord) -> SubmitResult:

@@ -102,6 +102,18 @@ BAD_INPUTS = [
     (["block", "2001:db8:1000::/36", "--violation", "malware-hosting"], "target", "--force"),
     (["block", "203.0.113.7", "--violation", "spam", "--customer", "nobody"], "customer", "no customer"),
     (["block", "192.0.2.0/24", "--violation", "bgp-hijack"], "customer", "customer"),
+    (["block", "2001:db8::1%x;}flush_ruleset", "--violation", "malware-hosting"], "target", "zone ids"),
+    (["block", "fe80::1%eth0", "--violation", "malware-hosting"], "target", "zone ids"),
+    (["block", "", "--violation", "spam"], "target", "not a valid"),
+    (["block", "203.0.113.7", "--violation", "spam", "--reason", "x\x1b]0;pwned\x07"], "reason", "not allowed"),
+    (["block", "203.0.113.7", "--violation", "spam", "--customer", "acme\nno ip route"], "customer", "not allowed"),
+    (["block", "203.0.113.7", "--violation", "spam", "--reason", "r" * 2000], "reason", "at most 1024"),
+    (["block", "fe80::1", "--violation", "malware-hosting"], "target", "bogon"),
+    (["block", "ff02::1", "--violation", "malware-hosting"], "target", "bogon"),
+    (["block", "::1", "--violation", "malware-hosting"], "target", "bogon"),
+    (["block", "::ffff:203.0.113.7", "--violation", "malware-hosting"], "target", "bogon"),
+    (["block", "2001:db8:ffff::1", "--violation", "malware-hosting"], "target", "protected"),
+    (["block", "2001:db8:1000::/47", "--violation", "malware-hosting"], "target", "--force"),
     (["unblock", "999"], "id", "no active decision"),
     (["unblock", "bogus"], "target", "neither"),
 ]
@@ -203,3 +215,78 @@ def test_validate_names_file_path_and_reason_for_every_problem(cli, tmp_path):
     assert f"{inv / 'hosts.yaml'}: broken2.role:" in err
     assert f"{inv / 'settings.yaml'}: guardrails.protected.0:" in err
     assert "33 > 32" in err
+
+
+def test_a_48_is_the_broadest_ipv6_block_without_force(cli):
+    code, _, err = cli("block", "2001:db8:1000::/48", "--violation", "malware-hosting")
+    assert code == 0, err
+
+
+def test_repeating_a_block_while_it_is_active_neither_duplicates_nor_escalates(cli):
+    first = json.loads(cli("block", "198.51.100.25", "--violation", "spam", "--json")[1])
+    again = json.loads(cli("block", "198.51.100.25", "--violation", "spam", "--json")[1])
+    assert again["decision_id"] == first["decision_id"] and again["created"] is False
+    assert [e["action"] for e in again["enforcements"]] == ["acl"]
+    assert len(json.loads(cli("list", "--json")[1])) == 1
+
+
+def test_an_offence_older_than_the_escalation_window_does_not_escalate(cli, db_url):
+    from enforcer.store import DecisionRow
+
+    first = json.loads(cli("block", "198.51.100.25", "--violation", "spam", "--json")[1])
+    assert cli("unblock", str(first["decision_id"]))[0] == 0
+    with Store(db_url).session() as s:  # the first offence happened 31 days ago (spam window: 30d)
+        row = s.get(DecisionRow, first["decision_id"])
+        row.created_at = row.created_at - timedelta(days=31)
+    again = json.loads(cli("block", "198.51.100.25", "--violation", "spam", "--json")[1])
+    assert [e["action"] for e in again["enforcements"]] == ["acl"]
+
+
+def test_list_and_history_print_stored_text_literally(cli):
+    assert cli("block", "203.0.113.7", "--violation", "spam", "--reason", "see [/ticket] [bold]x", "--actor", "[/x]")[0] == 0
+    code, out, err = cli("history")
+    assert code == 0, err
+    assert "[/ticket]" in out
+    code, out, err = cli("list")
+    assert code == 0, err
+    assert "[/x]" in out
+
+
+def test_plan_exits_1_when_a_device_cannot_be_read(cli, tmp_path):
+    import shutil
+
+    inv = tmp_path / "inv"
+    shutil.copytree(EXAMPLE_INVENTORY, inv)
+    (inv / "snapshots" / "frr-edge1.conf").unlink()
+    code, out, _ = cli("--inventory", str(inv), "plan", "--detailed-exitcode")
+    assert code == 1
+    assert "frr-edge1" in out and "does not exist" in out
+
+
+def test_plan_against_a_snapshot_removes_a_stale_enforcer_line(cli, tmp_path):
+    import shutil
+
+    inv = tmp_path / "inv"
+    shutil.copytree(EXAMPLE_INVENTORY, inv)
+    snap = inv / "snapshots" / "frr-edge1.conf"
+    snap.write_text(snap.read_text() + "ip route 198.51.100.99/32 Null0 tag 667\n")
+    code, out, _ = cli("--inventory", str(inv), "plan", "--device", "frr-edge1", "--json")
+    plan = json.loads(out)[0]
+    assert "-ip route 198.51.100.99/32 Null0 tag 667" in plan["diff"]
+    assert plan["removed"] == 1
+
+
+@pytest.mark.parametrize("args", [["block", "203.0.113.7"], ["block", "203.0.113.7", "--violation", "spam", "--asn", "abc"],
+                                  ["history", "--limit", "0"], ["plan", "--bogus"]])
+def test_usage_errors_are_one_line_with_exit_2(cli, args):
+    code, out, err = cli(*args)
+    assert code == 2
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+
+
+@pytest.mark.parametrize("command", [["render", "nope"], ["plan", "--device", "nope"], ["apply", "--device", "nope", "--yes"]])
+def test_unknown_device_is_a_field_error(cli, command):
+    code, _, err = cli(*command)
+    assert code == 2
+    assert err.strip() == "error: device: no device named 'nope' in the inventory"
