@@ -27,3 +27,20 @@ def test_enforcement_over_a_protected_prefix_stored_earlier_is_withheld_from_eve
     assert all(str(host) not in p.desired for p in plans)
     edge_plans = [p for p in plans if ctx.inventory.devices[p.device].role == "edge"]
     assert edge_plans and all(p.protected for p in edge_plans)
+
+
+def test_an_ipv6_zone_id_forced_past_validation_never_reaches_a_config():
+    import pytest
+
+    from enforcer.inventory import Platform
+    from enforcer.model import Enforcement
+    from enforcer.render import RenderError, build_section, render_section
+    from enforcer.validate import _sample
+
+    zoned = ip_network("2001:db8::1%x;}flush_ruleset/128")
+    assert zoned.network_address.scope_id  # ipaddress itself accepts it: enforcer must not
+    for platform in Platform:
+        inv, dev, enfs = _sample(platform)
+        forced = Enforcement.model_construct(**{**enfs[1].__dict__, "target": zoned})
+        with pytest.raises(RenderError, match="zone id|unsafe text"):
+            render_section(build_section(dev, [forced], inv))
