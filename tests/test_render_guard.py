@@ -41,6 +41,7 @@ def test_an_ipv6_zone_id_forced_past_validation_never_reaches_a_config():
     assert zoned.network_address.scope_id  # ipaddress itself accepts it: enforcer must not
     for platform in Platform:
         inv, dev, enfs = _sample(platform)
-        forced = Enforcement.model_construct(**{**enfs[1].__dict__, "target": zoned})
+        null_v6 = next(e for e in enfs if e.action.value == "null-route" and e.target.version == 6)
+        forced = Enforcement.model_construct(**{**null_v6.__dict__, "target": zoned})
         with pytest.raises(RenderError, match="zone id|unsafe text"):
             render_section(build_section(dev, [forced], inv))
