@@ -26,7 +26,7 @@ from enforcer.controller.flows import (
 )
 from enforcer.inventory import Attachment, Customer, Device, Inventory
 from enforcer.model import Enforcement
-from enforcer.render import build_section, platform_info, render_section
+from enforcer.render import RenderError, build_section, platform_info, render_section
 
 SWITCH = Device(name="sw1", platform="openflow", role="edge", datapath_id=0x1234)
 INVENTORY = Inventory(devices={"sw1": SWITCH})
@@ -83,6 +83,43 @@ def test_goto_table_forwarding_and_moved_meter_band_come_from_the_device():
     text = render(enf(70, "rate-limit", "198.18.0.13", "excessive-bandwidth", rate_bps="1Mbit"), device=dev)
     assert "meter=120 " in text and "actions=meter:120,goto_table:1" in text
     parse_state(text, ownership(dev))  # within the device's own band
+
+
+def rate(i: int, target: str) -> Enforcement:
+    return enf(i, "rate-limit", target, "excessive-bandwidth", rate_bps="10Mbit")
+
+
+def meter_of(state: SwitchState, target: str) -> int:
+    [f] = [f for f in state.flows if f.match.src == ip_network(target)]
+    assert f.meter is not None
+    return f.meter
+
+
+def test_enforcements_whose_ids_share_a_meter_slot_each_get_their_own_meter():
+    """1 and 65537 are the same id modulo the 65536-wide band: both targets must still be limited."""
+    state = parse_state(render(rate(1, "198.18.0.13"), rate(65537, "198.18.0.14")), OWNER)
+    assert meter_of(state, "198.18.0.13") == 65537  # the lower enforcement keeps its preferred id
+    assert meter_of(state, "198.18.0.14") == 65538  # the other takes the next free one
+    assert [m.meter_id for m in state.meters] == [65537, 65538]
+
+
+def test_meter_ids_stay_put_when_a_colliding_enforcement_arrives_or_leaves():
+    before = parse_state(render(rate(1, "198.18.0.13"), rate(2, "198.18.0.15")), OWNER)
+    during = parse_state(render(rate(1, "198.18.0.13"), rate(2, "198.18.0.15"), rate(65537, "198.18.0.14")), OWNER)
+    assert meter_of(during, "198.18.0.13") == meter_of(before, "198.18.0.13") == 65537
+    assert meter_of(during, "198.18.0.15") == meter_of(before, "198.18.0.15") == 65538
+    assert meter_of(during, "198.18.0.14") == 65539  # above both preferred ids, which stay put
+    after = parse_state(render(rate(2, "198.18.0.15"), rate(65537, "198.18.0.14")), OWNER)
+    assert meter_of(after, "198.18.0.15") == 65538
+    assert meter_of(after, "198.18.0.14") == 65537  # its preferred id is free again
+
+
+def test_allocation_wraps_around_the_band_and_a_full_band_fails_the_render_naming_the_enforcement():
+    dev = SWITCH.model_copy(update={"optional_args": {"meter_base": 100, "meter_span": 2}})
+    state = parse_state(render(rate(1, "198.18.0.13"), rate(3, "198.18.0.14"), device=dev), ownership(dev))
+    assert sorted(m.meter_id for m in state.meters) == [100, 101]  # 3 prefers 101 (taken), wraps to 100
+    with pytest.raises(RenderError, match="meter band full: no free meter id for enforcement 5"):
+        render(rate(1, "198.18.0.13"), rate(3, "198.18.0.14"), rate(5, "198.18.0.15"), device=dev)
 
 
 MIXED = [
