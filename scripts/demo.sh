@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one command that sets up enforcer and runs its main job on a fresh machine:
-#   sudo bash scripts/demo.sh
+#   bash scripts/demo.sh        (as root)
 # It builds the virtual lab (FRR edge/upstream/customer routers, hosts, nftables, in network
 # namespaces), blocks a malware host behind the customer router with a real null route, shows the
 # plan, applies it, proves the host is unreachable while its neighbour still answers, then

@@ -6,7 +6,7 @@ set -euo pipefail
 DIR=${ENFORCER_PG_DIR:-/tmp/enforcer-pg}
 PORT=${ENFORCER_PG_PORT:-55432}
 BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
-[ -n "$BIN" ] || { echo "echo 'postgres: not installed' >&2"; exit 0; }
+[ -n "$BIN" ] || { echo "postgres: not installed" >&2; exit 1; }
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 case "${1:-start}" in
   start)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one command that sets up and runs enforcer's whole test suite on a fresh machine:
+# The one command that sets up and runs enforcer's whole test suite on a fresh machine (as root):
 #   bash scripts/test.sh
 # It installs the Debian packages and the virtualenv (scripts/setup.sh), starts a private
 # PostgreSQL for the multi-instance store tests, and runs pytest, the live lab tests included
@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-eval "$(bash scripts/postgres.sh start)"
+pg=$(bash scripts/postgres.sh start)
+eval "$pg"
+[ -n "${ENFORCER_TEST_PG:-}" ] || { echo "PostgreSQL did not start: $pg" >&2; exit 1; }
 trap 'bash scripts/postgres.sh stop' EXIT
-.venv/bin/ruff check enforcer tests
+.venv/bin/ruff check enforcer tests bench
 .venv/bin/pytest -q -p no:cacheprovider "$@"
