@@ -20,7 +20,6 @@ class Settings(BaseModel):
     inventory: Path = REPO_ROOT / "inventory" / "example"
     db: str = "sqlite:///enforcer.db"
     playbooks: Path = REPO_ROOT / "playbooks"
-    templates: Path = REPO_ROOT / "templates"
     output: Path = Path("out")
 
     @classmethod

@@ -290,3 +290,28 @@ def test_unknown_device_is_a_field_error(cli, command):
     code, _, err = cli(*command)
     assert code == 2
     assert err.strip() == "error: device: no device named 'nope' in the inventory"
+
+
+def test_validate_names_a_playbook_role_no_device_has(cli, tmp_path):
+    import shutil
+
+    books = tmp_path / "playbooks"
+    shutil.copytree(EXAMPLE_INVENTORY.parent.parent / "playbooks", books)
+    (books / "phishing.yaml").write_text((books / "phishing.yaml").read_text().replace("roles: [edge]", "roles: [edgy]"))
+    code, _, err = cli("--playbooks", str(books), "validate")
+    assert code == 2
+    assert "playbooks/phishing.yaml: ladder.0.roles: no device in the inventory has role edgy" in err
+
+
+def test_validate_names_the_broken_template_and_action(tmp_path):
+    import shutil
+
+    from enforcer import render, validate
+    from enforcer.inventory import Platform
+
+    templates = tmp_path / "templates"
+    shutil.copytree(render.TEMPLATES_DIR, templates)
+    (templates / "frr" / "null-route.j2").write_text("{{ section.no_such_field }}\n")
+    problems = validate.validate_templates({Platform.FRR}, templates_dir=templates)
+    assert any(p.startswith("templates/frr/null-route:") and "no_such_field" in p for p in problems), problems
+    assert validate.validate_templates({Platform.FRR}) == []
