@@ -124,7 +124,7 @@ def test_rate_limit_caps_udp_to_the_playbook_rate_and_unblock_restores(lab, enfo
     assert 0.75 * rate <= got <= 1.25 * rate, f"received {got / 1e6:.1f} Mbit/s, limit {rate / 1e6:.0f}"
     enforcer("unblock", address(offender))
     enforcer("apply", "--yes")
-    assert udp_throughput(offender, inet, offered_bps=5 * rate) > 2 * rate
+    assert udp_throughput(offender, inet, offered_bps=5 * rate) > 0.9 * 5 * rate
 
 
 def test_short_ttl_disappears_from_the_device_by_itself_with_an_audit_entry(lab, enforcer):
@@ -186,11 +186,8 @@ def test_a_device_that_is_down_fails_alone_with_a_clear_error(lab, enforcer, tmp
     assert time.monotonic() - started < 90
     assert proc.returncode == 1
     results = {r["device"]: r for r in json.loads(proc.stdout)}
-    assert (
-        results["dead-edge"]["ok"] is False
-        and "dead-edge" in (results["dead-edge"]["error"] or "")
-        or results["dead-edge"]["error"]
-    )
+    assert results["dead-edge"]["ok"] is False
+    assert "cannot reach 127.0.0.1" in results["dead-edge"]["error"], results["dead-edge"]["error"]
     assert results["edge"]["ok"] is True and results["edge-fw"]["ok"] is True
     assert not ping(lab.internet_host, victim, expect=False)
 
