@@ -28,6 +28,8 @@ class Category(BaseModel):
     clauses: tuple[Clause, ...]
 
 
+# The seed files are kept in docs/seeds/ (the public AUP texts, verbatim); tests/test_catalog.py
+# checks that every clause below is quoted from them word for word.
 NANOSEK = ("000_128059debbbbf80c.txt", "Nanosek Ltd.")
 SECURE_PACKET = ("001_f1f8c584c08411bb.txt", "Secure Packet")
 HEXTET = ("002_a352c51735899be5.txt", "Hextet Systems (AS14866)")
