@@ -145,6 +145,7 @@ def enforcer_side(args: argparse.Namespace, lab_dir: Path, prefix: str) -> dict:
 
 def start_rest(state_dir: Path, prefix: str) -> subprocess.Popen:
     from enforcer.lab import ovs
+    from enforcer.lab.proc import wait_for
 
     python = BASELINE_VENV / "bin" / "python"
     if not python.exists():
@@ -168,7 +169,7 @@ def start_rest(state_dir: Path, prefix: str) -> subprocess.Popen:
     )
     ovs.vsctl(state_dir, "set-controller", ovs.BRIDGE, f"tcp:127.0.0.1:{REST_OF_PORT}")
     ovs.vsctl(state_dir, "set", "controller", ovs.BRIDGE, "connection-mode=out-of-band", "max_backoff=1000")
-    ovs.wait_for("the switch to connect to ofctl_rest", lambda: ovs._connected(state_dir), timeout=30)
+    wait_for("the switch to connect to ofctl_rest", lambda: ovs.connected(state_dir), timeout=30)
     return proc
 
 

@@ -23,6 +23,7 @@ from enforcer.controller.flows import (
     ownership,
     parse_line,
     parse_state,
+    priorities,
 )
 from enforcer.inventory import Attachment, Customer, Device, Inventory
 from enforcer.model import Enforcement
@@ -175,21 +176,6 @@ def test_lines_outside_the_grammar_or_outside_enforcers_space_are_refused():
         )
 
 
-def test_oxm_round_trip_matches_what_a_switch_returns():
-    for line in render(*MIXED).splitlines():
-        item = parse_line(line)
-        if isinstance(item, Flow):
-            oxm = item.match.to_oxm()
-            masked = {k: v for k, v in oxm.items()}
-            assert Match.from_oxm(masked) == item.match
-    # a switch reports masks as (address, mask) pairs
-    assert Match.from_oxm({"eth_type": 0x86DD, "ipv6_src": ("2001:db8::", "ffff:ffff:ffff:ffff::")}).src == (
-        ip_network("2001:db8::/64")
-    )
-    with pytest.raises(FlowError):
-        Match.from_oxm({"eth_type": 0x0800, "ipv4_src": "198.18.0.1", "vlan_vid": 3})
-
-
 # ------------------------------------------------------------------ the diff a resync sends
 
 
@@ -273,9 +259,58 @@ def test_anti_spoof_drops_ip_from_the_port_unless_the_source_is_the_customers():
     assert with_others.endswith(text)  # lowest band: blocks and rate limits of its hosts still win
 
 
-def test_in_port_needs_a_port_the_switch_has():
-    f = parse_line("cookie=0xe4f0000000000014 priority=39000 ip,in_port=p1 actions=drop")
-    assert f.match.to_oxm({"p1": 3})["in_port"] == 3
-    with pytest.raises(FlowError, match="port p1 is not on the switch"):
-        f.match.to_oxm({"p2": 4})
-    assert Match.from_oxm({"eth_type": 0x0800, "in_port": 3}, {3: "p1"}) == f.match
+# ------------------------------------------------------------------ one grammar, two spellings
+
+
+def every_entry_kind() -> list[Enforcement]:
+    """An enforcement of every shape section.j2 can write: each action, family, protocol, direction."""
+    out: list[Enforcement] = []
+    i = 100
+    for target in ("198.18.5.7", "198.18.6.0/24", "2001:db8:5::7", "2001:db8:6::/48"):
+        for protocol in ("any", "tcp", "udp", "icmp"):
+            for direction in ("source", "destination"):
+                ports = [25, 587] if protocol in ("tcp", "udp") else []
+                i += 1
+                out.append(enf(i, "acl", target, "spam", protocol=protocol, ports=ports, direction=direction))
+        i += 1
+        out.append(enf(i, "null-route", target.replace("5", "7")))
+        for direction in ("source", "destination"):
+            i += 1
+            out.append(enf(i, "rate-limit", target.replace("5", "8"), "excessive-bandwidth", rate_bps="3Mbit",
+                           direction=direction))  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("forward", ["NORMAL", "goto_table:3"])
+def test_the_python_printer_and_the_template_agree_on_every_entry_kind(forward):
+    """section.j2 renders the lines, flows.py prints the switch's read-back: a drift between them
+    would make every plan show phantom changes, so every kind of line must print identically."""
+    dev = SWITCH.model_copy(update={"optional_args": {"forward": forward}})
+    spoof = enf(99, "anti-spoof", "198.18.0.11", "spoofing").model_copy(update={"customer": "c1"})
+    text = render_section(build_section(dev, [*every_entry_kind(), spoof], SPOOF_INVENTORY))
+    lines = text.splitlines()
+    kinds = {
+        (type(item).__name__, getattr(getattr(item, "match", None), "proto", None)) for item in map(parse_line, lines)
+    }
+    assert kinds == {("Meter", None), ("Flow", None), ("Flow", "tcp"), ("Flow", "udp"), ("Flow", "icmp")}
+    for line in lines:
+        assert parse_line(line).text() == line
+    state = parse_state(text, ownership(dev))
+    assert state.text() == text
+    assert format_state(reversed(state.flows), reversed(state.meters)) == text
+
+
+def test_flow_priorities_are_platform_yamls_bands_plus_prefix_length():
+    """platform.yaml's priorities are what the template writes, and what bounds the band in which
+    the controller watches for other owners' flows."""
+    base = priorities()
+    spoof = enf(99, "anti-spoof", "198.18.0.11", "spoofing").model_copy(update={"customer": "c1"})
+    entries = [*every_entry_kind(), spoof]
+    kind_of = {e.id: e.action.value for e in entries}
+    for f in parse_state(render_section(build_section(SWITCH, entries, SPOOF_INVENTORY)), OWNER).flows:
+        kind = kind_of[f.cookie - MAGIC]
+        target = f.match.src if f.match.src is not None else f.match.dst
+        extra = (500 if f.forward else 0) if kind == "anti-spoof" else target.prefixlen
+        assert f.priority == base[kind] + extra, f.text()
+        assert OWNER.in_band(f.priority)
+    assert OWNER.priority_band == (39000, 42999)

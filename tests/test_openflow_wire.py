@@ -7,6 +7,7 @@ match shape the template writes, both ADD and DELETE_STRICT.
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from types import SimpleNamespace
 
 import pytest
@@ -14,7 +15,7 @@ from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 from enforcer.controller import wire
-from enforcer.controller.flows import Flow, parse_line
+from enforcer.controller.flows import Flow, FlowError, parse_line
 
 from .test_openflow_flows import MIXED, render
 
@@ -42,7 +43,7 @@ def oskens_add(f: Flow, xid: int) -> bytes:
         inst.append(parser.OFPInstructionGotoTable(int(f.forward.split(":")[1])))
     msg = parser.OFPFlowMod(
         DP, cookie=f.cookie, table_id=0, command=ofp.OFPFC_ADD, priority=f.priority, buffer_id=ofp.OFP_NO_BUFFER,
-        out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY, match=parser.OFPMatch(**f.match.to_oxm()), instructions=inst,
+        out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY, match=parser.OFPMatch(**wire.oxm(f.match)), instructions=inst,
     )  # fmt: skip
     msg.set_xid(xid)
     msg.serialize()
@@ -52,7 +53,7 @@ def oskens_add(f: Flow, xid: int) -> bytes:
 def oskens_delete(f: Flow, xid: int) -> bytes:
     msg = parser.OFPFlowMod(
         DP, cookie=f.cookie, cookie_mask=0xFFFFFFFFFFFFFFFF, table_id=0, command=ofp.OFPFC_DELETE_STRICT,
-        priority=f.priority, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY, match=parser.OFPMatch(**f.match.to_oxm()),
+        priority=f.priority, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY, match=parser.OFPMatch(**wire.oxm(f.match)),
     )  # fmt: skip
     msg.set_xid(xid)
     msg.serialize()
@@ -76,7 +77,7 @@ def test_os_ken_parses_the_packed_message_back_to_the_same_flow():
     data = wire.flow_mod(9, f, 0, wire.OFPFC_ADD)
     msg = parser.OFPFlowMod.parser(DP, ofp.OFP_VERSION, ofp.OFPT_FLOW_MOD, len(data), 9, data)
     assert (msg.cookie, msg.priority, msg.command) == (f.cookie, f.priority, ofp.OFPFC_ADD)
-    assert dict(msg.match.items()) == {**f.match.to_oxm(), "ipv6_src": ("2001:db8::", "ffff:ffff:ffff::")}
+    assert dict(msg.match.items()) == {**wire.oxm(f.match), "ipv6_src": ("2001:db8::", "ffff:ffff:ffff::")}
 
 
 def test_in_port_is_packed_with_the_switchs_port_number():
@@ -84,7 +85,7 @@ def test_in_port_is_packed_with_the_switchs_port_number():
     ports = {"p1": 7}
     msg = parser.OFPFlowMod(
         DP, cookie=f.cookie, table_id=0, command=ofp.OFPFC_ADD, priority=f.priority, buffer_id=ofp.OFP_NO_BUFFER,
-        out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY, match=parser.OFPMatch(**f.match.to_oxm(ports)),
+        out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY, match=parser.OFPMatch(**wire.oxm(f.match, ports)),
         instructions=[parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, [parser.OFPActionOutput(ofp.OFPP_NORMAL, 0)])],
     )  # fmt: skip
     msg.set_xid(3)
@@ -95,3 +96,24 @@ def test_in_port_is_packed_with_the_switchs_port_number():
 def test_other_commands_are_refused():
     with pytest.raises(ValueError):
         wire.flow_mod(1, all_flows()[0], 0, 3)  # OFPFC_DELETE (non-strict) could hit more than one flow
+
+
+def test_oxm_round_trip_matches_what_a_switch_returns():
+    for f in all_flows():
+        assert wire.match_from_oxm(wire.oxm(f.match)) == f.match, f.text()
+    # a switch reports masks as (address, mask) pairs
+    assert wire.match_from_oxm({"eth_type": 0x86DD, "ipv6_src": ("2001:db8::", "ffff:ffff:ffff:ffff::")}).src == (
+        ip_network("2001:db8::/64")
+    )
+    with pytest.raises(FlowError, match="not a prefix mask"):
+        wire.match_from_oxm({"eth_type": 0x0800, "ipv4_src": ("198.18.0.0", "255.0.255.0")})
+    with pytest.raises(FlowError, match="vlan_vid"):
+        wire.match_from_oxm({"eth_type": 0x0800, "ipv4_src": "198.18.0.1", "vlan_vid": 3})
+
+
+def test_in_port_needs_a_port_the_switch_has():
+    f = parse_line("cookie=0xe4f0000000000014 priority=39000 ip,in_port=p1 actions=drop")
+    assert wire.oxm(f.match, {"p1": 3})["in_port"] == 3
+    with pytest.raises(FlowError, match="port p1 is not on the switch"):
+        wire.oxm(f.match, {"p2": 4})
+    assert wire.match_from_oxm({"eth_type": 0x0800, "in_port": 3}, {3: "p1"}) == f.match

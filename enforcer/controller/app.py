@@ -26,7 +26,7 @@ from os_ken.ofproto import ofproto_v1_3
 from ..inventory import Device, Platform
 from ..render import Section, render_section
 from . import wire
-from .flows import Flow, FlowError, Match, Meter, Ownership, SwitchState, diff, format_state, ownership, parse_state
+from .flows import Flow, FlowError, Ownership, SwitchState, diff, ownership, parse_state, unrecognised_line
 
 if hub.HUB_TYPE != "eventlet":  # LAB.md: the native hub loses DEAD events and leaks threads
     raise RuntimeError("import enforcer.controller first: OSKEN_HUB_TYPE must be eventlet")
@@ -62,8 +62,6 @@ class SyncReport:
     changes: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     error: str | None = None
-    #: monotonic time when the barrier reply arrived (for benchmarks)
-    confirmed_at: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -93,7 +91,6 @@ class EnforcerController(app_manager.OSKenApp):
         self.reports: dict[int, SyncReport] = {}
         #: what each switch was last seen or confirmed (barrier) to hold; dropped on disconnect and error
         self._confirmed: dict[int, SwitchState] = {}
-        self.connected: dict[int, Any] = {}  # dpid → hub.Event set once the first sync after connect ends
 
     # ------------------------------------------------------------ switches
 
@@ -211,37 +208,14 @@ class EnforcerController(app_manager.OSKenApp):
         stats, configs = self._requests(dp, [flow_request, meter_request])
         flows: list[Flow] = []
         strange: list[Any] = []
-        names = {number: name for name, number in _ports(dp).items()}
+        names = {number: name for name, number in wire.switch_ports(dp).items()}
         for st in stats:
             try:
-                flows.append(self._flow_from_stats(dp, st, names))
+                flows.append(wire.flow_from_stats(ofp, st, names))
             except FlowError:
                 strange.append(st)
-        meters = [_meter_from_config(ofp, c) for c in configs if owner.owns_meter(c.meter_id)]
+        meters = [wire.meter_from_config(ofp, c) for c in configs if owner.owns_meter(c.meter_id)]
         return SwitchState(tuple(flows), tuple(meters)), strange
-
-    def _flow_from_stats(self, dp: Any, st: Any, names: dict[int, str]) -> Flow:
-        ofp = dp.ofproto
-        meter: int | None = None
-        forward: str | None = None
-        for inst in st.instructions:
-            if inst.type == ofp.OFPIT_METER:
-                meter = inst.meter_id
-            elif inst.type == ofp.OFPIT_GOTO_TABLE:
-                forward = f"goto_table:{inst.table_id}"
-            elif (
-                inst.type == ofp.OFPIT_APPLY_ACTIONS
-                and len(inst.actions) == 1
-                and getattr(inst.actions[0], "port", None) == ofp.OFPP_NORMAL
-            ):
-                forward = "NORMAL"
-            elif inst.type == ofp.OFPIT_APPLY_ACTIONS and not inst.actions:
-                continue
-            else:
-                raise FlowError(f"instruction {inst} is not one enforcer writes")
-        if meter is not None and forward is None:
-            raise FlowError("meter without forwarding")
-        return Flow(st.cookie, st.priority, Match.from_oxm(dict(st.match.items()), names), meter, forward)
 
     def state(self, dpid: int) -> str:
         """The live enforcer-owned flows and meters as text, like ``section.j2`` prints them."""
@@ -255,10 +229,7 @@ class EnforcerController(app_manager.OSKenApp):
                 self._confirmed.pop(dpid, None)
             else:
                 self._confirmed[dpid] = live
-        text = live.text()
-        for st in strange:  # shown so that plan lists them as removals
-            text += f"cookie=0x{st.cookie:016x} priority={st.priority} unrecognised actions=unrecognised\n"
-        return text
+        return live.text() + "".join(unrecognised_line(st.cookie, st.priority) + "\n" for st in strange)
 
     # ------------------------------------------------------------ sync
 
@@ -291,7 +262,6 @@ class EnforcerController(app_manager.OSKenApp):
                 self._confirmed.pop(dpid, None)
                 report = SyncReport(dpid, name, ok=False, error=str(exc), seconds=time.monotonic() - started)
         self.reports[dpid] = report
-        self.connected.setdefault(dpid, hub.Event()).set()
         return report
 
     def _sync_locked(self, dp: Any, device: Device, timeout: float, started: float, full: bool) -> SyncReport:
@@ -303,24 +273,24 @@ class EnforcerController(app_manager.OSKenApp):
         if plan.empty and not strange:
             self._confirmed[dp.id] = live
             return SyncReport(dp.id, device.name, ok=True, seconds=time.monotonic() - started)
-        ofp, parser = dp.ofproto, dp.ofproto_parser
-        ports = _ports(dp)
+        ofp = dp.ofproto
+        ports = wire.switch_ports(dp)
         missing = sorted({f.match.in_port for f in plan.add_flows if f.match.in_port and f.match.in_port not in ports})
         if missing:  # install everything else; report the flows this switch cannot hold
             plan.add_flows = [f for f in plan.add_flows if f.match.in_port is None or f.match.in_port in ports]
         msgs: list[Any] = []
         for m in plan.add_meters:
-            msgs.append(_meter_mod(dp, ofp.OFPMC_ADD, m))
+            msgs.append(wire.meter_mod(dp, ofp.OFPMC_ADD, m))
         for m in plan.modify_meters:
-            msgs.append(_meter_mod(dp, ofp.OFPMC_MODIFY, m))
+            msgs.append(wire.meter_mod(dp, ofp.OFPMC_MODIFY, m))
         for st in strange:
-            msgs.append(_delete_strict(dp, owner, st.cookie, st.priority, st.match))
+            msgs.append(wire.delete_unparsed(dp, owner, st.cookie, st.priority, st.match))
         for f in plan.delete_flows:
             msgs.append((wire.OFPFC_DELETE_STRICT, f, owner.table, ports))
         for f in plan.add_flows:
             msgs.append((wire.OFPFC_ADD, f, owner.table, ports))
         for m in plan.delete_meters:
-            msgs.append(parser.OFPMeterMod(dp, ofp.OFPMC_DELETE, 0, m.meter_id, []))
+            msgs.append(wire.meter_delete(dp, m.meter_id))
         errors = self._send_batch(dp, msgs, timeout)
         confirmed = time.monotonic()
         changes = plan.summary()
@@ -339,9 +309,7 @@ class EnforcerController(app_manager.OSKenApp):
                 error=f"{len(errors)} message(s) refused; first: {errors[0]}",
             )
         self._confirmed[dp.id] = desired
-        return SyncReport(
-            dp.id, device.name, ok=True, changes=changes, seconds=confirmed - started, confirmed_at=confirmed
-        )
+        return SyncReport(dp.id, device.name, ok=True, changes=changes, seconds=confirmed - started)
 
     def _send_batch(self, dp: Any, msgs: list[Any], timeout: float) -> list[str]:
         """Serialize, write in chunks, then a barrier; the errors the switch sent for these xids.
@@ -396,49 +364,4 @@ class EnforcerController(app_manager.OSKenApp):
         return out
 
 
-# ------------------------------------------------------------------ messages
-
-
-def _ports(dp: Any) -> dict[str, int]:
-    """Port name → number, as os-ken's OFP handler learnt them (port description on connect, then
-    port-status messages)."""
-    out = {}
-    for number, port in (getattr(dp, "ports", None) or {}).items():
-        name = port.name.decode(errors="replace") if isinstance(port.name, bytes) else str(port.name)
-        out[name.rstrip("\0")] = number
-    return out
-
-
-def _delete_strict(dp: Any, owner: Ownership, cookie: int, priority: int, match: Any) -> Any:
-    """Delete exactly one of enforcer's flows: strict match, priority and the full cookie."""
-    ofp, parser = dp.ofproto, dp.ofproto_parser
-    assert owner.owns_cookie(cookie), "refusing to delete a flow enforcer does not own"
-    return parser.OFPFlowMod(
-        dp,
-        cookie=cookie,
-        cookie_mask=0xFFFFFFFFFFFFFFFF,
-        table_id=owner.table,
-        command=ofp.OFPFC_DELETE_STRICT,
-        priority=priority,
-        out_port=ofp.OFPP_ANY,
-        out_group=ofp.OFPG_ANY,
-        match=match,
-    )
-
-
-def _meter_mod(dp: Any, command: int, m: Meter) -> Any:
-    ofp, parser = dp.ofproto, dp.ofproto_parser
-    band = parser.OFPMeterBandDrop(rate=m.rate_kbps, burst_size=m.burst_kbits)
-    return parser.OFPMeterMod(dp, command, ofp.OFPMF_KBPS | ofp.OFPMF_BURST, m.meter_id, [band])
-
-
-def _meter_from_config(ofp: Any, c: Any) -> Meter:
-    """A meter in enforcer's band; one that is not a KBPS+BURST single drop band reads as rate -1,
-    so that it differs from any desired meter and is rewritten."""
-    flags = c.flags & (ofp.OFPMF_KBPS | ofp.OFPMF_PKTPS | ofp.OFPMF_BURST)
-    if flags == ofp.OFPMF_KBPS | ofp.OFPMF_BURST and len(c.bands) == 1 and c.bands[0].type == ofp.OFPMBT_DROP:
-        return Meter(c.meter_id, c.bands[0].rate, c.bands[0].burst_size)
-    return Meter(c.meter_id, -1, -1)
-
-
-__all__ = ["EnforcerController", "SyncFailed", "SyncReport", "format_state"]
+__all__ = ["EnforcerController", "SyncFailed", "SyncReport"]

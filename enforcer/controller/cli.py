@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..inventory import Device, InventoryError, Platform, load_inventory
+from ..inventory import Device, load_inventory
 from ..settings import Settings
 
 controller_app = typer.Typer(
@@ -23,38 +23,6 @@ controller_app = typer.Typer(
     no_args_is_help=True,
 )
 LOG = logging.getLogger("enforcer.controller")
-
-
-class StoreSource:
-    """The desired set for one switch, read fresh from the store and the inventory at every sync."""
-
-    def __init__(self, settings: Settings):
-        from ..store import Store
-
-        self.settings = settings
-        self.store = Store(settings.db)
-        self._inventory: tuple[tuple, Any] | None = None
-
-    def inventory(self) -> Any:
-        """Re-read when a file of the inventory folder changed (checked by mtime at every sync)."""
-        folder = Path(self.settings.inventory)
-        stamp = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in folder.glob("*.yaml"))) if folder.is_dir() else ()
-        if self._inventory is None or self._inventory[0] != stamp:
-            self._inventory = (stamp, load_inventory(folder))
-        return self._inventory[1]
-
-    def devices(self) -> list[Device]:
-        try:
-            inv = self.inventory()
-        except InventoryError as exc:  # e.g. the lab writes its inventory after starting us
-            LOG.warning("inventory %s: %s", self.settings.inventory, exc)
-            return []
-        return [d for d in inv.devices.values() if d.platform is Platform.OPENFLOW]
-
-    def desired(self, device: Device) -> Any:
-        from ..render import build_section
-
-        return build_section(device, self.store.active_enforcements(), self.inventory())
 
 
 @controller_app.command("run")
@@ -71,6 +39,7 @@ def run_cmd(
 ) -> None:
     """Serve OpenFlow switches until stopped (SIGTERM)."""
     from .runner import run, setup_logging
+    from .source import StoreSource
 
     setup_logging(log_file, log_level.upper())
     settings: Settings = ctx.obj

@@ -5,14 +5,20 @@
     meter=65578 kbps burst bands=type=drop rate=10000 burst_size=1000
     cookie=0xe4f0000000000007 priority=41032 ip,nw_dst=198.18.0.12 actions=drop
 
-The controller parses those lines (so the template stays the only place that knows priorities,
-cookies and match fields), reads the switch's own flows and meters back into the same values,
-prints them with :func:`format_state` in the same canonical order, and :func:`diff` says which
-OpenFlow messages turn live into desired. Nothing here does I/O or imports os-ken.
+The controller parses those lines (so the template stays the only place that decides priorities,
+cookies and match fields), reads the switch's own flows and meters back into the same values
+(:mod:`.wire` decodes them), prints them in the same canonical order, and :func:`diff` says which
+OpenFlow messages turn live into desired. The template and the ``text()`` methods here spell the
+same grammar twice (the template renders, Python prints the read-back); ``tests/test_openflow_flows.py``
+renders every entry kind and checks that both agree line for line. Nothing here does I/O or
+imports os-ken.
 
 Ownership: a flow is enforcer's when ``cookie & cookie_mask == cookie_magic``; a meter is
 enforcer's when its id lies in ``[meter_base, meter_base + meter_span)``. Everything else on the
-switch is never read into a diff and so never deleted.
+switch is never read into a diff and so never deleted. The priority band ``[lowest, highest + 999]``
+of ``platform.yaml``'s ``priorities`` is where another owner's flow could sit on the very priority
+and match of one of enforcer's (an OpenFlow ADD would replace it): such flows are read too, as
+conflicts, and never written over.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
-from ipaddress import ip_address, ip_network
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +50,6 @@ _KEYWORDS = {
     (6, "icmp"): "icmp6",
 }
 _BY_KEYWORD = {v: k for k, v in _KEYWORDS.items()}
-IP_PROTO = {"tcp": 6, "udp": 17}
-ICMP_PROTO = {4: 1, 6: 58}
 
 _FLOW = re.compile(r"^cookie=0x(?P<cookie>[0-9a-f]{1,16}) priority=(?P<prio>\d+) (?P<match>\S+) actions=(?P<act>\S+)$")
 _METER = re.compile(r"^meter=(?P<id>\d+) kbps burst bands=type=drop rate=(?P<rate>\d+) burst_size=(?P<burst>\d+)$")
@@ -66,6 +70,7 @@ class Ownership:
     meter_base: int
     meter_span: int
     table: int = 0
+    priority_band: tuple[int, int] = (39000, 42999)
 
     def owns_cookie(self, cookie: int) -> bool:
         return cookie & self.cookie_mask == self.cookie_magic
@@ -73,19 +78,30 @@ class Ownership:
     def owns_meter(self, meter_id: int) -> bool:
         return self.meter_base <= meter_id < self.meter_base + self.meter_span
 
+    def in_band(self, priority: int) -> bool:
+        """A priority enforcer's flows may use (``platform.yaml`` priorities, each + up to 999)."""
+        return self.priority_band[0] <= priority <= self.priority_band[1]
+
 
 def ownership(device: Device | None = None, platform_yaml: Path = PLATFORM_YAML) -> Ownership:
     """The ownership rules from ``templates/openflow/platform.yaml``; a device may move the meter band
     (``optional_args.meter_base`` / ``meter_span``) when its switch already uses those meter ids."""
     data = _openflow_facts(platform_yaml)
     args: dict[str, Any] = dict(device.optional_args) if device is not None else {}
+    priorities = [int(p) for p in data["priorities"].values()]
     return Ownership(
         cookie_magic=int(data["cookie_magic"]),
         cookie_mask=int(data["cookie_mask"]),
         meter_base=int(args.get("meter_base", data["meter_base"])),
         meter_span=int(args.get("meter_span", data["meter_span"])),
         table=int(data.get("table", 0)),
+        priority_band=(min(priorities), max(priorities) + 999),
     )
+
+
+def priorities(platform_yaml: Path = PLATFORM_YAML) -> dict[str, int]:
+    """Base priority of each action's flows (``section.j2`` adds the prefix length, or 500)."""
+    return {str(k): int(v) for k, v in _openflow_facts(platform_yaml)["priorities"].items()}
 
 
 @cache
@@ -136,7 +152,7 @@ class Match:
                     values["dst"] = _parse_prefix(value, family)
                 elif key == "in_port" and _PORT_NAME.match(value):
                     values["in_port"] = value
-                elif key == "tp_dst" and proto in IP_PROTO:
+                elif key == "tp_dst" and proto in ("tcp", "udp"):
                     values["tp_dst"] = int(value)
                     if not 1 <= values["tp_dst"] <= 65535:
                         raise ValueError("port out of range")
@@ -154,55 +170,6 @@ class Match:
         if number is None:
             raise FlowError(f"port {self.in_port} is not on the switch")
         return number
-
-    def to_oxm(self, ports: Mapping[str, int] | None = None) -> dict[str, Any]:
-        """Keyword arguments for os-ken's ``OFPMatch`` (OpenFlow 1.3 OXM names); ``ports`` maps names."""
-        oxm: dict[str, Any] = {"eth_type": 0x0800 if self.family == 4 else 0x86DD}
-        if self.in_port is not None:
-            oxm["in_port"] = self.port_number(ports)
-        if self.proto in IP_PROTO:
-            oxm["ip_proto"] = IP_PROTO[self.proto]
-        elif self.proto == "icmp":
-            oxm["ip_proto"] = ICMP_PROTO[self.family]
-        name = "ipv4" if self.family == 4 else "ipv6"
-        if self.src is not None:
-            oxm[f"{name}_src"] = _oxm_prefix(self.src)
-        if self.dst is not None:
-            oxm[f"{name}_dst"] = _oxm_prefix(self.dst)
-        if self.tp_dst is not None:
-            oxm[f"{self.proto}_dst"] = self.tp_dst
-        return oxm
-
-    @classmethod
-    def from_oxm(cls, oxm: dict[str, Any], names: Mapping[int, str] | None = None) -> Match:
-        """The inverse of :meth:`to_oxm`; a field enforcer never writes raises :class:`FlowError`."""
-        fields = dict(oxm)
-        port = fields.pop("in_port", None)
-        in_port = None if port is None else (names or {}).get(port, str(port))
-        eth_type = fields.pop("eth_type", None)
-        family = {0x0800: 4, 0x86DD: 6}.get(eth_type or 0)
-        if family is None:
-            raise FlowError(f"match {oxm}: eth_type is not IPv4 or IPv6")
-        proto = None
-        if "ip_proto" in fields:
-            number = fields.pop("ip_proto")
-            proto = {6: "tcp", 17: "udp", ICMP_PROTO[family]: "icmp"}.get(number)
-            if proto is None:
-                raise FlowError(f"match {oxm}: ip_proto {number} is not one enforcer writes")
-        name = "ipv4" if family == 4 else "ipv6"
-        src = fields.pop(f"{name}_src", None)
-        dst = fields.pop(f"{name}_dst", None)
-        tp_dst = fields.pop(f"{proto}_dst", None) if proto in IP_PROTO else None
-        if fields:
-            raise FlowError(f"match {oxm}: fields {sorted(fields)} are not ones enforcer writes")
-        return cls(
-            family=family,
-            proto=proto,
-            src=None if src is None else _from_oxm_prefix(src),
-            dst=None if dst is None else _from_oxm_prefix(dst),
-            tp_dst=tp_dst,
-            in_port=in_port,
-        )
 
 
 @dataclass(frozen=True)
@@ -266,6 +233,12 @@ class SwitchState:
 
     def text(self) -> str:
         return format_state(self.flows, self.meters)
+
+
+def unrecognised_line(cookie: int, priority: int) -> str:
+    """How state prints a flow with enforcer's cookie that it cannot parse: plan lists it as a removal
+    (the sync deletes it), and it can never equal a rendered line."""
+    return f"cookie=0x{cookie:016x} priority={priority} unrecognised actions=unrecognised"
 
 
 def format_state(flows: Any, meters: Any) -> str:
@@ -408,21 +381,3 @@ def _parse_prefix(text: str, family: int) -> Prefix:
     if net.version != family:
         raise ValueError(f"{text} is not IPv{family}")
     return net
-
-
-def _oxm_prefix(p: Prefix) -> str | tuple[str, str]:
-    if p.prefixlen == p.max_prefixlen:
-        return str(p.network_address)
-    return (str(p.network_address), str(p.netmask))
-
-
-def _from_oxm_prefix(value: Any) -> Prefix:
-    if isinstance(value, tuple):
-        addr, mask = value
-        mask_int = int(ip_address(mask))
-        width = 32 if ":" not in mask else 128
-        plen = bin(mask_int).count("1")
-        if mask_int != ((1 << width) - 1) ^ ((1 << (width - plen)) - 1):
-            raise FlowError(f"{addr}/{mask}: not a prefix mask")
-        return ip_network(f"{addr}/{plen}", strict=False)
-    return ip_network(value)

@@ -26,16 +26,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Sequence
 from ipaddress import IPv4Interface, IPv6Interface
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from ..settings import REPO_ROOT, Settings
 from .nodes import Node, NodeRole
-
-T = TypeVar("T")
+from .proc import netns_exists, pid_alive, read_pid, run, stop_pid, wait_for
 
 BRIDGE = "br0"
 DEVICE_NAME = "ofsw1"
@@ -49,10 +46,6 @@ HOSTS = (
 BASE_COOKIE = 0xB0
 BASE_FLOWS = (f"cookie={BASE_COOKIE:#x},priority=0,actions=NORMAL",)
 OVS_SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
-
-
-class OvsLabError(RuntimeError):
-    """A step of the Open vSwitch lab failed; says which and why."""
 
 
 # ------------------------------------------------------------------ names and paths
@@ -80,84 +73,11 @@ def control_socket(state_dir: Path) -> Path:
     return state_dir / "controller.sock"
 
 
-def _env(state_dir: Path) -> dict[str, str]:
-    run_dir = str(state_dir / "run")
-    return {
-        **os.environ,
-        "OVS_RUNDIR": run_dir,
-        "OVS_LOGDIR": str(state_dir),
-        "OVS_DBDIR": str(state_dir),
-        "OVS_SYSCONFDIR": str(state_dir),
-    }
-
-
-# ------------------------------------------------------------------ small process helpers
-
-
-def _run(
-    argv: Sequence[str],
-    netns: str | None = None,
-    check: bool = True,
-    env: dict[str, str] | None = None,
-    timeout: float = 30.0,
-) -> subprocess.CompletedProcess[str]:
-    cmd = ["ip", "netns", "exec", netns, *argv] if netns else list(argv)
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise OvsLabError(f"{' '.join(cmd)}: exit {proc.returncode}: {(proc.stderr or proc.stdout).strip()[:400]}")
-    return proc
-
-
-def wait_for(what: str, probe: Callable[[], T], timeout: float = 20.0) -> T:
-    """Poll ``probe`` until truthy; raise naming ``what`` at the deadline (no fixed sleeps)."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while True:
-        try:
-            value = probe()
-            if value:
-                return value
-        except Exception as exc:  # noqa: BLE001 - "not yet"
-            last = exc
-        if time.monotonic() > deadline:
-            raise OvsLabError(f"timed out after {timeout:.0f}s waiting for {what}" + (f" ({last})" if last else ""))
-        time.sleep(0.02)
-
-
-def _alive(pid: int, marker: str) -> bool:
-    try:
-        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] == "Z":
-            return False
-        return marker in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return False
-
-
-def _stop(pid: int | None, marker: str, timeout: float = 5.0) -> None:
-    """SIGTERM then SIGKILL one process of this lab (its command line must contain ``marker``)."""
-    if not pid or not _alive(pid, marker):
-        return
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 2.0)):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not _alive(pid, marker):
-                return
-            time.sleep(0.02)
-
-
-def _pidfile(path: Path) -> int | None:
-    try:
-        return int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _netns_exists(name: str) -> bool:
-    return Path("/run/netns", name).exists()
+def _with_env(state_dir: Path, argv: list[str]) -> list[str]:
+    """``argv`` run under ``env`` with the lab's OVS directories: ovs-vswitchd puts the bridge's
+    management socket in ``OVS_RUNDIR`` and has no flag to move it (LAB.md)."""
+    dirs = {"OVS_RUNDIR": state_dir / "run", "OVS_LOGDIR": state_dir, "OVS_DBDIR": state_dir}
+    return ["env", *(f"{k}={v}" for k, v in {**dirs, "OVS_SYSCONFDIR": state_dir}.items()), *argv]
 
 
 # ------------------------------------------------------------------ Open vSwitch
@@ -166,21 +86,21 @@ def _netns_exists(name: str) -> bool:
 def ofctl(state_dir: Path, *args: str, check: bool = True) -> str:
     """``ovs-ofctl -O OpenFlow13 ARGS`` against this lab's bridge (its mgmt socket, no namespace needed)."""
     cmd, *rest = args
-    return _run(["ovs-ofctl", "-O", "OpenFlow13", cmd, f"unix:{mgmt_socket(state_dir)}", *rest], check=check).stdout
+    return run(["ovs-ofctl", "-O", "OpenFlow13", cmd, f"unix:{mgmt_socket(state_dir)}", *rest], check=check).stdout
 
 
 def vsctl(state_dir: Path, *args: str, wait: bool = True) -> str:
     """``ovs-vsctl`` on this lab's database; ``wait=False`` before ovs-vswitchd runs (nothing to wait for)."""
     flags = ["--timeout=10"] if wait else ["--no-wait"]
-    return _run(["ovs-vsctl", f"--db=unix:{state_dir / 'db.sock'}", *flags, *args]).stdout
+    return run(["ovs-vsctl", f"--db=unix:{state_dir / 'db.sock'}", *flags, *args]).stdout
 
 
 def _start_ovsdb(state_dir: Path, ns: str) -> None:
     db = state_dir / "conf.db"
     if not db.exists():
-        _run(["ovsdb-tool", "create", str(db), str(OVS_SCHEMA)])
-    _run(
-        [
+        run(["ovsdb-tool", "create", str(db), str(OVS_SCHEMA)])
+    run(
+        _with_env(state_dir, [
             "ovsdb-server",
             str(db),
             f"--remote=punix:{state_dir / 'db.sock'}",
@@ -189,18 +109,17 @@ def _start_ovsdb(state_dir: Path, ns: str) -> None:
             f"--log-file={state_dir / 'ovsdb-server.log'}",
             "--detach",
             "--no-chdir",
-        ],
+        ]),
         netns=ns,
-        env=_env(state_dir),
-    )
+    )  # fmt: skip
     wait_for("ovsdb-server's socket", (state_dir / "db.sock").exists)
-    _run(["ovs-vsctl", f"--db=unix:{state_dir / 'db.sock'}", "--no-wait", "init"])
+    run(["ovs-vsctl", f"--db=unix:{state_dir / 'db.sock'}", "--no-wait", "init"])
 
 
 def start_vswitchd(state_dir: Path, prefix: str) -> int:
     """Start ovs-vswitchd in the switch namespace; returns its PID once the bridge answers OpenFlow."""
-    _run(
-        [
+    run(
+        _with_env(state_dir, [
             "ovs-vswitchd",
             f"unix:{state_dir / 'db.sock'}",
             f"--pidfile={state_dir / 'ovs-vswitchd.pid'}",
@@ -208,11 +127,10 @@ def start_vswitchd(state_dir: Path, prefix: str) -> int:
             f"--log-file={state_dir / 'ovs-vswitchd.log'}",
             "--detach",
             "--no-chdir",
-        ],
+        ]),
         netns=switch_netns(prefix),
-        env=_env(state_dir),
-    )
-    pid = wait_for("ovs-vswitchd's pid file", lambda: _pidfile(state_dir / "ovs-vswitchd.pid"))
+    )  # fmt: skip
+    pid = wait_for("ovs-vswitchd's pid file", lambda: read_pid(state_dir / "ovs-vswitchd.pid"))
     wait_for(
         "the bridge's management socket",
         lambda: ofctl(state_dir, "show", check=False) and mgmt_socket(state_dir).exists(),
@@ -228,7 +146,7 @@ def install_base_flows(state_dir: Path) -> None:
 
 def restart_vswitchd(state_dir: Path, prefix: str) -> int:
     """Kill ovs-vswitchd by PID and start it again: every flow and meter is gone until resynced."""
-    _stop(_pidfile(state_dir / "ovs-vswitchd.pid"), "ovs-vswitchd")
+    _stop(read_pid(state_dir / "ovs-vswitchd.pid"), "ovs-vswitchd")
     pid = start_vswitchd(state_dir, prefix)
     install_base_flows(state_dir)
     _save(state_dir, vswitchd=pid)
@@ -298,15 +216,15 @@ def start_controller(
 
 def controller_running(state_dir: Path) -> bool:
     pid = _load(Path(state_dir).resolve()).get("controller")
-    return bool(pid) and _alive(pid, "controller run")
+    return bool(pid) and pid_alive(pid, "controller run")
 
 
 def stop_controller(state_dir: Path, hard: bool = False) -> None:
     """Stop the controller by PID: SIGTERM, or SIGKILL with ``hard`` (a crash: no goodbye to the switch)."""
     pid = _load(state_dir).get("controller")
-    if hard and pid and _alive(pid, "controller run"):
+    if hard and pid and pid_alive(pid, "controller run"):
         os.kill(pid, signal.SIGKILL)
-        wait_for("the controller to die", lambda: not _alive(pid, "controller run"))
+        wait_for("the controller to die", lambda: not pid_alive(pid, "controller run"))
     _stop(pid, "controller run")
 
 
@@ -346,22 +264,22 @@ def up(
     ns = switch_netns(prefix)
     _save(state_dir, prefix=prefix, dpid=dpid)
     try:
-        _run(["ip", "netns", "add", ns])
-        _run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        run(["ip", "netns", "add", ns])
+        run(["ip", "-n", ns, "link", "set", "lo", "up"])
         for i, (host, v4, v6) in enumerate(HOSTS, start=1):
             hns = host_netns(prefix, host)
-            _run(["ip", "netns", "add", hns])
-            _run(["ip", "-n", hns, "link", "set", "lo", "up"])
-            _run(["ip", "-n", ns, "link", "add", f"p{i}", "type", "veth", "peer", "name", "eth0", "netns", hns])
-            _run(["ip", "-n", ns, "link", "set", f"p{i}", "up"])
-            _run(["ip", "-n", hns, "addr", "add", str(v4), "dev", "eth0"])
-            _run(["ip", "-n", hns, "addr", "add", str(v6), "dev", "eth0", "nodad"])
-            _run(["ip", "-n", hns, "link", "set", "eth0", "up"])
+            run(["ip", "netns", "add", hns])
+            run(["ip", "-n", hns, "link", "set", "lo", "up"])
+            run(["ip", "-n", ns, "link", "add", f"p{i}", "type", "veth", "peer", "name", "eth0", "netns", hns])
+            run(["ip", "-n", ns, "link", "set", f"p{i}", "up"])
+            run(["ip", "-n", hns, "addr", "add", str(v4), "dev", "eth0"])
+            run(["ip", "-n", hns, "addr", "add", str(v6), "dev", "eth0", "nodad"])
+            run(["ip", "-n", hns, "link", "set", "eth0", "up"])
             # TCP through the userspace datapath needs checksum offload off on both ends (LAB.md)
-            _run(["ethtool", "-K", f"p{i}", "tx", "off"], netns=ns)
-            _run(["ethtool", "-K", "eth0", "tx", "off"], netns=hns)
+            run(["ethtool", "-K", f"p{i}", "tx", "off"], netns=ns)
+            run(["ethtool", "-K", "eth0", "tx", "off"], netns=hns)
         _start_ovsdb(state_dir, ns)
-        _save(state_dir, ovsdb=_pidfile(state_dir / "ovsdb-server.pid"))
+        _save(state_dir, ovsdb=read_pid(state_dir / "ovsdb-server.pid"))
         ports: list[str] = []
         for i in range(1, len(HOSTS) + 1):
             ports += ["--", "add-port", BRIDGE, f"p{i}"]
@@ -387,15 +305,22 @@ def up(
         _save(state_dir, vswitchd=pid)
         install_base_flows(state_dir)
         start_controller(state_dir, prefix, port, inventory, db, resync_interval)
-        wait_for("the switch to connect to the controller", lambda: _connected(state_dir), timeout=30)
+        wait_for("the switch to connect to the controller", lambda: connected(state_dir), timeout=30)
     except BaseException:
         down(state_dir, prefix)
         raise
     return nodes(state_dir, prefix)
 
 
-def _connected(state_dir: Path) -> bool:
+def connected(state_dir: Path) -> bool:
+    """True once the bridge reports its controller connection up (whichever controller it has)."""
     return "true" in vsctl(state_dir, "--columns=is_connected", "list", "controller")
+
+
+def _stop(pid: int | None, marker: str) -> None:
+    """Stop one process of this lab by its recorded PID (``marker`` guards against a recycled PID)."""
+    if pid:
+        stop_pid(pid, marker)
 
 
 def nodes(state_dir: Path, prefix: str) -> list[Node]:
@@ -452,11 +377,11 @@ def down(state_dir: Path, prefix: str) -> None:
     state_dir = Path(state_dir).resolve()
     saved = _load(state_dir)
     _stop(saved.get("controller"), "controller run")
-    _stop(saved.get("vswitchd") or _pidfile(state_dir / "ovs-vswitchd.pid"), "ovs-vswitchd")
-    _stop(saved.get("ovsdb") or _pidfile(state_dir / "ovsdb-server.pid"), "ovsdb-server")
+    _stop(saved.get("vswitchd") or read_pid(state_dir / "ovs-vswitchd.pid"), "ovs-vswitchd")
+    _stop(saved.get("ovsdb") or read_pid(state_dir / "ovsdb-server.pid"), "ovsdb-server")
     for ns in [switch_netns(prefix)] + [host_netns(prefix, h) for h, _, _ in HOSTS]:
-        if _netns_exists(ns):
-            _run(["ip", "netns", "delete", ns], check=False)
+        if netns_exists(ns):
+            run(["ip", "netns", "delete", ns], check=False)
     for leftover in ("conf.db", ".conf.db.~lock~", "db.sock", "controller.sock", "lab.json"):
         (state_dir / leftover).unlink(missing_ok=True)
 
