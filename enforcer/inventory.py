@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .model import AddressT, Asn, EnforcerError, InterfaceName, Name, PrefixT
+from .model import AddressT, Asn, FileProblems, InterfaceName, Name, PrefixT
 
 
 class Platform(StrEnum):
@@ -55,12 +55,8 @@ DEFAULT_TRANSPORT = {
 }
 
 
-class InventoryError(EnforcerError):
-    """A problem in the inventory files: names the file, the path inside it and the reason."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("; ".join(problems))
+class InventoryError(FileProblems):
+    """A problem in the inventory files (or a device or customer the inventory does not have)."""
 
 
 class Device(BaseModel):

@@ -34,6 +34,15 @@ class EnforcerError(Exception):
     """Base of every error enforcer raises on purpose; the edges turn it into exit 2 / a 4xx."""
 
 
+class FileProblems(EnforcerError):
+    """Problems in configuration files (inventory, playbooks): each names the file, the path
+    inside it and the reason; all are reported together, not just the first."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
 class InvalidInput(EnforcerError):
     """Bad input: names the field and the reason, e.g. ``target: 203.0.113.0/33: prefix length 33 > 32``."""
 

@@ -23,7 +23,7 @@ from .model import (
     Decision,
     Direction,
     DurationT,
-    EnforcerError,
+    FileProblems,
     InvalidInput,
     Name,
     Port,
@@ -35,10 +35,8 @@ from .model import (
 from .render import TRAFFIC_ACTIONS
 
 
-class PlaybookError(EnforcerError):
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("; ".join(problems))
+class PlaybookError(FileProblems):
+    """A problem in the playbook files."""
 
 
 class Step(BaseModel):

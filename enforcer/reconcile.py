@@ -59,6 +59,8 @@ class Reconciler:
         self.on_report = on_report
         self.backoff = Backoff()
         self._wake = threading.Event()
+        #: Set while the loop waits for the next kick or interval (tests and shutdown wait on it).
+        self.idle = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.passes = 0
@@ -88,7 +90,9 @@ class Reconciler:
                 self.run_pass()
             except Exception:  # the loop must outlive any one bad pass
                 log.exception("reconcile pass failed")
+            self.idle.set()
             self._wake.wait(self.interval)
+            self.idle.clear()
             if self._wake.is_set() and not self._stop.is_set():
                 time.sleep(self.coalesce)  # let a burst of kicks land: one pass for all of them
             self._wake.clear()

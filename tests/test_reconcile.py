@@ -44,21 +44,25 @@ def test_kicks_in_a_burst_become_one_pass(tmp_path, db_url):
     loop = Reconciler(ctx, interval=60, coalesce=0.3)
     loop.start()
     try:
-        import time
-
-        deadline = time.monotonic() + 10
-        while loop.passes < 1 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        assert loop.idle.wait(10), "first pass never finished"
         start = loop.passes
         for _ in range(20):
             loop.kick()
-        deadline = time.monotonic() + 10
-        while loop.passes < start + 1 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.5)
+        assert _wait(lambda: loop.passes > start and loop.idle.is_set(), 10)
         assert loop.passes == start + 1
     finally:
         loop.stop()
+
+
+def _wait(condition, within: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def test_backoff_doubles_per_failure_and_resets_on_success():
