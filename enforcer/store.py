@@ -11,186 +11,26 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    DateTime,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    create_engine,
-    event,
-    func,
-    select,
-)
+from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
-from .model import (
-    ActionKind,
-    ActionParams,
-    Decision,
-    Enforcement,
-    Prefix,
-    Status,
-    Violation,
-    now,
-    parse_prefix,
+from .model import Decision, Enforcement, Prefix, Status, Violation, now
+from .tables import (
+    AppliedRow,
+    AuditEntry,
+    AuditRow,
+    Base,
+    DecisionRecord,
+    DecisionRow,
+    EnforcementRow,
+    aware_utc,
+    decision_record,
+    naive_utc,
 )
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-def _naive(dt: datetime | None) -> datetime | None:
-    return None if dt is None else dt.astimezone(UTC).replace(tzinfo=None)
-
-
-def _aware(dt: datetime | None) -> datetime | None:
-    return None if dt is None else dt.replace(tzinfo=UTC)
-
-
-class DecisionRow(Base):
-    __tablename__ = "decisions"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    target: Mapped[str] = mapped_column(String(64), index=True)
-    violation: Mapped[str] = mapped_column(String(32))
-    source: Mapped[str] = mapped_column(String(32))
-    actor: Mapped[str] = mapped_column(String(64))
-    reason: Mapped[str] = mapped_column(Text, default="")
-    customer: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    asn: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    forced: Mapped[bool] = mapped_column(Boolean, default=False)
-    step: Mapped[int] = mapped_column(Integer, default=0)
-    clause: Mapped[str] = mapped_column(Text, default="")
-    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime)
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    status: Mapped[str] = mapped_column(String(16), default=Status.ACTIVE.value, index=True)
-    enforcements: Mapped[list[EnforcementRow]] = relationship(back_populates="decision", order_by="EnforcementRow.id")
-
-
-class EnforcementRow(Base):
-    __tablename__ = "enforcements"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"), index=True)
-    action: Mapped[str] = mapped_column(String(16))
-    target: Mapped[str] = mapped_column(String(64))
-    violation: Mapped[str] = mapped_column(String(32))
-    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
-    customer: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    asn: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    comment: Mapped[str] = mapped_column(String(64), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime)
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
-    status: Mapped[str] = mapped_column(String(16), default=Status.ACTIVE.value, index=True)
-    decision: Mapped[DecisionRow] = relationship(back_populates="enforcements")
-
-    def to_model(self) -> Enforcement:
-        return Enforcement(
-            id=self.id,
-            decision_id=self.decision_id,
-            action=ActionKind(self.action),
-            target=self.target,
-            violation=Violation(self.violation),
-            params=ActionParams.model_validate(self.params or {}),
-            roles=frozenset(self.roles or ()),
-            customer=self.customer,
-            asn=self.asn,
-            comment=self.comment,
-            created_at=_aware(self.created_at),
-            expires_at=_aware(self.expires_at),
-            status=Status(self.status),
-        )
-
-
-class AuditRow(Base):
-    """Append-only: rows are inserted, never updated or deleted."""
-
-    __tablename__ = "audit"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime, index=True)
-    actor: Mapped[str] = mapped_column(String(64))
-    source: Mapped[str] = mapped_column(String(32))
-    action: Mapped[str] = mapped_column(String(32))
-    target: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    decision_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
-    violation: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    clause: Mapped[str] = mapped_column(Text, default="")
-    reason: Mapped[str] = mapped_column(Text, default="")
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-
-
-class AppliedRow(Base):
-    """What enforcer last applied to a device: the current state of offline devices."""
-
-    __tablename__ = "applied"
-    device: Mapped[str] = mapped_column(String(64), primary_key=True)
-    section: Mapped[str] = mapped_column(Text)
-    applied_at: Mapped[datetime] = mapped_column(DateTime)
-
-
-class AuditEntry(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    id: int
-    at: datetime
-    actor: str
-    source: str
-    action: str
-    target: str | None
-    decision_id: int | None
-    violation: str | None
-    clause: str
-    reason: str
-    detail: dict[str, Any]
-
-
-class DecisionRecord(BaseModel):
-    """A stored decision with its enforcements, as the CLI and API show it."""
-
-    model_config = ConfigDict(frozen=True)
-    id: int
-    target: str
-    violation: Violation
-    source: str
-    actor: str
-    reason: str
-    customer: str | None
-    asn: int | None
-    forced: bool
-    step: int
-    clause: str
-    created_at: datetime
-    expires_at: datetime | None
-    status: Status
-    enforcements: list[Enforcement]
-
-
-def _record(row: DecisionRow) -> DecisionRecord:
-    return DecisionRecord(
-        id=row.id,
-        target=row.target,
-        violation=Violation(row.violation),
-        source=row.source,
-        actor=row.actor,
-        reason=row.reason,
-        customer=row.customer,
-        asn=row.asn,
-        forced=row.forced,
-        step=row.step,
-        clause=row.clause,
-        created_at=_aware(row.created_at),
-        expires_at=_aware(row.expires_at),
-        status=Status(row.status),
-        enforcements=[e.to_model() for e in row.enforcements],
-    )
 
 
 class DuplicateDecision(Exception):
@@ -250,8 +90,8 @@ class Store:
                     step=step,
                     clause=clause,
                     idempotency_key=decision.idempotency_key,
-                    created_at=_naive(at),
-                    expires_at=_naive(expires_at),
+                    created_at=naive_utc(at),
+                    expires_at=naive_utc(expires_at),
                     status=Status.ACTIVE.value,
                 )
                 s.add(row)
@@ -264,15 +104,15 @@ class Store:
                             customer=customer,
                             asn=decision.asn,
                             comment=decision.comment,
-                            created_at=_naive(at),
+                            created_at=naive_utc(at),
                             status=Status.ACTIVE.value,
-                            **{**spec, "expires_at": _naive(spec["expires_at"])},
+                            **{**spec, "expires_at": naive_utc(spec["expires_at"])},
                         )
                     )
                 s.flush()
                 s.add(
                     AuditRow(
-                        at=_naive(at),
+                        at=naive_utc(at),
                         actor=decision.actor,
                         source=decision.source,
                         action="block-forced" if decision.force else "block",
@@ -294,7 +134,7 @@ class Store:
                 )
                 s.flush()
                 s.refresh(row)
-                return _record(row)
+                return decision_record(row)
         except IntegrityError:
             if decision.idempotency_key is None:
                 raise
@@ -316,7 +156,7 @@ class Store:
                     e.status = status.value
             s.add(
                 AuditRow(
-                    at=_naive(now()),
+                    at=naive_utc(now()),
                     actor=actor,
                     source=source,
                     action="unblock" if status is Status.REMOVED else status.value,
@@ -329,7 +169,7 @@ class Store:
                 )
             )
             s.flush()
-            return _record(row)
+            return decision_record(row)
 
     def expire_due(self, at: datetime | None = None) -> list[DecisionRecord]:
         """Mark every decision whose enforcements have all passed their expiry as expired."""
@@ -340,7 +180,7 @@ class Store:
                 select(EnforcementRow).where(
                     EnforcementRow.status == Status.ACTIVE.value,
                     EnforcementRow.expires_at.is_not(None),
-                    EnforcementRow.expires_at <= _naive(at),
+                    EnforcementRow.expires_at <= naive_utc(at),
                 )
             ).all()
             decision_ids = sorted({r.decision_id for r in rows})
@@ -370,7 +210,7 @@ class Store:
         with self.session() as s:
             s.add(
                 AuditRow(
-                    at=_naive(now()),
+                    at=naive_utc(now()),
                     actor=actor,
                     source=source,
                     action=action,
@@ -387,10 +227,10 @@ class Store:
         with self.session() as s:
             row = s.get(AppliedRow, device)
             if row is None:
-                s.add(AppliedRow(device=device, section=section, applied_at=_naive(now())))
+                s.add(AppliedRow(device=device, section=section, applied_at=naive_utc(now())))
             else:
                 row.section = section
-                row.applied_at = _naive(now())
+                row.applied_at = naive_utc(now())
 
     # ------------------------------------------------------------ reads
 
@@ -406,7 +246,7 @@ class Store:
             rows = s.scalars(
                 select(EnforcementRow)
                 .where(EnforcementRow.status == Status.ACTIVE.value)
-                .where((EnforcementRow.expires_at.is_(None)) | (EnforcementRow.expires_at > _naive(at)))
+                .where((EnforcementRow.expires_at.is_(None)) | (EnforcementRow.expires_at > naive_utc(at)))
                 .order_by(EnforcementRow.id)
             ).all()
             return [r.to_model() for r in rows]
@@ -414,12 +254,12 @@ class Store:
     def get_decision(self, decision_id: int) -> DecisionRecord | None:
         with self.session() as s:
             row = s.get(DecisionRow, decision_id)
-            return None if row is None else _record(row)
+            return None if row is None else decision_record(row)
 
     def decision_by_key(self, key: str) -> DecisionRecord | None:
         with self.session() as s:
             row = s.scalars(select(DecisionRow).where(DecisionRow.idempotency_key == key)).first()
-            return None if row is None else _record(row)
+            return None if row is None else decision_record(row)
 
     def decisions(self, active_only: bool = True, target: Prefix | None = None) -> list[DecisionRecord]:
         with self.session() as s:
@@ -428,11 +268,11 @@ class Store:
                 q = q.where(DecisionRow.status == Status.ACTIVE.value)
             if target is not None:
                 q = q.where(DecisionRow.target == str(target))
-            return [_record(r) for r in s.scalars(q).all()]
+            return [decision_record(r) for r in s.scalars(q).all()]
 
     def prior_offences(self, target: Prefix, violation: Violation, window: timedelta) -> int:
         """Decisions for the same target and category inside the escalation window (any status)."""
-        since = _naive(now() - window)
+        since = naive_utc(now() - window)
         with self.session() as s:
             return s.scalar(
                 select(func.count(DecisionRow.id)).where(
@@ -444,7 +284,7 @@ class Store:
 
     def count_since(self, since: datetime) -> int:
         with self.session() as s:
-            return s.scalar(select(func.count(DecisionRow.id)).where(DecisionRow.created_at >= _naive(since))) or 0
+            return s.scalar(select(func.count(DecisionRow.id)).where(DecisionRow.created_at >= naive_utc(since))) or 0
 
     def count_active(self) -> int:
         with self.session() as s:
@@ -462,7 +302,7 @@ class Store:
             return [
                 AuditEntry(
                     id=r.id,
-                    at=_aware(r.at),
+                    at=aware_utc(r.at),
                     actor=r.actor,
                     source=r.source,
                     action=r.action,
@@ -495,4 +335,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-__all__ = ["AuditEntry", "Base", "DecisionRecord", "DuplicateDecision", "Store", "parse_prefix"]
+__all__ = [
+    "AppliedRow",
+    "AuditEntry",
+    "AuditRow",
+    "Base",
+    "DecisionRecord",
+    "DecisionRow",
+    "DuplicateDecision",
+    "EnforcementRow",
+    "Store",
+]

@@ -1,0 +1,165 @@
+"""The store's tables and the records read from them (SQLAlchemy 2 declarative models).
+
+Timestamps are stored as naive UTC (SQLite has no time zones) and come back timezone-aware.
+The audit table is append-only by contract: :class:`enforcer.store.Store` only ever inserts into it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from .model import ActionKind, ActionParams, Enforcement, Status, Violation
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def naive_utc(dt: datetime | None) -> datetime | None:
+    return None if dt is None else dt.astimezone(UTC).replace(tzinfo=None)
+
+
+def aware_utc(dt: datetime | None) -> datetime | None:
+    return None if dt is None else dt.replace(tzinfo=UTC)
+
+
+class DecisionRow(Base):
+    __tablename__ = "decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target: Mapped[str] = mapped_column(String(64), index=True)
+    violation: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    customer: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    asn: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    clause: Mapped[str] = mapped_column(Text, default="")
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default=Status.ACTIVE.value, index=True)
+    enforcements: Mapped[list[EnforcementRow]] = relationship(back_populates="decision", order_by="EnforcementRow.id")
+
+
+class EnforcementRow(Base):
+    __tablename__ = "enforcements"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(64))
+    violation: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    customer: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    asn: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    comment: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
+    status: Mapped[str] = mapped_column(String(16), default=Status.ACTIVE.value, index=True)
+    decision: Mapped[DecisionRow] = relationship(back_populates="enforcements")
+
+    def to_model(self) -> Enforcement:
+        return Enforcement(
+            id=self.id,
+            decision_id=self.decision_id,
+            action=ActionKind(self.action),
+            target=self.target,
+            violation=Violation(self.violation),
+            params=ActionParams.model_validate(self.params or {}),
+            roles=frozenset(self.roles or ()),
+            customer=self.customer,
+            asn=self.asn,
+            comment=self.comment,
+            created_at=aware_utc(self.created_at),
+            expires_at=aware_utc(self.expires_at),
+            status=Status(self.status),
+        )
+
+
+class AuditRow(Base):
+    """Append-only: rows are inserted, never updated or deleted."""
+
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decision_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    violation: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    clause: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class AppliedRow(Base):
+    """What enforcer last applied to a device: the current state of offline devices."""
+
+    __tablename__ = "applied"
+    device: Mapped[str] = mapped_column(String(64), primary_key=True)
+    section: Mapped[str] = mapped_column(Text)
+    applied_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class AuditEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    id: int
+    at: datetime
+    actor: str
+    source: str
+    action: str
+    target: str | None
+    decision_id: int | None
+    violation: str | None
+    clause: str
+    reason: str
+    detail: dict[str, Any]
+
+
+class DecisionRecord(BaseModel):
+    """A stored decision with its enforcements, as the CLI and API show it."""
+
+    model_config = ConfigDict(frozen=True)
+    id: int
+    target: str
+    violation: Violation
+    source: str
+    actor: str
+    reason: str
+    customer: str | None
+    asn: int | None
+    forced: bool
+    step: int
+    clause: str
+    created_at: datetime
+    expires_at: datetime | None
+    status: Status
+    enforcements: list[Enforcement]
+
+
+def decision_record(row: DecisionRow) -> DecisionRecord:
+    return DecisionRecord(
+        id=row.id,
+        target=row.target,
+        violation=Violation(row.violation),
+        source=row.source,
+        actor=row.actor,
+        reason=row.reason,
+        customer=row.customer,
+        asn=row.asn,
+        forced=row.forced,
+        step=row.step,
+        clause=row.clause,
+        created_at=aware_utc(row.created_at),
+        expires_at=aware_utc(row.expires_at),
+        status=Status(row.status),
+        enforcements=[e.to_model() for e in row.enforcements],
+    )
