@@ -15,7 +15,7 @@ from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 from enforcer.controller import wire
-from enforcer.controller.flows import Flow, FlowError, parse_line
+from enforcer.controller.flows import Flow, FlowError, ownership, parse_line
 
 from .test_openflow_flows import MIXED, render
 
@@ -117,3 +117,11 @@ def test_in_port_needs_a_port_the_switch_has():
     with pytest.raises(FlowError, match="port p1 is not on the switch"):
         wire.oxm(f.match, {"p2": 4})
     assert wire.match_from_oxm({"eth_type": 0x0800, "in_port": 3}, {3: "p1"}) == f.match
+
+
+def test_deleting_an_unparsed_flow_is_strict_and_refused_for_a_cookie_enforcer_does_not_own():
+    owner = ownership()
+    with pytest.raises(FlowError, match="enforcer does not own it"):
+        wire.delete_unparsed(DP, owner, 0x7, 41032, parser.OFPMatch())
+    msg = wire.delete_unparsed(DP, owner, owner.cookie_magic + 5, 41032, parser.OFPMatch(eth_type=0x0800))
+    assert (msg.command, msg.cookie, msg.cookie_mask) == (ofp.OFPFC_DELETE_STRICT, owner.cookie_magic + 5, 2**64 - 1)

@@ -1,0 +1,265 @@
+"""The controller's sync against a switch that answers like one: "applied" means the switch confirmed.
+
+No Open vSwitch here: :class:`FakeSwitch` stands where os-ken puts a connected datapath. It
+decodes every message the controller writes, keeps a flow table and meters the way OpenFlow 1.3
+defines them (an ADD replaces the flow with the same priority and match, whatever its cookie; a
+DELETE_STRICT needs the cookie too), and answers through the controller's own reply handlers, in
+order, from another green thread, as os-ken's receive loop does. The test holds barrier replies
+back, or refuses a message, to see what a sync does in between.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+# isort: off
+import enforcer.controller  # noqa: F401 - selects os-ken's eventlet hub: it must load before os-ken
+from os_ken.controller import ofp_event
+from os_ken.lib import hub
+from os_ken.ofproto import ofproto_v1_3 as ofp
+from os_ken.ofproto import ofproto_v1_3_parser as parser
+
+# isort: on
+from enforcer.controller import wire
+from enforcer.controller.app import EnforcerController
+from enforcer.controller.flows import Match, ownership
+from enforcer.inventory import Device, Inventory
+from enforcer.model import Enforcement
+from enforcer.render import build_section
+
+DPID = 0xE400000000000042
+SWITCH = Device(name="sw1", platform="openflow", role="edge", datapath_id=DPID)
+INVENTORY = Inventory(devices={"sw1": SWITCH})
+OWNER = ownership(SWITCH)
+
+
+class FakeSwitch:
+    """A connected datapath: what os-ken's ``Datapath`` offers the app (``send``, ``send_msg``,
+    ``set_xid``, ``xid``, ``ports``), with a flow table and meters behind it."""
+
+    def __init__(self, app: EnforcerController):
+        self.app = app
+        self.id = DPID
+        self.ofproto, self.ofproto_parser = ofp, parser
+        self.address = ("127.0.0.1", 40000)
+        self.ports: dict[int, Any] = {}
+        self.xid = 0
+        self.table: dict[tuple[int, Match], tuple[int, list[Any]]] = {}  # (priority, match) → (cookie, instructions)
+        self.meters: dict[int, Any] = {}
+        self.received: list[tuple[str, int]] = []  # (kind, xid) in the order written
+        self.hold_barriers = False
+        self.held: list[int] = []
+        self.refuse: Callable[[Any], bool] = lambda flow_mod: False
+        self._replies: Any = hub.Queue()
+        self._loop = hub.spawn(self._deliver)
+
+    # -- what os-ken's Datapath offers
+    def set_xid(self, msg: Any) -> int:
+        self.xid = (self.xid + 1) & ofp.MAX_XID
+        msg.set_xid(self.xid)
+        return self.xid
+
+    def send_msg(self, msg: Any) -> bool:
+        if msg.xid is None:
+            self.set_xid(msg)
+        msg.serialize()
+        return self.send(bytes(msg.buf))
+
+    def send(self, buf: bytes) -> bool:
+        while buf:
+            _, msg_type, length, xid = struct.unpack_from("!BBHI", buf)
+            self._receive(msg_type, xid, buf[:length])
+            buf = buf[length:]
+        return True
+
+    # -- the switch
+    def _receive(self, msg_type: int, xid: int, data: bytes) -> None:
+        if msg_type == ofp.OFPT_FLOW_MOD:
+            mod = parser.OFPFlowMod.parser(self, ofp.OFP_VERSION, msg_type, len(data), xid, data)
+            self.received.append(("flow_mod", xid))
+            if self.refuse(mod):
+                self._reply(ofp_event.EventOFPErrorMsg, parser.OFPErrorMsg(self, ofp.OFPET_FLOW_MOD_FAILED, 0), xid)
+            else:
+                self._flow_mod(mod)
+        elif msg_type == ofp.OFPT_METER_MOD:
+            command, _flags, meter_id = struct.unpack_from("!HHI", data, 8)
+            self.received.append(("meter_mod", xid))
+            if command == ofp.OFPMC_DELETE:
+                self.meters.pop(meter_id, None)
+            else:
+                _type, _len, rate, burst = struct.unpack_from("!HHII", data, 16)
+                band = parser.OFPMeterBandDrop(rate=rate, burst_size=burst)
+                self.meters[meter_id] = parser.OFPMeterConfigStats(ofp.OFPMF_KBPS | ofp.OFPMF_BURST, meter_id, [band])
+        elif msg_type == ofp.OFPT_MULTIPART_REQUEST:
+            (kind,) = struct.unpack_from("!H", data, 8)
+            if kind == ofp.OFPMP_FLOW:
+                self.received.append(("flow_stats", xid))
+                body = [
+                    parser.OFPFlowStats(0, 0, 0, prio, 0, 0, 0, cookie, 0, 0, parser.OFPMatch(**wire.oxm(m)), inst)
+                    for (prio, m), (cookie, inst) in self.table.items()
+                ]
+                self._reply(ofp_event.EventOFPFlowStatsReply, parser.OFPFlowStatsReply(self, body=body, flags=0), xid)
+            else:
+                self.received.append(("meter_config", xid))
+                reply = parser.OFPMeterConfigStatsReply(self, body=list(self.meters.values()), flags=0)
+                self._reply(ofp_event.EventOFPMeterConfigStatsReply, reply, xid)
+        elif msg_type == ofp.OFPT_BARRIER_REQUEST:
+            self.received.append(("barrier", xid))
+            if self.hold_barriers:
+                self.held.append(xid)
+            else:
+                self.reply_barrier(xid)
+        else:
+            raise AssertionError(f"the controller sent message type {msg_type}")
+
+    def _flow_mod(self, mod: Any) -> None:
+        key = (mod.priority, wire.match_from_oxm(dict(mod.match.items())))
+        if mod.command == ofp.OFPFC_ADD:
+            self.table[key] = (mod.cookie, mod.instructions)  # replaces any owner's flow (OpenFlow 1.3)
+        elif mod.command == ofp.OFPFC_DELETE_STRICT:
+            if key in self.table and self.table[key][0] & mod.cookie_mask == mod.cookie & mod.cookie_mask:
+                del self.table[key]
+        else:
+            raise AssertionError(f"the controller sent flow-mod command {mod.command}")
+
+    def reply_barrier(self, xid: int) -> None:
+        self._reply(ofp_event.EventOFPBarrierReply, parser.OFPBarrierReply(self), xid)
+
+    def release_barriers(self) -> None:
+        self.hold_barriers = False
+        for xid in self.held:
+            self.reply_barrier(xid)
+        self.held.clear()
+
+    def _reply(self, event: type, msg: Any, xid: int) -> None:
+        msg.xid = xid
+        self._replies.put(event(msg))
+
+    def _deliver(self) -> None:
+        """os-ken's receive loop: one green thread hands replies to the app's handlers, in order."""
+        handlers = {
+            ofp_event.EventOFPBarrierReply: self.app._barrier,
+            ofp_event.EventOFPErrorMsg: self.app._error,
+            ofp_event.EventOFPFlowStatsReply: self.app._flow_stats,
+            ofp_event.EventOFPMeterConfigStatsReply: self.app._meter_config,
+        }
+        while True:
+            ev = self._replies.get()
+            handlers[type(ev)](ev)
+
+    def flow_lines(self) -> list[str]:
+        names: dict[int, str] = {}
+        stats = [parser.OFPFlowStats(0, 0, 0, p, 0, 0, 0, c, 0, 0, parser.OFPMatch(**wire.oxm(m)), i)
+                 for (p, m), (c, i) in self.table.items()]  # fmt: skip
+        return sorted(wire.flow_from_stats(ofp, st, names).text() for st in stats)
+
+
+def enf(i: int, target: str, action: str = "null-route", **params: Any) -> Enforcement:
+    return Enforcement(
+        id=i, decision_id=i, action=action, target=target, violation="malware-hosting", params=params,
+        created_at=datetime.now(UTC),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def active() -> list[Enforcement]:
+    """The store's active enforcements, as the controller's ``desired`` callback reads them."""
+    return []
+
+
+@pytest.fixture
+def switch(active: list[Enforcement]) -> Iterator[FakeSwitch]:
+    app = EnforcerController(desired=lambda dev: build_section(dev, active, INVENTORY), devices=lambda: [SWITCH])
+    sw = FakeSwitch(app)
+    app.datapaths[DPID] = sw
+    yield sw
+    sw._loop.kill()
+
+
+def wait_until(what: str, probe: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """Let the controller's green threads run until ``probe`` holds."""
+    deadline = time.monotonic() + timeout
+    while not (value := probe()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        hub.sleep(0.005)
+    return value
+
+
+def kinds(sw: FakeSwitch) -> list[str]:
+    return [kind for kind, _ in sw.received]
+
+
+# ------------------------------------------------------------------ the barrier
+
+
+def test_sync_returns_only_after_the_barrier_reply_for_its_own_xid(switch, active):
+    active.append(enf(7, "198.18.0.12"))
+    switch.hold_barriers = True
+    sync = hub.spawn(switch.app.sync, DPID)
+    [barrier_xid] = wait_until("the barrier request", lambda: switch.held)
+    assert kinds(switch) == ["flow_stats", "meter_config", "flow_mod", "flow_mod", "barrier"]
+
+    switch.reply_barrier(barrier_xid + 1000)  # a reply to some other request
+    hub.sleep(0.1)
+    assert not sync.dead, "sync returned before the switch confirmed its flow-mods"
+
+    switch.release_barriers()
+    report = sync.wait()
+    assert report.ok and report.changes["flows_added"] == 2, report
+    assert switch.flow_lines() == [
+        "cookie=0xe4f0000000000007 priority=41032 ip,nw_dst=198.18.0.12 actions=drop",
+        "cookie=0xe4f0000000000007 priority=41032 ip,nw_src=198.18.0.12 actions=drop",
+    ]
+
+
+def test_a_sync_whose_barrier_never_comes_fails_and_forgets_what_it_assumed(switch, active):
+    active.append(enf(7, "198.18.0.12"))
+    switch.hold_barriers = True
+    report = switch.app.sync(DPID, timeout=0.3)
+    assert not report.ok and "no reply to OFPBarrierRequest" in (report.error or "")
+
+    switch.release_barriers()
+    switch.received.clear()
+    assert switch.app.sync(DPID, full=False).ok
+    assert kinds(switch)[:2] == ["flow_stats", "meter_config"], "an unconfirmed sync must be followed by a full read"
+
+
+# ------------------------------------------------------------------ errors from the switch
+
+
+def test_a_refused_flow_mod_fails_the_sync_and_the_next_sync_reads_the_switch_again(switch, active):
+    active.append(enf(7, "198.18.0.12"))
+    assert switch.app.sync(DPID).ok
+    switch.received.clear()
+    active.append(enf(8, "198.18.0.13"))
+    assert switch.app.sync(DPID, full=False).ok
+    assert "flow_stats" not in kinds(switch), "after a confirmed sync the next one diffs against the cache"
+
+    switch.refuse = lambda mod: mod.cookie == OWNER.cookie_magic + 9
+    active.append(enf(9, "198.18.0.14"))
+    report = switch.app.sync(DPID, full=False)
+    assert not report.ok and "switch error type=5" in (report.error or ""), report
+    assert not any("198.18.0.14" in line for line in switch.flow_lines())
+
+    switch.refuse = lambda mod: False
+    switch.received.clear()
+    report = switch.app.sync(DPID, full=False)
+    assert kinds(switch)[:2] == ["flow_stats", "meter_config"], "the cache outlived a refused message"
+    assert report.ok and report.changes["flows_added"] == 2, report  # the two refused flows, found missing
+    assert sum("198.18.0.14" in line for line in switch.flow_lines()) == 2
+
+
+def test_a_rate_limit_installs_its_meter_before_the_flow_that_uses_it(switch, active):
+    active.append(enf(11, "198.18.0.13", "rate-limit", rate_bps="10Mbit"))
+    report = switch.app.sync(DPID)
+    assert report.ok and kinds(switch)[2:] == ["meter_mod", "flow_mod", "barrier"]
+    assert list(switch.meters) == [OWNER.meter_base + 11]
+    active.clear()
+    assert switch.app.sync(DPID).ok
+    assert switch.meters == {} and switch.table == {}
