@@ -263,3 +263,30 @@ def test_a_rate_limit_installs_its_meter_before_the_flow_that_uses_it(switch, ac
     active.clear()
     assert switch.app.sync(DPID).ok
     assert switch.meters == {} and switch.table == {}
+
+
+# ------------------------------------------------------------------ other owners' flows
+
+
+def foreign_drop(sw: FakeSwitch, cookie: int, line_match: str, priority: int = 41032) -> None:
+    """Another owner's drop flow, as ``ovs-ofctl add-flow`` would put it on the switch."""
+    sw.table[(priority, Match.parse(line_match))] = (cookie, [])
+
+
+def test_a_foreign_flow_on_the_same_priority_and_match_is_never_written_over_and_the_sync_says_so(switch, active):
+    foreign_drop(switch, 0x7, "ip,nw_dst=198.18.0.12")
+    foreign_drop(switch, 0xABC, "ip,nw_dst=198.18.0.99")  # same band, other match: no conflict
+    active.append(enf(7, "198.18.0.12"))
+    report = switch.app.sync(DPID)
+    assert not report.ok
+    assert "cookie=0x7 holds priority=41032 ip,nw_dst=198.18.0.12" in (report.error or ""), report.error
+    assert "enforcement 7" in (report.error or "")
+    assert switch.table[(41032, Match.parse("ip,nw_dst=198.18.0.12"))][0] == 0x7, "the foreign flow was replaced"
+    assert "cookie=0xe4f0000000000007 priority=41032 ip,nw_src=198.18.0.12 actions=drop" in switch.flow_lines()
+
+    active.clear()  # unblock: enforcer removes its own flow, never the foreign one
+    assert switch.app.sync(DPID).ok
+    assert switch.flow_lines() == [
+        "cookie=0x0000000000000007 priority=41032 ip,nw_dst=198.18.0.12 actions=drop",
+        "cookie=0x0000000000000abc priority=41032 ip,nw_dst=198.18.0.99 actions=drop",
+    ]

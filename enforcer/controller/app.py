@@ -2,7 +2,8 @@
 
 The desired set is never held in memory between syncs: every sync asks ``desired(device)`` (the
 store, rendered through ``templates/openflow/section.j2``), reads the switch's own flows and meters
-back, and sends only the difference, ending with a barrier so that "applied" means the switch
+back (and other owners' flows in enforcer's priority band, which it must not write over), and
+sends only the difference, ending with a barrier so that "applied" means the switch
 confirmed it. A switch connecting (first time, after a reconnect, after ovs-vswitchd restarted,
 or after this controller restarted) gets the same full resync: nothing is lost in between.
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from os_ken.base import app_manager
 from os_ken.controller import ofp_event
@@ -26,7 +27,7 @@ from os_ken.ofproto import ofproto_v1_3
 from ..inventory import Device, Platform
 from ..render import Section, render_section
 from . import wire
-from .flows import Flow, FlowError, Ownership, SwitchState, diff, ownership, parse_state, unrecognised_line
+from .flows import Flow, FlowError, Match, Ownership, SwitchState, diff, ownership, parse_state, unrecognised_line
 
 if hub.HUB_TYPE != "eventlet":  # LAB.md: the native hub loses DEAD events and leaks threads
     raise RuntimeError("import enforcer.controller first: OSKEN_HUB_TYPE must be eventlet")
@@ -39,6 +40,16 @@ REPLY_TIMEOUT = 30.0
 
 Desired = Callable[[Device], Section]
 Devices = Callable[[], Iterable[Device]]
+
+
+class Live(NamedTuple):
+    """What a read of the switch found: enforcer's flows and meters, flows carrying enforcer's cookie
+    that it cannot parse (deleted by the next sync), and other owners' flows in enforcer's priority
+    band by (priority, match) → cookie (never written over)."""
+
+    state: SwitchState
+    strange: list[Any]
+    foreign: dict[tuple[int, Match], int]
 
 
 class SyncFailed(Exception):
@@ -90,7 +101,7 @@ class EnforcerController(app_manager.OSKenApp):
         self._sync_errors: dict[int, tuple[set[int], list[str]]] = {}
         self.reports: dict[int, SyncReport] = {}
         #: what each switch was last seen or confirmed (barrier) to hold; dropped on disconnect and error
-        self._confirmed: dict[int, SwitchState] = {}
+        self._confirmed: dict[int, Live] = {}
 
     # ------------------------------------------------------------ switches
 
@@ -198,24 +209,34 @@ class EnforcerController(app_manager.OSKenApp):
 
     # ------------------------------------------------------------ reading the switch
 
-    def read_live(self, dp: Any, owner: Ownership) -> tuple[SwitchState, list[Any]]:
-        """Enforcer-owned flows (by cookie mask) and meters (by id band); raw stats it cannot parse."""
+    def read_live(self, dp: Any, owner: Ownership) -> Live:
+        """One round trip: every flow of enforcer's table and every meter. Enforcer's flows are those
+        with its cookie (raw stats kept aside when they do not parse); another owner's flow matters
+        when it lies in enforcer's priority band, where an ADD of the same priority and match would
+        silently replace it; meters are enforcer's by id band."""
         ofp, parser = dp.ofproto, dp.ofproto_parser
-        flow_request = parser.OFPFlowStatsRequest(
-            dp, 0, owner.table, ofp.OFPP_ANY, ofp.OFPG_ANY, owner.cookie_magic, owner.cookie_mask, parser.OFPMatch()
-        )
+        table = parser.OFPFlowStatsRequest(dp, 0, owner.table, ofp.OFPP_ANY, ofp.OFPG_ANY, 0, 0, parser.OFPMatch())
         meter_request = parser.OFPMeterConfigStatsRequest(dp, 0, ofp.OFPM_ALL)
-        stats, configs = self._requests(dp, [flow_request, meter_request])
+        stats, configs = self._requests(dp, [table, meter_request])
+        live = Live(SwitchState(), [], {})
         flows: list[Flow] = []
-        strange: list[Any] = []
         names = {number: name for name, number in wire.switch_ports(dp).items()}
         for st in stats:
+            mine = owner.owns_cookie(st.cookie)
+            if not mine and not owner.in_band(st.priority):
+                continue
             try:
-                flows.append(wire.flow_from_stats(ofp, st, names))
+                flow = wire.flow_from_stats(ofp, st, names)
             except FlowError:
-                strange.append(st)
+                if mine:
+                    live.strange.append(st)
+                continue  # another owner's flow enforcer cannot parse: its match is none enforcer writes
+            if mine:
+                flows.append(flow)
+            else:
+                live.foreign[flow.key] = flow.cookie
         meters = [wire.meter_from_config(ofp, c) for c in configs if owner.owns_meter(c.meter_id)]
-        return SwitchState(tuple(flows), tuple(meters)), strange
+        return live._replace(state=SwitchState(tuple(flows), tuple(meters)))
 
     def state(self, dpid: int) -> str:
         """The live enforcer-owned flows and meters as text, like ``section.j2`` prints them."""
@@ -224,12 +245,12 @@ class EnforcerController(app_manager.OSKenApp):
             raise SyncFailed(f"switch {dpid:016x} is not connected")
         owner = ownership(self.device_for(dpid))
         with self._lock(dpid):
-            live, strange = self.read_live(dp, owner)
-            if strange:
+            live = self.read_live(dp, owner)
+            if live.strange:
                 self._confirmed.pop(dpid, None)
             else:
                 self._confirmed[dpid] = live
-        return live.text() + "".join(unrecognised_line(st.cookie, st.priority) + "\n" for st in strange)
+        return live.state.text() + "".join(unrecognised_line(st.cookie, st.priority) + "\n" for st in live.strange)
 
     # ------------------------------------------------------------ sync
 
@@ -244,6 +265,9 @@ class EnforcerController(app_manager.OSKenApp):
         compared instead, when there is one: enforcer is the only writer of its cookies, and at
         10,000 flows the read-back is half the time of a one-decision sync. ``state`` (what plan
         reads) refreshes it, so plan → apply compares against what the switch really holds.
+
+        A desired flow whose priority and match another owner's flow already holds (seen at the
+        last full read) is not sent: the report fails naming both, and that flow stays as it is.
         """
         started = time.monotonic()
         dp = self.datapaths.get(dpid)
@@ -268,22 +292,33 @@ class EnforcerController(app_manager.OSKenApp):
         owner = ownership(device)
         desired = parse_state(render_section(self._desired(device)), owner)
         cached = None if full else self._confirmed.get(dp.id)
-        live, strange = (cached, []) if cached is not None else self.read_live(dp, owner)
-        plan = diff(desired, live)
-        if plan.empty and not strange:
+        live = cached if cached is not None else self.read_live(dp, owner)
+        plan = diff(desired, live.state)
+        if plan.empty and not live.strange:
             self._confirmed[dp.id] = live
             return SyncReport(dp.id, device.name, ok=True, seconds=time.monotonic() - started)
         ofp = dp.ofproto
         ports = wire.switch_ports(dp)
+        problems: list[str] = []
+        # install everything else; report the flows this switch cannot hold, or must not (another
+        # owner's flow holds that priority and match: an ADD would replace it, a delete then remove it)
         missing = sorted({f.match.in_port for f in plan.add_flows if f.match.in_port and f.match.in_port not in ports})
-        if missing:  # install everything else; report the flows this switch cannot hold
-            plan.add_flows = [f for f in plan.add_flows if f.match.in_port is None or f.match.in_port in ports]
+        if missing:
+            problems.append(f"no port named {', '.join(missing)} on this switch (anti-spoof flows not installed)")
+        for f in plan.add_flows:
+            if f.key in live.foreign:
+                problems.append(
+                    f"flow of enforcement {f.cookie & ~owner.cookie_mask} not installed: another owner's flow "
+                    f"cookie=0x{live.foreign[f.key]:x} holds priority={f.priority} {f.match.text()} (left as it is)"
+                )
+        holdable = {None, *ports}
+        plan.add_flows = [f for f in plan.add_flows if f.match.in_port in holdable and f.key not in live.foreign]
         msgs: list[Any] = []
         for m in plan.add_meters:
             msgs.append(wire.meter_mod(dp, ofp.OFPMC_ADD, m))
         for m in plan.modify_meters:
             msgs.append(wire.meter_mod(dp, ofp.OFPMC_MODIFY, m))
-        for st in strange:
+        for st in live.strange:
             msgs.append(wire.delete_unparsed(dp, owner, st.cookie, st.priority, st.match))
         for f in plan.delete_flows:
             msgs.append((wire.OFPFC_DELETE_STRICT, f, owner.table, ports))
@@ -291,25 +326,19 @@ class EnforcerController(app_manager.OSKenApp):
             msgs.append((wire.OFPFC_ADD, f, owner.table, ports))
         for m in plan.delete_meters:
             msgs.append(wire.meter_delete(dp, m.meter_id))
-        errors = self._send_batch(dp, msgs, timeout)
-        confirmed = time.monotonic()
+        refused = self._send_batch(dp, msgs, timeout)
+        seconds = time.monotonic() - started
         changes = plan.summary()
-        if strange:
-            changes["unrecognised_deleted"] = len(strange)
-        if missing:
-            errors.append(f"no port named {', '.join(missing)} on this switch (anti-spoof flows not installed)")
-        if errors:
-            self._confirmed.pop(dp.id, None)
-            return SyncReport(
-                dp.id,
-                device.name,
-                ok=False,
-                changes=changes,
-                seconds=confirmed - started,
-                error=f"{len(errors)} message(s) refused; first: {errors[0]}",
-            )
-        self._confirmed[dp.id] = desired
-        return SyncReport(dp.id, device.name, ok=True, changes=changes, seconds=confirmed - started)
+        if live.strange:
+            changes["unrecognised_deleted"] = len(live.strange)
+        if refused:
+            problems.insert(0, f"{len(refused)} message(s) refused; first: {refused[0]}")
+        if problems:
+            self._confirmed.pop(dp.id, None)  # the next sync reads the switch again
+            error = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+            return SyncReport(dp.id, device.name, ok=False, changes=changes, seconds=seconds, error=error)
+        self._confirmed[dp.id] = live._replace(state=desired)
+        return SyncReport(dp.id, device.name, ok=True, changes=changes, seconds=seconds)
 
     def _send_batch(self, dp: Any, msgs: list[Any], timeout: float) -> list[str]:
         """Serialize, write in chunks, then a barrier; the errors the switch sent for these xids.

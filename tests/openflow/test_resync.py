@@ -127,3 +127,27 @@ def test_a_flow_deleted_by_hand_shows_in_plan_and_apply_puts_it_back(oflab, ctx)
     assert plan.summary() == "+1 ~0 -0", plan.diff
     apply(ctx)
     assert enforcer_flows(oflab) == flows
+
+
+def test_a_foreign_flow_on_a_targets_priority_and_match_survives_and_the_conflict_is_reported(oflab, ctx):
+    """Someone else already drops h2 at enforcer's own priority and match (different cookie): an
+    OpenFlow ADD would silently take that flow over, and a later unblock would delete it."""
+    theirs = "cookie=0x7,priority=41032,ip,nw_dst=198.18.0.12,actions=drop"
+    ovs.ofctl(oflab.state_dir, "add-flow", theirs)
+    try:
+        decision = block(ctx, H2, "malware-hosting")
+        [(_, result)] = service.apply(ctx, SWITCH)
+        assert result is not None and not result.ok
+        assert "another owner's flow cookie=0x7 holds priority=41032 ip,nw_dst=198.18.0.12" in (result.error or "")
+        assert "cookie=0x0000000000000007 priority=41032 ip,nw_dst=198.18.0.12 actions=drop" in switch_flows(oflab)
+        [ours] = enforcer_flows(oflab)  # the other half of the null route is installed
+        assert ours.endswith("priority=41032 ip,nw_src=198.18.0.12 actions=drop")
+        [plan] = service.plan(ctx, SWITCH)
+        assert plan.summary() == "+1 ~0 -0", "the flow enforcer could not install must stay visible in plan"
+
+        service.unblock(ctx, str(decision), actor="noc", source="cli")
+        apply(ctx)
+        assert enforcer_flows(oflab) == []
+        assert "cookie=0x0000000000000007 priority=41032 ip,nw_dst=198.18.0.12 actions=drop" in switch_flows(oflab)
+    finally:
+        ovs.ofctl(oflab.state_dir, "del-flows", "cookie=0x7/-1")
