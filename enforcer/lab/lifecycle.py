@@ -7,8 +7,6 @@ before they are created, PIDs as soon as they are known — so ``down`` can undo
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import json
 import shutil
 import time
@@ -18,6 +16,7 @@ from pathlib import Path
 
 import jinja2
 
+from . import ovs
 from .frrd import FrrInstance
 from .lab_inventory import write_inventory
 from .mgmt import env_names, force_command, free_port, make_keys, start_sshd
@@ -142,11 +141,10 @@ def up(
         for r in topology.routers:
             state.frr(r.name).save_baseline()
         state.nodes = _nodes(state, topology)
-        ovs = _ovs_module()
-        state.ovs = ovs is not None
+        state.ovs = True
         # The inventory exists before the OpenFlow controller starts: it reads it at start-up.
         _finish(state, inventory_out, topology)
-        state.nodes += _ovs_up(state, ovs, inventory_out, db, log)
+        state.nodes += _ovs_up(state, inventory_out, db)
         state.complete = True
         state.save()
     except BaseException:
@@ -278,27 +276,10 @@ def _nodes(state: LabState, topology: Topology) -> list[Node]:
     return nodes
 
 
-def _ovs_module():
-    """The Open vSwitch part of the lab, written separately; absent or incomplete means skipped."""
-    try:
-        mod = importlib.import_module("enforcer.lab.ovs")
-        return mod if callable(mod.up) and callable(mod.down) else None
-    except (ImportError, AttributeError):
-        return None
-
-
-def _ovs_up(state: LabState, mod, inventory: Path | None, db: str | None, log) -> list[Node]:
-    if mod is None:
-        log("warning: enforcer.lab.ovs is not available; the lab has no Open vSwitch part")
-        return []
+def _ovs_up(state: LabState, inventory: Path | None, db: str | None) -> list[Node]:
+    """The switch, its hosts and enforcer's OpenFlow controller (which reads ``inventory`` and ``db``)."""
     state.save()
-    accepted = inspect.signature(mod.up).parameters
-    kwargs: dict[str, object] = {}
-    if inventory is not None and "inventory" in accepted:
-        kwargs["inventory"] = inventory.resolve()
-    if db is not None and "db" in accepted:
-        kwargs["db"] = db
-    return list(mod.up(state.dir / "ovs", state.name, **kwargs))
+    return ovs.up(state.dir / "ovs", state.name, inventory=inventory.resolve() if inventory else None, db=db)
 
 
 def _finish(state: LabState, inventory_out: Path | None, topology: Topology) -> None:
@@ -318,12 +299,10 @@ def down(name: str = DEFAULT_NAME, state_dir: Path | None = None, log=print, top
     namespaces = set(state.namespaces if state else [])
     namespaces |= {netns_name(name, n) for n in _node_names(topology)}
     if state and state.ovs:
-        mod = _ovs_module()
-        if mod is not None:
-            try:
-                mod.down(state_dir / "ovs", name)
-            except Exception as exc:  # noqa: BLE001 - keep tearing down the rest
-                log(f"warning: ovs down failed: {exc}")
+        try:
+            ovs.down(state_dir / "ovs", name)
+        except Exception as exc:  # noqa: BLE001 - keep tearing down the rest
+            log(f"warning: ovs down failed: {exc}")
     for router in topology.routers:
         _stop_commit_timer(state_dir / "routers" / router.name)
     for proc in state.processes if state else []:
