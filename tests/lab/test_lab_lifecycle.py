@@ -44,6 +44,10 @@ def _listener_pid(netns: str, endpoint: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def _command(pid: int) -> str:
+    return Path(f"/proc/{pid}/comm").read_text().strip()
+
+
 def test_lab_up_status_down_leaves_no_namespace_process_or_directory(tmp_path: Path):
     name = "u" + secrets.token_hex(3)
     inventory = tmp_path / "inventory"
@@ -69,6 +73,13 @@ def test_lab_up_status_down_leaves_no_namespace_process_or_directory(tmp_path: P
         pids = [p for n in nodes for p in n.pids]
         assert pids and all(pid_alive(p) for p in pids)
 
+        # The OpenFlow part: Open vSwitch running in its own namespace, hosts behind its ports.
+        [switch] = [n for n in nodes if n.role == NodeRole.SWITCH]
+        assert switch.netns == f"{name}-sw" and len(switch.pids) == 2
+        assert {_command(p) for p in switch.pids} == {"ovsdb-server", "ovs-vswitchd"}
+        switch_hosts = [n for n in nodes if n.role == NodeRole.HOST and n.attached_to == switch.name]
+        assert len(switch_hosts) >= 2 and all(n.netns in _netns() for n in switch_hosts)
+
         # The inventory matches: the edge's FRR over SSH on loopback, its firewall in its namespace.
         inv = load_inventory(inventory)
         frr = next(d for d in inv.devices.values() if d.platform is Platform.FRR)
@@ -76,6 +87,8 @@ def test_lab_up_status_down_leaves_no_namespace_process_or_directory(tmp_path: P
         edge = next(n for n in nodes if n.role == NodeRole.EDGE)
         assert frr.effective_transport is Transport.FRR and f"{frr.hostname}:{frr.port}" == edge.mgmt
         assert fw.effective_transport is Transport.LINUX and fw.netns == edge.netns
+        of = next(d for d in inv.devices.values() if d.platform is Platform.OPENFLOW)
+        assert of.netns == switch.netns and of.optional_args["controller"].startswith("unix:")
         assert inv.customers["cust1"].attachments and inv.guardrails.protected
 
         # In-band management: the NOC station reaches an sshd inside the edge's namespace, whose
@@ -98,6 +111,8 @@ def test_lab_up_status_down_leaves_no_namespace_process_or_directory(tmp_path: P
     assert code == 0
     assert not {ns for ns in _netns() if ns.startswith(f"{name}-")}
     assert not [p for p in pids if pid_alive(p)]
+    assert not [p for p in switch.pids if pid_alive(p)], "Open vSwitch outlived lab down"
+    assert not {switch.netns, *(n.netns for n in switch_hosts)} & _netns()
     assert not lab_links & _links()
     assert not lifecycle.default_state_dir(name).exists()
     code, out = _cli("status", "--name", name, "--json")
