@@ -100,7 +100,8 @@ def status(
 
     table = Table("name", "role", "netns", "addresses", "customer", "mgmt", "device", title=f"lab {name}")
     for n in nodes:
-        table.add_row(n.name, n.role, n.netns or "", " ".join(n.addresses), n.customer or "", n.mgmt or "",
+        mgmt = " ".join(filter(None, [n.mgmt, n.mgmt_inband and f"in-band {n.mgmt_inband}"]))
+        table.add_row(n.name, n.role, n.netns or "", " ".join(n.addresses), n.customer or "", mgmt,
                       n.device or "")  # fmt: skip
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
