@@ -1,0 +1,49 @@
+"""The OpenFlow install benchmark still runs: a tiny run of ``bench/openflow_install.sh`` end to end.
+
+Tiny on purpose (50 flows, 2 samples): the figures are not checked, only that both sides ran,
+installed and removed what they should (the script asserts the switch's flow counts itself),
+and that the benchmark's own lab is gone afterwards. Creating the ofctl_rest baseline virtualenv
+on first use takes seconds with pip's cache, so the baseline is part of the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+REPO = Path(__file__).resolve().parent.parent.parent
+
+
+def _netns() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def test_openflow_install_benchmark_runs_both_sides_at_a_tiny_size(tmp_path: Path):
+    if os.geteuid() != 0:
+        pytest.fail("the benchmark builds a lab: run as root")
+    prefix = f"obs{os.getpid() % 100000}"
+    figures = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [str(REPO / "bench" / "openflow_install.sh"), "--flows", "50", "--samples", "2", "--loaded-samples", "1",
+         "--concurrency", "2", "--prefix", prefix, "--json", str(figures)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "ratio enforcer / ofctl_rest" in proc.stdout
+
+    data = json.loads(figures.read_text())
+    enforcer, rest = data["enforcer"], data["ofctl_rest"]
+    assert data["flows"] == 50
+    assert enforcer["bulk_report"]["ok"] and enforcer["bulk_report"]["changes"]["flows_added"] == 50
+    assert len(enforcer["single_sync_s"]) == len(rest["single_s"]) == 2
+    assert all(t > 0 for t in (enforcer["bulk_install_s"], rest["sequential_s"], rest["concurrent_s"]))
+    assert not {ns for ns in _netns() if ns.startswith(f"{prefix}-")}, "the benchmark left its lab behind"
+    assert not list(Path(tempfile.gettempdir()).glob(f"enforcer-bench-{prefix}-*")), "its lab directory too"
