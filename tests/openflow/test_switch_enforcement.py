@@ -13,6 +13,8 @@ import subprocess
 import pytest
 
 from enforcer import service
+from enforcer.lab import ovs, probes
+from enforcer.lab.nodes import Node
 
 from .conftest import (
     CUSTOMER,
@@ -137,3 +139,39 @@ def test_spoofing_decision_lets_only_the_customers_own_sources_out_of_its_port(o
         assert enforcer_flows(oflab) == flows and any("in_port=p1" in f for f in flows)
     finally:
         subprocess.run(["ip", "-n", oflab.ns("h1"), "addr", "del", f"{forged}/32", "dev", "eth0"], check=False)
+
+
+def host(oflab, name: str) -> Node:
+    return next(n for n in ovs.nodes(oflab.state_dir, oflab.prefix) if n.name == f"{oflab.prefix}-sw-{name}")
+
+
+def test_spam_block_drops_smtp_from_the_host_but_not_its_http_nor_other_hosts_mail(oflab, ctx):
+    """L4 at the switch: the spam playbook's first rung closes TCP 25/465/587 from the host only."""
+    h1, h2, h3 = host(oflab, "h1"), host(oflab, "h2"), host(oflab, "h3")
+    with probes.tcp_listener(h3, 25), probes.tcp_listener(h3, 80):
+        assert probes.tcp_connect(h1, H3, 25), "SMTP must pass before the block"
+        block(ctx, H1, "spam")
+        apply(ctx)
+        assert not probes.tcp_connect_once(h1, H3, 25), "SMTP from the spamming host still passes"
+        assert probes.tcp_connect_once(h1, H3, 80), "HTTP from the same host must pass"
+        assert probes.tcp_connect_once(h2, H3, 25), "another host's mail must pass"
+    assert "tcp,nw_src=198.18.0.11,tp_dst=25 actions=drop" in " ".join(enforcer_flows(oflab))
+
+
+def test_plan_shows_the_meter_a_rate_limit_adds_and_a_meter_changed_by_hand(oflab, ctx):
+    block(ctx, H3, "excessive-bandwidth")
+    _, [meter] = desired_lines(ctx)
+    meter_id = meter.split()[0].removeprefix("meter=")
+    [plan] = service.plan(ctx, SWITCH)
+    assert plan.summary() == "+2 ~0 -0", plan.diff
+    assert f"+{meter}\n" in plan.diff and f"ip,nw_src=198.18.0.13 actions=meter:{meter_id},NORMAL" in plan.diff
+    apply(ctx)
+
+    band = "kbps,burst,band=type=drop,rate=20000,burst_size=1000"
+    ovs.ofctl(oflab.state_dir, "mod-meter", f"meter={meter_id},{band}")  # someone loosens it by hand
+    [plan] = service.plan(ctx, SWITCH)
+    assert plan.summary() == "+0 ~1 -0", plan.diff
+    assert f"-meter={meter_id} kbps burst bands=type=drop rate=20000 burst_size=1000\n" in plan.diff
+    assert f"+{meter}\n" in plan.diff
+    apply(ctx)
+    assert switch_meters(oflab) == [meter]
