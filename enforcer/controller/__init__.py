@@ -2,7 +2,8 @@
 
 os-ken picks its hub when :mod:`os_ken.lib.hub` is first imported; the native hub (4.x's default)
 never reports a switch disconnecting (LAB.md), so the eventlet hub is selected here, before any
-os-ken import. Modules that do not run the controller (``flows``, ``control``) never import os-ken.
+os-ken import. Modules that do not run the controller (``flows``, ``wire``, ``control``,
+``source``) never import os-ken.
 """
 
 import os
