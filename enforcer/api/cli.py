@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -17,16 +17,21 @@ hook_app = typer.Typer(help="Feed a detector's alert to enforcer from the comman
 token_app = typer.Typer(help="API bearer tokens: create, list, revoke", no_args_is_help=True)
 
 
-def _context(ctx: typer.Context):  # the main CLI owns settings and the store opening rules
-    from ..cli import context
+def _context(ctx: typer.Context):
+    """The Context for the main CLI's settings (``ctx.obj``); a store that will not open is the user's input."""
+    from .. import service
 
-    return context(ctx)
+    settings = ctx.obj
+    try:
+        return service.Context.open(settings)
+    except Exception as exc:  # a bad --db URL or an unreachable database
+        _fail(f"db: cannot open {settings.db!r}: {exc}")
 
 
-def _fail(message: str, code: int = 2):
-    from ..cli import fail
-
-    fail(message, code)
+def _fail(message: str, code: int = 2) -> NoReturn:
+    """One line on stderr, as every enforcer command reports a usage or input error."""
+    err.print(f"error: {message}", markup=False, highlight=False)
+    raise typer.Exit(code)
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -68,6 +73,10 @@ def hook_fastnetmon(
     ctx: typer.Context,
     args: Annotated[list[str] | None, typer.Argument(help="CLIENT_IP DIRECTION PPS ACTION, as FastNetMon calls it")]
     = None,
+    url: Annotated[str | None, typer.Option(help="Post to a running `enforcer serve` at this base URL "
+                                                 "(http://127.0.0.1:8080): its loop pushes at once")] = None,
+    token_env: Annotated[str, typer.Option(help="With --url: the environment variable holding the token")]
+    = "ENFORCER_TOKEN",
     apply: Annotated[bool, typer.Option("--apply/--no-apply", help="Push at once (else the next reconcile)")] = True,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would happen; store nothing")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -76,42 +85,98 @@ def hook_fastnetmon(
 
     Reads the attack details FastNetMon writes to stdin (text or JSON) — always, since FastNetMon
     expects its script to consume them. ban → a ddos-victim (incoming) or ddos-outbound (outgoing)
-    decision; unban → ends what FastNetMon opened for that host.
+    decision; unban → ends what FastNetMon opened for that host. With ``--url`` the call goes to
+    ``enforcer serve`` (``/v1/hooks/fastnetmon``) instead of the store.
     """
-    from .. import service
-    from ..hooks.fastnetmon import from_notify
-    from ..model import EnforcerError, InvalidInput
-    from .intake import apply_items
+    from ..hooks.fastnetmon import notify_document
+    from ..model import InvalidInput
 
     stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
     try:
-        items = from_notify(args or [], stdin)
+        doc, key = notify_document(args or [], stdin)
     except InvalidInput as exc:
         _fail(str(exc))
-    c = _context(ctx)
-    try:
-        results = apply_items(c, items, dry_run=dry_run)
-    except EnforcerError as exc:
-        _fail(str(exc))
-    pushed = []
-    if apply and not dry_run and any(r.outcome in ("created", "ended") for r in results):
-        pushed = [r for _, r in service.apply(c, actor="fastnetmon", source="fastnetmon") if r is not None]
-    if as_json:
-        print(json.dumps({"results": [r.model_dump(mode="json") for r in results],
-                          "pushes": [p.model_dump(mode="json") for p in pushed]}))
+    if url:
+        results, pushed = _post_fastnetmon(url, token_env, doc, key, dry_run), []
     else:
-        for r in results:
-            what = r.reason or (r.error and f"{r.error.field}: {r.error.reason}") or ""
-            ids = r.decision_id or ",".join(map(str, r.ended)) or "-"
-            out.print(f"{r.outcome} {r.target or ''} {r.violation or ''} decision {ids} {what}".strip(),
-                      markup=False, highlight=False)
-        for p in pushed:
-            state = "applied" if p.ok and p.changed else ("unchanged" if p.ok else f"failed: {p.error}")
-            out.print(f"push {p.device}: {state}", markup=False, highlight=False)
+        results, pushed = _apply_fastnetmon(ctx, doc, key, apply=apply, dry_run=dry_run)
+    _print_results(results, pushed, as_json)
     if any(not r.accepted for r in results):
         raise typer.Exit(2)
     if any(not p.ok for p in pushed):
         raise typer.Exit(1)
+
+
+def _apply_fastnetmon(ctx: typer.Context, doc: dict, key: str | None, *, apply: bool, dry_run: bool):
+    """The notify call against the store, then (``apply``) a push of what changed."""
+    from .. import service
+    from ..hooks import fastnetmon
+    from ..hooks.intake import LOCAL, apply_items, claim
+    from ..model import EnforcerError, InvalidInput
+
+    try:
+        items = claim(fastnetmon.from_callback(doc, key=key), hook=fastnetmon.SOURCE, caller=LOCAL)
+    except InvalidInput as exc:
+        _fail(str(exc))
+    c = _context(ctx)
+    try:
+        results = apply_items(c, items, source=fastnetmon.SOURCE, dry_run=dry_run)
+    except EnforcerError as exc:
+        _fail(str(exc))
+    pushed = []
+    if apply and not dry_run and any(r.outcome in ("created", "ended") for r in results):
+        pushed = [r for _, r in service.apply(c, actor=fastnetmon.SOURCE, source=fastnetmon.SOURCE) if r is not None]
+    return results, pushed
+
+
+def _post_fastnetmon(url: str, token_env: str, doc: dict, key: str | None, dry_run: bool):
+    """The notify call as FastNetMon's web callback to ``enforcer serve``; its answer's results.
+
+    Exit 2 for what the service refused (a 4xx names the field), 1 when it cannot be reached or
+    fails: FastNetMon does not retry a notify script, so the message is what the operator gets.
+    """
+    import os
+
+    import httpx
+
+    from ..hooks.intake import ItemResult
+
+    token = os.environ.get(token_env, "")
+    if not token:
+        _fail(f"{token_env}: no token in this environment variable (--token-env names it)")
+    headers = {"Authorization": f"Bearer {token}"}
+    if key:
+        headers["Idempotency-Key"] = key
+    endpoint = url.rstrip("/") + "/v1/hooks/fastnetmon"
+    try:
+        r = httpx.post(endpoint, json=doc, headers=headers, params={"dry_run": "true"} if dry_run else None,
+                       timeout=30)
+    except httpx.HTTPError as exc:
+        _fail(f"{endpoint}: {exc}", 1)
+    try:
+        answer = r.json()
+    except ValueError:
+        answer = {}
+    if "results" in answer:
+        return [ItemResult.model_validate(x) for x in answer["results"]]
+    error = answer.get("error") or {"field": "server", "reason": f"HTTP {r.status_code}"}
+    _fail(f"{error.get('field')}: {error.get('reason')} ({endpoint}: HTTP {r.status_code})",
+          2 if 400 <= r.status_code < 500 else 1)
+
+
+def _print_results(results, pushed, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"results": [r.model_dump(mode="json") for r in results],
+                          "pushes": [p.model_dump(mode="json") for p in pushed]}))
+        return
+    for r in results:
+        what = r.reason or (r.error and f"{r.error.field}: {r.error.reason}") or ""
+        ids = r.decision_id or ",".join(map(str, r.ended)) or "-"
+        out.print(f"{r.outcome} {r.target or ''} {r.violation or ''} decision {ids} {what}".strip(),
+                  markup=False, highlight=False)
+    for p in pushed:
+        state = "applied" if p.ok and p.changed else ("unchanged" if p.ok else f"failed: {p.error}")
+        out.print(f"push {p.device}: {state}", markup=False, highlight=False)
 
 
 @token_app.command("create")

@@ -2,8 +2,9 @@
 
 Client faults are 4xx and name the field: 400 a body that is not JSON at all, 401 no or a bad
 token, 403 a token outside its scope, 404 nothing there, 409 a guardrail refused a well-formed
-request (or the decision is already ended), 422 a value that does not validate. A 500 means a bug
-in enforcer, never bad input: FastAPI's own validation errors are rewritten to this shape too.
+request (or the decision is already ended), 413 a body over the size limit, 422 a value that does
+not validate. A 500 means a bug in enforcer, never bad input: FastAPI's own validation errors are
+rewritten to this shape too.
 """
 
 from __future__ import annotations
@@ -18,19 +19,21 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..hooks.intake import ErrorDetail, NotFound
 from ..inventory import InventoryError
 from ..model import EnforcerError, InvalidInput, Refused
 
 log = logging.getLogger("enforcer.api")
 
 
-class ErrorDetail(BaseModel):
-    field: str
-    reason: str
-
-
 class ErrorResponse(BaseModel):
     error: ErrorDetail
+
+
+ERR: dict[str, Any] = {"model": ErrorResponse}
+#: The errors each kind of route documents (every route may also answer 413 for a huge body).
+READ_ERRORS: dict[int | str, dict[str, Any]] = {401: ERR, 422: ERR}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {400: ERR, 401: ERR, 403: ERR, 409: ERR, 413: ERR, 422: ERR}
 
 
 class ApiError(Exception):
@@ -44,12 +47,8 @@ class ApiError(Exception):
         super().__init__(f"{status} {field}: {reason}")
 
 
-def body(field: str, reason: str, **extra: Any) -> dict[str, Any]:
-    return {"error": {"field": field, "reason": reason}, **extra}
-
-
 def _json(status: int, field: str, reason: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(body(field, reason), status_code=status, headers=headers)
+    return JSONResponse({"error": {"field": field, "reason": reason}}, status_code=status, headers=headers)
 
 
 #: Union-member tags pydantic puts in an error's location (``GenericEvent``, ``list[...]``,
@@ -75,6 +74,10 @@ def install(app: FastAPI) -> None:
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
         return _json(exc.status, exc.field, exc.reason, exc.headers)
 
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return _json(404, exc.field, exc.reason)
+
     @app.exception_handler(InvalidInput)
     async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
         return _json(422, exc.field, exc.reason)
@@ -85,10 +88,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(InventoryError)
     async def _inventory(_: Request, exc: InventoryError) -> JSONResponse:
-        text = str(exc)
-        if "no device named" in text:
-            return _json(404, "device", text.removeprefix("device: "))
-        return _json(503, "inventory", text)
+        log.error("inventory error: %s", exc)
+        return _json(503, "inventory", str(exc))
 
     @app.exception_handler(EnforcerError)
     async def _enforcer(_: Request, exc: EnforcerError) -> JSONResponse:

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from ..inventory import Inventory
+from ..model import Enforcement
+from ..render import build_section
 from ..service import ReconcileReport
 
 #: Decision → applied latency buckets: sub-second is the goal for detector-driven blocks.
@@ -47,23 +51,32 @@ class Metrics:
             self.active.set_function(active)
         self.passes = Counter("enforcer_reconcile_passes", "Reconcile passes, by outcome (ok, failed)",
                               ("outcome",), registry=self.registry)
-        self._pending: dict[int, float] = {}
+        self._pending: dict[int, _Pending] = {}
         self._lock = threading.Lock()
 
     def decision(self, source: str, category: str, outcome: str) -> None:
         self.decisions.labels(source=source, category=category, outcome=outcome).inc()
 
-    def stored(self, decision_id: int, at: float | None = None) -> None:
-        """A decision was stored: its latency clock starts now."""
+    def stored(self, decision_id: int, devices: Iterable[str], at: float | None = None) -> None:
+        """A decision was stored that ``devices`` must carry: its latency clock starts now.
+
+        A decision no device carries (an RTBH where no device speaks BGP) has nothing to wait for
+        and no latency to report.
+        """
+        waiting = set(devices)
+        if not waiting:
+            return
         with self._lock:
-            self._pending.setdefault(decision_id, at if at is not None else time.monotonic())
+            self._pending.setdefault(decision_id, _Pending(at if at is not None else time.monotonic(), waiting))
             while len(self._pending) > MAX_PENDING:
                 self._pending.pop(next(iter(self._pending)))
 
-    def report(self, report: ReconcileReport, *, backlog: bool = False, started: float | None = None) -> None:
-        """Count a pass's pushes; if nothing failed and no device waits in backoff, pending decisions are applied.
+    def report(self, report: ReconcileReport, *, started: float | None = None) -> None:
+        """Count a pass's pushes; a pending decision is applied once every device it waits on pushed fine.
 
-        ``started`` is when the pass began: only decisions stored before it can have been in it.
+        Per device, so a dead router delays only the decisions it carries (they are timed when
+        it finally takes them) while every other decision is timed as it lands. ``started`` is
+        when the pass began: only decisions stored before it can have been in it.
         """
         failed = False
         for r in report.results:
@@ -72,13 +85,31 @@ class Metrics:
                 self.pushes.labels(device=r.device, outcome=outcome).inc()
             failed = failed or not r.ok
         self.passes.labels(outcome="failed" if failed else "ok").inc()
-        if failed or backlog:
-            return
         done = time.monotonic()
         cutoff = started if started is not None else done
+        ok = {r.device for r in report.results if r.ok}
         with self._lock:
-            applied = [(k, t) for k, t in self._pending.items() if t <= cutoff]
-            for k, _ in applied:
-                del self._pending[k]
-        for _, t in applied:
-            self.latency.observe(done - t)
+            applied = []
+            for k, p in list(self._pending.items()):
+                if p.since <= cutoff:
+                    p.waiting -= ok
+                    if not p.waiting:
+                        applied.append(p.since)
+                        del self._pending[k]
+        for since in applied:
+            self.latency.observe(done - since)
+
+
+@dataclass
+class _Pending:
+    since: float
+    waiting: set[str]
+
+
+def carriers(inventory: Inventory, enforcements: Iterable[Enforcement]) -> set[str]:
+    """The devices whose managed section holds any of ``enforcements``: where a decision must land."""
+    enforcements = list(enforcements)
+    return {
+        name for name, device in inventory.devices.items()
+        if not build_section(device, enforcements, inventory).is_empty()
+    }  # fmt: skip

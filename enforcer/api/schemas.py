@@ -1,8 +1,10 @@
 """Request bodies of the detector hooks, as OpenAPI documents them.
 
 These describe each detector's own payload loosely (``extra="allow"``: detectors add fields
-between versions, and a new field must never break enforcement). The adapters in
-:mod:`enforcer.hooks` do the real reading and name any field they cannot use.
+between versions, and a new field must never break enforcement). Every field an adapter in
+:mod:`enforcer.hooks` reads is declared here with its type, so a wrong JSON type is a 422 naming
+it; the adapters check types again, for the payloads that reach them without this schema (a
+notify script's stdin).
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ class FastNetMonCallback(BaseModel):
     action: Literal["ban", "unban", "attack_details", "attack_status", "partial_block", "partial_unblock"]
     ip: str | None = Field(default=None, max_length=64, description="Host address (per-host alerts)")
     alert_scope: str | None = Field(default=None, description="host (enforced), hostgroup, network (skipped)")
+    direction: Literal["incoming", "outgoing", "internal", "other"] | None = Field(
+        default=None, description="Used when attack_details has no attack_direction; a ban needs one of the two"
+    )
     attack_details: FastNetMonAttackDetails | None = None
 
 
@@ -53,6 +58,7 @@ class BGPalerterAlert(BaseModel):
     type: str | None = None
     summary: str | None = None
     text: str | None = Field(default=None, description="The stock template's summary")
+    message: str | None = Field(default=None, description="Summary under another name (read if neither is set)")
     prefix: str | None = None
     newprefix: str | None = Field(default=None, description="The announced prefix")
     asn: str | None = None
@@ -95,7 +101,7 @@ class AlertmanagerWebhook(BaseModel):
 
 
 class GenericEvent(BaseModel):
-    """One event from any detector; ``status: resolved`` ends what its source opened."""
+    """One event from any detector; ``status: resolved`` ends what the generic hook opened for the target."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "target": "198.51.100.7", "violation": "scanning", "reason": "portscan seen by IDS", "ttl": "2h",
@@ -107,7 +113,11 @@ class GenericEvent(BaseModel):
     expires_at: datetime | None = None
     customer: str | None = Field(default=None, max_length=64)
     asn: StrictInt | None = Field(default=None, ge=1, le=4294967295)
-    source: str | None = Field(default=None, max_length=32, description="The detector's name (default generic)")
+    source: str | None = Field(
+        default=None, max_length=32,
+        description="The detector's name, shown in the reason; the decision's source is always generic "
+        "(cli, api, reconcile and operator are refused)",
+    )
     event_id: str | None = Field(default=None, max_length=150, description="Becomes the idempotency key")
     status: Literal["firing", "resolved"] = "firing"
     labels: dict[str, str] = {}

@@ -29,7 +29,9 @@ from ..model import InvalidInput, Violation, now
 from ..store import Base, Store
 
 PREFIX = "enf_"
-_TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}")
+#: No ":" (it separates the parts of idempotency-key namespaces, ``hook:<hook>:<token>:<key>``) and
+#: no leading "@" (``@local`` is ``enforcer hook`` run without a token).
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 
 
 class Scope(StrEnum):
@@ -59,8 +61,8 @@ class Token(BaseModel):
     created_at: datetime
     revoked: bool = False
 
-    def may_read(self) -> bool:
-        return True
+    def may_write(self) -> bool:
+        return self.scope is not Scope.READER
 
     def may_submit(self, violation: Violation) -> bool:
         if self.scope is Scope.OPERATOR:
@@ -105,7 +107,7 @@ def parse_categories(text: str | None) -> tuple[Violation, ...]:
 def create_token(store: Store, name: str, scope: Scope | str, categories: tuple[Violation | str, ...] = ()) -> str:
     """Store a new token and return its secret (the only time it is ever visible)."""
     if not _TOKEN_NAME.fullmatch(name):
-        raise InvalidInput("name", f"{name!r}: letters, digits and ._:@- only, 1-64 characters")
+        raise InvalidInput("name", f"{name!r}: a letter or digit, then letters, digits and ._@-; 1-64 characters")
     try:
         scope = Scope(scope)
     except ValueError:

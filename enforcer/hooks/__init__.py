@@ -2,26 +2,35 @@
 
 An adapter is a pure function (no store, no inventory, no clock): payload in, a list of
 :class:`~enforcer.model.Decision` (block this), :class:`End` (the detector says the condition
-cleared: end what *it* opened) or :class:`Skip` (understood, nothing to enforce, and why) out.
-Anything malformed raises :class:`~enforcer.model.InvalidInput` naming the payload field, so the
-edge can answer a 422 the detector's operator can act on. The idempotency key each adapter
-derives from the payload (attack uuid, alert fingerprint + start) is what makes a webhook retry
-harmless.
+cleared: end what *it* opened), :class:`Skip` (understood, nothing to enforce, and why) or
+:class:`Invalid` (one bad element of a batch) out. A payload that is malformed as a whole raises
+:class:`~enforcer.model.InvalidInput` naming the payload field, so the edge can answer a 422 the
+detector's operator can act on. The idempotency key each adapter derives from the payload
+(attack uuid, alert fingerprint + start) is what makes a webhook retry harmless;
+:func:`enforcer.hooks.intake.claim` then ties source and key to the hook and the caller.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..model import Decision, InvalidInput, PrefixT, Violation, parse_prefix, validation_error_to_invalid
 
+#: Sources that belong to people and to enforcer itself: no detector payload may speak as them.
+RESERVED_SOURCES = frozenset({"cli", "api", "reconcile", "operator"})
+
 
 class End(BaseModel):
-    """End the active decisions ``source`` opened for ``target`` (unban, alert resolved)."""
+    """End the active decisions ``source`` opened for ``target`` (unban, alert resolved).
+
+    ``violation`` None: whatever category the source opened (FastNetMon's unban may not say
+    which direction the attack had).
+    """
 
     model_config = ConfigDict(frozen=True)
     target: PrefixT
@@ -38,27 +47,40 @@ class Skip(BaseModel):
     reason: str
 
 
-Item = Decision | End | Skip
+class Invalid(BaseModel):
+    """One malformed element of a batch (an alert in an Alertmanager group, an event in a list).
+
+    Reported per item, so one bad alert does not lose the others: Alertmanager never retries a
+    4xx, and a whole-group 422 would drop the good alerts with the bad one.
+    """
+
+    model_config = ConfigDict(frozen=True)
+    field: str
+    reason: str
 
 
-def decision(fields: dict[str, str], **values: Any) -> Decision:
-    """Build a Decision; a validation failure names the payload's field (``fields`` maps model → payload)."""
+Item = Decision | End | Skip | Invalid
+M = TypeVar("M", bound=BaseModel)
+
+
+def build(model: type[M], fields: dict[str, str], **values: Any) -> M:
+    """Validate ``values`` into ``model``; a failure names the payload's field (``fields``: model → payload)."""
     try:
-        return Decision.model_validate(values)
+        return model.model_validate(values)
     except ValidationError as exc:
         err = validation_error_to_invalid(exc)
         raise InvalidInput(fields.get(err.field, err.field), err.reason) from None
-    except OverflowError:  # a duration beyond what timedelta holds, before the 365-day check sees it
-        raise InvalidInput(fields.get("ttl", "ttl"), f"{values.get('ttl')!r} is far beyond the maximum") from None
 
 
-def end(fields: dict[str, str], **values: Any) -> End:
-    """Build an End; a validation failure names the payload's field, as :func:`decision` does."""
-    try:
-        return End.model_validate(values)
-    except ValidationError as exc:
-        err = validation_error_to_invalid(exc)
-        raise InvalidInput(fields.get(err.field, err.field), err.reason) from None
+def each(elements: list[Any], adapt: Callable[[str, Any], Item], prefix: str = "") -> list[Item]:
+    """Adapt every element of a batch on its own: a bad one becomes :class:`Invalid`, the rest stand."""
+    out: list[Item] = []
+    for i, element in enumerate(elements):
+        try:
+            out.append(adapt(f"{prefix}{i}", element))
+        except InvalidInput as exc:
+            out.append(Invalid(field=exc.field, reason=exc.reason))
+    return out
 
 
 def prefix(field: str, value: Any) -> Any:
@@ -81,10 +103,18 @@ def need(payload: Any, field: str) -> Any:
     return payload[key]
 
 
+def one_of(field: str, value: Any, allowed: tuple[str, ...]) -> str:
+    """``value`` if it is one of the ``allowed`` strings, else InvalidInput naming the field.
+
+    Payload values arrive as any JSON type (a list, an object): checked before they are used
+    as a key or compared, so a wrong type is a 422, never a TypeError.
+    """
+    if not isinstance(value, str) or value not in allowed:
+        raise InvalidInput(field, f"{value!r} is not one of: {', '.join(allowed)}")
+    return value
+
+
 def digest(*parts: Any) -> str:
     """A short stable hash of payload parts, for idempotency keys when the detector gives no id."""
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:32]
-
-
-__all__ = ["End", "Item", "Skip", "decision", "digest", "end", "need", "prefix"]

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from ..model import InvalidInput
-from . import Item, Skip, decision, digest, end, need, prefix
+from ..model import Decision, InvalidInput
+from . import End, Item, Skip, build, digest, each, need, one_of, prefix
 
 SOURCE = "alertmanager"
 TARGET_LABELS = ("enforcer_target", "target", "prefix", "ip", "address", "src_ip")
@@ -40,18 +40,19 @@ def from_webhook(
     target_label: str | None = None,
     actor: str = SOURCE,
 ) -> list[Item]:
-    """One Alertmanager webhook body → one item per alert in the group."""
+    """One Alertmanager webhook body → one item per alert in the group (a bad alert is :class:`Invalid`)."""
     version = need(payload, "version")
     if str(version) != "4":
         raise InvalidInput("version", f"{version!r}: only Alertmanager webhook version 4 is understood")
     alerts = need(payload, "alerts")
     if not isinstance(alerts, list):
         raise InvalidInput("alerts", "expected a list")
-    group_status = payload.get("status", "firing")
-    return [
-        _alert(f"alerts.{i}", a, group_status, on_resolved, violation, target_label, actor)
-        for i, a in enumerate(alerts)
-    ]
+    group_status = one_of("status", payload.get("status") or "firing", ("firing", "resolved"))
+    return each(
+        alerts,
+        lambda where, a: _alert(where, a, group_status, on_resolved, violation, target_label, actor),
+        prefix="alerts.",
+    )
 
 
 def _alert(
@@ -69,9 +70,7 @@ def _alert(
     annotations = alert.get("annotations") or {}
     if not isinstance(labels, dict) or not isinstance(annotations, dict):
         raise InvalidInput(f"{where}.labels", "labels and annotations must be JSON objects")
-    status = alert.get("status") or group_status
-    if status not in ("firing", "resolved"):
-        raise InvalidInput(f"{where}.status", f"{status!r} is not firing or resolved")
+    status = one_of(f"{where}.status", alert.get("status") or group_status, ("firing", "resolved"))
     names = (target_label,) if target_label else TARGET_LABELS
     label = next((n for n in names if labels.get(n)), None)
     if label is None:
@@ -88,8 +87,8 @@ def _alert(
         if on_resolved == "keep":
             return Skip(reason=f"{target} resolved; on_resolved=keep leaves the block to its TTL")
         reason = f"Alertmanager: {labels.get('alertname', 'alert')} resolved"
-        return end({"violation": f"{where}.labels.{vlabel or 'violation'}"}, target=target, source=SOURCE,
-                   violation=violation, actor=actor, reason=reason)
+        return build(End, {"violation": f"{where}.labels.{vlabel or 'violation'}"}, target=target, source=SOURCE,
+                     violation=violation, actor=actor, reason=reason)
     fingerprint = alert.get("fingerprint") or digest(sorted(labels.items()))
     starts = alert.get("startsAt") or ""
     text = annotations.get("summary") or annotations.get("description") or labels.get("alertname") or ""
@@ -102,13 +101,14 @@ def _alert(
         "reason": f"{where}.annotations.summary",
     }
     optional = {k: labels[k] for k in ("customer", "asn", "ttl") if labels.get(k)}
-    return decision(
+    return build(
+        Decision,
         fields,
         target=target,
         violation=violation,
         source=SOURCE,
         actor=actor,
         reason=f"Alertmanager {labels.get('alertname', 'alert')}: {text}"[:1024],
-        idempotency_key=f"{SOURCE}:{fingerprint}:{starts}"[:200],
+        idempotency_key=f"{fingerprint}:{starts}"[:200],
         **optional,
     )

@@ -23,11 +23,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..model import InvalidInput, Violation
-from . import Item, Skip, decision, digest, prefix
+from ..model import Decision, InvalidInput, Violation
+from . import Item, Skip, build, digest, prefix
 
 SOURCE = "bgpalerter"
 ENFORCED = ("hijack", "rpki")
+#: Context keys read as text: another JSON type (a template without quotes) is refused, naming the key.
+TEXT_KEYS = ("channel", "summary", "text", "message")
 
 _HIJACK_SAME = re.compile(
     r"^The prefix (?P<newprefix>\S+) \((?P<desc>.*)\) is announced by (?P<neworigin>.+?) instead of"
@@ -43,7 +45,10 @@ def from_webhook(payload: Any, actor: str = SOURCE) -> list[Item]:
     if not isinstance(payload, dict):
         raise InvalidInput("body", "expected a JSON object")
     ctx = {k: v for k, v in payload.items() if v not in (None, "", "undefined")}
-    summary = str(ctx.get("summary") or ctx.get("text") or ctx.get("message") or "")
+    for key in TEXT_KEYS:
+        if key in ctx and not isinstance(ctx[key], str):
+            raise InvalidInput(key, f"expected a string, not {type(ctx[key]).__name__}")
+    summary = ctx.get("summary") or ctx.get("text") or ctx.get("message") or ""
     channel = ctx.get("channel") or _channel_from_summary(summary)
     if channel is None:
         if summary:
@@ -58,9 +63,10 @@ def from_webhook(payload: Any, actor: str = SOURCE) -> list[Item]:
     origin = ctx.get("neworigin") or parsed.get("neworigin")
     target = prefix("newprefix", announced)
     asn = _single_asn("neworigin", origin)
-    key = f"{SOURCE}:{digest(channel, str(target), asn, ctx.get('earliest') or summary)}"
+    key = digest(channel, str(target), asn, ctx.get("earliest") or summary)
     return [
-        decision(
+        build(
+            Decision,
             {"target": "newprefix", "asn": "neworigin", "reason": "summary"},
             target=target,
             violation=Violation.BGP_HIJACK,

@@ -5,14 +5,18 @@ FastNetMon speaks two ways, both handled here:
 * the notify script (``notify_script_path``): called as ``SCRIPT IP DIRECTION PPS ACTION`` with
   ACTION ``ban`` / ``unban`` (Community, ``src/fastnetmon_logic.cpp``); on ``ban`` the attack
   details arrive on stdin — plain text in Community and in Advanced's ``notify_script_format text``,
-  a JSON document in Advanced's ``notify_script_format json`` (which may pass no arguments at all);
+  a JSON document in Advanced's ``notify_script_format json`` (which may pass no arguments at all,
+  or Advanced's compatibility form ``SCRIPT ACTION IP``);
 * the JSON document itself, POSTed by Advanced's ``web_callback_url`` (the same format:
   ``{"ip", "action", "alert_scope", "attack_details": {"attack_uuid", "attack_direction", ...}}``).
 
 ``incoming`` means the host is the victim (ddos-victim: RTBH upstream); ``outgoing`` means the
-host is the source (ddos-outbound). ``unban`` ends what FastNetMon opened for that host; the
-informational actions (``attack_details``, ``attack_status``, flow-spec ``partial_block``) and
-hostgroup/network-scope alerts ask nothing of enforcer and are skipped with the reason.
+host is the source (ddos-outbound). A ``ban`` must say which: guessing "incoming" would blackhole
+an attacker's victim-less address instead of cutting it off. ``unban`` ends what FastNetMon opened
+for that host — in that direction's category, or in any when the call does not say (the
+compatibility form ``unban IP`` does not). The informational actions (``attack_details``,
+``attack_status``, flow-spec ``partial_block``) and hostgroup/network-scope alerts ask nothing of
+enforcer and are skipped with the reason.
 """
 
 from __future__ import annotations
@@ -21,19 +25,22 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ..model import InvalidInput, Violation
-from . import End, Item, Skip, decision, digest, need, prefix
+from ..model import Decision, InvalidInput, Violation
+from . import End, Item, Skip, build, digest, need, one_of, prefix
 
 SOURCE = "fastnetmon"
 ACTIONS = ("ban", "unban", "attack_details", "attack_status", "partial_block", "partial_unblock")
+DIRECTIONS = ("incoming", "outgoing", "internal", "other")
 VIOLATION_BY_DIRECTION = {"incoming": Violation.DDOS_VICTIM, "outgoing": Violation.DDOS_OUTBOUND}
 
 
-def from_callback(payload: Any, actor: str = SOURCE) -> list[Item]:
-    """A FastNetMon JSON document (web callback or JSON notify script) → intake items."""
-    action = need(payload, "action")
-    if action not in ACTIONS:
-        raise InvalidInput("action", f"{action!r} is not one of: {', '.join(ACTIONS)}")
+def from_callback(payload: Any, actor: str = SOURCE, key: str | None = None) -> list[Item]:
+    """A FastNetMon JSON document (web callback or JSON notify script) → intake items.
+
+    ``key``: the idempotency key when the caller knows better than the document (a notify call
+    turned into a document has no attack uuid).
+    """
+    action = one_of("action", need(payload, "action"), ACTIONS)
     scope = payload.get("alert_scope") or "host"
     if scope != "host":
         return [Skip(reason=f"alert_scope {scope!r}: only per-host alerts are enforced")]
@@ -41,64 +48,88 @@ def from_callback(payload: Any, actor: str = SOURCE) -> list[Item]:
     if not isinstance(details, dict):
         raise InvalidInput("attack_details", "expected a JSON object")
     ip = need(payload, "ip")
-    direction = details.get("attack_direction") or payload.get("direction") or "incoming"
+    dfield = "attack_details.attack_direction" if details.get("attack_direction") else "direction"
+    direction = details.get("attack_direction") or payload.get("direction")
+    if direction is not None:
+        direction = one_of(dfield, direction, DIRECTIONS)
     uuid = details.get("attack_uuid")
     power = details.get("peak_attack_power", details.get("initial_attack_power"))
     reason = _reason(direction, power, details.get("attack_type"), details.get("attack_protocol"), uuid)
-    key = f"{SOURCE}:{uuid}" if uuid else f"{SOURCE}:{digest(payload)}"
+    key = key or (str(uuid) if uuid else digest(payload))
     return _items(action, ip, direction, reason, key, actor, "attack_details.attack_direction")
 
 
-def from_notify(args: Sequence[str], stdin: str = "", actor: str = SOURCE) -> list[Item]:
-    """A notify-script call: its argv and whatever FastNetMon wrote to stdin → intake items."""
+def notify_document(args: Sequence[str], stdin: str = "") -> tuple[dict[str, Any], str | None]:
+    """A notify-script call (argv and stdin) as FastNetMon's JSON document, with its idempotency key.
+
+    One reading of the call whichever way it is then handled: locally (:func:`from_notify`) or
+    posted to ``enforcer serve`` (``enforcer hook fastnetmon --url``).
+    """
     text = stdin.strip()
     if text.startswith("{"):
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InvalidInput("stdin", f"looks like JSON but does not parse: {exc.msg} at {exc.pos}") from None
-        return from_callback(doc, actor=actor)
-    if len(args) >= 2 and args[0] in ACTIONS:  # Advanced's compatibility argv: ACTION IP
-        args = [args[1], "incoming", "0", args[0]]
+        return doc, None
+    facts = _text_facts(text)
+    if len(args) >= 2 and args[0] in ACTIONS:  # Advanced's compatibility argv: ACTION IP (no direction)
+        args = [args[1], facts.get("attack direction", ""), "0", args[0]]
     if len(args) != 4:
         raise InvalidInput("args", f"expected CLIENT_IP DIRECTION PPS ACTION, got {len(args)} argument(s)")
     ip, direction, pps, action = args
-    if action not in ACTIONS:
-        raise InvalidInput("action", f"{action!r} is not one of: {', '.join(ACTIONS)}")
+    one_of("action", action, ACTIONS)
+    if direction:
+        one_of("direction", direction, DIRECTIONS)
+    elif action == "ban":
+        raise InvalidInput("direction", "missing: a ban needs the attack direction (incoming or outgoing)")
     if not pps.isdigit():
         raise InvalidInput("pps", f"{pps!r} is not a packet rate")
-    facts = _text_facts(text)
-    reason = _reason(direction, int(pps), facts.get("attack type"), facts.get("attack protocol"), None)
-    key = f"{SOURCE}:{digest(ip, direction, text)}" if text else None
-    return _items(action, ip, direction, reason, key, actor, "direction")
+    details: dict[str, Any] = {"peak_attack_power": int(pps)}
+    if direction:
+        details["attack_direction"] = direction
+    for name in ("attack type", "attack protocol"):
+        if facts.get(name):
+            details[name.replace(" ", "_")] = facts[name]
+    doc = {"ip": ip, "action": action, "alert_scope": "host", "attack_details": details}
+    return doc, (digest(ip, direction, text) if text else None)
 
 
-def _items(action: str, ip: str, direction: str, reason: str, key: str | None, actor: str, dfield: str) -> list[Item]:
+def from_notify(args: Sequence[str], stdin: str = "", actor: str = SOURCE) -> list[Item]:
+    """A notify-script call: its argv and whatever FastNetMon wrote to stdin → intake items."""
+    doc, key = notify_document(args, stdin)
+    return from_callback(doc, actor=actor, key=key)
+
+
+def _items(
+    action: str, ip: Any, direction: str | None, reason: str, key: str | None, actor: str, dfield: str
+) -> list[Item]:
     if action in ("attack_details", "attack_status", "partial_block", "partial_unblock"):
         return [Skip(reason=f"action {action!r} is informational or flow-spec; nothing to enforce")]
     target = prefix("ip", ip)
-    violation = VIOLATION_BY_DIRECTION.get(direction)
-    if violation is None:
-        if direction in ("internal", "other"):
-            return [Skip(reason=f"direction {direction!r}: neither side is a customer host to act on")]
-        raise InvalidInput(dfield, f"{direction!r} is not one of: incoming, outgoing, internal, other")
+    if direction in ("internal", "other"):
+        return [Skip(reason=f"direction {direction!r}: neither side is a customer host to act on")]
+    violation = VIOLATION_BY_DIRECTION.get(direction or "")
     if action == "unban":
         return [End(target=target, source=SOURCE, violation=violation, actor=actor, reason="FastNetMon unban")]
+    if violation is None:
+        raise InvalidInput(dfield, "missing: a ban needs the attack direction (incoming or outgoing)")
     return [
-        decision(
+        build(
+            Decision,
             {"target": "ip"},
             target=target,
             violation=violation,
             source=SOURCE,
             actor=actor,
-            reason=reason,
+            reason=reason[:1024],
             idempotency_key=key,
         )
     ]
 
 
-def _reason(direction: str, power: Any, attack_type: Any, protocol: Any, uuid: Any) -> str:
-    parts = [f"FastNetMon: {direction} attack"]
+def _reason(direction: str | None, power: Any, attack_type: Any, protocol: Any, uuid: Any) -> str:
+    parts = [f"FastNetMon: {direction or 'unknown-direction'} attack"]
     if power not in (None, ""):
         parts.append(f"{power} pps")
     if attack_type and attack_type != "unknown":

@@ -3,33 +3,41 @@
 The body is one event object or a list of them::
 
     {"target": "198.51.100.7", "violation": "scanning", "reason": "portscan seen by IDS",
-     "ttl": "2h", "event_id": "ids-4711", "status": "firing"}
+     "ttl": "2h", "event_id": "ids-4711", "status": "firing", "source": "suricata"}
 
 ``target`` and ``violation`` are required; ``reason``, ``ttl``, ``expires_at``, ``customer``,
-``asn`` and ``source`` (the detector's name, default ``generic``) are optional; ``event_id``
-becomes the idempotency key; ``status: resolved`` ends what that source opened for the target.
-``labels`` may carry any free-form metadata (kept out of the decision). Unknown keys are
-refused, so a typo (``tll``) is an error rather than a silently ignored TTL.
+``asn`` and ``source`` (the detector's name: shown in the reason, and keeping its event ids
+apart from another detector's on the same token) are optional; ``event_id`` becomes the
+idempotency key; ``status: resolved`` ends what the generic hook opened for the target and
+category. The decision's source is always ``generic``, whatever the payload says: a payload
+that could choose it could end another source's decisions (an operator's block, FastNetMon's
+ban). The names of people and of enforcer itself (cli, api, reconcile, operator) are refused
+outright. ``labels`` may carry any
+free-form metadata (kept out of the decision). Unknown keys are refused, so a typo (``tll``) is
+an error rather than a silently ignored TTL. In a list, each event stands on its own: a bad one
+is reported invalid and the others still count.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from ..model import InvalidInput, Violation
-from . import Item, decision, end, need, prefix
+from ..model import Decision, InvalidInput, Violation
+from . import RESERVED_SOURCES, End, Item, build, each, need, one_of, prefix
 
 SOURCE = "generic"
 KNOWN = {"target", "violation", "reason", "ttl", "expires_at", "customer", "asn", "source", "event_id", "status",
          "labels"}
+_DETECTOR = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 
 def from_events(payload: Any, actor: str = SOURCE) -> list[Item]:
-    """One event or a list of events → intake items."""
+    """One event or a list of events → intake items (in a list, a bad event is :class:`~enforcer.hooks.Invalid`)."""
     if isinstance(payload, list):
         if not payload:
             raise InvalidInput("body", "an empty list of events")
-        return [_event(f"{i}.", e, actor) for i, e in enumerate(payload)]
+        return each(payload, lambda where, e: _event(f"{where}.", e, actor))
     return [_event("", payload, actor)]
 
 
@@ -39,27 +47,40 @@ def _event(where: str, event: Any, actor: str) -> Item:
     unknown = sorted(set(event) - KNOWN)
     if unknown:
         raise InvalidInput(f"{where}{unknown[0]}", f"unknown field; known: {', '.join(sorted(KNOWN))}")
-    source = event.get("source") or SOURCE
+    detector = _detector(where, event)
     target = prefix(f"{where}target", need(event, "target"))
-    violation = need(event, "violation")
-    status = event.get("status", "firing")
-    if status not in ("firing", "resolved"):
-        raise InvalidInput(f"{where}status", f"{status!r} is not firing or resolved")
+    violation = one_of(f"{where}violation", need(event, "violation"), tuple(Violation))
+    status = one_of(f"{where}status", event.get("status", "firing"), ("firing", "resolved"))
+    reason = event.get("reason") or ""
+    if detector and isinstance(reason, str):
+        reason = (f"{detector}: {reason}" if reason else detector)[:1024]
     if status == "resolved":
-        if violation not in set(Violation):
-            raise InvalidInput(f"{where}violation", f"{violation!r} is not one of: {', '.join(Violation)}")
-        return end({"source": f"{where}source", "reason": f"{where}reason"}, target=target, source=source,
-                   violation=violation, actor=actor, reason=event.get("reason") or "")
+        return build(End, {"reason": f"{where}reason"}, target=target, source=SOURCE, violation=violation,
+                     actor=actor, reason=reason)
     key = event.get("event_id")
-    values = {k: event[k] for k in ("reason", "ttl", "expires_at", "customer", "asn") if event.get(k) is not None}
-    fields = {k: f"{where}{k}" for k in (*values, "target", "violation", "source")}
+    values = {k: event[k] for k in ("ttl", "expires_at", "customer", "asn") if event.get(k) is not None}
+    fields = {k: f"{where}{k}" for k in (*values, "target", "violation", "reason")}
     fields["idempotency_key"] = f"{where}event_id"
-    return decision(
+    return build(
+        Decision,
         fields,
         target=target,
         violation=violation,
-        source=source,
+        source=SOURCE,
         actor=actor,
-        idempotency_key=f"{source}:{key}" if key is not None else None,
+        reason=reason,
+        idempotency_key=f"{detector or SOURCE}:{key}" if key is not None else None,
         **values,
     )
+
+
+def _detector(where: str, event: dict[str, Any]) -> str | None:
+    """The payload's ``source``: the detector's name, a label, never the decision's source."""
+    name = event.get("source")
+    if name is None:
+        return None
+    if not isinstance(name, str) or not _DETECTOR.fullmatch(name):
+        raise InvalidInput(f"{where}source", f"{name!r}: lower-case letters, digits, _ and -, 1-32 characters")
+    if name in RESERVED_SOURCES:
+        raise InvalidInput(f"{where}source", f"{name!r} is reserved for enforcer's own sources")
+    return name

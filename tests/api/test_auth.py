@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
 from enforcer.api.tokens import authenticate, create_token, list_tokens, revoke_token
 
 from .conftest import auth, fixture
@@ -39,10 +41,60 @@ def test_a_revoked_token_stops_working_at_once(client, ctx, tokens):
 def test_a_reader_can_read_but_not_block(client, ctx, tokens):
     assert client.get("/v1/audit", headers=auth(tokens["reader"])).status_code == 200
     r = client.post("/v1/decisions", json=BLOCK, headers=auth(tokens["reader"]))
-    assert r.status_code == 403 and r.json()["error"]["field"] == "violation"
+    assert r.status_code == 403 and r.json()["error"]["field"] == "authorization"
     assert _stored(ctx) == 0
     last = ctx.store.history(limit=1)[0]
     assert (last.action, last.actor) == ("forbidden", "dashboard")
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/decisions", {"target": "not-an-address", "violation": "jaywalking"}),
+        ("/v1/decisions", b"\x00not json"),
+        ("/v1/hooks/bgpalerter", {"channel": "visibility", "summary": "withdrawn"}),  # would be "skipped"
+        ("/v1/hooks/generic", [{"tll": "2h"}]),
+    ],
+)
+def test_a_reader_is_refused_before_its_body_is_read(client, ctx, tokens, path, body):
+    """Scope first: a reader learns nothing from validation, and gets no "skipped" for a hook."""
+    headers = {**auth(tokens["reader"]), "Content-Type": "application/json"}
+    r = client.post(path, content=body, headers=headers) if isinstance(body, bytes) else \
+        client.post(path, json=body, headers=headers)
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["field"] == "authorization"
+    assert _stored(ctx) == 0
+
+
+def test_no_token_is_a_401_even_for_a_body_that_is_not_json(client):
+    r = client.post("/v1/hooks/generic", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 401
+
+
+def test_a_flood_of_bad_tokens_writes_one_audit_row_a_minute_per_address(client, ctx):
+    denials = client.app.state.served.denials
+    clock = [1000.0]
+    denials.clock = lambda: clock[0]
+    for _ in range(50):
+        assert client.get("/v1/decisions", headers=auth("enf_guess")).status_code == 401
+    rows = [e for e in ctx.store.history(limit=100) if e.action == "auth-failed"]
+    assert len(rows) == 1 and rows[0].detail["repeats"] == 0
+
+    clock[0] += 61  # a minute later the next denial writes a row carrying the count in between
+    client.get("/v1/decisions", headers=auth("enf_guess"))
+    rows = [e for e in ctx.store.history(limit=100) if e.action == "auth-failed"]
+    assert len(rows) == 2 and rows[-1].detail["repeats"] == 49
+    assert rows[-1].detail["client"] == "testclient"
+
+
+def test_denials_still_counted_at_shutdown_are_written(ctx):
+    from .conftest import _client
+
+    with _client(ctx, reconcile=False) as c:
+        for _ in range(5):
+            c.get("/v1/audit", headers=auth("enf_guess"))
+    rows = [e for e in ctx.store.history(limit=100) if e.action == "auth-failed"]
+    assert [r.detail["repeats"] for r in rows] == [0, 4]
 
 
 def test_a_detector_blocks_its_own_categories_only(client, ctx, tokens):

@@ -6,11 +6,11 @@ Runs against the app with its reconcile loop, as ``enforcer serve`` runs it, on 
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from ..helpers import wait_for
 from .conftest import auth, fixture
 
 
@@ -23,16 +23,8 @@ def sample(client, name: str, **labels: str) -> float:
     return 0.0
 
 
-def wait_for(condition, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        time.sleep(0.02)
-
-
 def test_ten_concurrent_deliveries_of_one_alert_make_one_enforcement_and_one_push(served, ctx, tokens):
-    loop = served.app.state.loop
+    loop = served.app.state.served.loop
     wait_for(lambda: loop.passes >= 1)  # the start-up pass (it may write fw1's empty nftables table)
     edge_before = sample(served, "enforcer_pushes_total", device="edge1", outcome="ok")
     fw_before = sample(served, "enforcer_pushes_total", device="fw1", outcome="ok")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from enforcer.api.tokens import create_token
+
 from .conftest import auth, fixture
 
 
@@ -34,6 +36,43 @@ def test_a_fastnetmon_unban_leaves_an_operators_block_on_the_same_host(client, c
     assert len(ctx.store.decisions()) == 2
     client.post("/v1/hooks/fastnetmon", json=fixture("fastnetmon/unban_incoming.json"), headers=fnm)
     assert [d.source for d in ctx.store.decisions()] == ["api"]
+
+
+def test_an_unban_without_direction_lifts_an_outgoing_ban(client, ctx, fnm):
+    """Advanced's ``unban IP`` does not say the direction: the ban must lift all the same."""
+    client.post("/v1/hooks/fastnetmon", json=fixture("fastnetmon/ban_outgoing.json"), headers=fnm)
+    assert ("203.0.113.66/32", "rate-limit") in _active(ctx)
+    r = client.post("/v1/hooks/fastnetmon", json={"ip": "203.0.113.66", "action": "unban"}, headers=fnm)
+    assert r.json()["results"][0]["outcome"] == "ended"
+    assert _active(ctx) == {}
+
+
+def test_an_unban_without_direction_ends_only_categories_the_token_may_act_on(client, ctx, tokens):
+    noc = auth(tokens["operator"])
+    client.post("/v1/hooks/fastnetmon", json=fixture("fastnetmon/ban_incoming.json"), headers=noc)
+    victim_only = auth(create_token(ctx.store, "fnm-victim", "detector", ("ddos-victim",)))
+    out_only = auth(create_token(ctx.store, "fnm-out", "detector", ("ddos-outbound",)))
+    r = client.post("/v1/hooks/fastnetmon", json={"ip": "203.0.113.10", "action": "unban"}, headers=out_only)
+    assert r.json()["results"][0]["outcome"] == "nothing-to-end"
+    assert ("203.0.113.10/32", "rtbh") in _active(ctx)
+    r = client.post("/v1/hooks/fastnetmon", json={"ip": "203.0.113.10", "action": "unban"}, headers=victim_only)
+    assert r.json()["results"][0]["outcome"] == "ended" and _active(ctx) == {}
+
+
+def test_a_ban_without_direction_is_a_422_naming_the_field(client, ctx, fnm):
+    doc = fixture("fastnetmon/ban_incoming.json")
+    del doc["attack_details"]["attack_direction"]
+    r = client.post("/v1/hooks/fastnetmon", json=doc, headers=fnm)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "attack_details.attack_direction"
+    assert ctx.store.snapshot()["decisions"] == 0
+
+
+@pytest.mark.parametrize("direction", [[1], {"incoming": True}, 3, "sideways"])
+def test_a_fastnetmon_direction_of_any_wrong_type_is_a_422_not_a_500(client, fnm, direction):
+    doc = fixture("fastnetmon/ban_incoming.json")
+    del doc["attack_details"]["attack_direction"]
+    r = client.post("/v1/hooks/fastnetmon", json={**doc, "direction": direction}, headers=fnm)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "direction", r.text
 
 
 def test_an_unban_for_a_host_never_banned_is_harmless(client, ctx, fnm):
@@ -100,11 +139,25 @@ def test_alertmanager_resolved_can_be_kept_until_ttl(client, ctx, tokens):
     assert len(_active(ctx)) == 2
 
 
-def test_alertmanager_payload_errors_name_the_alert_and_label(client, ctx, tokens):
+def test_one_bad_alert_does_not_lose_the_rest_of_its_group(client, ctx, tokens):
+    """Alertmanager never retries a 4xx: the good alert is stored, the bad one reported by name."""
     doc = fixture("alertmanager/firing_two_alerts.json")
     doc["alerts"][1]["labels"]["src_ip"] = "203.0.113.999"
     r = client.post("/v1/hooks/alertmanager", json=doc, headers=auth(tokens["detector"]))
-    assert r.status_code == 422 and r.json()["error"]["field"] == "alerts.1.labels.src_ip"
+    assert r.status_code == 200
+    good, bad = r.json()["results"]
+    assert good["outcome"] == "created" and good["target"] == "203.0.113.45/32"
+    assert bad["outcome"] == "invalid" and bad["error"]["field"] == "alerts.1.labels.src_ip"
+    assert {t for t, _ in _active(ctx)} == {"203.0.113.45/32"}
+
+
+def test_a_group_with_no_good_alert_is_a_422_naming_the_first_bad_one(client, ctx, tokens):
+    doc = fixture("alertmanager/firing_two_alerts.json")
+    doc["alerts"][0]["labels"]["src_ip"] = "not-an-ip"
+    doc["alerts"][1]["labels"]["violation"] = "jaywalking"
+    r = client.post("/v1/hooks/alertmanager", json=doc, headers=auth(tokens["detector"]))
+    assert r.status_code == 422 and r.json()["error"]["field"] == "alerts.0.labels.src_ip"
+    assert [x["outcome"] for x in r.json()["results"]] == ["invalid", "invalid"]
     assert ctx.store.snapshot()["decisions"] == 0
 
 

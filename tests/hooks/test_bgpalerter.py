@@ -69,3 +69,11 @@ def test_a_bad_announced_prefix_names_newprefix(payload):
     with pytest.raises(InvalidInput) as err:
         from_webhook(doc)
     assert err.value.field == "newprefix" and "33" in err.value.reason
+
+
+@pytest.mark.parametrize("key", ["channel", "summary", "text", "message"])
+def test_a_text_key_of_another_json_type_names_the_key(key):
+    """A template without quotes can send a number or list where text belongs: a 422, never a crash."""
+    with pytest.raises(InvalidInput) as err:
+        from_webhook({"channel": "hijack", key: ["A new prefix"], "newprefix": "203.0.113.128/25"})
+    assert err.value.field == key

@@ -6,7 +6,7 @@ from ipaddress import ip_network
 import pytest
 
 from enforcer.hooks import End, Skip
-from enforcer.hooks.fastnetmon import from_callback, from_notify
+from enforcer.hooks.fastnetmon import from_callback, from_notify, notify_document
 from enforcer.model import Decision, InvalidInput, Violation
 
 
@@ -16,7 +16,7 @@ def test_incoming_ban_blackholes_the_victim_host(payload):
     assert item.target == ip_network("203.0.113.10/32")
     assert item.violation is Violation.DDOS_VICTIM
     assert item.source == "fastnetmon"
-    assert item.idempotency_key == "fastnetmon:041eb504-2b33-4ff7-a6b7-8235408d5062"
+    assert item.idempotency_key == "041eb504-2b33-4ff7-a6b7-8235408d5062"
     assert "282473 pps" in item.reason and "udp_flood" in item.reason
 
 
@@ -69,9 +69,63 @@ def test_advanced_json_notify_script_reads_the_document_from_stdin(payload):
     assert item.violation is Violation.DDOS_OUTBOUND
 
 
-def test_advanced_compatibility_arguments_action_then_ip():
+def test_advanced_compatibility_unban_ends_whatever_direction_fastnetmon_banned():
+    """``unban IP`` says no direction: an outgoing ban must be lifted too, not only ddos-victim."""
     [item] = from_notify(["unban", "203.0.113.10"], "")
-    assert isinstance(item, End)
+    assert isinstance(item, End) and item.violation is None
+
+
+def test_advanced_compatibility_ban_takes_the_direction_from_the_attack_details(payload):
+    stdin = payload("fastnetmon/community_ban_stdin.txt")
+    [item] = from_notify(["ban", "203.0.113.10"], stdin)
+    assert item.violation is Violation.DDOS_VICTIM
+
+
+def test_a_ban_without_a_direction_is_refused_not_guessed(payload):
+    with pytest.raises(InvalidInput) as err:
+        from_notify(["ban", "203.0.113.10"], "")
+    assert err.value.field == "direction"
+    doc = payload("fastnetmon/ban_outgoing.json")
+    del doc["attack_details"]["attack_direction"]
+    with pytest.raises(InvalidInput) as err:
+        from_callback(doc)
+    assert err.value.field == "attack_details.attack_direction" and "missing" in err.value.reason
+
+
+def test_an_unban_without_a_direction_ends_any_category(payload):
+    doc = payload("fastnetmon/unban_incoming.json")
+    del doc["attack_details"]["attack_direction"]
+    [item] = from_callback(doc)
+    assert isinstance(item, End) and item.violation is None
+
+
+@pytest.mark.parametrize("direction", [[1], {"a": 1}, 7, "sideways"])
+def test_a_direction_of_the_wrong_type_names_the_field(payload, direction):
+    doc = payload("fastnetmon/ban_incoming.json")
+    del doc["attack_details"]["attack_direction"]
+    doc["direction"] = direction
+    with pytest.raises(InvalidInput) as err:
+        from_callback(doc)
+    assert err.value.field == "direction"
+
+
+@pytest.mark.parametrize("action", [["ban"], {"ban": 1}, 1])
+def test_an_action_of_the_wrong_type_names_the_field(payload, action):
+    with pytest.raises(InvalidInput) as err:
+        from_callback({**payload("fastnetmon/ban_incoming.json"), "action": action})
+    assert err.value.field == "action"
+
+
+def test_a_notify_call_is_the_same_document_the_web_callback_sends(payload):
+    """One reading of the call, whether it is applied locally or posted to ``enforcer serve``."""
+    stdin = payload("fastnetmon/community_ban_stdin.txt")
+    doc, key = notify_document(["203.0.113.10", "incoming", "282473", "ban"], stdin)
+    assert doc["ip"] == "203.0.113.10" and doc["action"] == "ban"
+    assert doc["attack_details"]["attack_direction"] == "incoming"
+    assert doc["attack_details"]["attack_type"] == "udp_flood"
+    [local] = from_notify(["203.0.113.10", "incoming", "282473", "ban"], stdin)
+    [posted] = from_callback(doc, key=key)
+    assert local == posted
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,73 @@
+"""What one running API holds: the Context, its metrics, its reconcile loop, its denial log.
+
+Made once per app, at start-up or on the first request (tests hand in a factory over a
+temporary store). The routes reach it through :func:`served`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from fastapi import Request
+
+from .. import service
+from ..hooks.intake import ItemResult
+from ..reconcile import Reconciler
+from .auth import DenialLog
+from .metrics import Metrics, carriers
+from .tokens import ensure_tables
+
+
+class _Loop(Reconciler):
+    """The reconcile loop, telling the metrics when each pass started and how it went."""
+
+    def __init__(self, ctx: service.Context, metrics: Metrics, interval: float, coalesce: float):
+        super().__init__(ctx, interval=interval, coalesce=coalesce, on_report=self._report)
+        self.metrics = metrics
+        self._started = 0.0
+
+    def run_pass(self) -> service.ReconcileReport:
+        self._started = time.monotonic()
+        return super().run_pass()
+
+    def _report(self, report: service.ReconcileReport) -> None:
+        self.metrics.report(report, started=self._started)
+
+
+class Served:
+    def __init__(self, ctx: service.Context):
+        ensure_tables(ctx.store)
+        self.ctx = ctx
+        self.metrics = Metrics(active=ctx.store.count_active)
+        self.denials = DenialLog()
+        self.loop: _Loop | None = None
+
+    def start_loop(self, interval: float, coalesce: float) -> None:
+        self.loop = _Loop(self.ctx, self.metrics, interval, coalesce)
+        self.loop.start()
+
+    def stop(self) -> None:
+        if self.loop is not None:
+            self.loop.stop()
+        self.denials.flush(self.ctx.store)
+
+    def kick(self) -> None:
+        """A decision was stored or ended: the loop pushes soon (bursts coalesce into one pass)."""
+        if self.loop is not None:
+            self.loop.kick()
+
+    def record(self, results: Iterable[ItemResult]) -> None:
+        """Count each result; start the latency clock of what was created; kick the loop if anything changed."""
+        changed = False
+        for r in results:
+            self.metrics.decision(r.source or "none", r.violation or "none", r.outcome)
+            if r.outcome == "created" and r.decision_id:
+                self.metrics.stored(r.decision_id, carriers(self.ctx.inventory, r.enforcements))
+            changed = changed or r.outcome in ("created", "ended")
+        if changed:
+            self.kick()
+
+
+def served(request: Request) -> Served:
+    return request.app.state.served

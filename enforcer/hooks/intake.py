@@ -1,0 +1,185 @@
+"""Hand intake items to the service, one at a time, and say what became of each.
+
+Shared by the HTTP API (``/v1/decisions`` and the hooks) and ``enforcer hook ...``:
+
+* :func:`claim` makes every item speak for the hook it came through and the caller behind it:
+  the decision's source is the hook's name, whatever the payload says, and its idempotency key
+  lives in the ``hook:<hook>:<caller>:`` namespace, so one detector can neither end another
+  source's decisions nor take over another detector's keys;
+* :func:`apply_items` sends a :class:`~enforcer.model.Decision` to :func:`service.submit`, ends
+  what *the hook* opened for an :class:`~enforcer.hooks.End` (an unban from FastNetMon must not
+  lift an operator's block on the same host), and reports a
+  :class:`~enforcer.hooks.Skip` or :class:`~enforcer.hooks.Invalid` back; refusals and invalid
+  items are reported per item, so one bad alert in an Alertmanager group does not lose the others;
+* :func:`verdict` is the answer to the whole batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from .. import service
+from ..model import Decision, Enforcement, InvalidInput, Refused, Violation
+from ..store import DecisionRecord
+from . import End, Invalid, Item, Skip, build, digest
+
+Outcome = Literal["created", "duplicate", "dry-run", "ended", "nothing-to-end", "skipped", "refused", "invalid"]
+#: Longest idempotency key the store keeps; longer namespaced keys keep their namespace and hash the rest.
+MAX_KEY = 200
+#: The caller of ``enforcer hook ...`` run locally: no token name can start with "@".
+LOCAL = "@local"
+
+
+class ErrorDetail(BaseModel):
+    """A field and the reason it was refused: the API's error body, and an item's error."""
+
+    field: str
+    reason: str
+
+
+class ItemResult(BaseModel):
+    """What became of one intake item."""
+
+    model_config = ConfigDict(frozen=True)
+    outcome: Outcome
+    target: str | None = None
+    violation: str | None = None
+    source: str | None = None
+    decision_id: int | None = None
+    ended: list[int] = []
+    enforcements: list[Enforcement] = []
+    reason: str | None = None
+    error: ErrorDetail | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome not in ("refused", "invalid")
+
+
+class NotFound(InvalidInput):
+    """The thing named does not exist (the API answers 404)."""
+
+
+def namespaced(namespace: str, key: str) -> str:
+    """``namespace:key``, within the store's key length: an over-long key keeps its namespace, hashed."""
+    full = f"{namespace}:{key}"
+    return full if len(full) <= MAX_KEY else f"{namespace}:sha256:{digest(key)}"
+
+
+def decision_from_api(values: dict[str, Any], *, actor: str, key: str | None) -> Decision:
+    """A ``POST /v1/decisions`` body → Decision, in the ``api:<token>:`` key namespace."""
+    return build(Decision, {}, **values, source="api", actor=actor,
+                 idempotency_key=namespaced(f"api:{actor}", key) if key else None)
+
+
+def claim(items: list[Item], *, hook: str, caller: str, key: str | None = None) -> list[Item]:
+    """Tie every item to ``hook`` and ``caller``: the source is the hook, keys are in its namespace.
+
+    ``key`` (an ``Idempotency-Key`` header) replaces the payload's keys; with several decisions
+    in one delivery, each gets the key plus its position in the payload.
+    """
+    space = f"hook:{hook}:{caller}"
+    several = sum(isinstance(i, Decision) for i in items) > 1
+    out: list[Item] = []
+    for n, item in enumerate(items):
+        if isinstance(item, Decision):
+            own = (f"{key}:{n}" if several else key) if key else item.idempotency_key
+            item = item.model_copy(update={"source": hook, "idempotency_key": own and namespaced(space, own)})
+        elif isinstance(item, End):
+            item = item.model_copy(update={"source": hook})
+        out.append(item)
+    return out
+
+
+def categories(items: Iterable[Item]) -> list[Violation]:
+    """The categories a batch acts on: what the caller's token must allow."""
+    return [i.violation for i in items if isinstance(i, Decision | End) and i.violation is not None]
+
+
+def end_for_source(ctx: service.Context, end: End, within: Collection[Violation] | None = None) -> list[int]:
+    """End the active decisions ``end.source`` opened for ``end.target``, in ``end.violation``'s category.
+
+    An End without a category ends any the source opened, but only among ``within`` (the
+    caller's token categories) when given: a token may not end what it could not have opened.
+    """
+    if end.violation is not None:
+        wanted: list[Violation | None] = [end.violation]
+    else:
+        wanted = list(within) if within is not None else [None]
+    ended: list[int] = []
+    for violation in wanted:
+        try:
+            records = service.unblock(
+                ctx, str(end.target), actor=end.actor, source=end.source, reason=end.reason,
+                opened_by=end.source, violation=violation,
+            )  # fmt: skip
+        except InvalidInput:  # nothing (left) to end: the goal is reached either way
+            continue
+        ended += [r.id for r in records]
+    return ended
+
+
+def apply_item(
+    ctx: service.Context,
+    item: Item,
+    *,
+    source: str,
+    dry_run: bool = False,
+    within: Collection[Violation] | None = None,
+) -> ItemResult:
+    if isinstance(item, Skip):
+        return ItemResult(outcome="skipped", source=source, reason=item.reason)
+    if isinstance(item, Invalid):
+        return ItemResult(outcome="invalid", source=source, error=ErrorDetail(field=item.field, reason=item.reason))
+    common = {"target": str(item.target), "violation": item.violation and item.violation.value,
+              "source": item.source}
+    if isinstance(item, End):
+        if dry_run:
+            return ItemResult(outcome="dry-run", reason="would end this source's active decisions", **common)
+        ended = end_for_source(ctx, item, within)
+        return ItemResult(outcome="ended" if ended else "nothing-to-end", ended=ended, **common)
+    try:
+        result = service.submit(ctx, item, dry_run=dry_run)
+    except Refused as exc:
+        return ItemResult(outcome="refused", error=ErrorDetail(field=exc.field, reason=exc.reason), **common)
+    except InvalidInput as exc:
+        return ItemResult(outcome="invalid", error=ErrorDetail(field=exc.field, reason=exc.reason), **common)
+    outcome: Outcome = "dry-run" if result.dry_run else ("created" if result.created else "duplicate")
+    return ItemResult(outcome=outcome, decision_id=result.decision_id or None, enforcements=result.enforcements,
+                      **common)
+
+
+def apply_items(
+    ctx: service.Context,
+    items: list[Item],
+    *,
+    source: str,
+    dry_run: bool = False,
+    within: Collection[Violation] | None = None,
+) -> list[ItemResult]:
+    """Apply each item; ``source`` names the hook on results that carry no source of their own (skips)."""
+    return [apply_item(ctx, item, source=source, dry_run=dry_run, within=within) for item in items]
+
+
+def verdict(results: list[ItemResult]) -> tuple[int, ErrorDetail | None]:
+    """The status for a batch: 200 if anything was accepted (or nothing was sent); else 409 when
+    the first failure was a guardrail's refusal, 422 when it was invalid, with that error."""
+    if not results or any(r.accepted for r in results):
+        return 200, None
+    first = next(r for r in results if r.error is not None)
+    return (409 if first.outcome == "refused" else 422), first.error
+
+
+def end_decision(ctx: service.Context, decision_id: int, *, actor: str, source: str, reason: str) -> DecisionRecord:
+    """Unblock one decision by id; :class:`NotFound` if there is none, :class:`Refused` if it already ended."""
+    try:
+        [ended] = service.unblock(ctx, str(decision_id), actor=actor, source=source, reason=reason)
+    except InvalidInput:  # no active decision with that id: say which of the two it is
+        rec = service.get_decision(ctx, decision_id)
+        if rec is None:
+            raise NotFound("decision_id", f"no decision with id {decision_id}") from None
+        raise Refused("decision_id", f"decision {decision_id} is already {rec.status}") from None
+    return ended

@@ -1,0 +1,71 @@
+"""Helpers the API and lab tests share: wait with a deadline, a free port, ``enforcer serve`` as a process."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> None:
+    """Poll ``condition`` until it is true; fail after ``timeout`` seconds (never a bare sleep)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout} s")
+        time.sleep(0.02)
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve_process(
+    options: Sequence[str] = (),
+    serve_options: Sequence[str] = (),
+    *,
+    log: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    start_timeout: float = 30.0,
+) -> Iterator[str]:
+    """Run ``enforcer OPTIONS serve --listen 127.0.0.1:PORT SERVE_OPTIONS`` until ``/healthz`` answers.
+
+    Yields the base URL; the server is stopped (and waited for) on the way out, its output in ``log``.
+    """
+    port = free_port()
+    cmd = [sys.executable, "-m", "enforcer.cli", *options, "serve", "--listen", f"127.0.0.1:{port}", *serve_options]
+    url = f"http://127.0.0.1:{port}"
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        try:
+            deadline = time.monotonic() + start_timeout
+            while not _healthy(url):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"enforcer serve did not come up:\n{log.read_text()}")
+                time.sleep(0.1)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
