@@ -15,7 +15,7 @@ router applying a candidate; 300 s). A session that stops answering raises
 :class:`~.base.DeviceUnreachable`, so the push path knows management was lost rather than refused.
 
 Routers that only offer a plain vtysh login (no ``load-*`` verbs) are not supported by this
-driver; see ``enforcer/lab/devshell.py`` for the verbs a management wrapper must provide.
+driver; see ``enforcer/drivers/frr_shell.py`` for the verbs a management wrapper must provide.
 """
 
 from __future__ import annotations

@@ -52,8 +52,8 @@ def free_port() -> int:
 
 
 def force_command(router_dir: Path, router: str) -> str:
-    """The login shell of a lab router: :mod:`enforcer.lab.devshell` run by this Python."""
-    return f"{sys.executable} -m enforcer.lab.devshell --dir {router_dir} --name {router}"
+    """The login shell of a lab router: :mod:`enforcer.drivers.frr_shell` run by this Python."""
+    return f"{sys.executable} -m enforcer.drivers.frr_shell --dir {router_dir} --name {router}"
 
 
 def start_sshd(

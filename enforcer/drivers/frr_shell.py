@@ -1,4 +1,14 @@
-"""The lab routers' "device OS": what an SSH login to a lab router runs (sshd ``ForceCommand``).
+"""The device-side half of the FRR driver: what an SSH login to an FRR router runs (sshd ``ForceCommand``).
+
+Install it on each FRR router managed by enforcer (``pip install enforcer`` gives the
+``enforcer-frr-shell`` command) and point the management user's sshd at it::
+
+    Match User enforcer
+        ForceCommand /usr/local/bin/enforcer-frr-shell
+
+With no ``--dir`` it uses the system FRR (``vtysh`` defaults) and keeps its checkpoints in
+``/var/lib/enforcer-frr-shell``; the lab runs one per router with ``--dir`` pointing at that
+router's private FRR directory.
 
 An interactive login drops into the router's vtysh, like a NOC engineer's session. A command
 (``ssh router 'show ip route'``) runs through ``vtysh -c``. A few extra verbs give the router
@@ -34,21 +44,35 @@ from pathlib import Path
 VERBS = ("load-check", "load-commit", "commit-confirm", "commit-rollback", "commit-pending")
 
 
+SYSTEM_STATE = Path("/var/lib/enforcer-frr-shell")
+
+
 class Router:
-    def __init__(self, root: Path, name: str):
+    """One FRR instance: the system's (``root=None``) or a private one under ``root`` (the lab)."""
+
+    def __init__(self, root: Path | None, name: str):
         self.root = root
         self.name = name
-        self.etc = root / "etc"
-        self.rundir = root / "run"
-        self.commits = root / "commits"
-        self.commits.mkdir(exist_ok=True)
+        self.etc = root / "etc" if root else None
+        self.rundir = root / "run" if root else None
+        self.commits = root / "commits" if root else SYSTEM_STATE
+        self.commits.mkdir(parents=True, exist_ok=True)
         self.checkpoint = self.commits / "checkpoint.conf"
         self.pending = self.commits / "pending.json"
-        self.log = root / "log" / "commits.log"
+        self.log = root / "log" / "commits.log" if root else SYSTEM_STATE / "commits.log"
+
+    def vtysh_argv(self) -> list[str]:
+        if self.root is None:
+            return ["vtysh"]
+        return ["vtysh", "--vty_socket", str(self.rundir), "--config_dir", str(self.etc)]
+
+    def self_argv(self) -> list[str]:
+        """How to run this shell again (the revert timer is a second instance of it)."""
+        argv = [sys.executable, "-m", "enforcer.drivers.frr_shell", "--name", self.name]
+        return argv + (["--dir", str(self.root)] if self.root else [])
 
     def vtysh(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        argv = ["vtysh", "--vty_socket", str(self.rundir), "--config_dir", str(self.etc), *args]
-        return subprocess.run(argv, input=input, capture_output=True, text=True, timeout=120)
+        return subprocess.run([*self.vtysh_argv(), *args], input=input, capture_output=True, text=True, timeout=120)
 
     def note(self, text: str) -> None:
         with self.log.open("a") as fh:
@@ -88,8 +112,7 @@ class Router:
             if confirmed:
                 token = secrets.token_hex(8)
                 timer = subprocess.Popen(
-                    [sys.executable, "-m", "enforcer.lab.devshell", "--dir", str(self.root), "--name", self.name,
-                     "revert-after", str(confirmed), token],
+                    [*self.self_argv(), "revert-after", str(confirmed), token],
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                     start_new_session=True,
                 )  # fmt: skip
@@ -143,7 +166,7 @@ class Router:
             return
         self.pending.unlink(missing_ok=True)
         pid = int(pending.get("pid", 0))
-        if pid and _is_timer(pid, self.root):
+        if pid and _is_timer(pid, self.commits):
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
@@ -152,12 +175,10 @@ class Router:
     def _restore(self) -> bool:
         """Make the running config equal the checkpoint (frr-reload computes and applies the delta)."""
         with tempfile.TemporaryDirectory(dir=self.commits) as tmp:
-            proc = subprocess.run(
-                ["/usr/lib/frr/frr-reload.py", "--reload", "--stdout", "--bindir", "/usr/bin",
-                 "--confdir", str(self.etc), "--rundir", tmp, "--vty_socket", str(self.rundir),
-                 str(self.checkpoint)],
-                capture_output=True, text=True, timeout=300,
-            )  # fmt: skip
+            argv = ["/usr/lib/frr/frr-reload.py", "--reload", "--stdout", "--bindir", "/usr/bin", "--rundir", tmp]
+            if self.root is not None:
+                argv += ["--confdir", str(self.etc), "--vty_socket", str(self.rundir)]
+            proc = subprocess.run([*argv, str(self.checkpoint)], capture_output=True, text=True, timeout=300)
         if proc.returncode != 0:
             sys.stdout.write(proc.stdout[-2000:] + proc.stderr[-2000:])
         return proc.returncode == 0
@@ -171,12 +192,12 @@ def _without_banner(config: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _is_timer(pid: int, root: Path) -> bool:
+def _is_timer(pid: int, commits: Path) -> bool:
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return False
-    return "revert-after" in cmdline and str(root) in cmdline
+    return "revert-after" in cmdline and (str(commits.parent) in cmdline or str(commits) == str(SYSTEM_STATE))
 
 
 @contextmanager
@@ -191,9 +212,9 @@ def _tempfile(folder: Path, text: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="devshell")
-    parser.add_argument("--dir", required=True, type=Path)
-    parser.add_argument("--name", required=True)
+    parser = argparse.ArgumentParser(prog="enforcer-frr-shell")
+    parser.add_argument("--dir", type=Path, help="a private FRR directory (etc/, run/); default: the system FRR")
+    parser.add_argument("--name", default=os.uname().nodename)
     parser.add_argument("internal", nargs="*")
     args = parser.parse_args(argv)
     router = Router(args.dir, args.name)
@@ -202,8 +223,7 @@ def main(argv: list[str] | None = None) -> int:
 
     command = os.environ.get("SSH_ORIGINAL_COMMAND", "").strip()
     if not command:
-        vtysh = ["vtysh", "--vty_socket", str(router.rundir), "--config_dir", str(router.etc)]
-        os.execvp("vtysh", vtysh)
+        os.execvp("vtysh", router.vtysh_argv())
     words = command.split()
     verb = words[0]
     if verb == "load-check":
