@@ -10,9 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from enforcer.api.cli import parse_listen
-from enforcer.api.tokens import authenticate
+from enforcer.api.tokens import authenticate, create_token
 from enforcer.cli import app
 
+from ..helpers import free_port, serve_process, wait_for
 from .conftest import FIXTURES
 
 
@@ -100,3 +101,44 @@ def test_listen_addresses(text, want):
 def test_bad_listen_addresses(text):
     with pytest.raises(ValueError):
         parse_listen(text)
+
+
+@pytest.fixture
+def serve_url(settings, tmp_path):
+    options = ["--inventory", str(settings.inventory), "--db", settings.db, "--output", str(settings.output)]
+    with serve_process(options, ["--interval", "3600", "--log-level", "warning"], log=tmp_path / "serve.log") as url:
+        yield url
+
+
+def test_notify_script_posts_to_serve_whose_loop_pushes_at_once(run, ctx, settings, serve_url, monkeypatch):
+    """``--url``: the running service stores it and its loop pushes on the kick, not at its next interval."""
+    monkeypatch.setenv("FNM_TOKEN", create_token(ctx.store, "fastnetmon-1", "detector", ("ddos-victim", "ddos-outbound")))
+    stdin = (FIXTURES / "fastnetmon" / "community_ban_stdin.txt").read_text()
+    url = ["--url", serve_url, "--token-env", "FNM_TOKEN"]
+    code, out, err = run("hook", "fastnetmon", *url, "203.0.113.10", "incoming", "282473", "ban", input=stdin)
+    assert code == 0, err
+    assert out.startswith("created 203.0.113.10/32 ddos-victim")
+    [decision] = ctx.store.decisions()
+    assert (decision.source, decision.actor) == ("fastnetmon", "fastnetmon-1")
+    edge = Path(settings.output) / "edge1.cfg"
+    wait_for(lambda: edge.exists() and "ip route 203.0.113.10/32 Null0 tag 666" in edge.read_text(),
+             what="the serve loop's push to edge1")
+
+    again = run("hook", "fastnetmon", *url, "203.0.113.10", "incoming", "282473", "ban", input=stdin)[1]
+    assert again.startswith("duplicate 203.0.113.10/32")
+    code, out, _ = run("hook", "fastnetmon", *url, "unban", "203.0.113.10", input="")
+    assert code == 0 and out.startswith("ended 203.0.113.10/32")
+    wait_for(lambda: "203.0.113.10" not in edge.read_text(), what="the serve loop's unban push")
+
+
+def test_notify_script_to_serve_reports_what_goes_wrong(run, serve_url, monkeypatch):
+    args = ["203.0.113.10", "incoming", "282473", "ban"]
+    monkeypatch.delenv("FNM_TOKEN", raising=False)
+    code, _, err = run("hook", "fastnetmon", "--url", serve_url, "--token-env", "FNM_TOKEN", *args, input="")
+    assert code == 2 and err.startswith("error: FNM_TOKEN:")
+    monkeypatch.setenv("FNM_TOKEN", "enf_not-a-token")
+    code, _, err = run("hook", "fastnetmon", "--url", serve_url, "--token-env", "FNM_TOKEN", *args, input="")
+    assert code == 2 and "authorization: unknown or revoked token" in err
+    code, _, err = run("hook", "fastnetmon", "--url", f"http://127.0.0.1:{free_port()}", "--token-env", "FNM_TOKEN",
+                       *args, input="")
+    assert code == 1 and "127.0.0.1" in err
