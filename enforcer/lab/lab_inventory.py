@@ -8,7 +8,6 @@ not here. Secrets stay out of the files: the inventory names the environment var
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,14 +69,12 @@ def inventory_data(state: LabState, topology: Topology) -> dict[str, dict[str, A
 
 
 def _ovs_hosts(state: LabState) -> dict[str, Any]:
-    """Devices the Open vSwitch part contributes, if it offers ``inventory_hosts(state_dir, prefix)``."""
+    """The switch devices the Open vSwitch part of the lab contributes."""
     if not state.ovs:
         return {}
-    try:
-        mod = importlib.import_module("enforcer.lab.ovs")
-        return dict(mod.inventory_hosts(state.dir / "ovs", state.name))
-    except (ImportError, AttributeError):
-        return {}
+    from . import ovs
+
+    return dict(ovs.inventory_hosts(state.dir / "ovs", state.name))
 
 
 def write_inventory(state: LabState, folder: Path, topology: Topology) -> None:
