@@ -27,7 +27,7 @@ print(nodes[int(sys.argv[3])]["netns"] if sys.argv[4] == "ns" else nodes[int(sys
 }
 reach() { ip netns exec "$1" ping -c 1 -W 1 "$2" >/dev/null 2>&1 && echo reachable || echo UNREACHABLE; }
 
-if [ "$(id -u)" = 0 ] && "$E" lab up --name "$LAB"; then
+if [ -z "${ENFORCER_DEMO_NO_LAB:-}" ] && [ "$(id -u)" = 0 ] && "$E" lab up --name "$LAB"; then
   trap '"$E" lab down --name "$LAB" || true' EXIT
   eval "$("$E" lab env --name "$LAB")"
   export ENFORCER_INVENTORY="$PWD/inventory/lab"
