@@ -2,7 +2,8 @@
 
 Both ways FastNetMon talks to enforcer: the notify script (``enforcer hook fastnetmon`` called as
 FastNetMon calls ``notify_script_path``, attack details on stdin) and the JSON web callback to
-``enforcer serve``, whose reconcile loop pushes. The effect is checked where it matters: the
+``enforcer serve``, whose reconcile loop pushes — and the notify script posting to that service
+(``--url``). The effect is checked where it matters: the
 upstream holds the RFC 7999 blackhole route and the internet can no longer reach the victim.
 """
 
@@ -10,10 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -23,6 +22,8 @@ from enforcer.api.tokens import create_token
 from enforcer.lab import probes
 from enforcer.lab.probes import address, kernel_route, ping
 from enforcer.store import Store
+
+from ..helpers import serve_process
 
 pytestmark = pytest.mark.lab
 
@@ -66,42 +67,14 @@ def test_fastnetmon_notify_script_ban_blackholes_the_victim_and_unban_restores_i
     assert ping(inet, victim)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def served(env, tmp_path: Path):
     """``enforcer serve`` on a free loopback port with its reconcile loop, and a FastNetMon token."""
     token = create_token(Store(env["ENFORCER_DB"]), "fastnetmon", "detector", ("ddos-victim", "ddos-outbound"))
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "enforcer.cli", "serve", "--listen", f"127.0.0.1:{port}",
-                             "--interval", "30", "--log-level", "warning"], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail((tmp_path / "serve.log").read_text())
-        time.sleep(0.1)
-    try:
-        yield httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with serve_process(serve_options=["--interval", "30", "--log-level", "warning"], env=env,
+                       log=tmp_path / "serve.log") as url:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+            yield client
 
 
 def test_fastnetmon_web_callback_blackholes_through_the_served_loop_and_unban_restores(lab, served):
@@ -123,3 +96,23 @@ def test_fastnetmon_web_callback_blackholes_through_the_served_loop_and_unban_re
     assert ping(inet, victim, within=30)
     metrics = served.get("/metrics").text
     assert "enforcer_decision_applied_seconds_count 1.0" in metrics
+
+
+def test_notify_script_posting_to_serve_blackholes_at_once_and_unban_restores(lab, env, served):
+    """``hook fastnetmon --url``: the serve loop pushes on the kick (its 30 s interval never comes)."""
+    victim = address(lab.customer_hosts()[0])
+    inet = lab.internet_host
+    assert ping(inet, victim)
+    details = (FIXTURES / "community_ban_stdin.txt").read_text().replace("203.0.113.10", victim)
+    remote = {**env, "FNM_TOKEN": served.headers["Authorization"].removeprefix("Bearer ")}
+    url = ["--url", str(served.base_url), "--token-env", "FNM_TOKEN"]
+
+    out = notify(remote, *url, victim, "incoming", "282473", "ban", stdin=details).stdout
+    assert f"created {victim}/32 ddos-victim" in out
+    assert kernel_route(lab.upstream, f"{victim}/32", type="blackhole", within=20) is not None
+    assert not ping(inet, victim, expect=False)
+
+    out = notify(remote, *url, "unban", victim).stdout  # Advanced's compatibility form: no direction
+    assert out.startswith(f"ended {victim}/32")
+    assert kernel_route(lab.upstream, f"{victim}/32", type="blackhole", expect=False, within=20) is None
+    assert ping(inet, victim, within=30)
