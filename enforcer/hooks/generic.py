@@ -15,7 +15,8 @@ ban). The names of people and of enforcer itself (cli, api, reconcile, operator)
 outright. ``labels`` may carry any
 free-form metadata (kept out of the decision). Unknown keys are refused, so a typo (``tll``) is
 an error rather than a silently ignored TTL. In a list, each event stands on its own: a bad one
-is reported invalid and the others still count.
+is reported invalid and the others still count (over HTTP, the hook's schema refuses a list
+whose events break it — an unknown field or category — before this adapter sees it).
 """
 
 from __future__ import annotations
