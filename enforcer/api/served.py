@@ -6,6 +6,7 @@ temporary store). The routes reach it through :func:`served`.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 
@@ -13,10 +14,13 @@ from fastapi import Request
 
 from .. import service
 from ..hooks.intake import ItemResult
+from ..model import EnforcerError
 from ..reconcile import Reconciler
 from .auth import DenialLog
 from .metrics import Metrics, carriers
 from .tokens import ensure_tables
+
+log = logging.getLogger("enforcer.api")
 
 
 class _Loop(Reconciler):
@@ -63,7 +67,12 @@ class Served:
         for r in results:
             self.metrics.decision(r.source or "none", r.violation or "none", r.outcome)
             if r.outcome == "created" and r.decision_id:
-                self.metrics.stored(r.decision_id, carriers(self.ctx.inventory, r.enforcements))
+                try:
+                    devices = carriers(self.ctx.inventory, r.enforcements)
+                except EnforcerError as exc:  # stored all the same: a metric must never fail a 2xx
+                    log.warning("decision %s: no latency clock (%s)", r.decision_id, exc)
+                else:
+                    self.metrics.stored(r.decision_id, devices)
             changed = changed or r.outcome in ("created", "ended")
         if changed:
             self.kick()
