@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Debian packages the network-namespace lab needs (enforcer lab up, tests/lab), installed only
+# Debian packages the network-namespace lab needs (enforcer lab up, tests/lab), plus any named as
+# arguments, installed only
 # when missing, so running this twice is cheap. The lab does not use their services:
 # it runs private FRR, sshd and Open vSwitch instances under its own directory.
 set -euo pipefail
@@ -11,6 +12,7 @@ LAB_PACKAGES=(
   openssh-server           # the routers' management sshd (ssh-keygen too)
   openvswitch-switch ethtool  # the OpenFlow part of the lab
   util-linux procps        # unshare, setsid; sysctl
+  "$@"                     # whatever else the caller needs (scripts/setup.sh: PostgreSQL, Python)
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

@@ -6,24 +6,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else "$@"; fi; }
-
 OTHER_PACKAGES=(postgresql hyperfine time)
 command -v python3.11 >/dev/null || OTHER_PACKAGES+=(python3.11)
 # Debian's python3.11 has no ensurepip without python3.11-venv (pyenv or CI images bring their own).
 python3.11 -c "import ensurepip" 2>/dev/null || OTHER_PACKAGES+=(python3.11-venv)
 
 if command -v apt-get >/dev/null; then
-  bash .ci/lab-packages.sh || echo "!! could not install the lab's packages: the live lab tests cannot run" >&2
-  missing=()
-  for p in "${OTHER_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "== installing Debian packages: ${missing[*]}"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  fi
+  bash .ci/lab-packages.sh "${OTHER_PACKAGES[@]}" \
+    || echo "!! could not install Debian packages: the live lab and PostgreSQL tests cannot run" >&2
 fi
 
 PY=${PYTHON:-python3.11}
