@@ -146,7 +146,8 @@ def block(
         emit_json(result.model_dump(mode="json"))
         return
     verb = "would create" if result.dry_run else ("created" if result.created else "already recorded as")
-    out.print(f"decision {result.decision_id or '-'} {verb} (ladder step {result.step + 1})")
+    held = " — held: waits for `enforcer approve`" if result.pending else ""
+    out.print(f"decision {result.decision_id or '-'} {verb} (ladder step {result.step + 1}){held}")
     _enforcement_table(result.enforcements)
 
 
@@ -169,6 +170,21 @@ def unblock(
         return
     for r in records:
         out.print(f"decision {r.id} ({r.violation} {r.target}) removed")
+
+
+@app.command()
+def approve(
+    ctx: typer.Context,
+    decision_id: Annotated[int, typer.Argument(help="Id of a held decision (status pending)")],
+    reason: Annotated[str, typer.Option(help="Why, for the audit log")] = "",
+    actor: Annotated[str | None, typer.Option(help="Who decides [default: $USER]")] = None,
+) -> None:
+    """Approve a detector's decision held for being broader than the guardrail; it is then enforced."""
+    import getpass
+
+    who = actor or getpass.getuser()
+    rec = _guard(lambda: service.approve(context(ctx), decision_id, actor=who, source="cli", reason=reason))
+    out.print(f"decision {rec.id} ({rec.violation} {rec.target}) approved: enforced at the next apply")
 
 
 @app.command("list")

@@ -77,6 +77,10 @@ class Playbook(BaseModel):
         return index, self.ladder[index]
 
 
+class NeedsForce(Refused):
+    """Refused only for its breadth: an operator may force it, a detector's waits for approval."""
+
+
 class EnforcementSpec(BaseModel):
     """An enforcement before the store gives it an id."""
 
@@ -168,7 +172,7 @@ def check_decision(decision: Decision, inventory: Inventory, book: Playbook) -> 
             raise Refused("target", f"{target} overlaps protected prefix {protected}; it is never blocked")
     limit = g.max_prefixlen_v4 if target.version == 4 else g.max_prefixlen_v6
     if target.prefixlen < limit and not decision.force:
-        raise Refused("target", f"{target} is broader than /{limit}; add --force if you really mean it")
+        raise NeedsForce("target", f"{target} is broader than /{limit}; add --force if you really mean it")
 
 
 def _check_customer_scoped(decision: Decision, inventory: Inventory) -> None:

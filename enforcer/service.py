@@ -21,7 +21,15 @@ from .drivers.offline import OfflineDriver
 from .inventory import Device, Inventory, Transport, load_inventory
 from .model import Decision, Enforcement, EnforcerError, InvalidInput, Refused, Status, Violation, now
 from .plan import DevicePlan, failed_plan, make_plan
-from .policy import Playbook, check_decision, check_rates, enforcements_for, load_playbooks, resolve_customer
+from .policy import (
+    NeedsForce,
+    Playbook,
+    check_decision,
+    check_rates,
+    enforcements_for,
+    load_playbooks,
+    resolve_customer,
+)
 from .push import DEFAULT_REVERT_IN, PushResult, push_plan
 from .render import build_section, render_section
 from .settings import Settings
@@ -70,6 +78,7 @@ class SubmitResult(BaseModel):
     decision_id: int
     created: bool
     dry_run: bool = False
+    pending: bool = False
     step: int = 0
     enforcements: list[Enforcement]
 
@@ -77,11 +86,13 @@ class SubmitResult(BaseModel):
 # ------------------------------------------------------------------ intake → policy → store
 
 
-def submit(ctx: Context, decision: Decision, *, dry_run: bool = False) -> SubmitResult:
+def submit(ctx: Context, decision: Decision, *, dry_run: bool = False, hold: bool = False) -> SubmitResult:
     """Validate against guardrails and playbooks, then store durably (or only preview).
 
     Raises :class:`InvalidInput` / :class:`Refused` before anything is written. A repeated
     idempotency key returns the decision that already holds it, with ``created=False``.
+    ``hold``: a decision refused only for its breadth is stored *pending* instead, enforcing
+    nothing until an operator approves it (detectors cannot ``--force``; a person decides).
     """
     if decision.idempotency_key:
         existing = ctx.store.decision_by_key(decision.idempotency_key)
@@ -89,9 +100,21 @@ def submit(ctx: Context, decision: Decision, *, dry_run: bool = False) -> Submit
             return _replay(decision, existing)
     held = _active_duplicate(ctx, decision)
     if held is not None:
-        return SubmitResult(decision_id=held.id, created=False, step=held.step, enforcements=held.enforcements)
+        return SubmitResult(
+            decision_id=held.id,
+            created=False,
+            pending=held.status is Status.PENDING,
+            step=held.step,
+            enforcements=held.enforcements,
+        )
     book = ctx.playbooks[decision.violation]
-    check_decision(decision, ctx.inventory, book)
+    status = Status.ACTIVE
+    try:
+        check_decision(decision, ctx.inventory, book)
+    except NeedsForce:
+        if not hold:
+            raise
+        status = Status.PENDING
     check_rates(ctx.store.count_since(now() - timedelta(minutes=1)), ctx.store.count_active(), 1, ctx.inventory)
     customer = resolve_customer(decision, ctx.inventory)
     prior = ctx.store.prior_offences(decision.target, decision.violation, book.escalation_window)
@@ -126,7 +149,8 @@ def submit(ctx: Context, decision: Decision, *, dry_run: bool = False) -> Submit
             )
             for r in rows
         ]
-        return SubmitResult(decision_id=0, created=False, dry_run=True, step=step, enforcements=preview)
+        held = status is Status.PENDING
+        return SubmitResult(decision_id=0, created=False, dry_run=True, pending=held, step=step, enforcements=preview)
     try:
         record = ctx.store.add_decision(
             decision,
@@ -135,12 +159,27 @@ def submit(ctx: Context, decision: Decision, *, dry_run: bool = False) -> Submit
             clause=primary_clause(decision.violation),
             expires_at=expires_at,
             enforcements=rows,
+            status=status,
         )
     except DuplicateDecision as dup:
         existing = ctx.store.get_decision(dup.decision_id)
         assert existing is not None
         return _replay(decision, existing)
-    return SubmitResult(decision_id=record.id, created=True, step=step, enforcements=record.enforcements)
+    return SubmitResult(
+        decision_id=record.id,
+        created=True,
+        pending=status is Status.PENDING,
+        step=step,
+        enforcements=record.enforcements,
+    )
+
+
+def approve(ctx: Context, decision_id: int, *, actor: str, source: str, reason: str = "") -> DecisionRecord:
+    """An operator approves a held decision: its enforcements join the desired set (audited)."""
+    try:
+        return ctx.store.approve_decision(decision_id, actor=actor, source=source, reason=reason)
+    except KeyError:
+        raise InvalidInput("id", f"no pending decision with id {decision_id}") from None
 
 
 def _active_duplicate(ctx: Context, decision: Decision) -> DecisionRecord | None:
@@ -150,8 +189,10 @@ def _active_duplicate(ctx: Context, decision: Decision) -> DecisionRecord | None
     return next(
         (
             r
-            for r in ctx.store.decisions(active_only=True, target=decision.target)
-            if r.violation is decision.violation and r.source == decision.source
+            for r in ctx.store.decisions(active_only=False, target=decision.target)
+            if r.status in (Status.ACTIVE, Status.PENDING)
+            and r.violation is decision.violation
+            and r.source == decision.source
         ),
         None,
     )

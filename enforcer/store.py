@@ -70,6 +70,7 @@ class Store:
         clause: str,
         expires_at: datetime | None,
         enforcements: list[dict[str, Any]],
+        status: Status = Status.ACTIVE,
     ) -> DecisionRecord:
         """Store a decision, its enforcements and the audit entry atomically.
 
@@ -92,7 +93,7 @@ class Store:
                     idempotency_key=decision.idempotency_key,
                     created_at=naive_utc(at),
                     expires_at=naive_utc(expires_at),
-                    status=Status.ACTIVE.value,
+                    status=status.value,
                 )
                 s.add(row)
                 s.flush()
@@ -105,7 +106,7 @@ class Store:
                             asn=decision.asn,
                             comment=decision.comment,
                             created_at=naive_utc(at),
-                            status=Status.ACTIVE.value,
+                            status=status.value,
                             **{**spec, "expires_at": naive_utc(spec["expires_at"])},
                         )
                     )
@@ -115,7 +116,9 @@ class Store:
                         at=naive_utc(at),
                         actor=decision.actor,
                         source=decision.source,
-                        action="block-forced" if decision.force else "block",
+                        action="block-held" if status is Status.PENDING else (
+                            "block-forced" if decision.force else "block"
+                        ),
                         target=str(decision.target),
                         decision_id=row.id,
                         violation=decision.violation.value,
@@ -152,7 +155,7 @@ class Store:
             before = row.status
             row.status = status.value
             for e in row.enforcements:
-                if e.status == Status.ACTIVE.value:
+                if e.status in (Status.ACTIVE.value, Status.PENDING.value):
                     e.status = status.value
             s.add(
                 AuditRow(
@@ -166,6 +169,33 @@ class Store:
                     clause=row.clause,
                     reason=reason,
                     detail={"before": before, "after": status.value},
+                )
+            )
+            s.flush()
+            return decision_record(row)
+
+    def approve_decision(self, decision_id: int, *, actor: str, source: str, reason: str) -> DecisionRecord:
+        """A held (pending) decision and its enforcements become active: they join the desired set."""
+        with self.session() as s:
+            row = s.get(DecisionRow, decision_id)
+            if row is None or row.status != Status.PENDING.value:
+                raise KeyError(decision_id)
+            row.status = Status.ACTIVE.value
+            for e in row.enforcements:
+                if e.status == Status.PENDING.value:
+                    e.status = Status.ACTIVE.value
+            s.add(
+                AuditRow(
+                    at=naive_utc(now()),
+                    actor=actor,
+                    source=source,
+                    action="approve",
+                    target=row.target,
+                    decision_id=row.id,
+                    violation=row.violation,
+                    clause=row.clause,
+                    reason=reason,
+                    detail={"before": Status.PENDING.value, "after": Status.ACTIVE.value},
                 )
             )
             s.flush()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from enforcer.inventory import Attachment, Customer, Device, Guardrails, Inventory
-from enforcer.model import ActionKind, Decision, Refused
+from enforcer.model import ActionKind, Decision, InvalidInput, Refused
 from enforcer.policy import PlaybookError, check_decision, check_rates, enforcements_for, load_playbooks
 
 REPO = Path(__file__).resolve().parent.parent
@@ -109,3 +109,33 @@ def test_broken_playbook_names_file_and_field(tmp_path):
     text = "\n".join(exc.value.problems)
     assert "spam.yaml: default_ttl:" in text
     assert "spam.yaml: ladder.0.action:" in text
+
+
+def test_a_detectors_too_broad_decision_is_held_until_an_operator_approves(tmp_path):
+    from enforcer import service
+    from enforcer.settings import Settings
+
+    ctx = service.Context.open(Settings(inventory=REPO / "inventory" / "example", db=f"sqlite:///{tmp_path}/e.db"))
+    broad = Decision(target="203.0.112.0/22", violation="malware-hosting", source="fastnetmon")
+    with pytest.raises(Refused):
+        service.submit(ctx, broad)  # without hold, a plain refusal
+    held = service.submit(ctx, broad, hold=True)
+    assert held.created and held.pending
+    assert ctx.store.active_enforcements() == []  # nothing enforced while held
+    assert service.submit(ctx, broad, hold=True).decision_id == held.decision_id  # re-alert: same decision
+    approved = service.approve(ctx, held.decision_id, actor="alice", source="cli", reason="confirmed botnet /22")
+    assert approved.status.value == "active"
+    assert [str(e.target) for e in ctx.store.active_enforcements()] == ["203.0.112.0/22"]
+    assert [e.action for e in ctx.store.history()][-2:] == ["block-held", "approve"]
+    with pytest.raises(InvalidInput):
+        service.approve(ctx, held.decision_id, actor="alice", source="cli")
+
+
+def test_a_held_decision_that_is_refused_for_other_reasons_is_never_stored(tmp_path):
+    from enforcer import service
+    from enforcer.settings import Settings
+
+    ctx = service.Context.open(Settings(inventory=REPO / "inventory" / "example", db=f"sqlite:///{tmp_path}/e.db"))
+    with pytest.raises(Refused, match="protected"):
+        service.submit(ctx, Decision(target="192.0.2.0/24", violation="malware-hosting", source="x"), hold=True)
+    assert ctx.store.snapshot()["decisions"] == 0

@@ -26,7 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from .. import service
-from ..hooks.intake import ItemResult, decision_from_api, end_decision
+from ..hooks.intake import ItemResult, decision_from_api, end_decision, outcome_of
 from ..inventory import InventoryError
 from ..model import MAX_TTL, InvalidInput, Refused, Violation
 from ..plan import DevicePlan
@@ -36,7 +36,7 @@ from .auth import Guarded, check_submit, current_token, get_ctx, operator
 from .errors import ApiError
 from .limits import MAX_BODY, BodyLimit
 from .served import Served, served
-from .tokens import Token
+from .tokens import Scope, Token
 
 try:
     VERSION = version("enforcer")
@@ -183,12 +183,13 @@ def _decision_routes(app: FastAPI) -> None:
             raise
         check_submit(request, token, [decision.violation], decision.force)
         try:
-            result = service.submit(ctx, decision, dry_run=dry_run)
+            # A detector's too-broad decision waits for an operator's approval; an operator forces instead.
+            result = service.submit(ctx, decision, dry_run=dry_run, hold=token.scope is Scope.DETECTOR)
         except (InvalidInput, Refused) as exc:
             state.metrics.decision("api", decision.violation.value,
                                    "refused" if isinstance(exc, Refused) else "invalid")
             raise
-        outcome = "dry-run" if result.dry_run else ("created" if result.created else "duplicate")
+        outcome = outcome_of(result)
         state.record([ItemResult(outcome=outcome, source="api", violation=decision.violation.value,
                                  decision_id=result.decision_id or None, enforcements=result.enforcements)])
         if not result.created:
@@ -213,6 +214,22 @@ def _decision_routes(app: FastAPI) -> None:
         if rec is None:
             raise ApiError(404, "decision_id", f"no decision with id {decision_id}")
         return rec
+
+    @app.post("/v1/decisions/{decision_id}/approve", response_model=DecisionRecord, tags=["decisions"],
+              responses={404: errors.ERR, **errors.WRITE_ERRORS},
+              summary="Approve a held decision (a detector's block broader than the guardrail): it is enforced")
+    def approve_decision(
+        request: Request,
+        decision_id: DB_ID,
+        reason: Annotated[str, Query(max_length=1024)] = "",
+        token: Token = Depends(operator),
+        ctx: service.Context = Depends(get_ctx),
+    ) -> DecisionRecord:
+        if service.get_decision(ctx, decision_id) is None:
+            raise ApiError(404, "decision_id", f"no decision with id {decision_id}")
+        approved = service.approve(ctx, decision_id, actor=token.name, source="api", reason=reason)
+        served(request).kick()
+        return approved
 
     @app.delete("/v1/decisions/{decision_id}", response_model=DecisionRecord, tags=["decisions"],
                 responses={404: errors.ERR, **errors.WRITE_ERRORS},

@@ -26,7 +26,9 @@ from ..model import Decision, Enforcement, InvalidInput, Refused, Violation
 from ..store import DecisionRecord
 from . import End, Invalid, Item, Skip, build, digest
 
-Outcome = Literal["created", "duplicate", "dry-run", "ended", "nothing-to-end", "skipped", "refused", "invalid"]
+Outcome = Literal[
+    "created", "held", "duplicate", "dry-run", "ended", "nothing-to-end", "skipped", "refused", "invalid"
+]
 #: Longest idempotency key the store keeps; longer namespaced keys keep their namespace and hash the rest.
 MAX_KEY = 200
 #: The caller of ``enforcer hook ...`` run locally: no token name can start with "@".
@@ -142,12 +144,12 @@ def apply_item(
         ended = end_for_source(ctx, item, within)
         return ItemResult(outcome="ended" if ended else "nothing-to-end", ended=ended, **common)
     try:
-        result = service.submit(ctx, item, dry_run=dry_run)
+        result = service.submit(ctx, item, dry_run=dry_run, hold=True)  # detectors never force: held for approval
     except Refused as exc:
         return ItemResult(outcome="refused", error=ErrorDetail(field=exc.field, reason=exc.reason), **common)
     except InvalidInput as exc:
         return ItemResult(outcome="invalid", error=ErrorDetail(field=exc.field, reason=exc.reason), **common)
-    outcome: Outcome = "dry-run" if result.dry_run else ("created" if result.created else "duplicate")
+    outcome: Outcome = outcome_of(result)
     return ItemResult(outcome=outcome, decision_id=result.decision_id or None, enforcements=result.enforcements,
                       **common)
 
@@ -183,3 +185,12 @@ def end_decision(ctx: service.Context, decision_id: int, *, actor: str, source: 
             raise NotFound("decision_id", f"no decision with id {decision_id}") from None
         raise Refused("decision_id", f"decision {decision_id} is already {rec.status}") from None
     return ended
+
+
+def outcome_of(result: service.SubmitResult) -> Outcome:
+    """How a submit ended, as counted in metrics and reported per item (``held``: awaits approval)."""
+    if result.dry_run:
+        return "dry-run"
+    if not result.created:
+        return "duplicate"
+    return "held" if result.pending else "created"
