@@ -343,7 +343,10 @@ def apply(
         if not sys.stdin.isatty():
             fail("apply: confirmation needed and stdin is not a terminal; pass --yes", 2)
         typer.confirm("Apply these changes?", abort=True)
-    results = _guard(lambda: service.apply(c, device, revert_in=revert_in or None))
+    import getpass
+
+    who = getpass.getuser()
+    results = _guard(lambda: service.apply(c, device, revert_in=revert_in or None, actor=who))
     if as_json:
         emit_json([r.model_dump(mode="json") for _, r in results if r is not None])
     else:

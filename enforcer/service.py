@@ -179,7 +179,7 @@ def approve(ctx: Context, decision_id: int, *, actor: str, source: str, reason: 
     try:
         return ctx.store.approve_decision(decision_id, actor=actor, source=source, reason=reason)
     except KeyError:
-        raise InvalidInput("id", f"no pending decision with id {decision_id}") from None
+        raise InvalidInput("decision_id", f"no pending decision with id {decision_id}") from None
 
 
 def _active_duplicate(ctx: Context, decision: Decision) -> DecisionRecord | None:
@@ -189,9 +189,8 @@ def _active_duplicate(ctx: Context, decision: Decision) -> DecisionRecord | None
     return next(
         (
             r
-            for r in ctx.store.decisions(active_only=False, target=decision.target)
-            if r.status in (Status.ACTIVE, Status.PENDING)
-            and r.violation is decision.violation
+            for r in ctx.store.decisions(active_only=True, target=decision.target)
+            if r.violation is decision.violation
             and r.source == decision.source
         ),
         None,

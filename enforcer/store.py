@@ -208,7 +208,8 @@ class Store:
         with self.session() as s:
             rows = s.scalars(
                 select(EnforcementRow).where(
-                    EnforcementRow.status == Status.ACTIVE.value,
+                    # Held (pending) decisions expire too: an approval after the TTL enforces nothing.
+                    EnforcementRow.status.in_((Status.ACTIVE.value, Status.PENDING.value)),
                     EnforcementRow.expires_at.is_not(None),
                     EnforcementRow.expires_at <= naive_utc(at),
                 )
@@ -218,7 +219,8 @@ class Store:
                 r.status = Status.EXPIRED.value
         for did in decision_ids:
             rec = self.get_decision(did)
-            if rec and rec.status is Status.ACTIVE and all(e.status is not Status.ACTIVE for e in rec.enforcements):
+            current = (Status.ACTIVE, Status.PENDING)
+            if rec and rec.status in current and all(e.status not in current for e in rec.enforcements):
                 ended.append(
                     self.end_decision(did, status=Status.EXPIRED, actor="enforcer", source="reconcile", reason="ttl")
                 )
@@ -294,8 +296,8 @@ class Store:
     def decisions(self, active_only: bool = True, target: Prefix | None = None) -> list[DecisionRecord]:
         with self.session() as s:
             q = select(DecisionRow).order_by(DecisionRow.id)
-            if active_only:
-                q = q.where(DecisionRow.status == Status.ACTIVE.value)
+            if active_only:  # current decisions: enforced, or held for approval
+                q = q.where(DecisionRow.status.in_((Status.ACTIVE.value, Status.PENDING.value)))
             if target is not None:
                 q = q.where(DecisionRow.target == str(target))
             return [decision_record(r) for r in s.scalars(q).all()]

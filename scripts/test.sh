@@ -10,6 +10,7 @@ bash scripts/setup.sh
 pg=$(bash scripts/postgres.sh start)
 eval "$pg"
 [ -n "${ENFORCER_TEST_PG:-}" ] || { echo "PostgreSQL did not start: $pg" >&2; exit 1; }
-trap 'bash scripts/postgres.sh stop' EXIT
+# Stop the database only if this run started it (a developer's running cluster stays up).
+[ -z "${ENFORCER_PG_STARTED:-}" ] || trap 'bash scripts/postgres.sh stop' EXIT
 .venv/bin/ruff check enforcer tests bench
 .venv/bin/pytest -q -p no:cacheprovider "$@"

@@ -139,3 +139,20 @@ def test_a_held_decision_that_is_refused_for_other_reasons_is_never_stored(tmp_p
     with pytest.raises(Refused, match="protected"):
         service.submit(ctx, Decision(target="192.0.2.0/24", violation="malware-hosting", source="x"), hold=True)
     assert ctx.store.snapshot()["decisions"] == 0
+
+
+def test_a_held_decision_is_listed_and_expires_like_any_other(tmp_path):
+    from datetime import timedelta
+
+    from enforcer import service
+    from enforcer.model import now
+    from enforcer.settings import Settings
+
+    ctx = service.Context.open(Settings(inventory=REPO / "inventory" / "example", db=f"sqlite:///{tmp_path}/e.db"))
+    held = service.submit(ctx, Decision(target="203.0.112.0/22", violation="phishing", source="x", ttl="1h"), hold=True)
+    assert [d.id for d in service.list_decisions(ctx)] == [held.decision_id]
+    ended = ctx.store.expire_due(at=now() + timedelta(hours=2))
+    assert [d.id for d in ended] == [held.decision_id]
+    assert ctx.store.get_decision(held.decision_id).status.value == "expired"
+    with pytest.raises(InvalidInput):
+        service.approve(ctx, held.decision_id, actor="alice", source="cli")

@@ -29,11 +29,11 @@ from ..render import Section, render_section
 from . import wire
 from .flows import Flow, FlowError, Match, Ownership, SwitchState, diff, ownership, parse_state, unrecognised_line
 
-if hub.HUB_TYPE != "eventlet":  # LAB.md: the native hub loses DEAD events and leaks threads
+if hub.HUB_TYPE != "eventlet":  # docs/lab-facts.md: the native hub loses DEAD events and leaks threads
     raise RuntimeError("import enforcer.controller first: OSKEN_HUB_TYPE must be eventlet")
 
 ALL_DISPATCHERS = [CONFIG_DISPATCHER, MAIN_DISPATCHER]
-#: Serialized messages are written to the socket in chunks of about this size (LAB.md: about 100
+#: Serialized messages are written to the socket in chunks of about this size (docs/lab-facts.md: about 100
 #: flow-mods per write is 2-3x faster than one write per message).
 WRITE_CHUNK = 16 * 1024
 REPLY_TIMEOUT = 30.0
@@ -92,7 +92,7 @@ class EnforcerController(app_manager.OSKenApp):
 
     def __init__(self, *args: Any, desired: Desired, devices: Devices, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        # never name an attribute ``events``: it is OSKenApp's event queue (LAB.md)
+        # never name an attribute ``events``: it is OSKenApp's event queue (docs/lab-facts.md)
         self._desired = desired
         self._devices = devices
         self.datapaths: dict[int, Any] = {}

@@ -214,7 +214,7 @@ class Flow:
 
 @dataclass(frozen=True)
 class Meter:
-    """A KBPS meter with one drop band and an explicit burst (LAB.md: without it short tests overshoot)."""
+    """A KBPS meter with one drop band and an explicit burst (docs/lab-facts.md: without it short tests overshoot)."""
 
     meter_id: int
     rate_kbps: int

@@ -1,7 +1,7 @@
 """Start the controller in this process: os-ken's AppManager, the enforcer app, the control socket.
 
 os-ken 4.x has no ``osken-manager``; an application is loaded and run through
-:class:`os_ken.base.app_manager.AppManager` (LAB.md). Blocks until the process is stopped.
+:class:`os_ken.base.app_manager.AppManager` (docs/lab-facts.md). Blocks until the process is stopped.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from ..render import PlatformInfo
 from .base import DeviceUnreachable, Driver, DriverError
 from .confdiff import merge_diff
 
-#: vtysh's error lines; netmiko raises on them only when told (LAB.md).
+#: vtysh's error lines; netmiko raises on them only when told (docs/lab-facts.md).
 VTYSH_ERROR = re.compile(r"% (Unknown|Command incomplete|Ambiguous)")
 CONNECT_TIMEOUT = 5.0
 #: Applying a candidate: 10,000 routes take seconds on the router, frr-reload of a rollback longer.

@@ -8,7 +8,7 @@
 
 Everything lives in ``state_dir`` and in namespaces named after ``prefix``: ovs-vswitchd runs inside
 ``{prefix}-sw`` so the ``ovs-netdev`` tap it creates dies with the namespace, and the bridge, its
-ports and the controller's loopback are inside it too, so two labs never collide (LAB.md). The
+ports and the controller's loopback are inside it too, so two labs never collide (docs/lab-facts.md). The
 controller listens on that namespace's loopback over TCP (os-ken cannot serve an OpenFlow unix
 socket) and answers plan/apply on a unix socket file in ``state_dir``, reachable from any namespace.
 
@@ -75,7 +75,7 @@ def control_socket(state_dir: Path) -> Path:
 
 def _with_env(state_dir: Path, argv: list[str]) -> list[str]:
     """``argv`` run under ``env`` with the lab's OVS directories: ovs-vswitchd puts the bridge's
-    management socket in ``OVS_RUNDIR`` and has no flag to move it (LAB.md)."""
+    management socket in ``OVS_RUNDIR`` and has no flag to move it (docs/lab-facts.md)."""
     dirs = {"OVS_RUNDIR": state_dir / "run", "OVS_LOGDIR": state_dir, "OVS_DBDIR": state_dir}
     return ["env", *(f"{k}={v}" for k, v in {**dirs, "OVS_SYSCONFDIR": state_dir}.items()), *argv]
 
@@ -275,7 +275,7 @@ def up(
             run(["ip", "-n", hns, "addr", "add", str(v4), "dev", "eth0"])
             run(["ip", "-n", hns, "addr", "add", str(v6), "dev", "eth0", "nodad"])
             run(["ip", "-n", hns, "link", "set", "eth0", "up"])
-            # TCP through the userspace datapath needs checksum offload off on both ends (LAB.md)
+            # TCP through the userspace datapath needs checksum offload off on both ends (docs/lab-facts.md)
             run(["ethtool", "-K", f"p{i}", "tx", "off"], netns=ns)
             run(["ethtool", "-K", "eth0", "tx", "off"], netns=hns)
         _start_ovsdb(state_dir, ns)

@@ -22,7 +22,7 @@ def test_detector_broad_block_is_held_until_an_operator_approves_it(client, ctx,
     assert ctx.store.history()[-1].action == "approve" and ctx.store.history()[-1].actor
 
     r = client.post(f"/v1/decisions/{body['decision_id']}/approve", headers=noc)
-    assert r.status_code == 422 and r.json()["error"]["field"] == "id"
+    assert r.status_code == 422 and r.json()["error"]["field"] == "decision_id"
     assert client.post("/v1/decisions/99999/approve", headers=noc).status_code == 404
 
 
