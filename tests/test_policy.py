@@ -47,10 +47,15 @@ def test_every_category_has_a_playbook():
         ("scanning", ActionKind.ACL, ActionKind.NULL_ROUTE),
         ("malware-hosting", ActionKind.NULL_ROUTE, ActionKind.NULL_ROUTE),
         ("excessive-bandwidth", ActionKind.RATE_LIMIT, ActionKind.RATE_LIMIT),
+        ("intrusion", ActionKind.ACL, ActionKind.NULL_ROUTE),
+        ("phishing", ActionKind.NULL_ROUTE, ActionKind.NULL_ROUTE),
+        ("illegal-content", ActionKind.NULL_ROUTE, ActionKind.NULL_ROUTE),
+        ("spoofing", ActionKind.ANTI_SPOOF, ActionKind.ANTI_SPOOF),
+        ("bgp-hijack", ActionKind.PREFIX_FILTER, ActionKind.PREFIX_FILTER),
     ],
 )
 def test_ladder_escalates_on_repeat(violation, first, second):
-    d = decide("203.0.113.7", violation)
+    d = decide("203.0.113.7", violation, customer="cust1")
     assert enforcements_for(d, BOOKS[d.violation], 0)[1][0].action is first
     assert enforcements_for(d, BOOKS[d.violation], 1)[1][0].action is second
     assert enforcements_for(d, BOOKS[d.violation], 9)[1][0].action is second

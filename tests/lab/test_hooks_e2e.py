@@ -116,3 +116,57 @@ def test_notify_script_posting_to_serve_blackholes_at_once_and_unban_restores(la
     assert out.startswith(f"ended {victim}/32")
     assert kernel_route(lab.upstream, f"{victim}/32", type="blackhole", expect=False, within=20) is None
     assert ping(inet, victim, within=30)
+
+
+@pytest.fixture
+def detectors(env, tmp_path: Path):
+    """``enforcer serve`` with a token for BGPalerter and Alertmanager (their categories only)."""
+    token = create_token(Store(env["ENFORCER_DB"]), "monitors", "detector", ("bgp-hijack", "malware-hosting"))
+    with serve_process(serve_options=["--interval", "30", "--log-level", "warning"], env=env,
+                       log=tmp_path / "serve.log") as url:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+            yield client
+
+
+def test_bgpalerter_hijack_alert_filters_the_hijacked_prefix_on_the_customer_session(lab, detectors):
+    from enforcer.lab.topology import HIJACK_PREFIX
+
+    cust = next(iter(lab.inventory.customers.values()))
+    legit, hijacked = str(cust.prefixes[0]), str(HIJACK_PREFIX)
+    lab.hijack(True)
+    assert probes.bgp_has(lab.edge, hijacked) and probes.bgp_has(lab.upstream, hijacked)
+    alert = json.loads((FIXTURES.parent / "bgpalerter" / "hijack_more_specific.json").read_text())
+    alert.update(
+        prefix=str(HIJACK_PREFIX.supernet()), newprefix=hijacked, neworigin=f"AS{cust.asn}",
+        summary=f"A new prefix {hijacked} is announced by AS{cust.asn}. It should be instead "
+                f"{HIJACK_PREFIX.supernet()} (internet) announced by AS64496",
+    )  # fmt: skip
+
+    r = detectors.post("/v1/hooks/bgpalerter", json=alert)
+    assert r.status_code == 200 and r.json()["results"][0]["outcome"] == "created", r.text
+    assert not probes.bgp_has(lab.edge, hijacked, expect=False, within=30)
+    assert not probes.bgp_has(lab.upstream, hijacked, expect=False, within=30)
+    assert probes.bgp_has(lab.edge, legit) and probes.bgp_has(lab.upstream, legit)
+
+
+def test_alertmanager_firing_alert_null_routes_the_host_and_resolved_restores_it(lab, detectors):
+    victim, neighbour = (address(h) for h in lab.customer_hosts()[:2])
+    inet = lab.internet_host
+    assert ping(inet, victim)
+    group = json.loads((FIXTURES.parent / "alertmanager" / "firing_two_alerts.json").read_text())
+    alert = group["alerts"][0]
+    alert["labels"].update(src_ip=victim, violation="malware-hosting", alertname="MalwareC2Beacon")
+    firing = {**group, "alerts": [alert], "commonLabels": {**alert["labels"]}}
+
+    r = detectors.post("/v1/hooks/alertmanager", json=firing)
+    assert r.status_code == 200 and r.json()["results"][0]["outcome"] == "created", r.text
+    assert kernel_route(lab.edge, f"{victim}/32", type="blackhole", within=30) is not None
+    assert not ping(inet, victim, expect=False)
+    assert ping(inet, neighbour)
+
+    resolved = {**firing, "status": "resolved",
+                "alerts": [{**alert, "status": "resolved", "endsAt": "2024-02-06T13:20:00Z"}]}
+    r = detectors.post("/v1/hooks/alertmanager", json=resolved)
+    assert r.status_code == 200 and r.json()["results"][0]["outcome"] == "ended", r.text
+    assert kernel_route(lab.edge, f"{victim}/32", type="blackhole", expect=False, within=30) is None
+    assert ping(inet, victim, within=30)
