@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -67,14 +68,21 @@ def test_fastnetmon_notify_script_ban_blackholes_the_victim_and_unban_restores_i
     assert ping(inet, victim)
 
 
-@pytest.fixture
-def served(env, tmp_path: Path):
-    """``enforcer serve`` on a free loopback port with its reconcile loop, and a FastNetMon token."""
-    token = create_token(Store(env["ENFORCER_DB"]), "fastnetmon", "detector", ("ddos-victim", "ddos-outbound"))
-    with serve_process(serve_options=["--interval", "30", "--log-level", "warning"], env=env,
-                       log=tmp_path / "serve.log") as url:
+@contextmanager
+def _serving(env: dict[str, str], log: Path, token_name: str, categories: tuple[str, ...]):
+    """``enforcer serve`` on a free loopback port with its reconcile loop, and a client holding a
+    detector token limited to ``categories``."""
+    token = create_token(Store(env["ENFORCER_DB"]), token_name, "detector", categories)
+    with serve_process(serve_options=["--interval", "30", "--log-level", "warning"], env=env, log=log) as url:
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
             yield client
+
+
+@pytest.fixture
+def served(env, tmp_path: Path):
+    """Served, with a FastNetMon token."""
+    with _serving(env, tmp_path / "serve.log", "fastnetmon", ("ddos-victim", "ddos-outbound")) as client:
+        yield client
 
 
 def test_fastnetmon_web_callback_blackholes_through_the_served_loop_and_unban_restores(lab, served):
@@ -120,12 +128,9 @@ def test_notify_script_posting_to_serve_blackholes_at_once_and_unban_restores(la
 
 @pytest.fixture
 def detectors(env, tmp_path: Path):
-    """``enforcer serve`` with a token for BGPalerter and Alertmanager (their categories only)."""
-    token = create_token(Store(env["ENFORCER_DB"]), "monitors", "detector", ("bgp-hijack", "malware-hosting"))
-    with serve_process(serve_options=["--interval", "30", "--log-level", "warning"], env=env,
-                       log=tmp_path / "serve.log") as url:
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
-            yield client
+    """Served, with a token for BGPalerter and Alertmanager (their categories only)."""
+    with _serving(env, tmp_path / "serve.log", "monitors", ("bgp-hijack", "malware-hosting")) as client:
+        yield client
 
 
 def test_bgpalerter_hijack_alert_filters_the_hijacked_prefix_on_the_customer_session(lab, detectors):
