@@ -274,14 +274,16 @@ class Store:
     def active_enforcements(self, at: datetime | None = None) -> list[Enforcement]:
         """The desired set: active enforcements not yet past their expiry."""
         at = at or now()
+        table = EnforcementRow.__table__
         with self.session() as s:
-            rows = s.scalars(
-                select(EnforcementRow)
-                .where(EnforcementRow.status == Status.ACTIVE.value)
-                .where((EnforcementRow.expires_at.is_(None)) | (EnforcementRow.expires_at > naive_utc(at)))
-                .order_by(EnforcementRow.id)
+            # Plain rows, not ORM objects: this runs on every plan, apply and OpenFlow sync.
+            rows = s.execute(
+                select(table)
+                .where(table.c.status == Status.ACTIVE.value)
+                .where((table.c.expires_at.is_(None)) | (table.c.expires_at > naive_utc(at)))
+                .order_by(table.c.id)
             ).all()
-            return [r.to_model() for r in rows]
+            return [EnforcementRow.to_model(r) for r in rows]
 
     def get_decision(self, decision_id: int) -> DecisionRecord | None:
         with self.session() as s:

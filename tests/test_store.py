@@ -79,3 +79,14 @@ def test_unblock_is_audited_with_before_and_after(store):
     entry = store.history()[-1]
     assert (entry.action, entry.actor, entry.reason) == ("unblock", "alice", "fixed")
     assert entry.detail == {"before": "active", "after": "removed"}
+
+
+def test_desired_set_read_back_equals_a_fully_validated_model(store):
+    """The fast read path (no re-validation) must give exactly what validation would."""
+    from enforcer.model import Enforcement
+
+    _add(store)
+    for e in store.active_enforcements():
+        assert e == Enforcement.model_validate(e.model_dump())
+        assert type(e.target).__name__ == "IPv4Network"
+        assert e.created_at.tzinfo is not None
