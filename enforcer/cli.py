@@ -16,7 +16,6 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
-from rich.syntax import Syntax
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -93,7 +92,7 @@ def emit_json(data: Any) -> None:
     out.print_json(json.dumps(data, default=str))
 
 
-def _guard(fn: Any) -> Any:
+def guard(fn: Any) -> Any:
     """Turn enforcer's own errors into exit codes at the edge, once."""
     try:
         return fn()
@@ -141,7 +140,7 @@ def block(
         )
         return service.submit(context(ctx), decision, dry_run=dry_run)
 
-    result: service.SubmitResult = _guard(run)
+    result: service.SubmitResult = guard(run)
     if as_json:
         emit_json(result.model_dump(mode="json"))
         return
@@ -162,7 +161,7 @@ def unblock(
     """End a decision early; its enforcements leave the desired set at the next apply."""
     import getpass
 
-    records = _guard(
+    records = guard(
         lambda: service.unblock(context(ctx), ref, actor=actor or getpass.getuser(), source="cli", reason=reason)
     )
     if as_json:
@@ -183,7 +182,7 @@ def approve(
     import getpass
 
     who = actor or getpass.getuser()
-    rec = _guard(lambda: service.approve(context(ctx), decision_id, actor=who, source="cli", reason=reason))
+    rec = guard(lambda: service.approve(context(ctx), decision_id, actor=who, source="cli", reason=reason))
     out.print(f"decision {rec.id} ({rec.violation} {rec.target}) approved: enforced at the next apply")
 
 
@@ -193,8 +192,8 @@ def list_cmd(
     all_: Annotated[bool, typer.Option("--all", help="Include removed and expired decisions")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Active decisions and their enforcements."""
-    records = _guard(lambda: service.list_decisions(context(ctx), active_only=not all_))
+    """Current decisions (enforced, or held for approval) and their enforcements."""
+    records = guard(lambda: service.list_decisions(context(ctx), active_only=not all_))
     if as_json:
         emit_json([r.model_dump(mode="json") for r in records])
         return
@@ -221,7 +220,7 @@ def history(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The audit log: who did what, when, why, under which AUP clause."""
-    entries = _guard(lambda: service.history(context(ctx), limit=limit))
+    entries = guard(lambda: service.history(context(ctx), limit=limit))
     if as_json:
         emit_json([e.model_dump(mode="json") for e in entries])
         return
@@ -268,163 +267,14 @@ def _enforcement_table(enforcements: list[Any]) -> None:
     out.print(table)
 
 
-# ------------------------------------------------------------------ render / plan / apply
-
-
-@app.command()
-def render(ctx: typer.Context, device: Annotated[str, typer.Argument(help="Inventory device name")]) -> None:
-    """Print the device's whole enforcer-managed section as rendered from the active set."""
-    text = _guard(lambda: service.render_device(context(ctx), device))
-    sys.stdout.write(text)
-
-
-@app.command()
-def plan(
-    ctx: typer.Context,
-    device: Annotated[str | None, typer.Option("--device", "-d")] = None,
-    detailed_exitcode: Annotated[
-        bool, typer.Option("--detailed-exitcode", help="Exit 0 no changes, 2 changes, 1 error")
-    ] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Show, per device, the diff between the rendered section and the device's live state."""
-    plans = _guard(lambda: service.plan(context(ctx), device))
-    if as_json:
-        emit_json([p.model_dump(mode="json", exclude={"desired", "live"}) for p in plans])
-    else:
-        _print_plans(plans)
-    errors = any(p.error for p in plans)
-    if errors:
-        raise typer.Exit(1)
-    if detailed_exitcode and any(p.has_changes for p in plans):
-        raise typer.Exit(2)
-
-
-def _print_plans(plans: list[Any]) -> None:
-    for p in plans:
-        if p.diff:
-            out.print(Syntax(p.diff, "diff", theme="ansi_dark", background_color="default"))
-    table = Table("device", "platform", "transport", "changes", "note")
-    for p in plans:
-        notes = [p.error] if p.error else []
-        if p.unsupported:
-            notes.append(f"{len(p.unsupported)} enforcement(s) not supported on this platform")
-        if p.protected:
-            notes.append(f"withheld, overlaps a protected prefix: {', '.join(map(str, p.protected))}")
-        note = "; ".join(notes)
-        table.add_row(p.device, p.platform.value, p.transport.value, p.summary(), note)
-    out.print(table)
-    total = [sum(getattr(p, k) for p in plans) for k in ("added", "changed", "removed")]
-    out.print(f"Plan: {total[0]} to add, {total[1]} to change, {total[2]} to remove.")
-
-
-@app.command()
-def apply(
-    ctx: typer.Context,
-    device: Annotated[str | None, typer.Option("--device", "-d")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; change nothing")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")] = False,
-    revert_in: Annotated[int, typer.Option(help="Seconds after which an unconfirmed commit reverts")] = 60,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Push each device's diff, read it back, and report per device; failures stop no other device."""
-    c = context(ctx)
-    if dry_run or not yes:
-        plans = _guard(lambda: service.plan(c, device))
-        if not as_json:
-            _print_plans(plans)
-        if dry_run:
-            if as_json:
-                emit_json([p.model_dump(mode="json", exclude={"desired", "live"}) for p in plans])
-            return
-        if not any(p.has_changes for p in plans):
-            out.print("No changes.")
-            return
-        if not sys.stdin.isatty():
-            fail("apply: confirmation needed and stdin is not a terminal; pass --yes", 2)
-        typer.confirm("Apply these changes?", abort=True)
-    import getpass
-
-    who = getpass.getuser()
-    results = _guard(lambda: service.apply(c, device, revert_in=revert_in or None, actor=who))
-    if as_json:
-        emit_json([r.model_dump(mode="json") for _, r in results if r is not None])
-    else:
-        table = Table("device", "result", "changes", "seconds", "error")
-        for _, r in results:
-            if r is None:
-                continue
-            status = "[red]failed[/red]" + (" (rolled back)" if r.rolled_back else "") if not r.ok else (
-                "[green]applied[/green]" if r.changed else "unchanged"
-            )
-            table.add_row(r.device, status, r.summary, f"{r.seconds:.2f}", r.error or "")
-        out.print(table)
-    if any(r is not None and not r.ok for _, r in results):
-        raise typer.Exit(1)
-
-
-@app.command()
-def reconcile(
-    ctx: typer.Context,
-    device: Annotated[str | None, typer.Option("--device", "-d")] = None,
-    interval: Annotated[
-        float | None, typer.Option("--interval", help="Keep running: one pass every N seconds (Ctrl-C stops)")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Expire what is due, then make every device equal its rendered section (once, or every --interval)."""
-    c = context(ctx)
-    if interval is not None:
-        import logging
-
-        from .reconcile import Reconciler
-
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-        loop = Reconciler(c, interval=interval, on_report=lambda r: _print_report(r, as_json))
-        try:
-            loop.run()
-        except KeyboardInterrupt:
-            pass
-        return
-    report = _guard(lambda: service.reconcile_once(c, device))
-    _print_report(report, as_json)
-    if any(not r.ok for r in report.results):
-        raise typer.Exit(1)
-
-
-def _print_report(report: service.ReconcileReport, as_json: bool) -> None:
-    if as_json:
-        emit_json(report.model_dump(mode="json"))
-        return
-    out.print(f"expired decisions: {', '.join(map(str, report.expired)) or 'none'}")
-    for r in report.results:
-        if r.changed or not r.ok:
-            out.print(f"{r.device}: {'ok' if r.ok else 'FAILED'} {r.summary} {r.error or ''}")
-
-
-@app.command()
-def validate(ctx: typer.Context) -> None:
-    """Check inventory, playbooks and templates; print every problem with file, path and reason."""
-    from .validate import validate_all
-
-    problems = validate_all(ctx.obj)
-    for p in problems:
-        err.print(p, markup=False, highlight=False)
-    if problems:
-        raise typer.Exit(2)
-    out.print("inventory, playbooks and templates are valid")
-
-
 def _register_subpackages() -> None:
     from .api.cli import register as register_api
+    from .cli_devices import register as register_devices
     from .controller.cli import register as register_controller
     from .lab.cli import register as register_lab
 
-    for register in (register_lab, register_controller, register_api):
+    for register in (register_devices, register_lab, register_controller, register_api):
         register(app)
-
-
-_register_subpackages()
 
 
 def main() -> None:
@@ -432,4 +282,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # ``python -m enforcer.cli``: run the imported module, not this __main__ copy, so that the
+    # command modules (which import enforcer.cli) and this one are the same module.
+    from enforcer.cli import main as _main
+
+    _main()
+else:
+    _register_subpackages()
