@@ -26,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from .. import service
+from ..hooks import intake
 from ..hooks.intake import ItemResult, decision_from_api, end_decision, outcome_of
 from ..inventory import InventoryError
 from ..model import MAX_TTL, InvalidInput, Refused, Violation
@@ -225,9 +226,7 @@ def _decision_routes(app: FastAPI) -> None:
         token: Token = Depends(operator),
         ctx: service.Context = Depends(get_ctx),
     ) -> DecisionRecord:
-        if service.get_decision(ctx, decision_id) is None:
-            raise ApiError(404, "decision_id", f"no decision with id {decision_id}")
-        approved = service.approve(ctx, decision_id, actor=token.name, source="api", reason=reason)
+        approved = intake.approve_decision(ctx, decision_id, actor=token.name, source="api", reason=reason)
         served(request).kick()
         return approved
 

@@ -187,6 +187,13 @@ def end_decision(ctx: service.Context, decision_id: int, *, actor: str, source: 
     return ended
 
 
+def approve_decision(ctx: service.Context, decision_id: int, *, actor: str, source: str, reason: str) -> DecisionRecord:
+    """Approve one held decision; :class:`NotFound` if there is none, ``InvalidInput`` if it is not held."""
+    if service.get_decision(ctx, decision_id) is None:
+        raise NotFound("decision_id", f"no decision with id {decision_id}")
+    return service.approve(ctx, decision_id, actor=actor, source=source, reason=reason)
+
+
 def outcome_of(result: service.SubmitResult) -> Outcome:
     """How a submit ended, as counted in metrics and reported per item (``held``: awaits approval)."""
     if result.dry_run:
