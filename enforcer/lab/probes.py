@@ -40,6 +40,12 @@ def address(node: Node) -> str:
     return str(ip_interface(node.addresses[0]).ip)
 
 
+def host_prefix(node: Node) -> str:
+    """The node's address as a host prefix (``203.0.113.10/32``), as enforcer targets it."""
+    ip = ip_interface(node.addresses[0]).ip
+    return f"{ip}/{ip.max_prefixlen}"
+
+
 def _ns(node: Node) -> str:
     if not node.netns:
         raise LabError(f"{node.name} has no network namespace")

@@ -22,12 +22,9 @@ def edge_frr(lab: Lab):
         yield driver
 
 
-def _host_prefix(node) -> str:
-    return f"{probes.address(node)}/32"
-
 
 def test_managed_section_shows_a_manual_change_on_the_router_but_not_unmanaged_lines(lab: Lab, edge_frr):
-    victim = _host_prefix(lab.customer_hosts("cust1")[0])
+    victim = probes.host_prefix(lab.customer_hosts("cust1")[0])
     probes.vtysh(lab.edge, "configure terminal", f"ip route {victim} Null0 tag 667", "ip route 192.0.2.200/32 Null0")
     section = edge_frr.get_managed_section()
     assert f"ip route {victim} Null0 tag 667" in section.splitlines()
@@ -40,21 +37,21 @@ def test_null_route_drops_the_blocked_host_while_its_neighbour_answers_and_rollb
     internet = lab.internet_host
     assert probes.ping(internet, probes.address(blocked))
 
-    desired = push(edge_frr, [enforcement(ActionKind.NULL_ROUTE, _host_prefix(blocked))], lab.inventory)
+    desired = push(edge_frr, [enforcement(ActionKind.NULL_ROUTE, probes.host_prefix(blocked))], lab.inventory)
 
     assert edge_frr.get_managed_section() == desired
-    assert probes.kernel_route(lab.edge, _host_prefix(blocked), type="blackhole")
+    assert probes.kernel_route(lab.edge, probes.host_prefix(blocked), type="blackhole")
     assert not probes.ping(internet, probes.address(blocked), expect=False)
     assert probes.ping(internet, probes.address(neighbour))
 
     edge_frr.rollback()
-    assert probes.kernel_route(lab.edge, _host_prefix(blocked), expect=False) is None
+    assert probes.kernel_route(lab.edge, probes.host_prefix(blocked), expect=False) is None
     assert probes.ping(internet, probes.address(blocked))
     assert edge_frr.get_managed_section() == ""
 
 
 def test_compare_shows_the_change_against_the_live_router_and_nothing_once_applied(lab: Lab, edge_frr):
-    target = _host_prefix(lab.customer_hosts("cust1")[0])
+    target = probes.host_prefix(lab.customer_hosts("cust1")[0])
     enf = [enforcement(ActionKind.NULL_ROUTE, target)]
     _, candidate = candidate_for(edge_frr, enf, lab.inventory)
     edge_frr.load_merge_candidate(candidate)
@@ -77,7 +74,7 @@ def test_candidate_with_a_bad_line_is_refused_before_the_router_changes(lab: Lab
 
 
 def test_commit_with_revert_in_reverts_by_itself_when_not_confirmed(lab: Lab, edge_frr):
-    target = _host_prefix(lab.customer_hosts("cust1")[0])
+    target = probes.host_prefix(lab.customer_hosts("cust1")[0])
     push(edge_frr, [enforcement(ActionKind.NULL_ROUTE, target)], lab.inventory, revert_in=2)
     assert edge_frr.has_pending_commit()
     assert probes.kernel_route(lab.edge, target, type="blackhole")
@@ -89,7 +86,7 @@ def test_commit_with_revert_in_reverts_by_itself_when_not_confirmed(lab: Lab, ed
 
 
 def test_confirmed_commit_cancels_the_revert_timer(lab: Lab, edge_frr):
-    target = _host_prefix(lab.customer_hosts("cust1")[0])
+    target = probes.host_prefix(lab.customer_hosts("cust1")[0])
     desired = push(edge_frr, [enforcement(ActionKind.NULL_ROUTE, target)], lab.inventory, revert_in=30)
     timer = _pending_timer_pid(lab)
     assert pid_alive(timer)
@@ -118,7 +115,7 @@ def test_a_router_whose_management_is_down_fails_fast_with_an_error_naming_it(la
 
 def test_rtbh_makes_the_upstream_install_a_discard_route_for_the_victim(lab: Lab, edge_frr):
     victim, neighbour = lab.customer_hosts("cust1")[:2]
-    target = _host_prefix(victim)
+    target = probes.host_prefix(victim)
     push(edge_frr, [enforcement(ActionKind.RTBH, target, Violation.DDOS_VICTIM)], lab.inventory)
 
     # The upstream hears the /32 with BLACKHOLE and its kernel discards traffic for it.
@@ -153,7 +150,7 @@ def test_prefix_filter_removes_the_hijack_from_edge_and_upstream_but_keeps_the_c
 def test_a_candidate_that_fails_halfway_on_the_router_leaves_nothing_behind(lab: Lab, edge_frr):
     # Syntax is fine (vtysh -C passes), but the router refuses the second block at apply time:
     # vtysh -f is not atomic, so the router must put back the lines it had already taken.
-    target = _host_prefix(lab.customer_hosts("cust1")[0])
+    target = probes.host_prefix(lab.customer_hosts("cust1")[0])
     before = edge_frr.get_config()
     edge_frr.load_merge_candidate(f"ip route {target} Null0 tag 667\nrouter bgp 64999\n bgp router-id 192.0.2.1\n")
     with pytest.raises(DriverError, match="commit failed") as err:

@@ -21,15 +21,12 @@ def edge_fw(lab: Lab):
         yield driver
 
 
-def _host(node) -> str:
-    return f"{probes.address(node)}/32"
-
 
 def test_spam_acl_drops_smtp_from_the_offender_but_not_http_nor_the_neighbours_smtp(lab: Lab, edge_fw):
     offender, neighbour = lab.customer_hosts("cust1")[:2]
     internet = lab.internet_host
     mail = probes.address(internet)
-    acl = enforcement(ActionKind.ACL, _host(offender), Violation.SPAM, params={"protocol": "tcp", "ports": (25,)})
+    acl = enforcement(ActionKind.ACL, probes.host_prefix(offender), Violation.SPAM, params={"protocol": "tcp", "ports": (25,)})
     with probes.tcp_listener(internet, 25), probes.tcp_listener(internet, 80):
         assert probes.tcp_connect(offender, mail, 25)
         desired = push(edge_fw, [acl], lab.inventory)
@@ -47,7 +44,7 @@ def test_rate_limit_holds_udp_from_the_offender_to_the_configured_rate(lab: Lab,
     offender = lab.customer_hosts("cust1")[0]
     rate = 4_000_000
     limit = enforcement(
-        ActionKind.RATE_LIMIT, _host(offender), Violation.EXCESSIVE_BANDWIDTH, params={"rate_bps": rate}
+        ActionKind.RATE_LIMIT, probes.host_prefix(offender), Violation.EXCESSIVE_BANDWIDTH, params={"rate_bps": rate}
     )
     desired = push(edge_fw, [limit], lab.inventory)
 
@@ -61,7 +58,7 @@ def test_rate_limit_holds_udp_from_the_offender_to_the_configured_rate(lab: Lab,
 
 
 def test_compare_is_a_diff_against_the_live_table_and_empty_once_applied(lab: Lab, edge_fw):
-    target = _host(lab.customer_hosts("cust1")[0])
+    target = probes.host_prefix(lab.customer_hosts("cust1")[0])
     enf = [enforcement(ActionKind.ACL, target, Violation.SCANNING)]
     _, candidate = candidate_for(edge_fw, enf, lab.inventory)
     edge_fw.load_merge_candidate(candidate)
@@ -75,7 +72,7 @@ def test_compare_is_a_diff_against_the_live_table_and_empty_once_applied(lab: La
 
 
 def test_invalid_ruleset_is_refused_and_the_live_table_is_untouched(lab: Lab, edge_fw):
-    push(edge_fw, [enforcement(ActionKind.ACL, _host(lab.customer_hosts("cust1")[0]))], lab.inventory)
+    push(edge_fw, [enforcement(ActionKind.ACL, probes.host_prefix(lab.customer_hosts("cust1")[0]))], lab.inventory)
     before = edge_fw.get_config()
     with pytest.raises(DriverError, match="nft -c") as err:
         edge_fw.load_merge_candidate("table inet enforcer {\n\tchain forward {\n\t\tbogus\n\t}\n}\n")
@@ -84,8 +81,8 @@ def test_invalid_ruleset_is_refused_and_the_live_table_is_untouched(lab: Lab, ed
 
 
 def test_commit_with_revert_in_restores_the_previous_table_unless_confirmed(lab: Lab, edge_fw):
-    first = push(edge_fw, [enforcement(ActionKind.ACL, _host(lab.customer_hosts("cust1")[0]))], lab.inventory)
-    second = [enforcement(ActionKind.ACL, _host(lab.customer_hosts("cust1")[1]))]
+    first = push(edge_fw, [enforcement(ActionKind.ACL, probes.host_prefix(lab.customer_hosts("cust1")[0]))], lab.inventory)
+    second = [enforcement(ActionKind.ACL, probes.host_prefix(lab.customer_hosts("cust1")[1]))]
     push(edge_fw, second, lab.inventory, revert_in=2)
     assert edge_fw.has_pending_commit()
 
@@ -105,9 +102,9 @@ def test_commit_with_revert_in_restores_the_previous_table_unless_confirmed(lab:
 
 def test_a_new_confirmed_commit_replaces_the_pending_timer_instead_of_adding_one(lab: Lab, edge_fw):
     hosts = lab.customer_hosts("cust1")
-    push(edge_fw, [enforcement(ActionKind.ACL, _host(hosts[0]))], lab.inventory, revert_in=30)
+    push(edge_fw, [enforcement(ActionKind.ACL, probes.host_prefix(hosts[0]))], lab.inventory, revert_in=30)
     first = int((Path(edge_fw.state_dir) / "pending").read_text())
-    push(edge_fw, [enforcement(ActionKind.ACL, _host(hosts[1]))], lab.inventory, revert_in=30)
+    push(edge_fw, [enforcement(ActionKind.ACL, probes.host_prefix(hosts[1]))], lab.inventory, revert_in=30)
     second = int((Path(edge_fw.state_dir) / "pending").read_text())
     assert first != second and pid_alive(second)
     assert probes.eventually(lambda: not pid_alive(first), bool, 5)
