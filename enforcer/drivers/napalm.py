@@ -149,7 +149,16 @@ class NapalmDriver(Driver):
         self._pending = False
 
     def has_pending_commit(self) -> bool:
-        return bool(self._call("has_pending_commit", lambda: self._napalm.has_pending_commit()))
+        """NAPALM's own answer where the platform has one (Junos, IOS-XR, EOS); IOS and NX-OS have no
+        commit-confirm in NAPALM, so nothing can be pending there."""
+        if self._napalm is None:
+            raise DriverError(self.device.name, "not connected (call open() first)")
+        try:
+            return bool(self._napalm.has_pending_commit())
+        except NotImplementedError:
+            return False
+        except Exception as exc:
+            raise self._error("has_pending_commit", exc) from exc
 
     def discard_config(self) -> None:
         self._call("discard_config", lambda: self._napalm.discard_config())
