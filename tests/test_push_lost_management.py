@@ -6,8 +6,6 @@ with a scripted driver, so the message an operator reads after a bad night is th
 
 from __future__ import annotations
 
-import pytest
-
 from enforcer.drivers.base import DeviceUnreachable, Driver, DriverError
 from enforcer.inventory import Device, Platform
 from enforcer.plan import make_plan

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..inventory import Device, Platform
 from ..render import PlatformInfo
-from .base import Driver, DriverError, extract_managed
+from .base import CommitRefused, Driver, DriverError, extract_managed
 
 #: The NAPALM driver used when the inventory names none.
 DEFAULT_NAPALM_DRIVER = {
@@ -139,7 +139,10 @@ class NapalmDriver(Driver):
             self._call("commit_config", lambda: self._napalm.commit_config())
             return
         except Exception as exc:
-            raise self._error("commit_config", exc) from exc
+            error = self._error("commit_config", exc)
+            if "pending" in str(exc).lower():  # NAPALM refuses to stack a commit on a pending one
+                raise CommitRefused(self.device.name, error.reason) from exc
+            raise error from exc
         self._pending = True
 
     def confirm_commit(self) -> None:

@@ -208,3 +208,23 @@ def _kill_login_shell_while_vtysh_applies(lab: Lab, killed: threading.Event) -> 
 
 def _ppid(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_validate_live_refuses_an_attachment_to_a_neighbour_that_is_not_a_bgp_peer(lab: Lab, cli, tmp_path: Path):
+    import yaml
+
+    inventory = tmp_path / "inventory"
+    inventory.mkdir()
+    for f in lab.inventory_path.glob("*.yaml"):
+        (inventory / f.name).write_text(f.read_text())
+    customers = yaml.safe_load((inventory / "customers.yaml").read_text())
+    frr = lab.device(platform="frr").name
+    i, att = next((i, a) for i, a in enumerate(customers["cust1"]["attachments"]) if a["device"] == frr)
+    att["neighbor"] = "192.0.2.99"
+    (inventory / "customers.yaml").write_text(yaml.safe_dump(customers))
+
+    assert cli("--inventory", str(inventory), "validate").returncode == 0, "offline, nothing can tell"
+    proc = cli("--inventory", str(inventory), "validate", "--live", check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"customers.cust1.attachments.{i}.neighbor: 192.0.2.99 is not a BGP peer of {frr}" in proc.stderr
+    assert "interface" not in proc.stderr, "the real interfaces were found on the live devices"

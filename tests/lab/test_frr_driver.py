@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from enforcer.drivers.base import DriverError
+from enforcer.drivers.base import AuthenticationFailed, DriverError
 from enforcer.lab import probes
 from enforcer.lab.proc import pid_alive
 from enforcer.lab.testing import Lab, candidate_for, enforcement, push
@@ -111,6 +111,18 @@ def test_a_router_whose_management_is_down_fails_fast_with_an_error_naming_it(la
     assert time.monotonic() - started < 10
     assert err.value.device == lab.device(platform="frr").name
     assert "cannot reach" in str(err.value)
+
+
+def test_a_wrong_key_passphrase_is_an_authentication_failure_not_an_unreachable_router(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+):
+    device = lab.device(platform="frr")
+    monkeypatch.setenv(device.password_env, "not-the-passphrase")
+    with pytest.raises(AuthenticationFailed) as err:
+        lab.driver(platform="frr").open()
+    assert err.value.device == device.name
+    assert "authentication failed" in str(err.value) and "cannot reach" not in str(err.value)
+    assert device.password_env in str(err.value), "the operator is told which secret to fix"
 
 
 def test_rtbh_makes_the_upstream_install_a_discard_route_for_the_victim(lab: Lab, edge_frr):
