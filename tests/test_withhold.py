@@ -80,3 +80,18 @@ def test_a_line_that_collides_with_an_operator_object_withholds_its_enforcement(
 def test_a_problem_no_enforcement_can_be_blamed_for_is_an_error_for_the_device():
     with pytest.raises(RenderError, match="fw: collides"):
         render_for(FW, [ACL], INVENTORY, AT, collisions=lambda text: [("table inet enforcer {", "theirs")])
+
+
+@pytest.mark.parametrize(
+    "platform", [p for p in Platform if ActionKind.ACL in platform_info(p).actions and platform_info(p).limits]
+)
+def test_one_decision_with_the_longest_comment_and_id_fits_every_platform_limit(platform: Platform):
+    # Intake cuts free text to 48 characters: a single decision can never be what overflows.
+    dev = Device(name="d", platform=platform, role="edge", bgp_asn=65000, attach_interfaces=("eth1",))
+    longest = max(Violation, key=lambda v: len(v.value))
+    enf = Enforcement(
+        id=2**63 - 1, decision_id=1, action=ActionKind.ACL, target="203.0.113.5/32", violation=longest,
+        params=ActionParams(protocol=Protocol.TCP, ports=(25,)), comment="x" * 200, created_at=AT,
+    )  # fmt: skip
+    rendered = render_for(dev, [enf], Inventory(devices={"d": dev}), AT)
+    assert rendered.withheld == [] and "x" * 40 in rendered.desired

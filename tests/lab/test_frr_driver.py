@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from enforcer.drivers.base import AuthenticationFailed, DriverError
+from enforcer.drivers.base import AuthenticationFailed, CommitRefused, DriverError
 from enforcer.lab import probes
 from enforcer.lab.proc import pid_alive
 from enforcer.lab.testing import Lab, candidate_for, enforcement, push
@@ -93,6 +93,17 @@ def test_confirmed_commit_cancels_the_revert_timer(lab: Lab, edge_frr):
     edge_frr.confirm_commit()
     assert not edge_frr.has_pending_commit()
     assert probes.eventually(lambda: not pid_alive(timer), bool, 5)
+    assert edge_frr.get_managed_section() == desired
+
+
+def test_a_second_commit_is_refused_while_a_commit_confirm_is_pending(lab: Lab, edge_frr):
+    first, second = (probes.host_prefix(h) for h in lab.customer_hosts("cust1")[:2])
+    desired = push(edge_frr, [enforcement(ActionKind.NULL_ROUTE, first)], lab.inventory, revert_in=30)
+    timer = _pending_timer_pid(lab)
+    with pytest.raises(CommitRefused, match="commit-confirm is pending") as err:
+        push(edge_frr, [enforcement(ActionKind.NULL_ROUTE, second)], lab.inventory, revert_in=30)
+    assert err.value.device == edge_frr.device.name
+    assert pid_alive(timer) and _pending_timer_pid(lab) == timer
     assert edge_frr.get_managed_section() == desired
 
 
