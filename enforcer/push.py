@@ -51,7 +51,7 @@ def plan_device(
     """Render (withholding what the device cannot take), ask the device whether a commit-confirm is
     pending, settle it when ``settle`` (apply and reconcile; plan only shows it), read the live
     section, diff. Every pass asks: a pending commit is state to act on, not a timer to hope about."""
-    rendered = render_for(device, enforcements, inventory, at, collisions=driver.foreign_collisions)
+    rendered = render_for(device, enforcements, inventory, at, conflicts=driver.conflicts)
     pending, settled = driver.has_pending_commit(), None
     if pending and settle:
         settled, pending = settle_pending(driver, rendered.desired), False

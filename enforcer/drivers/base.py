@@ -119,10 +119,11 @@ class Driver(ABC):
         """The device's interface names (``enforcer validate --live``); None: unknown."""
         return None
 
-    def foreign_collisions(self, section: str) -> list[tuple[str, str]]:
-        """``(rendered line, operator's line)`` where pushing ``section`` would merge into an object
-        the operator owns (FRR keys a static route by prefix and next hop: a tagged line retags the
-        operator's route, and the unblock would delete it). Such lines are withheld, not pushed."""
+    def conflicts(self, section: str) -> list[tuple[str, str]]:
+        """``(rendered line, reason)`` for lines of ``section`` that the live device would refuse, or
+        that would merge into an object the operator owns (FRR keys a static route by prefix and
+        next hop: a tagged line retags the operator's route, and the unblock would delete it).
+        The enforcements behind such lines are withheld, not pushed; the rest of the section is."""
         return []
 
     @abstractmethod
