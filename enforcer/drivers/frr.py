@@ -193,6 +193,9 @@ class FrrDriver(Driver):
         }
 
     def get_config(self) -> str:
+        return self._remembered("running", self._read_running)
+
+    def _read_running(self) -> str:
         status, text = self._exec("show running-config")
         if status != 0 or VTYSH_ERROR.search(text):
             raise DriverError(self.device.name, f"show running-config failed: {text.strip()[:200]}")
