@@ -38,8 +38,9 @@ from .model import (
     Violation,
     now,
 )
+from .resources import TEMPLATES
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = TEMPLATES
 _SAFE_TEXT = re.compile(r"^[A-Za-z0-9 ._:/@+=-]*$")
 
 
