@@ -65,6 +65,14 @@ def alertmanager_options(
     return {"on_resolved": on_resolved, "violation": violation and violation.value, "target_label": target_label}
 
 
+def fastnetmon_options(
+    on_unban: Annotated[Literal["end", "keep"], Query(
+        description="An unban ends the block, or leaves it to its TTL (FastNetMon cannot see behind a blackhole)")]
+    = "end",
+) -> dict[str, Any]:
+    return {"on_unban": on_unban}
+
+
 @dataclass(frozen=True)
 class Hook:
     """One detector hook: its name (the URL's last part and its decisions' source) and adapter."""
@@ -77,7 +85,8 @@ class Hook:
 
 
 HOOKS = (
-    Hook("fastnetmon", "FastNetMon JSON callback (web_callback_url)", FastNetMonCallback, fastnetmon.from_callback),
+    Hook("fastnetmon", "FastNetMon JSON callback (web_callback_url)", FastNetMonCallback, fastnetmon.from_callback,
+         fastnetmon_options),
     Hook("bgpalerter", "BGPalerter reportHTTP alert", BGPalerterAlert, bgpalerter.from_webhook),
     Hook("alertmanager", "Prometheus Alertmanager webhook (version 4)", AlertmanagerWebhook,
          alertmanager.from_webhook, alertmanager_options),
