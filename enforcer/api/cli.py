@@ -81,6 +81,8 @@ def hook_fastnetmon(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would happen; store nothing")] = False,
     on_unban: Annotated[str, typer.Option(help="end: an unban ends the block; keep: it lasts its TTL (FastNetMon "
                                                "cannot see an attack end behind an upstream blackhole)")] = "end",
+    ttl: Annotated[str | None, typer.Option(help="How long a ban's block lasts (90s, 1h); default: the "
+                                                 "playbook's")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """FastNetMon notify script: ``notify_script_path`` can point at a wrapper running this.
@@ -100,9 +102,10 @@ def hook_fastnetmon(
     except InvalidInput as exc:
         _fail(str(exc))
     if url:
-        results, pushed = _post_fastnetmon(url, token_env, doc, key, dry_run, on_unban), []
+        results, pushed = _post_fastnetmon(url, token_env, doc, key, dry_run, {"on_unban": on_unban, "ttl": ttl}), []
     else:
-        results, pushed = _apply_fastnetmon(ctx, doc, key, apply=apply, dry_run=dry_run, on_unban=on_unban)
+        options = {"on_unban": on_unban, "ttl": ttl}
+        results, pushed = _apply_fastnetmon(ctx, doc, key, apply=apply, dry_run=dry_run, options=options)
     _print_results(results, pushed, as_json)
     if any(not r.accepted for r in results):
         raise typer.Exit(2)
@@ -144,7 +147,7 @@ def _notify_stdin(args: list[str]) -> str:
     return b"".join(chunks).decode("utf-8", "replace")
 
 
-def _apply_fastnetmon(ctx: typer.Context, doc: dict, key: str | None, *, apply: bool, dry_run: bool, on_unban: str):
+def _apply_fastnetmon(ctx: typer.Context, doc: dict, key: str | None, *, apply: bool, dry_run: bool, options: dict):
     """The notify call against the store, then (``apply``) a push of what changed."""
     from .. import service
     from ..hooks import fastnetmon
@@ -152,7 +155,7 @@ def _apply_fastnetmon(ctx: typer.Context, doc: dict, key: str | None, *, apply: 
     from ..model import EnforcerError, InvalidInput
 
     try:
-        items = claim(fastnetmon.from_callback(doc, key=key, on_unban=on_unban), hook=fastnetmon.SOURCE, caller=LOCAL)
+        items = claim(fastnetmon.from_callback(doc, key=key, **options), hook=fastnetmon.SOURCE, caller=LOCAL)
     except InvalidInput as exc:
         _fail(str(exc))
     c = _context(ctx)
@@ -166,7 +169,7 @@ def _apply_fastnetmon(ctx: typer.Context, doc: dict, key: str | None, *, apply: 
     return results, pushed
 
 
-def _post_fastnetmon(url: str, token_env: str, doc: dict, key: str | None, dry_run: bool, on_unban: str):
+def _post_fastnetmon(url: str, token_env: str, doc: dict, key: str | None, dry_run: bool, options: dict):
     """The notify call as FastNetMon's web callback to ``enforcer serve``; its answer's results.
 
     Exit 2 for what the service refused (a 4xx names the field), 1 when it cannot be reached or
@@ -186,7 +189,7 @@ def _post_fastnetmon(url: str, token_env: str, doc: dict, key: str | None, dry_r
         headers["Idempotency-Key"] = key
     endpoint = url.rstrip("/") + "/v1/hooks/fastnetmon"
     try:
-        params = {"on_unban": on_unban, **({"dry_run": "true"} if dry_run else {})}
+        params = {k: v for k, v in {**options, "dry_run": "true" if dry_run else None}.items() if v is not None}
         r = httpx.post(endpoint, json=doc, headers=headers, params=params, timeout=30)
     except httpx.HTTPError as exc:
         _fail(f"{endpoint}: {exc}", 1)

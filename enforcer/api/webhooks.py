@@ -69,8 +69,10 @@ def fastnetmon_options(
     on_unban: Annotated[Literal["end", "keep"], Query(
         description="An unban ends the block, or leaves it to its TTL (FastNetMon cannot see behind a blackhole)")]
     = "end",
+    ttl: Annotated[str | None, Query(max_length=32, description="How long a ban's block lasts (90s, 1h); "
+                                     "default: the playbook's")] = None,
 ) -> dict[str, Any]:
-    return {"on_unban": on_unban}
+    return {"on_unban": on_unban, "ttl": ttl}
 
 
 @dataclass(frozen=True)

@@ -38,13 +38,15 @@ OnUnban = Literal["end", "keep"]
 VIOLATION_BY_DIRECTION = {"incoming": Violation.DDOS_VICTIM, "outgoing": Violation.DDOS_OUTBOUND}
 
 
-def from_callback(payload: Any, actor: str = SOURCE, key: str | None = None, on_unban: OnUnban = "end") -> list[Item]:
+def from_callback(payload: Any, actor: str = SOURCE, key: str | None = None, on_unban: OnUnban = "end",
+                  ttl: str | None = None) -> list[Item]:  # fmt: skip
     """A FastNetMon JSON document (web callback or JSON notify script) → intake items.
 
     ``key``: the idempotency key when the caller knows better than the document (a notify call
     turned into a document has no attack uuid). ``on_unban="keep"``: an unban ends nothing and the
     block lasts its TTL — the answer to FastNetMon's blindness behind an upstream blackhole, where
     it sees the attack stop the moment the blackhole works and unbans while the flood goes on.
+    ``ttl``: how long a ban's block lasts (``90s``, ``1h``) instead of the playbook's default.
     """
     action = one_of("action", need(payload, "action"), ACTIONS)
     scope = payload.get("alert_scope") or "host"
@@ -69,7 +71,7 @@ def from_callback(payload: Any, actor: str = SOURCE, key: str | None = None, on_
     key = key or (str(uuid) if uuid else digest(payload))
     if action == "unban" and on_unban == "keep":
         return [Skip(reason=f"unban of {prefix('ip', ip)}: on_unban=keep leaves the block to its TTL")]
-    return _items(action, ip, direction, reason, key, actor, "attack_details.attack_direction")
+    return _items(action, ip, direction, reason, key, actor, "attack_details.attack_direction", ttl)
 
 
 def notify_document(args: Sequence[str], stdin: str = "") -> tuple[dict[str, Any], str | None]:
@@ -112,14 +114,16 @@ def notify_document(args: Sequence[str], stdin: str = "") -> tuple[dict[str, Any
     return doc, (digest(ip, direction, text) if text else None)
 
 
-def from_notify(args: Sequence[str], stdin: str = "", actor: str = SOURCE, on_unban: OnUnban = "end") -> list[Item]:
+def from_notify(args: Sequence[str], stdin: str = "", actor: str = SOURCE, on_unban: OnUnban = "end",
+                ttl: str | None = None) -> list[Item]:  # fmt: skip
     """A notify-script call: its argv and whatever FastNetMon wrote to stdin → intake items."""
     doc, key = notify_document(args, stdin)
-    return from_callback(doc, actor=actor, key=key, on_unban=on_unban)
+    return from_callback(doc, actor=actor, key=key, on_unban=on_unban, ttl=ttl)
 
 
 def _items(
-    action: str, ip: Any, direction: str | None, reason: str, key: str | None, actor: str, dfield: str
+    action: str, ip: Any, direction: str | None, reason: str, key: str | None, actor: str, dfield: str,
+    ttl: str | None = None,
 ) -> list[Item]:
     if action in ("attack_details", "attack_status", "partial_block", "partial_unblock"):
         return [Skip(reason=f"action {action!r} is informational or flow-spec; nothing to enforce")]
@@ -131,12 +135,14 @@ def _items(
         return [End(target=target, source=SOURCE, violation=violation, actor=actor, reason="FastNetMon unban")]
     if violation is None:
         raise InvalidInput(dfield, "missing: a ban needs the attack direction (incoming or outgoing)")
+    extra = {"ttl": ttl} if ttl else {}
     return [
         build(
             Decision,
-            {"target": "ip"},
+            {"target": "ip", "ttl": "ttl"},
             target=target,
             violation=violation,
+            **extra,
             source=SOURCE,
             actor=actor,
             reason=reason[:1024],

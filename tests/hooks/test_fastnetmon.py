@@ -180,3 +180,11 @@ def test_unban_with_on_unban_keep_ends_nothing(payload):
     assert isinstance(item, Skip) and "on_unban=keep" in item.reason
     [item] = from_notify(["203.0.113.10", "incoming", "0", "unban"], "", on_unban="keep")
     assert isinstance(item, Skip)
+
+
+def test_a_ttl_sets_how_long_the_ban_lasts_and_a_bad_one_names_the_field():
+    [item] = from_notify(["203.0.113.10", "incoming", "5", "ban"], "", ttl="90s")
+    assert item.ttl.total_seconds() == 90
+    with pytest.raises(InvalidInput) as err:
+        from_notify(["203.0.113.10", "incoming", "5", "ban"], "", ttl="lots")
+    assert err.value.field == "ttl"
