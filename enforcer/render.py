@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from .inventory import Device, Inventory, Platform, covers
+from .limits import Limit
 from .model import (
     BLACKHOLE,
     ActionKind,
@@ -146,6 +147,7 @@ class PlatformInfo(BaseModel):
     comment: str = "!"
     managed: tuple[str, ...] = ()
     description: str = ""
+    limits: tuple[Limit, ...] = ()  # what the device refuses past a length (enforcer.limits)
 
 
 @cache
