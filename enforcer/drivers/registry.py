@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ..extras import missing_extra
 from ..inventory import Device, Transport
 from .base import Driver, DriverError
 
@@ -29,7 +30,9 @@ def driver_class(transport: Transport) -> type[Driver]:
     try:
         mod = importlib.import_module(module)
     except ImportError as exc:
-        raise DriverError("-", f"transport {transport.value}: driver {target} is not available ({exc})") from exc
+        missing = missing_extra(exc)
+        reason = str(missing) if missing else f"driver {target} is not available ({exc})"
+        raise DriverError("-", f"transport {transport.value}: {reason}") from exc
     found = getattr(mod, cls, None)
     if found is None:  # a module written under another class name: take its one Driver subclass
         subclasses = [v for v in vars(mod).values() if isinstance(v, type) and issubclass(v, Driver) and v is not Driver
