@@ -31,6 +31,9 @@ class Runner(ABC):
     @abstractmethod
     def run(self, argv: list[str], stdin: str | None = None, timeout: float = 30.0) -> tuple[int, str, str]: ...
 
+    def close(self) -> None:  # noqa: B027 - optional: only a runner that keeps a connection has one to release
+        """Release the connection, if the runner keeps one (a local runner keeps none)."""
+
 
 class NetnsRunner(Runner):
     """This machine, inside network namespace ``netns`` (or the host's own when None)."""
@@ -105,7 +108,11 @@ class LinuxDriver(Driver):
             self.device, self.timeout, self.info = device, timeout, info
         self.table = str(device.optional_args.get("table", DEFAULT_TABLE))
         self.state_dir = str(PurePosixPath(device.optional_args.get("state_dir", f"/run/enforcer/linux/{device.name}")))
-        self.runner = runner or NetnsRunner(device.netns)
+        if runner is None:
+            from .ssh_runner import runner_for  # SSH for a remote box (ssh_runner imports Runner from here)
+
+            runner = runner_for(device)
+        self.runner = runner
         self._candidate: str | None = None
 
     def _run(self, argv: list[str], stdin: str | None = None, what: str = "") -> tuple[int, str, str]:
@@ -127,7 +134,7 @@ class LinuxDriver(Driver):
             raise DriverError(self.device.name, f"nft does not run in {where}: {(err or out).strip()[:200]}")
 
     def close(self) -> None:
-        pass
+        self.runner.close()
 
     # ------------------------------------------------------------------ state
 
