@@ -50,6 +50,8 @@ def serve(
     coalesce: Annotated[float, typer.Option(help="Seconds to gather a burst of decisions into one push")] = 0.2,
     reconcile: Annotated[bool, typer.Option("--reconcile/--no-reconcile", help="Run the reconcile loop")] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    docs: Annotated[bool, typer.Option("--docs", help="Serve /docs, /redoc and /openapi.json without a token "
+                                       "(a test bench; by default the spec needs a token, the pages are off)")] = False,
 ) -> None:
     """Serve the HTTP API and detector hooks, with the reconcile loop and /metrics."""
     import uvicorn
@@ -64,7 +66,7 @@ def serve(
     settings = ctx.obj
     _context(ctx)  # fail early, with the CLI's message, on a bad --db
     app = create_app(lambda: service.Context.open(settings), reconcile=reconcile, interval=interval,
-                     coalesce=coalesce)
+                     coalesce=coalesce, docs=docs)
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 
