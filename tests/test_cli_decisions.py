@@ -114,7 +114,10 @@ BAD_INPUTS = [
     (["block", "::ffff:203.0.113.7", "--violation", "malware-hosting"], "target", "bogon"),
     (["block", "2001:db8:ffff::1", "--violation", "malware-hosting"], "target", "protected"),
     (["block", "2001:db8:1000::/47", "--violation", "malware-hosting"], "target", "--force"),
-    (["unblock", "999"], "id", "no active decision"),
+    (["unblock", "999"], "id", "no current decision"),
+    (["unblock", "9223372036854775808"], "id", "is not a decision id"),
+    (["approve", "9223372036854775808"], "id", "is not a decision id"),
+    (["reject", "abc"], "id", "is not a decision id"),
     (["unblock", "bogus"], "target", "neither"),
 ]
 
