@@ -27,6 +27,8 @@ class PushResult(BaseModel):
     changed: bool
     summary: str
     error: str | None = None
+    #: The input itself is at fault (a render error, an invalid inventory): retrying cannot help until it changes.
+    permanent: bool = False
     rolled_back: bool = False
     seconds: float = 0.0
 
@@ -55,12 +57,12 @@ def push_plan(driver: Driver, plan: DevicePlan, revert_in: int | None = DEFAULT_
             ))
         if revert_in:
             driver.confirm_commit()
-    except (EnforcerError, OSError) as exc:
+    except Exception as exc:  # any library's error (a truncated reply's JSONDecodeError) is this device's result
         # Management lost once the commit was sent: a rollback cannot reach the device either, and
         # not confirming is what makes it revert by itself. Say so rather than try.
         lost = sent and isinstance(exc, DeviceUnreachable)
         rolled_back = False if lost else _undo(driver, committed)
-        reason = exc.reason if isinstance(exc, DriverError) else str(exc)
+        reason = failure_reason(exc)
         if isinstance(exc, RenderError):
             reason = f"render: {exc}"
         if lost or (committed and not rolled_back):
@@ -71,6 +73,7 @@ def push_plan(driver: Driver, plan: DevicePlan, revert_in: int | None = DEFAULT_
             changed=False,
             summary=plan.summary(),
             error=reason,
+            permanent=isinstance(exc, RenderError),
             rolled_back=rolled_back,
             seconds=time.monotonic() - started,
         )
@@ -85,9 +88,18 @@ def _undo(driver: Driver, committed: bool) -> bool:
             driver.rollback()
             return True
         driver.discard_config()
-    except EnforcerError:
+    except Exception:  # the push already failed; its first error is the one reported
         pass
     return False
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line for a device's failure: enforcer's own errors as they say, anything else with its type."""
+    if isinstance(exc, DriverError):
+        return exc.reason
+    if isinstance(exc, EnforcerError | OSError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _left_to_device(reason: str, lost: bool, committed: bool, revert_in: int | None) -> str:

@@ -17,18 +17,21 @@ from ipaddress import ip_network
 from pydantic import BaseModel, ConfigDict
 
 from .catalog import primary_clause
-from .drivers.base import Driver, DriverError
+from .drivers.base import Driver
 from .drivers.offline import OfflineDriver
-from .inventory import Device, Inventory, Transport, load_inventory
-from .model import Decision, Enforcement, EnforcerError, InvalidInput, Prefix, Refused, Status, Violation, now
+from .inventory import Device, Inventory, InventoryError, Transport, load_inventory
+from .model import Decision, Enforcement, InvalidInput, Prefix, Refused, Status, Violation, now
 from .plan import DevicePlan, failed_plan, make_plan
 from .policy import Admit, Playbook, Replay, Snapshot, customer_space, decide, load_playbooks, resolve_customer
-from .push import DEFAULT_REVERT_IN, PushResult, push_plan
-from .render import build_section, render_section
+from .push import DEFAULT_REVERT_IN, PushResult, failure_reason, push_plan
+from .render import RenderError, build_section, render_section
 from .settings import Settings
 from .store import AuditEntry, DecisionRecord, Store, Tx
 
 log = logging.getLogger("enforcer.service")
+
+#: Errors in the input itself (a template, the inventory): retried only once the input changes.
+PERMANENT = (RenderError, InventoryError)
 
 #: Parallel device sessions during plan/apply: enough for a NOC's edge, gentle on the controller host.
 MAX_PARALLEL = 8
@@ -344,8 +347,8 @@ def plan(ctx: Context, device: str | None = None, at: datetime | None = None) ->
         try:
             with ctx.driver(dev) as drv:
                 return _plan_with(ctx, dev, enforcements, drv, at)
-        except EnforcerError as exc:
-            return failed_plan(dev.name, dev.platform, dev.effective_transport, _reason(exc))
+        except Exception as exc:  # whatever a driver raises is that device's error, never the pass's
+            return failed_plan(dev.name, dev.platform, dev.effective_transport, failure_reason(exc))
 
     return _each_device(ctx, device, one)
 
@@ -370,18 +373,22 @@ def apply(
                 if dry_run:
                     return p, None
                 result = push_plan(drv, p, revert_in=revert_in)
-        except EnforcerError as exc:
-            p = failed_plan(dev.name, dev.platform, dev.effective_transport, _reason(exc))
-            return p, PushResult(device=dev.name, ok=False, changed=False, summary=p.summary(), error=p.error)
+        except Exception as exc:  # one device's failure of any type stops no other
+            p = failed_plan(dev.name, dev.platform, dev.effective_transport, failure_reason(exc))
+            result = PushResult(device=dev.name, ok=False, changed=False, summary=p.summary(), error=p.error,
+                                permanent=isinstance(exc, PERMANENT))
+            if dry_run:
+                return p, result
         if result.ok and result.changed:
             ctx.store.set_applied(dev.name, p.desired)
-        if result.changed or not result.ok:
+        if result.changed or not result.ok:  # every push and every failure (device fault or not) is audited
             ctx.store.audit(
                 actor=actor,
                 source=source,
                 action="apply" if result.ok else "apply-failed",
                 target=dev.name,
-                detail={"summary": result.summary, "error": result.error, "rolled_back": result.rolled_back},
+                detail={"summary": result.summary, "error": result.error, "rolled_back": result.rolled_back,
+                        "permanent": result.permanent},
             )
         return p, result
 
@@ -399,7 +406,3 @@ def reconcile_once(ctx: Context, device: str | Sequence[str] | None = None) -> R
     expired = ctx.store.expire_due()
     results = [r for _, r in apply(ctx, device, actor="enforcer", source="reconcile") if r is not None]
     return ReconcileReport(expired=[d.id for d in expired], results=results)
-
-
-def _reason(exc: EnforcerError) -> str:
-    return exc.reason if isinstance(exc, DriverError) else str(exc)
