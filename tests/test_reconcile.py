@@ -81,20 +81,21 @@ def test_backoff_doubles_per_failure_and_resets_on_success():
 
 def test_a_render_error_is_reported_once_and_retried_only_when_the_decisions_change(tmp_path, db_url, monkeypatch):
     """Before: a permanent error (a template failing) was retried, and audited, on every pass forever."""
+    from enforcer import push
     from enforcer.render import RenderError
 
     ctx = _ctx(tmp_path, db_url)
     frr = _frr(ctx)
-    real = service.render_section
+    real = push.render_push
     attempts: list[str] = []
 
-    def broken_on_frr(section):
-        if section.device.name == frr:
+    def broken_on_frr(device, *args):
+        if device.name == frr:
             attempts.append(frr)
-            raise RenderError("template frr/null-route.j2: 'comment' is undefined")
-        return real(section)
+            raise RenderError("template frr/push.j2: 'comment' is undefined")
+        return real(device, *args)
 
-    monkeypatch.setattr(service, "render_section", broken_on_frr)
+    monkeypatch.setattr(push, "render_push", broken_on_frr)
     service.submit(ctx, Decision(target="203.0.113.50", violation="phishing"))
     loop = Reconciler(ctx)
     [failed] = [r for r in loop.run_pass().results if r.device == frr]
