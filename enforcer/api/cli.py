@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
-from typing import Annotated, NoReturn
+import time
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -67,7 +69,31 @@ def serve(
     _context(ctx)  # fail early, with the CLI's message, on a bad --db
     app = create_app(lambda: service.Context.open(settings), reconcile=reconcile, interval=interval,
                      coalesce=coalesce, docs=docs)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=log_config(log_level))
+
+
+class UtcFormatter(logging.Formatter):
+    converter = time.gmtime
+
+
+#: Every line of serve's log starts with when it happened (UTC, ISO 8601): a NOC lines it up with the audit log.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, and enforcer's own loggers (refusals, failed pushes, breaker trips), timestamped."""
+    fmt = {"()": UtcFormatter, "fmt": LOG_FORMAT, "datefmt": "%Y-%m-%dT%H:%M:%SZ"}
+    handler = {"class": "logging.StreamHandler", "formatter": "stamped", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"stamped": fmt},
+        "handlers": {"stamped": handler},
+        "loggers": {
+            name: {"handlers": ["stamped"], "level": level.upper(), "propagate": False}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "enforcer")
+        },
+    }
 
 
 @hook_app.command("fastnetmon")
