@@ -4,7 +4,8 @@
   from a hook source are marked automatic;
 * an idempotency key is unique only among current decisions (a partial unique index instead of
   the column's UNIQUE), so a key dies with the decision it created;
-* ``holders``: the causes holding each decision; every current decision is held by its opener.
+* ``holders``: the causes holding each decision; every current decision is held by its opener;
+* ``device_leases``: who pushes each device, until when (one pusher per device).
 
 Revision ID: 0002
 """
@@ -40,6 +41,13 @@ def upgrade() -> None:
         sa.Column("refreshed_at", sa.DateTime(), nullable=False),
         sa.UniqueConstraint("decision_id", "source", "actor", "cause", name="uq_holders_cause"),
     )
+    op.create_table(
+        "device_leases",
+        sa.Column("device", sa.String(64), primary_key=True),
+        sa.Column("holder", sa.String(200), nullable=False),
+        sa.Column("since", sa.DateTime(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
+    )
     op.execute(
         "INSERT INTO holders (decision_id, source, actor, cause, since, refreshed_at) "
         "SELECT id, source, actor, '', created_at, created_at FROM decisions WHERE status IN ('active', 'pending')"
@@ -47,6 +55,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("device_leases")
     op.drop_table("holders")
     op.drop_index("ix_decisions_live_key", table_name="decisions")
     with op.batch_alter_table("decisions") as batch:
