@@ -53,17 +53,21 @@ def plan_device(
     """Render (withholding what the device cannot take), ask the device whether a commit-confirm is
     pending, settle it when ``settle`` (apply and reconcile; plan only shows it), read the live
     section, diff. Every pass asks: a pending commit is state to act on, not a timer to hope about."""
-    rendered = render_for(device, enforcements, inventory, at, collisions=driver.foreign_collisions)
     pending, settled = driver.has_pending_commit(), None
     if pending and settle:
-        settled, pending = settle_pending(driver, rendered.desired), False
+        with driver.same_moment():
+            desired = render_for(device, enforcements, inventory, at, conflicts=driver.conflicts).desired
+        settled, pending = settle_pending(driver, desired), False
+    with driver.same_moment():
+        rendered = render_for(device, enforcements, inventory, at, conflicts=driver.conflicts)
+        live = driver.get_managed_section()
     section = rendered.section
     plan = make_plan(
         device.name,
         device.platform,
         device.effective_transport,
         rendered.desired,
-        driver.get_managed_section(),
+        live,
         list(section.unsupported),
         list(section.protected),
     )
@@ -98,11 +102,12 @@ def push_plan(driver: Driver, plan: DevicePlan, revert_in: int | None = DEFAULT_
     sent = committed = False
     try:
         candidate = render_push(driver.device, plan.desired, plan.live, plan.removed_lines)
-        driver.load_merge_candidate(candidate)
-        driver.compare_config()
-        driver.set_desired_section(plan.desired)
-        sent = True
-        driver.commit_config(revert_in=revert_in)
+        with driver.same_moment():  # compare and the commit's undo read the device once
+            driver.load_merge_candidate(candidate)
+            driver.compare_config()
+            driver.set_desired_section(plan.desired)
+            sent = True
+            driver.commit_config(revert_in=revert_in)
         committed = True
         after = driver.get_managed_section()
         if after != plan.desired:

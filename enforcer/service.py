@@ -333,10 +333,14 @@ def _each_device(ctx: Context, device: str | Sequence[str] | None, work: Callabl
         return list(pool.map(work, devices))
 
 
-def plan(ctx: Context, device: str | None = None, at: datetime | None = None) -> list[DevicePlan]:
-    """Rendered vs live for each device; an unreachable device gets a plan carrying its error."""
+def plan(ctx: Context, device: str | None = None, at: datetime | None = None,
+         enforcements: list[Enforcement] | None = None) -> list[DevicePlan]:  # fmt: skip
+    """Rendered vs live for each device; an unreachable device gets a plan carrying its error.
+
+    ``enforcements``: plan this desired set instead of the stored one (``plan --rederive``).
+    """
     at = at or now()
-    enforcements = ctx.store.active_enforcements(at)
+    enforcements = ctx.store.active_enforcements(at) if enforcements is None else enforcements
 
     def one(dev: Device) -> DevicePlan:
         try:

@@ -32,7 +32,7 @@ from ..inventory import InventoryError
 from ..model import MAX_TTL, InvalidInput, Refused, Violation
 from ..plan import DevicePlan
 from ..store import AuditEntry, DecisionRecord
-from . import errors, webhooks
+from . import errors, lapi, webhooks
 from .auth import Guarded, check_submit, current_token, get_ctx, operator
 from .errors import ApiError
 from .limits import MAX_BODY, BodyLimit
@@ -122,6 +122,7 @@ def create_app(
     if not docs:
         _spec_route(app)
     _service_routes(app)
+    lapi.register(app)  # before /v1/decisions/{decision_id}, which would take "stream" for an id
     _decision_routes(app)
     webhooks.register(app)
     return app

@@ -27,8 +27,9 @@ from enforcer.lab.topology import INFRASTRUCTURE
 
 pytestmark = pytest.mark.lab
 
-#: The router's commit-confirmed timer. enforcer's worst case (connect 3 s + commit 4 s + Python) stays below it.
-REVERT_IN = 12
+#: The router's commit-confirmed timer: long enough that a loaded machine's apply (plan, commit, 4 s for the
+#: lost reply) returns before the router reverts, so the test sees the route the commit put in.
+REVERT_IN = 30
 #: The in-band session's timeouts (inventory ``optional_args``): enforcer gives up fast on a silent router.
 TIMEOUTS = {"conn_timeout": 3, "timeout": 3, "commit_timeout": 4}
 
