@@ -15,6 +15,7 @@ from rich.table import Table
 
 from . import service
 from .cli import context, emit_json, err, fail, guard, out
+from .terminal import plain, shown
 
 app = typer.Typer()
 
@@ -58,7 +59,7 @@ def plan(
 def _print_plans(plans: list[Any]) -> None:
     for p in plans:
         if p.diff:
-            out.print(Syntax(p.diff, "diff", theme="ansi_dark", background_color="default"))
+            out.print(Syntax(plain(p.diff, one_line=False), "diff", theme="ansi_dark", background_color="default"))
     table = Table("device", "platform", "transport", "changes", "note")
     for p in plans:
         notes = [p.error] if p.error else []
@@ -66,7 +67,7 @@ def _print_plans(plans: list[Any]) -> None:
             notes.append(f"{len(p.unsupported)} enforcement(s) not supported on this platform")
         if p.protected:
             notes.append(f"withheld, overlaps a protected prefix: {', '.join(map(str, p.protected))}")
-        note = "; ".join(notes)
+        note = shown("; ".join(notes))
         table.add_row(p.device, p.platform.value, p.transport.value, p.summary(), note)
     out.print(table)
     total = [sum(getattr(p, k) for p in plans) for k in ("added", "changed", "removed")]
@@ -112,7 +113,7 @@ def apply(
             status = "[red]failed[/red]" + (" (rolled back)" if r.rolled_back else "") if not r.ok else (
                 "[green]applied[/green]" if r.changed else "unchanged"
             )
-            table.add_row(r.device, status, r.summary, f"{r.seconds:.2f}", r.error or "")
+            table.add_row(r.device, status, shown(r.summary), f"{r.seconds:.2f}", shown(r.error or ""))
         out.print(table)
     if any(r is not None and not r.ok for _, r in results):
         raise typer.Exit(1)
@@ -154,7 +155,8 @@ def _print_report(report: service.ReconcileReport, as_json: bool) -> None:
     out.print(f"expired decisions: {', '.join(map(str, report.expired)) or 'none'}")
     for r in report.results:
         if r.changed or not r.ok:
-            out.print(f"{r.device}: {'ok' if r.ok else 'FAILED'} {r.summary} {r.error or ''}")
+            out.print(f"{r.device}: {'ok' if r.ok else 'FAILED'} {plain(r.summary)} {plain(r.error or '')}",
+                      markup=False, highlight=False)
 
 
 @app.command()
@@ -164,7 +166,7 @@ def validate(ctx: typer.Context) -> None:
 
     problems = validate_all(ctx.obj)
     for p in problems:
-        err.print(p, markup=False, highlight=False)
+        err.print(plain(p), markup=False, highlight=False)
     if problems:
         raise typer.Exit(2)
     out.print("inventory, playbooks and templates are valid")
