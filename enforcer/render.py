@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from .inventory import Device, Inventory, Platform, covers
+from .limits import Limit
 from .model import (
     BLACKHOLE,
     ActionKind,
@@ -38,8 +39,9 @@ from .model import (
     Violation,
     now,
 )
+from .resources import TEMPLATES
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = TEMPLATES
 _SAFE_TEXT = re.compile(r"[A-Za-z0-9 ._:/@+=-]*")
 #: What a template may print: validated text and typed values. A list or dict (an inventory value of
 #: the wrong shape) would print its repr, brackets, quotes and commas included. ``Undefined`` is
@@ -145,6 +147,7 @@ class PlatformInfo(BaseModel):
     comment: str = "!"
     managed: tuple[str, ...] = ()
     description: str = ""
+    limits: tuple[Limit, ...] = ()  # what the device refuses past a length (enforcer.limits)
 
 
 @cache
