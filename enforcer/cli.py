@@ -21,6 +21,7 @@ from typer.core import TyperGroup
 
 from . import service
 from .catalog import CATALOG
+from .extras import missing_extra
 from .model import Decision, EnforcerError, InvalidInput, Refused, validation_error_to_invalid
 from .settings import Settings
 
@@ -174,7 +175,7 @@ def unblock(
 @app.command()
 def approve(
     ctx: typer.Context,
-    decision_id: Annotated[int, typer.Argument(help="Id of a held decision (status pending)")],
+    decision_id: Annotated[str, typer.Argument(help="Id of a held decision (status pending)")],
     reason: Annotated[str, typer.Option(help="Why, for the audit log")] = "",
     actor: Annotated[str | None, typer.Option(help="Who decides [default: $USER]")] = None,
 ) -> None:
@@ -182,8 +183,30 @@ def approve(
     import getpass
 
     who = actor or getpass.getuser()
-    rec = guard(lambda: service.approve(context(ctx), decision_id, actor=who, source="cli", reason=reason))
+    rec = guard(lambda: service.approve(context(ctx), _id(decision_id), actor=who, source="cli", reason=reason))
     out.print(f"decision {rec.id} ({rec.violation} {rec.target}) approved: enforced at the next apply")
+
+
+@app.command()
+def reject(
+    ctx: typer.Context,
+    decision_id: Annotated[str, typer.Argument(help="Id of a held decision (status pending)")],
+    reason: Annotated[str, typer.Option(help="Why, for the audit log")] = "",
+    actor: Annotated[str | None, typer.Option(help="Who decides [default: $USER]")] = None,
+) -> None:
+    """Refuse a detector's held decision: it ends without ever being enforced."""
+    import getpass
+
+    who = actor or getpass.getuser()
+    rec = guard(lambda: service.reject(context(ctx), _id(decision_id), actor=who, source="cli", reason=reason))
+    out.print(f"decision {rec.id} ({rec.violation} {rec.target}) rejected: never enforced")
+
+
+def _id(value: str) -> int:
+    """A decision id argument: digits, else the one-line error of any bad input (exit 2)."""
+    if not value.strip().isdigit():
+        raise InvalidInput("id", f"{value!r} is not a decision id")
+    return service.decision_id_of(value)
 
 
 @app.command("list")
@@ -278,7 +301,14 @@ def _register_subpackages() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ImportError as exc:  # an optional stack is not installed: name the extra, no traceback
+        missing = missing_extra(exc)
+        if missing is None:
+            raise
+        err.print(f"error: {escape(str(missing))}", highlight=False)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -40,19 +40,39 @@ def plan(
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 0 no changes, 2 changes, 1 error")
     ] = False,
+    rederive: Annotated[bool, typer.Option("--rederive", help="Re-derive the active decisions' enforcements "
+                                                              "with the current playbooks (review a playbook change)")]
+    = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show, per device, the diff between the rendered section and the device's live state."""
-    plans = guard(lambda: service.plan(context(ctx), device))
+    from .rederive import rederive as rederive_set
+
+    c = context(ctx)
+    changes: list[Any] = []
+    desired = None
+    if rederive:
+        desired, changes = guard(lambda: rederive_set(service.list_decisions(c), c.playbooks))
+    plans = guard(lambda: service.plan(c, device, enforcements=desired))
     if as_json:
-        emit_json([p.model_dump(mode="json", exclude={"desired", "live"}) for p in plans])
+        listed = [p.model_dump(mode="json", exclude={"desired", "live"}) for p in plans]
+        emit_json({"plans": listed, "playbook_changes": [ch.model_dump(mode="json") for ch in changes]}
+                  if rederive else listed)  # fmt: skip
     else:
+        _print_playbook_changes(changes)
         _print_plans(plans)
     errors = any(p.error for p in plans)
     if errors:
         raise typer.Exit(1)
     if detailed_exitcode and any(p.has_changes for p in plans):
         raise typer.Exit(2)
+
+
+def _print_playbook_changes(changes: list[Any]) -> None:
+    for ch in changes:
+        what = "; ".join(f"{field} {old} -> {new}" for field, (old, new) in ch.changes.items())
+        out.print(f"playbook change: decision {ch.decision_id} {ch.target} {ch.violation.value}: {what}",
+                  markup=False, highlight=False)  # fmt: skip
 
 
 def _print_plans(plans: list[Any]) -> None:
@@ -66,6 +86,9 @@ def _print_plans(plans: list[Any]) -> None:
             notes.append(f"{len(p.unsupported)} enforcement(s) not supported on this platform")
         if p.protected:
             notes.append(f"withheld, overlaps a protected prefix: {', '.join(map(str, p.protected))}")
+        notes += [f"enforcement {i} {why}" for i, why in p.withheld]
+        if p.pending:
+            notes.append("a commit-confirm is pending on the device: apply confirms or rolls it back")
         note = "; ".join(notes)
         table.add_row(p.device, p.platform.value, p.transport.value, p.summary(), note)
     out.print(table)
@@ -112,7 +135,8 @@ def apply(
             status = "[red]failed[/red]" + (" (rolled back)" if r.rolled_back else "") if not r.ok else (
                 "[green]applied[/green]" if r.changed else "unchanged"
             )
-            table.add_row(r.device, status, r.summary, f"{r.seconds:.2f}", r.error or "")
+            notes = [r.error or "", r.settled or ""] + [f"enforcement {i} {why}" for i, why in r.withheld]
+            table.add_row(r.device, status, r.summary, f"{r.seconds:.2f}", "; ".join(n for n in notes if n))
         out.print(table)
     if any(r is not None and not r.ok for _, r in results):
         raise typer.Exit(1)
@@ -158,11 +182,20 @@ def _print_report(report: service.ReconcileReport, as_json: bool) -> None:
 
 
 @app.command()
-def validate(ctx: typer.Context) -> None:
+def validate(
+    ctx: typer.Context,
+    live: Annotated[bool, typer.Option("--live", help="Also read each device: attachments must name "
+                                                      "its real BGP peers and interfaces")] = False,
+) -> None:
     """Check inventory, playbooks and templates; print every problem with file, path and reason."""
-    from .validate import validate_all
+    from .validate import validate_all, validate_live
 
     problems = validate_all(ctx.obj)
+    if live and not problems:
+        found, notes = validate_live(context(ctx).inventory)
+        problems += found
+        for n in notes:
+            err.print(n, markup=False, highlight=False)
     for p in problems:
         err.print(p, markup=False, highlight=False)
     if problems:

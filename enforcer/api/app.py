@@ -21,7 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Path, Query, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
@@ -32,7 +32,7 @@ from ..inventory import InventoryError
 from ..model import MAX_TTL, InvalidInput, Refused, Violation
 from ..plan import DevicePlan
 from ..store import AuditEntry, DecisionRecord
-from . import errors, webhooks
+from . import errors, lapi, webhooks
 from .auth import Guarded, check_submit, current_token, get_ctx, operator
 from .errors import ApiError
 from .limits import MAX_BODY, BodyLimit
@@ -77,7 +77,11 @@ def create_app(
     interval: float = 30.0,
     coalesce: float = 0.2,
     max_body: int = MAX_BODY,
+    docs: bool = False,
 ) -> FastAPI:
+    """The app; ``docs=True`` (``enforcer serve --docs``) also serves ``/docs`` and ``/redoc`` and
+    the spec without a token, for a test bench. By default only ``/healthz`` and ``/metrics``
+    answer without one: the spec maps every route and its limits, a reader token reads it."""
     lock = threading.Lock()
 
     def ensure(app: FastAPI) -> Served:
@@ -102,6 +106,9 @@ def create_app(
         description="AUP enforcement controller: decisions in, device configuration out. "
         "Errors are `{\"error\": {\"field\", \"reason\"}}`.",
         lifespan=lifespan,
+        openapi_url="/openapi.json" if docs else None,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
     )
     app.router.route_class = Guarded
     errors.install(app)
@@ -112,10 +119,21 @@ def create_app(
         ensure(request.app)
         return await call_next(request)
 
+    if not docs:
+        _spec_route(app)
     _service_routes(app)
+    lapi.register(app)  # before /v1/decisions/{decision_id}, which would take "stream" for an id
     _decision_routes(app)
     webhooks.register(app)
     return app
+
+
+def _spec_route(app: FastAPI) -> None:
+    """``/openapi.json`` for any valid token (the committed copy is docs/openapi.json)."""
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def spec(_: Token = Depends(current_token)) -> JSONResponse:
+        return JSONResponse(app.openapi())
 
 
 def _service_routes(app: FastAPI) -> None:
@@ -185,7 +203,7 @@ def _decision_routes(app: FastAPI) -> None:
         check_submit(request, token, [decision.violation], decision.force)
         try:
             # A detector's too-broad decision waits for an operator's approval; an operator forces instead.
-            result = service.submit(ctx, decision, dry_run=dry_run, hold=token.scope is Scope.DETECTOR)
+            result = service.submit(ctx, decision, dry_run=dry_run, automatic=token.scope is Scope.DETECTOR)
         except (InvalidInput, Refused) as exc:
             state.metrics.decision("api", decision.violation.value,
                                    "refused" if isinstance(exc, Refused) else "invalid")
@@ -230,9 +248,20 @@ def _decision_routes(app: FastAPI) -> None:
         served(request).kick()
         return approved
 
+    @app.post("/v1/decisions/{decision_id}/reject", response_model=DecisionRecord, tags=["decisions"],
+              responses={404: errors.ERR, **errors.WRITE_ERRORS},
+              summary="Reject a held decision: it ends without ever being enforced")
+    def reject_decision(
+        decision_id: DB_ID,
+        reason: Annotated[str, Query(max_length=1024)] = "",
+        token: Token = Depends(operator),
+        ctx: service.Context = Depends(get_ctx),
+    ) -> DecisionRecord:
+        return intake.reject_decision(ctx, decision_id, actor=token.name, source="api", reason=reason)
+
     @app.delete("/v1/decisions/{decision_id}", response_model=DecisionRecord, tags=["decisions"],
                 responses={404: errors.ERR, **errors.WRITE_ERRORS},
-                summary="Unblock: end a decision and its enforcements")
+                summary="Unblock: end a decision (enforced or held) and its enforcements")
     def delete_decision(
         request: Request,
         decision_id: DB_ID,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
-from typing import Annotated, NoReturn
+import time
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -50,6 +52,8 @@ def serve(
     coalesce: Annotated[float, typer.Option(help="Seconds to gather a burst of decisions into one push")] = 0.2,
     reconcile: Annotated[bool, typer.Option("--reconcile/--no-reconcile", help="Run the reconcile loop")] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    docs: Annotated[bool, typer.Option("--docs", help="Serve /docs, /redoc and /openapi.json without a token "
+                                       "(a test bench; by default the spec needs a token, the pages are off)")] = False,
 ) -> None:
     """Serve the HTTP API and detector hooks, with the reconcile loop and /metrics."""
     import uvicorn
@@ -64,8 +68,32 @@ def serve(
     settings = ctx.obj
     _context(ctx)  # fail early, with the CLI's message, on a bad --db
     app = create_app(lambda: service.Context.open(settings), reconcile=reconcile, interval=interval,
-                     coalesce=coalesce)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+                     coalesce=coalesce, docs=docs)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=log_config(log_level))
+
+
+class UtcFormatter(logging.Formatter):
+    converter = time.gmtime
+
+
+#: Every line of serve's log starts with when it happened (UTC, ISO 8601): a NOC lines it up with the audit log.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, and enforcer's own loggers (refusals, failed pushes, breaker trips), timestamped."""
+    fmt = {"()": UtcFormatter, "fmt": LOG_FORMAT, "datefmt": "%Y-%m-%dT%H:%M:%SZ"}
+    handler = {"class": "logging.StreamHandler", "formatter": "stamped", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"stamped": fmt},
+        "handlers": {"stamped": handler},
+        "loggers": {
+            name: {"handlers": ["stamped"], "level": level.upper(), "propagate": False}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "enforcer")
+        },
+    }
 
 
 @hook_app.command("fastnetmon")
@@ -79,27 +107,33 @@ def hook_fastnetmon(
     = "ENFORCER_TOKEN",
     apply: Annotated[bool, typer.Option("--apply/--no-apply", help="Push at once (else the next reconcile)")] = True,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would happen; store nothing")] = False,
+    on_unban: Annotated[str, typer.Option(help="end: an unban ends the block; keep: it lasts its TTL (FastNetMon "
+                                               "cannot see an attack end behind an upstream blackhole)")] = "end",
+    ttl: Annotated[str | None, typer.Option(help="How long a ban's block lasts (90s, 1h); default: the "
+                                                 "playbook's")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """FastNetMon notify script: ``notify_script_path`` can point at a wrapper running this.
 
-    Reads the attack details FastNetMon writes to stdin (text or JSON) — always, since FastNetMon
-    expects its script to consume them. ban → a ddos-victim (incoming) or ddos-outbound (outgoing)
+    Reads the attack details FastNetMon writes to stdin (text or JSON) on ``ban`` and in the JSON
+    form (no arguments); never on ``unban``, which gets none. ban → a ddos-victim (incoming) or ddos-outbound (outgoing)
     decision; unban → ends what FastNetMon opened for that host. With ``--url`` the call goes to
     ``enforcer serve`` (``/v1/hooks/fastnetmon``) instead of the store.
     """
     from ..hooks.fastnetmon import notify_document
     from ..model import InvalidInput
 
-    stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+    if on_unban not in ("end", "keep"):
+        _fail(f"on-unban: {on_unban!r} is not end or keep")
     try:
-        doc, key = notify_document(args or [], stdin)
+        doc, key = notify_document(args or [], _notify_stdin(args or []))
     except InvalidInput as exc:
         _fail(str(exc))
     if url:
-        results, pushed = _post_fastnetmon(url, token_env, doc, key, dry_run), []
+        results, pushed = _post_fastnetmon(url, token_env, doc, key, dry_run, {"on_unban": on_unban, "ttl": ttl}), []
     else:
-        results, pushed = _apply_fastnetmon(ctx, doc, key, apply=apply, dry_run=dry_run)
+        options = {"on_unban": on_unban, "ttl": ttl}
+        results, pushed = _apply_fastnetmon(ctx, doc, key, apply=apply, dry_run=dry_run, options=options)
     _print_results(results, pushed, as_json)
     if any(not r.accepted for r in results):
         raise typer.Exit(2)
@@ -107,7 +141,77 @@ def hook_fastnetmon(
         raise typer.Exit(1)
 
 
-def _apply_fastnetmon(ctx: typer.Context, doc: dict, key: str | None, *, apply: bool, dry_run: bool):
+@hook_app.command("crowdsec")
+def hook_crowdsec(
+    ctx: typer.Context,
+    lapi: Annotated[str, typer.Option(help="The CrowdSec Local API's base URL (http://127.0.0.1:8080)")],
+    key_env: Annotated[str, typer.Option(help="The environment variable holding a bouncer API key "
+                                              "(cscli bouncers add enforcer)")] = "CROWDSEC_BOUNCER_KEY",
+    interval: Annotated[float, typer.Option(help="Seconds between pulls of the decision stream")] = 10.0,
+    violation: Annotated[str, typer.Option(help="Category for scenarios that name none")] = "intrusion",
+    once: Annotated[bool, typer.Option("--once", help="One startup pull, then exit")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Follow a CrowdSec LAPI's decision stream as a bouncer: its bans become decisions, pushed at once."""
+    import os
+
+    import httpx
+
+    from ..hooks.crowdsec_stream import StreamError, follow
+    from ..model import Violation
+
+    key = os.environ.get(key_env, "")
+    if not key:
+        _fail(f"{key_env}: no bouncer key in this environment variable (--key-env names it)")
+    try:
+        category = Violation(violation)
+    except ValueError:
+        _fail(f"violation: {violation!r} is not a category (enforcer catalog)")
+    c = _context(ctx)
+    with httpx.Client(base_url=lapi.rstrip("/"), headers={"X-Api-Key": key}, timeout=30) as client:
+        try:
+            follow(c, client, interval=interval, violation=category, once=once,
+                   report=lambda results, pushed: _print_results(results, pushed, as_json),
+                   warn=lambda message: err.print(f"warning: {message}", markup=False, highlight=False))  # fmt: skip
+        except StreamError as exc:
+            _fail(str(exc), 1)
+
+
+#: FastNetMon writes a few kilobytes and closes the pipe; more, or a pipe left open, is not FastNetMon.
+NOTIFY_STDIN_LIMIT = 1 << 20
+NOTIFY_STDIN_IDLE = 2.0
+
+
+def _notify_stdin(args: list[str]) -> str:
+    """What FastNetMon wrote to stdin: read only where it writes (``ban``, or the JSON form with no
+    arguments), at most :data:`NOTIFY_STDIN_LIMIT` bytes, and no longer than
+    :data:`NOTIFY_STDIN_IDLE` seconds of silence: an ``unban`` run from a shell or a supervisor
+    whose stdin is an open pipe must not wait for an EOF that never comes."""
+    import os
+    import selectors
+
+    if args and "ban" not in (args[0], args[-1]):
+        return ""
+    if sys.stdin is None or sys.stdin.isatty():
+        return ""
+    try:
+        fd = sys.stdin.fileno()
+    except (OSError, ValueError):  # not a real file (an in-process test runner's stream)
+        return sys.stdin.read(NOTIFY_STDIN_LIMIT)
+    chunks: list[bytes] = []
+    size = 0
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while size < NOTIFY_STDIN_LIMIT and sel.select(NOTIFY_STDIN_IDLE):
+            chunk = os.read(fd, min(65536, NOTIFY_STDIN_LIMIT - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def _apply_fastnetmon(ctx: typer.Context, doc: dict, key: str | None, *, apply: bool, dry_run: bool, options: dict):
     """The notify call against the store, then (``apply``) a push of what changed."""
     from .. import service
     from ..hooks import fastnetmon
@@ -115,7 +219,7 @@ def _apply_fastnetmon(ctx: typer.Context, doc: dict, key: str | None, *, apply: 
     from ..model import EnforcerError, InvalidInput
 
     try:
-        items = claim(fastnetmon.from_callback(doc, key=key), hook=fastnetmon.SOURCE, caller=LOCAL)
+        items = claim(fastnetmon.from_callback(doc, key=key, **options), hook=fastnetmon.SOURCE, caller=LOCAL)
     except InvalidInput as exc:
         _fail(str(exc))
     c = _context(ctx)
@@ -129,7 +233,7 @@ def _apply_fastnetmon(ctx: typer.Context, doc: dict, key: str | None, *, apply: 
     return results, pushed
 
 
-def _post_fastnetmon(url: str, token_env: str, doc: dict, key: str | None, dry_run: bool):
+def _post_fastnetmon(url: str, token_env: str, doc: dict, key: str | None, dry_run: bool, options: dict):
     """The notify call as FastNetMon's web callback to ``enforcer serve``; its answer's results.
 
     Exit 2 for what the service refused (a 4xx names the field), 1 when it cannot be reached or
@@ -149,8 +253,8 @@ def _post_fastnetmon(url: str, token_env: str, doc: dict, key: str | None, dry_r
         headers["Idempotency-Key"] = key
     endpoint = url.rstrip("/") + "/v1/hooks/fastnetmon"
     try:
-        r = httpx.post(endpoint, json=doc, headers=headers, params={"dry_run": "true"} if dry_run else None,
-                       timeout=30)
+        params = {k: v for k, v in {**options, "dry_run": "true" if dry_run else None}.items() if v is not None}
+        r = httpx.post(endpoint, json=doc, headers=headers, params=params, timeout=30)
     except httpx.HTTPError as exc:
         _fail(f"{endpoint}: {exc}", 1)
     try:

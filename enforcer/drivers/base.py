@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..inventory import Device
@@ -32,6 +34,16 @@ class DeviceUnreachable(DriverError):
     Raised after a commit was sent, it means enforcer cannot know whether the change landed, nor
     undo it: only the device's own commit-confirmed timer (``revert_in``) can.
     """
+
+
+class AuthenticationFailed(DriverError):
+    """The device answered and refused enforcer's credentials (or the key would not open): reachable,
+    so retrying the network changes nothing; the inventory's secrets need fixing."""
+
+
+class CommitRefused(DriverError):
+    """The device holds another commit-confirm that is still pending: NAPALM's contract is to refuse,
+    never to cancel another pusher's revert timer."""
 
 
 class Driver(ABC):
@@ -57,6 +69,25 @@ class Driver(ABC):
         self.close()
 
     # -- state
+    @contextmanager
+    def same_moment(self) -> Iterator[None]:
+        """Within this block a driver may answer ``get_config`` from its first read: one plan (the
+        conflicts check and the live section) or one push (compare and the commit's undo) looks at
+        one moment of the device, with one round trip. Drivers whose reads are cheap ignore it."""
+        self._moment: dict[str, str] | None = {}
+        try:
+            yield
+        finally:
+            self._moment = None
+
+    def _remembered(self, key: str, read: Callable[[], str]) -> str:
+        moment = getattr(self, "_moment", None)
+        if moment is None:
+            return read()
+        if key not in moment:
+            moment[key] = read()
+        return moment[key]
+
     @abstractmethod
     def get_facts(self) -> dict[str, Any]: ...
 
@@ -94,7 +125,27 @@ class Driver(ABC):
     def confirm_commit(self) -> None: ...
 
     def has_pending_commit(self) -> bool:
+        """Whether a commit-confirm is waiting on the device (its timer will revert it).
+
+        Asked at the start of every plan, apply and reconcile pass: a pusher that died between
+        commit and confirm leaves one, and it must be confirmed or rolled back on purpose.
+        """
         return False
+
+    def bgp_peers(self) -> set[str] | None:
+        """The device's configured BGP neighbour addresses (``enforcer validate --live``); None: unknown."""
+        return None
+
+    def interfaces(self) -> set[str] | None:
+        """The device's interface names (``enforcer validate --live``); None: unknown."""
+        return None
+
+    def conflicts(self, section: str) -> list[tuple[str, str]]:
+        """``(rendered line, reason)`` for lines of ``section`` that the live device would refuse, or
+        that would merge into an object the operator owns (FRR keys a static route by prefix and
+        next hop: a tagged line retags the operator's route, and the unblock would delete it).
+        The enforcements behind such lines are withheld, not pushed; the rest of the section is."""
+        return []
 
     @abstractmethod
     def discard_config(self) -> None: ...
