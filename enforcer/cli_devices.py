@@ -66,6 +66,9 @@ def _print_plans(plans: list[Any]) -> None:
             notes.append(f"{len(p.unsupported)} enforcement(s) not supported on this platform")
         if p.protected:
             notes.append(f"withheld, overlaps a protected prefix: {', '.join(map(str, p.protected))}")
+        if not p.error:  # a refused slot is the plan's error already
+            notes.extend(f"{s.slot}: {s.mode.value} with operator's {s.operator_object} (operator object changed)"
+                         for s in p.slots if s.mode.value == "composed")
         note = "; ".join(notes)
         table.add_row(p.device, p.platform.value, p.transport.value, p.summary(), note)
     out.print(table)

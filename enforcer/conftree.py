@@ -53,6 +53,21 @@ class TreeFacts(BaseModel):
     ignore: tuple[str, ...] = ("!",)
 
 
+class SlotFacts(BaseModel):
+    """``platform.yaml`` ``slots``: where a platform binds enforcer's objects, and how to read them."""
+
+    model_config = ConfigDict(frozen=True)
+    #: enforcer's default sequence range inside an operator's object (below the usual first entry, 5 or 10)
+    sequence_range: tuple[int, int] = (1, 4)
+    #: ``{neighbor}`` and ``{family}`` are filled in; group ``object`` is the operator's list
+    neighbor_prefix_list_in: str = r"^neighbor {neighbor} prefix-list (?P<object>\S+) in$"
+    address_family: str = r"^address-family ipv(?P<family>[46])\b"
+    #: an entry of prefix-list ``{name}``: group ``seq`` is its number, ``rest`` the entry
+    prefix_list_entry: str = r"^ip(?:v6)? prefix-list {name} seq (?P<seq>\d+) (?P<rest>.*)$"
+    #: entries enforcer places: a deny of a prefix and its more-specifics
+    enforcer_entry: str = r"^deny \S+( le \d+)?$"
+
+
 @dataclass
 class Node:
     """One line and the lines indented under it, children keyed by their stripped text."""

@@ -24,7 +24,7 @@ import jinja2
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from .conftree import Differ, TreeFacts
+from .conftree import Differ, SlotFacts, TreeFacts
 from .inventory import Device, Inventory, Platform, covers
 from .model import (
     BLACKHOLE,
@@ -39,7 +39,7 @@ from .model import (
     Violation,
     now,
 )
-from .seqnum import number
+from .seqnum import SeqRange, number
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 _SAFE_TEXT = re.compile(r"^[A-Za-z0-9 ._:/@+=-]*$")
@@ -96,6 +96,17 @@ class PrefixFilter(_Entry):
     asn: int | None
     denied: tuple[Prefix, ...]
 
+    def denied_of(self, family: int) -> tuple[Prefix, ...]:
+        return tuple(p for p in self.denied if p.version == family)
+
+
+class ComposedDeny(_Entry):
+    """A hijacked prefix denied inside the operator's own inbound prefix-list ``into`` (composed
+    slot, :mod:`enforcer.compose`): printed with ``<seq>`` in enforcer's reserved range."""
+
+    into: str
+    target: Prefix
+
 
 class AntiSpoof(_Entry):
     """Only ``allowed`` (the customer's own prefixes) may source traffic arriving on ``interface``."""
@@ -116,12 +127,14 @@ class Section(BaseModel):
     rate_limits: tuple[RateLimit, ...] = ()
     prefix_filters: tuple[PrefixFilter, ...] = ()
     anti_spoof: tuple[AntiSpoof, ...] = ()
+    composed_denies: tuple[ComposedDeny, ...] = ()
     unsupported: tuple[tuple[int, ActionKind], ...] = ()
     protected: tuple[int, ...] = ()
 
     def is_empty(self) -> bool:
         return not (
             self.acl or self.null_routes or self.rtbh or self.rate_limits or self.prefix_filters or self.anti_spoof
+            or self.composed_denies
         )
 
 
@@ -142,6 +155,7 @@ class PlatformInfo(BaseModel):
     managed: tuple[str, ...] = ()
     description: str = ""
     tree: TreeFacts | None = None
+    slots: SlotFacts | None = None
 
 
 @cache
@@ -346,11 +360,14 @@ def environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.Environment:
     return env
 
 
-def render_section(section: Section, templates_dir: Path = TEMPLATES_DIR, live: str = "") -> str:
+def render_section(
+    section: Section, templates_dir: Path = TEMPLATES_DIR, live: str = "", ranges: dict[str, SeqRange] | None = None
+) -> str:
     """The device's whole managed section as text, normalised: no trailing spaces, one final newline.
 
     ``live`` (the device's live section) only decides sequence numbers: an entry the device
-    already holds keeps its number, so an update is entry by entry (:mod:`enforcer.seqnum`).
+    already holds keeps its number, so an update is entry by entry (:mod:`enforcer.seqnum`);
+    ``ranges`` confines entries placed in an operator's object to enforcer's reserved range.
     """
     platform = section.device.platform
     try:
@@ -363,7 +380,7 @@ def render_section(section: Section, templates_dir: Path = TEMPLATES_DIR, live: 
     lines = [ln.rstrip() for ln in text.splitlines()]
     while lines and not lines[-1]:
         lines.pop()
-    return number("\n".join(lines) + "\n", live) if lines else ""
+    return number("\n".join(lines) + "\n", live, ranges) if lines else ""
 
 
 def render_push(

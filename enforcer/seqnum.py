@@ -31,9 +31,28 @@ class SequenceError(ValueError):
 
 @dataclass(frozen=True)
 class SeqRange:
+    """Numbers above ``lo`` up to ``hi``. ``ordered=False``: the entries' order does not matter
+    (denies only): every live number is kept, new entries take the lowest free ones, and the
+    group is printed in number order, as the device lists it."""
+
     lo: int = 0
     hi: int = 4_294_967_294
     step: int = 10
+    ordered: bool = True
+
+
+def allocate_unordered(entries: list[str], live: dict[str, int], rng: SeqRange) -> list[int]:
+    taken = {live[e] for e in entries if e in live and rng.lo < live[e] <= rng.hi}
+    free = (n for n in range(rng.lo + 1, rng.hi + 1) if n not in taken)
+    out = []
+    for e in entries:
+        n = live.get(e)
+        if n is None or not rng.lo < n <= rng.hi:
+            n = next(free, None)
+            if n is None:
+                raise SequenceError(f"{len(entries)} entries do not fit in sequence range {rng.lo + 1}-{rng.hi}")
+        out.append(n)
+    return out
 
 
 def _groups(lines: list[str]) -> dict[tuple[str, str], list[int]]:
@@ -130,9 +149,14 @@ def number(text: str, live: str = "", ranges: dict[str, SeqRange] | None = None)
     ranges = ranges or {}
     for (parent, head), idx in _groups(lines).items():
         rng = ranges.get(head.strip()) or ranges.get(parent) or SeqRange()
-        rng = SeqRange(rng.lo, _fixed_ceiling(lines, head, idx[-1] + 1, rng.hi), rng.step)
+        rng = SeqRange(rng.lo, _fixed_ceiling(lines, head, idx[-1] + 1, rng.hi), rng.step, rng.ordered)
         entries = [lines[i][len(head) + len(PLACEHOLDER):] for i in idx]
-        numbers = allocate(entries, _live_numbers(live_lines, parent, head), rng)
-        for i, n in zip(idx, numbers, strict=True):
-            lines[i] = lines[i].replace(PLACEHOLDER, str(n), 1)
+        live_numbers = _live_numbers(live_lines, parent, head)
+        if rng.ordered:
+            numbers = allocate(entries, live_numbers, rng)
+        else:
+            numbers = allocate_unordered(entries, live_numbers, rng)
+        numbered = sorted(zip(numbers, entries, strict=True)) if not rng.ordered else zip(numbers, entries, strict=True)
+        for i, (n, entry) in zip(idx, numbered, strict=True):
+            lines[i] = f"{head}{n}{entry}"
     return "\n".join(lines) + ("\n" if text.endswith("\n") else "")

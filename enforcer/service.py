@@ -16,6 +16,7 @@ from ipaddress import ip_network
 from pydantic import BaseModel, ConfigDict
 
 from .catalog import primary_clause
+from .compose import Composition, compose, refusal, slot_facts
 from .drivers.base import Driver, DriverError
 from .drivers.offline import OfflineDriver
 from .inventory import Device, Inventory, Transport, load_inventory
@@ -279,8 +280,13 @@ def render_device(ctx: Context, device: str, at: datetime | None = None) -> str:
 
 def _plan_with(ctx: Context, dev: Device, enforcements: list[Enforcement], driver: Driver, at: datetime) -> DevicePlan:
     section = build_section(dev, enforcements, ctx.inventory, at)
-    desired = render_section(section)
     live = driver.get_managed_section()
+    # Read the slots before using them: compose with the operator's objects, or fail closed.
+    composition = compose(section, driver.get_config()) if slot_facts(dev) else Composition(section=section)
+    if composition.refused:
+        return failed_plan(dev.name, dev.platform, dev.effective_transport, refusal(composition),
+                           slots=list(composition.slots))
+    desired = render_section(composition.section, live=live, ranges=composition.ranges)
     return make_plan(
         dev.name,
         dev.platform,
@@ -289,6 +295,7 @@ def _plan_with(ctx: Context, dev: Device, enforcements: list[Enforcement], drive
         live,
         list(section.unsupported),
         list(section.protected),
+        slots=list(composition.slots),
     )
 
 
