@@ -139,15 +139,32 @@ def _decide_prefix_list(config: str, tree: Node, device: Device, pf: PrefixFilte
                                f"{rng.lo + 1}-{rng.hi} (changes an operator object)")
 
 
+def _decide_redistribute(tree: Node, family: int, facts: SlotFacts) -> SlotDecision:
+    """RTBH redistributes enforcer's tag-666 statics through its route-map. One `redistribute
+    static` per address family: an operator's would be replaced, so it is refused instead."""
+    slot = f"redistribute static (IPv{family})"
+    pattern = re.compile(facts.redistribute_static)
+    for node in _bgp_af_children(tree, family, facts):
+        m = pattern.search(node.text)
+        if m and m.group("object") != "ENFORCER-RTBH":
+            held = m.group("object") or "(no route-map)"
+            return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=held,
+                                reason=f"the operator already redistributes static routes ({node.text}); "
+                                       f"add an entry `match tag 666` / `set community 65535:666` before the "
+                                       f"others in {held} and leave RTBH to that, or remove the redistribution")
+    return SlotDecision(slot=slot, mode=SlotMode.FREE, reason="no operator redistribution: enforcer's route-map")
+
+
 def compose(section: Section, config: str) -> Composition:
     """Decide every slot ``section`` needs on its device from the device's full live ``config``."""
     device = section.device
     facts = slot_facts(device)
-    if facts is None or not section.prefix_filters:
+    if facts is None or not (section.prefix_filters or section.rtbh):
         return Composition(section=section)
     info = platform_info(device.platform)
     tree = parse(config, info.tree or TreeFacts())
-    slots: list[SlotDecision] = []
+    slots: list[SlotDecision] = [_decide_redistribute(tree, family, facts)
+                                 for family in (4, 6) if any(r.target.version == family for r in section.rtbh)]
     ranges: dict[str, SeqRange] = {}
     filters: list[PrefixFilter] = []
     composed: list[ComposedDeny] = []

@@ -66,6 +66,8 @@ class SlotFacts(BaseModel):
     prefix_list_entry: str = r"^ip(?:v6)? prefix-list {name} seq (?P<seq>\d+) (?P<rest>.*)$"
     #: entries enforcer places: a deny of a prefix and its more-specifics
     enforcer_entry: str = r"^deny \S+( le \d+)?$"
+    #: the redistribution RTBH needs; group ``object`` is the route-map (empty: none)
+    redistribute_static: str = r"^redistribute static(?: route-map (?P<object>\S+))?$"
 
 
 @dataclass

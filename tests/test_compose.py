@@ -220,3 +220,25 @@ def test_a_sequence_range_out_of_order_is_one_line_naming_the_field(tmp_path):
     with pytest.raises(InventoryError) as exc:
         load_inventory(inv)
     assert "frr-edge1" in str(exc.value) and "sequence_range" in str(exc.value) and "9-2" in str(exc.value)
+
+
+def rtbh(eid: int, target: str) -> Enforcement:
+    return Enforcement(id=eid, decision_id=eid, action=ActionKind.RTBH, target=ip_network(target),
+                       violation="ddos-victim", created_at=T0, expires_at=T0 + timedelta(days=1), roles=())
+
+
+@pytest.mark.parametrize("line", [" redistribute static route-map STATICS-OUT", " redistribute static"],
+                         ids=["route-map", "plain"])
+def test_rtbh_never_replaces_the_operators_redistribute_static(ctx_with, line):
+    """`redistribute static route-map ENFORCER-RTBH` would replace the operator's own: refused."""
+    config = FRR_OCCUPIED.replace("  neighbor 192.0.2.98 route-map UPSTREAM-OUT out",
+                                  f"  neighbor 192.0.2.98 route-map UPSTREAM-OUT out\n {line}")
+    plan, candidate = plan_and_candidate(ctx_with("frr-edge1", config), "frr-edge1", [rtbh(301, "203.0.113.9")])
+    assert candidate is None
+    assert "redistribute static (IPv4): refused" in plan.error and "match tag 666" in plan.error
+
+
+def test_rtbh_with_the_slot_free_uses_enforcers_route_map(ctx_with):
+    plan, candidate = plan_and_candidate(ctx_with("frr-edge1", FRR_OCCUPIED), "frr-edge1", [rtbh(301, "203.0.113.9")])
+    assert [(s.slot, s.mode.value) for s in plan.slots] == [("redistribute static (IPv4)", "free")]
+    assert "  redistribute static route-map ENFORCER-RTBH" in candidate.splitlines()
