@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,9 @@ class ComposedDeny(_Entry):
 
 
 class AntiSpoof(_Entry):
-    """Only ``allowed`` (the customer's own prefixes) may source traffic arriving on ``interface``."""
+    """Only ``allowed`` may source traffic arriving on ``interface``: the customer's own prefixes
+    and its BGP neighbour address (so the customer's session stays up). Link-local and ICMPv6
+    neighbour discovery are permitted by each platform's template."""
 
     customer: str
     interface: str
@@ -298,11 +300,16 @@ def _prefix_filter(inv: Inventory, device: Device, cid: str, items: list[Enforce
 def _anti_spoof(inv: Inventory, device: Device, cid: str, items: list[Enforcement]) -> AntiSpoof:
     att = inv.attachment(cid, device.name)
     assert att is not None and att.interface is not None
+    allowed = list(inv.customers[cid].prefixes)
+    if att.neighbor is not None and not any(att.neighbor in p for p in allowed):
+        # The customer's router speaks BGP from its interconnect address, which is rarely inside
+        # its own prefixes: without this permit anti-spoof drops the customer's own session.
+        allowed.append(ip_network(att.neighbor))
     return AntiSpoof(
         ids=tuple(sorted(e.id for e in items)),
         customer=cid,
         interface=att.interface,
-        allowed=tuple(sorted(inv.customers[cid].prefixes, key=_key)),
+        allowed=tuple(sorted(allowed, key=_key)),
     )
 
 
