@@ -1,0 +1,119 @@
+"""Composition against a real FRR 8.4: enforcer's denies go into the operator's own inbound
+prefix-list, entry by entry, and what FRR prints back is exactly the plan's desired section.
+
+One private FRR (zebra, staticd, bgpd) in a scratch namespace, configured as an operator would:
+the customer's session filtered by `CUST-ACME-IN` / `CUST-ACME-IN6`. Each step plans the way
+`enforcer plan` does (push.plan_device over the FRR driver's reading), sends the candidate with
+`vtysh -f`, and reads the running config back.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import uuid
+from datetime import timedelta
+from ipaddress import ip_network
+from pathlib import Path
+
+import pytest
+
+from enforcer.compose import live_section
+from enforcer.drivers.base import extract_managed
+from enforcer.inventory import load_inventory
+from enforcer.lab.frrd import FrrInstance
+from enforcer.lab.proc import stop_pid
+from enforcer.model import ActionKind, Enforcement, now
+from enforcer.push import plan_device
+from enforcer.render import platform_info, render_push
+
+from ..conftest import EXAMPLE_INVENTORY
+
+pytestmark = pytest.mark.lab
+
+OPERATOR = """frr defaults traditional
+router bgp 65000
+ neighbor 192.0.2.109 remote-as 64500
+ address-family ipv4 unicast
+  neighbor 192.0.2.109 prefix-list CUST-ACME-IN in
+ exit-address-family
+ address-family ipv6 unicast
+  neighbor 192.0.2.109 activate
+  neighbor 192.0.2.109 prefix-list CUST-ACME-IN6 in
+ exit-address-family
+exit
+ip prefix-list CUST-ACME-IN seq 5 permit 198.51.100.0/25
+ip prefix-list CUST-ACME-IN seq 10 deny any
+ipv6 prefix-list CUST-ACME-IN6 seq 5 permit 2001:db8:100::/48
+ipv6 prefix-list CUST-ACME-IN6 seq 10 deny any
+"""
+
+
+class VtyshDevice:
+    """The driver calls plan_device makes, answered by the private FRR's vtysh."""
+
+    def __init__(self, frr: FrrInstance, device):
+        self.frr, self.device, self.info = frr, device, platform_info(device.platform)
+
+    def get_config(self) -> str:
+        return self.frr.running_config()
+
+    def get_managed_section(self) -> str:
+        config = self.get_config()
+        return live_section(self.device, config, extract_managed(config, self.info))
+
+    def has_pending_commit(self) -> bool:
+        return False
+
+    def foreign_collisions(self, text: str) -> list:
+        return []
+
+
+@pytest.fixture
+def frr():
+    ns = f"enfcomp-{uuid.uuid4().hex[:8]}"
+    root = Path(tempfile.mkdtemp(prefix=f"{ns}-"))
+    root.chmod(0o755)  # the daemons run as user frr: pytest's tmp_path is private to root
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    inst = FrrInstance("frr-edge1", ns, root / "frr")
+    try:
+        inst.prepare(OPERATOR)
+        inst.start()
+        yield inst
+    finally:
+        for pid in inst.pids().values():
+            stop_pid(pid)
+        subprocess.run(["ip", "netns", "delete", ns], check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def hijack(eid: int, target: str) -> Enforcement:
+    return Enforcement(id=eid, decision_id=eid, action=ActionKind.PREFIX_FILTER, target=ip_network(target),
+                       violation="bgp-hijack", customer="acme", created_at=now(),
+                       expires_at=now() + timedelta(hours=1))
+
+
+def test_hijack_denies_compose_into_the_operators_lists_and_read_back_exactly(frr, tmp_path):
+    inv = load_inventory(EXAMPLE_INVENTORY)
+    device = VtyshDevice(frr, inv.device("frr-edge1"))
+    operator = [ln for ln in frr.running_config().splitlines() if "prefix-list" in ln]
+    steps = [
+        [hijack(1, "203.0.113.128/25")],
+        [hijack(1, "203.0.113.128/25"), hijack(2, "203.0.113.0/26"), hijack(3, "2001:db8:300::/48")],
+        [hijack(2, "203.0.113.0/26")],
+        [],
+    ]
+    for enforcements in steps:
+        plan = plan_device(device.device, enforcements, inv, device, now())
+        assert plan.error is None
+        assert (plan.slots or not enforcements) and all(s.mode.value == "composed" for s in plan.slots)
+        candidate = render_push(device.device, plan.desired, plan.live, plan.removed_lines)
+        assert "ENFORCER-HIJACK" not in candidate
+        (tmp_path / "candidate.conf").write_text(candidate)
+        subprocess.run(frr.vtysh_argv() + ["-f", str(tmp_path / "candidate.conf")], check=True, timeout=30)
+        assert device.get_managed_section() == plan.desired
+        # the operator's own entries and bindings are all still there
+        running = frr.running_config().splitlines()
+        assert all(line in running for line in operator)
+    assert [ln for ln in frr.running_config().splitlines() if "prefix-list" in ln] == operator
