@@ -53,21 +53,28 @@ class TreeFacts(BaseModel):
     ignore: tuple[str, ...] = ("!",)
 
 
+class SlotPath(BaseModel):
+    """Where a slot sits: one regex per level of the config tree (``router bgp`` → address family
+    → the binding line); ``family`` limits it to IPv4 or IPv6. Placeholders: ``{family}``,
+    ``{neighbor}``, ``{name}``, ``{kw}`` (``ip`` / ``ipv6``); group ``object`` is the bound object."""
+
+    model_config = ConfigDict(frozen=True)
+    path: tuple[str, ...]
+    family: int | None = None
+
+
 class SlotFacts(BaseModel):
     """``platform.yaml`` ``slots``: where a platform binds enforcer's objects, and how to read them."""
 
     model_config = ConfigDict(frozen=True)
     #: enforcer's default sequence range inside an operator's object (below the usual first entry, 5 or 10)
     sequence_range: tuple[int, int] = (1, 4)
-    #: ``{neighbor}`` and ``{family}`` are filled in; group ``object`` is the operator's list
-    neighbor_prefix_list_in: str = r"^neighbor {neighbor} prefix-list (?P<object>\S+) in$"
-    address_family: str = r"^address-family ipv(?P<family>[46])\b"
-    #: an entry of prefix-list ``{name}``: group ``seq`` is its number, ``rest`` the entry
-    prefix_list_entry: str = r"^ip(?:v6)? prefix-list {name} seq (?P<seq>\d+) (?P<rest>.*)$"
+    neighbor_prefix_list_in: tuple[SlotPath, ...] = ()
+    redistribute_static: tuple[SlotPath, ...] = ()
+    #: the path to an entry of prefix-list ``{name}``: groups ``seq`` (its number), ``rest``
+    prefix_list_entry: tuple[str, ...] = ()
     #: entries enforcer places: a deny of a prefix and its more-specifics
     enforcer_entry: str = r"^deny \S+( le \d+)?$"
-    #: the redistribution RTBH needs; group ``object`` is the route-map (empty: none)
-    redistribute_static: str = r"^redistribute static(?: route-map (?P<object>\S+))?$"
 
 
 @dataclass
