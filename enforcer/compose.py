@@ -188,9 +188,9 @@ def compose(section: Section, config: str) -> Composition:
             decision = _decide_prefix_list(tree, device, pf, family, facts)
             slots.append(decision)
             if decision.mode is SlotMode.COMPOSED and decision.operator_object:
-                kw = "ip" if family == 4 else "ipv6"
+                head = f"{_kw(family)} prefix-list {decision.operator_object}"
                 # the group's key: inline entries (`ip prefix-list L seq`) or the block (EOS)
-                for key in (f"{kw} prefix-list {decision.operator_object} seq", f"{kw} prefix-list {decision.operator_object}"):
+                for key in (f"{head} seq", head):
                     ranges[key] = sequence_range(device, facts)
                 composed.extend(ComposedDeny(ids=pf.ids, into=decision.operator_object, target=p)
                                 for p in pf.denied_of(family))
