@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .conftree import Node, SlotFacts, SlotPath, TreeFacts, parse
 from .inventory import Device
-from .render import ComposedDeny, PrefixFilter, Section, platform_info
+from .render import ComposedDeny, PrefixFilter, RtbhGuard, Section, platform_info
 from .seqnum import SeqRange
 
 
@@ -167,11 +167,43 @@ def _decide_redistribute(tree: Node, family: int, facts: SlotFacts) -> SlotDecis
                                f"leave RTBH to that, or remove the redistribution")
 
 
+def _route_map_entries(tree: Node, name: str, facts: SlotFacts) -> dict[int, Node]:
+    pattern = _fill(facts.route_map_entry, name=re.escape(name))
+    return {int(m.group("seq")): node for node in tree.children.values() if (m := pattern.search(node.text))}
+
+
+def _is_guard(node: Node, facts: SlotFacts) -> bool:
+    return node.text.split()[2] == "deny" and list(node.children) == [facts.guard_match]
+
+
+def _decide_guard(tree: Node, device: Device, guard: RtbhGuard, facts: SlotFacts) -> SlotDecision:
+    slot = f"neighbor {guard.neighbor} outbound route-map (IPv{guard.family})"
+    found = _slot_object(tree, facts.neighbor_route_map_out, guard.family, neighbor=re.escape(str(guard.neighbor)))
+    if found is None:
+        return SlotDecision(slot=slot, mode=SlotMode.FREE,
+                            reason="no operator route-map: enforcer's ENFORCER-RTBH-GUARD keeps RTBH off the session")
+    name = found[1]
+    entries = _route_map_entries(tree, name, facts)
+    rng = sequence_range(device, facts)
+    if not entries:
+        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name,
+                            reason=f"route-map {name} is bound but not defined: define it (or unbind it) first")
+    clash = sorted(n for n, node in entries.items() if rng.lo < n <= rng.hi and not _is_guard(node, facts))
+    if clash:
+        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name,
+                            reason=f"route-map {name} uses entry {clash[0]} inside enforcer's range "
+                                   f"{rng.lo + 1}-{rng.hi}: renumber it above {rng.hi} or set sequence_range "
+                                   f"for {device.name} in the inventory")
+    return SlotDecision(slot=slot, mode=SlotMode.COMPOSED, operator_object=name,
+                        reason=f"a deny entry for RTBH routes inserted into the operator's route-map {name} "
+                               f"(changes an operator object)")
+
+
 def compose(section: Section, config: str) -> Composition:
     """Decide every slot ``section`` needs on its device from the device's full live ``config``."""
     device = section.device
     facts = slot_facts(device)
-    if facts is None or not (section.prefix_filters or section.rtbh):
+    if facts is None or not (section.prefix_filters or section.rtbh or section.rtbh_guards):
         return Composition(section=section)
     info = platform_info(device.platform)
     tree = parse(config, info.tree or TreeFacts())
@@ -200,15 +232,53 @@ def compose(section: Section, config: str) -> Composition:
             filters.append(pf.model_copy(update={"denied": tuple(own)}))
     composed.sort(key=lambda c: (c.target.version, c.into, c.target.version, int(c.target.network_address),
                                  c.target.prefixlen))
-    update = {"prefix_filters": tuple(filters), "composed_denies": tuple(composed)}
+    guards: list[RtbhGuard] = []
+    for guard in section.rtbh_guards:
+        session = [_fill(p, neighbor=re.escape(str(guard.neighbor))) for p in facts.neighbor_session]
+        if session and next(_matches(tree, session), None) is None:
+            continue  # the inventory names a session the device does not have: nothing can leak
+        decision = _decide_guard(tree, device, guard, facts)
+        slots.append(decision)
+        if decision.mode is SlotMode.COMPOSED and decision.operator_object:
+            ranges[f"route-map {decision.operator_object} deny"] = sequence_range(device, facts)
+            guard = guard.model_copy(update={"into": decision.operator_object})
+        guards.append(guard)
+    update = {"prefix_filters": tuple(filters), "composed_denies": tuple(composed), "rtbh_guards": tuple(guards)}
     return Composition(section=section.model_copy(update=update), slots=tuple(slots), ranges=ranges)
 
 
 def live_section(device: Device, config: str, managed: str) -> str:
     """The live section as the plan diffs it: enforcer's own objects (``managed``, extracted by the
-    driver) and then the entries enforcer placed in operator objects."""
-    extra = composed_live(device, config)
-    return managed + "".join(line + "\n" for line in extra)
+    driver) and then the entries enforcer placed in operator objects, in a canonical order (the
+    device prints an operator's route-map where the operator created it; the render cannot know)."""
+    facts = slot_facts(device)
+    if facts is None:
+        return managed
+    guards, kept = _split_guards(managed, device, facts)
+    extra = composed_live(device, config) + guards
+    return "".join(line + "\n" for line in kept + extra)
+
+
+def _split_guards(managed: str, device: Device, facts: SlotFacts) -> tuple[list[str], list[str]]:
+    """(enforcer's deny entries in operator route-maps, sorted by map; the other managed lines)."""
+    pattern = _fill(facts.route_map_entry, name=r"(?P<name>(?!ENFORCER-)\S+)")
+    rng = sequence_range(device, facts)
+    blocks: list[tuple[str, int, list[str]]] = []
+    kept: list[str] = []
+    current: list[str] | None = None
+    for line in managed.splitlines():
+        m = pattern.search(line) if not line.startswith(" ") else None
+        if m and m.group("action") == "deny" and rng.lo < int(m.group("seq")) <= rng.hi:
+            current = [line]
+            blocks.append((m.group("name"), int(m.group("seq")), current))
+        elif current is not None and (line.startswith(" ") or line == "exit"):
+            current.append(line)
+            if line == "exit":
+                current = None
+        else:
+            current = None
+            kept.append(line)
+    return [ln for *_, lines in sorted(blocks) for ln in lines], kept
 
 
 def composed_live(device: Device, config: str) -> list[str]:

@@ -108,6 +108,18 @@ class PrefixFilter(_Entry):
         return tuple(p for p in self.denied if p.version == family)
 
 
+class RtbhGuard(BaseModel):
+    """Keeps enforcer's blackhole routes off one customer's BGP session, per address family: the
+    blackhole goes upstream only, never back to the customer (who would lose its own host).
+    ``into``: the operator's outbound route-map enforcer's deny entry goes into (composed slot);
+    None: enforcer binds its own ``ENFORCER-RTBH-GUARD``."""
+
+    model_config = ConfigDict(frozen=True)
+    neighbor: Address
+    family: int
+    into: str | None = None
+
+
 class ComposedDeny(_Entry):
     """A hijacked prefix denied inside the operator's own inbound prefix-list ``into`` (composed
     slot, :mod:`enforcer.compose`): printed with ``<seq>`` in enforcer's reserved range."""
@@ -138,6 +150,7 @@ class Section(BaseModel):
     prefix_filters: tuple[PrefixFilter, ...] = ()
     anti_spoof: tuple[AntiSpoof, ...] = ()
     composed_denies: tuple[ComposedDeny, ...] = ()
+    rtbh_guards: tuple[RtbhGuard, ...] = ()
     unsupported: tuple[tuple[int, ActionKind], ...] = ()
     protected: tuple[int, ...] = ()
 
@@ -278,10 +291,25 @@ def build_section(
         ),
         prefix_filters=tuple(_prefix_filter(inventory, device, cid, items) for cid, items in sorted(hijacks.items())),
         anti_spoof=tuple(_anti_spoof(inventory, device, cid, items) for cid, items in sorted(spoof.items())),
+        rtbh_guards=_rtbh_guards(inventory, device, {k[1].version for k in rtbh}),
         unsupported=tuple(sorted(unsupported)),
         protected=tuple(sorted(protected)),
     )
     return section
+
+
+def _rtbh_guards(inv: Inventory, device: Device, families: set[int]) -> tuple[RtbhGuard, ...]:
+    """One guard per customer BGP session on ``device`` and RTBH family, where the platform has one."""
+    info = platform_info(device.platform)
+    if not families or info.slots is None or not info.slots.neighbor_route_map_out:
+        return ()
+    neighbors = {a.neighbor for c in inv.customers.values() for a in c.attachments
+                 if a.device == device.name and a.neighbor is not None}
+    return tuple(RtbhGuard(neighbor=n, family=f) for f in sorted(families) for n in sorted(neighbors, key=_key_addr))
+
+
+def _key_addr(a: Address) -> tuple[int, int]:
+    return (a.version, int(a))
 
 
 def _prefix_filter(inv: Inventory, device: Device, cid: str, items: list[Enforcement]) -> PrefixFilter:

@@ -299,15 +299,55 @@ def test_rtbh_never_replaces_the_operators_redistribute_static(ctx_with, line):
 
 def test_rtbh_with_the_slot_free_uses_enforcers_route_map(ctx_with):
     plan, candidate = plan_and_candidate(ctx_with("frr-edge1", FRR_OCCUPIED), "frr-edge1", [rtbh(301, "203.0.113.9")])
-    assert [(s.slot, s.mode.value) for s in plan.slots] == [("redistribute static (IPv4)", "free")]
+    assert ("redistribute static (IPv4)", "free") in [(s.slot, s.mode.value) for s in plan.slots]
     assert "  redistribute static route-map ENFORCER-RTBH" in candidate.splitlines()
 
 
-def test_eos_unblock_negates_the_entry_inside_the_operators_list(ctx_with):
-    """EOS prints a prefix-list as a block: the entry is negated inside it, the list stays."""
-    live = EOS_OCCUPIED.replace("   seq 10 permit", "   seq 1 deny 203.0.113.128/25 le 32\n   seq 10 permit")
-    ctx = ctx_with("eos-edge1", live)
-    plan, candidate = plan_and_candidate(ctx, "eos-edge1", [])
-    assert candidate == "ip prefix-list CUST-ACME-IN\n   no seq 1 deny 203.0.113.128/25 le 32\n"
-    plan, _ = plan_and_candidate(ctx, "eos-edge1", [hijack(501, "203.0.113.128/25")])
-    assert plan.error is None and not plan.has_changes
+def test_rtbh_never_goes_back_to_the_customer_and_the_guard_is_bound_before_the_announcement(ctx_with):
+    """The customer's router, handed its own host as a blackhole, could not reach it (issue 9)."""
+    plan, candidate = plan_and_candidate(ctx_with("frr-edge1", FRR_OCCUPIED), "frr-edge1", [rtbh(301, "203.0.113.9")])
+    guard = next(s for s in plan.slots if s.slot.startswith("neighbor 192.0.2.109 outbound"))
+    assert guard.mode.value == "free"
+    lines = candidate.splitlines()
+    bind = lines.index("  neighbor 192.0.2.109 route-map ENFORCER-RTBH-GUARD out")
+    assert lines.index("bgp community-list standard ENFORCER-RTBH seq 5 permit blackhole") < bind
+    assert lines.index("route-map ENFORCER-RTBH-GUARD deny 10") < bind
+    assert bind < lines.index("  redistribute static route-map ENFORCER-RTBH")
+    # never to the upstream
+    assert not any("192.0.2.98" in ln for ln in lines)
+
+
+OUT_MAP = FRR_OCCUPIED.replace("  neighbor 192.0.2.109 prefix-list CUST-ACME-IN in",
+                               "  neighbor 192.0.2.109 prefix-list CUST-ACME-IN in\n"
+                               "  neighbor 192.0.2.109 route-map CUST-ACME-OUT out").replace(
+    "route-map UPSTREAM-OUT permit 10\nexit", "route-map UPSTREAM-OUT permit 10\nexit\n!\n"
+    "route-map CUST-ACME-OUT permit 10\n match ip address prefix-list DEFAULT-ONLY\nexit")
+
+
+def test_rtbh_guard_composes_into_the_operators_outbound_route_map(ctx_with):
+    ctx = ctx_with("frr-edge1", OUT_MAP)
+    plan, candidate = plan_and_candidate(ctx, "frr-edge1", [rtbh(301, "203.0.113.9")])
+    guard = next(s for s in plan.slots if s.slot.startswith("neighbor 192.0.2.109 outbound"))
+    assert (guard.mode.value, guard.operator_object) == ("composed", "CUST-ACME-OUT")
+    lines = candidate.splitlines()
+    at = lines.index("route-map CUST-ACME-OUT deny 1")
+    assert lines[at + 1] == " match community ENFORCER-RTBH"
+    assert "neighbor 192.0.2.109 route-map ENFORCER-RTBH-GUARD out" not in candidate
+    assert not any(ln.strip().startswith("no ") for ln in lines)
+
+
+def test_rtbh_unblock_removes_the_guard_entry_whole_never_leaving_an_empty_deny(ctx_with):
+    """An empty `route-map X deny 1` would deny every route to the customer."""
+    live = OUT_MAP + "bgp community-list standard ENFORCER-RTBH seq 5 permit blackhole\n" \
+        "route-map CUST-ACME-OUT deny 1\n match community ENFORCER-RTBH\nexit\n"
+    plan, candidate = plan_and_candidate(ctx_with("frr-edge1", live), "frr-edge1", [])
+    assert "no route-map CUST-ACME-OUT deny 1" in candidate.splitlines()
+    assert "no match community ENFORCER-RTBH" not in candidate
+    assert candidate.splitlines().index("no route-map CUST-ACME-OUT deny 1") < candidate.splitlines().index(
+        "no bgp community-list standard ENFORCER-RTBH seq 5 permit blackhole")
+
+
+def test_rtbh_guard_refused_when_the_operator_uses_entry_1_to_4(ctx_with):
+    clash = OUT_MAP.replace("route-map CUST-ACME-OUT permit 10", "route-map CUST-ACME-OUT permit 2")
+    plan, candidate = plan_and_candidate(ctx_with("frr-edge1", clash), "frr-edge1", [rtbh(301, "203.0.113.9")])
+    assert candidate is None and "route-map CUST-ACME-OUT uses entry 2" in plan.error

@@ -71,14 +71,14 @@ class VtyshDevice:
 
 
 @pytest.fixture
-def frr():
+def frr(request):
     ns = f"enfcomp-{uuid.uuid4().hex[:8]}"
     root = Path(tempfile.mkdtemp(prefix=f"{ns}-"))
     root.chmod(0o755)  # the daemons run as user frr: pytest's tmp_path is private to root
     subprocess.run(["ip", "netns", "add", ns], check=True)
     inst = FrrInstance("frr-edge1", ns, root / "frr")
     try:
-        inst.prepare(OPERATOR)
+        inst.prepare(getattr(request, "param", OPERATOR))
         inst.start()
         yield inst
     finally:
@@ -117,3 +117,33 @@ def test_hijack_denies_compose_into_the_operators_lists_and_read_back_exactly(fr
         running = frr.running_config().splitlines()
         assert all(line in running for line in operator)
     assert [ln for ln in frr.running_config().splitlines() if "prefix-list" in ln] == operator
+
+
+OUT_MAP = OPERATOR.replace("  neighbor 192.0.2.109 prefix-list CUST-ACME-IN in\n",
+                           "  neighbor 192.0.2.109 prefix-list CUST-ACME-IN in\n"
+                           "  neighbor 192.0.2.109 route-map CUST-ACME-OUT out\n") + (
+    "route-map CUST-ACME-OUT permit 10\nexit\n")
+
+
+def rtbh(eid: int, target: str) -> Enforcement:
+    return Enforcement(id=eid, decision_id=eid, action=ActionKind.RTBH, target=ip_network(target),
+                       violation="ddos-victim", created_at=now(), expires_at=now() + timedelta(hours=1))
+
+
+@pytest.mark.parametrize(("frr", "mode"), [(OPERATOR, "free"), (OUT_MAP, "composed")], indirect=["frr"],
+                         ids=["guard-free", "guard-composed"])
+def test_rtbh_guard_on_the_customer_session_reads_back_exactly(frr, mode, tmp_path):
+    """FRR prints community-lists and route-maps in its own order; the plan must still converge."""
+    inv = load_inventory(EXAMPLE_INVENTORY)
+    device = VtyshDevice(frr, inv.device("frr-edge1"))
+    before = frr.running_config()
+    for enforcements in ([rtbh(1, "203.0.113.9")], [rtbh(1, "203.0.113.9"), rtbh(2, "203.0.113.10")], []):
+        plan = plan_device(device.device, enforcements, inv, device, now())
+        assert plan.error is None
+        guards = [s for s in plan.slots if s.slot.startswith("neighbor 192.0.2.109 outbound")]
+        assert all(g.mode.value == mode for g in guards) and (guards or not enforcements)
+        candidate = render_push(device.device, plan.desired, plan.live, plan.removed_lines)
+        (tmp_path / "candidate.conf").write_text(candidate)
+        subprocess.run(frr.vtysh_argv() + ["-f", str(tmp_path / "candidate.conf")], check=True, timeout=30)
+        assert device.get_managed_section() == plan.desired
+    assert frr.running_config() == before
