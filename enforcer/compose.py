@@ -199,11 +199,20 @@ def _decide_guard(tree: Node, device: Device, guard: RtbhGuard, facts: SlotFacts
                                f"(changes an operator object)")
 
 
+def _guards(section: Section, facts: SlotFacts) -> list[RtbhGuard]:
+    """RTBH goes upstream only: one guard per customer session and RTBH family, where the
+    platform knows where a session's outbound route-map sits."""
+    if not facts.neighbor_route_map_out:
+        return []
+    families = sorted({r.target.version for r in section.rtbh})
+    return [RtbhGuard(neighbor=n, family=f) for f in families for n in section.customer_neighbors]
+
+
 def compose(section: Section, config: str) -> Composition:
     """Decide every slot ``section`` needs on its device from the device's full live ``config``."""
     device = section.device
     facts = slot_facts(device)
-    if facts is None or not (section.prefix_filters or section.rtbh or section.rtbh_guards):
+    if facts is None or not (section.prefix_filters or section.rtbh):
         return Composition(section=section)
     info = platform_info(device.platform)
     tree = parse(config, info.tree or TreeFacts())
@@ -233,7 +242,7 @@ def compose(section: Section, config: str) -> Composition:
     composed.sort(key=lambda c: (c.target.version, c.into, c.target.version, int(c.target.network_address),
                                  c.target.prefixlen))
     guards: list[RtbhGuard] = []
-    for guard in section.rtbh_guards:
+    for guard in _guards(section, facts):
         session = [_fill(p, neighbor=re.escape(str(guard.neighbor))) for p in facts.neighbor_session]
         if session and next(_matches(tree, session), None) is None:
             continue  # the inventory names a session the device does not have: nothing can leak

@@ -15,13 +15,13 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from .compose import compose, refusal, slot_facts
+from .compose import Composition, compose, refusal, slot_facts
 from .drivers.base import CommitRefused, DeviceUnreachable, Driver, DriverError
 from .inventory import Device, Inventory
 from .model import Enforcement, EnforcerError
 from .plan import DevicePlan, failed_plan, make_plan
 from .render import RenderError, render_push, render_section
-from .withhold import render_for
+from .withhold import Rendered, render_for
 
 DEFAULT_REVERT_IN = 60
 
@@ -33,6 +33,8 @@ class PushResult(BaseModel):
     changed: bool
     summary: str
     error: str | None = None
+    #: The input itself is at fault (a render error, an invalid inventory): retrying cannot help until it changes.
+    permanent: bool = False
     rolled_back: bool = False
     seconds: float = 0.0
     #: What was done about a commit-confirm a dead pusher left pending (see settle_pending).
@@ -52,19 +54,14 @@ def plan_device(
     """Render (withholding what the device cannot take), ask the device whether a commit-confirm is
     pending, settle it when ``settle`` (apply and reconcile; plan only shows it), read the live
     section, diff. Every pass asks: a pending commit is state to act on, not a timer to hope about."""
-    rendered = render_for(device, enforcements, inventory, at, collisions=driver.foreign_collisions)
-    live = driver.get_managed_section()
-    # Read the slots before using them: compose with the operator's objects, or fail closed.
-    composition = compose(rendered.section, driver.get_config()) if slot_facts(device) else None
-    if composition is not None and composition.refused:
-        return failed_plan(device.name, device.platform, device.effective_transport, refusal(composition),
-                           slots=list(composition.slots))
-    section = composition.section if composition else rendered.section
-    desired = render_section(section, live=live, ranges=composition.ranges if composition else None)
     pending, settled = driver.has_pending_commit(), None
     if pending and settle:
-        settled, pending = settle_pending(driver, desired), False
-        live = driver.get_managed_section()
+        settled, pending = settle_pending(driver, _desired(device, enforcements, inventory, at, driver)[3]), False
+    rendered, live, composition, desired = _desired(device, enforcements, inventory, at, driver)
+    if composition.refused:
+        return failed_plan(device.name, device.platform, device.effective_transport, refusal(composition),
+                           slots=list(composition.slots))
+    section = composition.section
     plan = make_plan(
         device.name,
         device.platform,
@@ -73,9 +70,25 @@ def plan_device(
         live,
         list(section.unsupported),
         list(section.protected),
-        slots=list(composition.slots) if composition else [],
+        slots=list(composition.slots),
     )
     return plan.model_copy(update={"withheld": rendered.withheld, "pending": pending, "settled": settled})
+
+
+def _desired(
+    device: Device, enforcements: list[Enforcement], inventory: Inventory, at: datetime, driver: Driver
+) -> tuple[Rendered, str, Composition, str]:
+    """At one moment of the device: render, read the live section, read the slots and compose
+    with the operator's objects (enforcer.compose), number entries against the live ones.
+    Returns (rendered, live, composition, desired); desired is empty when a slot is refused."""
+    with driver.same_moment():
+        rendered = render_for(device, enforcements, inventory, at, conflicts=driver.conflicts)
+        live = driver.get_managed_section()
+        config = driver.get_config() if slot_facts(device) else ""
+    composition = compose(rendered.section, config) if config else Composition(section=rendered.section)
+    if composition.refused:
+        return rendered, live, composition, ""
+    return rendered, live, composition, render_section(composition.section, live=live, ranges=composition.ranges)
 
 
 def settle_pending(driver: Driver, desired: str) -> str | None:
@@ -106,11 +119,12 @@ def push_plan(driver: Driver, plan: DevicePlan, revert_in: int | None = DEFAULT_
     sent = committed = False
     try:
         candidate = render_push(driver.device, plan.desired, plan.live, plan.removed_lines)
-        driver.load_merge_candidate(candidate)
-        driver.compare_config()
-        driver.set_desired_section(plan.desired)
-        sent = True
-        driver.commit_config(revert_in=revert_in)
+        with driver.same_moment():  # compare and the commit's undo read the device once
+            driver.load_merge_candidate(candidate)
+            driver.compare_config()
+            driver.set_desired_section(plan.desired)
+            sent = True
+            driver.commit_config(revert_in=revert_in)
         committed = True
         after = driver.get_managed_section()
         if after != plan.desired:
@@ -119,8 +133,8 @@ def push_plan(driver: Driver, plan: DevicePlan, revert_in: int | None = DEFAULT_
             ))
         if revert_in:
             driver.confirm_commit()
-    except (EnforcerError, OSError) as exc:
-        reason = exc.reason if isinstance(exc, DriverError) else str(exc)
+    except Exception as exc:  # any library's error (a truncated reply's JSONDecodeError) is this device's result
+        reason = failure_reason(exc)
         if isinstance(exc, RenderError):
             reason = f"render: {exc}"
         rolled_back = False
@@ -141,6 +155,7 @@ def push_plan(driver: Driver, plan: DevicePlan, revert_in: int | None = DEFAULT_
             ok=False,
             changed=False,
             error=reason,
+            permanent=isinstance(exc, RenderError),
             rolled_back=rolled_back,
             seconds=time.monotonic() - started,
         )
@@ -156,7 +171,7 @@ def _result(plan: DevicePlan, **fields: object) -> PushResult:
 def _discard(driver: Driver) -> None:
     try:
         driver.discard_config()
-    except EnforcerError:
+    except Exception:  # the push already failed; its first error is the one reported
         pass
 
 
@@ -174,7 +189,7 @@ def _verified_undo(driver: Driver, plan: DevicePlan, committed: bool) -> tuple[b
             return False, "nothing changed on the device (read back, verified)"
         driver.rollback()
         now = driver.get_managed_section()
-    except EnforcerError:
+    except Exception:  # of any type: push_plan's result must still come back
         return False, None
     if now == plan.live:
         return True, "rolled back, verified (the device holds its previous set)"
@@ -189,6 +204,15 @@ def held_report(now: str, plan: DevicePlan) -> str:
     wanted = [ln for ln in plan.desired.splitlines() if ln not in set(plan.live.splitlines())]
     held = sum(1 for ln in wanted if ln in have)
     return f"device holds {held} of {len(wanted)} new lines: left for the next pass"
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line for a device's failure: enforcer's own errors as they say, anything else with its type."""
+    if isinstance(exc, DriverError):
+        return exc.reason
+    if isinstance(exc, EnforcerError | OSError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _left_to_device(reason: str, lost: bool, committed: bool, revert_in: int | None) -> str:

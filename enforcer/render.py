@@ -151,6 +151,8 @@ class Section(BaseModel):
     anti_spoof: tuple[AntiSpoof, ...] = ()
     composed_denies: tuple[ComposedDeny, ...] = ()
     rtbh_guards: tuple[RtbhGuard, ...] = ()
+    #: customer BGP sessions on the device (inventory); enforcer.compose guards those the device has
+    customer_neighbors: tuple[Address, ...] = ()
     unsupported: tuple[tuple[int, ActionKind], ...] = ()
     protected: tuple[int, ...] = ()
 
@@ -291,21 +293,18 @@ def build_section(
         ),
         prefix_filters=tuple(_prefix_filter(inventory, device, cid, items) for cid, items in sorted(hijacks.items())),
         anti_spoof=tuple(_anti_spoof(inventory, device, cid, items) for cid, items in sorted(spoof.items())),
-        rtbh_guards=_rtbh_guards(inventory, device, {k[1].version for k in rtbh}),
+        customer_neighbors=_customer_neighbors(inventory, device) if rtbh else (),
         unsupported=tuple(sorted(unsupported)),
         protected=tuple(sorted(protected)),
     )
     return section
 
 
-def _rtbh_guards(inv: Inventory, device: Device, families: set[int]) -> tuple[RtbhGuard, ...]:
-    """One guard per customer BGP session on ``device`` and RTBH family, where the platform has one."""
-    info = platform_info(device.platform)
-    if not families or info.slots is None or not info.slots.neighbor_route_map_out:
-        return ()
+def _customer_neighbors(inv: Inventory, device: Device) -> tuple[Address, ...]:
+    """The customers' BGP sessions on ``device``: where RTBH routes must never be announced."""
     neighbors = {a.neighbor for c in inv.customers.values() for a in c.attachments
                  if a.device == device.name and a.neighbor is not None}
-    return tuple(RtbhGuard(neighbor=n, family=f) for f in sorted(families) for n in sorted(neighbors, key=_key_addr))
+    return tuple(sorted(neighbors, key=_key_addr))
 
 
 def _key_addr(a: Address) -> tuple[int, int]:

@@ -9,6 +9,7 @@ the customer's session filtered by `CUST-ACME-IN` / `CUST-ACME-IN6`. Each step p
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import tempfile
@@ -66,8 +67,11 @@ class VtyshDevice:
     def has_pending_commit(self) -> bool:
         return False
 
-    def foreign_collisions(self, text: str) -> list:
+    def conflicts(self, section: str) -> list:
         return []
+
+    def same_moment(self):
+        return contextlib.nullcontext()
 
 
 @pytest.fixture
