@@ -30,25 +30,12 @@ from enforcer.push import plan_device
 from enforcer.render import platform_info, render_push
 
 from ..conftest import EXAMPLE_INVENTORY
+from ..test_compose import FRR_OCCUPIED, OUT_MAP
 
 pytestmark = pytest.mark.lab
 
-OPERATOR = """frr defaults traditional
-router bgp 65000
- neighbor 192.0.2.109 remote-as 64500
- address-family ipv4 unicast
-  neighbor 192.0.2.109 prefix-list CUST-ACME-IN in
- exit-address-family
- address-family ipv6 unicast
-  neighbor 192.0.2.109 activate
-  neighbor 192.0.2.109 prefix-list CUST-ACME-IN6 in
- exit-address-family
-exit
-ip prefix-list CUST-ACME-IN seq 5 permit 198.51.100.0/25
-ip prefix-list CUST-ACME-IN seq 10 deny any
-ipv6 prefix-list CUST-ACME-IN6 seq 5 permit 2001:db8:100::/48
-ipv6 prefix-list CUST-ACME-IN6 seq 10 deny any
-"""
+#: the operator's configuration of tests/test_compose.py, without the banner `show running-config` adds
+OPERATOR = FRR_OCCUPIED[FRR_OCCUPIED.index("!"):]
 
 
 class VtyshDevice:
@@ -123,10 +110,7 @@ def test_hijack_denies_compose_into_the_operators_lists_and_read_back_exactly(fr
     assert [ln for ln in frr.running_config().splitlines() if "prefix-list" in ln] == operator
 
 
-OUT_MAP = OPERATOR.replace("  neighbor 192.0.2.109 prefix-list CUST-ACME-IN in\n",
-                           "  neighbor 192.0.2.109 prefix-list CUST-ACME-IN in\n"
-                           "  neighbor 192.0.2.109 route-map CUST-ACME-OUT out\n") + (
-    "route-map CUST-ACME-OUT permit 10\nexit\n")
+OUT_MAP = OUT_MAP[OUT_MAP.index("!"):]
 
 
 def rtbh(eid: int, target: str) -> Enforcement:
