@@ -120,6 +120,19 @@ class RtbhGuard(BaseModel):
     into: str | None = None
 
 
+class InterfaceAcl(BaseModel):
+    """The one inbound ACL (Junos: filter) of one interface and family. Decided here, not in the
+    templates: an interface with anti-spoof gets the anti-spoof ACL, which also carries the acl
+    denies when the interface is customer-facing (``denies``); other customer-facing interfaces get
+    ENFORCER-ACL-V4/-V6 when there is something to deny."""
+
+    model_config = ConfigDict(frozen=True)
+    interface: str
+    family: int
+    name: str
+    denies: bool
+
+
 class ComposedDeny(_Entry):
     """A hijacked prefix denied inside the operator's own inbound prefix-list ``into`` (composed
     slot, :mod:`enforcer.compose`): printed with ``<seq>`` in enforcer's reserved range."""
@@ -151,6 +164,10 @@ class Section(BaseModel):
     anti_spoof: tuple[AntiSpoof, ...] = ()
     composed_denies: tuple[ComposedDeny, ...] = ()
     rtbh_guards: tuple[RtbhGuard, ...] = ()
+    #: interfaces that may carry enforcer's ACLs (customer-facing, then anti-spoof), in order
+    acl_interfaces: tuple[str, ...] = ()
+    #: the inbound ACL per interface and family, sorted by (interface, family)
+    interface_acls: tuple[InterfaceAcl, ...] = ()
     #: customer BGP sessions on the device (inventory); enforcer.compose guards those the device has
     customer_neighbors: tuple[Address, ...] = ()
     unsupported: tuple[tuple[int, ActionKind], ...] = ()
@@ -179,6 +196,8 @@ class PlatformInfo(BaseModel):
     comment: str = "!"
     managed: tuple[str, ...] = ()
     description: str = ""
+    #: Junos: the per-interface filter also carries the rate-limit terms (so they decide it too)
+    acl_carries_rate_limits: bool = False
     tree: TreeFacts | None = None
     slots: SlotFacts | None = None
     limits: tuple[Limit, ...] = ()  # what the device refuses past a length (enforcer.limits)
@@ -297,7 +316,29 @@ def build_section(
         unsupported=tuple(sorted(unsupported)),
         protected=tuple(sorted(protected)),
     )
-    return section
+    carries = platform_info(device.platform, templates_dir).acl_carries_rate_limits
+    ifaces, acls = _interface_acls(section, carries)
+    return section.model_copy(update={"acl_interfaces": ifaces, "interface_acls": acls})
+
+
+def _interface_acls(section: Section, with_rate_limits: bool) -> tuple[tuple[str, ...], tuple[InterfaceAcl, ...]]:
+    """Which inbound ACL each interface gets, per family (see :class:`InterfaceAcl`)."""
+    device = section.device
+    ifaces = tuple(dict.fromkeys([*device.attach_interfaces, *(a.interface for a in section.anti_spoof)]))
+    out: list[InterfaceAcl] = []
+    for iface in ifaces:
+        facing = iface in device.attach_interfaces
+        spoofers = [a.customer for a in section.anti_spoof if a.interface == iface]
+        for family in (4, 6):
+            entries = [r for r in section.acl if r.target.version == family]
+            if with_rate_limits:
+                entries += [r for r in section.rate_limits if r.target.version == family]
+            if spoofers:
+                out.append(InterfaceAcl(interface=iface, family=family, denies=facing,
+                                        name=f"ENFORCER-AS-{'-'.join(spoofers)}-V{family}"))
+            elif facing and entries:
+                out.append(InterfaceAcl(interface=iface, family=family, denies=True, name=f"ENFORCER-ACL-V{family}"))
+    return ifaces, tuple(sorted(out, key=lambda a: (a.interface, a.family)))
 
 
 def _customer_neighbors(inv: Inventory, device: Device) -> tuple[Address, ...]:
