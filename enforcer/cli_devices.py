@@ -7,15 +7,17 @@ Same contract as :mod:`enforcer.cli`: parse, call one function of :mod:`enforcer
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.syntax import Syntax
 from rich.table import Table
 
-from . import service
 from .cli import context, emit_json, err, fail, guard, out
 from .terminal import plain, shown
+
+if TYPE_CHECKING:  # imported by the commands that use it: see the start-up note in enforcer/cli.py
+    from . import service
 
 app = typer.Typer()
 
@@ -30,6 +32,8 @@ def register(main: typer.Typer) -> None:
 @app.command()
 def render(ctx: typer.Context, device: Annotated[str, typer.Argument(help="Inventory device name")]) -> None:
     """Print the device's whole enforcer-managed section as rendered from the active set."""
+    from . import service
+
     text = guard(lambda: service.render_device(context(ctx), device))
     sys.stdout.write(text)
 
@@ -47,6 +51,7 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show, per device, the diff between the rendered section and the device's live state."""
+    from . import service
     from .rederive import rederive as rederive_set
 
     c = context(ctx)
@@ -110,6 +115,8 @@ def apply(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Push each device's diff, read it back, and report per device; failures stop no other device."""
+    from . import service
+
     c = context(ctx)
     if dry_run or not yes:
         plans = guard(lambda: service.plan(c, device))
@@ -157,6 +164,8 @@ def reconcile(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Expire what is due, then make every device equal its rendered section (once, or every --interval)."""
+    from . import service
+
     c = context(ctx)
     if interval is not None:
         import logging

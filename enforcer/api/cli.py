@@ -245,7 +245,7 @@ def _post_fastnetmon(url: str, token_env: str, doc: dict, key: str | None, dry_r
 
     import httpx
 
-    from ..hooks.intake import ItemResult
+    from ..hooks.results import ItemResult
 
     token = os.environ.get(token_env, "")
     if not token:
