@@ -24,3 +24,10 @@ def test_cli_startup_prints_every_command_against_the_interpreter_floor() -> Non
     assert set(rows) == {"python -c pass", "enforcer --help", "enforcer block --dry-run",
                          "enforcer hook fastnetmon --url"}  # fmt: skip
     assert all(line.rstrip().endswith("x") for line in rows.values())
+
+
+def test_prefix_index_prints_both_sides_and_the_ratio() -> None:
+    run = subprocess.run([sys.executable, str(BENCH / "prefix_index.py"), "--protected", "5", "--targets", "50"],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert [line.split()[0] for line in run.stdout.splitlines()] == ["5", "scan", "PrefixSet", "ratio"]
