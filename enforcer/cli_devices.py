@@ -87,6 +87,9 @@ def _print_plans(plans: list[Any]) -> None:
             notes.append(f"{len(p.unsupported)} enforcement(s) not supported on this platform")
         if p.protected:
             notes.append(f"withheld, overlaps a protected prefix: {', '.join(map(str, p.protected))}")
+        if not p.error:  # a refused slot is the plan's error already
+            notes.extend(f"{s.slot}: {s.mode.value} with operator's {s.operator_object} (operator object changed)"
+                         for s in p.slots if s.mode.value == "composed")
         notes += [f"enforcement {i} {why}" for i, why in p.withheld]
         if p.pending:
             notes.append("a commit-confirm is pending on the device: apply confirms or rolls it back")
