@@ -11,8 +11,9 @@ import difflib
 
 from pydantic import BaseModel, ConfigDict
 
-from .inventory import Platform, Transport
+from .inventory import Device, Platform, Transport
 from .model import ActionKind
+from .render import render_push
 
 
 class DevicePlan(BaseModel):
@@ -27,6 +28,10 @@ class DevicePlan(BaseModel):
     changed: int
     removed: int
     removed_lines: list[str]
+    #: The exact commands the push sends (``render.render_push``), fixed at plan time so that what
+    #: ``enforcer plan`` shows, a saved plan holds and ``apply`` sends are one text. Empty when
+    #: nothing changes.
+    candidate: str = ""
     unsupported: list[tuple[int, ActionKind]] = []
     protected: list[int] = []
     error: str | None = None
@@ -92,6 +97,13 @@ def make_plan(
         unsupported=list(unsupported or []),
         protected=list(protected or []),
     )
+
+
+def with_candidate(plan: DevicePlan, device: Device) -> DevicePlan:
+    """``plan`` carrying the merge candidate that turns its live section into its desired one."""
+    if plan.error or not plan.has_changes:
+        return plan
+    return plan.model_copy(update={"candidate": render_push(device, plan.desired, plan.live, plan.removed_lines)})
 
 
 def failed_plan(device: str, platform: Platform, transport: Transport, error: str) -> DevicePlan:

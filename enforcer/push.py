@@ -41,7 +41,9 @@ def push_plan(driver: Driver, plan: DevicePlan, revert_in: int | None = DEFAULT_
         return PushResult(device=name, ok=True, changed=False, summary=plan.summary())
     sent = committed = False
     try:
-        candidate = render_push(driver.device, plan.desired, plan.live, plan.removed_lines)
+        # What the plan showed is what is sent; plans built without one (tests, callers of
+        # make_plan) get it rendered here, from the same function.
+        candidate = plan.candidate or render_push(driver.device, plan.desired, plan.live, plan.removed_lines)
         driver.load_merge_candidate(candidate)
         driver.compare_config()
         driver.set_desired_section(plan.desired)

@@ -20,7 +20,7 @@ from .drivers.base import Driver, DriverError
 from .drivers.offline import OfflineDriver
 from .inventory import Device, Inventory, Transport, load_inventory
 from .model import Decision, Enforcement, EnforcerError, InvalidInput, Refused, Status, Violation, now
-from .plan import DevicePlan, failed_plan, make_plan
+from .plan import DevicePlan, failed_plan, make_plan, with_candidate
 from .policy import (
     NeedsForce,
     Playbook,
@@ -281,7 +281,7 @@ def _plan_with(ctx: Context, dev: Device, enforcements: list[Enforcement], drive
     section = build_section(dev, enforcements, ctx.inventory, at)
     desired = render_section(section)
     live = driver.get_managed_section()
-    return make_plan(
+    plan = make_plan(
         dev.name,
         dev.platform,
         dev.effective_transport,
@@ -290,9 +290,11 @@ def _plan_with(ctx: Context, dev: Device, enforcements: list[Enforcement], drive
         list(section.unsupported),
         list(section.protected),
     )
+    return with_candidate(plan, dev)
 
 
-def _each_device(ctx: Context, device: str | Sequence[str] | None, work: Callable[[Device], object]) -> list:
+def each_device(ctx: Context, device: str | Sequence[str] | None, work: Callable[[Device], object]) -> list:
+    """``work`` on each named device (None: all) in parallel, results in the same order."""
     devices = _devices(ctx, device)
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(devices) or 1)) as pool:
         return list(pool.map(work, devices))
@@ -310,7 +312,7 @@ def plan(ctx: Context, device: str | None = None, at: datetime | None = None) ->
         except EnforcerError as exc:
             return failed_plan(dev.name, dev.platform, dev.effective_transport, _reason(exc))
 
-    return _each_device(ctx, device, one)
+    return each_device(ctx, device, one)
 
 
 def apply(
@@ -336,19 +338,24 @@ def apply(
         except EnforcerError as exc:
             p = failed_plan(dev.name, dev.platform, dev.effective_transport, _reason(exc))
             return p, PushResult(device=dev.name, ok=False, changed=False, summary=p.summary(), error=p.error)
-        if result.ok and result.changed:
-            ctx.store.set_applied(dev.name, p.desired)
-        if result.changed or not result.ok:
-            ctx.store.audit(
-                actor=actor,
-                source=source,
-                action="apply" if result.ok else "apply-failed",
-                target=dev.name,
-                detail={"summary": result.summary, "error": result.error, "rolled_back": result.rolled_back},
-            )
+        record_push(ctx, p, result, actor=actor, source=source)
         return p, result
 
-    return _each_device(ctx, device, one)
+    return each_device(ctx, device, one)
+
+
+def record_push(ctx: Context, p: DevicePlan, result: PushResult, *, actor: str, source: str) -> None:
+    """What a push leaves in the store: the section now applied (offline devices' live state) and the audit."""
+    if result.ok and result.changed:
+        ctx.store.set_applied(p.device, p.desired)
+    if result.changed or not result.ok:
+        ctx.store.audit(
+            actor=actor,
+            source=source,
+            action="apply" if result.ok else "apply-failed",
+            target=p.device,
+            detail={"summary": result.summary, "error": result.error, "rolled_back": result.rolled_back},
+        )
 
 
 class ReconcileReport(BaseModel):
