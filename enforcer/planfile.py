@@ -107,9 +107,19 @@ def _live_digest(ctx: service.Context, name: str) -> str:
         return digest(drv.get_managed_section())
 
 
+def _moved(saved: SavedPlan, p: DevicePlan, live_digest: str) -> bool:
+    """The device holds neither the section the plan was made against nor the one it leads to.
+
+    Already at the desired section is not stale: an OpenFlow controller syncing from the store,
+    or another apply, got there first, and the push has nothing left to send.
+    """
+    return live_digest not in (saved.live_digests.get(p.device), digest(p.desired))
+
+
 def check_devices(ctx: service.Context, saved: SavedPlan) -> None:
     """Raise :class:`StalePlan` naming every device whose live section moved since the plan."""
-    names = [p.device for p in saved.to_push if not p.error]
+    plans = [p for p in saved.to_push if not p.error]
+    names = [p.device for p in plans]
 
     def read(dev) -> str | None:
         try:
@@ -118,7 +128,7 @@ def check_devices(ctx: service.Context, saved: SavedPlan) -> None:
             return None  # unreachable now: the push reports it for that device
 
     found = service.each_device(ctx, names, read)
-    moved = [n for n, d in zip(names, found, strict=True) if d is not None and d != saved.live_digests.get(n)]
+    moved = [p.device for p, d in zip(plans, found, strict=True) if d is not None and _moved(saved, p, d)]
     if moved:
         raise StalePlan(
             f"stale plan: the live configuration of {', '.join(moved)} changed since it was made; "
@@ -144,9 +154,12 @@ def apply(
         try:
             with ctx.driver(dev) as drv:
                 # Checked again in the session that pushes: nothing may slip in between.
-                if not p.error and digest(drv.get_managed_section()) != saved.live_digests.get(dev.name):
+                now_digest = "" if p.error else digest(drv.get_managed_section())
+                if now_digest and _moved(saved, p, now_digest):
                     reason = "stale plan: the live configuration changed since it was made; run enforcer plan again"
                     return p, PushResult(device=dev.name, ok=False, changed=False, summary=p.summary(), error=reason)
+                if now_digest == digest(p.desired):
+                    return p, PushResult(device=dev.name, ok=True, changed=False, summary="already applied")
                 result = push_plan(drv, p, revert_in=revert_in)
         except EnforcerError as exc:
             return p, PushResult(device=dev.name, ok=False, changed=False, summary=p.summary(),
