@@ -21,6 +21,7 @@ from typer.core import TyperGroup
 
 from . import service
 from .catalog import CATALOG
+from .extras import missing_extra
 from .model import Decision, EnforcerError, InvalidInput, Refused, validation_error_to_invalid
 from .settings import Settings
 
@@ -278,7 +279,14 @@ def _register_subpackages() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ImportError as exc:  # an optional stack is not installed: name the extra, no traceback
+        missing = missing_extra(exc)
+        if missing is None:
+            raise
+        err.print(f"error: {escape(str(missing))}", highlight=False)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from napalm.junos.junos import JunOSDriver
 from napalm.nxos_ssh.nxos_ssh import NXOSSSHDriver
 
 from enforcer.drivers import get_driver
-from enforcer.drivers.base import DriverError, extract_managed
+from enforcer.drivers.base import CommitRefused, DriverError, extract_managed
 from enforcer.drivers.napalm import NapalmDriver
 from enforcer.inventory import Device, Platform, load_inventory
 from enforcer.plan import make_plan
@@ -135,7 +135,7 @@ def test_commit_confirmed_is_pending_until_confirmed_and_cannot_stack(tmp_path, 
         drv.load_merge_candidate("ip access-list extended ENFORCER-IN-V4\n")
         drv.commit_config(revert_in=60)
         assert drv.has_pending_commit()
-        with pytest.raises(DriverError, match="Pending commit confirm"):
+        with pytest.raises(CommitRefused, match="Pending commit confirm"):
             drv.commit_config(revert_in=60)
         drv.confirm_commit()
         assert not drv.has_pending_commit()
