@@ -9,9 +9,13 @@ candidates, and only while nothing they were computed from has moved:
 - the clock: an enforcement the plan carries expires at ``valid_until``;
 - each device's live section: a manual change on the router, or another push.
 
+The file itself is not trusted either. Each device's saved commands must equal what planning
+again would send, so an edited file is refused, as is one made against another inventory or
+other templates.
+
 A stale plan is refused whole, before any device is touched. Part of a plan is not what anyone
 reviewed. Interactive ``apply`` goes through the same path. It shows the plan it made and, on
-yes, sends that plan rather than planning a second time.
+yes, sends that plan and not a new one.
 """
 
 from __future__ import annotations
@@ -102,11 +106,6 @@ def check_store(ctx: service.Context, saved: SavedPlan) -> None:
         )
 
 
-def _live_digest(ctx: service.Context, name: str) -> str:
-    with ctx.driver(ctx.inventory.device(name)) as drv:
-        return digest(drv.get_managed_section())
-
-
 def _moved(saved: SavedPlan, p: DevicePlan, live_digest: str) -> bool:
     """The device holds neither the section the plan was made against nor the one it leads to.
 
@@ -117,22 +116,44 @@ def _moved(saved: SavedPlan, p: DevicePlan, live_digest: str) -> bool:
 
 
 def check_devices(ctx: service.Context, saved: SavedPlan) -> None:
-    """Raise :class:`StalePlan` naming every device whose live section moved since the plan."""
-    plans = [p for p in saved.to_push if not p.error]
-    names = [p.device for p in plans]
+    """Raise :class:`StalePlan` naming every device whose live section moved since the plan, or
+    whose saved commands are not what enforcer renders for it now.
 
-    def read(dev) -> str | None:
+    The second check makes the file untrusted input: its commands are sent only if they equal
+    what planning again would send (through the templates' checks on every printed value), so an
+    edited file, or one made against another inventory or other templates, is refused.
+    """
+    plans = [p for p in saved.to_push if not p.error]
+    at = now()
+    enforcements = ctx.store.active_enforcements(at)
+
+    def read(dev) -> tuple[str, DevicePlan] | None:
         try:
-            return _live_digest(ctx, dev.name)
+            with ctx.driver(dev) as drv:
+                # service.plan's own per-device step, so "what it would send now" means the same thing.
+                return digest(drv.get_managed_section()), service._plan_with(ctx, dev, enforcements, drv, at)
         except EnforcerError:
             return None  # unreachable now: the push reports it for that device
 
-    found = service.each_device(ctx, names, read)
-    moved = [p.device for p, d in zip(plans, found, strict=True) if d is not None and _moved(saved, p, d)]
+    found = service.each_device(ctx, [p.device for p in plans], read)
+    moved, differ = [], []
+    for p, got in zip(plans, found, strict=True):
+        if got is None:
+            continue
+        live, again = got
+        if _moved(saved, p, live):
+            moved.append(p.device)
+        elif live == saved.live_digests.get(p.device) and (again.candidate, again.desired) != (p.candidate, p.desired):
+            differ.append(p.device)
     if moved:
         raise StalePlan(
             f"stale plan: the live configuration of {', '.join(moved)} changed since it was made; "
             "run enforcer plan again"
+        )
+    if differ:
+        raise StalePlan(
+            f"refused: the saved commands for {', '.join(differ)} are not what enforcer renders now (the file "
+            "was edited, or the inventory or templates changed); run enforcer plan again"
         )
 
 

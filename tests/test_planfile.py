@@ -165,3 +165,20 @@ def test_the_serial_moves_with_decisions_not_with_pushes(cli, db_url):
     assert store.serial() == blocked, "an apply (audit, applied state) must not make plans stale"
     assert cli("unblock", "198.51.100.20")[0] == 0
     assert store.serial() > blocked
+
+
+def test_an_edited_plan_file_is_refused_and_nothing_is_sent(cli, tmp_path):
+    """The file is input: commands are sent only if they are what enforcer renders now."""
+    assert cli("block", "198.51.100.20", "--violation", "spam")[0] == 0
+    saved = tmp_path / "plan.json"
+    assert cli("plan", "-out", str(saved))[0] == 0
+    data = json.loads(saved.read_text())
+    plan = next(p for p in data["plans"] if p["device"] == DEVICE)
+    plan["candidate"] += "no ip route 0.0.0.0 0.0.0.0 192.0.2.98\n"
+    saved.write_text(json.dumps(data))
+
+    code, _, err = cli("apply", str(saved))
+    assert code == 1
+    line = _one_line(err)
+    assert "ios-edge1" in line and "not what enforcer renders now" in line
+    assert not (tmp_path / "out").exists()
