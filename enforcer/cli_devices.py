@@ -89,6 +89,9 @@ def _print_plans(plans: list[Any]) -> None:
             notes.append(f"{len(p.unsupported)} enforcement(s) not supported on this platform")
         if p.protected:
             notes.append(f"withheld, overlaps a protected prefix: {', '.join(map(str, p.protected))}")
+        if not p.error:  # a refused slot is the plan's error already
+            notes.extend(f"{s.slot}: {s.mode.value} with operator's {s.operator_object} (operator object changed)"
+                         for s in p.slots if s.mode.value == "composed")
         notes += [f"enforcement {i} {why}" for i, why in p.withheld]
         if p.pending:
             notes.append("a commit-confirm is pending on the device: apply confirms or rolls it back")
@@ -101,25 +104,14 @@ def _print_plans(plans: list[Any]) -> None:
 
 def _print_slots(plans: list[Any]) -> None:
     """Per device, how each attachment point is used (free, composed with the operator's object,
-    refused), as the composition engine decided it. Plans without slot decisions print nothing."""
-    rows = [(p.device, _as_dict(s)) for p in plans for s in (getattr(p, "slots", None) or [])]
+    refused) and why, as the composition engine decided it. Nothing when no plan has slots."""
+    rows = [(p.device, s) for p in plans for s in p.slots]
     if not rows:
         return
-    columns = list(dict.fromkeys(k for _, s in rows for k in s))
-    table = Table("device", *columns, title="attachment points")
+    table = Table("device", "slot", "mode", "operator object", "reason", title="attachment points")
     for name, s in rows:
-        table.add_row(name, *(_cell(s.get(k)) for k in columns))
+        table.add_row(name, escape(s.slot), s.mode.value, escape(s.operator_object or ""), escape(s.reason))
     out.print(table)
-
-
-def _as_dict(slot: Any) -> dict[str, Any]:
-    if hasattr(slot, "model_dump"):
-        return slot.model_dump(mode="json")
-    return dict(slot) if isinstance(slot, dict) else {"slot": str(slot)}
-
-
-def _cell(value: Any) -> str:
-    return "" if value is None else str(value)
 
 
 def _print_candidates(plans: list[Any]) -> None:

@@ -15,11 +15,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from .compose import compose, refusal, slot_facts
 from .drivers.base import CommitRefused, DeviceUnreachable, Driver, DriverError
 from .inventory import Device, Inventory
 from .model import Enforcement, EnforcerError
-from .plan import DevicePlan, make_plan, with_candidate
-from .render import RenderError, render_push
+from .plan import DevicePlan, failed_plan, make_plan, with_candidate
+from .render import RenderError, render_push, render_section
 from .withhold import render_for
 
 DEFAULT_REVERT_IN = 60
@@ -52,18 +53,27 @@ def plan_device(
     pending, settle it when ``settle`` (apply and reconcile; plan only shows it), read the live
     section, diff. Every pass asks: a pending commit is state to act on, not a timer to hope about."""
     rendered = render_for(device, enforcements, inventory, at, collisions=driver.foreign_collisions)
+    live = driver.get_managed_section()
+    # Read the slots before using them: compose with the operator's objects, or fail closed.
+    composition = compose(rendered.section, driver.get_config()) if slot_facts(device) else None
+    if composition is not None and composition.refused:
+        return failed_plan(device.name, device.platform, device.effective_transport, refusal(composition),
+                           slots=list(composition.slots))
+    section = composition.section if composition else rendered.section
+    desired = render_section(section, live=live, ranges=composition.ranges if composition else None)
     pending, settled = driver.has_pending_commit(), None
     if pending and settle:
-        settled, pending = settle_pending(driver, rendered.desired), False
-    section = rendered.section
+        settled, pending = settle_pending(driver, desired), False
+        live = driver.get_managed_section()
     plan = make_plan(
         device.name,
         device.platform,
         device.effective_transport,
-        rendered.desired,
-        driver.get_managed_section(),
+        desired,
+        live,
         list(section.unsupported),
         list(section.protected),
+        slots=list(composition.slots) if composition else [],
     )
     plan = plan.model_copy(update={"withheld": rendered.withheld, "pending": pending, "settled": settled})
     return with_candidate(plan, device)  # the commands shown, saved and sent: rendered once, here

@@ -24,6 +24,7 @@ import jinja2
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+from .conftree import Differ, SlotFacts, TreeFacts
 from .inventory import Device, Inventory, Platform, covers
 from .limits import Limit
 from .model import (
@@ -40,6 +41,7 @@ from .model import (
     now,
 )
 from .resources import TEMPLATES
+from .seqnum import SeqRange, number
 
 TEMPLATES_DIR = TEMPLATES
 _SAFE_TEXT = re.compile(r"[A-Za-z0-9 ._:/@+=-]*")
@@ -102,6 +104,17 @@ class PrefixFilter(_Entry):
     asn: int | None
     denied: tuple[Prefix, ...]
 
+    def denied_of(self, family: int) -> tuple[Prefix, ...]:
+        return tuple(p for p in self.denied if p.version == family)
+
+
+class ComposedDeny(_Entry):
+    """A hijacked prefix denied inside the operator's own inbound prefix-list ``into`` (composed
+    slot, :mod:`enforcer.compose`): printed with ``<seq>`` in enforcer's reserved range."""
+
+    into: str
+    target: Prefix
+
 
 class AntiSpoof(_Entry):
     """Only ``allowed`` (the customer's own prefixes) may source traffic arriving on ``interface``."""
@@ -122,12 +135,14 @@ class Section(BaseModel):
     rate_limits: tuple[RateLimit, ...] = ()
     prefix_filters: tuple[PrefixFilter, ...] = ()
     anti_spoof: tuple[AntiSpoof, ...] = ()
+    composed_denies: tuple[ComposedDeny, ...] = ()
     unsupported: tuple[tuple[int, ActionKind], ...] = ()
     protected: tuple[int, ...] = ()
 
     def is_empty(self) -> bool:
         return not (
             self.acl or self.null_routes or self.rtbh or self.rate_limits or self.prefix_filters or self.anti_spoof
+            or self.composed_denies
         )
 
 
@@ -147,6 +162,8 @@ class PlatformInfo(BaseModel):
     comment: str = "!"
     managed: tuple[str, ...] = ()
     description: str = ""
+    tree: TreeFacts | None = None
+    slots: SlotFacts | None = None
     limits: tuple[Limit, ...] = ()  # what the device refuses past a length (enforcer.limits)
 
 
@@ -157,6 +174,13 @@ def platform_info(platform: Platform, templates_dir: Path = TEMPLATES_DIR) -> Pl
         raise RenderError(f"{path}: missing (every platform folder declares its actions)")
     data = yaml.safe_load(path.read_text()) or {}
     return PlatformInfo.model_validate({"name": platform.value, **data})
+
+
+@cache
+def _differ(platform: Platform, templates_dir: Path = TEMPLATES_DIR) -> Differ:
+    info = platform_info(platform, templates_dir)
+    assert info.tree is not None
+    return Differ(info.tree, info.managed)
 
 
 # ------------------------------------------------------------------ selection
@@ -355,8 +379,15 @@ def environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.Environment:
     return env
 
 
-def render_section(section: Section, templates_dir: Path = TEMPLATES_DIR) -> str:
-    """The device's whole managed section as text, normalised: no trailing spaces, one final newline."""
+def render_section(
+    section: Section, templates_dir: Path = TEMPLATES_DIR, live: str = "", ranges: dict[str, SeqRange] | None = None
+) -> str:
+    """The device's whole managed section as text, normalised: no trailing spaces, one final newline.
+
+    ``live`` (the device's live section) only decides sequence numbers: an entry the device
+    already holds keeps its number, so an update is entry by entry (:mod:`enforcer.seqnum`);
+    ``ranges`` confines entries placed in an operator's object to enforcer's reserved range.
+    """
     platform = section.device.platform
     try:
         template = environment(templates_dir).get_template(f"{platform.value}/section.j2")
@@ -368,17 +399,23 @@ def render_section(section: Section, templates_dir: Path = TEMPLATES_DIR) -> str
     lines = [ln.rstrip() for ln in text.splitlines()]
     while lines and not lines[-1]:
         lines.pop()
-    return "\n".join(lines) + "\n" if lines else ""
+    return number("\n".join(lines) + "\n", live, ranges) if lines else ""
 
 
 def render_push(
     device: Device, desired: str, live: str, removed: list[str], templates_dir: Path = TEMPLATES_DIR
 ) -> str:
-    """The merge candidate that turns ``live`` into ``desired`` on this platform (``push.j2``).
+    """The merge candidate that turns ``live`` into ``desired`` on this platform: the exact text sent.
 
-    Line-oriented platforms negate what left the section and restate the rest; nftables flushes
-    and reloads its own table atomically. The template holds that knowledge, not the driver.
+    Line-oriented platforms (a ``tree`` in platform.yaml) get the ordered, entry-level diff of
+    :mod:`enforcer.conftree`; the others print their ``push.j2`` (nftables replaces its own table
+    atomically, Junos deletes and sets changed objects, OpenFlow states the whole flow set).
+    ``removed`` is kept for those templates; the tree diff finds what left by itself.
     """
+    info = platform_info(device.platform, templates_dir)
+    if info.tree is not None:
+        lines = _differ(device.platform, templates_dir).candidate(live, desired)
+        return "\n".join(ln.rstrip() for ln in lines) + "\n" if lines else "\n"
     template = environment(templates_dir).get_template(f"{device.platform.value}/push.j2")
     try:
         text = template.render(

@@ -182,3 +182,51 @@ def test_an_edited_plan_file_is_refused_and_nothing_is_sent(cli, tmp_path):
     line = _one_line(err)
     assert "ios-edge1" in line and "not what enforcer renders now" in line
     assert not (tmp_path / "out").exists()
+
+
+RUNNING = Path(__file__).resolve().parent / "fixtures" / "running"
+
+
+@pytest.fixture
+def frr_edge_running(cli, tmp_path, monkeypatch):
+    """The example inventory with frr-edge1's saved running-config replaced by a vendor fixture."""
+    inventory = tmp_path / "inventory"
+    shutil.copytree(EXAMPLE_INVENTORY, inventory)
+    monkeypatch.setenv("ENFORCER_INVENTORY", str(inventory))
+
+    def use(variant: str) -> None:
+        shutil.copy(RUNNING / "frr" / f"{variant}.txt", inventory / "snapshots" / "frr-edge1.conf")
+
+    return use
+
+
+def test_plan_shows_each_slot_decision_and_json_carries_them(cli, frr_edge_running):
+    frr_edge_running("occupied")
+    assert cli("block", "203.0.113.128/25", "--violation", "bgp-hijack", "--customer", "acme", "--asn", "64999")[0] == 0
+    code, out, err = cli("plan", "-d", "frr-edge1")
+    assert code == 0, out + err
+    assert "attachment points" in out
+    row = next(ln for ln in out.splitlines() if "neighbor 192.0.2.109 inbound prefix-list (IPv4)" in ln and "│ composed" in ln)
+    assert "CUST-ACME-V4" in row
+    plan = json.loads(cli("plan", "-d", "frr-edge1", "--json")[1])[0]
+    assert [(s["mode"], s["operator_object"]) for s in plan["slots"]] == [("composed", "CUST-ACME-V4")]
+    assert plan["candidate"].startswith("ip prefix-list CUST-ACME-V4 seq ")
+
+    frr_edge_running("no-room")
+    code, out, _ = cli("plan", "-d", "frr-edge1")
+    assert code == 1
+    assert any("│ refused" in ln and "CUST-ACME-V4" in ln for ln in out.splitlines()), out
+    plan = json.loads(cli("plan", "-d", "frr-edge1", "--json")[1])[0]
+    assert [s["mode"] for s in plan["slots"]] == ["refused"] and plan["candidate"] == ""
+
+
+def test_a_saved_plan_that_composes_with_the_operators_list_sends_exactly_its_entries(cli, tmp_path, frr_edge_running):
+    frr_edge_running("occupied")
+    assert cli("block", "203.0.113.128/25", "--violation", "bgp-hijack", "--customer", "acme", "--asn", "64999")[0] == 0
+    saved = tmp_path / "plan.json"
+    assert cli("plan", "-d", "frr-edge1", "-out", str(saved))[0] == 0
+    code, out, err = cli("apply", str(saved))
+    assert code == 0, out + err
+    sent = _sent(tmp_path, "frr-edge1").read_text()
+    assert sent == _saved_candidate(saved, "frr-edge1")
+    assert "CUST-ACME-V4" in sent and "no ip prefix-list" not in sent
