@@ -109,10 +109,12 @@ def test_the_managed_section_of_a_real_config_holds_no_operator_line(platform, v
 def test_a_device_already_carrying_enforcers_objects_plans_no_change(inventory, platform):
     """Read → plan converges. Junos only does since the NAPALM driver reads `set` format (as here).
 
-    Not yet for ios, iosxr and nxos: IOS XE prints ACL sequence numbers that the ios render
-    leaves out, and IOS XR / NX-OS print their top-level blocks in another order than the
-    render (prefix-set after the interfaces; interfaces after ACLs and prefix-lists). That is
-    the composition engine's config-tree comparison to fix; these fixtures show it.
+    Not yet for ios, iosxr and nxos. IOS: the IPv4 ACL now converges (numbered entries); the
+    IPv6 ACL is rendered ``sequence 10 …`` while these fixtures hold IOS's default-numbered IPv6
+    entries without a number (see the fixtures' README; one of the two is wrong). IOS XR and NX-OS
+    print their top-level blocks in another order than the render (XR: prefix-set after the
+    interfaces; NX-OS: interfaces after the ACLs and prefix-lists), and the line diff counts that
+    as changes: the plan, and the read-back after a push, need an order-insensitive comparison.
     """
     name, customer = EDGE[platform]
     device = inventory.device(name)
