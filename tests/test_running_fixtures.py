@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from enforcer.drivers.base import BLOCK_CLOSERS, extract_managed
+from enforcer.drivers.offline import OfflineDriver
 from enforcer.inventory import Inventory, Platform, load_inventory
 from enforcer.model import ActionKind, ActionParams, Enforcement
-from enforcer.plan import make_plan
-from enforcer.render import build_section, platform_info, render_section
+from enforcer.push import plan_device
+from enforcer.render import platform_info
 
 REPO = Path(__file__).resolve().parent.parent
 RUNNING = Path(__file__).resolve().parent / "fixtures" / "running"
@@ -106,7 +107,7 @@ def test_the_managed_section_of_a_real_config_holds_no_operator_line(platform, v
 
 
 @pytest.mark.parametrize("platform", [Platform.JUNOS, Platform.EOS, Platform.FRR], ids=str)
-def test_a_device_already_carrying_enforcers_objects_plans_no_change(inventory, platform):
+def test_a_device_already_carrying_enforcers_objects_plans_no_change(inventory, platform, tmp_path):
     """Read → plan converges. Junos only does since the NAPALM driver reads `set` format (as here).
 
     Not yet for ios, iosxr and nxos. IOS: the IPv4 ACL now converges (numbered entries); the
@@ -117,11 +118,11 @@ def test_a_device_already_carrying_enforcers_objects_plans_no_change(inventory, 
     as changes: the plan, and the read-back after a push, need an order-insensitive comparison.
     """
     name, customer = EDGE[platform]
-    device = inventory.device(name)
-    desired = render_section(build_section(device, enforced_set(customer), inventory, at=T0))
-    live = extract_managed(running(platform, "enforced"), platform_info(platform))
-    plan = make_plan(name, platform, device.effective_transport, desired, live)
+    device = inventory.device(name).model_copy(update={"snapshot": RUNNING / platform.value / "enforced.txt"})
+    # The plan path `enforcer plan` takes: slots read, composed, rendered, diffed against the live section.
+    plan = plan_device(device, enforced_set(customer), inventory, OfflineDriver(device, output_dir=tmp_path), T0)
     assert plan.summary() == "+0 ~0 -0", plan.diff
+    live = plan.live
     assert "ENFORCER-HIJACK" in live and ("Null0" in live or "discard" in live)
 
 
