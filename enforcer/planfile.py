@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from . import service
 from .model import EnforcerError, InvalidInput, now
 from .plan import DevicePlan
-from .push import DEFAULT_REVERT_IN, PushResult, push_plan
+from .push import DEFAULT_REVERT_IN, PushResult, push_plan, settle_pending
 
 FORMAT = "enforcer-plan/1"
 
@@ -174,14 +174,7 @@ def apply(
         p = plans[dev.name]
         try:
             with ctx.driver(dev) as drv:
-                # Checked again in the session that pushes: nothing may slip in between.
-                now_digest = "" if p.error else digest(drv.get_managed_section())
-                if now_digest and _moved(saved, p, now_digest):
-                    reason = "stale plan: the live configuration changed since it was made; run enforcer plan again"
-                    return p, PushResult(device=dev.name, ok=False, changed=False, summary=p.summary(), error=reason)
-                if now_digest == digest(p.desired):
-                    return p, PushResult(device=dev.name, ok=True, changed=False, summary="already applied")
-                result = push_plan(drv, p, revert_in=revert_in)
+                p, result = _push_saved(saved, p, drv, revert_in)
         except EnforcerError as exc:
             return p, PushResult(device=dev.name, ok=False, changed=False, summary=p.summary(),
                                  error=getattr(exc, "reason", str(exc)))
@@ -189,3 +182,21 @@ def apply(
         return p, result
 
     return service.each_device(ctx, list(plans), one)
+
+
+def _push_saved(saved: SavedPlan, p: DevicePlan, drv, revert_in: int | None) -> tuple[DevicePlan, PushResult]:
+    """One device of a saved plan, in its push session: settle, re-check, send the saved candidate."""
+    if p.error:
+        return p, push_plan(drv, p, revert_in=revert_in)  # reports the plan's error
+    # A commit-confirm a dead pusher left pending is dealt with on purpose first, as apply does.
+    settled = settle_pending(drv, p.desired)
+    if settled:
+        p = p.model_copy(update={"settled": settled, "pending": False})
+    live = digest(drv.get_managed_section())  # checked again here: nothing may slip in since check_devices
+    if _moved(saved, p, live):
+        reason = "stale plan: the live configuration changed since it was made; run enforcer plan again"
+        return p, PushResult(device=p.device, ok=False, changed=False, summary=p.summary(), error=reason,
+                             settled=p.settled)
+    if live == digest(p.desired) or not p.has_changes:
+        return p, PushResult(device=p.device, ok=True, changed=False, summary="already applied", settled=p.settled)
+    return p, push_plan(drv, p, revert_in=revert_in)

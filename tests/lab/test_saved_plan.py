@@ -15,6 +15,7 @@ from enforcer.lab import probes
 from enforcer.lab.probes import address, kernel_route, ping
 
 from .test_cli_e2e import enforcer  # noqa: F401  (the CLI-as-a-subprocess fixture)
+from .test_device_safety import _commits, _kill_apply_in_the_confirm_window, cli  # noqa: F401  (private store)
 
 pytestmark = pytest.mark.lab
 
@@ -69,3 +70,21 @@ def test_a_change_on_the_router_after_the_plan_makes_apply_file_refuse(lab, enfo
     assert "stale plan" in proc.stderr and "changed since" in proc.stderr, proc.stderr
     assert kernel_route(lab.edge, f"{victim}/32", type="blackhole", expect=False) is None
     assert "ip route 192.0.2.201/32 Null0 tag 667" in probes.vtysh(lab.edge, "show running-config")
+
+
+def test_apply_file_settles_a_commit_left_pending_by_a_killed_apply_as_apply_does(lab, cli, tmp_path):  # noqa: F811
+    """A saved plan made while a dead pusher's commit-confirm waits on the router: apply FILE
+    confirms it on purpose (the router holds the desired state) instead of leaving it to revert."""
+    device = lab.device(platform="frr").name
+    target = probes.host_prefix(lab.customer_hosts("cust1")[0])
+    cli("block", target, "--violation", "malware-hosting", "--reason", "C2 server, ticket 4411")
+    _kill_apply_in_the_confirm_window(lab, cli, device)
+    saved = tmp_path / "plan.json"
+    [plan] = json.loads(cli("plan", "--device", device, "--out", str(saved), "--json").stdout)
+    assert plan["pending"] is True
+
+    [result] = json.loads(cli("apply", str(saved), "--json").stdout)
+    assert result["ok"] and "held the desired state: confirmed" in result["settled"], result
+    assert not (_commits(lab) / "pending.json").exists()
+    assert probes.kernel_route(lab.edge, target, type="blackhole")
+
