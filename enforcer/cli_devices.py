@@ -42,6 +42,9 @@ def plan(
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 0 no changes, 2 changes, 1 error")
     ] = False,
+    rederive: Annotated[bool, typer.Option("--rederive", help="Re-derive the active decisions' enforcements "
+                                                              "with the current playbooks (review a playbook change)")]
+    = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     out_file: Annotated[
         Path | None,
@@ -49,9 +52,17 @@ def plan(
     ] = None,
 ) -> None:
     """Show, per device, the diff between the rendered section and the device's live state."""
+    from .rederive import rederive as rederive_set
+
     c = context(ctx)
+    if rederive and out_file is not None:
+        fail("out: a --rederive plan reviews a playbook change and is not what apply sends; save one without it", 2)
+    changes: list[Any] = []
+    desired = None
+    if rederive:
+        desired, changes = guard(lambda: rederive_set(service.list_decisions(c), c.playbooks))
     if out_file is None:
-        plans = guard(lambda: service.plan(c, device))
+        plans = guard(lambda: service.plan(c, device, enforcements=desired))
     else:
         saved = guard(lambda: planfile.make(c, device))
         plans = saved.plans
@@ -60,8 +71,11 @@ def plan(
         except OSError as exc:
             fail(f"out: {out_file}: {exc.strerror or exc}", 2)
     if as_json:
-        emit_json([_plan_json(p) for p in plans])
+        listed = [_plan_json(p) for p in plans]
+        emit_json({"plans": listed, "playbook_changes": [ch.model_dump(mode="json") for ch in changes]}
+                  if rederive else listed)  # fmt: skip
     else:
+        _print_playbook_changes(changes)
         _print_plans(plans)
         if out_file is not None:
             out.print(f"Saved the plan to {out_file}: `enforcer apply {out_file}` sends exactly these commands.")
@@ -75,6 +89,13 @@ def plan(
 def _plan_json(p: Any) -> dict[str, Any]:
     """A device's plan as ``--json`` gives it: the diff, the commands (``candidate``), the slot decisions."""
     return p.model_dump(mode="json", exclude={"desired", "live"})
+
+
+def _print_playbook_changes(changes: list[Any]) -> None:
+    for ch in changes:
+        what = "; ".join(f"{field} {old} -> {new}" for field, (old, new) in ch.changes.items())
+        out.print(f"playbook change: decision {ch.decision_id} {ch.target} {ch.violation.value}: {what}",
+                  markup=False, highlight=False)  # fmt: skip
 
 
 def _print_plans(plans: list[Any]) -> None:

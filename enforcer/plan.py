@@ -12,9 +12,8 @@ import difflib
 from pydantic import BaseModel, ConfigDict
 
 from .compose import SlotDecision
-from .inventory import Device, Platform, Transport
+from .inventory import Platform, Transport
 from .model import ActionKind
-from .render import render_push
 
 
 class DevicePlan(BaseModel):
@@ -29,9 +28,9 @@ class DevicePlan(BaseModel):
     changed: int
     removed: int
     removed_lines: list[str]
-    #: The exact commands the push sends (``render.render_push``), fixed at plan time so that what
-    #: ``enforcer plan`` shows, a saved plan holds and ``apply`` sends are one text. Empty when
-    #: nothing changes.
+    #: The exact commands the push sends (``render.render_push``, called by ``push.plan_device``),
+    #: fixed at plan time so that what ``enforcer plan`` shows, a saved plan holds and ``apply``
+    #: sends are one text. Empty when nothing changes.
     candidate: str = ""
     unsupported: list[tuple[int, ActionKind]] = []
     protected: list[int] = []
@@ -110,13 +109,6 @@ def make_plan(
         protected=list(protected or []),
         slots=list(slots or []),
     )
-
-
-def with_candidate(plan: DevicePlan, device: Device) -> DevicePlan:
-    """``plan`` carrying the merge candidate that turns its live section into its desired one."""
-    if plan.error or not plan.has_changes:
-        return plan
-    return plan.model_copy(update={"candidate": render_push(device, plan.desired, plan.live, plan.removed_lines)})
 
 
 def failed_plan(

@@ -19,7 +19,7 @@ from .compose import compose, refusal, slot_facts
 from .drivers.base import CommitRefused, DeviceUnreachable, Driver, DriverError
 from .inventory import Device, Inventory
 from .model import Enforcement, EnforcerError
-from .plan import DevicePlan, failed_plan, make_plan, with_candidate
+from .plan import DevicePlan, failed_plan, make_plan
 from .render import RenderError, render_push, render_section
 from .withhold import render_for
 
@@ -33,6 +33,8 @@ class PushResult(BaseModel):
     changed: bool
     summary: str
     error: str | None = None
+    #: The input itself is at fault (a render error, an invalid inventory): retrying cannot help until it changes.
+    permanent: bool = False
     rolled_back: bool = False
     seconds: float = 0.0
     #: What was done about a commit-confirm a dead pusher left pending (see settle_pending).
@@ -52,19 +54,15 @@ def plan_device(
     """Render (withholding what the device cannot take), ask the device whether a commit-confirm is
     pending, settle it when ``settle`` (apply and reconcile; plan only shows it), read the live
     section, diff. Every pass asks: a pending commit is state to act on, not a timer to hope about."""
-    rendered = render_for(device, enforcements, inventory, at, collisions=driver.foreign_collisions)
-    live = driver.get_managed_section()
-    # Read the slots before using them: compose with the operator's objects, or fail closed.
-    composition = compose(rendered.section, driver.get_config()) if slot_facts(device) else None
-    if composition is not None and composition.refused:
+    pending, settled = driver.has_pending_commit(), None
+    rendered, live, composition, desired = _compose_and_render(device, enforcements, inventory, driver, at)
+    if pending and settle and desired is not None:
+        settled, pending = settle_pending(driver, desired), False
+        rendered, live, composition, desired = _compose_and_render(device, enforcements, inventory, driver, at)
+    if composition is not None and desired is None:
         return failed_plan(device.name, device.platform, device.effective_transport, refusal(composition),
                            slots=list(composition.slots))
     section = composition.section if composition else rendered.section
-    desired = render_section(section, live=live, ranges=composition.ranges if composition else None)
-    pending, settled = driver.has_pending_commit(), None
-    if pending and settle:
-        settled, pending = settle_pending(driver, desired), False
-        live = driver.get_managed_section()
     plan = make_plan(
         device.name,
         device.platform,
@@ -76,7 +74,25 @@ def plan_device(
         slots=list(composition.slots) if composition else [],
     )
     plan = plan.model_copy(update={"withheld": rendered.withheld, "pending": pending, "settled": settled})
-    return with_candidate(plan, device)  # the commands shown, saved and sent: rendered once, here
+    if plan.has_changes:  # the commands shown, saved and sent: rendered once, here
+        plan = plan.model_copy(update={"candidate": render_push(device, desired, live, plan.removed_lines)})
+    return plan
+
+
+def _compose_and_render(device: Device, enforcements: list[Enforcement], inventory: Inventory, driver: Driver,
+                        at: datetime) -> tuple:
+    """One moment of the device: withhold what it would refuse, read the live section and the slots,
+    compose with the operator's objects; the desired section, or None when a slot is refused."""
+    with driver.same_moment():
+        rendered = render_for(device, enforcements, inventory, at, conflicts=driver.conflicts)
+        live = driver.get_managed_section()
+        # Read the slots before using them: compose with the operator's objects, or fail closed.
+        composition = compose(rendered.section, driver.get_config()) if slot_facts(device) else None
+    if composition is not None and composition.refused:
+        return rendered, live, composition, None
+    section = composition.section if composition else rendered.section
+    desired = render_section(section, live=live, ranges=composition.ranges if composition else None)
+    return rendered, live, composition, desired
 
 
 def settle_pending(driver: Driver, desired: str) -> str | None:
@@ -109,11 +125,12 @@ def push_plan(driver: Driver, plan: DevicePlan, revert_in: int | None = DEFAULT_
         # What the plan showed is what is sent; plans built without one (tests, callers of
         # make_plan) get it rendered here, from the same function.
         candidate = plan.candidate or render_push(driver.device, plan.desired, plan.live, plan.removed_lines)
-        driver.load_merge_candidate(candidate)
-        driver.compare_config()
-        driver.set_desired_section(plan.desired)
-        sent = True
-        driver.commit_config(revert_in=revert_in)
+        with driver.same_moment():  # compare and the commit's undo read the device once
+            driver.load_merge_candidate(candidate)
+            driver.compare_config()
+            driver.set_desired_section(plan.desired)
+            sent = True
+            driver.commit_config(revert_in=revert_in)
         committed = True
         after = driver.get_managed_section()
         if after != plan.desired:
@@ -122,8 +139,8 @@ def push_plan(driver: Driver, plan: DevicePlan, revert_in: int | None = DEFAULT_
             ))
         if revert_in:
             driver.confirm_commit()
-    except (EnforcerError, OSError) as exc:
-        reason = exc.reason if isinstance(exc, DriverError) else str(exc)
+    except Exception as exc:  # any library's error (a truncated reply's JSONDecodeError) is this device's result
+        reason = failure_reason(exc)
         if isinstance(exc, RenderError):
             reason = f"render: {exc}"
         rolled_back = False
@@ -144,6 +161,7 @@ def push_plan(driver: Driver, plan: DevicePlan, revert_in: int | None = DEFAULT_
             ok=False,
             changed=False,
             error=reason,
+            permanent=isinstance(exc, RenderError),
             rolled_back=rolled_back,
             seconds=time.monotonic() - started,
         )
@@ -159,7 +177,7 @@ def _result(plan: DevicePlan, **fields: object) -> PushResult:
 def _discard(driver: Driver) -> None:
     try:
         driver.discard_config()
-    except EnforcerError:
+    except Exception:  # the push already failed; its first error is the one reported
         pass
 
 
@@ -177,7 +195,7 @@ def _verified_undo(driver: Driver, plan: DevicePlan, committed: bool) -> tuple[b
             return False, "nothing changed on the device (read back, verified)"
         driver.rollback()
         now = driver.get_managed_section()
-    except EnforcerError:
+    except Exception:  # of any type: push_plan's result must still come back
         return False, None
     if now == plan.live:
         return True, "rolled back, verified (the device holds its previous set)"
@@ -192,6 +210,15 @@ def held_report(now: str, plan: DevicePlan) -> str:
     wanted = [ln for ln in plan.desired.splitlines() if ln not in set(plan.live.splitlines())]
     held = sum(1 for ln in wanted if ln in have)
     return f"device holds {held} of {len(wanted)} new lines: left for the next pass"
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line for a device's failure: enforcer's own errors as they say, anything else with its type."""
+    if isinstance(exc, DriverError):
+        return exc.reason
+    if isinstance(exc, EnforcerError | OSError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _left_to_device(reason: str, lost: bool, committed: bool, revert_in: int | None) -> str:
