@@ -20,13 +20,14 @@ this module holds the logic once for every platform that declares them.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from .conftree import Node, SlotFacts, TreeFacts, parse
+from .conftree import Node, SlotFacts, SlotPath, TreeFacts, parse
 from .inventory import Device
-from .render import ComposedDeny, PrefixFilter, Section, platform_info
+from .render import ComposedDeny, PrefixFilter, RtbhGuard, Section, platform_info
 from .seqnum import SeqRange
 
 
@@ -74,50 +75,62 @@ def sequence_range(device: Device, facts: SlotFacts) -> SeqRange:
     return SeqRange(lo=lo - 1, hi=hi, step=1, ordered=False)
 
 
-def _bgp_af_children(tree: Node, family: int, facts: SlotFacts) -> list[Node]:
-    """The lines under ``router bgp`` that apply to ``family``: its address family, and for IPv4
-    the lines directly under the router (IOS's default IPv4 unicast)."""
-    af = re.compile(facts.address_family)
-    out: list[Node] = []
-    for top in tree.children.values():
-        if not top.text.startswith("router bgp"):
+def _fill(pattern: str, **values: str) -> re.Pattern[str]:
+    for key, value in values.items():
+        pattern = pattern.replace("{" + key + "}", value)
+    return re.compile(pattern, re.IGNORECASE)
+
+
+def _matches(tree: Node, path: list[re.Pattern[str]]) -> Iterator[tuple[list[Node], re.Match[str]]]:
+    """Every chain of nodes matching ``path`` level by level (top-level line, a line under it,
+    ...), with the match of the last level: one walk of the parts of the tree the path names."""
+    def walk(node: Node, depth: int, chain: list[Node]) -> Iterator[tuple[list[Node], re.Match[str]]]:
+        for child in node.children.values():
+            m = path[depth].search(child.text)
+            if not m:
+                continue
+            if depth == len(path) - 1:
+                yield [*chain, child], m
+            else:
+                yield from walk(child, depth + 1, [*chain, child])
+
+    return walk(tree, 0, [])
+
+
+def _slot_object(tree: Node, paths: tuple[SlotPath, ...], family: int, **values: str) -> tuple[str, str] | None:
+    """(the line, the operator's object) in the first occupied slot of ``paths`` for ``family``;
+    enforcer's own objects (ENFORCER-…) do not occupy a slot."""
+    for sp in paths:
+        if sp.family not in (None, family):
             continue
-        for child in top.children.values():
-            m = af.search(child.text)
-            if m and int(m.group("family")) == family:
-                out.extend(child.children.values())
-            elif not m and family == 4:
-                out.append(child)
-    return out
-
-
-def _operator_list(tree: Node, pf: PrefixFilter, family: int, facts: SlotFacts) -> str | None:
-    pattern = re.compile(facts.neighbor_prefix_list_in.format(neighbor=re.escape(str(pf.neighbor))),
-                         re.IGNORECASE)
-    for node in _bgp_af_children(tree, family, facts):
-        m = pattern.search(node.text)
-        if m and not m.group("object").startswith("ENFORCER-"):
-            return m.group("object")
+        path = [_fill(p, family=str(family), **values) for p in sp.path]
+        for chain, m in _matches(tree, path):
+            obj = m.groupdict().get("object") or ""
+            if not obj.startswith("ENFORCER-"):
+                return chain[-1].text, obj
     return None
 
 
-def _list_entries(config: str, name: str, facts: SlotFacts) -> dict[int, str]:
-    pattern = re.compile(facts.prefix_list_entry.format(name=re.escape(name)))
-    out: dict[int, str] = {}
-    for line in config.splitlines():
-        m = pattern.search(line.strip())
-        if m:
-            out[int(m.group("seq"))] = m.group("rest")
-    return out
+def _kw(family: int) -> str:
+    return "ip" if family == 4 else "ipv6"
 
 
-def _decide_prefix_list(config: str, tree: Node, device: Device, pf: PrefixFilter, family: int,
-                        facts: SlotFacts) -> SlotDecision:
+def _operator_list(tree: Node, pf: PrefixFilter, family: int, facts: SlotFacts) -> str | None:
+    found = _slot_object(tree, facts.neighbor_prefix_list_in, family, neighbor=re.escape(str(pf.neighbor)))
+    return found[1] if found else None
+
+
+def _list_entries(tree: Node, name: str, family: int, facts: SlotFacts) -> dict[int, str]:
+    path = [_fill(p, name=re.escape(name), kw=_kw(family)) for p in facts.prefix_list_entry]
+    return {int(m.group("seq")): m.group("rest") for _, m in _matches(tree, path)}
+
+
+def _decide_prefix_list(tree: Node, device: Device, pf: PrefixFilter, family: int, facts: SlotFacts) -> SlotDecision:
     slot = f"neighbor {pf.neighbor} inbound prefix-list (IPv{family})"
     name = _operator_list(tree, pf, family, facts)
     if name is None:
         return SlotDecision(slot=slot, mode=SlotMode.FREE, reason="no operator prefix-list: enforcer binds its own")
-    entries = _list_entries(config, name, facts)
+    entries = _list_entries(tree, name, family, facts)
     rng = sequence_range(device, facts)
     if not entries:
         return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name,
@@ -143,16 +156,56 @@ def _decide_redistribute(tree: Node, family: int, facts: SlotFacts) -> SlotDecis
     """RTBH redistributes enforcer's tag-666 statics through its route-map. One `redistribute
     static` per address family: an operator's would be replaced, so it is refused instead."""
     slot = f"redistribute static (IPv{family})"
-    pattern = re.compile(facts.redistribute_static)
-    for node in _bgp_af_children(tree, family, facts):
-        m = pattern.search(node.text)
-        if m and m.group("object") != "ENFORCER-RTBH":
-            held = m.group("object") or "(no route-map)"
-            return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=held,
-                                reason=f"the operator already redistributes static routes ({node.text}); "
-                                       f"add an entry `match tag 666` / `set community 65535:666` before the "
-                                       f"others in {held} and leave RTBH to that, or remove the redistribution")
-    return SlotDecision(slot=slot, mode=SlotMode.FREE, reason="no operator redistribution: enforcer's route-map")
+    found = _slot_object(tree, facts.redistribute_static, family)
+    if found is None or found[1] == "ENFORCER-RTBH":
+        return SlotDecision(slot=slot, mode=SlotMode.FREE, reason="no operator redistribution: enforcer's route-map")
+    line, obj = found
+    held = obj or "(no route-map)"
+    return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=held,
+                        reason=f"the operator already redistributes static routes ({line}); add an entry "
+                               f"`match tag 666` / `set community 65535:666` before the others in {held} and "
+                               f"leave RTBH to that, or remove the redistribution")
+
+
+def _route_map_entries(tree: Node, name: str, facts: SlotFacts) -> dict[int, Node]:
+    pattern = _fill(facts.route_map_entry, name=re.escape(name))
+    return {int(m.group("seq")): node for node in tree.children.values() if (m := pattern.search(node.text))}
+
+
+def _is_guard(node: Node, facts: SlotFacts) -> bool:
+    return node.text.split()[2] == "deny" and list(node.children) == [facts.guard_match]
+
+
+def _decide_guard(tree: Node, device: Device, guard: RtbhGuard, facts: SlotFacts) -> SlotDecision:
+    slot = f"neighbor {guard.neighbor} outbound route-map (IPv{guard.family})"
+    found = _slot_object(tree, facts.neighbor_route_map_out, guard.family, neighbor=re.escape(str(guard.neighbor)))
+    if found is None:
+        return SlotDecision(slot=slot, mode=SlotMode.FREE,
+                            reason="no operator route-map: enforcer's ENFORCER-RTBH-GUARD keeps RTBH off the session")
+    name = found[1]
+    entries = _route_map_entries(tree, name, facts)
+    rng = sequence_range(device, facts)
+    if not entries:
+        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name,
+                            reason=f"route-map {name} is bound but not defined: define it (or unbind it) first")
+    clash = sorted(n for n, node in entries.items() if rng.lo < n <= rng.hi and not _is_guard(node, facts))
+    if clash:
+        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name,
+                            reason=f"route-map {name} uses entry {clash[0]} inside enforcer's range "
+                                   f"{rng.lo + 1}-{rng.hi}: renumber it above {rng.hi} or set sequence_range "
+                                   f"for {device.name} in the inventory")
+    return SlotDecision(slot=slot, mode=SlotMode.COMPOSED, operator_object=name,
+                        reason=f"a deny entry for RTBH routes inserted into the operator's route-map {name} "
+                               f"(changes an operator object)")
+
+
+def _guards(section: Section, facts: SlotFacts) -> list[RtbhGuard]:
+    """RTBH goes upstream only: one guard per customer session and RTBH family, where the
+    platform knows where a session's outbound route-map sits."""
+    if not facts.neighbor_route_map_out:
+        return []
+    families = sorted({r.target.version for r in section.rtbh})
+    return [RtbhGuard(neighbor=n, family=f) for f in families for n in section.customer_neighbors]
 
 
 def compose(section: Section, config: str) -> Composition:
@@ -173,11 +226,13 @@ def compose(section: Section, config: str) -> Composition:
         for family in (4, 6):
             if not pf.denied_of(family):
                 continue
-            decision = _decide_prefix_list(config, tree, device, pf, family, facts)
+            decision = _decide_prefix_list(tree, device, pf, family, facts)
             slots.append(decision)
             if decision.mode is SlotMode.COMPOSED and decision.operator_object:
-                kw = "ip" if family == 4 else "ipv6"
-                ranges[f"{kw} prefix-list {decision.operator_object} seq"] = sequence_range(device, facts)
+                head = f"{_kw(family)} prefix-list {decision.operator_object}"
+                # the group's key: inline entries (`ip prefix-list L seq`) or the block (EOS)
+                for key in (f"{head} seq", head):
+                    ranges[key] = sequence_range(device, facts)
                 composed.extend(ComposedDeny(ids=pf.ids, into=decision.operator_object, target=p)
                                 for p in pf.denied_of(family))
             else:
@@ -186,19 +241,58 @@ def compose(section: Section, config: str) -> Composition:
             filters.append(pf.model_copy(update={"denied": tuple(own)}))
     composed.sort(key=lambda c: (c.target.version, c.into, c.target.version, int(c.target.network_address),
                                  c.target.prefixlen))
-    update = {"prefix_filters": tuple(filters), "composed_denies": tuple(composed)}
+    guards: list[RtbhGuard] = []
+    for guard in _guards(section, facts):
+        session = [_fill(p, neighbor=re.escape(str(guard.neighbor))) for p in facts.neighbor_session]
+        if session and next(_matches(tree, session), None) is None:
+            continue  # the inventory names a session the device does not have: nothing can leak
+        decision = _decide_guard(tree, device, guard, facts)
+        slots.append(decision)
+        if decision.mode is SlotMode.COMPOSED and decision.operator_object:
+            ranges[f"route-map {decision.operator_object} deny"] = sequence_range(device, facts)
+            guard = guard.model_copy(update={"into": decision.operator_object})
+        guards.append(guard)
+    update = {"prefix_filters": tuple(filters), "composed_denies": tuple(composed), "rtbh_guards": tuple(guards)}
     return Composition(section=section.model_copy(update=update), slots=tuple(slots), ranges=ranges)
 
 
 def live_section(device: Device, config: str, managed: str) -> str:
     """The live section as the plan diffs it: enforcer's own objects (``managed``, extracted by the
-    driver) and then the entries enforcer placed in operator objects."""
-    extra = composed_live(device, config)
-    return managed + "".join(line + "\n" for line in extra)
+    driver) and then the entries enforcer placed in operator objects, in a canonical order (the
+    device prints an operator's route-map where the operator created it; the render cannot know)."""
+    facts = slot_facts(device)
+    if facts is None:
+        return managed
+    guards, kept = _split_guards(managed, device, facts)
+    extra = composed_live(device, config) + guards
+    return "".join(line + "\n" for line in kept + extra)
+
+
+def _split_guards(managed: str, device: Device, facts: SlotFacts) -> tuple[list[str], list[str]]:
+    """(enforcer's deny entries in operator route-maps, sorted by map; the other managed lines)."""
+    pattern = _fill(facts.route_map_entry, name=r"(?P<name>(?!ENFORCER-)\S+)")
+    rng = sequence_range(device, facts)
+    blocks: list[tuple[str, int, list[str]]] = []
+    kept: list[str] = []
+    current: list[str] | None = None
+    for line in managed.splitlines():
+        m = pattern.search(line) if not line.startswith(" ") else None
+        if m and m.group("action") == "deny" and rng.lo < int(m.group("seq")) <= rng.hi:
+            current = [line]
+            blocks.append((m.group("name"), int(m.group("seq")), current))
+        elif current is not None and (line.startswith(" ") or line == "exit"):
+            current.append(line)
+            if line == "exit":
+                current = None
+        else:
+            current = None
+            kept.append(line)
+    return [ln for *_, lines in sorted(blocks) for ln in lines], kept
 
 
 def composed_live(device: Device, config: str) -> list[str]:
-    """The entries enforcer placed in operator objects, as the device prints them (config order).
+    """The entries enforcer placed in operator objects, as the device prints them, in a canonical
+    order (IPv4 first, by list name, by number), the order the templates print them in.
 
     Recognised without a record of what enforcer pushed: a deny numbered in enforcer's range of a
     prefix-list that is not enforcer's own. The plan diffs them like the rest of the section.
@@ -206,12 +300,18 @@ def composed_live(device: Device, config: str) -> list[str]:
     facts = slot_facts(device)
     if facts is None:
         return []
+    info = platform_info(device.platform)
     rng = sequence_range(device, facts)
-    pattern = re.compile(facts.prefix_list_entry.format(name=r"(?P<name>(?!ENFORCER-)\S+)"))
     enforcer = re.compile(facts.enforcer_entry)
-    found = []
-    for line in config.splitlines():
-        m = pattern.search(line.rstrip())
-        if m and rng.lo < int(m.group("seq")) <= rng.hi and enforcer.search(m.group("rest")):
-            found.append((line.startswith("ipv6"), m.group("name"), int(m.group("seq")), line.rstrip()))
-    return [line for *_, line in sorted(found)]
+    found: list[tuple[int, str, int, list[str]]] = []
+    for family in (4, 6):
+        path = [_fill(p, name=r"(?P<name>(?!ENFORCER-)\S+)", kw=_kw(family)) for p in facts.prefix_list_entry]
+        for chain, m in _matches(parse(config, info.tree or TreeFacts()), path):
+            head = path[0].search(chain[0].text)
+            name = head.group("name") if head and "name" in head.groupdict() else m.group("name")
+            if rng.lo < int(m.group("seq")) <= rng.hi and enforcer.search(m.group("rest")):
+                found.append((family, name, int(m.group("seq")), [n.line for n in chain]))
+    out: list[str] = []
+    for *_, lines in sorted(found):
+        out.extend(line for i, line in enumerate(lines) if i == len(lines) - 1 or not out or line not in out)
+    return out

@@ -50,7 +50,22 @@ class TreeFacts(BaseModel):
     replaces: tuple[str, ...] = ()
     sequence: str = r"^(\d+) "
     create_order: tuple[str, ...] = ()
+    #: references bound in this order (unbound in reverse); others after
+    bind_order: tuple[str, ...] = ()
+    #: blocks that are enforcer's although they match no managed pattern (an entry enforcer put in
+    #: an operator's route-map): negated whole, never emptied
+    owned_blocks: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ("!",)
+
+
+class SlotPath(BaseModel):
+    """Where a slot sits: one regex per level of the config tree (``router bgp`` → address family
+    → the binding line); ``family`` limits it to IPv4 or IPv6. Placeholders: ``{family}``,
+    ``{neighbor}``, ``{name}``, ``{kw}`` (``ip`` / ``ipv6``); group ``object`` is the bound object."""
+
+    model_config = ConfigDict(frozen=True)
+    path: tuple[str, ...]
+    family: int | None = None
 
 
 class SlotFacts(BaseModel):
@@ -59,15 +74,19 @@ class SlotFacts(BaseModel):
     model_config = ConfigDict(frozen=True)
     #: enforcer's default sequence range inside an operator's object (below the usual first entry, 5 or 10)
     sequence_range: tuple[int, int] = (1, 4)
-    #: ``{neighbor}`` and ``{family}`` are filled in; group ``object`` is the operator's list
-    neighbor_prefix_list_in: str = r"^neighbor {neighbor} prefix-list (?P<object>\S+) in$"
-    address_family: str = r"^address-family ipv(?P<family>[46])\b"
-    #: an entry of prefix-list ``{name}``: group ``seq`` is its number, ``rest`` the entry
-    prefix_list_entry: str = r"^ip(?:v6)? prefix-list {name} seq (?P<seq>\d+) (?P<rest>.*)$"
+    neighbor_prefix_list_in: tuple[SlotPath, ...] = ()
+    redistribute_static: tuple[SlotPath, ...] = ()
+    #: a customer session's outbound route-map (RTBH guard); the path to an entry of route-map
+    #: ``{name}`` (groups ``action``, ``seq``), and the line that makes an entry enforcer's
+    neighbor_route_map_out: tuple[SlotPath, ...] = ()
+    #: the path to a configured BGP session with ``{neighbor}``: no session, nothing to guard
+    neighbor_session: tuple[str, ...] = ()
+    route_map_entry: str = r"^route-map {name} (?P<action>permit|deny) (?P<seq>\d+)$"
+    guard_match: str = "match community ENFORCER-RTBH"
+    #: the path to an entry of prefix-list ``{name}``: groups ``seq`` (its number), ``rest``
+    prefix_list_entry: tuple[str, ...] = ()
     #: entries enforcer places: a deny of a prefix and its more-specifics
     enforcer_entry: str = r"^deny \S+( le \d+)?$"
-    #: the redistribution RTBH needs; group ``object`` is the route-map (empty: none)
-    redistribute_static: str = r"^redistribute static(?: route-map (?P<object>\S+))?$"
 
 
 @dataclass
@@ -153,11 +172,14 @@ class Differ:
         self.replaces = [re.compile(p) for p in facts.replaces]
         self.sequence = re.compile(facts.sequence)
         self.create_order = [re.compile(p) for p in facts.create_order]
+        self.owned_blocks = [re.compile(p) for p in facts.owned_blocks]
+        self.bind_order = [re.compile(p) for p in facts.bind_order]
 
     # -- classification
 
     def owned(self, node: Node) -> bool:
-        return not node.children or any(p.search(node.text) for p in self.managed)
+        return (not node.children or any(p.search(node.text) for p in self.managed)
+                or any(p.search(node.text) for p in self.owned_blocks))
 
     def is_reference(self, node: Node) -> bool:
         return any(p.search(node.text) for p in self.references)
@@ -181,7 +203,13 @@ class Differ:
         self._walk(parse(live, self.facts), parse(desired, self.facts), (), phases, top=True)
         phases.create.sort(key=self._rank)
         phases.destroy.sort(key=self._rank)
+        phases.bind.sort(key=self._bind_rank)
+        phases.unbind.sort(key=self._bind_rank, reverse=True)
         return self._print(phases.ordered())
+
+    def _bind_rank(self, op: _Op) -> int:
+        line = op.lines[0].strip().removeprefix(self.facts.negate)
+        return next((i for i, p in enumerate(self.bind_order) if p.search(line)), len(self.bind_order))
 
     def _rank(self, op: _Op) -> int:
         """Objects that others call come first (an ACL before the class-map matching it)."""
@@ -211,7 +239,10 @@ class Differ:
                 ph.prune.append(negation)
         for key, node in want.children.items():
             old = live.children.get(key)
-            if old is None:
+            if old is None and node.children and not self.owned(node):
+                # a new context (router bgp, interface): its lines are ordered one by one
+                self._walk(Node(node.line), node, (*ctx, node.line), ph, top=False)
+            elif old is None:
                 op = _Op(ctx, list(node.lines()))
                 (ph.bind if self.is_reference(node) else ph.create).append(op)
             elif node.closer is not None and not node.same(old):

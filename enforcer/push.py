@@ -15,13 +15,13 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from .compose import compose, refusal, slot_facts
+from .compose import Composition, compose, refusal, slot_facts
 from .drivers.base import CommitRefused, DeviceUnreachable, Driver, DriverError
 from .inventory import Device, Inventory
 from .model import Enforcement, EnforcerError
 from .plan import DevicePlan, failed_plan, make_plan
 from .render import RenderError, render_push, render_section
-from .withhold import render_for
+from .withhold import Rendered, render_for
 
 DEFAULT_REVERT_IN = 60
 
@@ -55,14 +55,13 @@ def plan_device(
     pending, settle it when ``settle`` (apply and reconcile; plan only shows it), read the live
     section, diff. Every pass asks: a pending commit is state to act on, not a timer to hope about."""
     pending, settled = driver.has_pending_commit(), None
-    rendered, live, composition, desired = _compose_and_render(device, enforcements, inventory, driver, at)
-    if pending and settle and desired is not None:
-        settled, pending = settle_pending(driver, desired), False
-        rendered, live, composition, desired = _compose_and_render(device, enforcements, inventory, driver, at)
-    if composition is not None and desired is None:
+    if pending and settle:
+        settled, pending = settle_pending(driver, _desired(device, enforcements, inventory, at, driver)[3]), False
+    rendered, live, composition, desired = _desired(device, enforcements, inventory, at, driver)
+    if composition.refused:
         return failed_plan(device.name, device.platform, device.effective_transport, refusal(composition),
                            slots=list(composition.slots))
-    section = composition.section if composition else rendered.section
+    section = composition.section
     plan = make_plan(
         device.name,
         device.platform,
@@ -71,7 +70,7 @@ def plan_device(
         live,
         list(section.unsupported),
         list(section.protected),
-        slots=list(composition.slots) if composition else [],
+        slots=list(composition.slots),
     )
     plan = plan.model_copy(update={"withheld": rendered.withheld, "pending": pending, "settled": settled})
     if plan.has_changes:  # the commands shown, saved and sent: rendered once, here
@@ -79,20 +78,20 @@ def plan_device(
     return plan
 
 
-def _compose_and_render(device: Device, enforcements: list[Enforcement], inventory: Inventory, driver: Driver,
-                        at: datetime) -> tuple:
-    """One moment of the device: withhold what it would refuse, read the live section and the slots,
-    compose with the operator's objects; the desired section, or None when a slot is refused."""
+def _desired(
+    device: Device, enforcements: list[Enforcement], inventory: Inventory, at: datetime, driver: Driver
+) -> tuple[Rendered, str, Composition, str]:
+    """At one moment of the device: render, read the live section, read the slots and compose
+    with the operator's objects (enforcer.compose), number entries against the live ones.
+    Returns (rendered, live, composition, desired); desired is empty when a slot is refused."""
     with driver.same_moment():
         rendered = render_for(device, enforcements, inventory, at, conflicts=driver.conflicts)
         live = driver.get_managed_section()
-        # Read the slots before using them: compose with the operator's objects, or fail closed.
-        composition = compose(rendered.section, driver.get_config()) if slot_facts(device) else None
-    if composition is not None and composition.refused:
-        return rendered, live, composition, None
-    section = composition.section if composition else rendered.section
-    desired = render_section(section, live=live, ranges=composition.ranges if composition else None)
-    return rendered, live, composition, desired
+        config = driver.get_config() if slot_facts(device) else ""
+    composition = compose(rendered.section, config) if config else Composition(section=rendered.section)
+    if composition.refused:
+        return rendered, live, composition, ""
+    return rendered, live, composition, render_section(composition.section, live=live, ranges=composition.ranges)
 
 
 def settle_pending(driver: Driver, desired: str) -> str | None:

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,31 @@ class PrefixFilter(_Entry):
         return tuple(p for p in self.denied if p.version == family)
 
 
+class RtbhGuard(BaseModel):
+    """Keeps enforcer's blackhole routes off one customer's BGP session, per address family: the
+    blackhole goes upstream only, never back to the customer (who would lose its own host).
+    ``into``: the operator's outbound route-map enforcer's deny entry goes into (composed slot);
+    None: enforcer binds its own ``ENFORCER-RTBH-GUARD``."""
+
+    model_config = ConfigDict(frozen=True)
+    neighbor: Address
+    family: int
+    into: str | None = None
+
+
+class InterfaceAcl(BaseModel):
+    """The one inbound ACL (Junos: filter) of one interface and family. Decided here, not in the
+    templates: an interface with anti-spoof gets the anti-spoof ACL, which also carries the acl
+    denies when the interface is customer-facing (``denies``); other customer-facing interfaces get
+    ENFORCER-ACL-V4/-V6 when there is something to deny."""
+
+    model_config = ConfigDict(frozen=True)
+    interface: str
+    family: int
+    name: str
+    denies: bool
+
+
 class ComposedDeny(_Entry):
     """A hijacked prefix denied inside the operator's own inbound prefix-list ``into`` (composed
     slot, :mod:`enforcer.compose`): printed with ``<seq>`` in enforcer's reserved range."""
@@ -117,7 +142,9 @@ class ComposedDeny(_Entry):
 
 
 class AntiSpoof(_Entry):
-    """Only ``allowed`` (the customer's own prefixes) may source traffic arriving on ``interface``."""
+    """Only ``allowed`` may source traffic arriving on ``interface``: the customer's own prefixes
+    and its BGP neighbour address (so the customer's session stays up). Link-local and ICMPv6
+    neighbour discovery are permitted by each platform's template."""
 
     customer: str
     interface: str
@@ -136,6 +163,13 @@ class Section(BaseModel):
     prefix_filters: tuple[PrefixFilter, ...] = ()
     anti_spoof: tuple[AntiSpoof, ...] = ()
     composed_denies: tuple[ComposedDeny, ...] = ()
+    rtbh_guards: tuple[RtbhGuard, ...] = ()
+    #: interfaces that may carry enforcer's ACLs (customer-facing, then anti-spoof), in order
+    acl_interfaces: tuple[str, ...] = ()
+    #: the inbound ACL per interface and family, sorted by (interface, family)
+    interface_acls: tuple[InterfaceAcl, ...] = ()
+    #: customer BGP sessions on the device (inventory); enforcer.compose guards those the device has
+    customer_neighbors: tuple[Address, ...] = ()
     unsupported: tuple[tuple[int, ActionKind], ...] = ()
     protected: tuple[int, ...] = ()
 
@@ -162,6 +196,8 @@ class PlatformInfo(BaseModel):
     comment: str = "!"
     managed: tuple[str, ...] = ()
     description: str = ""
+    #: Junos: the per-interface filter also carries the rate-limit terms (so they decide it too)
+    acl_carries_rate_limits: bool = False
     tree: TreeFacts | None = None
     slots: SlotFacts | None = None
     limits: tuple[Limit, ...] = ()  # what the device refuses past a length (enforcer.limits)
@@ -276,10 +312,44 @@ def build_section(
         ),
         prefix_filters=tuple(_prefix_filter(inventory, device, cid, items) for cid, items in sorted(hijacks.items())),
         anti_spoof=tuple(_anti_spoof(inventory, device, cid, items) for cid, items in sorted(spoof.items())),
+        customer_neighbors=_customer_neighbors(inventory, device) if rtbh else (),
         unsupported=tuple(sorted(unsupported)),
         protected=tuple(sorted(protected)),
     )
-    return section
+    carries = platform_info(device.platform, templates_dir).acl_carries_rate_limits
+    ifaces, acls = _interface_acls(section, carries)
+    return section.model_copy(update={"acl_interfaces": ifaces, "interface_acls": acls})
+
+
+def _interface_acls(section: Section, with_rate_limits: bool) -> tuple[tuple[str, ...], tuple[InterfaceAcl, ...]]:
+    """Which inbound ACL each interface gets, per family (see :class:`InterfaceAcl`)."""
+    device = section.device
+    ifaces = tuple(dict.fromkeys([*device.attach_interfaces, *(a.interface for a in section.anti_spoof)]))
+    out: list[InterfaceAcl] = []
+    for iface in ifaces:
+        facing = iface in device.attach_interfaces
+        spoofers = [a.customer for a in section.anti_spoof if a.interface == iface]
+        for family in (4, 6):
+            entries = [r for r in section.acl if r.target.version == family]
+            if with_rate_limits:
+                entries += [r for r in section.rate_limits if r.target.version == family]
+            if spoofers:
+                out.append(InterfaceAcl(interface=iface, family=family, denies=facing,
+                                        name=f"ENFORCER-AS-{'-'.join(spoofers)}-V{family}"))
+            elif facing and entries:
+                out.append(InterfaceAcl(interface=iface, family=family, denies=True, name=f"ENFORCER-ACL-V{family}"))
+    return ifaces, tuple(sorted(out, key=lambda a: (a.interface, a.family)))
+
+
+def _customer_neighbors(inv: Inventory, device: Device) -> tuple[Address, ...]:
+    """The customers' BGP sessions on ``device``: where RTBH routes must never be announced."""
+    neighbors = {a.neighbor for c in inv.customers.values() for a in c.attachments
+                 if a.device == device.name and a.neighbor is not None}
+    return tuple(sorted(neighbors, key=_key_addr))
+
+
+def _key_addr(a: Address) -> tuple[int, int]:
+    return (a.version, int(a))
 
 
 def _prefix_filter(inv: Inventory, device: Device, cid: str, items: list[Enforcement]) -> PrefixFilter:
@@ -298,11 +368,16 @@ def _prefix_filter(inv: Inventory, device: Device, cid: str, items: list[Enforce
 def _anti_spoof(inv: Inventory, device: Device, cid: str, items: list[Enforcement]) -> AntiSpoof:
     att = inv.attachment(cid, device.name)
     assert att is not None and att.interface is not None
+    allowed = list(inv.customers[cid].prefixes)
+    if att.neighbor is not None and not any(att.neighbor in p for p in allowed):
+        # The customer's router speaks BGP from its interconnect address, which is rarely inside
+        # its own prefixes: without this permit anti-spoof drops the customer's own session.
+        allowed.append(ip_network(att.neighbor))
     return AntiSpoof(
         ids=tuple(sorted(e.id for e in items)),
         customer=cid,
         interface=att.interface,
-        allowed=tuple(sorted(inv.customers[cid].prefixes, key=_key)),
+        allowed=tuple(sorted(allowed, key=_key)),
     )
 
 

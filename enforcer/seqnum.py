@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 
 PLACEHOLDER = "<seq>"
-_NUMBERED = re.compile(r"^(?P<head>.*?)(?P<seq>\d+)(?P<tail> .*)$")
+_NUMBERED = re.compile(r"^(?P<head>.*?)(?P<seq>\d+)(?P<tail>(?: .*)?)$")
 
 
 class SequenceError(ValueError):

@@ -91,6 +91,52 @@ end
 """
 
 
+EOS_OCCUPIED = """! Command: show running-config
+! device: eos-edge1 (vEOS-lab, EOS-4.30.1F)
+!
+hostname eos-edge1
+!
+interface Ethernet1
+   description customer acme
+   no switchport
+   ip address 192.0.2.114/30
+!
+ip prefix-list CUST-ACME-IN
+   seq 10 permit 198.51.100.0/25
+   seq 20 deny 0.0.0.0/0 le 32
+!
+ip routing
+!
+router bgp 65000
+   neighbor 192.0.2.113 remote-as 64500
+   !
+   address-family ipv4
+      neighbor 192.0.2.113 activate
+      neighbor 192.0.2.113 prefix-list CUST-ACME-IN in
+!
+end
+"""
+
+NXOS_OCCUPIED = """!Command: show running-config
+!Running configuration last done at: Tue Dec  1 09:12:44 2026
+version 10.3(2) Bios:version
+hostname nxos-edge1
+feature bgp
+
+ip prefix-list CUST-GLOBEX-IN seq 5 permit 203.0.113.0/24 le 24
+
+interface Ethernet1/1
+  no switchport
+  ip address 192.0.2.122/30
+  no shutdown
+router bgp 65000
+  neighbor 192.0.2.121
+    remote-as 64501
+    address-family ipv4 unicast
+      prefix-list CUST-GLOBEX-IN in
+"""
+
+
 def hijack(eid: int, target: str, customer: str = "acme") -> Enforcement:
     return Enforcement(id=eid, decision_id=eid, action=ActionKind.PREFIX_FILTER, target=ip_network(target),
                        violation="bgp-hijack", customer=customer, created_at=T0, expires_at=T0 + timedelta(days=1))
@@ -104,7 +150,9 @@ def ctx_with(tmp_path: Path, db_url: str):
         inv = tmp_path / "inventory"
         shutil.copytree(EXAMPLE_INVENTORY, inv, dirs_exist_ok=True)
         snapshot = load_inventory(inv).device(device).snapshot
-        assert snapshot is not None
+        if snapshot is None:
+            snapshot = Path(f"snapshots/{device}.cfg")
+            hosts_extra += f"  snapshot: {snapshot}\n"
         (inv / snapshot).write_text(config)
         if hosts_extra:
             (inv / "hosts.yaml").write_text((inv / "hosts.yaml").read_text().replace(
@@ -126,24 +174,32 @@ def operator_lines(config: str) -> set[str]:
     return {ln.strip() for ln in config.splitlines() if ln.strip() and ln.strip() != "!"}
 
 
-@pytest.mark.parametrize(("device", "config", "name", "neighbor"), [
-    ("frr-edge1", FRR_OCCUPIED, "CUST-ACME-IN", "192.0.2.109"),
-    ("ios-edge1", IOS_OCCUPIED, "CUST-ACME-IN", "192.0.2.101"),
-], ids=["frr", "ios"])
+INLINE = "ip prefix-list {} seq 1 deny 203.0.113.128/25 le 32"
+
+
+@pytest.mark.parametrize(("device", "config", "name", "neighbor", "entry"), [
+    ("frr-edge1", FRR_OCCUPIED, "CUST-ACME-IN", "192.0.2.109", INLINE),
+    ("ios-edge1", IOS_OCCUPIED, "CUST-ACME-IN", "192.0.2.101", INLINE),
+    ("eos-edge1", EOS_OCCUPIED, "CUST-ACME-IN", "192.0.2.113", "ip prefix-list {}\n   seq 1 deny 203.0.113.128/25 le 32"),
+    ("nxos-edge1", NXOS_OCCUPIED, "CUST-GLOBEX-IN", "192.0.2.121", INLINE),
+], ids=["frr", "ios", "eos", "nxos"])
 def test_hijack_deny_goes_into_the_operators_prefix_list_and_keeps_it_bound(ctx_with, device, config, name,
-                                                                           neighbor):
+                                                                           neighbor, entry):
+    customer = "globex" if device == "nxos-edge1" else "acme"
     plan, candidate = plan_and_candidate(ctx_with(device, config), device,
-                                         [hijack(501, "203.0.113.128/25")])
+                                         [hijack(501, "203.0.113.128/25", customer)])
     assert plan.error is None
     v4 = next(s for s in plan.slots if "IPv4" in s.slot)
     assert (v4.mode.value, v4.operator_object) == ("composed", name)
     assert f"neighbor {neighbor}" in v4.slot and "operator" in v4.reason
     lines = candidate.splitlines()
-    assert f"ip prefix-list {name} seq 1 deny 203.0.113.128/25 le 32" in lines
+    assert entry.format(name) in candidate
     # the operator's binding is never replaced, nothing of the operator's is negated
     assert "ENFORCER-HIJACK" not in candidate
     assert not any(ln.strip().startswith("no ") for ln in lines)
     assert all(ln.strip() in operator_lines(config) or "seq 1 deny" in ln for ln in lines)
+    # the device reads back what the plan expects (offline: the snapshot plus the candidate)
+    assert plan.live.count("seq 1 deny") == 0 and plan.desired.count("seq 1 deny") == 1
 
 
 def test_frr_ipv6_hijack_composes_into_the_ipv6_list(ctx_with):
@@ -179,10 +235,13 @@ def test_second_hijack_keeps_the_first_entrys_number(ctx_with):
                                               "ip prefix-list CUST-ACME-IN seq 2 deny 203.0.113.0/26 le 32"]
 
 
-@pytest.mark.parametrize(("device", "config"), [("frr-edge1", FRR_OCCUPIED), ("ios-edge1", IOS_OCCUPIED)],
-                         ids=["frr", "ios"])
-def test_operator_entry_in_enforcers_range_fails_closed(ctx_with, device, config):
-    clash = config.replace("prefix-list CUST-ACME-IN seq 5 permit", "prefix-list CUST-ACME-IN seq 3 permit")
+@pytest.mark.parametrize(("device", "config", "old", "new"), [
+    ("frr-edge1", FRR_OCCUPIED, "CUST-ACME-IN seq 5 permit", "CUST-ACME-IN seq 3 permit"),
+    ("ios-edge1", IOS_OCCUPIED, "CUST-ACME-IN seq 5 permit", "CUST-ACME-IN seq 3 permit"),
+    ("eos-edge1", EOS_OCCUPIED, "   seq 10 permit", "   seq 3 permit"),
+], ids=["frr", "ios", "eos"])
+def test_operator_entry_in_enforcers_range_fails_closed(ctx_with, device, config, old, new):
+    clash = config.replace(old, new)
     plan, candidate = plan_and_candidate(ctx_with(device, clash), device, [hijack(501, "203.0.113.128/25")])
     assert candidate is None and not plan.has_changes
     assert "refused (CUST-ACME-IN)" in plan.error and "seq 3" in plan.error and "renumber" in plan.error
@@ -240,5 +299,55 @@ def test_rtbh_never_replaces_the_operators_redistribute_static(ctx_with, line):
 
 def test_rtbh_with_the_slot_free_uses_enforcers_route_map(ctx_with):
     plan, candidate = plan_and_candidate(ctx_with("frr-edge1", FRR_OCCUPIED), "frr-edge1", [rtbh(301, "203.0.113.9")])
-    assert [(s.slot, s.mode.value) for s in plan.slots] == [("redistribute static (IPv4)", "free")]
+    assert ("redistribute static (IPv4)", "free") in [(s.slot, s.mode.value) for s in plan.slots]
     assert "  redistribute static route-map ENFORCER-RTBH" in candidate.splitlines()
+
+
+def test_rtbh_never_goes_back_to_the_customer_and_the_guard_is_bound_before_the_announcement(ctx_with):
+    """The customer's router, handed its own host as a blackhole, could not reach it (issue 9)."""
+    plan, candidate = plan_and_candidate(ctx_with("frr-edge1", FRR_OCCUPIED), "frr-edge1", [rtbh(301, "203.0.113.9")])
+    guard = next(s for s in plan.slots if s.slot.startswith("neighbor 192.0.2.109 outbound"))
+    assert guard.mode.value == "free"
+    lines = candidate.splitlines()
+    bind = lines.index("  neighbor 192.0.2.109 route-map ENFORCER-RTBH-GUARD out")
+    assert lines.index("bgp community-list standard ENFORCER-RTBH seq 5 permit blackhole") < bind
+    assert lines.index("route-map ENFORCER-RTBH-GUARD deny 10") < bind
+    assert bind < lines.index("  redistribute static route-map ENFORCER-RTBH")
+    # never to the upstream
+    assert not any("192.0.2.98" in ln for ln in lines)
+
+
+OUT_MAP = FRR_OCCUPIED.replace("  neighbor 192.0.2.109 prefix-list CUST-ACME-IN in",
+                               "  neighbor 192.0.2.109 prefix-list CUST-ACME-IN in\n"
+                               "  neighbor 192.0.2.109 route-map CUST-ACME-OUT out").replace(
+    "route-map UPSTREAM-OUT permit 10\nexit", "route-map UPSTREAM-OUT permit 10\nexit\n!\n"
+    "route-map CUST-ACME-OUT permit 10\n match ip address prefix-list DEFAULT-ONLY\nexit")
+
+
+def test_rtbh_guard_composes_into_the_operators_outbound_route_map(ctx_with):
+    ctx = ctx_with("frr-edge1", OUT_MAP)
+    plan, candidate = plan_and_candidate(ctx, "frr-edge1", [rtbh(301, "203.0.113.9")])
+    guard = next(s for s in plan.slots if s.slot.startswith("neighbor 192.0.2.109 outbound"))
+    assert (guard.mode.value, guard.operator_object) == ("composed", "CUST-ACME-OUT")
+    lines = candidate.splitlines()
+    at = lines.index("route-map CUST-ACME-OUT deny 1")
+    assert lines[at + 1] == " match community ENFORCER-RTBH"
+    assert "neighbor 192.0.2.109 route-map ENFORCER-RTBH-GUARD out" not in candidate
+    assert not any(ln.strip().startswith("no ") for ln in lines)
+
+
+def test_rtbh_unblock_removes_the_guard_entry_whole_never_leaving_an_empty_deny(ctx_with):
+    """An empty `route-map X deny 1` would deny every route to the customer."""
+    live = OUT_MAP + "bgp community-list standard ENFORCER-RTBH seq 5 permit blackhole\n" \
+        "route-map CUST-ACME-OUT deny 1\n match community ENFORCER-RTBH\nexit\n"
+    plan, candidate = plan_and_candidate(ctx_with("frr-edge1", live), "frr-edge1", [])
+    assert "no route-map CUST-ACME-OUT deny 1" in candidate.splitlines()
+    assert "no match community ENFORCER-RTBH" not in candidate
+    assert candidate.splitlines().index("no route-map CUST-ACME-OUT deny 1") < candidate.splitlines().index(
+        "no bgp community-list standard ENFORCER-RTBH seq 5 permit blackhole")
+
+
+def test_rtbh_guard_refused_when_the_operator_uses_entry_1_to_4(ctx_with):
+    clash = OUT_MAP.replace("route-map CUST-ACME-OUT permit 10", "route-map CUST-ACME-OUT permit 2")
+    plan, candidate = plan_and_candidate(ctx_with("frr-edge1", clash), "frr-edge1", [rtbh(301, "203.0.113.9")])
+    assert candidate is None and "route-map CUST-ACME-OUT uses entry 2" in plan.error

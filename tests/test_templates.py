@@ -462,3 +462,17 @@ def test_nftables_render_loads_and_lists_back_identically(inventory, netns, tmp_
         live = extract_managed(listing, info)
         assert live == want, "".join(difflib.unified_diff(want.splitlines(True), live.splitlines(True)))
         assert "table inet filter" in listing, "the push touched a table enforcer does not own"
+
+
+@pytest.mark.parametrize("platform", [Platform.IOS, Platform.IOSXR, Platform.EOS, Platform.NXOS, Platform.JUNOS],
+                         ids=str)
+def test_anti_spoof_keeps_the_customers_bgp_session_up(inventory, platform):
+    """The customer's router speaks BGP from its interconnect address, outside its own prefixes:
+    anti-spoof permits it (issue 9: the session dropped), and still drops other sources."""
+    device = inventory.device(EDGE[platform])
+    spoof = cases(inventory, device, ActionKind.ANTI_SPOOF, 4)
+    neighbor = inventory.attachment(spoof[0].customer, device.name).neighbor
+    lines = render(inventory, device, spoof).splitlines()
+    keep = [ln for ln in lines if str(neighbor) in ln]
+    assert keep and all(("permit" in ln or "except" in ln) for ln in keep)
+    assert not any(ln.strip().endswith(("permit ip any any", "permit ipv4 any any")) for ln in lines)
