@@ -15,7 +15,6 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -24,6 +23,7 @@ from .catalog import CATALOG
 from .extras import missing_extra
 from .model import Decision, EnforcerError, InvalidInput, Refused, validation_error_to_invalid
 from .settings import Settings
+from .terminal import plain, shown
 
 
 class _OneLineErrors(TyperGroup):
@@ -41,7 +41,8 @@ class _OneLineErrors(TyperGroup):
                 raise
             param = getattr(exc, "param", None)
             name = param.name if param is not None and param.name else getattr(exc, "option_name", None) or "usage"
-            err.print(f"error: {name.lstrip('-')}: {exc.format_message()}", markup=False, highlight=False)
+            err.print(f"error: {plain(name.lstrip('-'))}: {plain(exc.format_message())}", markup=False,
+                      highlight=False)
             sys.exit(2)
         sys.exit(rv if isinstance(rv, int) else 0)
 
@@ -60,7 +61,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"error: {message}", markup=False, highlight=False)
+    err.print(f"error: {plain(message)}", markup=False, highlight=False)
     raise typer.Exit(code)
 
 
@@ -230,8 +231,8 @@ def list_cmd(
             r.status.value,
             ", ".join(e.action.value for e in r.enforcements),
             r.expires_at.strftime("%Y-%m-%d %H:%M:%SZ") if r.expires_at else "never",
-            escape(r.source),
-            escape(r.actor),
+            shown(r.source),
+            shown(r.actor),
         )
     out.print(table)
 
@@ -253,12 +254,12 @@ def history(
         table.add_row(
             str(e.id),
             e.at.strftime("%Y-%m-%d %H:%M:%SZ"),
-            e.action,
-            escape(e.target or ""),
+            shown(e.action),
+            shown(e.target or ""),
             str(e.decision_id or ""),
-            escape(e.actor),
-            escape(e.source),
-            escape(" ".join(e.reason.split())[:60]),
+            shown(e.actor),
+            shown(e.source),
+            shown(" ".join(e.reason.split())[:60]),
         )
     out.print(table)
 
@@ -307,7 +308,7 @@ def main() -> None:
         missing = missing_extra(exc)
         if missing is None:
             raise
-        err.print(f"error: {escape(str(missing))}", highlight=False)
+        err.print(f"error: {shown(missing)}", highlight=False)
         raise SystemExit(2) from None
 
 

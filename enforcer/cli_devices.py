@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
 from . import planfile, service
 from .cli import context, emit_json, err, fail, guard, out
+from .terminal import plain, shown
 
 app = typer.Typer()
 
@@ -101,7 +101,7 @@ def _print_playbook_changes(changes: list[Any]) -> None:
 def _print_plans(plans: list[Any]) -> None:
     for p in plans:
         if p.diff:
-            out.print(Syntax(p.diff, "diff", theme="ansi_dark", background_color="default"))
+            out.print(Syntax(plain(p.diff, one_line=False), "diff", theme="ansi_dark", background_color="default"))
     _print_slots(plans)
     table = Table("device", "platform", "transport", "changes", "note")
     for p in plans:
@@ -116,7 +116,7 @@ def _print_plans(plans: list[Any]) -> None:
         notes += [f"enforcement {i} {why}" for i, why in p.withheld]
         if p.pending:
             notes.append("a commit-confirm is pending on the device: apply confirms or rolls it back")
-        note = "; ".join(notes)
+        note = shown("; ".join(notes))
         table.add_row(p.device, p.platform.value, p.transport.value, p.summary(), note)
     out.print(table)
     total = [sum(getattr(p, k) for p in plans) for k in ("added", "changed", "removed")]
@@ -131,7 +131,7 @@ def _print_slots(plans: list[Any]) -> None:
         return
     table = Table("device", "slot", "mode", "operator object", "reason", title="attachment points")
     for name, s in rows:
-        table.add_row(name, escape(s.slot), s.mode.value, escape(s.operator_object or ""), escape(s.reason))
+        table.add_row(shown(name), shown(s.slot), s.mode.value, shown(s.operator_object or ""), shown(s.reason))
     out.print(table)
 
 
@@ -139,8 +139,8 @@ def _print_candidates(plans: list[Any]) -> None:
     """The commands each device will receive, exactly as they will be sent."""
     for p in plans:
         if p.candidate:
-            out.print(f"[bold]{escape(p.device)}[/bold]: commands to send")
-            out.print(Syntax(p.candidate, "text", theme="ansi_dark", background_color="default"))
+            out.print(f"[bold]{shown(p.device)}[/bold]: commands to send")
+            out.print(Syntax(plain(p.candidate, one_line=False), "text", theme="ansi_dark", background_color="default"))
 
 
 @app.command()
@@ -226,7 +226,8 @@ def print_results(results: list[Any], as_json: bool) -> None:
             "[green]applied[/green]" if r.changed else "unchanged"
         )
         notes = [r.error or "", r.settled or ""] + [f"enforcement {i} {why}" for i, why in r.withheld]
-        table.add_row(r.device, status, r.summary, f"{r.seconds:.2f}", escape("; ".join(n for n in notes if n)))
+        note = shown("; ".join(n for n in notes if n))
+        table.add_row(r.device, status, shown(r.summary), f"{r.seconds:.2f}", note)
     out.print(table)
 
 
@@ -266,7 +267,8 @@ def _print_report(report: service.ReconcileReport, as_json: bool) -> None:
     out.print(f"expired decisions: {', '.join(map(str, report.expired)) or 'none'}")
     for r in report.results:
         if r.changed or not r.ok:
-            out.print(f"{r.device}: {'ok' if r.ok else 'FAILED'} {r.summary} {r.error or ''}")
+            out.print(f"{r.device}: {'ok' if r.ok else 'FAILED'} {plain(r.summary)} {plain(r.error or '')}",
+                      markup=False, highlight=False)
 
 
 @app.command()
@@ -283,9 +285,9 @@ def validate(
         found, notes = validate_live(context(ctx).inventory)
         problems += found
         for n in notes:
-            err.print(n, markup=False, highlight=False)
+            err.print(plain(n), markup=False, highlight=False)
     for p in problems:
-        err.print(p, markup=False, highlight=False)
+        err.print(plain(p), markup=False, highlight=False)
     if problems:
         raise typer.Exit(2)
     out.print("inventory, playbooks and templates are valid")

@@ -28,9 +28,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import service
+from .lease import device_lease, holder_name
 from .model import EnforcerError, InvalidInput, now
 from .plan import DevicePlan
-from .push import DEFAULT_REVERT_IN, PushResult, push_plan, settle_pending
+from .push import DEFAULT_REVERT_IN, PushResult, failure_reason, push_plan, settle_pending
 
 FORMAT = "enforcer-plan/1"
 
@@ -170,14 +171,17 @@ def apply(
     check_devices(ctx, saved)
     plans = {p.device: p for p in saved.to_push}
 
+    holder = holder_name(f"{source} {actor}")
+
     def one(dev) -> tuple[DevicePlan, PushResult]:
         p = plans[dev.name]
         try:
-            with ctx.driver(dev) as drv:
+            # One pusher per device, as for every apply: the lease before settling and pushing.
+            with device_lease(ctx.store, dev.name, holder), ctx.driver(dev) as drv:
                 p, result = _push_saved(saved, p, drv, revert_in)
-        except EnforcerError as exc:
-            return p, PushResult(device=dev.name, ok=False, changed=False, summary=p.summary(),
-                                 error=getattr(exc, "reason", str(exc)))
+        except Exception as exc:  # one device's failure of any type stops no other
+            result = PushResult(device=dev.name, ok=False, changed=False, summary=p.summary(),
+                                error=failure_reason(exc), permanent=isinstance(exc, service.PERMANENT))
         service.record_push(ctx, p, result, actor=actor, source=source)
         return p, result
 
