@@ -15,12 +15,12 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
 from . import service
 from .catalog import CATALOG
+from .console import terminal
 from .model import Decision, EnforcerError, InvalidInput, Refused, validation_error_to_invalid
 from .settings import Settings
 
@@ -197,20 +197,7 @@ def list_cmd(
     if as_json:
         emit_json([r.model_dump(mode="json") for r in records])
         return
-    table = Table("id", "target", "violation", "status", "actions", "expires", "source", "actor")
-    table.columns[1].no_wrap = True
-    for r in records:
-        table.add_row(
-            str(r.id),
-            r.target,
-            r.violation.value,
-            r.status.value,
-            ", ".join(e.action.value for e in r.enforcements),
-            r.expires_at.strftime("%Y-%m-%d %H:%M:%SZ") if r.expires_at else "never",
-            escape(r.source),
-            escape(r.actor),
-        )
-    out.print(table)
+    out.print(terminal.decisions_table(records, out.width))
 
 
 @app.command()
@@ -224,20 +211,27 @@ def history(
     if as_json:
         emit_json([e.model_dump(mode="json") for e in entries])
         return
-    table = Table("id", "at", "action", "target", "decision", "actor", "source", "reason")
-    table.columns[3].no_wrap = True
-    for e in entries:
-        table.add_row(
-            str(e.id),
-            e.at.strftime("%Y-%m-%d %H:%M:%SZ"),
-            e.action,
-            escape(e.target or ""),
-            str(e.decision_id or ""),
-            escape(e.actor),
-            escape(e.source),
-            escape(" ".join(e.reason.split())[:60]),
-        )
-    out.print(table)
+    out.print(terminal.history_table(entries, out.width))
+
+
+@app.command()
+def watch(
+    ctx: typer.Context,
+    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between looks at the store")] = 2.0,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per new audit entry, per line")] = False,
+) -> None:
+    """Follow new decisions, approvals, expiries and pushes live (Ctrl-C stops)."""
+    c = context(ctx)
+
+    def events(after: int) -> list[Any]:
+        if after < 0:
+            return service.history(c, limit=10)
+        return [e for e in service.history(c, limit=500) if e.id > after]
+
+    try:
+        terminal.watch(events, lambda: service.list_decisions(c), out, interval=interval, as_json=as_json)
+    except KeyboardInterrupt:
+        pass
 
 
 @app.command()

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from . import service
 from .cli import context, emit_json, err, fail, guard, out
+from .console import terminal
 
 app = typer.Typer()
 
@@ -101,19 +102,13 @@ def apply(
     import getpass
 
     who = getpass.getuser()
-    results = guard(lambda: service.apply(c, device, revert_in=revert_in or None, actor=who))
+    total = 1 if device else len(c.inventory.devices)
+    with terminal.apply_progress(out, total) as progress:
+        results = guard(lambda: service.apply(c, device, revert_in=revert_in or None, actor=who, on_done=progress))
     if as_json:
         emit_json([r.model_dump(mode="json") for _, r in results if r is not None])
     else:
-        table = Table("device", "result", "changes", "seconds", "error")
-        for _, r in results:
-            if r is None:
-                continue
-            status = "[red]failed[/red]" + (" (rolled back)" if r.rolled_back else "") if not r.ok else (
-                "[green]applied[/green]" if r.changed else "unchanged"
-            )
-            table.add_row(r.device, status, r.summary, f"{r.seconds:.2f}", r.error or "")
-        out.print(table)
+        out.print(terminal.result_table([r for _, r in results if r is not None], out.width))
     if any(r is not None and not r.ok for _, r in results):
         raise typer.Exit(1)
 

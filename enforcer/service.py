@@ -321,12 +321,21 @@ def apply(
     revert_in: int | None = DEFAULT_REVERT_IN,
     actor: str = "operator",
     source: str = "cli",
+    on_done: Callable[[str, PushResult | None], None] | None = None,
 ) -> list[tuple[DevicePlan, PushResult | None]]:
-    """Plan and push each device in parallel; ``dry_run`` plans only. One failure stops no other."""
+    """Plan and push each device in parallel; ``dry_run`` plans only. One failure stops no other.
+
+    ``on_done(device, result)`` is called from the worker as each device finishes (a progress bar)."""
     at = now()
     enforcements = ctx.store.active_enforcements(at)
 
     def one(dev: Device) -> tuple[DevicePlan, PushResult | None]:
+        done = _push_one(dev)
+        if on_done is not None:
+            on_done(dev.name, done[1])
+        return done
+
+    def _push_one(dev: Device) -> tuple[DevicePlan, PushResult | None]:
         try:
             with ctx.driver(dev) as drv:
                 p = _plan_with(ctx, dev, enforcements, drv, at)

@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-OTHER_PACKAGES=(postgresql)
+# tmux: the terminal tests drive a real TTY; chromium + chromium-driver: the web console's browser tests.
+OTHER_PACKAGES=(postgresql tmux chromium chromium-driver)
 command -v python3.11 >/dev/null || OTHER_PACKAGES+=(python3.11)
 # Debian's python3.11 has no ensurepip without python3.11-venv (pyenv or CI images bring their own).
 python3.11 -c "import ensurepip" 2>/dev/null || OTHER_PACKAGES+=(python3.11-venv)
