@@ -264,10 +264,11 @@ def _enforcement_table(enforcements: list[Any]) -> None:
 def _register_subpackages() -> None:
     from .api.cli import register as register_api
     from .cli_devices import register as register_devices
+    from .console.commands import register as register_console
     from .controller.cli import register as register_controller
     from .lab.cli import register as register_lab
 
-    for register in (register_devices, register_lab, register_controller, register_api):
+    for register in (register_devices, register_lab, register_controller, register_api, register_console):
         register(app)
 
 

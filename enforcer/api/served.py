@@ -15,6 +15,7 @@ from fastapi import Request
 from .. import service
 from ..hooks.intake import ItemResult
 from ..model import EnforcerError
+from ..notify import NoticeWorker
 from ..reconcile import Reconciler
 from .auth import DenialLog
 from .metrics import Metrics, carriers
@@ -46,14 +47,20 @@ class Served:
         self.metrics = Metrics(active=ctx.store.count_active)
         self.denials = DenialLog()
         self.loop: _Loop | None = None
+        self.notices: NoticeWorker | None = None
 
     def start_loop(self, interval: float, coalesce: float) -> None:
         self.loop = _Loop(self.ctx, self.metrics, interval, coalesce)
         self.loop.start()
+        if self.ctx.inventory.notices.enabled:  # its own thread: a dead mail relay never delays a push
+            self.notices = NoticeWorker(self.ctx.store, self.ctx.inventory, self.ctx.inventory.notices.interval)
+            self.notices.start()
 
     def stop(self) -> None:
         if self.loop is not None:
             self.loop.stop()
+        if self.notices is not None:
+            self.notices.stop()
         self.denials.flush(self.ctx.store)
 
     def kick(self) -> None:

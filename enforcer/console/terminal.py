@@ -35,7 +35,7 @@ def cell(value: object) -> Text:
     return Text("".join(ch if ch.isprintable() else " " for ch in " ".join(text.split())))
 
 
-def _table(*columns: str) -> Table:
+def plain_table(*columns: str) -> Table:
     """Light borders: the lines Rich draws between columns cost width an 80-column pane lacks."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for name in columns:
@@ -43,9 +43,9 @@ def _table(*columns: str) -> Table:
     return table
 
 
-def _fit(table: Table, width: int, shrink: Sequence[str], fold: dict[str, int] | None = None) -> Table:
+def fit(table: Table, width: int, shrink: Sequence[str], fold: dict[str, int] | None = None) -> Table:
     """Make ``table`` fit ``width`` columns by saying which columns give way: ``shrink`` ones are
-    cut with an ellipsis (the first ones to at most a fair share, the last takes what is left),
+    cut with an ellipsis (to a fair share of the room left, what a narrow one leaves going to the rest),
     ``fold`` ones (name → width) break onto a second line past that width, and every other column
     keeps its full width. Rich left to itself would cut every column alike (``12-…`` for a date)."""
     fold = fold or {}
@@ -54,12 +54,9 @@ def _fit(table: Table, width: int, shrink: Sequence[str], fold: dict[str, int] |
         return table
     fixed = sum(min(n, fold[h]) if h in fold else n for h, n in natural.items() if h not in shrink)
     room = width - fixed - 3 * len(table.columns)  # padding and gap around each column
-    flexible = [c for c in table.columns if c.header in shrink]
-    for i, col in enumerate(flexible):
-        if col.header in fold or col.header not in shrink:
-            continue
-        share = room if i == len(flexible) - 1 else max(8, room // (len(flexible) - i))
-        col.max_width = max(5, min(natural[col.header], share))
+    flexible = sorted((c for c in table.columns if c.header in shrink), key=lambda c: natural[c.header])
+    for i, col in enumerate(flexible):  # narrowest first: what one leaves over goes to the next
+        col.max_width = max(5, min(natural[col.header], room // (len(flexible) - i)))
         room -= col.max_width
     for col in table.columns:
         if col.header in fold:
@@ -95,7 +92,7 @@ def decisions_table(
     columns = ["id", "target", "violation", "status", "actions", "left", "by"]
     if counters is not None:
         columns.append("dropped")
-    table = _table(*columns)
+    table = plain_table(*columns)
     at = now()
     for r in records:
         row = [
@@ -110,12 +107,12 @@ def decisions_table(
         if counters is not None:
             row.append(cell(counters.get(r.id, "-")))
         table.add_row(*row)
-    return _fit(table, width, shrink=("by",), fold={"target": 18, "actions": 10})
+    return fit(table, width, shrink=("by",), fold={"target": 18, "actions": 10})
 
 
 def history_table(entries: Sequence[AuditEntry], width: int = 80) -> Table:
     """``enforcer history``: who did what, when, to what; the reason gets whatever width is left."""
-    table = _table("id", "at (UTC)", "action", "target", "dec", "by", "reason")
+    table = plain_table("id", "at (UTC)", "action", "target", "dec", "by", "reason")
     for e in entries:
         table.add_row(
             cell(e.id),
@@ -126,7 +123,7 @@ def history_table(entries: Sequence[AuditEntry], width: int = 80) -> Table:
             cell(f"{e.actor}/{e.source}"),
             cell(e.reason or _detail(e)),
         )
-    return _fit(table, width, shrink=("by", "reason"), fold={"target": 18})
+    return fit(table, width, shrink=("by", "reason"), fold={"target": 18})
 
 
 def _detail(e: AuditEntry) -> str:
@@ -136,14 +133,14 @@ def _detail(e: AuditEntry) -> str:
 
 def result_table(results: Sequence[PushResult], width: int = 80) -> Table:
     """``enforcer apply``'s last word: one line per device, failures in red with the reason."""
-    table = _table("device", "result", "changes", "secs", "error")
+    table = plain_table("device", "result", "changes", "secs", "error")
     for r in results:
         if not r.ok:
             status = Text("failed" + (" (rolled back)" if r.rolled_back else ""), style="red")
         else:
             status = Text("applied", style="green") if r.changed else Text("unchanged")
         table.add_row(cell(r.device), status, cell(r.summary), cell(f"{r.seconds:.2f}"), cell(r.error or ""))
-    return _fit(table, width, shrink=("error",), fold={"device": 20})
+    return fit(table, width, shrink=("error",), fold={"device": 20})
 
 
 @contextmanager
