@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .plan import DevicePlan
 from .push import PushResult
 from .service import Context, ReconcileReport, reconcile_once
 
@@ -52,11 +53,13 @@ class Reconciler:
         interval: float = 30.0,
         coalesce: float = 0.2,
         on_report: Callable[[ReconcileReport], None] | None = None,
+        on_device: Callable[[DevicePlan, PushResult | None], None] | None = None,
     ):
         self.ctx = ctx
         self.interval = interval
         self.coalesce = coalesce
         self.on_report = on_report
+        self.on_device = on_device
         self.backoff = Backoff()
         self._wake = threading.Event()
         #: Set while the loop waits for the next kick or interval (tests and shutdown wait on it).
@@ -73,7 +76,7 @@ class Reconciler:
         """One pass over every device not waiting out a backoff."""
         now = time.monotonic()
         ready = [name for name in self.ctx.inventory.devices if self.backoff.ready(name, now)]
-        report = reconcile_once(self.ctx, ready)
+        report = reconcile_once(self.ctx, ready, on_done=self.on_device)
         for result in report.results:
             self.backoff.record(result, time.monotonic())
             if not result.ok:

@@ -182,6 +182,14 @@ def approve(ctx: Context, decision_id: int, *, actor: str, source: str, reason: 
         raise InvalidInput("decision_id", f"no pending decision with id {decision_id}") from None
 
 
+def reject(ctx: Context, decision_id: int, *, actor: str, source: str, reason: str = "") -> DecisionRecord:
+    """An operator rejects a held decision: it ends (removed, audited) having enforced nothing."""
+    rec = ctx.store.get_decision(decision_id)
+    if rec is None or rec.status is not Status.PENDING:
+        raise InvalidInput("decision_id", f"no pending decision with id {decision_id}")
+    return ctx.store.end_decision(decision_id, status=Status.REMOVED, actor=actor, source=source, reason=reason)
+
+
 def _active_duplicate(ctx: Context, decision: Decision) -> DecisionRecord | None:
     """The same offence from the same source while it is still enforced (an operator re-running a
     command, a detector re-alerting): one decision, no climb up the ladder for one incident.
@@ -321,18 +329,19 @@ def apply(
     revert_in: int | None = DEFAULT_REVERT_IN,
     actor: str = "operator",
     source: str = "cli",
-    on_done: Callable[[str, PushResult | None], None] | None = None,
+    on_done: Callable[[DevicePlan, PushResult | None], None] | None = None,
 ) -> list[tuple[DevicePlan, PushResult | None]]:
     """Plan and push each device in parallel; ``dry_run`` plans only. One failure stops no other.
 
-    ``on_done(device, result)`` is called from the worker as each device finishes (a progress bar)."""
+    ``on_done(plan, result)`` is called from the worker as each device finishes (a progress bar,
+    the console's device board)."""
     at = now()
     enforcements = ctx.store.active_enforcements(at)
 
     def one(dev: Device) -> tuple[DevicePlan, PushResult | None]:
         done = _push_one(dev)
         if on_done is not None:
-            on_done(dev.name, done[1])
+            on_done(*done)
         return done
 
     def _push_one(dev: Device) -> tuple[DevicePlan, PushResult | None]:
@@ -366,10 +375,15 @@ class ReconcileReport(BaseModel):
     results: list[PushResult]
 
 
-def reconcile_once(ctx: Context, device: str | Sequence[str] | None = None) -> ReconcileReport:
+def reconcile_once(
+    ctx: Context,
+    device: str | Sequence[str] | None = None,
+    on_done: Callable[[DevicePlan, PushResult | None], None] | None = None,
+) -> ReconcileReport:
     """Level-triggered: expire what is due, then make every device equal its rendered section."""
     expired = ctx.store.expire_due()
-    results = [r for _, r in apply(ctx, device, actor="enforcer", source="reconcile") if r is not None]
+    pushed = apply(ctx, device, actor="enforcer", source="reconcile", on_done=on_done)
+    results = [r for _, r in pushed if r is not None]
     return ReconcileReport(expired=[d.id for d in expired], results=results)
 
 

@@ -115,6 +115,9 @@ def create_app(
     _service_routes(app)
     _decision_routes(app)
     webhooks.register(app)
+    from ..console import web as console_web  # the console imports the API's pieces: import it last
+
+    console_web.register(app)
     return app
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from fastapi import Request
 
 from .. import service
+from ..console.board import DeviceBoard
 from ..hooks.intake import ItemResult
 from ..model import EnforcerError
 from ..notify import NoticeWorker
@@ -27,13 +28,17 @@ log = logging.getLogger("enforcer.api")
 class _Loop(Reconciler):
     """The reconcile loop, telling the metrics when each pass started and how it went."""
 
-    def __init__(self, ctx: service.Context, metrics: Metrics, interval: float, coalesce: float):
-        super().__init__(ctx, interval=interval, coalesce=coalesce, on_report=self._report)
+    def __init__(
+        self, ctx: service.Context, metrics: Metrics, board: DeviceBoard, interval: float, coalesce: float
+    ):
+        super().__init__(ctx, interval=interval, coalesce=coalesce, on_report=self._report, on_device=board.done)
         self.metrics = metrics
+        self.board = board
         self._started = 0.0
 
     def run_pass(self) -> service.ReconcileReport:
         self._started = time.monotonic()
+        self.board.begin_pass(list(self.ctx.inventory.devices))
         return super().run_pass()
 
     def _report(self, report: service.ReconcileReport) -> None:
@@ -46,11 +51,12 @@ class Served:
         self.ctx = ctx
         self.metrics = Metrics(active=ctx.store.count_active)
         self.denials = DenialLog()
+        self.board = DeviceBoard()  # the web console's device states, kept by the loop
         self.loop: _Loop | None = None
         self.notices: NoticeWorker | None = None
 
     def start_loop(self, interval: float, coalesce: float) -> None:
-        self.loop = _Loop(self.ctx, self.metrics, interval, coalesce)
+        self.loop = _Loop(self.ctx, self.metrics, self.board, interval, coalesce)
         self.loop.start()
         if self.ctx.inventory.notices.enabled:  # its own thread: a dead mail relay never delays a push
             self.notices = NoticeWorker(self.ctx.store, self.ctx.inventory, self.ctx.inventory.notices.interval)

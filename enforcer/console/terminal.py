@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..model import Status, now
+from ..plan import DevicePlan
 from ..push import PushResult
 from ..tables import AuditEntry, DecisionRecord
 
@@ -144,11 +145,11 @@ def result_table(results: Sequence[PushResult], width: int = 80) -> Table:
 
 
 @contextmanager
-def apply_progress(console: Console, total: int) -> Iterator[Callable[[str, PushResult | None], None]]:
+def apply_progress(console: Console, total: int) -> Iterator[Callable[[DevicePlan, PushResult | None], None]]:
     """A progress bar over the devices being applied, on a terminal only; yields the callback
     :func:`enforcer.service.apply` calls as each device finishes (from its worker threads)."""
     if not console.is_terminal or total <= 1:
-        yield lambda _device, _result: None
+        yield lambda _plan, _result: None
         return
     columns = (
         SpinnerColumn(),
@@ -162,9 +163,9 @@ def apply_progress(console: Console, total: int) -> Iterator[Callable[[str, Push
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("apply", total=total, last="")
 
-        def done(device: str, result: PushResult | None) -> None:
+        def done(plan: DevicePlan, result: PushResult | None) -> None:
             mark = "" if result is None or result.ok else " FAILED"
-            progress.update(task, advance=1, last=f"{device}{mark}")
+            progress.update(task, advance=1, last=f"{plan.device}{mark}")
 
         yield done
 
