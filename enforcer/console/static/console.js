@@ -8,7 +8,7 @@
     if (s <= 0) return "due";
     var d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
     if (d) return d + "d" + h + "h";
-    if (h) return h + "h" + String(m).padStart(2, "0") + "m";
+    if (h) return h + "h" + String(m).padStart(2, "0") + "m" + String(s % 60).padStart(2, "0") + "s";
     return m ? m + "m" + String(s % 60).padStart(2, "0") + "s" : (s % 60) + "s";
   }
   function tick() {
