@@ -12,6 +12,7 @@ LAB_PACKAGES=(
   openssh-server           # the routers' management sshd (ssh-keygen too)
   openvswitch-switch ethtool  # the OpenFlow part of the lab
   util-linux procps        # unshare, setsid; sysctl
+  gobgpd                   # GoBGP 3.10: the customer router of `lab up --customer-bgp gobgp`
   "$@"                     # whatever else the caller needs (scripts/setup.sh: PostgreSQL, Python)
 )
 
@@ -29,3 +30,4 @@ fi
 # The packaged FRR service is not needed (the lab starts its own daemons); the system's sshd is
 # left alone: the lab's sshds listen on their own loopback ports, and a CI runner may need port 22.
 as_root systemctl disable --now frr >/dev/null 2>&1 || true
+as_root systemctl disable --now gobgpd >/dev/null 2>&1 || true

@@ -15,12 +15,14 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
 from . import service
 from .catalog import CATALOG
 from .console import terminal
+from .extras import missing_extra
 from .model import Decision, EnforcerError, InvalidInput, Refused, validation_error_to_invalid
 from .settings import Settings
 
@@ -190,14 +192,28 @@ def approve(
 def list_cmd(
     ctx: typer.Context,
     all_: Annotated[bool, typer.Option("--all", help="Include removed and expired decisions")] = False,
+    counters: Annotated[
+        bool, typer.Option("--counters", help="Read what each decision dropped from the devices that count it")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Current decisions (enforced, or held for approval) and their enforcements."""
-    records = guard(lambda: service.list_decisions(context(ctx), active_only=not all_))
+    c = context(ctx)
+    records = guard(lambda: service.list_decisions(c, active_only=not all_))
+    dropped = None
+    if counters:
+        from .counters import by_decision, read_counters
+
+        dropped = by_decision((e for r in records for e in r.enforcements), read_counters(c))
     if as_json:
-        emit_json([r.model_dump(mode="json") for r in records])
+        rows = [r.model_dump(mode="json") for r in records]
+        if dropped is not None:
+            for row in rows:
+                row["dropped"] = dropped[row["id"]].model_dump() if row["id"] in dropped else None
+        emit_json(rows)
         return
-    out.print(terminal.decisions_table(records, out.width))
+    shown = None if dropped is None else {i: d.human() for i, d in dropped.items()}
+    out.print(terminal.decisions_table(records, out.width, shown))
 
 
 @app.command()
@@ -273,7 +289,14 @@ def _register_subpackages() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ImportError as exc:  # an optional stack is not installed: name the extra, no traceback
+        missing = missing_extra(exc)
+        if missing is None:
+            raise
+        err.print(f"error: {escape(str(missing))}", highlight=False)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

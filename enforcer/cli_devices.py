@@ -67,6 +67,9 @@ def _print_plans(plans: list[Any]) -> None:
             notes.append(f"{len(p.unsupported)} enforcement(s) not supported on this platform")
         if p.protected:
             notes.append(f"withheld, overlaps a protected prefix: {', '.join(map(str, p.protected))}")
+        notes += [f"enforcement {i} {why}" for i, why in p.withheld]
+        if p.pending:
+            notes.append("a commit-confirm is pending on the device: apply confirms or rolls it back")
         note = "; ".join(notes)
         table.add_row(p.device, p.platform.value, p.transport.value, p.summary(), note)
     out.print(table)
@@ -153,11 +156,20 @@ def _print_report(report: service.ReconcileReport, as_json: bool) -> None:
 
 
 @app.command()
-def validate(ctx: typer.Context) -> None:
+def validate(
+    ctx: typer.Context,
+    live: Annotated[bool, typer.Option("--live", help="Also read each device: attachments must name "
+                                                      "its real BGP peers and interfaces")] = False,
+) -> None:
     """Check inventory, playbooks and templates; print every problem with file, path and reason."""
-    from .validate import validate_all
+    from .validate import validate_all, validate_live
 
     problems = validate_all(ctx.obj)
+    if live and not problems:
+        found, notes = validate_live(context(ctx).inventory)
+        problems += found
+        for n in notes:
+            err.print(n, markup=False, highlight=False)
     for p in problems:
         err.print(p, markup=False, highlight=False)
     if problems:

@@ -1,9 +1,11 @@
-"""Devices, customers and protected prefixes, read from Nornir-style YAML.
+"""Devices, customers and protected prefixes, read from a Nornir SimpleInventory folder.
 
-An inventory folder holds ``hosts.yaml`` (devices), ``groups.yaml`` and ``defaults.yaml`` (values a
-host inherits: host < its groups in order < defaults), ``customers.yaml`` and ``settings.yaml``
-(guardrails). Secrets never live in these files: a device names the environment variables that
-hold its credentials.
+An inventory folder holds ``hosts.yaml`` (devices), ``groups.yaml`` and ``defaults.yaml`` exactly as
+Nornir reads them (resolved in Nornir's order by :mod:`enforcer.inventory_nornir`; enforcer's keys
+under ``data:``, or flat at the top as in ``inventory/example``), plus enforcer's ``customers.yaml``
+and ``settings.yaml`` (guardrails). Credentials are best named by environment variable
+(``username_env``/``password_env``, read at connect time); a Nornir ``username``/``password`` in the
+files is honoured when no variable is named, because that is how many Nornir inventories are kept.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, ValidationError, field_validator
 
+from .inventory_nornir import ATTRIBUTES, resolve_host
 from .model import AddressT, Asn, FileProblems, InterfaceName, Name, PrefixT, Violation
 
 
@@ -55,6 +58,35 @@ DEFAULT_TRANSPORT = {
 }
 
 
+#: Nornir platform names (NAPALM drivers and netmiko device types) → enforcer's template folder.
+PLATFORM_ALIASES = {
+    "cisco_ios": Platform.IOS,
+    "cisco_xe": Platform.IOS,
+    "iosxe": Platform.IOS,
+    "cisco_xr": Platform.IOSXR,
+    "juniper_junos": Platform.JUNOS,
+    "juniper": Platform.JUNOS,
+    "arista_eos": Platform.EOS,
+    "cisco_nxos": Platform.NXOS,
+    "nxos_ssh": Platform.NXOS,
+    "linux": Platform.NFTABLES,
+}
+#: Nornir platforms that are also NAPALM driver names, used as ``napalm_driver`` when none is given.
+NAPALM_DRIVERS = {"ios", "iosxr", "junos", "eos", "nxos", "nxos_ssh"}
+
+
+class ConnectionOptions(BaseModel):
+    """One Nornir ``connection_options`` entry, resolved (``host.get_connection_parameters(name)``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    hostname: str | None = None
+    port: int | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    platform: str | None = None
+    extras: dict[str, Any] = Field(default_factory=dict)
+
+
 class InventoryError(FileProblems):
     """A problem in the inventory files (or a device or customer the inventory does not have)."""
 
@@ -77,15 +109,29 @@ class Device(BaseModel):
     netns: Name | None = None
     optional_args: dict[str, Any] = Field(default_factory=dict)
     groups: tuple[Name, ...] = ()
+    username: str | None = None
+    password: SecretStr | None = None
+    connection_options: dict[str, ConnectionOptions] = Field(default_factory=dict)
+    #: Other tools' ``data:`` keys, kept as they are (enforcer neither reads nor refuses them).
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("platform", mode="before")
+    @classmethod
+    def _nornir_platform(cls, v: object) -> object:
+        return PLATFORM_ALIASES.get(v, v) if isinstance(v, str) else v
 
     @property
     def effective_transport(self) -> Transport:
         return self.transport or DEFAULT_TRANSPORT[self.platform]
 
     def credentials(self) -> tuple[str | None, str | None]:
-        """Read at connect time, never stored: a missing variable yields None."""
-        user = os.environ.get(self.username_env) if self.username_env else None
-        pw = os.environ.get(self.password_env) if self.password_env else None
+        """The named environment variables, read at connect time (a missing one yields None); the
+        inventory's own Nornir ``username``/``password`` only where no variable is named."""
+        user = os.environ.get(self.username_env) if self.username_env else self.username
+        if self.password_env:
+            pw = os.environ.get(self.password_env)
+        else:
+            pw = self.password.get_secret_value() if self.password else None
         return user, pw
 
 
@@ -202,13 +248,32 @@ def _read_yaml(path: Path, problems: list[str]) -> Any:
         return None
 
 
-def _merge(host: dict[str, Any], groups: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    """Nornir's precedence: the host's own value, then each group in order, then defaults."""
-    merged: dict[str, Any] = dict(defaults.get("data", {}) if "data" in defaults else defaults)
-    for g in reversed(host.get("groups", []) or []):
-        merged.update(groups.get(g, {}) or {})
-    merged.update(host)
-    return merged
+#: Keys of :class:`Device` an inventory may set (``name`` is the host's key, ``groups`` Nornir's).
+DEVICE_KEYS = set(Device.model_fields) - {"name", "groups", "data", *ATTRIBUTES, "connection_options"}
+
+
+def _flat_key_problems(where: Path, elements: dict[str, Any]) -> list[str]:
+    """A top-level key that is neither Nornir's nor enforcer's: Nornir would drop it silently, so it
+    is most likely a typo (``rol: edge``), and refused here with its file and path."""
+    allowed = {*ATTRIBUTES, "groups", "data", "connection_options", *DEVICE_KEYS}
+    problems = []
+    for name, body in elements.items():
+        for key in (body or {}).keys() - allowed:
+            path = f"{name}.{key}" if name else key
+            problems.append(f"{where}: {path}: not a Nornir attribute or an enforcer key (other keys go under data:)")
+    return problems
+
+
+def _device_fields(name: str, resolved: dict[str, Any]) -> dict[str, Any]:
+    """What :class:`Device` validates: Nornir's attributes, overridden by enforcer's keys in data."""
+    attrs = {k: v for k, v in resolved["attributes"].items() if v is not None}
+    data = resolved["data"]
+    fields = {**attrs, **{k: v for k, v in data.items() if k in DEVICE_KEYS}}
+    if "napalm_driver" not in fields and attrs.get("platform") in NAPALM_DRIVERS:
+        fields["napalm_driver"] = attrs["platform"]
+    fields.update(name=name, groups=resolved["groups"], connection_options=resolved["connection_options"],
+                  data={k: v for k, v in data.items() if k not in DEVICE_KEYS})  # fmt: skip
+    return fields
 
 
 def _errors(path: Path, prefix: str, exc: ValidationError) -> list[str]:
@@ -235,14 +300,15 @@ def load_inventory(path: str | os.PathLike[str]) -> Inventory:
     if problems:
         raise InventoryError(problems)
 
+    hosts = hosts or {}
+    problems += _flat_key_problems(root / "hosts.yaml", hosts)
+    problems += _flat_key_problems(root / "groups.yaml", groups)
+    problems += _flat_key_problems(root / "defaults.yaml", {"": defaults})
     devices: dict[str, Device] = {}
-    for name, host in (hosts or {}).items():
-        host = dict(host or {})
-        for g in host.get("groups", []) or []:
-            if g not in groups:
-                problems.append(f"{root / 'hosts.yaml'}: {name}.groups: unknown group {g!r}")
-        merged = _merge(host, groups, defaults)
-        merged.setdefault("name", name)
+    for name in hosts:
+        files = (root / "hosts.yaml", root / "groups.yaml")
+        resolved = resolve_host(name, hosts, groups, defaults, problems, where=files)
+        merged = _device_fields(name, resolved)
         if merged.get("snapshot"):
             merged["snapshot"] = (root / merged["snapshot"]).resolve()
         try:
@@ -275,7 +341,7 @@ def load_inventory(path: str | os.PathLike[str]) -> Inventory:
         problems.extend(_errors(root / "settings.yaml", "notices", exc))
         notices = NoticeSettings()
     if problems:
-        raise InventoryError(problems)
+        raise InventoryError(list(dict.fromkeys(problems)))
     try:
         return Inventory(path=root, devices=devices, customers=customers, guardrails=guardrails, notices=notices)
     except ValidationError as exc:

@@ -32,12 +32,12 @@ from sqlalchemy.exc import IntegrityError
 from .catalog import CATALOG
 from .inventory import Customer, Inventory, NoticeSettings
 from .model import ActionKind, Violation, now
-from .settings import REPO_ROOT
+from .resources import TEMPLATES as DEVICE_TEMPLATES
 from .tables import AuditRow, DecisionRecord, NoticeRow, aware_utc, naive_utc
 
 log = logging.getLogger("enforcer.notify")
 
-TEMPLATES = REPO_ROOT / "templates" / "notices"
+TEMPLATES = DEVICE_TEMPLATES / "notices"
 
 #: The audit actions a customer is told about, and what each means for them.
 KINDS = {"block": "start", "block-forced": "start", "approve": "start", "unblock": "end", "expired": "end"}

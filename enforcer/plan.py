@@ -29,16 +29,23 @@ class DevicePlan(BaseModel):
     removed_lines: list[str]
     unsupported: list[tuple[int, ActionKind]] = []
     protected: list[int] = []
+    #: (enforcement id, reason): left out so that one bad input does not stop the device's others.
+    withheld: list[tuple[int, str]] = []
+    #: A commit-confirm waits on the device (a pusher died before confirming): apply settles it.
+    pending: bool = False
+    #: What apply did about a pending commit before planning (confirmed / rolled back on purpose).
+    settled: str | None = None
     error: str | None = None
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.added or self.changed or self.removed)
+        return bool(self.added or self.changed or self.removed or self.pending)
 
     def summary(self) -> str:
         if self.error:
             return f"error: {self.error}"
-        return f"+{self.added} ~{self.changed} -{self.removed}"
+        counts = f"+{self.added} ~{self.changed} -{self.removed}"
+        return counts + (" (a commit-confirm is pending on the device)" if self.pending else "")
 
 
 def diff_counts(live: list[str], desired: list[str]) -> tuple[int, int, int, list[str]]:

@@ -1,21 +1,26 @@
 """Put one device's plan onto the device: confirmed, verified, rolled back on failure.
 
-The sequence is NAPALM's and the same for every transport: merge candidate → compare →
-commit with ``revert_in`` (the device reverts by itself if we lose it) → read the managed section
-back → confirm only if it equals what we rendered, else roll back. One device's failure never
-stops the others: the caller gets a result per device.
+The sequence is NAPALM's and the same for every transport: settle a commit-confirm left pending
+by a pusher that died (:func:`settle_pending`) → merge candidate → compare → commit with
+``revert_in`` (the device reverts by itself if we lose it) → read the managed section back →
+confirm only if it equals what we rendered, else roll back. After any failure the device is read
+back and the result says what it really holds ("rolled back, verified", "device holds N of M new
+lines"), never what enforcer hoped. One device's failure never stops the others.
 """
 
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from .drivers.base import DeviceUnreachable, Driver, DriverError
-from .model import EnforcerError
-from .plan import DevicePlan
+from .drivers.base import CommitRefused, DeviceUnreachable, Driver, DriverError
+from .inventory import Device, Inventory
+from .model import Enforcement, EnforcerError
+from .plan import DevicePlan, make_plan
 from .render import RenderError, render_push
+from .withhold import render_for
 
 DEFAULT_REVERT_IN = 60
 
@@ -29,6 +34,55 @@ class PushResult(BaseModel):
     error: str | None = None
     rolled_back: bool = False
     seconds: float = 0.0
+    #: What was done about a commit-confirm a dead pusher left pending (see settle_pending).
+    settled: str | None = None
+    #: (enforcement id, reason) left out of this device's section; the rest was pushed.
+    withheld: list[tuple[int, str]] = []
+
+
+def plan_device(
+    device: Device,
+    enforcements: list[Enforcement],
+    inventory: Inventory,
+    driver: Driver,
+    at: datetime,
+    settle: bool = False,
+) -> DevicePlan:
+    """Render (withholding what the device cannot take), ask the device whether a commit-confirm is
+    pending, settle it when ``settle`` (apply and reconcile; plan only shows it), read the live
+    section, diff. Every pass asks: a pending commit is state to act on, not a timer to hope about."""
+    rendered = render_for(device, enforcements, inventory, at, collisions=driver.foreign_collisions)
+    pending, settled = driver.has_pending_commit(), None
+    if pending and settle:
+        settled, pending = settle_pending(driver, rendered.desired), False
+    section = rendered.section
+    plan = make_plan(
+        device.name,
+        device.platform,
+        device.effective_transport,
+        rendered.desired,
+        driver.get_managed_section(),
+        list(section.unsupported),
+        list(section.protected),
+    )
+    return plan.model_copy(update={"withheld": rendered.withheld, "pending": pending, "settled": settled})
+
+
+def settle_pending(driver: Driver, desired: str) -> str | None:
+    """Deal on purpose with a commit-confirm left pending on the device (a pusher that died between
+    commit and confirm): confirm it if the device holds the desired state, else roll it back, so
+    nothing is ever left for the device's timer to revert unnoticed. Returns what was done.
+
+    Called with the per-device push lease held, so a pending commit here is never another live
+    pusher's (the drivers refuse to commit over one anyway).
+    """
+    if not driver.has_pending_commit():
+        return None
+    if driver.get_managed_section() == desired:
+        driver.confirm_commit()
+        return "a pending commit-confirm held the desired state: confirmed"
+    driver.rollback()
+    return "a pending commit-confirm did not hold the desired state: rolled back on purpose"
 
 
 def push_plan(driver: Driver, plan: DevicePlan, revert_in: int | None = DEFAULT_REVERT_IN) -> PushResult:
@@ -36,9 +90,9 @@ def push_plan(driver: Driver, plan: DevicePlan, revert_in: int | None = DEFAULT_
     started = time.monotonic()
     name = plan.device
     if plan.error:
-        return PushResult(device=name, ok=False, changed=False, summary=plan.summary(), error=plan.error)
+        return _result(plan, ok=False, changed=False, error=plan.error)
     if not plan.has_changes:
-        return PushResult(device=name, ok=True, changed=False, summary=plan.summary())
+        return _result(plan, ok=True, changed=False)
     sent = committed = False
     try:
         candidate = render_push(driver.device, plan.desired, plan.live, plan.removed_lines)
@@ -56,38 +110,75 @@ def push_plan(driver: Driver, plan: DevicePlan, revert_in: int | None = DEFAULT_
         if revert_in:
             driver.confirm_commit()
     except (EnforcerError, OSError) as exc:
-        # Management lost once the commit was sent: a rollback cannot reach the device either, and
-        # not confirming is what makes it revert by itself. Say so rather than try.
-        lost = sent and isinstance(exc, DeviceUnreachable)
-        rolled_back = False if lost else _undo(driver, committed)
         reason = exc.reason if isinstance(exc, DriverError) else str(exc)
         if isinstance(exc, RenderError):
             reason = f"render: {exc}"
-        if lost or (committed and not rolled_back):
-            reason = _left_to_device(reason, lost, committed, revert_in)
-        return PushResult(
-            device=name,
+        rolled_back = False
+        if sent and isinstance(exc, DeviceUnreachable):
+            # Management lost once the commit was sent: a rollback cannot reach the device either,
+            # and not confirming is what makes it revert by itself. Say so rather than try.
+            reason = _left_to_device(reason, True, committed, revert_in)
+        elif sent and not isinstance(exc, CommitRefused):
+            rolled_back, state = _verified_undo(driver, plan, committed)
+            if state is None:
+                reason = _left_to_device(reason, False, committed, revert_in)
+            else:
+                reason = f"{reason}; {state}"
+        else:
+            _discard(driver)
+        return _result(
+            plan,
             ok=False,
             changed=False,
-            summary=plan.summary(),
             error=reason,
             rolled_back=rolled_back,
             seconds=time.monotonic() - started,
         )
+    return _result(plan, ok=True, changed=True, seconds=time.monotonic() - started)
+
+
+def _result(plan: DevicePlan, **fields: object) -> PushResult:
     return PushResult(
-        device=name, ok=True, changed=True, summary=plan.summary(), seconds=time.monotonic() - started
+        device=plan.device, summary=plan.summary(), settled=plan.settled, withheld=plan.withheld, **fields
     )
 
 
-def _undo(driver: Driver, committed: bool) -> bool:
+def _discard(driver: Driver) -> None:
     try:
-        if committed:
-            driver.rollback()
-            return True
         driver.discard_config()
     except EnforcerError:
         pass
-    return False
+
+
+def _verified_undo(driver: Driver, plan: DevicePlan, committed: bool) -> tuple[bool, str | None]:
+    """After a failed or interrupted commit: read the device, roll back only what really landed,
+    read again, and say what the device holds. ``(rollback done, what is there)``; ``None`` when
+    the device could not be read back nor rolled back.
+
+    A rollback is never sent when the device still holds the old set: the router may already have
+    undone a failed commit itself, and a second rollback would take back an earlier commit.
+    """
+    try:
+        now = driver.get_managed_section()
+        if now == plan.live and not committed:
+            return False, "nothing changed on the device (read back, verified)"
+        driver.rollback()
+        now = driver.get_managed_section()
+    except EnforcerError:
+        return False, None
+    if now == plan.live:
+        return True, "rolled back, verified (the device holds its previous set)"
+    return True, held_report(now, plan)
+
+
+def held_report(now: str, plan: DevicePlan) -> str:
+    """How much of the change a device really holds, read back: the operator's next question."""
+    if now == plan.desired:
+        return "the device holds the new set (read back, verified)"
+    have = set(now.splitlines())
+    wanted = [ln for ln in plan.desired.splitlines() if ln not in set(plan.live.splitlines())]
+    held = sum(1 for ln in wanted if ln in have)
+    return f"device holds {held} of {len(wanted)} new lines: left for the next pass"
 
 
 def _left_to_device(reason: str, lost: bool, committed: bool, revert_in: int | None) -> str:

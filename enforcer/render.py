@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
-from ipaddress import IPv4Network, IPv6Address, IPv6Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from .inventory import Device, Inventory, Platform, covers
+from .limits import Limit
 from .model import (
     BLACKHOLE,
     ActionKind,
@@ -38,9 +39,16 @@ from .model import (
     Violation,
     now,
 )
+from .resources import TEMPLATES
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
-_SAFE_TEXT = re.compile(r"^[A-Za-z0-9 ._:/@+=-]*$")
+TEMPLATES_DIR = TEMPLATES
+_SAFE_TEXT = re.compile(r"[A-Za-z0-9 ._:/@+=-]*")
+#: What a template may print: validated text and typed values. A list or dict (an inventory value of
+#: the wrong shape) would print its repr, brackets, quotes and commas included. ``Undefined`` is
+#: the empty ``{{ x if c }}`` without an else (StrictUndefined still raises on a missing name).
+_PRINTABLE = (str, int, IPv4Network, IPv6Network, IPv4Address, IPv6Address, Community, jinja2.Undefined)
+#: Every character ``str.splitlines`` breaks a line on.
+_LINE_BREAK = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 class RenderError(EnforcerError):
@@ -139,6 +147,7 @@ class PlatformInfo(BaseModel):
     comment: str = "!"
     managed: tuple[str, ...] = ()
     description: str = ""
+    limits: tuple[Limit, ...] = ()  # what the device refuses past a length (enforcer.limits)
 
 
 @cache
@@ -277,10 +286,20 @@ def _anti_spoof(inv: Inventory, device: Device, cid: str, items: list[Enforcemen
 
 
 def _finalize(value: Any) -> Any:
-    """Every printed expression: typed values pass, strings must be in the safe character set."""
+    """Every printed expression: typed values pass, strings must be in the safe character set.
+
+    A line break of any kind (``str.splitlines`` splits on ten of them) is refused whatever the
+    type, :class:`Rendered` included: one printed value must never become two device lines.
+    ``fullmatch`` matters: ``re.match`` with ``$`` accepts a trailing newline, which split a Junos line.
+    """
     if value is None:
         raise RenderError("template printed None (a missing value)")
-    if isinstance(value, str) and not isinstance(value, Rendered) and not _SAFE_TEXT.match(value):
+    if not isinstance(value, _PRINTABLE):
+        raise RenderError(f"refusing to print a {type(value).__name__} into a device config: {value!s:.40}")
+    text = str(value)
+    if _LINE_BREAK.search(text):
+        raise RenderError(f"refusing to print unsafe text (a line break) into a device config: {text[:40]!r}")
+    if isinstance(value, str) and not isinstance(value, Rendered) and not _SAFE_TEXT.fullmatch(value):
         raise RenderError(f"refusing to print unsafe text into a device config: {value[:40]!r}")
     scoped = value.network_address if isinstance(value, IPv6Network) else value
     if isinstance(scoped, IPv6Address) and scoped.scope_id:

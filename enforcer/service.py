@@ -20,7 +20,7 @@ from .drivers.base import Driver, DriverError
 from .drivers.offline import OfflineDriver
 from .inventory import Device, Inventory, Transport, load_inventory
 from .model import Decision, Enforcement, EnforcerError, InvalidInput, Refused, Status, Violation, now
-from .plan import DevicePlan, failed_plan, make_plan
+from .plan import DevicePlan, failed_plan
 from .policy import (
     NeedsForce,
     Playbook,
@@ -30,7 +30,7 @@ from .policy import (
     load_playbooks,
     resolve_customer,
 )
-from .push import DEFAULT_REVERT_IN, PushResult, push_plan
+from .push import DEFAULT_REVERT_IN, PushResult, plan_device, push_plan
 from .render import build_section, render_section
 from .settings import Settings
 from .store import AuditEntry, DecisionRecord, DuplicateDecision, Store
@@ -285,19 +285,12 @@ def render_device(ctx: Context, device: str, at: datetime | None = None) -> str:
     return render_section(section)
 
 
-def _plan_with(ctx: Context, dev: Device, enforcements: list[Enforcement], driver: Driver, at: datetime) -> DevicePlan:
-    section = build_section(dev, enforcements, ctx.inventory, at)
-    desired = render_section(section)
-    live = driver.get_managed_section()
-    return make_plan(
-        dev.name,
-        dev.platform,
-        dev.effective_transport,
-        desired,
-        live,
-        list(section.unsupported),
-        list(section.protected),
-    )
+def _plan_with(
+    ctx: Context, dev: Device, enforcements: list[Enforcement], driver: Driver, at: datetime, settle: bool = False
+) -> DevicePlan:
+    """The device's plan (enforcements it cannot take withheld, a pending commit shown); ``settle``:
+    confirm or roll back a pending commit first (apply), see :func:`push.plan_device`."""
+    return plan_device(dev, enforcements, ctx.inventory, driver, at, settle=settle)
 
 
 def _each_device(ctx: Context, device: str | Sequence[str] | None, work: Callable[[Device], object]) -> list:
@@ -347,7 +340,7 @@ def apply(
     def _push_one(dev: Device) -> tuple[DevicePlan, PushResult | None]:
         try:
             with ctx.driver(dev) as drv:
-                p = _plan_with(ctx, dev, enforcements, drv, at)
+                p = _plan_with(ctx, dev, enforcements, drv, at, settle=not dry_run)
                 if dry_run:
                     return p, None
                 result = push_plan(drv, p, revert_in=revert_in)
@@ -356,13 +349,14 @@ def apply(
             return p, PushResult(device=dev.name, ok=False, changed=False, summary=p.summary(), error=p.error)
         if result.ok and result.changed:
             ctx.store.set_applied(dev.name, p.desired)
-        if result.changed or not result.ok:
+        if result.changed or not result.ok or p.settled:
             ctx.store.audit(
                 actor=actor,
                 source=source,
                 action="apply" if result.ok else "apply-failed",
                 target=dev.name,
-                detail={"summary": result.summary, "error": result.error, "rolled_back": result.rolled_back},
+                detail={"summary": result.summary, "error": result.error, "rolled_back": result.rolled_back,
+                        "settled": p.settled, "withheld": p.withheld},  # fmt: skip
             )
         return p, result
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from .resources import EXAMPLE_INVENTORY, PLAYBOOKS
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -17,9 +19,9 @@ class Settings(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True)
-    inventory: Path = REPO_ROOT / "inventory" / "example"
+    inventory: Path = EXAMPLE_INVENTORY
     db: str = "sqlite:///enforcer.db"
-    playbooks: Path = REPO_ROOT / "playbooks"
+    playbooks: Path = PLAYBOOKS
     output: Path = Path("out")
 
     @classmethod

@@ -12,6 +12,7 @@ from ipaddress import ip_address, ip_network
 from pathlib import Path
 
 from .inventory import Attachment, Customer, Device, Inventory, InventoryError, Platform, load_inventory
+from .limits import limit_of
 from .model import ActionKind, ActionParams, Enforcement, EnforcerError, Protocol, Violation, now
 from .policy import PlaybookError, load_playbooks
 from .render import TEMPLATES_DIR, RenderError, build_section, platform_info, render_push, render_section
@@ -96,6 +97,54 @@ def validate_roles(inventory: Inventory, books: dict) -> list[str]:
     return problems
 
 
+def validate_limits(inventory: Inventory) -> list[str]:
+    """Interface names each device's platform would refuse (nft and Linux: 15 characters)."""
+    problems = []
+    for dev in inventory.devices.values():
+        limit = limit_of(platform_info(dev.platform).limits, "interface name")
+        if limit is None:
+            continue
+        named = [(f"devices.{dev.name}.attach_interfaces.{i}", n) for i, n in enumerate(dev.attach_interfaces)]
+        named += [(f"customers.{c.id}.attachments.{i}.interface", a.interface)
+                  for c in inventory.customers.values() for i, a in enumerate(c.attachments)
+                  if a.device == dev.name and a.interface]  # fmt: skip
+        problems += [
+            f"inventory: {where}: {name!r} is {len(name)} characters; {dev.platform.value} on {dev.name} "
+            f"allows {limit}"
+            for where, name in named
+            if len(name) > limit
+        ]
+    return problems
+
+
+def validate_live(inventory: Inventory, driver_for=None) -> tuple[list[str], list[str]]:
+    """Attachments checked against what each device really has: a BGP neighbour that is not a peer,
+    an interface that does not exist. ``(problems, notes)``; a device that cannot be read is a note."""
+    from .drivers import get_driver
+
+    problems: list[str] = []
+    notes: list[str] = []
+    for dev in inventory.devices.values():
+        attached = [(c.id, i, a) for c in inventory.customers.values() for i, a in enumerate(c.attachments)
+                    if a.device == dev.name]  # fmt: skip
+        if not attached:
+            continue
+        try:
+            with (driver_for or get_driver)(dev) as drv:
+                peers, interfaces = drv.bgp_peers(), drv.interfaces()
+        except EnforcerError as exc:
+            notes.append(f"{dev.name}: not checked live ({exc})")
+            continue
+        for cid, i, a in attached:
+            where = f"inventory: customers.{cid}.attachments.{i}"
+            if a.neighbor is not None and peers is not None and str(a.neighbor) not in peers:
+                problems.append(f"{where}.neighbor: {a.neighbor} is not a BGP peer of {dev.name} "
+                                f"(peers: {', '.join(sorted(peers)) or 'none'})")  # fmt: skip
+            if a.interface and interfaces is not None and a.interface not in interfaces:
+                problems.append(f"{where}.interface: {a.interface} does not exist on {dev.name}")
+    return problems, notes
+
+
 def validate_all(settings: Settings) -> list[str]:
     problems: list[str] = []
     inventory = books = None
@@ -109,5 +158,7 @@ def validate_all(settings: Settings) -> list[str]:
         problems.extend(exc.problems)
     if inventory is not None and books is not None:
         problems.extend(validate_roles(inventory, books))
+    if inventory is not None:
+        problems.extend(validate_limits(inventory))
     problems.extend(validate_templates(set(Platform)))
     return problems

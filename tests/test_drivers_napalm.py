@@ -15,7 +15,7 @@ import pytest
 from napalm.base.mock import MockDriver
 
 from enforcer.drivers import get_driver
-from enforcer.drivers.base import DriverError
+from enforcer.drivers.base import CommitRefused, DriverError
 from enforcer.drivers.napalm import NapalmDriver
 from enforcer.inventory import Device
 
@@ -121,7 +121,7 @@ def test_commit_confirmed_is_pending_until_confirmed_and_cannot_stack(tmp_path, 
         drv.load_merge_candidate("ip access-list extended ENFORCER-IN-V4\n")
         drv.commit_config(revert_in=60)
         assert drv.has_pending_commit()
-        with pytest.raises(DriverError, match="Pending commit confirm"):
+        with pytest.raises(CommitRefused, match="Pending commit confirm"):
             drv.commit_config(revert_in=60)
         drv.confirm_commit()
         assert not drv.has_pending_commit()

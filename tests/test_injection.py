@@ -126,3 +126,47 @@ def test_the_same_forced_section_renders_once_the_text_is_safe(inventory, platfo
     text = render_section(_forced_section(device, "acme"))
     assert "203.0.113.7" in text.lower()
     assert ActionKind.NULL_ROUTE in platform_info(platform).actions
+
+
+LINE_BREAKS = ["\n", "\r", "\r\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+
+
+@pytest.mark.parametrize("brk", LINE_BREAKS, ids=repr)
+def test_finalize_refuses_a_trailing_line_break(inventory, brk):
+    """``re.match`` with ``$`` let "acme\\n" through and it split a Junos line in two."""
+    device = inventory.device(EDGE[Platform.JUNOS])
+    with pytest.raises(RenderError, match="line break"):
+        render_section(_forced_section(device, "acme" + brk))
+
+
+def test_a_junos_group_name_ending_in_a_newline_fails_the_render(inventory):
+    """An inventory value a template prints (the BGP group RTBH is exported to) meets the same check."""
+    base = inventory.device(EDGE[Platform.JUNOS])
+    device = base.model_copy(update={"optional_args": {"enforcer_upstream_group": "UPSTREAM\n"}})
+    rtbh = cases(inventory, device, ActionKind.RTBH, 4)
+    with pytest.raises(RenderError, match="line break"):
+        render_section(build_section(device, rtbh, inventory, at=T0))
+    ok = base.model_copy(update={"optional_args": {"enforcer_upstream_group": "UPSTREAM"}})
+    assert "set protocols bgp group UPSTREAM export ENFORCER-RTBH" in render_section(
+        build_section(ok, rtbh, inventory, at=T0)).splitlines()
+
+
+def test_a_list_where_a_template_expects_a_word_fails_the_render(inventory):
+    """An OpenFlow ``forward`` given as a YAML list would print its repr, brackets and commas included."""
+    base = inventory.device("of-edge1")
+    device = base.model_copy(update={"optional_args": {"forward": ["NORMAL", "output:1"]}})
+    limit = cases(inventory, device, ActionKind.RATE_LIMIT, 4)
+    with pytest.raises(RenderError, match="list"):
+        render_section(build_section(device, limit, inventory, at=T0))
+
+
+def test_even_a_line_enforcer_rendered_may_not_carry_a_line_break():
+    """``Rendered`` (a line of enforcer's own section, printed verbatim by push.j2) skips the
+    character check, never the line-break check."""
+    from enforcer.render import Rendered, environment
+
+    template = environment().from_string("{{ line }}")
+    assert template.render(line=Rendered("cookie=0xe4f0000000000001 actions=drop")) == \
+        "cookie=0xe4f0000000000001 actions=drop"
+    with pytest.raises(RenderError, match="line break"):
+        template.render(line=Rendered("cookie=0xe4f0000000000001 actions=drop\nflush"))

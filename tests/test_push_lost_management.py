@@ -6,8 +6,6 @@ with a scripted driver, so the message an operator reads after a bad night is th
 
 from __future__ import annotations
 
-import pytest
-
 from enforcer.drivers.base import DeviceUnreachable, Driver, DriverError
 from enforcer.inventory import Device, Platform
 from enforcer.plan import make_plan
@@ -99,13 +97,52 @@ def test_a_read_back_mismatch_whose_rollback_also_fails_is_left_to_the_timer():
     assert router.calls[-1] == "rollback"
 
 
-@pytest.mark.parametrize("fail_at", ["load", "commit"])
-def test_a_refusal_before_anything_landed_is_reported_as_it_was(fail_at: str):
+def test_a_refusal_before_anything_was_sent_is_reported_as_it_was():
     # A router that answers "no" is not a lost router: the candidate is discarded, the reason kept.
-    router = ScriptedRouter(fail_at=fail_at, error=DriverError)
+    router = ScriptedRouter(fail_at="load", error=DriverError)
     result = _push(router)
-    assert result.error == f"{fail_at}: no answer within 3s"
+    assert result.error == "load: no answer within 3s"
     assert router.calls[-1] == "discard"
+
+
+def test_a_failed_commit_is_read_back_and_not_rolled_back_when_nothing_landed():
+    # The router undid its own failed commit: a rollback now would take back an earlier commit.
+    router = ScriptedRouter(fail_at="commit", error=DriverError, readback="")
+    result = _push(router)
+    assert result.error == "commit: no answer within 3s; nothing changed on the device (read back, verified)"
+    assert "rollback" not in router.calls and router.calls[-1] == "read"
+
+
+class HalfApplied(ScriptedRouter):
+    """The commit died with part of the file on the router; the rollback takes it back (or not)."""
+
+    def __init__(self, after_rollback: str):
+        super().__init__(fail_at="commit", error=DriverError, readback=HALF)
+        self.after_rollback = after_rollback
+
+    def rollback(self) -> None:
+        super().rollback()
+        self.readback = self.after_rollback
+
+
+HALF = "ip route 192.0.2.250/32 Null0 tag 667\n"
+TWO = HALF + "ip route 192.0.2.251/32 Null0 tag 667\n"
+
+
+def _push_two(router: ScriptedRouter):
+    return push_plan(router, make_plan("edge", Platform.FRR, router.device.effective_transport, TWO, ""))
+
+
+def test_a_half_applied_commit_is_rolled_back_and_verified_by_reading_the_device():
+    router = HalfApplied(after_rollback="")
+    result = _push_two(router)
+    assert result.rolled_back and result.error.endswith("rolled back, verified (the device holds its previous set)")
+    assert router.calls[-3:] == ["read", "rollback", "read"]
+
+
+def test_a_rollback_that_leaves_part_of_the_change_says_how_much_the_device_holds():
+    result = _push_two(HalfApplied(after_rollback=HALF))
+    assert result.error.endswith("device holds 1 of 2 new lines: left for the next pass"), result.error
 
 
 def test_unreachable_before_the_commit_is_a_plain_failure():

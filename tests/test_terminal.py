@@ -129,6 +129,8 @@ def test_list_fits_80_columns_and_never_cuts_an_address(env, tmux):
 
 def test_watch_piped_prints_one_json_line_per_new_decision_and_push(env):
     enforcer(env, "history")  # the store exists before the watch looks: no race on its creation
+    # Whether the watch starts before or after the block is stored, it prints it once: the latest
+    # events first (as ``tail -f`` does), then the new ones.
     watch = subprocess.Popen(
         [ENFORCER, "watch", "--json", "--interval", "0.2"], env=env, stdout=subprocess.PIPE, text=True
     )

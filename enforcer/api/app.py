@@ -21,7 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Path, Query, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
@@ -77,7 +77,11 @@ def create_app(
     interval: float = 30.0,
     coalesce: float = 0.2,
     max_body: int = MAX_BODY,
+    docs: bool = False,
 ) -> FastAPI:
+    """The app; ``docs=True`` (``enforcer serve --docs``) also serves ``/docs`` and ``/redoc`` and
+    the spec without a token, for a test bench. By default only ``/healthz`` and ``/metrics``
+    answer without one: the spec maps every route and its limits, a reader token reads it."""
     lock = threading.Lock()
 
     def ensure(app: FastAPI) -> Served:
@@ -102,6 +106,9 @@ def create_app(
         description="AUP enforcement controller: decisions in, device configuration out. "
         "Errors are `{\"error\": {\"field\", \"reason\"}}`.",
         lifespan=lifespan,
+        openapi_url="/openapi.json" if docs else None,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
     )
     app.router.route_class = Guarded
     errors.install(app)
@@ -112,6 +119,8 @@ def create_app(
         ensure(request.app)
         return await call_next(request)
 
+    if not docs:
+        _spec_route(app)
     _service_routes(app)
     _decision_routes(app)
     webhooks.register(app)
@@ -119,6 +128,14 @@ def create_app(
 
     console_web.register(app)
     return app
+
+
+def _spec_route(app: FastAPI) -> None:
+    """``/openapi.json`` for any valid token (the committed copy is docs/openapi.json)."""
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def spec(_: Token = Depends(current_token)) -> JSONResponse:
+        return JSONResponse(app.openapi())
 
 
 def _service_routes(app: FastAPI) -> None:

@@ -50,6 +50,8 @@ def serve(
     coalesce: Annotated[float, typer.Option(help="Seconds to gather a burst of decisions into one push")] = 0.2,
     reconcile: Annotated[bool, typer.Option("--reconcile/--no-reconcile", help="Run the reconcile loop")] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    docs: Annotated[bool, typer.Option("--docs", help="Serve /docs, /redoc and /openapi.json without a token "
+                                       "(a test bench; by default the spec needs a token, the pages are off)")] = False,
 ) -> None:
     """Serve the HTTP API and detector hooks, with the reconcile loop and /metrics."""
     import uvicorn
@@ -64,7 +66,7 @@ def serve(
     settings = ctx.obj
     _context(ctx)  # fail early, with the CLI's message, on a bad --db
     app = create_app(lambda: service.Context.open(settings), reconcile=reconcile, interval=interval,
-                     coalesce=coalesce)
+                     coalesce=coalesce, docs=docs)
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 
@@ -79,27 +81,33 @@ def hook_fastnetmon(
     = "ENFORCER_TOKEN",
     apply: Annotated[bool, typer.Option("--apply/--no-apply", help="Push at once (else the next reconcile)")] = True,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would happen; store nothing")] = False,
+    on_unban: Annotated[str, typer.Option(help="end: an unban ends the block; keep: it lasts its TTL (FastNetMon "
+                                               "cannot see an attack end behind an upstream blackhole)")] = "end",
+    ttl: Annotated[str | None, typer.Option(help="How long a ban's block lasts (90s, 1h); default: the "
+                                                 "playbook's")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """FastNetMon notify script: ``notify_script_path`` can point at a wrapper running this.
 
-    Reads the attack details FastNetMon writes to stdin (text or JSON) — always, since FastNetMon
-    expects its script to consume them. ban → a ddos-victim (incoming) or ddos-outbound (outgoing)
+    Reads the attack details FastNetMon writes to stdin (text or JSON) on ``ban`` and in the JSON
+    form (no arguments); never on ``unban``, which gets none. ban → a ddos-victim (incoming) or ddos-outbound (outgoing)
     decision; unban → ends what FastNetMon opened for that host. With ``--url`` the call goes to
     ``enforcer serve`` (``/v1/hooks/fastnetmon``) instead of the store.
     """
     from ..hooks.fastnetmon import notify_document
     from ..model import InvalidInput
 
-    stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+    if on_unban not in ("end", "keep"):
+        _fail(f"on-unban: {on_unban!r} is not end or keep")
     try:
-        doc, key = notify_document(args or [], stdin)
+        doc, key = notify_document(args or [], _notify_stdin(args or []))
     except InvalidInput as exc:
         _fail(str(exc))
     if url:
-        results, pushed = _post_fastnetmon(url, token_env, doc, key, dry_run), []
+        results, pushed = _post_fastnetmon(url, token_env, doc, key, dry_run, {"on_unban": on_unban, "ttl": ttl}), []
     else:
-        results, pushed = _apply_fastnetmon(ctx, doc, key, apply=apply, dry_run=dry_run)
+        options = {"on_unban": on_unban, "ttl": ttl}
+        results, pushed = _apply_fastnetmon(ctx, doc, key, apply=apply, dry_run=dry_run, options=options)
     _print_results(results, pushed, as_json)
     if any(not r.accepted for r in results):
         raise typer.Exit(2)
@@ -107,7 +115,41 @@ def hook_fastnetmon(
         raise typer.Exit(1)
 
 
-def _apply_fastnetmon(ctx: typer.Context, doc: dict, key: str | None, *, apply: bool, dry_run: bool):
+#: FastNetMon writes a few kilobytes and closes the pipe; more, or a pipe left open, is not FastNetMon.
+NOTIFY_STDIN_LIMIT = 1 << 20
+NOTIFY_STDIN_IDLE = 2.0
+
+
+def _notify_stdin(args: list[str]) -> str:
+    """What FastNetMon wrote to stdin: read only where it writes (``ban``, or the JSON form with no
+    arguments), at most :data:`NOTIFY_STDIN_LIMIT` bytes, and no longer than
+    :data:`NOTIFY_STDIN_IDLE` seconds of silence: an ``unban`` run from a shell or a supervisor
+    whose stdin is an open pipe must not wait for an EOF that never comes."""
+    import os
+    import selectors
+
+    if args and "ban" not in (args[0], args[-1]):
+        return ""
+    if sys.stdin is None or sys.stdin.isatty():
+        return ""
+    try:
+        fd = sys.stdin.fileno()
+    except (OSError, ValueError):  # not a real file (an in-process test runner's stream)
+        return sys.stdin.read(NOTIFY_STDIN_LIMIT)
+    chunks: list[bytes] = []
+    size = 0
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while size < NOTIFY_STDIN_LIMIT and sel.select(NOTIFY_STDIN_IDLE):
+            chunk = os.read(fd, min(65536, NOTIFY_STDIN_LIMIT - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def _apply_fastnetmon(ctx: typer.Context, doc: dict, key: str | None, *, apply: bool, dry_run: bool, options: dict):
     """The notify call against the store, then (``apply``) a push of what changed."""
     from .. import service
     from ..hooks import fastnetmon
@@ -115,7 +157,7 @@ def _apply_fastnetmon(ctx: typer.Context, doc: dict, key: str | None, *, apply: 
     from ..model import EnforcerError, InvalidInput
 
     try:
-        items = claim(fastnetmon.from_callback(doc, key=key), hook=fastnetmon.SOURCE, caller=LOCAL)
+        items = claim(fastnetmon.from_callback(doc, key=key, **options), hook=fastnetmon.SOURCE, caller=LOCAL)
     except InvalidInput as exc:
         _fail(str(exc))
     c = _context(ctx)
@@ -129,7 +171,7 @@ def _apply_fastnetmon(ctx: typer.Context, doc: dict, key: str | None, *, apply: 
     return results, pushed
 
 
-def _post_fastnetmon(url: str, token_env: str, doc: dict, key: str | None, dry_run: bool):
+def _post_fastnetmon(url: str, token_env: str, doc: dict, key: str | None, dry_run: bool, options: dict):
     """The notify call as FastNetMon's web callback to ``enforcer serve``; its answer's results.
 
     Exit 2 for what the service refused (a 4xx names the field), 1 when it cannot be reached or
@@ -149,8 +191,8 @@ def _post_fastnetmon(url: str, token_env: str, doc: dict, key: str | None, dry_r
         headers["Idempotency-Key"] = key
     endpoint = url.rstrip("/") + "/v1/hooks/fastnetmon"
     try:
-        r = httpx.post(endpoint, json=doc, headers=headers, params={"dry_run": "true"} if dry_run else None,
-                       timeout=30)
+        params = {k: v for k, v in {**options, "dry_run": "true" if dry_run else None}.items() if v is not None}
+        r = httpx.post(endpoint, json=doc, headers=headers, params=params, timeout=30)
     except httpx.HTTPError as exc:
         _fail(f"{endpoint}: {exc}", 1)
     try:

@@ -65,6 +65,16 @@ def alertmanager_options(
     return {"on_resolved": on_resolved, "violation": violation and violation.value, "target_label": target_label}
 
 
+def fastnetmon_options(
+    on_unban: Annotated[Literal["end", "keep"], Query(
+        description="An unban ends the block, or leaves it to its TTL (FastNetMon cannot see behind a blackhole)")]
+    = "end",
+    ttl: Annotated[str | None, Query(max_length=32, description="How long a ban's block lasts (90s, 1h); "
+                                     "default: the playbook's")] = None,
+) -> dict[str, Any]:
+    return {"on_unban": on_unban, "ttl": ttl}
+
+
 @dataclass(frozen=True)
 class Hook:
     """One detector hook: its name (the URL's last part and its decisions' source) and adapter."""
@@ -77,7 +87,8 @@ class Hook:
 
 
 HOOKS = (
-    Hook("fastnetmon", "FastNetMon JSON callback (web_callback_url)", FastNetMonCallback, fastnetmon.from_callback),
+    Hook("fastnetmon", "FastNetMon JSON callback (web_callback_url)", FastNetMonCallback, fastnetmon.from_callback,
+         fastnetmon_options),
     Hook("bgpalerter", "BGPalerter reportHTTP alert", BGPalerterAlert, bgpalerter.from_webhook),
     Hook("alertmanager", "Prometheus Alertmanager webhook (version 4)", AlertmanagerWebhook,
          alertmanager.from_webhook, alertmanager_options),

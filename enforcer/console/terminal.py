@@ -140,7 +140,9 @@ def result_table(results: Sequence[PushResult], width: int = 80) -> Table:
             status = Text("failed" + (" (rolled back)" if r.rolled_back else ""), style="red")
         else:
             status = Text("applied", style="green") if r.changed else Text("unchanged")
-        table.add_row(cell(r.device), status, cell(r.summary), cell(f"{r.seconds:.2f}"), cell(r.error or ""))
+        notes = [r.error or "", r.settled or ""] + [f"enforcement {i} {why}" for i, why in r.withheld]
+        table.add_row(cell(r.device), status, cell(r.summary), cell(f"{r.seconds:.2f}"),
+                      cell("; ".join(n for n in notes if n)))
     return fit(table, width, shrink=("error",), fold={"device": 20})
 
 
@@ -196,20 +198,22 @@ def watch(
     """Follow the audit log (new decisions, approvals, expiries, pushes) every ``interval`` seconds.
 
     On a terminal: a live screen of the active decisions (with their counters) over the latest
-    events. Otherwise one line per new event (``--json``: one JSON object per line), flushed as it
-    happens, so ``enforcer watch | grep apply-failed`` works. ``read_events(after_id)`` returns the
+    events. Otherwise, like ``tail -f``, the latest ten events and then one line per new event
+    (``--json``: one JSON object per line), flushed as it happens, so ``enforcer watch | grep apply-failed`` works. ``read_events(after_id)`` returns the
     entries newer than ``after_id``; ``-1`` asks for the recent ones to start from.
     """
     recent = read_events(-1)
     last = recent[-1].id if recent else 0
     if not console.is_terminal or as_json:
+        batch = recent  # like ``tail -f``: the latest few first, then each new one as it happens
         while keep_going():
-            for e in read_events(last):
-                last = e.id
+            for e in batch:
                 line = json.dumps(e.model_dump(mode="json")) if as_json else event_line(e)
                 console.file.write(line + "\n")
             console.file.flush()
             time.sleep(interval)
+            batch = read_events(last)
+            last = batch[-1].id if batch else last
         return
     tail = list(recent[-10:])
 

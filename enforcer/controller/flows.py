@@ -35,8 +35,9 @@ import yaml
 
 from ..inventory import Device
 from ..model import EnforcerError, Prefix
+from ..resources import TEMPLATES
 
-PLATFORM_YAML = Path(__file__).resolve().parent.parent.parent / "templates" / "openflow" / "platform.yaml"
+PLATFORM_YAML = TEMPLATES / "openflow" / "platform.yaml"
 
 #: ``(family, protocol)`` → the ovs-ofctl keyword that implies eth_type (and ip_proto).
 _KEYWORDS = {

@@ -1,8 +1,8 @@
 """Device transports: one :class:`~enforcer.drivers.base.Driver` per way of reaching a device.
 
-``get_driver(device)`` picks the driver from the device's transport (``transport:`` in the
-inventory, else its platform's default). Drivers import their libraries lazily, so rendering
-and planning offline never need netmiko, NAPALM or os-ken.
+The names below load on first use (PEP 562), not when the package is imported: the router-side
+shell (:mod:`enforcer.drivers.frr_shell`) lives in this package and runs on every SSH exec, so
+importing the package must not pull in pydantic, the inventory or any driver library.
 """
 
 from __future__ import annotations
@@ -10,43 +10,19 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ..inventory import Device, Transport
-from .base import Driver, DriverError, extract_managed
-
-#: Transport → "module:class", imported on first use.
-REGISTRY: dict[Transport, str] = {
-    Transport.FRR: "enforcer.drivers.frr:FrrDriver",
-    Transport.LINUX: "enforcer.drivers.linux:LinuxDriver",
-    Transport.NAPALM: "enforcer.drivers.napalm:NapalmDriver",
-    Transport.OFFLINE: "enforcer.drivers.offline:OfflineDriver",
-    Transport.OPENFLOW: "enforcer.drivers.openflow:OpenFlowDriver",
+_LAZY = {
+    "Driver": ".base",
+    "DriverError": ".base",
+    "extract_managed": ".base",
+    "REGISTRY": ".registry",
+    "driver_class": ".registry",
+    "get_driver": ".registry",
 }
 
-
-def driver_class(transport: Transport) -> type[Driver]:
-    target = REGISTRY[transport]
-    module, _, cls = target.partition(":")
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as exc:
-        raise DriverError("-", f"transport {transport.value}: driver {target} is not available ({exc})") from exc
-    found = getattr(mod, cls, None)
-    if found is None:  # a module written under another class name: take its one Driver subclass
-        subclasses = [v for v in vars(mod).values() if isinstance(v, type) and issubclass(v, Driver) and v is not Driver
-                      and v.__module__ == mod.__name__]  # fmt: skip
-        found = subclasses[0] if len(subclasses) == 1 else None
-    if found is None:
-        raise DriverError("-", f"transport {transport.value}: {module} has no {cls}")
-    return found
+__all__ = sorted(_LAZY)
 
 
-def get_driver(device: Device, **kwargs: Any) -> Driver:
-    """The driver for ``device`` (not yet opened); ``kwargs`` go to its constructor (e.g. ``output_dir``)."""
-    try:
-        cls = driver_class(device.effective_transport)
-    except DriverError as exc:
-        raise DriverError(device.name, exc.reason) from None
-    return cls(device, **kwargs)
-
-
-__all__ = ["Driver", "DriverError", "REGISTRY", "driver_class", "extract_managed", "get_driver"]
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name], __name__), name)

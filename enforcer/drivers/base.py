@@ -34,6 +34,16 @@ class DeviceUnreachable(DriverError):
     """
 
 
+class AuthenticationFailed(DriverError):
+    """The device answered and refused enforcer's credentials (or the key would not open): reachable,
+    so retrying the network changes nothing; the inventory's secrets need fixing."""
+
+
+class CommitRefused(DriverError):
+    """The device holds another commit-confirm that is still pending: NAPALM's contract is to refuse,
+    never to cancel another pusher's revert timer."""
+
+
 class Driver(ABC):
     """NAPALM-shaped interface. Methods raise :class:`DriverError`; ``close`` never raises."""
 
@@ -94,7 +104,26 @@ class Driver(ABC):
     def confirm_commit(self) -> None: ...
 
     def has_pending_commit(self) -> bool:
+        """Whether a commit-confirm is waiting on the device (its timer will revert it).
+
+        Asked at the start of every plan, apply and reconcile pass: a pusher that died between
+        commit and confirm leaves one, and it must be confirmed or rolled back on purpose.
+        """
         return False
+
+    def bgp_peers(self) -> set[str] | None:
+        """The device's configured BGP neighbour addresses (``enforcer validate --live``); None: unknown."""
+        return None
+
+    def interfaces(self) -> set[str] | None:
+        """The device's interface names (``enforcer validate --live``); None: unknown."""
+        return None
+
+    def foreign_collisions(self, section: str) -> list[tuple[str, str]]:
+        """``(rendered line, operator's line)`` where pushing ``section`` would merge into an object
+        the operator owns (FRR keys a static route by prefix and next hop: a tagged line retags the
+        operator's route, and the unblock would delete it). Such lines are withheld, not pushed."""
+        return []
 
     @abstractmethod
     def discard_config(self) -> None: ...

@@ -3,11 +3,14 @@
 Reading is ``show running-config`` — the live config, so a manual change shows. Pushing a file
 line by line through an interactive session is slow (25 s for 1,000 lines through netmiko), and
 piping into vtysh hangs, so the candidate travels as the stdin of one SSH exec channel opened on
-the same session, to the router's ``load-commit`` verb: the router checks the file's syntax
-(``vtysh -C -f``), saves its running config as a checkpoint and applies the file with
-``vtysh -f``, restoring the checkpoint if a line fails (``vtysh -f`` is not atomic). With
-``revert_in`` the router itself restores the checkpoint unless ``commit-confirm`` arrives in
-time, as Junos' ``commit confirmed`` does — so a push that cuts enforcer off heals without it.
+the same session, to the router's ``load-commit`` verb, together with the file that undoes it
+(:func:`~.undo.undo_candidate`: enforcer's lines only, so a revert never wipes a NOC edit). The
+router checks the file's syntax (``vtysh -C -f``), keeps the undo and applies the file with
+``vtysh -f``, undoing it if a line fails (``vtysh -f`` is not atomic). With ``revert_in`` the
+router itself applies the undo unless ``commit-confirm`` arrives in time, as Junos' ``commit
+confirmed`` does — so a push that cuts enforcer off heals without it. While such a commit is
+pending the router refuses another one (NAPALM's contract): a second pusher never cancels the
+first one's revert.
 
 Timeouts come from the device's ``optional_args``: ``conn_timeout`` (TCP connect, SSH handshake,
 opening a channel; 5 s), ``timeout`` (one command's answer; 30 s) and ``commit_timeout`` (the
@@ -21,12 +24,15 @@ driver; see ``enforcer/drivers/frr_shell.py`` for the verbs a management wrapper
 from __future__ import annotations
 
 import re
+from ipaddress import ip_network
 from typing import Any
 
 from ..inventory import Device
 from ..render import PlatformInfo
-from .base import DeviceUnreachable, Driver, DriverError
+from .base import AuthenticationFailed, CommitRefused, DeviceUnreachable, Driver, DriverError
 from .confdiff import merge_diff
+from .frr_shell import PENDING_REFUSED, UNDO_MARK
+from .undo import undo_candidate
 
 #: vtysh's error lines; netmiko raises on them only when told (docs/lab-facts.md).
 VTYSH_ERROR = re.compile(r"% (Unknown|Command incomplete|Ambiguous)")
@@ -77,18 +83,34 @@ class FrrDriver(Driver):
         }
         key_file = dev.optional_args.get("key_file")
         if key_file:
-            params.update(use_keys=True, key_file=str(key_file), passphrase=secret)
+            params.update(use_keys=True, key_file=str(key_file), pkey=self._private_key(str(key_file), secret))
         else:
             params.update(password=secret, use_keys=False)
         try:
             self._conn = ConnectHandler(**params)
         except NetmikoAuthenticationException as exc:
-            raise DriverError(dev.name, f"authentication failed for {user}@{dev.hostname}:{params['port']}") from exc
+            raise AuthenticationFailed(
+                dev.name, f"authentication failed for {user}@{dev.hostname}:{params['port']}"
+            ) from exc
         except (NetmikoTimeoutException, OSError, ValueError) as exc:
             raise DeviceUnreachable(dev.name, f"cannot reach {dev.hostname}:{params['port']}: {_short(exc)}") from exc
         except Exception as exc:  # paramiko's SSHException and friends
             raise DeviceUnreachable(dev.name, f"SSH session failed: {_short(exc)}") from exc
         self._lost = False
+
+    def _private_key(self, path: str, passphrase: str | None) -> Any:
+        """The key, opened here: a wrong passphrase is an authentication failure, not "cannot reach"."""
+        import paramiko
+
+        try:
+            return paramiko.PKey.from_path(path, passphrase.encode() if passphrase else None)
+        except OSError as exc:
+            raise DriverError(self.device.name, f"optional_args.key_file: cannot read {path}: {exc.strerror}") from exc
+        except (paramiko.SSHException, ValueError, TypeError) as exc:
+            var = self.device.password_env or "(no passphrase variable named)"
+            raise AuthenticationFailed(
+                self.device.name, f"authentication failed: key {path} does not open with the passphrase in {var}"
+            ) from exc
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -192,12 +214,22 @@ class FrrDriver(Driver):
         return merge_diff(self.get_config(), self._candidate, self.info.comment)
 
     def commit_config(self, revert_in: int | None = None) -> None:
+        """Send the candidate with its undo, computed against the running config read just now."""
         if self._candidate is None:
             raise DriverError(self.device.name, "nothing to commit (load a candidate first)")
+        undo = undo_candidate(self.get_config(), self._candidate, self.info.comment)
         verb = "load-commit" if revert_in is None else f"load-commit confirmed {int(revert_in)}"
-        status, text = self._exec(verb, stdin=self._candidate, timeout=self.commit_timeout)
+        stdin = f"{self._candidate.rstrip()}\n{UNDO_MARK}\n{undo}"
+        status, text = self._exec(verb, stdin=stdin, timeout=self.commit_timeout)
+        if status == PENDING_REFUSED:
+            raise CommitRefused(self.device.name, text.strip().lstrip("% ")[:300])
+        if status < 0:
+            # The channel closed without an exit status: the login shell died. Its applier runs on
+            # (detached, holding the router's lock); wait for it, so a read-back sees its result.
+            self._exec("commit-pending", timeout=self.commit_timeout)
+            raise DriverError(self.device.name, "commit interrupted: the router's shell went away mid-apply")
         if status != 0:
-            raise DriverError(self.device.name, f"commit failed, previous config restored: {text.strip()[:300]}")
+            raise DriverError(self.device.name, f"commit failed on the router, which undid it: {text.strip()[:300]}")
         self._candidate = None
 
     def confirm_commit(self) -> None:
@@ -209,6 +241,28 @@ class FrrDriver(Driver):
         status, text = self._exec("commit-pending")
         return status == 0 and bool(text.strip())
 
+    def bgp_peers(self) -> set[str]:
+        return set(re.findall(r"^\s*neighbor (\S+) remote-as ", self.get_config(), re.M))
+
+    def interfaces(self) -> set[str]:
+        """``show interface brief``: one interface a row, under a header."""
+        text = self.cli(["show interface brief"])["show interface brief"]
+        rows = [ln.split() for ln in text.splitlines() if ln.strip() and not ln.startswith(("Interface", "-", "="))]
+        return {r[0] for r in rows if r and not r[0].startswith("VRF")}
+
+    def foreign_collisions(self, section: str) -> list[tuple[str, str]]:
+        """Rendered static routes whose prefix and next hop the operator already routes (by a line
+        without enforcer's tag): FRR would retag the operator's route, and the unblock delete it."""
+        if not any(_static_key(line) for line in section.splitlines()):
+            return []  # nothing to collide with: spare the router a read
+        managed = [re.compile(p) for p in self.info.managed]
+        theirs = {}
+        for line in self.get_config().splitlines():
+            key = _static_key(line)
+            if key and not any(p.search(line.strip()) for p in managed):
+                theirs[key] = line.strip()
+        return [(line, theirs[k]) for line in section.splitlines() if (k := _static_key(line)) in theirs]
+
     def discard_config(self) -> None:
         self._candidate = None
 
@@ -216,6 +270,20 @@ class FrrDriver(Driver):
         status, text = self._exec("commit-rollback", timeout=self.commit_timeout)
         if status != 0:
             raise DriverError(self.device.name, f"rollback failed: {text.strip()[:300]}")
+
+
+_STATIC = re.compile(r"^(ip|ipv6) route (\S+) (\S+)")
+
+
+def _static_key(line: str) -> tuple[str, str] | None:
+    """How FRR keys a static route: prefix and next hop (the tag is an attribute of it)."""
+    m = _STATIC.match(line.strip())
+    if m is None:
+        return None
+    try:
+        return str(ip_network(m.group(2), strict=False)), m.group(3)
+    except ValueError:
+        return None
 
 
 def _short(exc: BaseException) -> str:

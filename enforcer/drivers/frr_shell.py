@@ -1,12 +1,13 @@
 """The device-side half of the FRR driver: what an SSH login to an FRR router runs (sshd ``ForceCommand``).
 
 Install it on each FRR router managed by enforcer (``pip install enforcer`` gives the
-``enforcer-frr-shell`` command) and point the management user's sshd at it::
+``enforcer-frr-shell`` command, or copy this one file: it uses only the standard library) and
+point the management user's sshd at it::
 
     Match User enforcer
         ForceCommand /usr/local/bin/enforcer-frr-shell
 
-With no ``--dir`` it uses the system FRR (``vtysh`` defaults) and keeps its checkpoints in
+With no ``--dir`` it uses the system FRR (``vtysh`` defaults) and keeps its state in
 ``/var/lib/enforcer-frr-shell``; the lab runs one per router with ``--dir`` pointing at that
 router's private FRR directory.
 
@@ -16,14 +17,27 @@ what Junos, IOS-XR or Cumulus NVUE offer and FRR lacks, so a driver can push a w
 once and commit safely:
 
 ``load-check``                   stdin is a config file; ``vtysh -C -f`` checks its syntax
-``load-commit [confirmed N]``    check, save the running config as a checkpoint, apply with
-                                 ``vtysh -f``; with ``confirmed N`` a detached timer restores the
-                                 checkpoint after N seconds unless ``commit-confirm`` arrives
+``load-commit [confirmed N]``    stdin is the candidate, then a line ``!! enforcer undo`` and the
+                                 file that undoes it; check, keep the undo, apply with ``vtysh -f``;
+                                 with ``confirmed N`` a detached timer applies the undo after N
+                                 seconds unless ``commit-confirm`` arrives. Refused (exit 3) while
+                                 another commit-confirm is pending: NAPALM's contract.
 ``commit-confirm``               cancel the pending revert
-``commit-rollback``              restore the last checkpoint (``frr-reload.py --reload``)
-``commit-pending``               print the pending revert as JSON (nothing when none)
+``commit-rollback``              apply the undo of the last commit
+``commit-pending``               print the pending revert as JSON (nothing when none), once any
+                                 apply in flight has finished
 
-Only the standard library: it starts on every SSH exec, so it must start fast.
+Why an undo file and not a checkpoint of the running config: a revert must put back enforcer's
+own lines only. Restoring a whole-config checkpoint would also wipe whatever the NOC typed during
+the confirm window. The driver computes the undo (it knows the merge semantics); the router keeps it.
+
+Why a detached applier: the checkpoint–apply–restore sequence runs in its own session, holding the
+lock, so a client or login shell that dies mid-apply (a dropped SSH session, a killed shell) never
+leaves half a file: the applier finishes, or restores on failure, on its own. If the applier itself
+dies (power loss, ``kill -9`` of it), its ``inflight`` mark makes the next verb apply the undo first.
+
+Only the standard library, and run as a script (never through the ``enforcer`` package): it starts
+on every SSH exec, so it must start fast.
 """
 
 from __future__ import annotations
@@ -33,6 +47,7 @@ import fcntl
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,7 +57,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 VERBS = ("load-check", "load-commit", "commit-confirm", "commit-rollback", "commit-pending")
-
+#: Separates the candidate from its undo on ``load-commit``'s stdin (a comment line to vtysh).
+UNDO_MARK = "!! enforcer undo"
+#: Exit status of a commit refused because another commit-confirm is pending.
+PENDING_REFUSED = 3
 
 SYSTEM_STATE = Path("/var/lib/enforcer-frr-shell")
 
@@ -57,7 +75,8 @@ class Router:
         self.rundir = root / "run" if root else None
         self.commits = root / "commits" if root else SYSTEM_STATE
         self.commits.mkdir(parents=True, exist_ok=True)
-        self.checkpoint = self.commits / "checkpoint.conf"
+        self.undo = self.commits / "undo.conf"
+        self.inflight = self.commits / "inflight"
         self.pending = self.commits / "pending.json"
         self.log = root / "log" / "commits.log" if root else SYSTEM_STATE / "commits.log"
 
@@ -67,12 +86,13 @@ class Router:
         return ["vtysh", "--vty_socket", str(self.rundir), "--config_dir", str(self.etc)]
 
     def self_argv(self) -> list[str]:
-        """How to run this shell again (the revert timer is a second instance of it)."""
-        argv = [sys.executable, "-m", "enforcer.drivers.frr_shell", "--name", self.name]
+        """How to run this shell again (the applier and the revert timer): this file as a script,
+        so neither imports anything beyond the standard library."""
+        argv = [sys.executable, str(Path(__file__).resolve()), "--name", self.name]
         return argv + (["--dir", str(self.root)] if self.root else [])
 
-    def vtysh(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*self.vtysh_argv(), *args], input=input, capture_output=True, text=True, timeout=120)
+    def vtysh(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*self.vtysh_argv(), *args], capture_output=True, text=True, timeout=600)
 
     def note(self, text: str) -> None:
         with self.log.open("a") as fh:
@@ -80,8 +100,13 @@ class Router:
 
     @contextmanager
     def locked(self):
+        """The router's commit lock; an apply that died holding it is undone before anything else."""
         with (self.commits / "lock").open("w") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
+            if self.inflight.exists():
+                ok = self._restore()
+                self.inflight.unlink(missing_ok=True)
+                self.note(f"interrupted apply found: undo {'applied' if ok else 'FAILED'}")
             yield
 
     # ---------------------------------------------------------------- verbs
@@ -93,40 +118,57 @@ class Router:
         return 0 if proc.returncode == 0 else 2
 
     def commit(self, text: str, confirmed: int | None) -> int:
-        with self.locked(), _tempfile(self.commits, text) as path:
-            if self.check(path) != 0:
+        """Stage the candidate and its undo, run the applier detached, relay what it said."""
+        candidate, mark, undo = text.partition(UNDO_MARK + "\n")
+        if not mark:
+            print(f"% load-commit: no undo part (a line {UNDO_MARK!r} followed by the undo file)")
+            return 1
+        _sweep_stages(self.commits)
+        stage = Path(tempfile.mkdtemp(dir=self.commits, prefix="stage-"))
+        (stage / "candidate.conf").write_text(candidate)
+        (stage / "undo.conf").write_text(undo)
+        applier = subprocess.Popen(
+            [*self.self_argv(), "apply", str(stage), str(confirmed or 0)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        status = applier.wait()
+        sys.stdout.write(_read(stage / "out.txt"))
+        shutil.rmtree(stage, ignore_errors=True)
+        return status
+
+    def apply(self, stage: Path, confirmed: int) -> int:
+        """The applier: check, keep the undo, apply, undo on failure, start the timer — under the lock."""
+        with self.locked(), (stage / "out.txt").open("w") as out:
+            sys.stdout = out
+            pending = self._pending()
+            if pending is not None:
+                left = max(0, int(pending.get("deadline", 0) - time.time()))
+                print(f"% commit refused: a commit-confirm is pending (reverts in {left}s); confirm or roll it back")
+                return PENDING_REFUSED
+            candidate = stage / "candidate.conf"
+            if self.check(candidate) != 0:
                 return 2
-            running = self.vtysh("-c", "show running-config")
-            if running.returncode != 0:
-                sys.stdout.write(running.stdout + running.stderr)
-                return 1
-            self._cancel_pending()
-            self.checkpoint.write_text(_without_banner(running.stdout))
-            proc = self.vtysh("-f", str(path))
+            _replace(self.undo, (stage / "undo.conf").read_text())
+            self.inflight.write_text(str(os.getpid()))
+            proc = self.vtysh("-f", str(candidate))
             if proc.returncode != 0:
-                # vtysh -f is not atomic: put back what was there before the bad line.
+                # vtysh -f is not atomic: undo the lines it took before the one that failed.
                 sys.stdout.write(proc.stdout + proc.stderr)
-                self._restore()
-                self.note("commit failed, checkpoint restored")
+                ok = self._restore()
+                self.inflight.unlink(missing_ok=True)
+                self.undo.unlink(missing_ok=True)
+                self.note(f"commit failed, undo {'applied' if ok else 'FAILED'}")
                 return 2
+            self.inflight.unlink(missing_ok=True)
             if confirmed:
-                token = secrets.token_hex(8)
-                timer = subprocess.Popen(
-                    [*self.self_argv(), "revert-after", str(confirmed), token],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                    start_new_session=True,
-                )  # fmt: skip
-                self.pending.write_text(
-                    json.dumps({"pid": timer.pid, "token": token, "deadline": time.time() + confirmed})
-                )
-                self.note(f"commit confirmed {confirmed}s (timer pid {timer.pid})")
+                self._start_timer(confirmed)
             else:
                 self.note("commit")
         return 0
 
     def confirm(self) -> int:
         with self.locked():
-            if not self.pending.exists():
+            if self._pending() is None:
                 print("% no commit pending confirmation")
                 return 1
             self._cancel_pending()
@@ -135,11 +177,12 @@ class Router:
 
     def rollback(self) -> int:
         with self.locked():
-            if not self.checkpoint.exists():
+            if not self.undo.exists():
                 print("% no checkpoint to roll back to")
                 return 1
             self._cancel_pending()
             ok = self._restore()
+            self.undo.unlink(missing_ok=True)
             self.note(f"rollback {'done' if ok else 'FAILED'}")
         return 0 if ok else 1
 
@@ -154,42 +197,62 @@ class Router:
                 return 0
             self.pending.unlink(missing_ok=True)
             ok = self._restore()
+            self.undo.unlink(missing_ok=True)
             self.note(f"commit not confirmed within {seconds}s: checkpoint {'restored' if ok else 'restore FAILED'}")
+        return 0
+
+    def show_pending(self) -> int:
+        """Under the lock: an apply in flight (its client gone or not) finishes before the answer."""
+        with self.locked():
+            pending = self._pending()
+        if pending is not None:
+            print(json.dumps(pending))
         return 0
 
     # ---------------------------------------------------------------- helpers
 
-    def _cancel_pending(self) -> None:
+    def _start_timer(self, seconds: int) -> None:
+        token = secrets.token_hex(8)
+        timer = subprocess.Popen(
+            [*self.self_argv(), "revert-after", str(seconds), token],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        _replace(self.pending, json.dumps({"pid": timer.pid, "token": token, "deadline": time.time() + seconds}))
+        self.note(f"commit confirmed {seconds}s (timer pid {timer.pid})")
+
+    def _pending(self) -> dict | None:
+        """The pending revert, if its timer still runs; a timer that died took its revert with it."""
         try:
             pending = json.loads(self.pending.read_text())
         except (OSError, ValueError):
-            return
+            return None
+        if _is_timer(int(pending.get("pid", 0)), self.commits):
+            return pending
         self.pending.unlink(missing_ok=True)
-        pid = int(pending.get("pid", 0))
-        if pid and _is_timer(pid, self.commits):
+        return None
+
+    def _cancel_pending(self) -> None:
+        pending = self._pending()
+        self.pending.unlink(missing_ok=True)
+        if pending is not None:
             try:
-                os.kill(pid, signal.SIGTERM)
+                os.kill(int(pending["pid"]), signal.SIGTERM)
             except ProcessLookupError:
                 pass
 
     def _restore(self) -> bool:
-        """Make the running config equal the checkpoint (frr-reload computes and applies the delta)."""
-        with tempfile.TemporaryDirectory(dir=self.commits) as tmp:
-            argv = ["/usr/lib/frr/frr-reload.py", "--reload", "--stdout", "--bindir", "/usr/bin", "--rundir", tmp]
-            if self.root is not None:
-                argv += ["--confdir", str(self.etc), "--vty_socket", str(self.rundir)]
-            proc = subprocess.run([*argv, str(self.checkpoint)], capture_output=True, text=True, timeout=300)
-        if proc.returncode != 0:
+        """Apply the undo file: enforcer's lines go back to what they were, nobody else's move.
+
+        ``vtysh -f`` goes on after a line it refuses; an undo after a partial apply negates some
+        lines that never landed, so its exit status says nothing: the driver verifies by reading back.
+        """
+        if not self.undo.exists():
+            return False
+        proc = self.vtysh("-f", str(self.undo))
+        if proc.returncode not in (0, 2):
             sys.stdout.write(proc.stdout[-2000:] + proc.stderr[-2000:])
-        return proc.returncode == 0
-
-
-def _without_banner(config: str) -> str:
-    """``show running-config`` minus its banner, so frr-reload can load it back."""
-    lines = config.splitlines()
-    while lines and (not lines[0].strip() or lines[0].startswith(("Building configuration", "Current configuration"))):
-        lines.pop(0)
-    return "\n".join(lines) + "\n"
+            return False
+        return True
 
 
 def _is_timer(pid: int, commits: Path) -> bool:
@@ -198,6 +261,30 @@ def _is_timer(pid: int, commits: Path) -> bool:
     except OSError:
         return False
     return "revert-after" in cmdline and (str(commits.parent) in cmdline or str(commits) == str(SYSTEM_STATE))
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (a reader never sees half a file)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _sweep_stages(commits: Path, older_than: float = 3600.0) -> None:
+    """Stages left by login shells that died before cleaning up (their applier finished long ago)."""
+    for stage in commits.glob("stage-*"):
+        try:
+            if time.time() - stage.stat().st_mtime > older_than:
+                shutil.rmtree(stage, ignore_errors=True)
+        except OSError:
+            pass
 
 
 @contextmanager
@@ -211,19 +298,8 @@ def _tempfile(folder: Path, text: str):
         os.unlink(name)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="enforcer-frr-shell")
-    parser.add_argument("--dir", type=Path, help="a private FRR directory (etc/, run/); default: the system FRR")
-    parser.add_argument("--name", default=os.uname().nodename)
-    parser.add_argument("internal", nargs="*")
-    args = parser.parse_args(argv)
-    router = Router(args.dir, args.name)
-    if args.internal[:1] == ["revert-after"]:
-        return router.revert_after(int(args.internal[1]), args.internal[2])
-
-    command = os.environ.get("SSH_ORIGINAL_COMMAND", "").strip()
-    if not command:
-        os.execvp("vtysh", router.vtysh_argv())
+def run_command(router: Router, command: str) -> int:
+    """One SSH exec: an enforcer verb, or a vtysh command."""
     words = command.split()
     verb = words[0]
     if verb == "load-check":
@@ -242,13 +318,29 @@ def main(argv: list[str] | None = None) -> int:
     if verb == "commit-rollback":
         return router.rollback()
     if verb == "commit-pending":
-        if router.pending.exists():
-            print(router.pending.read_text())
-        return 0
+        return router.show_pending()
     proc = router.vtysh("-c", command)
     sys.stdout.write(proc.stdout)
     sys.stderr.write(proc.stderr)
     return proc.returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="enforcer-frr-shell")
+    parser.add_argument("--dir", type=Path, help="a private FRR directory (etc/, run/); default: the system FRR")
+    parser.add_argument("--name", default=os.uname().nodename)
+    parser.add_argument("internal", nargs="*")
+    args = parser.parse_args(argv)
+    router = Router(args.dir, args.name)
+    if args.internal[:1] == ["revert-after"]:
+        return router.revert_after(int(args.internal[1]), args.internal[2])
+    if args.internal[:1] == ["apply"]:
+        return router.apply(Path(args.internal[1]), int(args.internal[2]))
+
+    command = os.environ.get("SSH_ORIGINAL_COMMAND", "").strip()
+    if not command:
+        os.execvp("vtysh", router.vtysh_argv())
+    return run_command(router, command)
 
 
 if __name__ == "__main__":

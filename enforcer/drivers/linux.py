@@ -13,14 +13,16 @@ the same ``argv`` and stdin over SSH, nothing else changes.
 from __future__ import annotations
 
 import difflib
+import re
 import subprocess
 from abc import ABC, abstractmethod
 from pathlib import PurePosixPath
 from typing import Any
 
+from ..counters import Counter, nft_counters
 from ..inventory import Device
 from ..render import PlatformInfo
-from .base import Driver, DriverError, extract_managed
+from .base import CommitRefused, Driver, DriverError, extract_managed
 
 DEFAULT_TABLE = "inet enforcer"
 
@@ -45,34 +47,50 @@ class NetnsRunner(Runner):
 
 
 # Device-side scripts, run as ``sh -c SCRIPT sh DIR TABLE [SECONDS]``; the candidate comes on stdin.
-_CANCEL = """
-if [ -f "$1/pending" ]; then
-  pid=$(cat "$1/pending"); rm -f "$1/pending"
-  if grep -qs checkpoint.nft "/proc/$pid/cmdline"; then
-    # The timer shell first (a shell with SIGTERM's default action dies at once), then its sleep.
-    kids=$(pgrep -P "$pid" 2>/dev/null || true)
-    kill -TERM "$pid" 2>/dev/null; [ -z "$kids" ] || kill -TERM $kids 2>/dev/null
-  fi
+# Every value reaches the scripts as a positional argument, never pasted into script text, and the
+# driver checks DIR and TABLE against a strict pattern first: no inventory value can run a command.
+_LIVE_TIMER = """
+timer() {
+  pid=$(cat "$1/pending" 2>/dev/null) || return 1
+  grep -qs checkpoint.nft "/proc/$pid/cmdline" && echo "$pid"
+}
+"""
+_CANCEL = (
+    _LIVE_TIMER
+    + """
+if pid=$(timer "$1"); then
+  # The timer shell first (a shell with SIGTERM's default action dies at once), then its sleep.
+  kids=$(pgrep -P "$pid" 2>/dev/null || true)
+  rm -f "$1/pending"
+  kill -TERM "$pid" 2>/dev/null; [ -z "$kids" ] || kill -TERM $kids 2>/dev/null
 fi
+rm -f "$1/pending"
 true
 """
+)
+#: Exit status of a commit refused because another commit-confirm is pending (NAPALM's contract).
+PENDING_REFUSED = 3
 _COMMIT = (
-    """
+    _LIVE_TIMER
+    + """
 set -e
 mkdir -p "$1"
 cat > "$1/candidate.nft"
 nft -c -f "$1/candidate.nft"
-"""
-    + _CANCEL
-    + r"""
+if timer "$1" >/dev/null; then
+  echo "commit refused: a commit-confirm is pending (timer pid $(cat "$1/pending")); confirm or roll it back"
+  exit 3
+fi
 { echo "table $2 {}"; echo "delete table $2"; nft list table $2 2>/dev/null || true; } > "$1/checkpoint.nft"
 nft -f "$1/candidate.nft"
 if [ -n "$3" ]; then
   # nohup execs the shell in place, so $! is the timer itself (setsid may fork and hide it).
   # The timer restores only while "pending" still names it: a confirm or a newer commit removes
   # or rewrites that file first, so a timer woken early by a kill can never revert anything.
-  nohup sh -c "sleep $3; [ \"\$(cat '$1/pending' 2>/dev/null)\" = \"\$\$\" ] \
-    && nft -f '$1/checkpoint.nft' && rm -f '$1/pending'" </dev/null >/dev/null 2>&1 &
+  nohup sh -c '
+    sleep "$1"
+    [ "$(cat "$2/pending" 2>/dev/null)" = "$$" ] && nft -f "$2/checkpoint.nft" && rm -f "$2/pending"
+  ' checkpoint.nft "$3" "$1" </dev/null >/dev/null 2>&1 &
   echo $! > "$1/pending"
 fi
 """
@@ -84,14 +102,21 @@ test -f "$1/checkpoint.nft" || { echo "no checkpoint to roll back to"; exit 1; }
 nft -f "$1/checkpoint.nft"
 """
 )
-_PENDING = 'test -f "$1/pending" && cat "$1/pending" || true'
+_PENDING = _LIVE_TIMER + 'timer "$1" || true'
 #: The candidate's result, listed by nft itself in a throwaway empty network namespace.
 _PREDICT = "nft -f /dev/stdin && nft list table $1"
+#: What ``optional_args`` may hold for the values that reach a device command.
+_STATE_DIR = re.compile(r"^/[A-Za-z0-9._/-]+$")
+_TABLE = re.compile(r"^(ip|ip6|inet|arp|bridge|netdev) [A-Za-z_][A-Za-z0-9_-]*$")
+
+
+_COUNTS = re.compile(r"\bcounter packets \d+ bytes \d+")
 
 
 def normalize(listing: str) -> str:
-    """nft's listing without blank lines or trailing spaces (tabs kept: templates render the same)."""
-    lines = [ln.rstrip() for ln in listing.splitlines() if ln.strip()]
+    """nft's listing without blank lines or trailing spaces (tabs kept: templates render the same),
+    and without the counters' running numbers: a block that drops packets has not drifted."""
+    lines = [_COUNTS.sub("counter", ln.rstrip()) for ln in listing.splitlines() if ln.strip()]
     return "\n".join(lines) + "\n" if lines else ""
 
 
@@ -103,8 +128,11 @@ class LinuxDriver(Driver):
             super().__init__(device, timeout)
         else:
             self.device, self.timeout, self.info = device, timeout, info
-        self.table = str(device.optional_args.get("table", DEFAULT_TABLE))
-        self.state_dir = str(PurePosixPath(device.optional_args.get("state_dir", f"/run/enforcer/linux/{device.name}")))
+        self.table = _checked(device, "table", _TABLE, DEFAULT_TABLE, "a family and a name, e.g. 'inet enforcer'")
+        self.state_dir = _checked(
+            device, "state_dir", _STATE_DIR, f"/run/enforcer/linux/{device.name}",
+            "an absolute path of letters, digits and ._/- only",
+        )  # fmt: skip
         self.runner = runner or NetnsRunner(device.netns)
         self._candidate: str | None = None
 
@@ -157,6 +185,21 @@ class LinuxDriver(Driver):
     def get_managed_section(self) -> str:
         return extract_managed(normalize(self.get_config()), self.info)
 
+    def get_counters(self) -> dict[int, Counter]:
+        """Enforcement id → packets and bytes its rules and set elements dropped (``nft -j``)."""
+        rc, out, err = self._run(["nft", "-j", "list", "table", *self.table.split()])
+        if rc != 0:
+            if "No such file or directory" in err:
+                return {}
+            raise DriverError(self.device.name, f"nft -j list table {self.table}: {err.strip()[:200]}")
+        return nft_counters(out)
+
+    def interfaces(self) -> set[str]:
+        rc, out, err = self._run(["ip", "-o", "link", "show"])
+        if rc != 0:
+            raise DriverError(self.device.name, f"ip link show: {err.strip()[:200]}")
+        return {ln.split(":")[1].strip().split("@")[0] for ln in out.splitlines() if ln.count(":") >= 2}
+
     # ------------------------------------------------------------------ candidate / commit
 
     def load_merge_candidate(self, config: str) -> None:
@@ -182,6 +225,8 @@ class LinuxDriver(Driver):
             raise DriverError(self.device.name, "nothing to commit (load a candidate first)")
         seconds = "" if revert_in is None else str(int(revert_in))
         rc, text = self._script(_COMMIT, seconds, stdin=self._candidate)
+        if rc == PENDING_REFUSED:
+            raise CommitRefused(self.device.name, text[:300])
         if rc != 0:
             raise DriverError(self.device.name, f"commit failed, nothing changed: {text[:300]}")
         self._candidate = None
@@ -204,3 +249,13 @@ class LinuxDriver(Driver):
         rc, text = self._script(_ROLLBACK)
         if rc != 0:
             raise DriverError(self.device.name, f"rollback failed: {text[:300]}")
+
+
+def _checked(device: Device, key: str, pattern: re.Pattern[str], default: str, what: str) -> str:
+    """An ``optional_args`` value that ends up in a device command, refused unless it is plainly one."""
+    value = str(device.optional_args.get(key, default))
+    if key == "state_dir":
+        value = str(PurePosixPath(value))
+    if not pattern.match(value) or ".." in value.split("/"):
+        raise DriverError(device.name, f"optional_args.{key}: {value!r} is not {what}")
+    return value

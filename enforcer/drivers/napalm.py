@@ -16,7 +16,7 @@ from typing import Any
 
 from ..inventory import Device, Platform
 from ..render import PlatformInfo
-from .base import Driver, DriverError, extract_managed
+from .base import CommitRefused, Driver, DriverError, extract_managed
 
 #: The NAPALM driver used when the inventory names none.
 DEFAULT_NAPALM_DRIVER = {
@@ -139,7 +139,10 @@ class NapalmDriver(Driver):
             self._call("commit_config", lambda: self._napalm.commit_config())
             return
         except Exception as exc:
-            raise self._error("commit_config", exc) from exc
+            error = self._error("commit_config", exc)
+            if "pending" in str(exc).lower():  # NAPALM refuses to stack a commit on a pending one
+                raise CommitRefused(self.device.name, error.reason) from exc
+            raise error from exc
         self._pending = True
 
     def confirm_commit(self) -> None:
@@ -149,7 +152,16 @@ class NapalmDriver(Driver):
         self._pending = False
 
     def has_pending_commit(self) -> bool:
-        return bool(self._call("has_pending_commit", lambda: self._napalm.has_pending_commit()))
+        """NAPALM's own answer where the platform has one (Junos, IOS-XR, EOS); IOS and NX-OS have no
+        commit-confirm in NAPALM, so nothing can be pending there."""
+        if self._napalm is None:
+            raise DriverError(self.device.name, "not connected (call open() first)")
+        try:
+            return bool(self._napalm.has_pending_commit())
+        except NotImplementedError:
+            return False
+        except Exception as exc:
+            raise self._error("has_pending_commit", exc) from exc
 
     def discard_config(self) -> None:
         self._call("discard_config", lambda: self._napalm.discard_config())

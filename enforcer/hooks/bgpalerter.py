@@ -4,7 +4,9 @@ BGPalerter's ``reportHTTP`` posts whatever its ``templates`` build from the repo
 (``docs/context.md`` upstream: ``channel``, ``type``, ``summary``, ``prefix``, ``newprefix``,
 ``asn``, ``neworigin``, ``earliest``, ``latest``, ``description``...). ``docs/detectors.md`` gives
 the template enforcer expects (every context key as a JSON string); the stock
-``{"text": "${summary}"}`` template also works, the summary sentences being parsed instead.
+``{"text": "${summary}"}`` template also works, the summary sentences being parsed instead, and so
+does BGPalerter's documented OpsGenie template (``docs/report-http.md`` upstream), which puts the
+summary in ``description``, a title in ``message`` and the rest of the context under ``details``.
 
 * ``hijack``: ``neworigin`` announces ``newprefix`` (which should be ``prefix`` from ``asn``)
   → ``bgp-hijack`` of ``newprefix`` for the customer holding ``neworigin``;
@@ -29,7 +31,11 @@ from . import Item, Skip, build, digest, prefix
 SOURCE = "bgpalerter"
 ENFORCED = ("hijack", "rpki")
 #: Context keys read as text: another JSON type (a template without quotes) is refused, naming the key.
-TEXT_KEYS = ("channel", "summary", "text", "message")
+TEXT_KEYS = ("channel", "summary", "text", "message", "description")
+#: Where a template may put the alert's sentence, in the order tried: the first one that is a
+#: BGPalerter sentence is the summary (OpsGenie's ``description`` is the summary, while enforcer's
+#: own template uses ``description`` for the prefix's description and ``message`` is a title).
+SUMMARY_KEYS = ("summary", "text", "description", "message")
 
 _HIJACK_SAME = re.compile(
     r"^The prefix (?P<newprefix>\S+) \((?P<desc>.*)\) is announced by (?P<neworigin>.+?) instead of"
@@ -44,11 +50,12 @@ def from_webhook(payload: Any, actor: str = SOURCE) -> list[Item]:
     """One BGPalerter reportHTTP body → intake items."""
     if not isinstance(payload, dict):
         raise InvalidInput("body", "expected a JSON object")
-    ctx = {k: v for k, v in payload.items() if v not in (None, "", "undefined")}
+    ctx = _context(payload)
     for key in TEXT_KEYS:
         if key in ctx and not isinstance(ctx[key], str):
             raise InvalidInput(key, f"expected a string, not {type(ctx[key]).__name__}")
-    summary = ctx.get("summary") or ctx.get("text") or ctx.get("message") or ""
+    texts = [ctx[k] for k in SUMMARY_KEYS if ctx.get(k)]
+    summary = next((t for t in texts if _channel_from_summary(t)), texts[0] if texts else "")
     channel = ctx.get("channel") or _channel_from_summary(summary)
     if channel is None:
         if summary:
@@ -77,6 +84,15 @@ def from_webhook(payload: Any, actor: str = SOURCE) -> list[Item]:
             idempotency_key=key,
         )
     ]
+
+
+def _context(payload: dict[str, Any]) -> dict[str, Any]:
+    """The report context the template carried: its top-level keys, then those an OpsGenie-style
+    template nests under ``details`` (top level wins); values BGPalerter left unset dropped."""
+    details = payload.get("details")
+    nested = details if isinstance(details, dict) else {}
+    merged = {**nested, **{k: v for k, v in payload.items() if k != "details" or not nested}}
+    return {k: v for k, v in merged.items() if v not in (None, "", "undefined")}
 
 
 def _channel_from_summary(summary: str) -> str | None:

@@ -60,15 +60,20 @@ def up(
     inventory_out: Annotated[
         Path, typer.Option("--inventory-out", help="Where to write the lab's inventory.")
     ] = REPO_ROOT / "inventory" / "lab",
+    customer_bgp: Annotated[
+        str, typer.Option("--customer-bgp", help="The customer router's BGP speaker: frr or gobgp (GoBGP 3.10).")
+    ] = "frr",
 ) -> None:
     """Build the lab (idempotent) and write its inventory.
 
     The lab's OpenFlow controller reads the same store as the CLI (``--db`` / ``ENFORCER_DB``).
     """
     _check(name)
+    if customer_bgp not in lifecycle.CUSTOMER_BGP:
+        _fail(f"--customer-bgp: {customer_bgp!r} is not one of {', '.join(lifecycle.CUSTOMER_BGP)}")
     settings = ctx.find_root().obj if isinstance(ctx.find_root().obj, Settings) else Settings.from_env()
     try:
-        lifecycle.up(name, dir, inventory_out, log=_log, db=settings.db)
+        lifecycle.up(name, dir, inventory_out, log=_log, db=settings.db, customer_bgp=customer_bgp)
     except LabError as exc:
         _fail(str(exc))
     _log(f'inventory: {inventory_out}  (credentials: eval "$(enforcer lab env --name {name})")')

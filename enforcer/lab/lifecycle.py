@@ -14,19 +14,21 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from pathlib import Path
 
-import jinja2
-
 from . import ovs
 from .frrd import FrrInstance
+from .gobgp import GoBgpInstance, config_for
 from .lab_inventory import write_inventory
 from .mgmt import env_names, force_command, free_port, make_keys, start_sshd
 from .nodes import Node, NodeRole
 from .proc import LabError, children, netns_exists, netns_pids, pid_alive, read_pid, run, stop_pid, wait_for
+from .templating import render_config
 from .topology import DISCARD_NEXT_HOP, HIJACK_PREFIX, INBAND_SSH_PORT, TOPOLOGY, Router, Topology, netns_name
 
 DEFAULT_NAME = "enf"
 STATE_ROOT = Path("/run/enforcer-lab")
 BGP_TIMEOUT = 20.0
+#: What the customer router speaks BGP with: FRR's bgpd, or GoBGP (a second implementation).
+CUSTOMER_BGP = ("frr", "gobgp")
 
 
 def default_state_dir(name: str) -> Path:
@@ -46,6 +48,7 @@ class LabState:
     ovs: bool = False
     complete: bool = False
     inventory: str | None = None
+    customer_bgp: str = "frr"
 
     @property
     def path(self) -> Path:
@@ -63,6 +66,7 @@ class LabState:
             "ovs": self.ovs,
             "complete": self.complete,
             "inventory": self.inventory,
+            "customer_bgp": self.customer_bgp,
         }
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2))
@@ -84,6 +88,7 @@ class LabState:
             ovs=data.get("ovs", False),
             complete=data.get("complete", False),
             inventory=data.get("inventory"),
+            customer_bgp=data.get("customer_bgp", "frr"),
         )
 
     def track(self, pid: int, marker: str, what: str) -> None:
@@ -103,6 +108,13 @@ class LabState:
     def frr(self, router: str) -> FrrInstance:
         return FrrInstance(router, netns_name(self.name, router), self.router_dir(router))
 
+    def gobgp(self, router: Router) -> GoBgpInstance:
+        return GoBgpInstance(router, netns_name(self.name, router.name), self.router_dir(router.name) / "gobgp")
+
+    def speaks_bgp(self, router: Router) -> bool:
+        """Does FRR speak BGP on ``router`` (False: GoBGP does, on the customer router)?"""
+        return not (self.customer_bgp == "gobgp" and router.role is NodeRole.CUSTOMER_ROUTER)
+
 
 # ------------------------------------------------------------------------------ up
 
@@ -114,15 +126,19 @@ def up(
     log=print,
     topology: Topology = TOPOLOGY,
     db: str | None = None,
+    customer_bgp: str = "frr",
 ) -> LabState:
     """Build the lab (or find it already running) and write its inventory; returns its state.
 
     ``db`` is the store the lab's OpenFlow controller reads (it pushes from the store itself), so it
     must be the one the CLI uses; by default the controller takes ``ENFORCER_DB`` or its default.
+    ``customer_bgp``: ``gobgp`` makes GoBGP the customer router's BGP speaker instead of FRR.
     """
+    if customer_bgp not in CUSTOMER_BGP:
+        raise LabError(f"customer_bgp: {customer_bgp!r} is not one of {', '.join(CUSTOMER_BGP)}")
     state_dir = state_dir or default_state_dir(name)
     existing = LabState.load(name, state_dir)
-    if existing and existing.healthy():
+    if existing and existing.healthy() and existing.customer_bgp == customer_bgp:
         log(f"lab {name} is already up ({state_dir})")
         _finish(existing, inventory_out, topology)
         return existing
@@ -131,10 +147,11 @@ def up(
         down(name, state_dir, log=lambda *_: None, topology=topology)
 
     started = time.monotonic()
-    state = LabState(name=name, dir=state_dir)
+    state = LabState(name=name, dir=state_dir, customer_bgp=customer_bgp)
     state.save()
     try:
         _build_network(state, topology)
+        _load_operator_firewall(state, topology)
         _start_routers(state, topology)
         _start_management(state, topology)
         _wait_bgp(state, topology)
@@ -195,29 +212,36 @@ def _build_network(state: LabState, topology: Topology) -> None:
         run(["ip", "-n", ns, "route", "add", "default", "via", str(h.gateway)])
 
 
-def _frr_config(router: Router) -> str:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("enforcer.lab", "configs"),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    return env.get_template("frr.conf.j2").render(
-        router=router,
-        honours_blackhole=router.role is NodeRole.UPSTREAM,
-        discard_next_hop=DISCARD_NEXT_HOP,
-    )
+def _load_operator_firewall(state: LabState, topology: Topology) -> None:
+    """The operator's own nftables table on each router that has one, beside (never inside) enforcer's."""
+    for r in topology.routers:
+        if r.operator is None:
+            continue
+        interfaces = sorted(c.edge_interface for c in topology.customers)
+        rules = render_config("operator.nft.j2", op=r.operator, interfaces=interfaces)
+        run(["nft", "-f", "-"], input=rules, netns=netns_name(state.name, r.name))
 
 
 def _start_routers(state: LabState, topology: Topology) -> None:
     for r in topology.routers:
         inst = state.frr(r.name)
-        inst.prepare(_frr_config(r))
+        inst.prepare(render_config("frr.conf.j2", router=r, honours_blackhole=r.role is NodeRole.UPSTREAM,
+                                   discard_next_hop=DISCARD_NEXT_HOP, speaks_bgp=state.speaks_bgp(r)))  # fmt: skip
         try:
             inst.start()
         finally:
             for daemon, pid in inst.pids().items():
                 state.track(pid, str(inst.root), f"{r.name}/{daemon}")
+        if not state.speaks_bgp(r):
+            _start_gobgp(state, topology, r)
+
+
+def _start_gobgp(state: LabState, topology: Topology, router: Router) -> None:
+    bgp = state.gobgp(router)
+    pid = bgp.start(config_for(router, topology))
+    state.track(pid, str(bgp.config), f"{router.name}/gobgpd")
+    for net in router.networks:
+        bgp.announce(net)
 
 
 def _start_management(state: LabState, topology: Topology) -> None:
@@ -239,8 +263,8 @@ def _start_management(state: LabState, topology: Topology) -> None:
 def _wait_bgp(state: LabState, topology: Topology) -> None:
     for r in topology.routers:
         peers = [str(n.address) for n in r.neighbors]
-        inst = state.frr(r.name)
-        wait_for(f"{r.name}: BGP Established with {', '.join(peers)}", lambda i=inst, p=peers: i.established(p),
+        probe = state.frr(r.name).established if state.speaks_bgp(r) else lambda _p, b=state.gobgp(r): b.established()
+        wait_for(f"{r.name}: BGP Established with {', '.join(peers)}", lambda p=peers, e=probe: e(p),
                  BGP_TIMEOUT, 0.1)  # fmt: skip
 
 
@@ -356,6 +380,9 @@ def hijack(on: bool, name: str = DEFAULT_NAME, state_dir: Path | None = None,
     state = require(name, state_dir)
     cust = topology.customers[0]
     router = topology.router(cust.router)
+    if not state.speaks_bgp(router):
+        state.gobgp(router).announce(prefix, on)
+        return
     no = "" if on else "no "
     state.frr(router.name).configure(f"router bgp {router.asn}", "address-family ipv4 unicast", f"{no}network {prefix}")
 
@@ -369,6 +396,8 @@ def reset(name: str = DEFAULT_NAME, state_dir: Path | None = None, topology: Top
         _stop_commit_timer(state.router_dir(r.name))
         (state.router_dir(r.name) / "commits" / "pending.json").unlink(missing_ok=True)
         state.frr(r.name).restore_baseline()
+        if not state.speaks_bgp(r):
+            state.gobgp(r).originate_only(r.networks)
     linux_dir = state.dir / "linux"
     for pending in linux_dir.glob("*/pending") if linux_dir.exists() else []:
         pid = read_pid(pending)

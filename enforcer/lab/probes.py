@@ -46,7 +46,8 @@ def host_prefix(node: Node) -> str:
     return f"{ip}/{ip.max_prefixlen}"
 
 
-def _ns(node: Node) -> str:
+def netns_of(node: Node) -> str:
+    """The node's network namespace (every probe runs inside it)."""
     if not node.netns:
         raise LabError(f"{node.name} has no network namespace")
     return node.netns
@@ -56,7 +57,7 @@ def _ns(node: Node) -> str:
 
 
 def ping_once(src: Node, dst: str) -> bool:
-    return run(["ping", "-n", "-q", "-c", "1", "-W", "1", dst], netns=_ns(src), check=False).returncode == 0
+    return run(["ping", "-n", "-q", "-c", "1", "-W", "1", dst], netns=netns_of(src), check=False).returncode == 0
 
 
 def ping(src: Node, dst: str, expect: bool = True, within: float = DEFAULT_WITHIN) -> bool:
@@ -89,7 +90,7 @@ sys.exit(0 if ok else 1)
 def tcp_listener(node: Node, port: int, bind: str | None = None) -> Iterator[None]:
     """A TCP server on ``node`` that greets every connection, for as long as the block runs."""
     proc = subprocess.Popen(
-        ["ip", "netns", "exec", _ns(node), sys.executable, "-c", _LISTENER, bind or address(node), str(port)],
+        ["ip", "netns", "exec", netns_of(node), sys.executable, "-c", _LISTENER, bind or address(node), str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     try:
@@ -104,7 +105,7 @@ def tcp_listener(node: Node, port: int, bind: str | None = None) -> Iterator[Non
 
 def tcp_connect_once(src: Node, dst: str, port: int, timeout: float = 1.0) -> bool:
     argv = [sys.executable, "-c", _CONNECT, dst, str(port), str(timeout)]
-    return run(argv, netns=_ns(src), check=False, timeout=timeout + 10).returncode == 0
+    return run(argv, netns=netns_of(src), check=False, timeout=timeout + 10).returncode == 0
 
 
 def tcp_connect(src: Node, dst: str, port: int, expect: bool = True, within: float = DEFAULT_WITHIN) -> bool:
@@ -127,7 +128,7 @@ def ssh_answers(src: Node, endpoint: str, timeout: float = 1.0) -> bool:
     """Does an SSH server greet ``src`` at ``endpoint`` (``host:port``, e.g. a node's ``mgmt_inband``)?"""
     host, port = endpoint.rsplit(":", 1)
     argv = [sys.executable, "-c", _SSH_BANNER, host, port, str(timeout)]
-    return run(argv, netns=_ns(src), check=False, timeout=timeout + 10).returncode == 0
+    return run(argv, netns=netns_of(src), check=False, timeout=timeout + 10).returncode == 0
 
 
 # ------------------------------------------------------------------ throughput
@@ -143,7 +144,7 @@ def udp_throughput(
     test that counted it would overshoot the configured rate by a third.
     """
     server = subprocess.Popen(
-        ["ip", "netns", "exec", _ns(dst), "iperf3", "-s", "-1", "-p", str(port), "-B", address(dst)],
+        ["ip", "netns", "exec", netns_of(dst), "iperf3", "-s", "-1", "-p", str(port), "-B", address(dst)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -151,7 +152,7 @@ def udp_throughput(
         proc = run(
             ["iperf3", "-c", address(dst), "-p", str(port), "-u", "-b", str(offered_bps), "-t", str(seconds),
              "-O", str(warmup), "-l", "1200", "--connect-timeout", "3000", "-J"],
-            netns=_ns(src), check=False, timeout=seconds + warmup + 30,
+            netns=netns_of(src), check=False, timeout=seconds + warmup + 30,
         )  # fmt: skip
         data = json.loads(proc.stdout or "{}")
         if "error" in data or proc.returncode != 0:
@@ -163,7 +164,7 @@ def udp_throughput(
 
 
 def _tcp_listening(node: Node, port: int) -> bool:
-    out = run(["ss", "-Htln", f"sport = :{port}"], netns=_ns(node), check=False).stdout
+    out = run(["ss", "-Htln", f"sport = :{port}"], netns=netns_of(node), check=False).stdout
     return bool(out.strip())
 
 
@@ -174,7 +175,7 @@ def kernel_routes(node: Node, prefix: str) -> list[dict[str, Any]]:
     """The kernel's routes for exactly ``prefix`` in the node's main table (``ip -j route``)."""
     net = ip_network(prefix)
     fam = "-6" if net.version == 6 else "-4"
-    out = run(["ip", "-j", fam, "route", "show", "exact", str(net)], netns=_ns(node), check=False).stdout
+    out = run(["ip", "-j", fam, "route", "show", "exact", str(net)], netns=netns_of(node), check=False).stdout
     return json.loads(out or "[]")
 
 
@@ -220,3 +221,22 @@ def bgp_has(node: Node, prefix: str, expect: bool = True, within: float = DEFAUL
     """Is ``prefix`` in the router's BGP table — polled until it equals ``expect``."""
     fam = ip_network(prefix).version
     return eventually(lambda: str(ip_network(prefix)) in bgp_table(node, fam), lambda ok: ok == expect, within)
+
+
+def bgp_session(node: Node, neighbor: str) -> dict[str, Any]:
+    """One BGP session as the router reports it (``show bgp neighbors X json``): ``bgpState``,
+    ``connectionsEstablished``, ``messageStats.keepalivesRecv``… — what tells a flap from a steady session."""
+    data = json.loads(vtysh(node, f"show bgp neighbors {neighbor} json") or "{}")
+    return dict(data.get(neighbor, {}))
+
+
+def advertised(node: Node, neighbor: str, family: int = 4) -> set[str]:
+    """The prefixes ``node`` sends ``neighbor`` (its Adj-RIB-Out towards that peer)."""
+    afi = "ipv4" if family == 4 else "ipv6"
+    data = json.loads(vtysh(node, f"show bgp {afi} unicast neighbors {neighbor} advertised-routes json") or "{}")
+    return set(data.get("advertisedRoutes", {}))
+
+
+def running_config(node: Node) -> str:
+    """The router's whole ``show running-config``, as an operator would diff it."""
+    return vtysh(node, "show running-config")

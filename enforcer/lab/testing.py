@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterable, Iterator
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -35,6 +37,7 @@ class Lab:
     inventory_path: Path
     nodes: list[Node]
     db: str | None = None  # the store the lab's OpenFlow controller pushes from
+    customer_bgp: str = "frr"  # the customer router's BGP speaker: frr or gobgp
 
     def by_role(self, role: NodeRole) -> list[Node]:
         return [n for n in self.nodes if n.role == role]
@@ -97,17 +100,21 @@ class Lab:
 
 
 @contextmanager
-def running_lab(inventory_out: Path, name: str | None = None, db: str | None = None) -> Iterator[Lab]:
+def running_lab(
+    inventory_out: Path, name: str | None = None, db: str | None = None, customer_bgp: str = "frr"
+) -> Iterator[Lab]:
     """A lab under a unique name with its credentials in the environment; torn down whatever happens.
 
     ``db``: the store the lab's OpenFlow controller pushes from (the CLI under test must use it too).
+    ``customer_bgp``: ``gobgp`` runs GoBGP as the customer router instead of FRR.
     """
     name = name or "t" + secrets.token_hex(3)
     saved_env = dict(os.environ)
     try:
-        state = lifecycle.up(name, inventory_out=inventory_out, log=lambda *_: None, db=db)
+        state = lifecycle.up(name, inventory_out=inventory_out, log=lambda *_: None, db=db, customer_bgp=customer_bgp)
         os.environ.update(lifecycle.credentials_env(name))
-        yield Lab(name=name, state_dir=state.dir, inventory_path=inventory_out, nodes=lifecycle.status(name), db=db)
+        yield Lab(name=name, state_dir=state.dir, inventory_path=inventory_out, nodes=lifecycle.status(name), db=db,
+                  customer_bgp=customer_bgp)  # fmt: skip
     finally:
         lifecycle.down(name, log=lambda *_: None)
         os.environ.clear()
@@ -153,3 +160,26 @@ def push(
     driver.load_merge_candidate(candidate)
     driver.commit_config(revert_in=revert_in)
     return desired
+
+
+# ------------------------------------------------------------------ the CLI, as a NOC engineer runs it
+
+Cli = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def cli(lab: Lab, output: Path) -> Cli:
+    """``enforcer …`` as a subprocess against ``lab``'s inventory and store: the user's whole path.
+
+    The returned function raises (with the output) when the command fails, unless ``check=False``.
+    """
+    env = {**os.environ, "ENFORCER_INVENTORY": str(lab.inventory_path), "ENFORCER_OUTPUT": str(output),
+           "COLUMNS": "200", **({"ENFORCER_DB": lab.db} if lab.db else {})}  # fmt: skip
+
+    def run(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([sys.executable, "-m", "enforcer.cli", *args], env=env, text=True,
+                              capture_output=True, timeout=timeout)  # fmt: skip
+        if check and proc.returncode != 0:
+            raise AssertionError(f"enforcer {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    return run

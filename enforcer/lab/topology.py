@@ -11,6 +11,11 @@ Addresses come from RFC 5737 (192.0.2.0/24 infrastructure, 198.51.100.0/24 "the 
 203.0.113.0/24 the customer) and ASNs from RFC 5398. Interface names live inside the namespaces
 only, so two labs never collide on them; every namespace carries the lab's prefix.
 
+The edge is a shared box, as a real one is: it carries the operator's own filters
+(:class:`OperatorConfig`) — an inbound prefix-list and route-map on the customer's session, a
+``redistribute static route-map`` of its own, an nftables table of its own on the customer port —
+and enforcer must compose with them, never replace them (issue 9).
+
 Management has two paths. Every router has an sshd on 127.0.0.1 in the root namespace (no
 router change can cut it: tests and the demo rely on it). The edge also has an in-band one: an
 sshd inside its namespace on its end of the NOC link, which the NOC station reaches through the
@@ -35,6 +40,33 @@ DISCARD_NEXT_HOP = IPv4Address("192.0.2.66")
 MGMT_NETWORK = IPv4Network("192.0.2.248/30")
 #: Where each router's in-band sshd listens, inside its namespace.
 INBAND_SSH_PORT = 22
+#: What the customer router always announces and the operator's inbound prefix-list rejects
+#: (an RFC 1918 leak, the textbook case an inbound filter exists for).
+LEAK_PREFIX = IPv4Network("10.66.0.0/16")
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """The operator's own configuration on the edge, written before enforcer ever touches it.
+
+    ``allowed`` is the customer's inbound prefix-list: its /24 and the prefixes its route objects
+    register — including :data:`HIJACK_PREFIX`, because a hijack that the operator's filter
+    already stops needs no enforcer block (real hijacks pass the filter through a forged or stale
+    IRR object). ``local_pref`` is what the operator's inbound route-map sets, so a test can see
+    that route-map still in force. ``statics`` are pull-up routes the edge originates through its
+    own ``redistribute static route-map``; ``nft_table`` holds an operator rule on the customer port.
+    """
+
+    prefix_list: str
+    allowed: tuple[IPv4Network, ...]
+    route_map: str
+    local_pref: int
+    static_route_map: str
+    static_tag: int
+    statics: tuple[IPv4Network, ...]
+    nft_table: str = "inet operator"
+    #: The UDP port the operator's nftables rule drops from the customer port (chargen reflection).
+    nft_dropped_udp_port: int = 19
 
 
 @dataclass(frozen=True)
@@ -61,6 +93,8 @@ class Router:
     customer: str | None = None
     #: In-band management address: an sshd in the router's namespace listens here (None: no such sshd).
     mgmt_address: IPv4Address | None = None
+    #: The operator's own filters (the edge only): what enforcer has to compose with.
+    operator: OperatorConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +175,15 @@ TOPOLOGY = Topology(
                 Neighbor(IPv4Address("192.0.2.6"), CUST1_ASN, "customer"),
             ),
             mgmt_address=IPv4Address("192.0.2.249"),
+            operator=OperatorConfig(
+                prefix_list="CUST1-IN",
+                allowed=(IPv4Network("203.0.113.0/24"), HIJACK_PREFIX),
+                route_map="CUST1-IN",
+                local_pref=200,
+                static_route_map="OPERATOR-STATIC",
+                static_tag=100,
+                statics=(IPv4Network("192.0.2.192/27"),),
+            ),
         ),
         Router(
             name="upstream",
@@ -155,7 +198,7 @@ TOPOLOGY = Topology(
             role=NodeRole.CUSTOMER_ROUTER,
             asn=CUST1_ASN,
             loopback=_i("192.0.2.103/32"),
-            networks=(IPv4Network("203.0.113.0/24"),),
+            networks=(IPv4Network("203.0.113.0/24"), LEAK_PREFIX),
             neighbors=(Neighbor(IPv4Address("192.0.2.5"), EDGE_ASN, "provider"),),
             customer="cust1",
         ),

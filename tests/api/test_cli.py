@@ -75,10 +75,56 @@ def test_fastnetmon_notify_script_ban_blackholes_and_unban_restores(run, setting
     assert "203.0.113.10" not in edge.read_text()
 
 
+def test_fastnetmon_unban_with_on_unban_keep_leaves_the_blackhole_to_its_ttl(run, settings):
+    stdin = (FIXTURES / "fastnetmon" / "community_ban_stdin.txt").read_text()
+    assert run("hook", "fastnetmon", "203.0.113.10", "incoming", "282473", "ban", input=stdin)[0] == 0
+    code, out, err = run("hook", "fastnetmon", "--on-unban", "keep", "203.0.113.10", "incoming", "0", "unban", input="")
+    assert code == 0, err
+    assert out.startswith("skipped")
+    assert "ip route 203.0.113.10/32 Null0 tag 666" in (Path(settings.output) / "edge1.cfg").read_text()
+
+
 def test_fastnetmon_json_notify_script_and_replay(run):
     doc = (FIXTURES / "fastnetmon" / "ban_outgoing.json").read_text()
     assert run("hook", "fastnetmon", "--no-apply", input=doc)[1].startswith("created 203.0.113.66/32 ddos-outbound")
     assert run("hook", "fastnetmon", "--no-apply", input=doc)[1].startswith("duplicate 203.0.113.66/32")
+
+
+def _hook_with_open_stdin(settings, args: list[str], written: str = "") -> tuple[int, str]:
+    """``enforcer hook fastnetmon ARGS`` as a process whose stdin pipe stays open after ``written``."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "enforcer.cli", "--inventory", str(settings.inventory), "--db", settings.db,
+           "--output", str(settings.output), "hook", "fastnetmon", *args]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        proc.stdin.write(written)
+        proc.stdin.flush()  # and not closed: a supervisor's pipe, or FastNetMon's never being closed
+        out = proc.stdout.read()  # EOF when the process exits; a hang is pytest-timeout's
+        return proc.wait(), out
+    finally:
+        proc.stdin.close()
+        proc.kill() if proc.poll() is None else None
+
+
+def test_fastnetmon_unban_does_not_wait_on_an_open_stdin_pipe(settings):
+    code, out = _hook_with_open_stdin(settings, ["203.0.113.10", "incoming", "0", "unban"])
+    assert code == 0 and out.startswith("nothing-to-end 203.0.113.10/32")
+
+
+def test_fastnetmon_ban_reads_what_was_written_then_stops_at_silence(settings):
+    stdin = (FIXTURES / "fastnetmon" / "community_ban_stdin.txt").read_text()
+    code, out = _hook_with_open_stdin(settings, ["203.0.113.10", "incoming", "282473", "ban"], stdin)
+    assert code == 0 and out.startswith("created 203.0.113.10/32 ddos-victim")
+
+
+def test_fastnetmon_direction_unknown_is_read_from_the_pps_counters(run):
+    stdin = (FIXTURES / "fastnetmon" / "community_ban_stdin.txt").read_text().replace(
+        "Attack direction: incoming", "Attack direction: unknown")
+    code, out, err = run("hook", "fastnetmon", "--no-apply", "203.0.113.10", "unknown", "282473", "ban", input=stdin)
+    assert code == 0, err
+    assert out.startswith("created 203.0.113.10/32 ddos-victim")
 
 
 def test_fastnetmon_bad_call_exits_2_naming_the_field(run):

@@ -77,3 +77,29 @@ def test_a_text_key_of_another_json_type_names_the_key(key):
     with pytest.raises(InvalidInput) as err:
         from_webhook({"channel": "hijack", key: ["A new prefix"], "newprefix": "203.0.113.128/25"})
     assert err.value.field == key
+
+
+def test_bgpalerters_own_opsgenie_template_hijack_is_enforced(payload):
+    """The summary is in ``description`` there, the channel under ``details``, no newprefix/neworigin."""
+    [item] = from_webhook(payload("bgpalerter/opsgenie_hijack.json"))
+    assert isinstance(item, Decision)
+    assert item.target == ip_network("203.0.113.128/25") and item.asn == 64511
+    assert item.reason.startswith("BGPalerter hijack: A new prefix 203.0.113.128/25")
+
+
+def test_bgpalerters_own_opsgenie_template_rpki_invalid_is_enforced(payload):
+    [item] = from_webhook(payload("bgpalerter/opsgenie_rpki_invalid.json"))
+    assert isinstance(item, Decision)
+    assert item.target == ip_network("198.51.100.0/24") and item.asn == 64511
+
+
+def test_bgpalerters_own_opsgenie_template_visibility_is_skipped(payload):
+    [item] = from_webhook(payload("bgpalerter/opsgenie_visibility.json"))
+    assert isinstance(item, Skip) and "visibility" in item.reason
+
+
+def test_the_prefix_description_in_enforcers_template_is_not_taken_for_the_summary(payload):
+    """Enforcer's template has ``description`` = the prefix's description: the summary still wins."""
+    [item] = from_webhook(payload("bgpalerter/hijack_more_specific.json"))
+    assert "customer-a web farm" not in item.reason.split(":")[0]
+    assert item.reason.startswith("BGPalerter hijack: A new prefix")

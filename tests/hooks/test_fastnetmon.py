@@ -151,3 +151,40 @@ def test_callback_without_ip_names_the_field(payload):
     with pytest.raises(InvalidInput) as err:
         from_callback(doc)
     assert err.value.field == "ip"
+
+
+def test_direction_unknown_takes_the_side_with_more_packets(payload):
+    """Community's text: incoming 282473 pps vs outgoing 12 → the host is the victim."""
+    stdin = payload("fastnetmon/community_ban_stdin.txt")
+    [item] = from_notify(["203.0.113.10", "unknown", "282473", "ban"], stdin)
+    assert item.violation is Violation.DDOS_VICTIM
+    doc = payload("fastnetmon/ban_outgoing.json")
+    doc["attack_details"]["attack_direction"] = "unknown"
+    [item] = from_callback(doc)
+    assert item.violation is Violation.DDOS_OUTBOUND
+
+
+def test_direction_unknown_without_counters_is_skipped_not_refused():
+    [item] = from_notify(["203.0.113.10", "unknown", "282473", "ban"], "")
+    assert isinstance(item, Skip) and "direction 'unknown'" in item.reason
+
+
+def test_unban_with_direction_unknown_ends_any_category():
+    [item] = from_notify(["203.0.113.10", "unknown", "0", "unban"], "")
+    assert isinstance(item, End) and item.violation is None
+
+
+def test_unban_with_on_unban_keep_ends_nothing(payload):
+    """FastNetMon behind an upstream blackhole sees the attack end as soon as the blackhole works."""
+    [item] = from_callback(payload("fastnetmon/unban_incoming.json"), on_unban="keep")
+    assert isinstance(item, Skip) and "on_unban=keep" in item.reason
+    [item] = from_notify(["203.0.113.10", "incoming", "0", "unban"], "", on_unban="keep")
+    assert isinstance(item, Skip)
+
+
+def test_a_ttl_sets_how_long_the_ban_lasts_and_a_bad_one_names_the_field():
+    [item] = from_notify(["203.0.113.10", "incoming", "5", "ban"], "", ttl="90s")
+    assert item.ttl.total_seconds() == 90
+    with pytest.raises(InvalidInput) as err:
+        from_notify(["203.0.113.10", "incoming", "5", "ban"], "", ttl="lots")
+    assert err.value.field == "ttl"

@@ -4,6 +4,7 @@
 the end, even when tests fail. Tests find routers and hosts through ``lab status`` records
 (:class:`enforcer.lab.testing.Lab`), never through hard-coded names. ``clean_lab`` puts the lab
 back to its freshly-built state after each test that used it, so tests do not leak into each other.
+``gobgp_lab`` is a second lab, built on first use, whose customer router speaks GoBGP instead of FRR.
 
 Probes (``ping``, ``tcp_connect``, ``udp_throughput``, ``kernel_route``, ``bgp_table``…) are in
 :mod:`enforcer.lab.probes`; section builders (``enforcement``, ``push``) in :mod:`enforcer.lab.testing`.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -32,6 +34,15 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield running
 
 
+@pytest.fixture(scope="session")
+def gobgp_lab(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """A second lab whose customer router is GoBGP (Debian gobgpd), for the same tests against
+    another BGP implementation. Started after ``lab`` so that its teardown runs first."""
+    folder = tmp_path_factory.mktemp("gobgp-lab")
+    with running_lab(folder / "inventory", db=f"sqlite:///{folder / 'enforcer.db'}", customer_bgp="gobgp") as running:
+        yield running
+
+
 @pytest.fixture
 def lab_db(lab: Lab) -> Iterator[str]:
     """The lab's store, empty, for tests that drive enforcer end to end (CLI, API, hooks).
@@ -40,13 +51,23 @@ def lab_db(lab: Lab) -> Iterator[str]:
     production. Emptied before the test; afterwards emptied again and every switch resynced, so
     the next test starts from switches without enforcer flows.
     """
+    with fresh_store(lab):
+        yield lab.db
+
+
+@contextmanager
+def fresh_store(lab: Lab) -> Iterator[None]:
+    """``lab``'s store emptied for the block; afterwards emptied again and every switch resynced."""
+    assert lab.db is not None
     _empty_store(lab.db)
-    yield lab.db
-    _empty_store(lab.db)
-    for device in lab.inventory.devices.values():
-        if device.effective_transport is Transport.OPENFLOW:
-            with get_driver(device) as driver:
-                driver.sync(full=True)
+    try:
+        yield
+    finally:
+        _empty_store(lab.db)
+        for device in lab.inventory.devices.values():
+            if device.effective_transport is Transport.OPENFLOW:
+                with get_driver(device) as driver:
+                    driver.sync(full=True)
 
 
 def _empty_store(url: str) -> None:
@@ -61,5 +82,6 @@ def _empty_store(url: str) -> None:
 def clean_lab(request: pytest.FixtureRequest) -> Iterator[None]:
     """After each test that used the session lab, undo what it changed on the routers and firewall."""
     yield
-    if "lab" in request.fixturenames:
-        request.getfixturevalue("lab").reset()
+    for name in ("gobgp_lab", "lab"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).reset()

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from enforcer.drivers.base import DriverError
+from enforcer.drivers.base import AuthenticationFailed, CommitRefused, DriverError
 from enforcer.lab import probes
 from enforcer.lab.proc import pid_alive
 from enforcer.lab.testing import Lab, candidate_for, enforcement, push
@@ -96,6 +96,17 @@ def test_confirmed_commit_cancels_the_revert_timer(lab: Lab, edge_frr):
     assert edge_frr.get_managed_section() == desired
 
 
+def test_a_second_commit_is_refused_while_a_commit_confirm_is_pending(lab: Lab, edge_frr):
+    first, second = (probes.host_prefix(h) for h in lab.customer_hosts("cust1")[:2])
+    desired = push(edge_frr, [enforcement(ActionKind.NULL_ROUTE, first)], lab.inventory, revert_in=30)
+    timer = _pending_timer_pid(lab)
+    with pytest.raises(CommitRefused, match="commit-confirm is pending") as err:
+        push(edge_frr, [enforcement(ActionKind.NULL_ROUTE, second)], lab.inventory, revert_in=30)
+    assert err.value.device == edge_frr.device.name
+    assert pid_alive(timer) and _pending_timer_pid(lab) == timer
+    assert edge_frr.get_managed_section() == desired
+
+
 def _pending_timer_pid(lab: Lab) -> int:
     import json
 
@@ -111,6 +122,18 @@ def test_a_router_whose_management_is_down_fails_fast_with_an_error_naming_it(la
     assert time.monotonic() - started < 10
     assert err.value.device == lab.device(platform="frr").name
     assert "cannot reach" in str(err.value)
+
+
+def test_a_wrong_key_passphrase_is_an_authentication_failure_not_an_unreachable_router(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+):
+    device = lab.device(platform="frr")
+    monkeypatch.setenv(device.password_env, "not-the-passphrase")
+    with pytest.raises(AuthenticationFailed) as err:
+        lab.driver(platform="frr").open()
+    assert err.value.device == device.name
+    assert "authentication failed" in str(err.value) and "cannot reach" not in str(err.value)
+    assert device.password_env in str(err.value), "the operator is told which secret to fix"
 
 
 def test_rtbh_makes_the_upstream_install_a_discard_route_for_the_victim(lab: Lab, edge_frr):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from enforcer.drivers.base import DriverError
+from enforcer.drivers.base import CommitRefused, DriverError
 from enforcer.lab import probes
 from enforcer.lab.proc import pid_alive
 from enforcer.lab.testing import Lab, candidate_for, enforcement, push
@@ -100,14 +100,18 @@ def test_commit_with_revert_in_restores_the_previous_table_unless_confirmed(lab:
     assert probes.address(lab.customer_hosts("cust1")[1]) in edge_fw.get_managed_section()
 
 
-def test_a_new_confirmed_commit_replaces_the_pending_timer_instead_of_adding_one(lab: Lab, edge_fw):
+def test_a_second_commit_is_refused_while_a_commit_confirm_is_pending_and_the_first_timer_survives(
+    lab: Lab, edge_fw
+):
+    # NAPALM's contract (issue 10.3): a second pusher must not cancel the first one's revert.
     hosts = lab.customer_hosts("cust1")
-    push(edge_fw, [enforcement(ActionKind.ACL, probes.host_prefix(hosts[0]))], lab.inventory, revert_in=30)
-    first = int((Path(edge_fw.state_dir) / "pending").read_text())
-    push(edge_fw, [enforcement(ActionKind.ACL, probes.host_prefix(hosts[1]))], lab.inventory, revert_in=30)
-    second = int((Path(edge_fw.state_dir) / "pending").read_text())
-    assert first != second and pid_alive(second)
-    assert probes.eventually(lambda: not pid_alive(first), bool, 5)
+    first = push(edge_fw, [enforcement(ActionKind.ACL, probes.host_prefix(hosts[0]))], lab.inventory, revert_in=30)
+    timer = int((Path(edge_fw.state_dir) / "pending").read_text())
+    with pytest.raises(CommitRefused, match="commit-confirm is pending") as err:
+        push(edge_fw, [enforcement(ActionKind.ACL, probes.host_prefix(hosts[1]))], lab.inventory, revert_in=30)
+    assert err.value.device == edge_fw.device.name
+    assert pid_alive(timer) and int((Path(edge_fw.state_dir) / "pending").read_text()) == timer
+    assert edge_fw.get_managed_section() == first
 
 
 def test_a_firewall_whose_namespace_is_gone_fails_with_an_error_naming_it(lab: Lab):

@@ -1,0 +1,52 @@
+"""The file that takes a merge candidate back off an indented (IOS-style) configuration.
+
+A revert must restore enforcer's own lines and nothing else: the NOC may have edited the router
+during the confirm window, and a checkpoint of the whole running config would wipe that edit. So
+the router keeps, beside each commit, the change that undoes exactly what that commit changed —
+computed here from the live config and the candidate with the same merge model ``compare_config``
+uses (:mod:`.confdiff`): every line the candidate adds is negated (``no X``), every line it removes
+is stated again, under its parents. A candidate that only touches enforcer's objects (the push path
+refuses a collision with an operator's object) therefore has an undo that only touches them too.
+"""
+
+from __future__ import annotations
+
+from .confdiff import Block, _copy, apply_merge, parse
+
+
+def undo_candidate(live: str, candidate: str, comment: str = "!") -> str:
+    """A merge file that turns ``live`` + ``candidate`` back into ``live`` ('' when nothing changes)."""
+    before = parse(live, comment)
+    after = _copy(before)
+    apply_merge(after, parse(candidate, comment))
+    lines = _undo(before, after, 0)
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _undo(before: Block, after: Block, depth: int) -> list[str]:
+    """Negations of what was added first, then what was removed, then changes inside kept blocks
+    (so a prefix-list exists again before a neighbour line binds it)."""
+    pad = " " * depth
+    had = {c.line for c in before.children}
+    has = {c.line for c in after.children}
+    negate = [pad + _negation(a.line) for a in reversed(after.children) if a.line not in had]
+    restate = [line for b in before.children if b.line not in has for line in _stated(b, depth)]
+    inner: list[str] = []
+    for b in before.children:
+        a = after.find(b.line)
+        if a is not None:
+            changed = _undo(b, a, depth + 1)
+            if changed:
+                inner += [pad + b.line, *changed]
+    return negate + restate + inner
+
+
+def _negation(line: str) -> str:
+    return line[3:] if line.startswith("no ") else "no " + line
+
+
+def _stated(block: Block, depth: int) -> list[str]:
+    out = [" " * depth + block.line]
+    for child in block.children:
+        out += _stated(child, depth + 1)
+    return out

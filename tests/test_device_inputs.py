@@ -1,0 +1,71 @@
+"""Inventory values that reach a device: typed before use, never pasted into a shell script.
+
+The Linux driver's device-side scripts once pasted ``optional_args.state_dir`` inside a quoted
+string of the revert timer; a quote in it ran a command on the firewall. The last test runs the
+real script (in a throwaway network namespace, with the real nft) with such a value and proves
+that nothing runs: values travel as positional arguments only.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from ipaddress import ip_network
+from pathlib import Path
+
+import pytest
+
+from enforcer.drivers.base import DriverError
+from enforcer.drivers.linux import _COMMIT, LinuxDriver
+from enforcer.inventory import Attachment, Customer, Device, Inventory, Platform
+from enforcer.lab.probes import eventually
+from enforcer.validate import validate_limits
+
+FW = Device(name="fw", platform=Platform.NFTABLES, role="edge", attach_interfaces=("eth1",))
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("state_dir", "/run/x'; touch /tmp/owned; '"),
+        ("state_dir", "/run/$(reboot)"),
+        ("state_dir", "relative/dir"),
+        ("state_dir", "/run/../etc"),
+        ("table", "inet enforcer; flush ruleset"),
+        ("table", "inet"),
+    ],
+)
+def test_a_linux_device_with_a_shell_metacharacter_in_its_optional_args_is_refused_naming_the_field(key, value):
+    with pytest.raises(DriverError) as err:
+        LinuxDriver(FW.model_copy(update={"optional_args": {key: value}}))
+    assert str(err.value).startswith(f"fw: optional_args.{key}: ")
+    assert "\n" not in str(err.value)
+
+
+def test_the_commit_script_takes_a_quote_in_its_state_dir_as_data_not_as_a_command(tmp_path: Path):
+    owned = tmp_path / "owned"
+    state = tmp_path / f"x'; touch {owned}; '"
+    table = "table inet enforcer {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n\t}\n}\n"
+    argv = ["unshare", "--net", "sh", "-c", _COMMIT, "sh", str(state), "inet enforcer", "1"]
+    proc = subprocess.run(argv, input=table, text=True, capture_output=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    # The revert timer ran (it removes "pending" once it restored the checkpoint), and ran nothing else.
+    assert eventually(lambda: not (state / "pending").exists(), bool, 15)
+    assert (state / "checkpoint.nft").exists()
+    assert not owned.exists()
+
+
+def test_validate_names_an_interface_longer_than_linux_allows_on_each_device_it_reaches():
+    inv = Inventory(
+        devices={"fw": FW, "edge": Device(name="edge", platform=Platform.FRR, role="edge", bgp_asn=65000)},
+        customers={
+            "cust1": Customer(
+                id="cust1", prefixes=(ip_network("203.0.113.0/24"),),
+                attachments=(Attachment(device="fw", interface="customer-port-16"),
+                             Attachment(device="edge", interface="eth-c1")),
+            )
+        },
+    )  # fmt: skip
+    assert validate_limits(inv) == [
+        "inventory: customers.cust1.attachments.0.interface: 'customer-port-16' is 16 characters; "
+        "nftables on fw allows 15"
+    ]
