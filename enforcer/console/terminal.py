@@ -199,8 +199,9 @@ def watch(
 
     On a terminal: a live screen of the active decisions (with their counters) over the latest
     events. Otherwise, like ``tail -f``, the latest ten events and then one line per new event
-    (``--json``: one JSON object per line), flushed as it happens, so ``enforcer watch | grep apply-failed`` works. ``read_events(after_id)`` returns the
-    entries newer than ``after_id``; ``-1`` asks for the recent ones to start from.
+    (``--json``: one JSON object per line), flushed as it happens, so
+    ``enforcer watch | grep apply-failed`` works. ``read_events(after_id)`` returns the entries
+    newer than ``after_id``; ``-1`` asks for the recent ones to start from.
     """
     recent = read_events(-1)
     last = recent[-1].id if recent else 0
