@@ -236,7 +236,7 @@ def watch(
     interval: Annotated[float, typer.Option(min=0.1, help="Seconds between looks at the store")] = 2.0,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per new audit entry, per line")] = False,
 ) -> None:
-    """Follow new decisions, approvals, expiries and pushes live (Ctrl-C stops)."""
+    """Follow new decisions, approvals, expiries, pushes and (on a terminal) counters live (Ctrl-C stops)."""
     c = context(ctx)
 
     def events(after: int) -> list[Any]:
@@ -244,8 +244,17 @@ def watch(
             return service.history(c, limit=10)
         return [e for e in service.history(c, limit=500) if e.id > after]
 
+    from .counters import CounterCache, by_decision
+
+    cache = CounterCache(c)  # the live screen's "dropped" column: devices read at most every 10 s
+
+    def dropped() -> dict[int, str]:
+        enforcements = [e for r in service.list_decisions(c) for e in r.enforcements]
+        return {d: x.human() for d, x in by_decision(enforcements, cache.read()).items()}
+
     try:
-        terminal.watch(events, lambda: service.list_decisions(c), out, interval=interval, as_json=as_json)
+        terminal.watch(events, lambda: service.list_decisions(c), out, interval=interval, as_json=as_json,
+                       counters=dropped)
     except KeyboardInterrupt:
         pass
 

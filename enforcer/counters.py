@@ -102,3 +102,112 @@ def read_counters(ctx: Any) -> dict[int, Counter]:
             for i, c in counts.items():
                 total[i] = total[i] + c
     return dict(total)
+
+
+class Sampler:
+    """What each decision's counter did over time, to flag a block that is not working.
+
+    A block whose counter has stayed at zero since it was first read *never saw traffic* (a wrong
+    target, or traffic that takes another path); one whose counter has not moved for ``idle``
+    *stopped seeing traffic* — the attack may be over, which a detector behind its own blackhole
+    cannot see. Both are hints for a person (or an opted-in playbook), never a verdict.
+    """
+
+    def __init__(self, idle: float = 600.0):
+        self.idle = idle
+        self._first: dict[int, float] = {}
+        self._last: dict[int, tuple[Counter, float]] = {}  # value, when it last changed
+
+    def observe(self, totals: dict[int, Counter], at: float) -> None:
+        for did, value in totals.items():
+            self._first.setdefault(did, at)
+            seen = self._last.get(did)
+            if seen is None or seen[0] != value:
+                self._last[did] = (value, at)
+
+    def idle_for(self, decision_id: int, at: float) -> float | None:
+        """Seconds this decision's counter has not moved (since first read, if it never counted)."""
+        seen = self._last.get(decision_id)
+        if seen is None:
+            return None
+        return at - (self._first[decision_id] if seen[0].packets == 0 else seen[1])
+
+    def flag(self, decision_id: int, at: float) -> str | None:
+        seen = self._last.get(decision_id)
+        if seen is None or at - self._first[decision_id] < self.idle:
+            return None
+        value, changed = seen
+        if value.packets == 0:
+            return "no traffic seen"
+        if at - changed >= self.idle:
+            return f"traffic stopped {int((at - changed) // 60)} min ago"
+        return None
+
+
+class CounterCache:
+    """Counters for pages and API reads: read from the devices at most every ``ttl`` seconds
+    (the console polls every two; a device session per poll would load the NOC's routers)."""
+
+    def __init__(self, ctx: Any, ttl: float = 10.0, sampler: Sampler | None = None):
+        import threading
+
+        self.ctx, self.ttl = ctx, ttl
+        self.sampler = sampler or Sampler()
+        self._lock = threading.Lock()
+        self._at = float("-inf")
+        self._counts: dict[int, Counter] = {}
+
+    def read(self, at: float | None = None) -> dict[int, Counter]:
+        import time
+
+        at = time.monotonic() if at is None else at
+        with self._lock:
+            if at - self._at >= self.ttl:
+                self._counts, self._at = read_counters(self.ctx), at
+                enforcements = [e for r in self.ctx.store.decisions(active_only=True) for e in r.enforcements]
+                self.sampler.observe(by_decision(enforcements, self._counts), at)
+            return self._counts
+
+
+class DroppedCollector:
+    """``/metrics``: ``enforcer_decision_dropped_packets`` / ``_bytes`` per active decision (as
+    counters: they only grow, except when a device re-creates the element), read at scrape time
+    through the cache."""
+
+    def __init__(self, cache: CounterCache):
+        self.cache = cache
+
+    def collect(self) -> Iterable[Any]:
+        from prometheus_client.core import CounterMetricFamily
+
+        records = self.cache.ctx.store.decisions(active_only=True)
+        totals = by_decision((e for r in records for e in r.enforcements), self.cache.read())
+        violation = {r.id: r.violation.value for r in records}
+        packets = CounterMetricFamily("enforcer_decision_dropped_packets", "Packets an active decision's "
+                                      "enforcements dropped or policed, summed over the devices that count them",
+                                      labels=("decision", "category"))
+        octets = CounterMetricFamily("enforcer_decision_dropped_bytes", "Bytes an active decision's enforcements "
+                                     "dropped or policed", labels=("decision", "category"))
+        for did, c in sorted(totals.items()):
+            packets.add_metric((str(did), violation[did]), c.packets)
+            octets.add_metric((str(did), violation[did]), c.bytes)
+        yield packets
+        yield octets
+
+
+def lift_idle(ctx: Any, sampler: Sampler, at: float) -> list[int]:
+    """End each active decision whose category's playbook opts in (``lift_when_idle``) and whose
+    counters have not moved for that long; audited as enforcer's, with the reason. Returns the ids."""
+    from . import service
+
+    lifted = []
+    for rec in ctx.store.decisions(active_only=True):
+        book = ctx.playbooks.get(rec.violation)
+        idle = sampler.idle_for(rec.id, at)
+        if book is None or book.lift_when_idle is None or idle is None:
+            continue
+        if idle >= book.lift_when_idle.total_seconds():
+            why = f"no traffic counted for {int(idle // 60)} min (playbook lift_when_idle)"
+            service.unblock(ctx, str(rec.id), actor="enforcer", source="counters", reason=why)
+            lifted.append(rec.id)
+    return lifted

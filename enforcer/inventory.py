@@ -223,6 +223,10 @@ class Inventory(BaseModel):
     def customer_by_asn(self, asn: int) -> Customer | None:
         return next((c for c in self.customers.values() if c.asn == asn), None)
 
+    def customer_of(self, customer: str | None, target: IPv4Network | IPv6Network) -> Customer | None:
+        """A decision's customer: the one it names, else the one whose address space holds the target."""
+        return self.customers.get(customer or "") or self.customer_owning(target)
+
     def customer_owning(self, target: IPv4Network | IPv6Network) -> Customer | None:
         """The customer whose prefixes hold ``target``: whom a block on one of its hosts concerns."""
         return next(

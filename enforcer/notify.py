@@ -22,6 +22,7 @@ import threading
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from ipaddress import ip_network
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -158,7 +159,7 @@ def derive(store, inventory: Inventory, at: datetime | None = None) -> int:
         decision = store.get_decision(entry.decision_id) if entry.decision_id else None
         if decision is None:
             continue
-        customer = _customer(inventory, decision)
+        customer = inventory.customer_of(decision.customer, ip_network(decision.target))
         withheld = _withheld(customer, decision.violation, settings)
         kind = KINDS[entry.action]
         if kind == "start" and decision.step > 0:
@@ -187,15 +188,6 @@ def derive(store, inventory: Inventory, at: datetime | None = None) -> int:
                         decision_id=decision.id, violation=decision.violation.value,
                         reason=f"{row.kind} notice: customer {row.customer} opted out of {decision.violation}")
     return made
-
-
-def _customer(inventory: Inventory, decision: DecisionRecord) -> Customer | None:
-    """The decision's customer, else the customer whose address space holds the target."""
-    if decision.customer and decision.customer in inventory.customers:
-        return inventory.customers[decision.customer]
-    from ipaddress import ip_network
-
-    return inventory.customer_owning(ip_network(decision.target))
 
 
 def _message(row: NoticeRow, settings: NoticeSettings) -> EmailMessage:

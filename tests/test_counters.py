@@ -48,3 +48,48 @@ def test_a_decision_sums_its_enforcements_and_a_missing_table_counts_nothing():
     assert by_decision(enforcements, nft_counters(CAPTURE)) == {1: Counter(packets=7012, bytes=9801008)}
     assert nft_counters("") == {}
     assert Counter(packets=7012, bytes=9801008).human() == "7.0k pkts 9.8M B"
+
+
+def test_a_block_that_never_counts_is_flagged_and_one_whose_traffic_stopped_too():
+    from enforcer.counters import Sampler
+
+    s = Sampler(idle=600)
+    s.observe({1: Counter(), 2: Counter(packets=5, bytes=300)}, at=0)
+    assert s.flag(1, at=300) is None  # too early to say
+    s.observe({1: Counter(), 2: Counter(packets=900, bytes=54_000)}, at=300)
+    assert s.flag(1, at=600) == "no traffic seen"
+    assert s.flag(2, at=600) is None  # still counting 5 minutes ago
+    s.observe({1: Counter(), 2: Counter(packets=900, bytes=54_000)}, at=1000)
+    assert s.flag(2, at=1000) == "traffic stopped 11 min ago"
+    assert s.flag(3, at=1000) is None  # never read: no claim either way
+
+
+def test_a_playbook_that_opts_in_lifts_an_idle_block_early_and_others_stay(tmp_path):
+    from datetime import timedelta
+
+    from enforcer import service
+    from enforcer.counters import Sampler, lift_idle
+    from enforcer.model import Decision, Violation
+    from enforcer.settings import Settings
+
+    from .conftest import EXAMPLE_INVENTORY
+
+    ctx = service.Context.open(Settings(inventory=EXAMPLE_INVENTORY, db=f"sqlite:///{tmp_path / 'e.db'}"))
+    books = dict(ctx.playbooks)
+    books[Violation.DDOS_VICTIM] = books[Violation.DDOS_VICTIM].model_copy(
+        update={"lift_when_idle": timedelta(minutes=15)})
+    ctx.__dict__["playbooks"] = books  # the cached_property, as if playbooks/ddos-victim.yaml said so
+
+    def block(target: str, violation: str) -> int:
+        d = Decision.model_validate({"target": target, "violation": violation, "actor": "noc", "source": "cli"})
+        return service.submit(ctx, d).decision_id
+
+    victim, spammer = block("203.0.113.7", "ddos-victim"), block("203.0.113.8", "spam")
+    s = Sampler(idle=600)
+    s.observe({victim: Counter(packets=4000, bytes=10**6), spammer: Counter()}, at=0)
+    assert lift_idle(ctx, s, at=600) == []  # the flood stopped 10 min ago: not yet 15
+    assert lift_idle(ctx, s, at=960) == [victim]  # the spam ACL never counted, but spam did not opt in
+    assert ctx.store.get_decision(victim).status.value == "removed"
+    assert ctx.store.get_decision(spammer).status.value == "active"
+    (entry,) = [e for e in ctx.store.history() if e.action == "unblock"]
+    assert entry.actor == "enforcer" and "lift_when_idle" in entry.reason

@@ -14,6 +14,7 @@ from fastapi import Request
 
 from .. import service
 from ..console.board import DeviceBoard
+from ..counters import CounterCache, DroppedCollector, lift_idle
 from ..hooks.intake import ItemResult
 from ..model import EnforcerError
 from ..notify import NoticeWorker
@@ -29,15 +30,25 @@ class _Loop(Reconciler):
     """The reconcile loop, telling the metrics when each pass started and how it went."""
 
     def __init__(
-        self, ctx: service.Context, metrics: Metrics, board: DeviceBoard, interval: float, coalesce: float
+        self,
+        ctx: service.Context,
+        metrics: Metrics,
+        board: DeviceBoard,
+        counters: CounterCache,
+        interval: float,
+        coalesce: float,
     ):
         super().__init__(ctx, interval=interval, coalesce=coalesce, on_report=self._report, on_device=board.done)
         self.metrics = metrics
         self.board = board
+        self.counters = counters
         self._started = 0.0
 
     def run_pass(self) -> service.ReconcileReport:
         self._started = time.monotonic()
+        if any(book.lift_when_idle for book in self.ctx.playbooks.values()):  # opted in: read, then lift
+            self.counters.read()
+            lift_idle(self.ctx, self.counters.sampler, self._started)
         self.board.begin_pass(list(self.ctx.inventory.devices))
         return super().run_pass()
 
@@ -52,11 +63,13 @@ class Served:
         self.metrics = Metrics(active=ctx.store.count_active)
         self.denials = DenialLog()
         self.board = DeviceBoard()  # the web console's device states, kept by the loop
+        self.counters = CounterCache(ctx)  # what each block dropped: console, /v1/counters, /metrics
+        self.metrics.registry.register(DroppedCollector(self.counters))
         self.loop: _Loop | None = None
         self.notices: NoticeWorker | None = None
 
     def start_loop(self, interval: float, coalesce: float) -> None:
-        self.loop = _Loop(self.ctx, self.metrics, self.board, interval, coalesce)
+        self.loop = _Loop(self.ctx, self.metrics, self.board, self.counters, interval, coalesce)
         self.loop.start()
         if self.ctx.inventory.notices.enabled:  # its own thread: a dead mail relay never delays a push
             self.notices = NoticeWorker(self.ctx.store, self.ctx.inventory, self.ctx.inventory.notices.interval)

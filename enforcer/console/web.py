@@ -9,22 +9,27 @@ the CLI and API call) and render; they decide nothing.
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import datetime
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
 
 from .. import service
+from ..api import errors
+from ..api.auth import current_token
 from ..api.metrics import carriers
 from ..api.served import served
 from ..api.tokens import Token, authenticate
 from ..catalog import CATALOG
+from ..counters import Counter, Sampler, by_decision
 from ..hooks.intake import approve_decision
 from ..model import EnforcerError, Status, now
 from ..render import render_push
@@ -45,6 +50,7 @@ def register(app: FastAPI) -> None:
     on every POST, and a browser form carries a session cookie and a CSRF token instead."""
     app.state.sessions = Sessions()
     app.include_router(router)
+    app.include_router(api)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
 
     @app.exception_handler(LoginRequired)
@@ -53,6 +59,32 @@ def register(app: FastAPI) -> None:
 
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+api = APIRouter(prefix="/v1", tags=["counters"])
+
+
+class DecisionCounter(BaseModel):
+    decision_id: int
+    packets: int
+    bytes: int
+    flag: str | None = Field(description="'no traffic seen' or 'traffic stopped N min ago': the block may be idle")
+
+
+def counters_of(request: Request) -> tuple[dict[int, Counter], Sampler]:
+    """Per decision, what its enforcements dropped (cached: devices are read at most every 10 s)."""
+    s = served(request)
+    cache = s.counters
+    counts = cache.read()
+    enforcements = [e for r in service.list_decisions(s.ctx) for e in r.enforcements]
+    return by_decision(enforcements, counts), cache.sampler
+
+
+@api.get("/counters", response_model=list[DecisionCounter], responses=errors.READ_ERRORS,
+         summary="What each active decision dropped, from the devices' own counters")
+def decision_counters(request: Request, _: Token = Depends(current_token)) -> list[DecisionCounter]:
+    totals, sampler = counters_of(request)
+    at = time.monotonic()
+    return [DecisionCounter(decision_id=d, packets=c.packets, bytes=c.bytes, flag=sampler.flag(d, at))
+            for d, c in sorted(totals.items())]
 
 
 def _user(request: Request) -> Token:
@@ -145,9 +177,7 @@ def active(request: Request) -> Response:
     for rec in service.list_decisions(ctx):
         if rec.status is not Status.ACTIVE:
             continue
-        customer = ctx.inventory.customers.get(rec.customer or "") or ctx.inventory.customer_owning(
-            ip_network(rec.target)
-        )
+        customer = ctx.inventory.customer_of(rec.customer, ip_network(rec.target))
         rows.append(
             {
                 "decision": rec,
@@ -156,6 +186,12 @@ def active(request: Request) -> Response:
                 "devices": sorted(carriers(ctx.inventory, rec.enforcements)),
             }
         )
+    totals, sampler = counters_of(request)
+    at = time.monotonic()
+    for r in rows:
+        did = r["decision"].id
+        r["dropped"] = totals[did].human() if did in totals else None
+        r["flag"] = sampler.flag(did, at)
     return _page(request, "active.html", user, rows=rows)
 
 
