@@ -66,6 +66,19 @@ class Tmux:
             time.sleep(0.1)
         raise AssertionError(f"{command!r} did not finish:\n{screen}")
 
+    def type(self, *keys: str) -> None:
+        self._tmux("send-keys", "-t", "t", *keys)
+
+    def screen_until(self, expect, deadline: float = 60) -> str:
+        """The screen once ``expect(screen)`` holds (a live display never 'finishes')."""
+        end = time.monotonic() + deadline
+        while True:
+            screen = self._tmux("capture-pane", "-p", "-J", "-t", "t")
+            if expect(screen):
+                return screen
+            assert time.monotonic() < end, screen
+            time.sleep(0.1)
+
     def kill(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
 
@@ -161,3 +174,16 @@ def test_watch_plain_lines_carry_no_control_characters_from_a_detector_reason():
     )
     line = event_line(entry)
     assert "\x1b" not in line and "\r" not in line and "reason=x [2Jy z" in line
+
+
+def test_watch_on_a_terminal_is_a_live_screen_that_shows_a_new_block_without_scrolling(env, tmux):
+    enforcer(env, "history")
+    tmux.type(f"{ENFORCER} watch --interval 0.3", "Enter")
+    tmux.screen_until(lambda s: "active decisions" in s)
+
+    enforcer(env, "block", "203.0.113.7", "--violation", "spam", "--reason", "seen live")
+
+    screen = tmux.screen_until(lambda s: "203.0.113.7/32" in s and "seen live" in s)
+    assert screen.count("active decisions") == 1  # redrawn in place, not printed again and again
+    assert all(len(line) <= 80 for line in screen.splitlines())
+    tmux.type("C-c")
