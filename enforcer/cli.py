@@ -176,7 +176,7 @@ def unblock(
 @app.command()
 def approve(
     ctx: typer.Context,
-    decision_id: Annotated[int, typer.Argument(help="Id of a held decision (status pending)")],
+    decision_id: Annotated[str, typer.Argument(help="Id of a held decision (status pending)")],
     reason: Annotated[str, typer.Option(help="Why, for the audit log")] = "",
     actor: Annotated[str | None, typer.Option(help="Who decides [default: $USER]")] = None,
 ) -> None:
@@ -184,8 +184,30 @@ def approve(
     import getpass
 
     who = actor or getpass.getuser()
-    rec = guard(lambda: service.approve(context(ctx), decision_id, actor=who, source="cli", reason=reason))
+    rec = guard(lambda: service.approve(context(ctx), _id(decision_id), actor=who, source="cli", reason=reason))
     out.print(f"decision {rec.id} ({rec.violation} {rec.target}) approved: enforced at the next apply")
+
+
+@app.command()
+def reject(
+    ctx: typer.Context,
+    decision_id: Annotated[str, typer.Argument(help="Id of a held decision (status pending)")],
+    reason: Annotated[str, typer.Option(help="Why, for the audit log")] = "",
+    actor: Annotated[str | None, typer.Option(help="Who decides [default: $USER]")] = None,
+) -> None:
+    """Refuse a detector's held decision: it ends without ever being enforced."""
+    import getpass
+
+    who = actor or getpass.getuser()
+    rec = guard(lambda: service.reject(context(ctx), _id(decision_id), actor=who, source="cli", reason=reason))
+    out.print(f"decision {rec.id} ({rec.violation} {rec.target}) rejected: never enforced")
+
+
+def _id(value: str) -> int:
+    """A decision id argument: digits, else the one-line error of any bad input (exit 2)."""
+    if not value.strip().isdigit():
+        raise InvalidInput("id", f"{value!r} is not a decision id")
+    return service.decision_id_of(value)
 
 
 @app.command("list")

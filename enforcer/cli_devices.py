@@ -41,19 +41,39 @@ def plan(
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 0 no changes, 2 changes, 1 error")
     ] = False,
+    rederive: Annotated[bool, typer.Option("--rederive", help="Re-derive the active decisions' enforcements "
+                                                              "with the current playbooks (review a playbook change)")]
+    = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show, per device, the diff between the rendered section and the device's live state."""
-    plans = guard(lambda: service.plan(context(ctx), device))
+    from .rederive import rederive as rederive_set
+
+    c = context(ctx)
+    changes: list[Any] = []
+    desired = None
+    if rederive:
+        desired, changes = guard(lambda: rederive_set(service.list_decisions(c), c.playbooks))
+    plans = guard(lambda: service.plan(c, device, enforcements=desired))
     if as_json:
-        emit_json([p.model_dump(mode="json", exclude={"desired", "live"}) for p in plans])
+        listed = [p.model_dump(mode="json", exclude={"desired", "live"}) for p in plans]
+        emit_json({"plans": listed, "playbook_changes": [ch.model_dump(mode="json") for ch in changes]}
+                  if rederive else listed)  # fmt: skip
     else:
+        _print_playbook_changes(changes)
         _print_plans(plans)
     errors = any(p.error for p in plans)
     if errors:
         raise typer.Exit(1)
     if detailed_exitcode and any(p.has_changes for p in plans):
         raise typer.Exit(2)
+
+
+def _print_playbook_changes(changes: list[Any]) -> None:
+    for ch in changes:
+        what = "; ".join(f"{field} {old} -> {new}" for field, (old, new) in ch.changes.items())
+        out.print(f"playbook change: decision {ch.decision_id} {ch.target} {ch.violation.value}: {what}",
+                  markup=False, highlight=False)  # fmt: skip
 
 
 def _print_plans(plans: list[Any]) -> None:

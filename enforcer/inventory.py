@@ -189,8 +189,15 @@ class Guardrails(BaseModel):
     protected: tuple[PrefixT, ...] = ()
     max_prefixlen_v4: int = Field(default=24, ge=0, le=32, description="broader than this needs --force")
     max_prefixlen_v6: int = Field(default=48, ge=0, le=128, description="broader than this needs --force")
-    max_new_per_minute: int = Field(default=120, ge=1, description="decisions accepted per rolling minute")
+    max_new_per_minute: int = Field(default=120, ge=1, description="detector decisions per rolling minute, all "
+                                    "detectors (the flood breaker; operators are never stopped by it)")
+    max_new_per_minute_per_source: int | None = Field(default=None, ge=1, description="the same, for one detector "
+                                                      "(source and token): one flapping detector cannot use it all")
     max_active: int = Field(default=50_000, ge=1, description="active enforcements, all devices")
+    own_space: tuple[PrefixT, ...] = Field(default=(), description="the operator's own addresses besides customers' "
+                                           "prefixes: where a detector may null-route or RTBH (RFC 7999 3.3)")
+    max_detector_hosts_per_customer: int = Field(default=16, ge=1, description="detector blocks in force inside one "
+                                                 "customer's space before the next is held for approval")
 
 
 class Inventory(BaseModel):

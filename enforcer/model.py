@@ -309,6 +309,9 @@ class Decision(BaseModel):
     asn: Asn | None = None
     force: bool = False
     idempotency_key: Annotated[str, Field(max_length=200)] | None = None
+    #: The detector's own id of what it saw (alert fingerprint, attack uuid, event id): the cause that
+    #: holds the block open until the detector says it resolved. None: the caller itself holds it.
+    cause: Annotated[str, Field(max_length=200)] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Decision:

@@ -8,6 +8,7 @@ over-broad prefixes, bogons, and the rates that stop a detector flood from black
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from ipaddress import ip_network
 from pathlib import Path
@@ -30,9 +31,14 @@ from .model import (
     Prefix,
     Protocol,
     Refused,
+    Status,
     Violation,
 )
 from .render import TRAFFIC_ACTIONS
+from .tables import DecisionRecord
+
+#: Actions that drop all of an address's traffic: a detector may take them only for our own space.
+BLACKHOLES = frozenset({ActionKind.NULL_ROUTE, ActionKind.RTBH})
 
 
 class PlaybookError(FileProblems):
@@ -208,3 +214,121 @@ def check_rates(new_last_minute: int, active: int, adding: int, inventory: Inven
         raise Refused("rate", f"{new_last_minute} decisions in the last minute; the cap is {g.max_new_per_minute}")
     if active + adding > g.max_active:
         raise Refused("blast_radius", f"{active} active enforcements; the cap is {g.max_active}")
+
+
+# ------------------------------------------------------------------ the intake decision, over one snapshot
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the store holds that a decision's fate depends on, read inside the intake transaction."""
+
+    by_key: DecisionRecord | None  # the decision in force that created this idempotency key
+    duplicate: DecisionRecord | None  # the same offence from the same source, in force
+    new_automatic: int  # automatic decisions stored in the last minute, every source
+    new_from_source: int  # ... from this decision's source and caller
+    active: int  # active enforcements, all devices
+    prior: int  # decisions for this target and category inside the escalation window
+    hosts_in_space: int  # automatic decisions in force inside the customer prefix that holds the target
+
+
+@dataclass(frozen=True)
+class Replay:
+    """Nothing new to store: the decision in force answers (a retry, a repeat, a second alert)."""
+
+    record: DecisionRecord
+
+
+@dataclass(frozen=True)
+class Admit:
+    """Store a new decision: held (pending) or enforced, at this ladder step."""
+
+    status: Status
+    step: int
+    specs: list[EnforcementSpec]
+
+
+def decide(
+    decision: Decision, snap: Snapshot, inventory: Inventory, book: Playbook, *, automatic: bool
+) -> Replay | Admit:
+    """The whole intake policy, a pure function of the snapshot (raises ``Refused``/``InvalidInput``).
+
+    ``automatic``: from a detector. Detectors are held where an operator would need ``--force``,
+    stopped by the flood breaker, and may blackhole only customers' and the operator's own space;
+    operators are never stopped by the flood breaker (during a flood they are the ones who must act).
+    """
+    if snap.by_key is not None:
+        held = snap.by_key
+        if ip_network(held.target) != decision.target or held.violation is not decision.violation:
+            raise Refused("idempotency_key",
+                          f"already used by decision {held.id} ({held.violation} {held.target}); use a new key")
+        return Replay(held)
+    if snap.duplicate is not None:
+        return Replay(snap.duplicate)
+    status = Status.ACTIVE
+    try:
+        check_decision(decision, inventory, book)
+        if automatic:
+            _check_detector_breadth(decision, snap, inventory)
+    except NeedsForce:
+        if not automatic:
+            raise
+        status = Status.PENDING
+    step, specs = enforcements_for(decision, book, snap.prior)
+    if automatic:
+        _check_blackhole_space(decision, specs, inventory)
+        _check_flood(decision, snap, inventory)
+    g = inventory.guardrails
+    if snap.active + len(specs) > g.max_active:
+        raise Refused("blast_radius", f"{snap.active} active enforcements; the cap is {g.max_active}")
+    return Admit(status=status, step=step, specs=specs)
+
+
+def _check_flood(decision: Decision, snap: Snapshot, inventory: Inventory) -> None:
+    """The flood breaker: automatic decisions per rolling minute, for every detector and for this one."""
+    g = inventory.guardrails
+    if snap.new_automatic >= g.max_new_per_minute:
+        raise Refused("rate", f"{snap.new_automatic} detector decisions in the last minute; "
+                              f"the cap is {g.max_new_per_minute} (operators are not capped)")
+    per_source = g.max_new_per_minute_per_source
+    if per_source is not None and snap.new_from_source >= per_source:
+        raise Refused("rate", f"{snap.new_from_source} decisions from {decision.source} ({decision.actor}) "
+                              f"in the last minute; the per-source cap is {per_source}")
+
+
+def customer_space(target: Prefix, inventory: Inventory) -> tuple[Prefix, ...]:
+    """The prefixes of the customer whose space holds ``target`` (empty when none does)."""
+    for cust in inventory.customers.values():
+        for p in cust.prefixes:
+            if p.version == target.version and target.subnet_of(p):  # type: ignore[arg-type]
+                return cust.prefixes
+    return ()
+
+
+def _check_detector_breadth(decision: Decision, snap: Snapshot, inventory: Inventory) -> None:
+    """A detector's block of a customer's whole prefix, or of more than N of its hosts, waits for a person."""
+    target = decision.target
+    for cust in inventory.customers.values():
+        for p in cust.prefixes:
+            if p.version == target.version and p.subnet_of(target):  # type: ignore[arg-type]
+                raise NeedsForce("target", f"{target} covers {cust.id}'s whole prefix {p}; held for approval")
+    limit = inventory.guardrails.max_detector_hosts_per_customer
+    if customer_space(target, inventory) and snap.hosts_in_space >= limit:
+        raise NeedsForce("target", f"detectors already block {snap.hosts_in_space} hosts of the customer holding "
+                                   f"{target} (limit {limit}); held for approval")
+
+
+def _check_blackhole_space(decision: Decision, specs: list[EnforcementSpec], inventory: Inventory) -> None:
+    """RFC 7999 §3.3: a detector may blackhole only addresses inside a customer's or the operator's own
+    space; a third-party address (an attacker, someone's web server) needs an operator."""
+    if not any(s.action in BLACKHOLES for s in specs):
+        return
+    target = decision.target
+    if customer_space(target, inventory) or covers_within(inventory.guardrails.own_space, target):
+        return
+    raise Refused("target", f"{target} is in no customer's and not in the operator's own space "
+                            "(guardrails.own_space): a detector may not blackhole it; an operator can")
+
+
+def covers_within(space: tuple[Prefix, ...], target: Prefix) -> bool:
+    return any(p.version == target.version and target.subnet_of(p) for p in space)  # type: ignore[arg-type]

@@ -32,6 +32,8 @@ class PushResult(BaseModel):
     changed: bool
     summary: str
     error: str | None = None
+    #: The input itself is at fault (a render error, an invalid inventory): retrying cannot help until it changes.
+    permanent: bool = False
     rolled_back: bool = False
     seconds: float = 0.0
     #: What was done about a commit-confirm a dead pusher left pending (see settle_pending).
@@ -51,17 +53,21 @@ def plan_device(
     """Render (withholding what the device cannot take), ask the device whether a commit-confirm is
     pending, settle it when ``settle`` (apply and reconcile; plan only shows it), read the live
     section, diff. Every pass asks: a pending commit is state to act on, not a timer to hope about."""
-    rendered = render_for(device, enforcements, inventory, at, collisions=driver.foreign_collisions)
     pending, settled = driver.has_pending_commit(), None
     if pending and settle:
-        settled, pending = settle_pending(driver, rendered.desired), False
+        with driver.same_moment():
+            desired = render_for(device, enforcements, inventory, at, conflicts=driver.conflicts).desired
+        settled, pending = settle_pending(driver, desired), False
+    with driver.same_moment():
+        rendered = render_for(device, enforcements, inventory, at, conflicts=driver.conflicts)
+        live = driver.get_managed_section()
     section = rendered.section
     plan = make_plan(
         device.name,
         device.platform,
         device.effective_transport,
         rendered.desired,
-        driver.get_managed_section(),
+        live,
         list(section.unsupported),
         list(section.protected),
     )
@@ -96,11 +102,12 @@ def push_plan(driver: Driver, plan: DevicePlan, revert_in: int | None = DEFAULT_
     sent = committed = False
     try:
         candidate = render_push(driver.device, plan.desired, plan.live, plan.removed_lines)
-        driver.load_merge_candidate(candidate)
-        driver.compare_config()
-        driver.set_desired_section(plan.desired)
-        sent = True
-        driver.commit_config(revert_in=revert_in)
+        with driver.same_moment():  # compare and the commit's undo read the device once
+            driver.load_merge_candidate(candidate)
+            driver.compare_config()
+            driver.set_desired_section(plan.desired)
+            sent = True
+            driver.commit_config(revert_in=revert_in)
         committed = True
         after = driver.get_managed_section()
         if after != plan.desired:
@@ -109,8 +116,8 @@ def push_plan(driver: Driver, plan: DevicePlan, revert_in: int | None = DEFAULT_
             ))
         if revert_in:
             driver.confirm_commit()
-    except (EnforcerError, OSError) as exc:
-        reason = exc.reason if isinstance(exc, DriverError) else str(exc)
+    except Exception as exc:  # any library's error (a truncated reply's JSONDecodeError) is this device's result
+        reason = failure_reason(exc)
         if isinstance(exc, RenderError):
             reason = f"render: {exc}"
         rolled_back = False
@@ -131,6 +138,7 @@ def push_plan(driver: Driver, plan: DevicePlan, revert_in: int | None = DEFAULT_
             ok=False,
             changed=False,
             error=reason,
+            permanent=isinstance(exc, RenderError),
             rolled_back=rolled_back,
             seconds=time.monotonic() - started,
         )
@@ -146,7 +154,7 @@ def _result(plan: DevicePlan, **fields: object) -> PushResult:
 def _discard(driver: Driver) -> None:
     try:
         driver.discard_config()
-    except EnforcerError:
+    except Exception:  # the push already failed; its first error is the one reported
         pass
 
 
@@ -164,7 +172,7 @@ def _verified_undo(driver: Driver, plan: DevicePlan, committed: bool) -> tuple[b
             return False, "nothing changed on the device (read back, verified)"
         driver.rollback()
         now = driver.get_managed_section()
-    except EnforcerError:
+    except Exception:  # of any type: push_plan's result must still come back
         return False, None
     if now == plan.live:
         return True, "rolled back, verified (the device holds its previous set)"
@@ -179,6 +187,15 @@ def held_report(now: str, plan: DevicePlan) -> str:
     wanted = [ln for ln in plan.desired.splitlines() if ln not in set(plan.live.splitlines())]
     held = sum(1 for ln in wanted if ln in have)
     return f"device holds {held} of {len(wanted)} new lines: left for the next pass"
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line for a device's failure: enforcer's own errors as they say, anything else with its type."""
+    if isinstance(exc, DriverError):
+        return exc.reason
+    if isinstance(exc, EnforcerError | OSError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _left_to_device(reason: str, lost: bool, committed: bool, revert_in: int | None) -> str:

@@ -61,6 +61,8 @@ class Reconciler:
         self.on_report = on_report
         self.on_device = on_device
         self.backoff = Backoff()
+        #: Devices whose last push failed for their input (a render error), and the desired set it failed on.
+        self.stuck: dict[str, frozenset[tuple[int, object]]] = {}
         self._wake = threading.Event()
         #: Set while the loop waits for the next kick or interval (tests and shutdown wait on it).
         self.idle = threading.Event()
@@ -68,16 +70,31 @@ class Reconciler:
         self._thread: threading.Thread | None = None
         self.passes = 0
 
+    def _desired(self) -> frozenset[tuple[int, object]]:
+        """The input of every render: the desired set's enforcements (ids and expiries)."""
+        return frozenset((e.id, e.expires_at) for e in self.ctx.store.active_enforcements())
+
     def kick(self) -> None:
         """Ask for a pass soon (a new decision, an unblock); cheap and safe from any thread."""
         self._wake.set()
 
     def run_pass(self) -> ReconcileReport:
-        """One pass over every device not waiting out a backoff."""
+        """One pass over every device not waiting out a backoff, nor stuck on a permanent error."""
         now = time.monotonic()
-        ready = [name for name in self.ctx.inventory.devices if self.backoff.ready(name, now)]
+        desired = self._desired()
+        ready = [
+            name for name in self.ctx.inventory.devices
+            if self.backoff.ready(name, now) and self.stuck.get(name) != desired
+        ]  # fmt: skip
         report = reconcile_once(self.ctx, ready, on_done=self.on_device)
         for result in report.results:
+            if result.permanent:
+                # Retrying cannot help until the decisions change: said (and audited) once, not every pass.
+                self.stuck[result.device] = desired
+                log.error("push to %s failed: %s (not retried until the decisions change)", result.device,
+                          result.error)
+                continue
+            self.stuck.pop(result.device, None)
             self.backoff.record(result, time.monotonic())
             if not result.ok:
                 log.warning("push to %s failed: %s (retry in backoff)", result.device, result.error)

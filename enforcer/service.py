@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,24 +17,21 @@ from ipaddress import ip_network
 from pydantic import BaseModel, ConfigDict
 
 from .catalog import primary_clause
-from .drivers.base import Driver, DriverError
+from .drivers.base import Driver
 from .drivers.offline import OfflineDriver
-from .inventory import Device, Inventory, Transport, load_inventory
-from .model import Decision, Enforcement, EnforcerError, InvalidInput, Refused, Status, Violation, now
+from .inventory import Device, Inventory, InventoryError, Transport, load_inventory
+from .model import Decision, Enforcement, InvalidInput, Prefix, Refused, Status, Violation, now
 from .plan import DevicePlan, failed_plan
-from .policy import (
-    NeedsForce,
-    Playbook,
-    check_decision,
-    check_rates,
-    enforcements_for,
-    load_playbooks,
-    resolve_customer,
-)
-from .push import DEFAULT_REVERT_IN, PushResult, plan_device, push_plan
-from .render import build_section, render_section
+from .policy import Admit, Playbook, Replay, Snapshot, customer_space, decide, load_playbooks, resolve_customer
+from .push import DEFAULT_REVERT_IN, PushResult, failure_reason, plan_device, push_plan
+from .render import RenderError, build_section, render_section
 from .settings import Settings
-from .store import AuditEntry, DecisionRecord, DuplicateDecision, Store
+from .store import AuditEntry, DecisionRecord, Store, Tx
+
+log = logging.getLogger("enforcer.service")
+
+#: Errors in the input itself (a template, the inventory): retried only once the input changes.
+PERMANENT = (RenderError, InventoryError)
 
 #: Parallel device sessions during plan/apply: enough for a NOC's edge, gentle on the controller host.
 MAX_PARALLEL = 8
@@ -86,41 +84,61 @@ class SubmitResult(BaseModel):
 # ------------------------------------------------------------------ intake → policy → store
 
 
-def submit(ctx: Context, decision: Decision, *, dry_run: bool = False, hold: bool = False) -> SubmitResult:
+def submit(ctx: Context, decision: Decision, *, dry_run: bool = False, automatic: bool = False) -> SubmitResult:
     """Validate against guardrails and playbooks, then store durably (or only preview).
 
-    Raises :class:`InvalidInput` / :class:`Refused` before anything is written. A repeated
-    idempotency key returns the decision that already holds it, with ``created=False``.
-    ``hold``: a decision refused only for its breadth is stored *pending* instead, enforcing
-    nothing until an operator approves it (detectors cannot ``--force``; a person decides).
+    One write transaction reads what the policy needs, lets :func:`policy.decide` judge, and
+    writes the result, so concurrent submits see each other (the caps and duplicates hold).
+    Raises :class:`InvalidInput` / :class:`Refused` before anything is written; a refusal is
+    audited. A retry (same idempotency key) or the same offence from the same source answers
+    with the decision in force (``created=False``); a detector's repeat joins it as a holder and
+    refreshes its expiry. ``automatic``: from a detector — held for approval where an operator
+    would need ``--force``, subject to the flood breaker and the blackhole space check.
     """
-    if decision.idempotency_key:
-        existing = ctx.store.decision_by_key(decision.idempotency_key)
-        if existing is not None:
-            return _replay(decision, existing)
-    held = _active_duplicate(ctx, decision)
-    if held is not None:
-        return SubmitResult(
-            decision_id=held.id,
-            created=False,
-            pending=held.status is Status.PENDING,
-            step=held.step,
-            enforcements=held.enforcements,
-        )
     book = ctx.playbooks[decision.violation]
-    status = Status.ACTIVE
-    try:
-        check_decision(decision, ctx.inventory, book)
-    except NeedsForce:
-        if not hold:
-            raise
-        status = Status.PENDING
-    check_rates(ctx.store.count_since(now() - timedelta(minutes=1)), ctx.store.count_active(), 1, ctx.inventory)
-    customer = resolve_customer(decision, ctx.inventory)
-    prior = ctx.store.prior_offences(decision.target, decision.violation, book.escalation_window)
-    step, specs = enforcements_for(decision, book, prior)
+    space = customer_space(decision.target, ctx.inventory)
     at = now()
-    rows = [
+    try:
+        with ctx.store.write() if not dry_run else ctx.store.reading() as tx:
+            snap = _snapshot(tx, decision, book, space, at)
+            verdict = decide(decision, snap, ctx.inventory, book, automatic=automatic)
+            if isinstance(verdict, Replay):
+                if automatic and not dry_run:
+                    ttl = book.step_for(verdict.record.step)[1].ttl or book.default_ttl
+                    tx.hold(verdict.record.id, decision, decision.expiry(ttl, at), at)
+                return _answer(verdict.record)
+            rows = _rows(decision, verdict.specs, at)
+            expires_at = max((r["expires_at"] for r in rows if r["expires_at"]), default=None)
+            customer = resolve_customer(decision, ctx.inventory)
+            if dry_run:
+                return _preview(decision, verdict, rows, customer, at)
+            tx.expire_due(at)  # frees the key of a decision whose TTL passed, in this same transaction
+            record = tx.insert(decision, customer=customer, step=verdict.step,
+                               clause=primary_clause(decision.violation), expires_at=expires_at, enforcements=rows,
+                               status=verdict.status, automatic=automatic, at=at)
+    except Refused as exc:
+        if automatic and not dry_run:
+            _refused(ctx, decision, exc)
+        raise
+    return SubmitResult(decision_id=record.id, created=True, pending=verdict.status is Status.PENDING,
+                        step=verdict.step, enforcements=record.enforcements)
+
+
+def _snapshot(tx: Tx, decision: Decision, book: Playbook, space: tuple, at: datetime) -> Snapshot:
+    minute = at - timedelta(minutes=1)
+    return Snapshot(
+        by_key=tx.by_key(decision.idempotency_key, at),
+        duplicate=tx.duplicate(decision, at),
+        new_automatic=tx.new_since(minute),
+        new_from_source=tx.new_since(minute, source=decision.source, actor=decision.actor),
+        active=tx.active(),
+        prior=tx.prior(decision.target, decision.violation, book.escalation_window, at),
+        hosts_in_space=tx.automatic_within(space, at),
+    )
+
+
+def _rows(decision: Decision, specs: list, at: datetime) -> list[dict]:
+    return [
         {
             "action": s.action.value,
             "target": str(s.target),
@@ -130,90 +148,103 @@ def submit(ctx: Context, decision: Decision, *, dry_run: bool = False, hold: boo
         }
         for s in specs
     ]
-    expires_at = max((r["expires_at"] for r in rows if r["expires_at"]), default=None)
-    if dry_run:
-        preview = [
-            Enforcement(
-                id=0,
-                decision_id=0,
-                action=r["action"],
-                target=r["target"],
-                violation=decision.violation,
-                params=r["params"],
-                roles=frozenset(r["roles"]),
-                customer=customer,
-                asn=decision.asn,
-                comment=decision.comment,
-                created_at=at,
-                expires_at=r["expires_at"],
-            )
-            for r in rows
-        ]
-        held = status is Status.PENDING
-        return SubmitResult(decision_id=0, created=False, dry_run=True, pending=held, step=step, enforcements=preview)
-    try:
-        record = ctx.store.add_decision(
-            decision,
-            customer=customer,
-            step=step,
-            clause=primary_clause(decision.violation),
-            expires_at=expires_at,
-            enforcements=rows,
-            status=status,
-        )
-    except DuplicateDecision as dup:
-        existing = ctx.store.get_decision(dup.decision_id)
-        assert existing is not None
-        return _replay(decision, existing)
-    return SubmitResult(
-        decision_id=record.id,
-        created=True,
-        pending=status is Status.PENDING,
-        step=step,
-        enforcements=record.enforcements,
-    )
+
+
+def _preview(decision: Decision, verdict: Admit, rows: list[dict], customer: str | None, at: datetime) -> SubmitResult:
+    preview = [
+        Enforcement(id=0, decision_id=0, action=r["action"], target=r["target"], violation=decision.violation,
+                    params=r["params"], roles=frozenset(r["roles"]), customer=customer, asn=decision.asn,
+                    comment=decision.comment, created_at=at, expires_at=r["expires_at"])
+        for r in rows
+    ]
+    return SubmitResult(decision_id=0, created=False, dry_run=True, pending=verdict.status is Status.PENDING,
+                        step=verdict.step, enforcements=preview)
+
+
+def _answer(record: DecisionRecord) -> SubmitResult:
+    return SubmitResult(decision_id=record.id, created=False, pending=record.status is Status.PENDING,
+                        step=record.step, enforcements=record.enforcements)
+
+
+#: Refusals that are a breaker tripping (flood, blast radius): audited, not only answered.
+BREAKERS = ("rate", "blast_radius")
+
+
+def _refused(ctx: Context, decision: Decision, exc: Refused) -> None:
+    """A detector's refusal is logged; a tripped breaker is audited too, so the flood shows in the record."""
+    log.warning("refused %s %s from %s (%s): %s: %s", decision.violation, decision.target, decision.source,
+                decision.actor, exc.field, exc.reason)
+    if exc.field in BREAKERS:
+        ctx.store.audit(actor=decision.actor, source=decision.source, action="breaker", target=str(decision.target),
+                        violation=decision.violation.value, reason=decision.reason,
+                        detail={"field": exc.field, "why": exc.reason})
+
+
+#: Decision ids are SQL BIGINTs: anything outside is no decision, said in one line (not an overflow).
+MAX_ID = 2**63 - 1
+
+
+def decision_id_of(value: str | int) -> int:
+    """A decision id from the command line or a URL, range-checked before it reaches SQL."""
+    n = int(value)
+    if not 1 <= n <= MAX_ID:
+        raise InvalidInput("id", f"{value} is not a decision id (1 to {MAX_ID})")
+    return n
+
+
+def reject(ctx: Context, decision_id: int, *, actor: str, source: str, reason: str = "") -> DecisionRecord:
+    """An operator refuses a held decision: it ends without ever being enforced (audited ``reject``)."""
+    rec = ctx.store.get_decision(decision_id_of(decision_id))
+    if rec is None or rec.status is not Status.PENDING:
+        raise InvalidInput("decision_id", f"no pending decision with id {decision_id}")
+    return ctx.store.end_decision(rec.id, status=Status.REMOVED, actor=actor, source=source, reason=reason,
+                                  action="reject")
 
 
 def approve(ctx: Context, decision_id: int, *, actor: str, source: str, reason: str = "") -> DecisionRecord:
-    """An operator approves a held decision: its enforcements join the desired set (audited)."""
+    """An operator approves a held decision: its enforcements join the desired set (audited).
+
+    The blast-radius cap (``max_active``) holds for an approval as for a new decision.
+    """
     try:
-        return ctx.store.approve_decision(decision_id, actor=actor, source=source, reason=reason)
+        return ctx.store.approve_decision(decision_id_of(decision_id), actor=actor, source=source, reason=reason,
+                                          max_active=ctx.inventory.guardrails.max_active)
     except KeyError:
         raise InvalidInput("decision_id", f"no pending decision with id {decision_id}") from None
 
 
-def reject(ctx: Context, decision_id: int, *, actor: str, source: str, reason: str = "") -> DecisionRecord:
-    """An operator rejects a held decision: it ends (removed, audited) having enforced nothing."""
-    rec = ctx.store.get_decision(decision_id)
-    if rec is None or rec.status is not Status.PENDING:
-        raise InvalidInput("decision_id", f"no pending decision with id {decision_id}")
-    return ctx.store.end_decision(decision_id, status=Status.REMOVED, actor=actor, source=source, reason=reason)
+def release(
+    ctx: Context,
+    target: Prefix,
+    *,
+    source: str,
+    actor: str,
+    cause: str | None,
+    violations: Sequence[Violation | None],
+    reason: str = "",
+) -> tuple[list[int], list[int]]:
+    """A detector says a condition cleared: drop its holds on what ``source`` opened for ``target``.
 
-
-def _active_duplicate(ctx: Context, decision: Decision) -> DecisionRecord | None:
-    """The same offence from the same source while it is still enforced (an operator re-running a
-    command, a detector re-alerting): one decision, no climb up the ladder for one incident.
-    Other sources keep their own decisions, so one source's unblock never lifts another's block."""
-    return next(
-        (
-            r
-            for r in ctx.store.decisions(active_only=True, target=decision.target)
-            if r.violation is decision.violation
-            and r.source == decision.source
-        ),
-        None,
-    )
-
-
-def _replay(decision: Decision, existing: DecisionRecord) -> SubmitResult:
-    """A retried delivery gets the stored decision back; a key reused for another decision is refused,
-    or the client would believe a block is in place that was never made."""
-    if ip_network(existing.target) != decision.target or existing.violation is not decision.violation:
-        raise Refused(
-            "idempotency_key",
-            f"already used by decision {existing.id} ({existing.violation} {existing.target}); use a new key",
-        )
-    return SubmitResult(decision_id=existing.id, created=False, step=existing.step, enforcements=existing.enforcements)
+    Only the caller's (``actor``'s) own holds go — one token cannot end another's block — and
+    only the ``cause`` named, when one is; a decision ends when its last holder is gone.
+    ``violations``: the categories to look in (None: any). Returns (ended ids, still held ids).
+    """
+    ended: list[int] = []
+    kept: list[int] = []
+    at = now()
+    with ctx.store.write() as tx:
+        for row in tx.live_for(target, source, violations):
+            left = tx.release(row, source=source, actor=actor, cause=cause)
+            if left is None:
+                continue  # none of this caller's holds: not its to end
+            if left:
+                kept.append(row.id)
+                tx.audit(at, actor=actor, source=source, action="release", row=row, reason=reason,
+                         detail={"cause": cause, "holders_left": left})
+            else:
+                tx.end(row, status=Status.REMOVED, actor=actor, source=source, reason=reason, at=at)
+                ended.append(row.id)
+    return ended, kept
 
 
 def unblock(
@@ -226,16 +257,17 @@ def unblock(
     opened_by: str | None = None,
     violation: Violation | None = None,
 ) -> list[DecisionRecord]:
-    """End a decision by id, or the active decisions for a target; their enforcements leave the desired set.
+    """End a decision by id (enforced or held), or the current decisions for a target; their
+    enforcements leave the desired set.
 
     ``opened_by`` / ``violation`` narrow a target to the decisions one source opened (a detector's
     "unban" must not lift an operator's block on the same host).
     """
     ref = ref.strip()
     if ref.isdigit():
-        rec = ctx.store.get_decision(int(ref))
-        if rec is None or rec.status is not Status.ACTIVE:
-            raise InvalidInput("id", f"no active decision with id {ref}")
+        rec = ctx.store.get_decision(decision_id_of(ref))
+        if rec is None or rec.status not in (Status.ACTIVE, Status.PENDING):
+            raise InvalidInput("id", f"no current decision with id {ref}")
         targets = [rec]
     else:
         try:
@@ -261,7 +293,7 @@ def list_decisions(ctx: Context, active_only: bool = True) -> list[DecisionRecor
 
 
 def get_decision(ctx: Context, decision_id: int) -> DecisionRecord | None:
-    return ctx.store.get_decision(decision_id)
+    return ctx.store.get_decision(decision_id_of(decision_id))
 
 
 def history(ctx: Context, limit: int = 100) -> list[AuditEntry]:
@@ -299,17 +331,21 @@ def _each_device(ctx: Context, device: str | Sequence[str] | None, work: Callabl
         return list(pool.map(work, devices))
 
 
-def plan(ctx: Context, device: str | None = None, at: datetime | None = None) -> list[DevicePlan]:
-    """Rendered vs live for each device; an unreachable device gets a plan carrying its error."""
+def plan(ctx: Context, device: str | None = None, at: datetime | None = None,
+         enforcements: list[Enforcement] | None = None) -> list[DevicePlan]:  # fmt: skip
+    """Rendered vs live for each device; an unreachable device gets a plan carrying its error.
+
+    ``enforcements``: plan this desired set instead of the stored one (``plan --rederive``).
+    """
     at = at or now()
-    enforcements = ctx.store.active_enforcements(at)
+    enforcements = ctx.store.active_enforcements(at) if enforcements is None else enforcements
 
     def one(dev: Device) -> DevicePlan:
         try:
             with ctx.driver(dev) as drv:
                 return _plan_with(ctx, dev, enforcements, drv, at)
-        except EnforcerError as exc:
-            return failed_plan(dev.name, dev.platform, dev.effective_transport, _reason(exc))
+        except Exception as exc:  # whatever a driver raises is that device's error, never the pass's
+            return failed_plan(dev.name, dev.platform, dev.effective_transport, failure_reason(exc))
 
     return _each_device(ctx, device, one)
 
@@ -344,19 +380,22 @@ def apply(
                 if dry_run:
                     return p, None
                 result = push_plan(drv, p, revert_in=revert_in)
-        except EnforcerError as exc:
-            p = failed_plan(dev.name, dev.platform, dev.effective_transport, _reason(exc))
-            return p, PushResult(device=dev.name, ok=False, changed=False, summary=p.summary(), error=p.error)
+        except Exception as exc:  # one device's failure of any type stops no other
+            p = failed_plan(dev.name, dev.platform, dev.effective_transport, failure_reason(exc))
+            result = PushResult(device=dev.name, ok=False, changed=False, summary=p.summary(), error=p.error,
+                                permanent=isinstance(exc, PERMANENT))
+            if dry_run:
+                return p, result
         if result.ok and result.changed:
             ctx.store.set_applied(dev.name, p.desired)
-        if result.changed or not result.ok or p.settled:
+        if result.changed or not result.ok or p.settled:  # every push, every failure, every settled commit
             ctx.store.audit(
                 actor=actor,
                 source=source,
                 action="apply" if result.ok else "apply-failed",
                 target=dev.name,
                 detail={"summary": result.summary, "error": result.error, "rolled_back": result.rolled_back,
-                        "settled": p.settled, "withheld": p.withheld},  # fmt: skip
+                        "settled": p.settled, "withheld": p.withheld, "permanent": result.permanent},  # fmt: skip
             )
         return p, result
 
@@ -379,7 +418,3 @@ def reconcile_once(
     pushed = apply(ctx, device, actor="enforcer", source="reconcile", on_done=on_done)
     results = [r for _, r in pushed if r is not None]
     return ReconcileReport(expired=[d.id for d in expired], results=results)
-
-
-def _reason(exc: EnforcerError) -> str:
-    return exc.reason if isinstance(exc, DriverError) else str(exc)

@@ -9,16 +9,18 @@ Timestamps are stored as naive UTC and come back timezone-aware.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from .model import Decision, Enforcement, Prefix, Status, Violation, now
+from .admission import Tx
+from .model import Decision, Enforcement, Prefix, Refused, Status, now
 from .tables import (
     AppliedRow,
     AuditEntry,
@@ -27,6 +29,7 @@ from .tables import (
     DecisionRecord,
     DecisionRow,
     EnforcementRow,
+    HolderRow,
     aware_utc,
     decision_record,
     naive_utc,
@@ -41,16 +44,22 @@ class DuplicateDecision(Exception):
         super().__init__(f"decision {decision_id} already holds this idempotency key")
 
 
+#: The PostgreSQL advisory lock every intake write transaction takes ("enfw"): writers queue on it.
+WRITE_LOCK = 0x656E6677
+
+
 class Store:
     def __init__(self, url: str):
         self.url = url
-        is_sqlite = url.startswith("sqlite")
+        self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"future": True}
-        if is_sqlite:
+        if self.is_sqlite:
+            _private_file(url)
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         self.engine = create_engine(url, **kwargs)
-        if is_sqlite:
+        if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
         Base.metadata.create_all(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
@@ -58,6 +67,29 @@ class Store:
     def session(self) -> Iterator[Session]:
         with self._sessions() as s, s.begin():
             yield s
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """One write transaction that serialises writers: what it reads stays true until it commits.
+
+        SQLite: ``BEGIN IMMEDIATE`` (the write lock is taken before the first read, not at the
+        first write, so two submits cannot both count 4 under a cap of 5). PostgreSQL: a
+        transaction-scoped advisory lock, released by the commit; reads after it see every
+        earlier writer's commit (READ COMMITTED takes a new snapshot per statement).
+        """
+        with self._sessions() as s, s.begin():
+            if self.is_sqlite:
+                s.connection(execution_options={"enforcer_immediate": True})
+            else:
+                s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK})
+            yield Tx(s)
+
+    @contextmanager
+    def reading(self) -> Iterator[Tx]:
+        """The same reads as :meth:`write` in a transaction that is never committed (dry runs)."""
+        with self._sessions() as s:
+            yield Tx(s)
+            s.rollback()
 
     # ------------------------------------------------------------ writes
 
@@ -71,160 +103,61 @@ class Store:
         expires_at: datetime | None,
         enforcements: list[dict[str, Any]],
         status: Status = Status.ACTIVE,
+        automatic: bool = False,
     ) -> DecisionRecord:
         """Store a decision, its enforcements and the audit entry atomically.
 
-        Raises :class:`DuplicateDecision` when the idempotency key is already stored.
+        Raises :class:`DuplicateDecision` when a decision in force already holds the idempotency key.
         """
         at = now()
-        try:
-            with self.session() as s:
-                row = DecisionRow(
-                    target=str(decision.target),
-                    violation=decision.violation.value,
-                    source=decision.source,
-                    actor=decision.actor,
-                    reason=decision.reason,
-                    customer=customer,
-                    asn=decision.asn,
-                    forced=decision.force,
-                    step=step,
-                    clause=clause,
-                    idempotency_key=decision.idempotency_key,
-                    created_at=naive_utc(at),
-                    expires_at=naive_utc(expires_at),
-                    status=status.value,
-                )
-                s.add(row)
-                s.flush()
-                for spec in enforcements:
-                    s.add(
-                        EnforcementRow(
-                            decision_id=row.id,
-                            violation=decision.violation.value,
-                            customer=customer,
-                            asn=decision.asn,
-                            comment=decision.comment,
-                            created_at=naive_utc(at),
-                            status=status.value,
-                            **{**spec, "expires_at": naive_utc(spec["expires_at"])},
-                        )
-                    )
-                s.flush()
-                s.add(
-                    AuditRow(
-                        at=naive_utc(at),
-                        actor=decision.actor,
-                        source=decision.source,
-                        action="block-held" if status is Status.PENDING else (
-                            "block-forced" if decision.force else "block"
-                        ),
-                        target=str(decision.target),
-                        decision_id=row.id,
-                        violation=decision.violation.value,
-                        clause=clause,
-                        reason=decision.reason,
-                        detail={
-                            "before": None,
-                            "after": [
-                                {k: (str(v) if k == "expires_at" else v) for k, v in spec.items()}
-                                for spec in enforcements
-                            ],
-                            "step": step,
-                            "expires_at": expires_at.isoformat() if expires_at else None,
-                        },
-                    )
-                )
-                s.flush()
-                s.refresh(row)
-                return decision_record(row)
-        except IntegrityError:
-            if decision.idempotency_key is None:
-                raise
-            existing = self.decision_by_key(decision.idempotency_key)
-            if existing is None:
-                raise
-            raise DuplicateDecision(existing.id) from None
+        with self.write() as tx:
+            held = tx.by_key(decision.idempotency_key, at)
+            if held is not None:
+                raise DuplicateDecision(held.id)
+            tx.expire_due(at)  # a key whose decision's TTL passed is free: mark that decision expired first
+            return tx.insert(decision, customer=customer, step=step, clause=clause, expires_at=expires_at,
+                             enforcements=enforcements, status=status, automatic=automatic, at=at)
 
-    def end_decision(self, decision_id: int, *, status: Status, actor: str, source: str, reason: str) -> DecisionRecord:
-        """Unblock (``removed``) or expire a decision and all its enforcements, audited."""
-        with self.session() as s:
-            row = s.get(DecisionRow, decision_id)
+    def end_decision(
+        self, decision_id: int, *, status: Status, actor: str, source: str, reason: str, action: str | None = None
+    ) -> DecisionRecord:
+        """Unblock (``removed``), reject (``action="reject"``) or expire a decision and its enforcements, audited."""
+        with self.write() as tx:
+            row = tx.s.get(DecisionRow, decision_id)
             if row is None:
                 raise KeyError(decision_id)
-            before = row.status
-            row.status = status.value
-            for e in row.enforcements:
-                if e.status in (Status.ACTIVE.value, Status.PENDING.value):
-                    e.status = status.value
-            s.add(
-                AuditRow(
-                    at=naive_utc(now()),
-                    actor=actor,
-                    source=source,
-                    action="unblock" if status is Status.REMOVED else status.value,
-                    target=row.target,
-                    decision_id=row.id,
-                    violation=row.violation,
-                    clause=row.clause,
-                    reason=reason,
-                    detail={"before": before, "after": status.value},
-                )
-            )
-            s.flush()
+            tx.end(row, status=status, actor=actor, source=source, reason=reason, at=now(), action=action)
+            tx.s.flush()
             return decision_record(row)
 
-    def approve_decision(self, decision_id: int, *, actor: str, source: str, reason: str) -> DecisionRecord:
-        """A held (pending) decision and its enforcements become active: they join the desired set."""
-        with self.session() as s:
-            row = s.get(DecisionRow, decision_id)
+    def approve_decision(
+        self, decision_id: int, *, actor: str, source: str, reason: str, max_active: int | None = None
+    ) -> DecisionRecord:
+        """A held (pending) decision and its enforcements become active: they join the desired set.
+
+        ``max_active``: the blast-radius cap holds for approvals too (checked in the same transaction).
+        """
+        with self.write() as tx:
+            row = tx.s.get(DecisionRow, decision_id)
             if row is None or row.status != Status.PENDING.value:
                 raise KeyError(decision_id)
+            adding = sum(e.status == Status.PENDING.value for e in row.enforcements)
+            active = tx.active()
+            if max_active is not None and active + adding > max_active:
+                raise Refused("blast_radius", f"{active} active enforcements; the cap is {max_active}")
             row.status = Status.ACTIVE.value
             for e in row.enforcements:
                 if e.status == Status.PENDING.value:
                     e.status = Status.ACTIVE.value
-            s.add(
-                AuditRow(
-                    at=naive_utc(now()),
-                    actor=actor,
-                    source=source,
-                    action="approve",
-                    target=row.target,
-                    decision_id=row.id,
-                    violation=row.violation,
-                    clause=row.clause,
-                    reason=reason,
-                    detail={"before": Status.PENDING.value, "after": Status.ACTIVE.value},
-                )
-            )
-            s.flush()
+            tx.audit(now(), actor=actor, source=source, action="approve", row=row, reason=reason,
+                     detail={"before": Status.PENDING.value, "after": Status.ACTIVE.value})
+            tx.s.flush()
             return decision_record(row)
 
     def expire_due(self, at: datetime | None = None) -> list[DecisionRecord]:
-        """Mark every decision whose enforcements have all passed their expiry as expired."""
-        at = at or now()
-        ended = []
-        with self.session() as s:
-            rows = s.scalars(
-                select(EnforcementRow).where(
-                    # Held (pending) decisions expire too: an approval after the TTL enforces nothing.
-                    EnforcementRow.status.in_((Status.ACTIVE.value, Status.PENDING.value)),
-                    EnforcementRow.expires_at.is_not(None),
-                    EnforcementRow.expires_at <= naive_utc(at),
-                )
-            ).all()
-            decision_ids = sorted({r.decision_id for r in rows})
-            for r in rows:
-                r.status = Status.EXPIRED.value
-        for did in decision_ids:
-            rec = self.get_decision(did)
-            current = (Status.ACTIVE, Status.PENDING)
-            if rec and rec.status in current and all(e.status not in current for e in rec.enforcements):
-                ended.append(
-                    self.end_decision(did, status=Status.EXPIRED, actor="enforcer", source="reconcile", reason="ttl")
-                )
-        return ended
+        """Mark every decision whose enforcements have all passed their expiry as expired (one transaction)."""
+        with self.write() as tx:
+            return [decision_record(r) for r in tx.expire_due(at or now())]
 
     def audit(
         self,
@@ -291,8 +224,10 @@ class Store:
             return None if row is None else decision_record(row)
 
     def decision_by_key(self, key: str) -> DecisionRecord | None:
+        """The newest decision that carried ``key`` (in force or not: the key is live only while it is)."""
         with self.session() as s:
-            row = s.scalars(select(DecisionRow).where(DecisionRow.idempotency_key == key)).first()
+            row = s.scalars(select(DecisionRow).where(DecisionRow.idempotency_key == key)
+                            .order_by(DecisionRow.id.desc())).first()
             return None if row is None else decision_record(row)
 
     def decisions(self, active_only: bool = True, target: Prefix | None = None) -> list[DecisionRecord]:
@@ -303,22 +238,6 @@ class Store:
             if target is not None:
                 q = q.where(DecisionRow.target == str(target))
             return [decision_record(r) for r in s.scalars(q).all()]
-
-    def prior_offences(self, target: Prefix, violation: Violation, window: timedelta) -> int:
-        """Decisions for the same target and category inside the escalation window (any status)."""
-        since = naive_utc(now() - window)
-        with self.session() as s:
-            return s.scalar(
-                select(func.count(DecisionRow.id)).where(
-                    DecisionRow.target == str(target),
-                    DecisionRow.violation == violation.value,
-                    DecisionRow.created_at >= since,
-                )
-            ) or 0
-
-    def count_since(self, since: datetime) -> int:
-        with self.session() as s:
-            return s.scalar(select(func.count(DecisionRow.id)).where(DecisionRow.created_at >= naive_utc(since))) or 0
 
     def count_active(self) -> int:
         with self.session() as s:
@@ -355,8 +274,26 @@ class Store:
         with self.session() as s:
             return {
                 t.__tablename__: s.scalar(select(func.count()).select_from(t)) or 0
-                for t in (DecisionRow, EnforcementRow, AuditRow, AppliedRow)
+                for t in (DecisionRow, EnforcementRow, HolderRow, AuditRow, AppliedRow)
             }
+
+
+def _private_file(url: str) -> None:
+    """Create a new SQLite store file 0600: it holds every decision, customer and API token hash.
+
+    SQLite gives its -wal and -shm files the database file's mode, so they are private too.
+    """
+    path = make_url(url).database
+    if not path or path == ":memory:" or os.path.exists(path):
+        return
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def _sqlite_begin(conn: Any) -> None:
+    """:meth:`Store.write` begins IMMEDIATE itself; pysqlite's own BEGIN (before the first write) would
+    come too late, after the reads the guardrails count. Other transactions keep pysqlite's begin."""
+    if conn.get_execution_options().get("enforcer_immediate"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -378,5 +315,6 @@ __all__ = [
     "DecisionRow",
     "DuplicateDecision",
     "EnforcementRow",
+    "HolderRow",
     "Store",
 ]

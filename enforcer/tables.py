@@ -13,7 +13,7 @@ from ipaddress import ip_network
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .model import ActionKind, ActionParams, Enforcement, Status, Violation
@@ -37,8 +37,19 @@ def aware_utc(dt: datetime | None) -> datetime | None:
     return None if dt is None else dt.replace(tzinfo=UTC)
 
 
+#: The statuses of a current decision (enforced, or held for approval): what keys and holders bind to.
+LIVE = ("active", "pending")
+_LIVE_SQL = text("status IN ('active', 'pending')")
+
+
 class DecisionRow(Base):
     __tablename__ = "decisions"
+    __table_args__ = (
+        # An idempotency key belongs to the decision it created while that decision is current; once it
+        # has ended (unblock, TTL) the key is free, so a re-alert with the same key enforces again.
+        Index("ix_decisions_live_key", "idempotency_key", unique=True,
+              sqlite_where=_LIVE_SQL, postgresql_where=_LIVE_SQL),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     target: Mapped[str] = mapped_column(String(64), index=True)
     violation: Mapped[str] = mapped_column(String(32))
@@ -50,7 +61,9 @@ class DecisionRow(Base):
     forced: Mapped[bool] = mapped_column(Boolean, default=False)
     step: Mapped[int] = mapped_column(Integer, default=0)
     clause: Mapped[str] = mapped_column(Text, default="")
-    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: From a detector (hook or detector token): counted by the flood breaker; operators never are.
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default=Status.ACTIVE.value, index=True)
@@ -93,6 +106,31 @@ class EnforcementRow(Base):
             expires_at=aware_utc(self.expires_at),
             status=Status(self.status),
         )
+
+
+# ------------------------------------------------------------------ holders (intake: ownership by causes)
+
+
+class HolderRow(Base):
+    """A cause that holds a decision open: an Alertmanager alert, a FastNetMon attack, an event.
+
+    A detector's decision ends when its last holder resolves (or its TTL passes), so one alert
+    resolving never lifts a block another alert about the same host still asks for. ``cause`` is
+    the detector's own id for the alert ("" when the payload carries none: the caller itself holds).
+    """
+
+    __tablename__ = "holders"
+    __table_args__ = (UniqueConstraint("decision_id", "source", "actor", "cause", name="uq_holders_cause"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"), index=True)
+    source: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(64))
+    cause: Mapped[str] = mapped_column(String(200), default="")
+    since: Mapped[datetime] = mapped_column(DateTime)
+    refreshed_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+# ------------------------------------------------------------------ audit and applied state
 
 
 class AuditRow(Base):

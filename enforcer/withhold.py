@@ -1,9 +1,9 @@
 """One device's desired section, minus the enforcements the device cannot take, each with its reason.
 
 No single input may wedge a device: a template that fails for one enforcement, a value past the
-platform's limits (:mod:`enforcer.limits`), or a line that would merge into an object the
-operator owns (:meth:`~enforcer.drivers.base.Driver.foreign_collisions`) withholds *that*
-enforcement, which the plan reports; every other enforcement on the device is still pushed.
+platform's limits (:mod:`enforcer.limits`), or a line the live device would refuse or that would
+merge into an object the operator owns (:meth:`~enforcer.drivers.base.Driver.conflicts`) withholds
+*that* enforcement, which the plan reports; every other enforcement on the device is still pushed.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ _IDS = re.compile(r"(?<![\w.:/-])(\d+(?:\+\d+)*)(?![\w.:/])")
 #: A problem that cannot be pinned on an enforcement after this many rounds withholds every suspect.
 _ROUNDS = 64
 
-Collisions = Callable[[str], list[tuple[str, str]]]
+Conflicts = Callable[[str], list[tuple[str, str]]]
 
 
 @dataclass
@@ -38,7 +38,7 @@ def render_for(
     enforcements: list[Enforcement],
     inventory: Inventory,
     at: datetime,
-    collisions: Collisions | None = None,
+    conflicts: Conflicts | None = None,
 ) -> Rendered:
     """Render ``device``'s section; withhold, one by one, the enforcements whose lines the device
     would refuse (or that would take over an operator's object), and render the rest again."""
@@ -52,7 +52,7 @@ def render_for(
             kept = [e for e in kept if e.id not in failed]
             continue
         problems = [(o.line, str(o)) for o in over_limits(text, limits)]
-        problems += [(mine, f"collides with the operator's {theirs!r}") for mine, theirs in (collisions or _none)(text)]
+        problems += (conflicts or _none)(text)
         if not problems:
             return Rendered(section, text, sorted(withheld.items()))
         found = _culprits(problems, kept, every=round_ == _ROUNDS)
@@ -87,15 +87,21 @@ def _try_render(
 
 
 def _culprits(problems: list[tuple[str, str]], kept: list[Enforcement], every: bool) -> dict[int, str]:
-    """For each problem line, the newest enforcement it carries (by the ids it prints or its target);
-    ``every``: all of them. Withholding the newest keeps what the device already enforces."""
+    """For each problem line, the newest enforcement it carries (by the ids it prints or its target,
+    else by the customer its object is named after); ``every``: all of them. Withholding the newest
+    keeps what the device already enforces."""
     found: dict[int, str] = {}
     for line, reason in problems:
         ids = {int(i) for token in _IDS.findall(line) for i in token.split("+")}
         suspects = [e for e in kept if e.id in ids or _target_in(e, line)]
+        suspects = suspects or [e for e in kept if e.customer and _named_in(e.customer, line)]
         for e in suspects if every else sorted(suspects, key=lambda e: e.id)[-1:]:
             found.setdefault(e.id, f"withheld: {reason} ({line.strip()[:120]})")
     return found
+
+
+def _named_in(customer: str, line: str) -> bool:
+    return re.search(rf"(?<![A-Za-z0-9]){re.escape(customer)}(?![A-Za-z0-9])", line) is not None
 
 
 def _target_in(e: Enforcement, line: str) -> bool:

@@ -114,7 +114,10 @@ BAD_INPUTS = [
     (["block", "::ffff:203.0.113.7", "--violation", "malware-hosting"], "target", "bogon"),
     (["block", "2001:db8:ffff::1", "--violation", "malware-hosting"], "target", "protected"),
     (["block", "2001:db8:1000::/47", "--violation", "malware-hosting"], "target", "--force"),
-    (["unblock", "999"], "id", "no active decision"),
+    (["unblock", "999"], "id", "no current decision"),
+    (["unblock", "9223372036854775808"], "id", "is not a decision id"),
+    (["approve", "9223372036854775808"], "id", "is not a decision id"),
+    (["reject", "abc"], "id", "is not a decision id"),
     (["unblock", "bogus"], "target", "neither"),
 ]
 
@@ -315,3 +318,35 @@ def test_validate_names_the_broken_template_and_action(tmp_path):
     problems = validate.validate_templates({Platform.FRR}, templates_dir=templates)
     assert any(p.startswith("templates/frr/null-route:") and "no_such_field" in p for p in problems), problems
     assert validate.validate_templates({Platform.FRR}) == []
+
+
+def _held_decision(db_url) -> int:
+    from enforcer import service
+    from enforcer.model import Decision
+    from enforcer.settings import Settings
+
+    ctx = service.Context.open(Settings(inventory=EXAMPLE_INVENTORY, db=db_url))
+    broad = Decision(target="203.0.112.0/23", violation="ddos-outbound", source="fastnetmon", actor="fnm")
+    result = service.submit(ctx, broad, automatic=True)
+    assert result.pending
+    return result.decision_id
+
+
+def test_a_held_decision_is_rejected_by_id_from_the_command_line(cli, db_url):
+    held = _held_decision(db_url)
+    code, out, err = cli("reject", str(held), "--reason", "false positive")
+    assert code == 0, err
+    assert f"decision {held} (ddos-outbound 203.0.112.0/23) rejected" in out
+    code, _, err = cli("approve", str(held))
+    assert code == 2 and "no pending decision" in err
+    assert Store(db_url).history()[-1].action == "reject"
+
+
+def test_a_held_decision_is_approved_or_unblocked_by_id_from_the_command_line(cli, db_url):
+    held = _held_decision(db_url)
+    code, out, err = cli("unblock", str(held))
+    assert code == 0 and f"decision {held}" in out, err
+    held = _held_decision(db_url)
+    code, out, err = cli("approve", str(held))
+    assert code == 0 and "approved" in out, err
+    assert [e.status.value for e in Store(db_url).get_decision(held).enforcements] == ["active"]

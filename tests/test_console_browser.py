@@ -121,14 +121,14 @@ def test_block_made_through_a_hook_appears_on_the_open_page_without_a_reload(ser
 
 
 def test_operator_approves_a_held_decision_and_sees_the_device_turn_in_sync(serve, browser):
-    held = hook(serve, {"target": "198.51.96.0/20", "violation": "ddos-victim", "reason": "flood", "ttl": "1h"})
+    held = hook(serve, {"target": "203.0.112.0/23", "violation": "ddos-victim", "reason": "flood", "ttl": "1h"})
     log_in(browser, serve["url"], serve["tokens"]["operator"], "devices")
     wait(browser, lambda d: "in sync" in row_text(d, "devices", "data-device", "frr-edge1"))  # the loop's first pass
     screenshot(browser, "devices")
 
     browser.get(f"{serve['url']}/console/approvals")
     decision = next(r for r in service.list_decisions(serve["ctx"]) if r.status.value == "pending")
-    assert "198.51.96.0/20" in row_text(browser, "approvals", "data-decision", str(decision.id)), held
+    assert "203.0.112.0/23" in row_text(browser, "approvals", "data-decision", str(decision.id)), held
     screenshot(browser, "approvals")
     form = browser.find_element(By.CSS_SELECTOR, f"form[action='/console/decisions/{decision.id}/approve']")
     form.find_element(By.NAME, "reason").send_keys("confirmed with the customer")
@@ -152,7 +152,7 @@ def test_operator_approves_a_held_decision_and_sees_the_device_turn_in_sync(serv
 
 def test_plan_page_shows_each_devices_exact_commands_before_apply(serve, browser):
     log_in(browser, serve["url"], serve["tokens"]["operator"], "plan")
-    hook(serve, {"target": "198.51.96.0/20", "violation": "ddos-victim", "ttl": "1h"})  # held: plans nothing
+    hook(serve, {"target": "203.0.112.0/23", "violation": "ddos-victim", "ttl": "1h"})  # held: plans nothing
     ctx = serve["ctx"]
     from enforcer.model import Decision
 
@@ -186,7 +186,7 @@ def test_a_form_without_the_sessions_csrf_token_changes_nothing(serve):
     with httpx.Client(base_url=serve["url"]) as c:
         session = {"Cookie": f"enforcer_session={_session(serve, c)}"}
         assert c.get("/console/approvals", headers=session).status_code == 200
-        hook(serve, {"target": "198.51.96.0/20", "violation": "ddos-victim", "ttl": "1h"})
+        hook(serve, {"target": "203.0.112.0/23", "violation": "ddos-victim", "ttl": "1h"})
         (held,) = [d for d in service.list_decisions(serve["ctx"]) if d.status.value == "pending"]
         r = c.post(f"/console/decisions/{held.id}/approve", data={"csrf": "forged"}, headers=session)
         assert r.status_code == 303 and "csrf" in r.headers["location"]

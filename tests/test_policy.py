@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from enforcer import policy
 from enforcer.inventory import Attachment, Customer, Device, Guardrails, Inventory
-from enforcer.model import ActionKind, Decision, InvalidInput, Refused
-from enforcer.policy import PlaybookError, check_decision, check_rates, enforcements_for, load_playbooks
+from enforcer.model import ActionKind, Decision, InvalidInput, Refused, Status
+from enforcer.policy import PlaybookError, Snapshot, check_decision, enforcements_for, load_playbooks
 
 REPO = Path(__file__).resolve().parent.parent
 BOOKS = load_playbooks(REPO / "playbooks")
@@ -96,13 +97,58 @@ def test_hijack_of_a_broad_foreign_prefix_needs_no_force():
     check_decision(d, inventory(), BOOKS[d.violation])
 
 
-def test_detector_flood_is_capped():
+def snapshot(**counts) -> Snapshot:
+    """What the store would hold: nothing, unless said."""
+    base = {"by_key": None, "duplicate": None, "new_automatic": 0, "new_from_source": 0, "active": 0, "prior": 0,
+            "hosts_in_space": 0}
+    return Snapshot(**{**base, **counts})
+
+
+def judge(target: str, violation: str, *, automatic: bool, inv: Inventory | None = None, **counts):
+    d = Decision(target=target, violation=violation, source="fastnetmon" if automatic else "cli")
+    return policy.decide(d, snapshot(**counts), inv or inventory(), BOOKS[d.violation], automatic=automatic)
+
+
+def test_the_flood_breaker_stops_detectors_never_operators():
     with pytest.raises(Refused) as exc:
-        check_rates(new_last_minute=5, active=0, adding=1, inventory=inventory(max_new_per_minute=5))
+        judge("198.51.100.7", "ddos-victim", automatic=True, inv=inventory(max_new_per_minute=5), new_automatic=5)
     assert exc.value.field == "rate"
-    with pytest.raises(Refused) as exc:
-        check_rates(new_last_minute=0, active=10, adding=1, inventory=inventory(max_active=10))
-    assert exc.value.field == "blast_radius"
+    assert judge("198.51.100.7", "ddos-victim", automatic=False, inv=inventory(max_new_per_minute=5),
+                 new_automatic=500).status is Status.ACTIVE
+
+
+def test_the_blast_radius_cap_holds_for_everyone():
+    for automatic in (True, False):
+        with pytest.raises(Refused) as exc:
+            judge("198.51.100.7", "spam", automatic=automatic, inv=inventory(max_active=10), active=10)
+        assert exc.value.field == "blast_radius"
+
+
+def test_a_detector_may_not_blackhole_a_third_party_address_an_operator_may():
+    """RFC 7999 3.3: 203.0.113.10 is no customer's and not the operator's: a detector's RTBH is refused."""
+    with pytest.raises(Refused, match="no customer's and not in the operator's own space"):
+        judge("203.0.113.10", "ddos-victim", automatic=True)
+    assert judge("203.0.113.10", "ddos-victim", automatic=False).status is Status.ACTIVE
+    assert judge("198.51.100.10", "ddos-victim", automatic=True).status is Status.ACTIVE  # cust1's host
+    own = inventory(own_space=(ip_network("203.0.113.0/24"),))
+    assert judge("203.0.113.10", "ddos-victim", automatic=True, inv=own).status is Status.ACTIVE
+
+
+def test_a_detectors_block_that_does_not_drop_everything_may_name_any_address():
+    """Rate limiting an outbound attacker or filtering spam is not a blackhole: no space check."""
+    assert judge("203.0.113.66", "ddos-outbound", automatic=True).status is Status.ACTIVE
+
+
+def test_a_detectors_block_of_a_customers_whole_prefix_is_held():
+    assert judge("198.51.100.0/24", "ddos-victim", automatic=True).status is Status.PENDING
+    with pytest.raises(Refused, match="--force"):  # an operator must say --force for a /24 covering the customer
+        judge("198.51.100.0/23", "ddos-victim", automatic=False)
+
+
+def test_a_detectors_block_beyond_n_of_one_customers_hosts_is_held():
+    inv = inventory(max_detector_hosts_per_customer=3)
+    assert judge("198.51.100.9", "ddos-victim", automatic=True, inv=inv, hosts_in_space=2).status is Status.ACTIVE
+    assert judge("198.51.100.9", "ddos-victim", automatic=True, inv=inv, hosts_in_space=3).status is Status.PENDING
 
 
 def test_broken_playbook_names_file_and_field(tmp_path):
@@ -124,10 +170,10 @@ def test_a_detectors_too_broad_decision_is_held_until_an_operator_approves(tmp_p
     broad = Decision(target="203.0.112.0/22", violation="malware-hosting", source="fastnetmon")
     with pytest.raises(Refused):
         service.submit(ctx, broad)  # without hold, a plain refusal
-    held = service.submit(ctx, broad, hold=True)
+    held = service.submit(ctx, broad, automatic=True)
     assert held.created and held.pending
     assert ctx.store.active_enforcements() == []  # nothing enforced while held
-    assert service.submit(ctx, broad, hold=True).decision_id == held.decision_id  # re-alert: same decision
+    assert service.submit(ctx, broad, automatic=True).decision_id == held.decision_id  # re-alert: same decision
     approved = service.approve(ctx, held.decision_id, actor="alice", source="cli", reason="confirmed botnet /22")
     assert approved.status.value == "active"
     assert [str(e.target) for e in ctx.store.active_enforcements()] == ["203.0.112.0/22"]
@@ -142,7 +188,7 @@ def test_a_held_decision_that_is_refused_for_other_reasons_is_never_stored(tmp_p
 
     ctx = service.Context.open(Settings(inventory=REPO / "inventory" / "example", db=f"sqlite:///{tmp_path}/e.db"))
     with pytest.raises(Refused, match="protected"):
-        service.submit(ctx, Decision(target="192.0.2.0/24", violation="malware-hosting", source="x"), hold=True)
+        service.submit(ctx, Decision(target="192.0.2.0/24", violation="malware-hosting", source="x"), automatic=True)
     assert ctx.store.snapshot()["decisions"] == 0
 
 
@@ -154,7 +200,7 @@ def test_a_held_decision_is_listed_and_expires_like_any_other(tmp_path):
     from enforcer.settings import Settings
 
     ctx = service.Context.open(Settings(inventory=REPO / "inventory" / "example", db=f"sqlite:///{tmp_path}/e.db"))
-    held = service.submit(ctx, Decision(target="203.0.112.0/22", violation="phishing", source="x", ttl="1h"), hold=True)
+    held = service.submit(ctx, Decision(target="203.0.112.0/22", violation="phishing", source="x", ttl="1h"), automatic=True)
     assert [d.id for d in service.list_decisions(ctx)] == [held.decision_id]
     ended = ctx.store.expire_due(at=now() + timedelta(hours=2))
     assert [d.id for d in ended] == [held.decision_id]

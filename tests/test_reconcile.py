@@ -77,3 +77,58 @@ def test_backoff_doubles_per_failure_and_resets_on_success():
     assert b.ready("r1", 210)
     b.record(PushResult(device="r1", ok=True, changed=True, summary=""), at=200)
     assert b.ready("r1", 200)
+
+
+def test_a_render_error_is_reported_once_and_retried_only_when_the_decisions_change(tmp_path, db_url, monkeypatch):
+    """Before: a permanent error (a template failing) was retried, and audited, on every pass forever."""
+    from enforcer import push
+    from enforcer.render import RenderError
+
+    ctx = _ctx(tmp_path, db_url)
+    frr = _frr(ctx)
+    real = push.render_push
+    attempts: list[str] = []
+
+    def broken_on_frr(device, *args):
+        if device.name == frr:
+            attempts.append(frr)
+            raise RenderError("template frr/push.j2: 'comment' is undefined")
+        return real(device, *args)
+
+    monkeypatch.setattr(push, "render_push", broken_on_frr)
+    service.submit(ctx, Decision(target="203.0.113.50", violation="phishing"))
+    loop = Reconciler(ctx)
+    [failed] = [r for r in loop.run_pass().results if r.device == frr]
+    assert failed.permanent and "comment" in failed.error
+    assert frr not in {r.device for r in loop.run_pass().results}  # same input: not tried again
+    assert len(attempts) == 1
+    assert sum(e.action == "apply-failed" and e.target == frr for e in ctx.store.history()) == 1
+    service.submit(ctx, Decision(target="203.0.113.51", violation="phishing"))
+    assert frr in {r.device for r in loop.run_pass().results}  # the input changed: tried again
+    assert len(attempts) == 2
+
+
+def test_an_exception_of_any_type_from_a_driver_is_that_devices_error(tmp_path, db_url):
+    """Before: a JSONDecodeError (a truncated controller reply) escaped the pool and lost every device's result."""
+    import json
+
+    from enforcer.drivers.offline import OfflineDriver
+
+    ctx = _ctx(tmp_path, db_url)
+    frr = _frr(ctx)
+
+    class Truncated(OfflineDriver):
+        def get_managed_section(self) -> str:
+            return json.loads('{"flows": [')
+
+    def drivers(dev):
+        if dev.name == frr:
+            return Truncated(dev, output_dir=tmp_path / "out", last_applied=None)
+        return OfflineDriver(dev, output_dir=tmp_path / "out", last_applied=ctx.store.last_applied(dev.name))
+
+    ctx.driver_factory = drivers
+    service.submit(ctx, Decision(target="203.0.113.50", violation="phishing"))
+    results = {p.device: r for p, r in service.apply(ctx)}
+    assert set(results) == set(ctx.inventory.devices)
+    assert not results[frr].ok and results[frr].error.startswith("JSONDecodeError: ")
+    assert all(r.ok for name, r in results.items() if name != frr)

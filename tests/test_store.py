@@ -41,6 +41,15 @@ def test_sqlite_store_runs_in_wal_mode(db_url):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
+def test_a_fresh_sqlite_store_and_its_wal_are_readable_by_their_owner_only(tmp_path):
+    """Before: created 0644 — every local user could read every decision and token hash."""
+    path = tmp_path / "fresh.db"
+    store = Store(f"sqlite:///{path}")
+    _add(store)
+    for f in (path, tmp_path / "fresh.db-wal"):
+        assert f.stat().st_mode & 0o777 == 0o600, f
+
+
 def test_decision_and_enforcements_are_stored_together_with_an_audit_entry(store):
     rec = _add(store)
     assert [e.action.value for e in rec.enforcements] == ["null-route"]

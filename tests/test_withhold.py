@@ -68,10 +68,11 @@ def test_an_interface_name_over_15_characters_withholds_that_customers_anti_spoo
 def test_a_line_that_collides_with_an_operator_object_withholds_its_enforcement():
     null = _enf(4000, ActionKind.NULL_ROUTE, "203.0.113.9/32")
 
-    def collisions(text: str) -> list[tuple[str, str]]:
-        return [(line, "ip daddr 203.0.113.9 accept") for line in text.splitlines() if "203.0.113.9" in line]
+    def conflicts(text: str) -> list[tuple[str, str]]:
+        return [(ln, "collides with the operator's 'ip daddr 203.0.113.9 accept'") for ln in text.splitlines()
+                if "203.0.113.9" in ln]  # fmt: skip
 
-    rendered = render_for(FW, [null, ACL], INVENTORY, AT, collisions=collisions)
+    rendered = render_for(FW, [null, ACL], INVENTORY, AT, conflicts=conflicts)
     assert [i for i, _ in rendered.withheld] == [4000]
     assert "collides with the operator's" in rendered.withheld[0][1]
     assert "203.0.113.9" not in rendered.desired and "203.0.113.5" in rendered.desired
@@ -79,7 +80,7 @@ def test_a_line_that_collides_with_an_operator_object_withholds_its_enforcement(
 
 def test_a_problem_no_enforcement_can_be_blamed_for_is_an_error_for_the_device():
     with pytest.raises(RenderError, match="fw: collides"):
-        render_for(FW, [ACL], INVENTORY, AT, collisions=lambda text: [("table inet enforcer {", "theirs")])
+        render_for(FW, [ACL], INVENTORY, AT, conflicts=lambda text: [("table inet enforcer {", "collides")])
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ from ..inventory import InventoryError
 from ..model import MAX_TTL, InvalidInput, Refused, Violation
 from ..plan import DevicePlan
 from ..store import AuditEntry, DecisionRecord
-from . import errors, webhooks
+from . import errors, lapi, webhooks
 from .auth import Guarded, check_submit, current_token, get_ctx, operator
 from .errors import ApiError
 from .limits import MAX_BODY, BodyLimit
@@ -122,6 +122,7 @@ def create_app(
     if not docs:
         _spec_route(app)
     _service_routes(app)
+    lapi.register(app)  # before /v1/decisions/{decision_id}, which would take "stream" for an id
     _decision_routes(app)
     webhooks.register(app)
     from ..console import web as console_web  # the console imports the API's pieces: import it last
@@ -205,7 +206,7 @@ def _decision_routes(app: FastAPI) -> None:
         check_submit(request, token, [decision.violation], decision.force)
         try:
             # A detector's too-broad decision waits for an operator's approval; an operator forces instead.
-            result = service.submit(ctx, decision, dry_run=dry_run, hold=token.scope is Scope.DETECTOR)
+            result = service.submit(ctx, decision, dry_run=dry_run, automatic=token.scope is Scope.DETECTOR)
         except (InvalidInput, Refused) as exc:
             state.metrics.decision("api", decision.violation.value,
                                    "refused" if isinstance(exc, Refused) else "invalid")
@@ -250,9 +251,20 @@ def _decision_routes(app: FastAPI) -> None:
         served(request).kick()
         return approved
 
+    @app.post("/v1/decisions/{decision_id}/reject", response_model=DecisionRecord, tags=["decisions"],
+              responses={404: errors.ERR, **errors.WRITE_ERRORS},
+              summary="Reject a held decision: it ends without ever being enforced")
+    def reject_decision(
+        decision_id: DB_ID,
+        reason: Annotated[str, Query(max_length=1024)] = "",
+        token: Token = Depends(operator),
+        ctx: service.Context = Depends(get_ctx),
+    ) -> DecisionRecord:
+        return intake.reject_decision(ctx, decision_id, actor=token.name, source="api", reason=reason)
+
     @app.delete("/v1/decisions/{decision_id}", response_model=DecisionRecord, tags=["decisions"],
                 responses={404: errors.ERR, **errors.WRITE_ERRORS},
-                summary="Unblock: end a decision and its enforcements")
+                summary="Unblock: end a decision (enforced or held) and its enforcements")
     def delete_decision(
         request: Request,
         decision_id: DB_ID,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
-from typing import Annotated, NoReturn
+import time
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -67,7 +69,31 @@ def serve(
     _context(ctx)  # fail early, with the CLI's message, on a bad --db
     app = create_app(lambda: service.Context.open(settings), reconcile=reconcile, interval=interval,
                      coalesce=coalesce, docs=docs)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=log_config(log_level))
+
+
+class UtcFormatter(logging.Formatter):
+    converter = time.gmtime
+
+
+#: Every line of serve's log starts with when it happened (UTC, ISO 8601): a NOC lines it up with the audit log.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, and enforcer's own loggers (refusals, failed pushes, breaker trips), timestamped."""
+    fmt = {"()": UtcFormatter, "fmt": LOG_FORMAT, "datefmt": "%Y-%m-%dT%H:%M:%SZ"}
+    handler = {"class": "logging.StreamHandler", "formatter": "stamped", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"stamped": fmt},
+        "handlers": {"stamped": handler},
+        "loggers": {
+            name: {"handlers": ["stamped"], "level": level.upper(), "propagate": False}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "enforcer")
+        },
+    }
 
 
 @hook_app.command("fastnetmon")
@@ -113,6 +139,42 @@ def hook_fastnetmon(
         raise typer.Exit(2)
     if any(not p.ok for p in pushed):
         raise typer.Exit(1)
+
+
+@hook_app.command("crowdsec")
+def hook_crowdsec(
+    ctx: typer.Context,
+    lapi: Annotated[str, typer.Option(help="The CrowdSec Local API's base URL (http://127.0.0.1:8080)")],
+    key_env: Annotated[str, typer.Option(help="The environment variable holding a bouncer API key "
+                                              "(cscli bouncers add enforcer)")] = "CROWDSEC_BOUNCER_KEY",
+    interval: Annotated[float, typer.Option(help="Seconds between pulls of the decision stream")] = 10.0,
+    violation: Annotated[str, typer.Option(help="Category for scenarios that name none")] = "intrusion",
+    once: Annotated[bool, typer.Option("--once", help="One startup pull, then exit")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Follow a CrowdSec LAPI's decision stream as a bouncer: its bans become decisions, pushed at once."""
+    import os
+
+    import httpx
+
+    from ..hooks.crowdsec_stream import StreamError, follow
+    from ..model import Violation
+
+    key = os.environ.get(key_env, "")
+    if not key:
+        _fail(f"{key_env}: no bouncer key in this environment variable (--key-env names it)")
+    try:
+        category = Violation(violation)
+    except ValueError:
+        _fail(f"violation: {violation!r} is not a category (enforcer catalog)")
+    c = _context(ctx)
+    with httpx.Client(base_url=lapi.rstrip("/"), headers={"X-Api-Key": key}, timeout=30) as client:
+        try:
+            follow(c, client, interval=interval, violation=category, once=once,
+                   report=lambda results, pushed: _print_results(results, pushed, as_json),
+                   warn=lambda message: err.print(f"warning: {message}", markup=False, highlight=False))  # fmt: skip
+        except StreamError as exc:
+            _fail(str(exc), 1)
 
 
 #: FastNetMon writes a few kilobytes and closes the pipe; more, or a pipe left open, is not FastNetMon.

@@ -94,6 +94,11 @@ def _user(request: Request) -> Token:
     return token
 
 
+def _viewer(request: Request) -> tuple[Token, service.Context]:
+    """The logged-in token and the served Context: what every page starts from."""
+    return _user(request), served(request).ctx
+
+
 def _page(request: Request, name: str, user: Token | None, status_code: int = 200, **values: Any) -> Response:
     """The whole page, or (``X-Console-Fragment``, the poller) only what its ``<main>`` holds."""
     cookie = request.cookies.get(COOKIE, "")
@@ -171,8 +176,7 @@ def _local(target: str) -> str:
 
 @router.get("/active", response_class=HTMLResponse)
 def active(request: Request) -> Response:
-    user = _user(request)
-    ctx = served(request).ctx
+    user, ctx = _viewer(request)
     rows = []
     for rec in service.list_decisions(ctx):
         if rec.status is not Status.ACTIVE:
@@ -266,8 +270,7 @@ def decide(
 @router.get("/plan", response_class=HTMLResponse)
 def plan(request: Request) -> Response:
     """Each device's diff and the exact commands ``apply`` would send it, before anything is sent."""
-    user = _user(request)
-    ctx = served(request).ctx
+    user, ctx = _viewer(request)
     rows = []
     for p in service.plan(ctx):
         commands = ""

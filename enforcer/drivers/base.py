@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..inventory import Device
@@ -67,6 +69,25 @@ class Driver(ABC):
         self.close()
 
     # -- state
+    @contextmanager
+    def same_moment(self) -> Iterator[None]:
+        """Within this block a driver may answer ``get_config`` from its first read: one plan (the
+        conflicts check and the live section) or one push (compare and the commit's undo) looks at
+        one moment of the device, with one round trip. Drivers whose reads are cheap ignore it."""
+        self._moment: dict[str, str] | None = {}
+        try:
+            yield
+        finally:
+            self._moment = None
+
+    def _remembered(self, key: str, read: Callable[[], str]) -> str:
+        moment = getattr(self, "_moment", None)
+        if moment is None:
+            return read()
+        if key not in moment:
+            moment[key] = read()
+        return moment[key]
+
     @abstractmethod
     def get_facts(self) -> dict[str, Any]: ...
 
@@ -119,10 +140,11 @@ class Driver(ABC):
         """The device's interface names (``enforcer validate --live``); None: unknown."""
         return None
 
-    def foreign_collisions(self, section: str) -> list[tuple[str, str]]:
-        """``(rendered line, operator's line)`` where pushing ``section`` would merge into an object
-        the operator owns (FRR keys a static route by prefix and next hop: a tagged line retags the
-        operator's route, and the unblock would delete it). Such lines are withheld, not pushed."""
+    def conflicts(self, section: str) -> list[tuple[str, str]]:
+        """``(rendered line, reason)`` for lines of ``section`` that the live device would refuse, or
+        that would merge into an object the operator owns (FRR keys a static route by prefix and
+        next hop: a tagged line retags the operator's route, and the unblock would delete it).
+        The enforcements behind such lines are withheld, not pushed; the rest of the section is."""
         return []
 
     @abstractmethod

@@ -193,6 +193,9 @@ class FrrDriver(Driver):
         }
 
     def get_config(self) -> str:
+        return self._remembered("running", self._read_running)
+
+    def _read_running(self) -> str:
         status, text = self._exec("show running-config")
         if status != 0 or VTYSH_ERROR.search(text):
             raise DriverError(self.device.name, f"show running-config failed: {text.strip()[:200]}")
@@ -242,7 +245,7 @@ class FrrDriver(Driver):
         return status == 0 and bool(text.strip())
 
     def bgp_peers(self) -> set[str]:
-        return set(re.findall(r"^\s*neighbor (\S+) remote-as ", self.get_config(), re.M))
+        return _peers(self.get_config())
 
     def interfaces(self) -> set[str]:
         """``show interface brief``: one interface a row, under a header."""
@@ -250,18 +253,32 @@ class FrrDriver(Driver):
         rows = [ln.split() for ln in text.splitlines() if ln.strip() and not ln.startswith(("Interface", "-", "="))]
         return {r[0] for r in rows if r and not r[0].startswith("VRF")}
 
-    def foreign_collisions(self, section: str) -> list[tuple[str, str]]:
-        """Rendered static routes whose prefix and next hop the operator already routes (by a line
-        without enforcer's tag): FRR would retag the operator's route, and the unblock delete it."""
-        if not any(_static_key(line) for line in section.splitlines()):
-            return []  # nothing to collide with: spare the router a read
+    def conflicts(self, section: str) -> list[tuple[str, str]]:
+        """Two lines FRR would get wrong, checked against the running config:
+
+        * a static route whose prefix and next hop the operator already routes (a line without
+          enforcer's tag): FRR would retag the operator's route, and the unblock delete it;
+        * a ``neighbor X …`` line for an X that is not a BGP neighbour: FRR refuses the line, and
+          with it the whole push.
+        """
+        lines = section.splitlines()
+        if not any(_static_key(ln) or _NEIGHBOR.match(ln) for ln in lines):
+            return []  # nothing that could conflict: spare the router a read
+        config = self.get_config()
         managed = [re.compile(p) for p in self.info.managed]
         theirs = {}
-        for line in self.get_config().splitlines():
+        for line in config.splitlines():
             key = _static_key(line)
             if key and not any(p.search(line.strip()) for p in managed):
                 theirs[key] = line.strip()
-        return [(line, theirs[k]) for line in section.splitlines() if (k := _static_key(line)) in theirs]
+        peers = _peers(config)
+        found = [(ln, f"collides with the operator's {theirs[k]!r}")
+                 for ln in lines if (k := _static_key(ln)) in theirs]  # fmt: skip
+        for ln in lines:
+            m = _NEIGHBOR.match(ln)
+            if m and m.group(1) not in peers:
+                found.append((ln, f"names {m.group(1)}, which is not a BGP neighbour on the router"))
+        return found
 
     def discard_config(self) -> None:
         self._candidate = None
@@ -273,6 +290,12 @@ class FrrDriver(Driver):
 
 
 _STATIC = re.compile(r"^(ip|ipv6) route (\S+) (\S+)")
+_NEIGHBOR = re.compile(r"^\s+neighbor (\S+) ")
+
+
+def _peers(config: str) -> set[str]:
+    """BGP neighbours the running config defines (by address, or as a member of a peer-group)."""
+    return set(re.findall(r"^\s*neighbor (\S+) (?:remote-as|peer-group|interface)\b", config, re.M))
 
 
 def _static_key(line: str) -> tuple[str, str] | None:

@@ -33,6 +33,9 @@ class Runner(ABC):
     @abstractmethod
     def run(self, argv: list[str], stdin: str | None = None, timeout: float = 30.0) -> tuple[int, str, str]: ...
 
+    def close(self) -> None:  # noqa: B027 - optional: only a runner that keeps a connection has one to release
+        """Release the connection, if the runner keeps one (a local runner keeps none)."""
+
 
 class NetnsRunner(Runner):
     """This machine, inside network namespace ``netns`` (or the host's own when None)."""
@@ -133,7 +136,11 @@ class LinuxDriver(Driver):
             device, "state_dir", _STATE_DIR, f"/run/enforcer/linux/{device.name}",
             "an absolute path of letters, digits and ._/- only",
         )  # fmt: skip
-        self.runner = runner or NetnsRunner(device.netns)
+        if runner is None:
+            from .ssh_runner import runner_for  # SSH for a remote box (ssh_runner imports Runner from here)
+
+            runner = runner_for(device)
+        self.runner = runner
         self._candidate: str | None = None
 
     def _run(self, argv: list[str], stdin: str | None = None, what: str = "") -> tuple[int, str, str]:
@@ -155,7 +162,7 @@ class LinuxDriver(Driver):
             raise DriverError(self.device.name, f"nft does not run in {where}: {(err or out).strip()[:200]}")
 
     def close(self) -> None:
-        pass
+        self.runner.close()
 
     # ------------------------------------------------------------------ state
 

@@ -38,6 +38,8 @@ class End(BaseModel):
     violation: Violation | None = None
     actor: str = "detector"
     reason: str = ""
+    #: The alert/attack/event that resolved: only its hold is released. None: every hold of this caller.
+    cause: str | None = None
 
 
 class Skip(BaseModel):

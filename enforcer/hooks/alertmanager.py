@@ -11,8 +11,12 @@ group is one item:
   receiver's default (``?violation=scanning`` on the webhook URL);
 * optional labels ``customer``, ``asn``, ``ttl``; the reason is the ``summary`` or
   ``description`` annotation, else the alert name;
-* a ``resolved`` alert ends what Alertmanager opened for that target (``on_resolved=end``, the
-  default) or is left to expire by its TTL (``on_resolved=keep``).
+* a ``resolved`` alert releases its hold on what Alertmanager opened for that target
+  (``on_resolved=end``, the default: the block ends with the last alert holding it) or is left
+  to expire by its TTL (``on_resolved=keep``).
+
+The alert's ``fingerprint`` is the cause that holds the block: two rules firing about one host
+hold one decision, and it ends only when both have resolved; a repeat notification refreshes it.
 
 The idempotency key is the alert's fingerprint plus its ``startsAt``: Alertmanager re-sends a
 firing group every ``repeat_interval`` and on retries, and those must not stack up; the same
@@ -83,13 +87,13 @@ def _alert(
         raise InvalidInput(
             f"{where}.labels.violation", "missing: set the label, or ?violation=CATEGORY on the webhook URL"
         )
+    fingerprint = str(alert.get("fingerprint") or digest(sorted(labels.items())))[:100]
     if status == "resolved":
         if on_resolved == "keep":
             return Skip(reason=f"{target} resolved; on_resolved=keep leaves the block to its TTL")
         reason = f"Alertmanager: {labels.get('alertname', 'alert')} resolved"
         return build(End, {"violation": f"{where}.labels.{vlabel or 'violation'}"}, target=target, source=SOURCE,
-                     violation=violation, actor=actor, reason=reason)
-    fingerprint = alert.get("fingerprint") or digest(sorted(labels.items()))
+                     violation=violation, actor=actor, reason=reason, cause=fingerprint)
     starts = alert.get("startsAt") or ""
     text = annotations.get("summary") or annotations.get("description") or labels.get("alertname") or ""
     fields = {
@@ -110,5 +114,6 @@ def _alert(
         actor=actor,
         reason=f"Alertmanager {labels.get('alertname', 'alert')}: {text}"[:1024],
         idempotency_key=f"{fingerprint}:{starts}"[:200],
+        cause=fingerprint,
         **optional,
     )

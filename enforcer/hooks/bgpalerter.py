@@ -82,6 +82,7 @@ def from_webhook(payload: Any, actor: str = SOURCE) -> list[Item]:
             actor=actor,
             reason=(f"BGPalerter {channel}: {summary}" if summary else f"BGPalerter {channel}")[:1024],
             idempotency_key=key,
+            cause=key,
         )
     ]
 

@@ -66,12 +66,14 @@ def from_callback(payload: Any, actor: str = SOURCE, key: str | None = None, on_
             return [Skip(reason="direction 'unknown' and no incoming/outgoing pps in the attack details to tell "
                                 "the victim from the attacker: nothing enforced")]  # fmt: skip
     uuid = details.get("attack_uuid")
+    if not isinstance(uuid, str) or not uuid.strip("0-"):
+        uuid = None  # FastNetMon Community sends an all-zero uuid: no identity, never a key or a cause
     power = details.get("peak_attack_power", details.get("initial_attack_power"))
     reason = _reason(direction, power, details.get("attack_type"), details.get("attack_protocol"), uuid)
-    key = key or (str(uuid) if uuid else digest(payload))
+    key = key or (uuid if uuid else digest(payload))
     if action == "unban" and on_unban == "keep":
         return [Skip(reason=f"unban of {prefix('ip', ip)}: on_unban=keep leaves the block to its TTL")]
-    return _items(action, ip, direction, reason, key, actor, "attack_details.attack_direction", ttl)
+    return _items(action, ip, direction, reason, key, actor, "attack_details.attack_direction", ttl, uuid)
 
 
 def notify_document(args: Sequence[str], stdin: str = "") -> tuple[dict[str, Any], str | None]:
@@ -124,6 +126,7 @@ def from_notify(args: Sequence[str], stdin: str = "", actor: str = SOURCE, on_un
 def _items(
     action: str, ip: Any, direction: str | None, reason: str, key: str | None, actor: str, dfield: str,
     ttl: str | None = None,
+    cause: str | None = None,
 ) -> list[Item]:
     if action in ("attack_details", "attack_status", "partial_block", "partial_unblock"):
         return [Skip(reason=f"action {action!r} is informational or flow-spec; nothing to enforce")]
@@ -132,7 +135,8 @@ def _items(
         return [Skip(reason=f"direction {direction!r}: neither side is a customer host to act on")]
     violation = VIOLATION_BY_DIRECTION.get(direction or "")
     if action == "unban":
-        return [End(target=target, source=SOURCE, violation=violation, actor=actor, reason="FastNetMon unban")]
+        return [End(target=target, source=SOURCE, violation=violation, actor=actor, reason="FastNetMon unban",
+                    cause=cause)]
     if violation is None:
         raise InvalidInput(dfield, "missing: a ban needs the attack direction (incoming or outgoing)")
     extra = {"ttl": ttl} if ttl else {}
@@ -147,6 +151,7 @@ def _items(
             actor=actor,
             reason=reason[:1024],
             idempotency_key=key,
+            cause=cause,
         )
     ]
 

@@ -55,10 +55,11 @@ def _event(where: str, event: Any, actor: str) -> Item:
     reason = event.get("reason") or ""
     if detector and isinstance(reason, str):
         reason = (f"{detector}: {reason}" if reason else detector)[:1024]
+    key = event.get("event_id")
+    cause = f"{detector or SOURCE}:{key}"[:200] if key is not None else None
     if status == "resolved":
         return build(End, {"reason": f"{where}reason"}, target=target, source=SOURCE, violation=violation,
-                     actor=actor, reason=reason)
-    key = event.get("event_id")
+                     actor=actor, reason=reason, cause=cause)
     values = {k: event[k] for k in ("ttl", "expires_at", "customer", "asn") if event.get(k) is not None}
     fields = {k: f"{where}{k}" for k in (*values, "target", "violation", "reason")}
     fields["idempotency_key"] = f"{where}event_id"
@@ -70,7 +71,8 @@ def _event(where: str, event: Any, actor: str) -> Item:
         source=SOURCE,
         actor=actor,
         reason=reason,
-        idempotency_key=f"{detector or SOURCE}:{key}" if key is not None else None,
+        idempotency_key=cause,
+        cause=cause,
         **values,
     )
 

@@ -27,7 +27,7 @@ from ..store import DecisionRecord
 from . import End, Invalid, Item, Skip, build, digest
 
 Outcome = Literal[
-    "created", "held", "duplicate", "dry-run", "ended", "nothing-to-end", "skipped", "refused", "invalid"
+    "created", "held", "duplicate", "dry-run", "ended", "released", "nothing-to-end", "skipped", "refused", "invalid"
 ]
 #: Longest idempotency key the store keeps; longer namespaced keys keep their namespace and hash the rest.
 MAX_KEY = 200
@@ -52,6 +52,8 @@ class ItemResult(BaseModel):
     source: str | None = None
     decision_id: int | None = None
     ended: list[int] = []
+    #: ``released``: this caller's hold is gone, but these decisions stay (another alert still holds them).
+    held_by_others: list[int] = []
     enforcements: list[Enforcement] = []
     reason: str | None = None
     error: ErrorDetail | None = None
@@ -101,27 +103,21 @@ def categories(items: Iterable[Item]) -> list[Violation]:
     return [i.violation for i in items if isinstance(i, Decision | End) and i.violation is not None]
 
 
-def end_for_source(ctx: service.Context, end: End, within: Collection[Violation] | None = None) -> list[int]:
-    """End the active decisions ``end.source`` opened for ``end.target``, in ``end.violation``'s category.
+def end_for_source(
+    ctx: service.Context, end: End, within: Collection[Violation] | None = None
+) -> tuple[list[int], list[int]]:
+    """Release ``end.actor``'s holds on what ``end.source`` opened for ``end.target`` (ended, still held).
 
-    An End without a category ends any the source opened, but only among ``within`` (the
-    caller's token categories) when given: a token may not end what it could not have opened.
+    In ``end.violation``'s category; an End without one looks in any category the source opened,
+    but only among ``within`` (the caller's token categories) when given: a token may not end what
+    it could not have opened. A decision another alert (or another token) still holds stays.
     """
     if end.violation is not None:
         wanted: list[Violation | None] = [end.violation]
     else:
         wanted = list(within) if within is not None else [None]
-    ended: list[int] = []
-    for violation in wanted:
-        try:
-            records = service.unblock(
-                ctx, str(end.target), actor=end.actor, source=end.source, reason=end.reason,
-                opened_by=end.source, violation=violation,
-            )  # fmt: skip
-        except InvalidInput:  # nothing (left) to end: the goal is reached either way
-            continue
-        ended += [r.id for r in records]
-    return ended
+    return service.release(ctx, end.target, source=end.source, actor=end.actor, cause=end.cause,
+                           violations=wanted, reason=end.reason)
 
 
 def apply_item(
@@ -141,17 +137,17 @@ def apply_item(
     if isinstance(item, End):
         if dry_run:
             return ItemResult(outcome="dry-run", reason="would end this source's active decisions", **common)
-        ended = end_for_source(ctx, item, within)
-        return ItemResult(outcome="ended" if ended else "nothing-to-end", ended=ended, **common)
+        ended, kept = end_for_source(ctx, item, within)
+        outcome: Outcome = "ended" if ended else ("released" if kept else "nothing-to-end")
+        return ItemResult(outcome=outcome, ended=ended, held_by_others=kept, **common)
     try:
-        result = service.submit(ctx, item, dry_run=dry_run, hold=True)  # detectors never force: held for approval
+        result = service.submit(ctx, item, dry_run=dry_run, automatic=True)  # a detector: held, never forced
     except Refused as exc:
         return ItemResult(outcome="refused", error=ErrorDetail(field=exc.field, reason=exc.reason), **common)
     except InvalidInput as exc:
         return ItemResult(outcome="invalid", error=ErrorDetail(field=exc.field, reason=exc.reason), **common)
-    outcome: Outcome = outcome_of(result)
-    return ItemResult(outcome=outcome, decision_id=result.decision_id or None, enforcements=result.enforcements,
-                      **common)
+    return ItemResult(outcome=outcome_of(result), decision_id=result.decision_id or None,
+                      enforcements=result.enforcements, **common)
 
 
 def apply_items(
@@ -192,6 +188,13 @@ def approve_decision(ctx: service.Context, decision_id: int, *, actor: str, sour
     if service.get_decision(ctx, decision_id) is None:
         raise NotFound("decision_id", f"no decision with id {decision_id}")
     return service.approve(ctx, decision_id, actor=actor, source=source, reason=reason)
+
+
+def reject_decision(ctx: service.Context, decision_id: int, *, actor: str, source: str, reason: str) -> DecisionRecord:
+    """Reject one held decision; :class:`NotFound` if there is none, ``InvalidInput`` if it is not held."""
+    if service.get_decision(ctx, decision_id) is None:
+        raise NotFound("decision_id", f"no decision with id {decision_id}")
+    return service.reject(ctx, decision_id, actor=actor, source=source, reason=reason)
 
 
 def outcome_of(result: service.SubmitResult) -> Outcome:

@@ -38,6 +38,7 @@ cust-b:
 SETTINGS = """
 guardrails:
   protected: [198.51.100.200/29]
+  own_space: [203.0.113.0/24]
 """
 
 

@@ -188,3 +188,20 @@ def test_notify_script_to_serve_reports_what_goes_wrong(run, serve_url, monkeypa
     code, _, err = run("hook", "fastnetmon", "--url", f"http://127.0.0.1:{free_port()}", "--token-env", "FNM_TOKEN",
                        *args, input="")
     assert code == 1 and "127.0.0.1" in err
+
+
+def test_serves_log_lines_carry_utc_timestamps_and_say_a_detectors_refusal(ctx, serve_url, tmp_path):
+    """Before: no timestamps, and enforcer's own warnings (a refused detector block) went nowhere useful."""
+    import re
+
+    import httpx
+
+    token = create_token(ctx.store, "fnm-log", "detector", ("ddos-victim",))
+    doc = json.loads((FIXTURES / "fastnetmon" / "ban_incoming.json").read_text())
+    doc["ip"] = "198.51.100.10"  # nobody's space: a detector may not blackhole it
+    r = httpx.post(f"{serve_url}/v1/hooks/fastnetmon", json=doc, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 409
+    log = tmp_path / "serve.log"
+    stamped = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ WARNING enforcer\.service: refused ddos-victim "
+                         r"198\.51\.100\.10/32 from fastnetmon \(fnm-log\): target: ", re.M)
+    wait_for(lambda: stamped.search(log.read_text()), what="a timestamped refusal line in serve's log")

@@ -67,11 +67,11 @@ def test_metrics_show_the_decision_to_applied_latency_once_a_decision_is_pushed(
     assert sample(served, "enforcer_decisions_total", source="api", category="spam", outcome="created") == 1
 
 
-def test_a_replayed_alert_after_unban_is_not_a_new_ban(served, ctx, tokens):
-    """FastNetMon retries are idempotent even after the block ended: the attack uuid was seen."""
+def test_a_re_alert_after_unban_enforces_again(served, ctx, tokens):
+    """A key dies with its decision: FastNetMon banning the same attack again after an unban is a new ban."""
     headers = auth(tokens["detector"])
     served.post("/v1/hooks/fastnetmon", json=fixture("fastnetmon/ban_incoming.json"), headers=headers)
     served.post("/v1/hooks/fastnetmon", json=fixture("fastnetmon/unban_incoming.json"), headers=headers)
     r = served.post("/v1/hooks/fastnetmon", json=fixture("fastnetmon/ban_incoming.json"), headers=headers)
-    assert r.json()["results"][0]["outcome"] == "duplicate"
-    assert ctx.store.active_enforcements() == []
+    assert r.json()["results"][0]["outcome"] == "created"
+    assert [str(e.target) for e in ctx.store.active_enforcements()] == ["203.0.113.10/32"]

@@ -48,10 +48,9 @@ def test_an_unban_without_direction_lifts_an_outgoing_ban(client, ctx, fnm):
 
 
 def test_an_unban_without_direction_ends_only_categories_the_token_may_act_on(client, ctx, tokens):
-    noc = auth(tokens["operator"])
-    client.post("/v1/hooks/fastnetmon", json=fixture("fastnetmon/ban_incoming.json"), headers=noc)
     victim_only = auth(create_token(ctx.store, "fnm-victim", "detector", ("ddos-victim",)))
     out_only = auth(create_token(ctx.store, "fnm-out", "detector", ("ddos-outbound",)))
+    client.post("/v1/hooks/fastnetmon", json=fixture("fastnetmon/ban_incoming.json"), headers=victim_only)
     r = client.post("/v1/hooks/fastnetmon", json={"ip": "203.0.113.10", "action": "unban"}, headers=out_only)
     assert r.json()["results"][0]["outcome"] == "nothing-to-end"
     assert ("203.0.113.10/32", "rtbh") in _active(ctx)

@@ -34,7 +34,7 @@ def test_ipv6_victim_becomes_a_128(payload):
 def test_unban_ends_what_fastnetmon_opened_for_that_host(payload):
     [item] = from_callback(payload("fastnetmon/unban_incoming.json"))
     assert item == End(target="203.0.113.10/32", source="fastnetmon", violation=Violation.DDOS_VICTIM,
-                       actor="fastnetmon", reason="FastNetMon unban")
+                       actor="fastnetmon", reason="FastNetMon unban", cause="041eb504-2b33-4ff7-a6b7-8235408d5062")
 
 
 @pytest.mark.parametrize("name", ["fastnetmon/attack_status.json", "fastnetmon/ban_hostgroup.json"])

@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from ipaddress import collapse_addresses, ip_network
 from pathlib import Path
 
@@ -28,8 +27,9 @@ from enforcer.lab.topology import INFRASTRUCTURE
 
 pytestmark = pytest.mark.lab
 
-#: The router's commit-confirmed timer. enforcer's worst case (connect 3 s + commit 4 s + Python) stays below it.
-REVERT_IN = 12
+#: The router's commit-confirmed timer: long enough that a loaded machine's apply (plan, commit, 4 s for the
+#: lost reply) returns before the router reverts, so the test sees the route the commit put in.
+REVERT_IN = 30
 #: The in-band session's timeouts (inventory ``optional_args``): enforcer gives up fast on a silent router.
 TIMEOUTS = {"conn_timeout": 3, "timeout": 3, "commit_timeout": 4}
 
@@ -71,7 +71,6 @@ def noc_enforcer(lab: Lab, tmp_path: Path):
 
 
 def test_a_commit_that_cuts_management_is_reverted_by_the_router_itself(lab: Lab, noc_enforcer):
-    test_started = time.monotonic()
     edge, station = lab.edge, address(lab.noc)
     device = noc_enforcer.device
     journal = Path(edge.frr_dir) / "log" / "commits.log"
@@ -83,9 +82,10 @@ def test_a_commit_that_cuts_management_is_reverted_by_the_router_itself(lab: Lab
 
     # The operator blocks the NOC station's own address; nothing in the guardrails objects.
     noc_enforcer("block", station, "--violation", "malware-hosting", "--reason", "address pasted from the wrong ticket")
-    started = time.monotonic()
     proc = noc_enforcer("apply", "--yes", "--revert-in", str(REVERT_IN), "--device", device, "--json", check=False)
-    apply_took = time.monotonic() - started
+    # Events, not a stopwatch: when apply returned, the router had not yet restored its checkpoint.
+    restored = f"commit not confirmed within {REVERT_IN}s: checkpoint restored"
+    assert not any(restored in line for line in _lines(journal)[len(journal_before):])
 
     # enforcer lost the router mid-push: it says so, names the device, and exits 1 — without hanging.
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -93,7 +93,6 @@ def test_a_commit_that_cuts_management_is_reverted_by_the_router_itself(lab: Lab
     assert result["device"] == device and result["ok"] is False and result["rolled_back"] is False
     assert "management lost" in result["error"], result["error"]
     assert f"reverts by itself within {REVERT_IN}s" in result["error"]
-    assert apply_took < REVERT_IN, f"apply took {apply_took:.1f}s"
 
     # The commit landed: the edge discards the station's traffic and in-band SSH is dead, while the
     # router itself is fine (its console, the loopback management, shows the route).
@@ -103,8 +102,6 @@ def test_a_commit_that_cuts_management_is_reverted_by_the_router_itself(lab: Lab
 
     # Nobody does anything. The router's own timer restores its checkpoint…
     assert kernel_route(edge, f"{station}/32", expect=False, within=REVERT_IN + 15) is None
-    assert time.monotonic() - started >= REVERT_IN, "reverted before the timer: something else undid it"
-    restored = f"commit not confirmed within {REVERT_IN}s: checkpoint restored"
     new = eventually(lambda: _lines(journal)[len(journal_before) :], lambda ls: any(restored in x for x in ls), 10)
     assert any(f"commit confirmed {REVERT_IN}s" in line for line in new), new
     assert any(restored in line for line in new), new
@@ -122,7 +119,6 @@ def test_a_commit_that_cuts_management_is_reverted_by_the_router_itself(lab: Lab
     history = json.loads(noc_enforcer("history", "--json").stdout)
     failed = [e for e in history if e["action"] == "apply-failed" and e["target"] == device]
     assert failed and "management lost" in failed[0]["detail"]["error"]
-    assert time.monotonic() - test_started < 60
 
 
 def _lines(path: Path) -> list[str]:

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
-from ipaddress import ip_address
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 
 import pytest
@@ -228,3 +228,54 @@ def test_validate_live_refuses_an_attachment_to_a_neighbour_that_is_not_a_bgp_pe
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"customers.cust1.attachments.{i}.neighbor: 192.0.2.99 is not a BGP peer of {frr}" in proc.stderr
     assert "interface" not in proc.stderr, "the real interfaces were found on the live devices"
+
+
+def test_one_bad_input_is_withheld_alone_and_every_other_enforcement_on_the_device_is_pushed(
+    lab: Lab, cli, tmp_path: Path
+):
+    """Issue 11.4 on the lab: 25 spoofing decisions for one customer (the merged nft comment passes
+    128 characters) and a hijack filter bound to a neighbour that is not a BGP peer. Each is
+    withheld alone; the firewall and the router take everything else."""
+    import yaml
+
+    inventory = tmp_path / "inventory"
+    inventory.mkdir()
+    for f in lab.inventory_path.glob("*.yaml"):
+        (inventory / f.name).write_text(f.read_text())
+    customers = yaml.safe_load((inventory / "customers.yaml").read_text())
+    frr, fw = lab.device(platform="frr").name, lab.device(platform="nftables").name
+    next(a for a in customers["cust1"]["attachments"] if a["device"] == frr)["neighbor"] = "192.0.2.99"
+    (inventory / "customers.yaml").write_text(yaml.safe_dump(customers))
+    run = lambda *args, **kw: cli("--inventory", str(inventory), *args, **kw)  # noqa: E731
+
+    offender, blocked = lab.customer_hosts("cust1")[:2]
+    prefix = str(ip_network(customers["cust1"]["prefixes"][0]))
+    for i in range(1, 26):
+        run("block", f"{ip_network(prefix)[i]}/32", "--violation", "spoofing", "--customer", "cust1",
+            "--reason", f"forged sources, ticket {i}")  # fmt: skip
+        if i == 1:  # a store that has run for a while: enforcement ids have six digits
+            _renumber_enforcements(cli.env["ENFORCER_DB"], 100_000)
+    run("block", probes.host_prefix(offender), "--violation", "spam", "--reason", "outbound spam, ticket 26")
+    run("block", "198.51.100.128/25", "--violation", "bgp-hijack", "--customer", "cust1", "--force",
+        "--reason", "hijack, ticket 27")  # fmt: skip
+    run("block", probes.host_prefix(blocked), "--violation", "malware-hosting", "--reason", "C2, ticket 28")
+
+    [on_fw] = json.loads(run("apply", "--yes", "--device", fw, "--json").stdout)
+    assert on_fw["ok"], on_fw
+    assert on_fw["withheld"] and all("comment of" in why for _, why in on_fw["withheld"])
+    table = subprocess.run(["ip", "netns", "exec", lab.edge.netns, "nft", "list", "table", "inet", "enforcer"],
+                           capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "anti-spoof cust1" in table and probes.address(offender) in table
+
+    [on_frr] = json.loads(run("apply", "--yes", "--device", frr, "--json").stdout)
+    assert on_frr["ok"], on_frr
+    [(_, why)] = on_frr["withheld"]
+    assert "192.0.2.99, which is not a BGP neighbour" in why
+    assert probes.kernel_route(lab.edge, probes.host_prefix(blocked), type="blackhole")
+
+
+def _renumber_enforcements(db_url: str, first: int) -> None:
+    import sqlite3
+
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as db:
+        db.execute("UPDATE enforcements SET id = id + ?", (first - 1,))

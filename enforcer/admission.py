@@ -1,0 +1,223 @@
+"""The reads and writes of one intake transaction (:meth:`enforcer.store.Store.write`).
+
+A decision's fate depends on what the store holds: a live decision with the same key or for the
+same offence, how many decisions arrived in the last minute, how many enforcements are active.
+Reading those and writing the result in *one* transaction that serialises writers is what makes
+the guardrails hold under concurrency (20 concurrent submits under a cap of 5 store 5, ten
+identical ones store 1). :class:`Tx` offers exactly those reads and writes over one session;
+the policy decides between them (:func:`enforcer.policy.decide`), as a pure function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from ipaddress import ip_network
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from .model import Decision, Prefix, Status, Violation
+from .tables import LIVE, AuditRow, DecisionRecord, DecisionRow, EnforcementRow, HolderRow, decision_record, naive_utc
+
+CURRENT = (Status.ACTIVE.value, Status.PENDING.value)
+
+
+def _in_force(at: datetime) -> Any:
+    """Live and not past its expiry: a decision whose TTL passed is no duplicate, whatever its status says."""
+    return DecisionRow.status.in_(LIVE) & (DecisionRow.expires_at.is_(None) | (DecisionRow.expires_at > naive_utc(at)))
+
+
+@dataclass
+class Tx:
+    """One write transaction's session with the operations intake, release and expiry need."""
+
+    s: Session
+
+    # ------------------------------------------------------------ reads (the policy's snapshot)
+
+    def by_key(self, key: str | None, at: datetime) -> DecisionRecord | None:
+        """The decision in force that this idempotency key created (a key dies with its decision)."""
+        if key is None:
+            return None
+        row = self.s.scalars(select(DecisionRow).where(DecisionRow.idempotency_key == key, _in_force(at))).first()
+        return None if row is None else decision_record(row)
+
+    def duplicate(self, decision: Decision, at: datetime) -> DecisionRecord | None:
+        """The same offence from the same source, in force: one decision for one incident."""
+        row = self.s.scalars(
+            select(DecisionRow)
+            .where(DecisionRow.target == str(decision.target), DecisionRow.violation == decision.violation.value,
+                   DecisionRow.source == decision.source, _in_force(at))
+            .order_by(DecisionRow.id)
+        ).first()
+        return None if row is None else decision_record(row)
+
+    def new_since(self, since: datetime, *, source: str | None = None, actor: str | None = None) -> int:
+        """Automatic decisions stored since ``since``: all of them, or one source's (and caller's)."""
+        q = select(func.count(DecisionRow.id)).where(DecisionRow.automatic.is_(True),
+                                                     DecisionRow.created_at >= naive_utc(since))
+        if source is not None:
+            q = q.where(DecisionRow.source == source)
+        if actor is not None:
+            q = q.where(DecisionRow.actor == actor)
+        return self.s.scalar(q) or 0
+
+    def active(self) -> int:
+        return self.s.scalar(
+            select(func.count(EnforcementRow.id)).where(EnforcementRow.status == Status.ACTIVE.value)) or 0
+
+    def prior(self, target: Prefix, violation: Violation, window: timedelta, at: datetime) -> int:
+        """Decisions for the same target and category inside the escalation window (any status)."""
+        return self.s.scalar(
+            select(func.count(DecisionRow.id)).where(
+                DecisionRow.target == str(target), DecisionRow.violation == violation.value,
+                DecisionRow.created_at >= naive_utc(at - window))
+        ) or 0
+
+    def automatic_within(self, space: Sequence[Prefix], at: datetime) -> int:
+        """Automatic decisions in force for addresses inside ``space`` (one customer's prefixes)."""
+        if not space:
+            return 0
+        targets = self.s.scalars(select(DecisionRow.target).where(DecisionRow.automatic.is_(True), _in_force(at)))
+        count = 0
+        for t in targets:
+            net = ip_network(t)
+            count += any(p.version == net.version and net.subnet_of(p) for p in space)  # type: ignore[arg-type]
+        return count
+
+    def live_for(self, target: Prefix, source: str, violations: Sequence[Violation | None]) -> list[DecisionRow]:
+        """The current decisions ``source`` opened for ``target`` in these categories (None: any)."""
+        q = select(DecisionRow).where(DecisionRow.target == str(target), DecisionRow.source == source,
+                                      DecisionRow.status.in_(LIVE)).order_by(DecisionRow.id)
+        if None not in violations:
+            q = q.where(DecisionRow.violation.in_([v.value for v in violations if v is not None]))
+        return list(self.s.scalars(q).all())
+
+    # ------------------------------------------------------------ writes
+
+    def insert(self, decision: Decision, *, customer: str | None, step: int, clause: str,
+               expires_at: datetime | None, enforcements: list[dict[str, Any]], status: Status,
+               automatic: bool, at: datetime) -> DecisionRecord:
+        """A decision, its enforcements, its first holder and the audit entry, in this transaction."""
+        row = DecisionRow(
+            target=str(decision.target), violation=decision.violation.value, source=decision.source,
+            actor=decision.actor, reason=decision.reason, customer=customer, asn=decision.asn,
+            forced=decision.force, step=step, clause=clause, idempotency_key=decision.idempotency_key,
+            automatic=automatic, created_at=naive_utc(at), expires_at=naive_utc(expires_at), status=status.value,
+        )
+        self.s.add(row)
+        self.s.flush()
+        for spec in enforcements:
+            self.s.add(EnforcementRow(
+                decision_id=row.id, violation=decision.violation.value, customer=customer, asn=decision.asn,
+                comment=decision.comment, created_at=naive_utc(at), status=status.value,
+                **{**spec, "expires_at": naive_utc(spec["expires_at"])},
+            ))
+        self._add_holder(row.id, decision, at)
+        action = "block-held" if status is Status.PENDING else ("block-forced" if decision.force else "block")
+        self.audit(at, actor=decision.actor, source=decision.source, action=action, row=row, reason=decision.reason,
+                   detail={"before": None,
+                           "after": [{k: (str(v) if k == "expires_at" else v) for k, v in spec.items()}
+                                     for spec in enforcements],
+                           "step": step, "expires_at": expires_at.isoformat() if expires_at else None,
+                           "cause": decision.cause})
+        self.s.flush()
+        self.s.refresh(row)
+        return decision_record(row)
+
+    def hold(self, decision_id: int, decision: Decision, expires_at: datetime | None, at: datetime) -> bool:
+        """``decision``'s cause holds ``decision_id`` too (a second alert, a repeat): refresh its expiry.
+
+        Returns True when the cause is new to the decision. The block's expiry moves out to
+        ``expires_at`` (never in): a detector that keeps alerting keeps the block.
+        """
+        row = self.s.get(DecisionRow, decision_id)
+        assert row is not None
+        existing = self.s.scalars(select(HolderRow).where(*self._holder_is(decision_id, decision))).first()
+        if existing is None:
+            self._add_holder(decision_id, decision, at)
+            self.audit(at, actor=decision.actor, source=decision.source, action="hold", row=row,
+                       reason=decision.reason, detail={"cause": decision.cause})
+        else:
+            existing.refreshed_at = naive_utc(at)
+        if expires_at is not None and row.expires_at is not None and naive_utc(expires_at) > row.expires_at:
+            row.expires_at = naive_utc(expires_at)
+            self.s.execute(update(EnforcementRow)
+                           .where(EnforcementRow.decision_id == decision_id, EnforcementRow.status.in_(CURRENT),
+                                  EnforcementRow.expires_at.is_not(None))
+                           .values(expires_at=naive_utc(expires_at)))
+        return existing is None
+
+    def release(self, row: DecisionRow, *, source: str, actor: str, cause: str | None) -> int | None:
+        """Drop this caller's hold (one cause, or all of them); the holds left, or None if it held none.
+
+        A caller's identity-less hold ("") goes with any of its causes: the caller said its condition cleared.
+        """
+        mine = (HolderRow.decision_id == row.id, HolderRow.source == source, HolderRow.actor == actor)
+        q = select(func.count(HolderRow.id)).where(*mine)
+        if cause is not None:
+            q = q.where(HolderRow.cause.in_((cause, "")))
+        if not self.s.scalar(q):
+            return None
+        gone = delete(HolderRow).where(*mine)
+        if cause is not None:
+            gone = gone.where(HolderRow.cause.in_((cause, "")))
+        self.s.execute(gone)
+        return self.s.scalar(select(func.count(HolderRow.id)).where(HolderRow.decision_id == row.id)) or 0
+
+    def end(self, row: DecisionRow, *, status: Status, actor: str, source: str, reason: str, at: datetime,
+            action: str | None = None) -> None:
+        """End a decision and its current enforcements (unblock or expiry); its holders and key go with it."""
+        before = row.status
+        row.status = status.value
+        for e in row.enforcements:
+            if e.status in CURRENT:
+                e.status = status.value
+        self.s.execute(delete(HolderRow).where(HolderRow.decision_id == row.id))
+        action = action or ("unblock" if status is Status.REMOVED else status.value)
+        self.audit(at, actor=actor, source=source, action=action, row=row, reason=reason,
+                   detail={"before": before, "after": status.value})
+
+    def expire_due(self, at: datetime) -> list[DecisionRow]:
+        """Expire every enforcement past its TTL, and the decisions left with none current, at once.
+
+        One transaction: a crash can leave neither an expired enforcement under a live decision
+        (every later identical block would be a no-op) nor half of a decision's enforcements expired.
+        """
+        due = self.s.scalars(select(EnforcementRow).where(
+            # Held (pending) decisions expire too: an approval after the TTL enforces nothing.
+            EnforcementRow.status.in_(CURRENT), EnforcementRow.expires_at.is_not(None),
+            EnforcementRow.expires_at <= naive_utc(at))).all()
+        for e in due:
+            e.status = Status.EXPIRED.value
+        ended = []
+        for did in sorted({e.decision_id for e in due}):
+            row = self.s.get(DecisionRow, did)
+            if row is not None and row.status in CURRENT and all(e.status not in CURRENT for e in row.enforcements):
+                self.end(row, status=Status.EXPIRED, actor="enforcer", source="reconcile", reason="ttl", at=at)
+                ended.append(row)
+        self.s.flush()
+        return ended
+
+    def audit(self, at: datetime, *, actor: str, source: str, action: str, row: DecisionRow | None = None,
+              target: str | None = None, reason: str = "", detail: dict[str, Any] | None = None) -> None:
+        self.s.add(AuditRow(
+            at=naive_utc(at), actor=actor, source=source, action=action,
+            target=row.target if row is not None else target, decision_id=row.id if row is not None else None,
+            violation=row.violation if row is not None else None, clause=row.clause if row is not None else "",
+            reason=reason, detail=detail or {},
+        ))
+
+    # ------------------------------------------------------------ helpers
+
+    def _add_holder(self, decision_id: int, decision: Decision, at: datetime) -> None:
+        self.s.add(HolderRow(decision_id=decision_id, source=decision.source, actor=decision.actor,
+                             cause=decision.cause or "", since=naive_utc(at), refreshed_at=naive_utc(at)))
+
+    @staticmethod
+    def _holder_is(decision_id: int, decision: Decision) -> tuple[Any, ...]:
+        return (HolderRow.decision_id == decision_id, HolderRow.source == decision.source,
+                HolderRow.actor == decision.actor, HolderRow.cause == (decision.cause or ""))

@@ -1,0 +1,80 @@
+"""Follow a CrowdSec Local API's decision stream as a bouncer does, and enforce it through the playbooks.
+
+The first pull asks for the whole set (``startup=true``); CrowdSec then sends only what changed.
+Because a deletion made while enforcer was not listening never comes again, the startup answer is
+also the truth about what CrowdSec still wants: CrowdSec's decisions in enforcer that it no longer
+lists are ended then. Each pull's changes are stored, then pushed to the devices at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from .. import service
+from ..model import EnforcerError, Violation
+from . import End
+from .crowdsec import SOURCE, from_stream
+from .intake import ItemResult, apply_items, claim
+
+
+class StreamError(EnforcerError):
+    """The LAPI could not be reached or answered something other than a decision stream."""
+
+
+def pull(client: httpx.Client, *, startup: bool) -> Any:
+    """One ``GET /v1/decisions/stream``; the JSON answer (CrowdSec answers ``null`` lists as null)."""
+    try:
+        r = client.get("/v1/decisions/stream", params={"startup": "true" if startup else "false"})
+    except httpx.HTTPError as exc:
+        raise StreamError(f"{client.base_url}: {exc}") from None
+    if r.status_code != 200:
+        raise StreamError(f"{client.base_url}: HTTP {r.status_code} {r.text[:200]}")
+    try:
+        return r.json()
+    except ValueError:
+        raise StreamError(f"{client.base_url}: the answer is not JSON") from None
+
+
+def apply_stream(ctx: service.Context, payload: Any, *, startup: bool, violation: Violation,
+                 caller: str = "lapi") -> list[ItemResult]:  # fmt: skip
+    """Store what one stream answer asks for; on startup, end CrowdSec's decisions it no longer lists."""
+    items = claim(from_stream(payload, violation=violation), hook=SOURCE, caller=caller)
+    if startup:
+        listed = {str(i.target) for i in items if hasattr(i, "target") and not isinstance(i, End)}
+        stale = {str(d.target) for d in service.list_decisions(ctx) if d.source == SOURCE} - listed
+        items += [End(target=t, source=SOURCE, actor=SOURCE, reason="no longer in CrowdSec's decisions")
+                  for t in sorted(stale)]  # fmt: skip
+    return apply_items(ctx, items, source=SOURCE)
+
+
+def follow(ctx: service.Context, client: httpx.Client, *, interval: float, violation: Violation,
+           once: bool = False, report: Callable[[list[ItemResult], list], None] = lambda r, p: None,
+           warn: Callable[[str], None] = lambda m: None) -> None:  # fmt: skip
+    """Pull, store, push, every ``interval`` seconds (``once``: a single startup pull, errors raised).
+
+    A LAPI that cannot be reached is retried at the next interval, from a startup pull again if
+    none has succeeded yet: CrowdSec restarting must not stop enforcement.
+    """
+    startup = True
+    while True:
+        try:
+            payload = pull(client, startup=startup)
+        except StreamError as exc:
+            if once:
+                raise
+            warn(str(exc))
+            time.sleep(interval)
+            continue
+        results = apply_stream(ctx, payload, startup=startup, violation=violation)
+        pushed = []
+        if any(r.outcome in ("created", "ended") for r in results):
+            pushed = [r for _, r in service.apply(ctx, actor=SOURCE, source=SOURCE) if r is not None]
+        report(results, pushed)
+        if once:
+            return
+        startup = False
+        time.sleep(interval)

@@ -1,0 +1,135 @@
+"""Atomic intake: the guardrail counts, the duplicate check and the insert are one transaction.
+
+Before: with ``max_new_per_minute: 5``, 20 concurrent submits stored 19, and 10 concurrent
+identical submits stored 10. Run against SQLite and, where a PostgreSQL is available
+(``ENFORCER_TEST_PG``), against PostgreSQL too.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from enforcer import service
+from enforcer.model import Decision, Refused, now
+from enforcer.settings import REPO_ROOT, Settings
+from enforcer.store import Base
+
+BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get("ENFORCER_TEST_PG") else [])
+
+HOSTS = """
+edge1: {platform: frr, role: edge, transport: offline, bgp_asn: 64500}
+"""
+CUSTOMERS = """
+cust-a:
+  asn: 64510
+  prefixes: [198.51.100.0/24]
+  attachments: [{device: edge1, neighbor: 192.0.2.1}]
+"""
+SETTINGS = """
+guardrails:
+  max_new_per_minute: 5
+  own_space: [203.0.113.0/24]
+"""
+
+
+@pytest.fixture(params=BACKENDS)
+def ctx(request, tmp_path: Path) -> service.Context:
+    inv = tmp_path / "inventory"
+    inv.mkdir()
+    (inv / "hosts.yaml").write_text(HOSTS)
+    (inv / "customers.yaml").write_text(CUSTOMERS)
+    (inv / "settings.yaml").write_text(SETTINGS)
+    url = f"sqlite:///{tmp_path / 'e.db'}" if request.param == "sqlite" else os.environ["ENFORCER_TEST_PG"]
+    ctx = service.Context.open(Settings(inventory=inv, db=url, playbooks=REPO_ROOT / "playbooks",
+                                        output=tmp_path / "out"))
+    if request.param == "postgres":
+        Base.metadata.drop_all(ctx.store.engine)
+        Base.metadata.create_all(ctx.store.engine)
+    return ctx
+
+
+def _at_once(n: int, work):
+    """Run ``work(i)`` for i in range(n) in n threads released together; results or the exception raised."""
+    gate = threading.Barrier(n)
+
+    def one(i: int):
+        gate.wait()
+        try:
+            return work(i)
+        except Refused as exc:
+            return exc
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(one, range(n)))
+
+
+def _detector_ban(i: int) -> Decision:
+    return Decision(target=f"198.51.100.{10 + i}", violation="ddos-victim", source="fastnetmon", actor="fnm-1",
+                    reason=f"attack {i}")
+
+
+def test_twenty_concurrent_detector_submits_under_a_cap_of_five_store_exactly_five(ctx):
+    results = _at_once(20, lambda i: service.submit(ctx, _detector_ban(i), automatic=True))
+    stored = [r for r in results if isinstance(r, service.SubmitResult)]
+    refused = [r for r in results if isinstance(r, Refused)]
+    assert (len(stored), len(refused)) == (5, 15)
+    assert all(r.created for r in stored)
+    assert {e.field for e in refused} == {"rate"}
+    assert "the cap is 5" in refused[0].reason
+    assert len(ctx.store.decisions()) == 5
+    breaker = [e for e in ctx.store.history(limit=100) if e.action == "breaker"]
+    assert len(breaker) == 15 and breaker[0].detail["field"] == "rate"
+
+
+def test_an_operators_block_in_the_same_minute_as_a_flood_succeeds(ctx):
+    _at_once(10, lambda i: service.submit(ctx, _detector_ban(i), automatic=True))
+    with pytest.raises(Refused):
+        service.submit(ctx, _detector_ban(50), automatic=True)
+    result = service.submit(ctx, Decision(target="203.0.113.66", violation="malware-hosting", actor="alice"))
+    assert result.created
+    assert "203.0.113.66/32" in {d.target for d in ctx.store.decisions()}
+
+
+def test_ten_concurrent_identical_submits_store_one(ctx):
+    decision = Decision(target="198.51.100.7", violation="ddos-victim", source="fastnetmon", actor="fnm-1")
+    results = _at_once(10, lambda _: service.submit(ctx, decision, automatic=True))
+    assert sorted(r.created for r in results) == [False] * 9 + [True]
+    assert len({r.decision_id for r in results}) == 1
+    counts = ctx.store.snapshot()
+    assert (counts["decisions"], counts["enforcements"]) == (1, 1)
+
+
+def test_ten_concurrent_operator_blocks_of_one_host_store_one(ctx):
+    decision = Decision(target="203.0.113.9", violation="spam", actor="alice")
+    results = _at_once(10, lambda _: service.submit(ctx, decision))
+    assert len({r.decision_id for r in results}) == 1
+    assert ctx.store.snapshot()["decisions"] == 1
+
+
+def test_a_block_whose_ttl_passed_is_not_a_duplicate_before_any_reconcile_pass(ctx, monkeypatch):
+    """Before: "already recorded" until ``expire_due`` ran, though nothing was enforced any more."""
+    first = service.submit(ctx, Decision(target="203.0.113.5", violation="spam", ttl="1h", actor="alice"))
+    later = now() + timedelta(hours=2)
+    monkeypatch.setattr(service, "now", lambda: later)
+    again = service.submit(ctx, Decision(target="203.0.113.5", violation="spam", ttl="1h", actor="alice"))
+    assert again.created and again.decision_id != first.decision_id
+    assert ctx.store.get_decision(first.decision_id).status == "expired"
+
+
+def test_a_per_source_cap_stops_one_detector_not_another(ctx, tmp_path):
+    settings = ctx.settings.inventory / "settings.yaml"
+    settings.write_text(SETTINGS.replace("max_new_per_minute: 5", "max_new_per_minute: 50\n"
+                                         "  max_new_per_minute_per_source: 2"))
+    ctx = service.Context(settings=ctx.settings, store=ctx.store)
+    for i in range(2):
+        service.submit(ctx, _detector_ban(i), automatic=True)
+    with pytest.raises(Refused, match="per-source cap is 2"):
+        service.submit(ctx, _detector_ban(3), automatic=True)
+    other = Decision(target="198.51.100.99", violation="ddos-victim", source="alertmanager", actor="am")
+    assert service.submit(ctx, other, automatic=True).created
