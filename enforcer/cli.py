@@ -15,7 +15,6 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -25,6 +24,7 @@ from .console import terminal
 from .extras import missing_extra
 from .model import Decision, EnforcerError, InvalidInput, Refused, validation_error_to_invalid
 from .settings import Settings
+from .terminal import plain, shown
 
 
 class _OneLineErrors(TyperGroup):
@@ -42,7 +42,8 @@ class _OneLineErrors(TyperGroup):
                 raise
             param = getattr(exc, "param", None)
             name = param.name if param is not None and param.name else getattr(exc, "option_name", None) or "usage"
-            err.print(f"error: {name.lstrip('-')}: {exc.format_message()}", markup=False, highlight=False)
+            err.print(f"error: {plain(name.lstrip('-'))}: {plain(exc.format_message())}", markup=False,
+                      highlight=False)
             sys.exit(2)
         sys.exit(rv if isinstance(rv, int) else 0)
 
@@ -61,7 +62,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"error: {message}", markup=False, highlight=False)
+    err.print(f"error: {plain(message)}", markup=False, highlight=False)
     raise typer.Exit(code)
 
 
@@ -326,7 +327,7 @@ def main() -> None:
         missing = missing_extra(exc)
         if missing is None:
             raise
-        err.print(f"error: {escape(str(missing))}", highlight=False)
+        err.print(f"error: {shown(missing)}", highlight=False)
         raise SystemExit(2) from None
 
 

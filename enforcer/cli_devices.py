@@ -16,6 +16,7 @@ from rich.table import Table
 from . import service
 from .cli import context, emit_json, err, fail, guard, out
 from .console import terminal
+from .terminal import plain, shown
 
 app = typer.Typer()
 
@@ -79,7 +80,7 @@ def _print_playbook_changes(changes: list[Any]) -> None:
 def _print_plans(plans: list[Any]) -> None:
     for p in plans:
         if p.diff:
-            out.print(Syntax(p.diff, "diff", theme="ansi_dark", background_color="default"))
+            out.print(Syntax(plain(p.diff, one_line=False), "diff", theme="ansi_dark", background_color="default"))
     table = Table("device", "platform", "transport", "changes", "note")
     for p in plans:
         notes = [p.error] if p.error else []
@@ -87,10 +88,13 @@ def _print_plans(plans: list[Any]) -> None:
             notes.append(f"{len(p.unsupported)} enforcement(s) not supported on this platform")
         if p.protected:
             notes.append(f"withheld, overlaps a protected prefix: {', '.join(map(str, p.protected))}")
+        if not p.error:  # a refused slot is the plan's error already
+            notes.extend(f"{s.slot}: {s.mode.value} with operator's {s.operator_object} (operator object changed)"
+                         for s in p.slots if s.mode.value == "composed")
         notes += [f"enforcement {i} {why}" for i, why in p.withheld]
         if p.pending:
             notes.append("a commit-confirm is pending on the device: apply confirms or rolls it back")
-        note = "; ".join(notes)
+        note = shown("; ".join(notes))
         table.add_row(p.device, p.platform.value, p.transport.value, p.summary(), note)
     out.print(table)
     total = [sum(getattr(p, k) for p in plans) for k in ("added", "changed", "removed")]
@@ -172,7 +176,8 @@ def _print_report(report: service.ReconcileReport, as_json: bool) -> None:
     out.print(f"expired decisions: {', '.join(map(str, report.expired)) or 'none'}")
     for r in report.results:
         if r.changed or not r.ok:
-            out.print(f"{r.device}: {'ok' if r.ok else 'FAILED'} {r.summary} {r.error or ''}")
+            out.print(f"{r.device}: {'ok' if r.ok else 'FAILED'} {plain(r.summary)} {plain(r.error or '')}",
+                      markup=False, highlight=False)
 
 
 @app.command()
@@ -189,9 +194,9 @@ def validate(
         found, notes = validate_live(context(ctx).inventory)
         problems += found
         for n in notes:
-            err.print(n, markup=False, highlight=False)
+            err.print(plain(n), markup=False, highlight=False)
     for p in problems:
-        err.print(p, markup=False, highlight=False)
+        err.print(plain(p), markup=False, highlight=False)
     if problems:
         raise typer.Exit(2)
     out.print("inventory, playbooks and templates are valid")

@@ -109,6 +109,16 @@ class Device(BaseModel):
     netns: Name | None = None
     optional_args: dict[str, Any] = Field(default_factory=dict)
     groups: tuple[Name, ...] = ()
+    #: the entry numbers enforcer may use inside the operator's own lists (first, last); the
+    #: platform's default otherwise (enforcer/compose.py checks it against the live config)
+    sequence_range: tuple[int, int] | None = None
+
+    @field_validator("sequence_range")
+    @classmethod
+    def _range_order(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
+        if v is not None and not 1 <= v[0] <= v[1] <= 4_294_967_294:
+            raise ValueError(f"{v[0]}-{v[1]}: needs 1 <= first <= last <= 4294967294")
+        return v
     username: str | None = None
     password: SecretStr | None = None
     connection_options: dict[str, ConnectionOptions] = Field(default_factory=dict)

@@ -217,8 +217,10 @@ UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$"
 #: Identifiers that may reach a template (customer ids, device names, interface names).
 Name = Annotated[str, Field(pattern=_NAME)]
-#: Interface names: letters, digits and the punctuation vendors use (Gi0/0/1, xe-0/0/0.100, Ethernet1/1).
-InterfaceName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_./:-]{0,63}$")]
+#: Interface names: letters, digits and the punctuation vendors use (Gi0/0/1, xe-0/0/0:1.100, Ethernet1/1),
+#: and at most one ``.N`` subinterface or unit, a number: Junos prints what follows the dot as ``unit N``
+#: ("ge-0/0/1." made ``unit  family``, a line Junos refuses).
+InterfaceName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_/:-]{0,53}(\.[0-9]{1,10})?$")]
 Asn = Annotated[int, Field(ge=1, le=4294967295)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 

@@ -11,6 +11,7 @@ import difflib
 
 from pydantic import BaseModel, ConfigDict
 
+from .compose import SlotDecision
 from .inventory import Platform, Transport
 from .model import ActionKind
 
@@ -29,6 +30,9 @@ class DevicePlan(BaseModel):
     removed_lines: list[str]
     unsupported: list[tuple[int, ActionKind]] = []
     protected: list[int] = []
+    #: how each attachment point enforcer needs is used (free / composed / refused, and why);
+    #: a composed slot changes an operator object, which the plan shows here
+    slots: list[SlotDecision] = []
     #: (enforcement id, reason): left out so that one bad input does not stop the device's others.
     withheld: list[tuple[int, str]] = []
     #: A commit-confirm waits on the device (a pusher died before confirming): apply settles it.
@@ -76,6 +80,7 @@ def make_plan(
     live: str,
     unsupported: list[tuple[int, ActionKind]] | None = None,
     protected: list[int] | None = None,
+    slots: list[SlotDecision] | None = None,
 ) -> DevicePlan:
     live_lines, desired_lines = live.splitlines(), desired.splitlines()
     added, changed, removed, removed_lines = diff_counts(live_lines, desired_lines)
@@ -98,10 +103,13 @@ def make_plan(
         removed_lines=removed_lines,
         unsupported=list(unsupported or []),
         protected=list(protected or []),
+        slots=list(slots or []),
     )
 
 
-def failed_plan(device: str, platform: Platform, transport: Transport, error: str) -> DevicePlan:
+def failed_plan(
+    device: str, platform: Platform, transport: Transport, error: str, slots: list[SlotDecision] | None = None
+) -> DevicePlan:
     return DevicePlan(
         device=device,
         platform=platform,
@@ -113,5 +121,6 @@ def failed_plan(device: str, platform: Platform, transport: Transport, error: st
         changed=0,
         removed=0,
         removed_lines=[],
+        slots=list(slots or []),
         error=error,
     )

@@ -207,15 +207,6 @@ def resolve_customer(decision: Decision, inventory: Inventory) -> str | None:
     return None
 
 
-def check_rates(new_last_minute: int, active: int, adding: int, inventory: Inventory) -> None:
-    """Detector floods: cap how many decisions a minute and how many active enforcements in total."""
-    g = inventory.guardrails
-    if new_last_minute >= g.max_new_per_minute:
-        raise Refused("rate", f"{new_last_minute} decisions in the last minute; the cap is {g.max_new_per_minute}")
-    if active + adding > g.max_active:
-        raise Refused("blast_radius", f"{active} active enforcements; the cap is {g.max_active}")
-
-
 # ------------------------------------------------------------------ the intake decision, over one snapshot
 
 

@@ -15,12 +15,13 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from .compose import Composition, compose, refusal, slot_facts
 from .drivers.base import CommitRefused, DeviceUnreachable, Driver, DriverError
 from .inventory import Device, Inventory
 from .model import Enforcement, EnforcerError
-from .plan import DevicePlan, make_plan
-from .render import RenderError, render_push
-from .withhold import render_for
+from .plan import DevicePlan, failed_plan, make_plan
+from .render import RenderError, render_push, render_section
+from .withhold import Rendered, render_for
 
 DEFAULT_REVERT_IN = 60
 
@@ -55,23 +56,39 @@ def plan_device(
     section, diff. Every pass asks: a pending commit is state to act on, not a timer to hope about."""
     pending, settled = driver.has_pending_commit(), None
     if pending and settle:
-        with driver.same_moment():
-            desired = render_for(device, enforcements, inventory, at, conflicts=driver.conflicts).desired
-        settled, pending = settle_pending(driver, desired), False
-    with driver.same_moment():
-        rendered = render_for(device, enforcements, inventory, at, conflicts=driver.conflicts)
-        live = driver.get_managed_section()
-    section = rendered.section
+        settled, pending = settle_pending(driver, _desired(device, enforcements, inventory, at, driver)[3]), False
+    rendered, live, composition, desired = _desired(device, enforcements, inventory, at, driver)
+    if composition.refused:
+        return failed_plan(device.name, device.platform, device.effective_transport, refusal(composition),
+                           slots=list(composition.slots))
+    section = composition.section
     plan = make_plan(
         device.name,
         device.platform,
         device.effective_transport,
-        rendered.desired,
+        desired,
         live,
         list(section.unsupported),
         list(section.protected),
+        slots=list(composition.slots),
     )
     return plan.model_copy(update={"withheld": rendered.withheld, "pending": pending, "settled": settled})
+
+
+def _desired(
+    device: Device, enforcements: list[Enforcement], inventory: Inventory, at: datetime, driver: Driver
+) -> tuple[Rendered, str, Composition, str]:
+    """At one moment of the device: render, read the live section, read the slots and compose
+    with the operator's objects (enforcer.compose), number entries against the live ones.
+    Returns (rendered, live, composition, desired); desired is empty when a slot is refused."""
+    with driver.same_moment():
+        rendered = render_for(device, enforcements, inventory, at, conflicts=driver.conflicts)
+        live = driver.get_managed_section()
+        config = driver.get_config() if slot_facts(device) else ""
+    composition = compose(rendered.section, config) if config else Composition(section=rendered.section)
+    if composition.refused:
+        return rendered, live, composition, ""
+    return rendered, live, composition, render_section(composition.section, live=live, ranges=composition.ranges)
 
 
 def settle_pending(driver: Driver, desired: str) -> str | None:

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import jinja2
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+from .conftree import Differ, SlotFacts, TreeFacts
 from .inventory import Device, Inventory, Platform, covers
 from .limits import Limit
 from .model import (
@@ -31,15 +32,34 @@ from .model import (
     ActionKind,
     Address,
     Community,
-    Direction,
     Enforcement,
     EnforcerError,
     Prefix,
-    Protocol,
-    Violation,
     now,
 )
 from .resources import TEMPLATES
+from .section import (
+    TRAFFIC_ACTIONS,
+    AclRule,
+    AntiSpoof,
+    ComposedDeny,
+    InterfaceAcl,
+    NullRoute,
+    PrefixFilter,
+    RateLimit,
+    RtbhGuard,
+    RtbhRoute,
+    Section,
+)
+from .seqnum import SeqRange, number
+
+#: The section entries are defined in enforcer/section.py; render keeps exporting them (callers
+#: import Section and friends from here).
+__all__ = [
+    "TRAFFIC_ACTIONS", "AclRule", "AntiSpoof", "ComposedDeny", "InterfaceAcl", "NullRoute", "PrefixFilter",
+    "RateLimit", "RtbhGuard", "RtbhRoute", "Section", "PlatformInfo", "RenderError", "Rendered", "build_section",
+    "environment", "platform_info", "render_push", "render_section", "TEMPLATES_DIR",
+]
 
 TEMPLATES_DIR = TEMPLATES
 _SAFE_TEXT = re.compile(r"[A-Za-z0-9 ._:/@+=-]*")
@@ -60,81 +80,6 @@ class Rendered(str):
     section): ``push.j2`` may print it verbatim, which :func:`_finalize` allows for nothing else."""
 
 
-# ------------------------------------------------------------------ typed entries a template sees
-
-
-class _Entry(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    ids: tuple[int, ...]
-    comment: str = ""
-
-
-class AclRule(_Entry):
-    target: Prefix
-    violation: Violation
-    protocol: Protocol = Protocol.ANY
-    ports: tuple[int, ...] = ()
-    direction: Direction = Direction.SOURCE
-
-
-class NullRoute(_Entry):
-    target: Prefix
-    violation: Violation
-
-
-class RtbhRoute(_Entry):
-    target: Prefix
-    community: Community = BLACKHOLE
-
-
-class RateLimit(_Entry):
-    target: Prefix
-    rate_bps: int
-    burst_bytes: int
-    direction: Direction = Direction.SOURCE
-
-
-class PrefixFilter(_Entry):
-    """Hijacked prefixes denied on one customer's BGP session (more-specifics included)."""
-
-    customer: str
-    neighbor: Address
-    asn: int | None
-    denied: tuple[Prefix, ...]
-
-
-class AntiSpoof(_Entry):
-    """Only ``allowed`` (the customer's own prefixes) may source traffic arriving on ``interface``."""
-
-    customer: str
-    interface: str
-    allowed: tuple[Prefix, ...]
-
-
-class Section(BaseModel):
-    """Everything one device must carry, in a stable order so that renders diff cleanly."""
-
-    model_config = ConfigDict(frozen=True)
-    device: Device
-    acl: tuple[AclRule, ...] = ()
-    null_routes: tuple[NullRoute, ...] = ()
-    rtbh: tuple[RtbhRoute, ...] = ()
-    rate_limits: tuple[RateLimit, ...] = ()
-    prefix_filters: tuple[PrefixFilter, ...] = ()
-    anti_spoof: tuple[AntiSpoof, ...] = ()
-    unsupported: tuple[tuple[int, ActionKind], ...] = ()
-    protected: tuple[int, ...] = ()
-
-    def is_empty(self) -> bool:
-        return not (
-            self.acl or self.null_routes or self.rtbh or self.rate_limits or self.prefix_filters or self.anti_spoof
-        )
-
-
-#: Actions that drop or police traffic (as opposed to filtering routes or sources).
-TRAFFIC_ACTIONS = frozenset({ActionKind.ACL, ActionKind.NULL_ROUTE, ActionKind.RTBH, ActionKind.RATE_LIMIT})
-
-
 # ------------------------------------------------------------------ platform facts
 
 
@@ -147,6 +92,10 @@ class PlatformInfo(BaseModel):
     comment: str = "!"
     managed: tuple[str, ...] = ()
     description: str = ""
+    #: Junos: the per-interface filter also carries the rate-limit terms (so they decide it too)
+    acl_carries_rate_limits: bool = False
+    tree: TreeFacts | None = None
+    slots: SlotFacts | None = None
     limits: tuple[Limit, ...] = ()  # what the device refuses past a length (enforcer.limits)
 
 
@@ -157,6 +106,13 @@ def platform_info(platform: Platform, templates_dir: Path = TEMPLATES_DIR) -> Pl
         raise RenderError(f"{path}: missing (every platform folder declares its actions)")
     data = yaml.safe_load(path.read_text()) or {}
     return PlatformInfo.model_validate({"name": platform.value, **data})
+
+
+@cache
+def _differ(platform: Platform, templates_dir: Path = TEMPLATES_DIR) -> Differ:
+    info = platform_info(platform, templates_dir)
+    assert info.tree is not None
+    return Differ(info.tree, info.managed)
 
 
 # ------------------------------------------------------------------ selection
@@ -252,10 +208,44 @@ def build_section(
         ),
         prefix_filters=tuple(_prefix_filter(inventory, device, cid, items) for cid, items in sorted(hijacks.items())),
         anti_spoof=tuple(_anti_spoof(inventory, device, cid, items) for cid, items in sorted(spoof.items())),
+        customer_neighbors=_customer_neighbors(inventory, device) if rtbh else (),
         unsupported=tuple(sorted(unsupported)),
         protected=tuple(sorted(protected)),
     )
-    return section
+    carries = platform_info(device.platform, templates_dir).acl_carries_rate_limits
+    ifaces, acls = _interface_acls(section, carries)
+    return section.model_copy(update={"acl_interfaces": ifaces, "interface_acls": acls})
+
+
+def _interface_acls(section: Section, with_rate_limits: bool) -> tuple[tuple[str, ...], tuple[InterfaceAcl, ...]]:
+    """Which inbound ACL each interface gets, per family (see :class:`InterfaceAcl`)."""
+    device = section.device
+    ifaces = tuple(dict.fromkeys([*device.attach_interfaces, *(a.interface for a in section.anti_spoof)]))
+    out: list[InterfaceAcl] = []
+    for iface in ifaces:
+        facing = iface in device.attach_interfaces
+        spoofers = [a.customer for a in section.anti_spoof if a.interface == iface]
+        for family in (4, 6):
+            entries = [r for r in section.acl if r.target.version == family]
+            if with_rate_limits:
+                entries += [r for r in section.rate_limits if r.target.version == family]
+            if spoofers:
+                out.append(InterfaceAcl(interface=iface, family=family, denies=facing,
+                                        name=f"ENFORCER-AS-{'-'.join(spoofers)}-V{family}"))
+            elif facing and entries:
+                out.append(InterfaceAcl(interface=iface, family=family, denies=True, name=f"ENFORCER-ACL-V{family}"))
+    return ifaces, tuple(sorted(out, key=lambda a: (a.interface, a.family)))
+
+
+def _customer_neighbors(inv: Inventory, device: Device) -> tuple[Address, ...]:
+    """The customers' BGP sessions on ``device``: where RTBH routes must never be announced."""
+    neighbors = {a.neighbor for c in inv.customers.values() for a in c.attachments
+                 if a.device == device.name and a.neighbor is not None}
+    return tuple(sorted(neighbors, key=_key_addr))
+
+
+def _key_addr(a: Address) -> tuple[int, int]:
+    return (a.version, int(a))
 
 
 def _prefix_filter(inv: Inventory, device: Device, cid: str, items: list[Enforcement]) -> PrefixFilter:
@@ -274,11 +264,16 @@ def _prefix_filter(inv: Inventory, device: Device, cid: str, items: list[Enforce
 def _anti_spoof(inv: Inventory, device: Device, cid: str, items: list[Enforcement]) -> AntiSpoof:
     att = inv.attachment(cid, device.name)
     assert att is not None and att.interface is not None
+    allowed = list(inv.customers[cid].prefixes)
+    if att.neighbor is not None and not any(att.neighbor in p for p in allowed):
+        # The customer's router speaks BGP from its interconnect address, which is rarely inside
+        # its own prefixes: without this permit anti-spoof drops the customer's own session.
+        allowed.append(ip_network(att.neighbor))
     return AntiSpoof(
         ids=tuple(sorted(e.id for e in items)),
         customer=cid,
         interface=att.interface,
-        allowed=tuple(sorted(inv.customers[cid].prefixes, key=_key)),
+        allowed=tuple(sorted(allowed, key=_key)),
     )
 
 
@@ -355,8 +350,15 @@ def environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.Environment:
     return env
 
 
-def render_section(section: Section, templates_dir: Path = TEMPLATES_DIR) -> str:
-    """The device's whole managed section as text, normalised: no trailing spaces, one final newline."""
+def render_section(
+    section: Section, templates_dir: Path = TEMPLATES_DIR, live: str = "", ranges: dict[str, SeqRange] | None = None
+) -> str:
+    """The device's whole managed section as text, normalised: no trailing spaces, one final newline.
+
+    ``live`` (the device's live section) only decides sequence numbers: an entry the device
+    already holds keeps its number, so an update is entry by entry (:mod:`enforcer.seqnum`);
+    ``ranges`` confines entries placed in an operator's object to enforcer's reserved range.
+    """
     platform = section.device.platform
     try:
         template = environment(templates_dir).get_template(f"{platform.value}/section.j2")
@@ -368,17 +370,23 @@ def render_section(section: Section, templates_dir: Path = TEMPLATES_DIR) -> str
     lines = [ln.rstrip() for ln in text.splitlines()]
     while lines and not lines[-1]:
         lines.pop()
-    return "\n".join(lines) + "\n" if lines else ""
+    return number("\n".join(lines) + "\n", live, ranges) if lines else ""
 
 
 def render_push(
     device: Device, desired: str, live: str, removed: list[str], templates_dir: Path = TEMPLATES_DIR
 ) -> str:
-    """The merge candidate that turns ``live`` into ``desired`` on this platform (``push.j2``).
+    """The merge candidate that turns ``live`` into ``desired`` on this platform: the exact text sent.
 
-    Line-oriented platforms negate what left the section and restate the rest; nftables flushes
-    and reloads its own table atomically. The template holds that knowledge, not the driver.
+    Line-oriented platforms (a ``tree`` in platform.yaml) get the ordered, entry-level diff of
+    :mod:`enforcer.conftree`; the others print their ``push.j2`` (nftables replaces its own table
+    atomically, Junos deletes and sets changed objects, OpenFlow states the whole flow set).
+    ``removed`` is kept for those templates; the tree diff finds what left by itself.
     """
+    info = platform_info(device.platform, templates_dir)
+    if info.tree is not None:
+        lines = _differ(device.platform, templates_dir).candidate(live, desired)
+        return "\n".join(ln.rstrip() for ln in lines) + "\n" if lines else "\n"
     template = environment(templates_dir).get_template(f"{device.platform.value}/push.j2")
     try:
         text = template.render(

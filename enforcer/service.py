@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -20,6 +21,7 @@ from .catalog import primary_clause
 from .drivers.base import Driver
 from .drivers.offline import OfflineDriver
 from .inventory import Device, Inventory, InventoryError, Transport, load_inventory
+from .lease import device_lease, holder_name
 from .model import Decision, Enforcement, InvalidInput, Prefix, Refused, Status, Violation, now
 from .plan import DevicePlan, failed_plan
 from .policy import Admit, Playbook, Replay, Snapshot, customer_space, decide, load_playbooks, resolve_customer
@@ -362,10 +364,15 @@ def apply(
 ) -> list[tuple[DevicePlan, PushResult | None]]:
     """Plan and push each device in parallel; ``dry_run`` plans only. One failure stops no other.
 
+    Each device is pushed under its lease (:mod:`enforcer.lease`): while another process or
+    instance pushes it, its result is "device busy: pushed by X since T" and nothing is sent.
     ``on_done(plan, result)`` is called from the worker as each device finishes (a progress bar,
-    the console's device board)."""
+    the console's device board).
+    """
     at = now()
     enforcements = ctx.store.active_enforcements(at)
+
+    holder = holder_name(f"{source} {actor}")
 
     def one(dev: Device) -> tuple[DevicePlan, PushResult | None]:
         done = _push_one(dev)
@@ -375,7 +382,8 @@ def apply(
 
     def _push_one(dev: Device) -> tuple[DevicePlan, PushResult | None]:
         try:
-            with ctx.driver(dev) as drv:
+            # The lease first: settling a pending commit and pushing are for one pusher at a time.
+            with nullcontext() if dry_run else device_lease(ctx.store, dev.name, holder), ctx.driver(dev) as drv:
                 p = _plan_with(ctx, dev, enforcements, drv, at, settle=not dry_run)
                 if dry_run:
                     return p, None

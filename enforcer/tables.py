@@ -130,6 +130,22 @@ class HolderRow(Base):
     refreshed_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+# ------------------------------------------------------------------ device leases (intake: one pusher per device)
+
+
+class LeaseRow(Base):
+    """Who pushes to a device right now, until when: one pusher per device across processes and instances.
+
+    A holder renews its lease while it pushes; a holder that died loses it when ``expires_at`` passes.
+    """
+
+    __tablename__ = "device_leases"
+    device: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    since: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 # ------------------------------------------------------------------ audit and applied state
 
 

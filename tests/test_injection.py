@@ -170,3 +170,18 @@ def test_even_a_line_enforcer_rendered_may_not_carry_a_line_break():
         "cookie=0xe4f0000000000001 actions=drop"
     with pytest.raises(RenderError, match="line break"):
         template.render(line=Rendered("cookie=0xe4f0000000000001 actions=drop\nflush"))
+
+
+@pytest.mark.parametrize("name", ["ge-0/0/1.", "ge-0/0/1.abc", "eth1.10.20"], ids=repr)
+def test_an_interface_whose_unit_is_not_a_number_is_refused_at_the_boundary(name):
+    """Junos prints what follows the dot as ``unit N``: the property test found "x." rendering
+    ``unit  family``. One unit, a number, or none."""
+    from pydantic import ValidationError
+
+    from enforcer.inventory import Attachment
+    from enforcer.model import validation_error_to_invalid
+
+    with pytest.raises(ValidationError) as exc:
+        Attachment(device="junos-edge1", interface=name)
+    assert str(validation_error_to_invalid(exc.value)).startswith("interface: ")
+    assert Attachment(device="junos-edge1", interface="ge-0/0/1.100").interface == "ge-0/0/1.100"

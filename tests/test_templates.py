@@ -291,28 +291,94 @@ def test_frr_never_negates_the_context_it_only_enters(inventory):
     assert "no ip prefix-list ENFORCER-HIJACK-acme-V4 seq 10 deny 203.0.113.128/25 le 32" in lines
 
 
-def test_ios_acl_change_recreates_the_acl_so_permit_stays_last(inventory):
-    """An ACE appended to a live ACL would land after `permit ip any any` and never match."""
-    first, second = cases(inventory, inventory.device("ios-edge1"), ActionKind.ACL, 4)[:2]
-    _, want, push = push_from(inventory, Platform.IOS, [first], [first, second])
+def push_numbered(inventory, platform, live_enf, want_enf) -> tuple[str, str, str]:
+    """As a plan does it: the desired section is numbered against the live one."""
+    device = inventory.device(EDGE[platform])
+    live = render(inventory, device, live_enf)
+    want = render_section(build_section(device, want_enf, inventory, at=T0), live=live)
+    return live, want, render_push(device, want, live, [])
+
+
+@pytest.mark.parametrize(("platform", "acl"), [(Platform.IOS, "ip access-list extended ENFORCER-ACL-V4"),
+                                               (Platform.EOS, "ip access-list ENFORCER-ACL-V4"),
+                                               (Platform.NXOS, "ip access-list ENFORCER-ACL-V4"),
+                                               (Platform.IOSXR, "ipv4 access-list ENFORCER-ACL-V4")], ids=str)
+def test_acl_change_is_entry_by_entry_and_the_new_deny_lands_before_the_permit(inventory, platform, acl):
+    """Never `no ip access-list` + rebuild: the live entries keep their numbers, the new ones
+    are numbered between the last deny and the final permit, nothing is negated."""
+    first, second, third = cases(inventory, inventory.device(EDGE[platform]), ActionKind.ACL, 4)
+    live, want, push = push_numbered(inventory, platform, [first, second], [first, second, third])
     lines = push.splitlines()
-    start = lines.index("no ip access-list extended ENFORCER-ACL-V4")
-    block = lines[start + 1:]
-    assert block[0] == "ip access-list extended ENFORCER-ACL-V4"
-    assert " deny   ip any 203.0.113.64 0.0.0.63" in block
-    assert want.count("ip access-list extended ENFORCER-ACL-V4") == 1
+    assert not any(ln.strip().startswith("no ") for ln in lines), push
+    assert lines[0] == acl
+    numbers = [int(ln.split()[0]) for ln in lines[1:]]
+    old = [int(ln.split()[0]) for ln in live.splitlines() if ln.startswith(" ") and ln.split()[0].isdigit()]
+    permit = max(old)
+    assert all(n not in old and n < permit for n in numbers) and numbers == sorted(numbers)
+    assert len(lines) == 3 and "remark 103" in lines[1]
 
 
-def test_iosxr_prefix_set_is_recreated_with_its_end_set(inventory):
+def test_unblock_of_an_acl_entry_negates_only_its_entries(inventory):
+    first, second = cases(inventory, inventory.device("ios-edge1"), ActionKind.ACL, 4)[:2]
+    live, want, push = push_numbered(inventory, Platform.IOS, [first, second], [first])
+    gone = [ln.strip() for ln in live.splitlines() if ln not in want.splitlines()]
+    assert push.splitlines() == ["ip access-list extended ENFORCER-ACL-V4"] + [" no " + g for g in gone]
+    assert all("remark 102" in g or "203.0.113.64" in g for g in gone)
+
+
+@pytest.mark.parametrize(("platform", "obj", "ref"), [
+    (Platform.FRR, "ip prefix-list ENFORCER-HIJACK-acme-V4 seq 10 deny", "neighbor 192.0.2.109 prefix-list"),
+    (Platform.IOS, "ip prefix-list ENFORCER-HIJACK-acme-V4 seq 10 deny", "neighbor 192.0.2.101 prefix-list"),
+    (Platform.NXOS, "ip prefix-list ENFORCER-HIJACK-globex-V4 seq 10 deny", "prefix-list ENFORCER-HIJACK"),
+    (Platform.EOS, "ip prefix-list ENFORCER-HIJACK-acme-V4", "neighbor 192.0.2.113 prefix-list"),
+], ids=str)
+def test_prefix_list_exists_before_the_neighbour_references_it_and_goes_after(inventory, platform, obj, ref):
+    """Bound before it exists, an empty prefix-list denies everything: the customer's legitimate
+    routes were withdrawn (issue 9, against GoBGP). Unbound after it is gone, the same."""
+    hijack = cases(inventory, inventory.device(EDGE[platform]), ActionKind.PREFIX_FILTER, 4)
+    _, _, push = push_from(inventory, platform, [], hijack)
+    lines = [ln.strip() for ln in push.splitlines()]
+    at = lambda text: next(i for i, ln in enumerate(lines) if ln.startswith(text))  # noqa: E731
+    assert at(obj) < at(ref)
+    _, _, push = push_from(inventory, platform, hijack, [])
+    lines = [ln.strip() for ln in push.splitlines()]
+    assert at("no " + ref) < at("no " + obj)
+
+
+def test_acl_exists_before_the_interface_binds_it(inventory):
+    """The first push used to bind `ip access-group` before the ACL existed."""
+    rules = cases(inventory, inventory.device("ios-edge1"), ActionKind.ACL, 4)
+    _, _, push = push_from(inventory, Platform.IOS, [], rules)
+    lines = push.splitlines()
+    assert lines.index("ip access-list extended ENFORCER-ACL-V4") < lines.index(" ip access-group ENFORCER-ACL-V4 in")
+    _, _, push = push_from(inventory, Platform.IOS, rules, [])
+    lines = push.splitlines()
+    assert lines.index(" no ip access-group ENFORCER-ACL-V4 in") < lines.index("no ip access-list extended ENFORCER-ACL-V4")
+
+
+def test_moving_an_interface_to_another_acl_never_unbinds_it(inventory):
+    """Anti-spoof arrives on an interface that has the plain ACL: stating the new access-group
+    replaces the old one; negating the old one afterwards would leave the interface unfiltered."""
+    device = inventory.device("ios-edge1")
+    rules = cases(inventory, device, ActionKind.ACL, 4)
+    spoof = cases(inventory, device, ActionKind.ANTI_SPOOF, 4)
+    _, _, push = push_from(inventory, Platform.IOS, rules, rules + spoof)
+    assert "no ip access-group" not in push
+    assert " ip access-group ENFORCER-AS-acme-V4 in" in push.splitlines()
+
+
+def test_iosxr_prefix_set_is_restated_whole_with_its_end_set(inventory):
+    """RPL sets are edited whole: restating one replaces it in the same commit, never deleted first."""
     device = inventory.device(EDGE[Platform.IOSXR])
     one = cases(inventory, device, ActionKind.PREFIX_FILTER, 4)
     two = one + [enforcement(502, "prefix-filter", "198.51.100.0/25", violation="bgp-hijack",
                              customer=one[0].customer)]
     _, _, push = push_from(inventory, Platform.IOSXR, one, two)
     lines = push.splitlines()
-    i = lines.index("no prefix-set ENFORCER-HIJACK-globex-V4")
-    assert lines[i + 1:i + 6] == ["prefix-set ENFORCER-HIJACK-globex-V4", "  # 501+502 globex hijack",
-                                  "  198.51.100.0/25 le 32,", "  203.0.113.128/25 le 32", "end-set"]
+    assert "no prefix-set ENFORCER-HIJACK-globex-V4" not in lines
+    i = lines.index("prefix-set ENFORCER-HIJACK-globex-V4")
+    assert lines[i:i + 5] == ["prefix-set ENFORCER-HIJACK-globex-V4", "  # 501+502 globex hijack",
+                              "  198.51.100.0/25 le 32,", "  203.0.113.128/25 le 32", "end-set"]
 
 
 def test_nftables_push_replaces_the_table_atomically(inventory):
@@ -397,3 +463,17 @@ def test_nftables_render_loads_and_lists_back_identically(inventory, netns, tmp_
         live = extract_managed(normalize(listing), info)  # the driver's view: counters' numbers left out
         assert live == want, "".join(difflib.unified_diff(want.splitlines(True), live.splitlines(True)))
         assert "table inet filter" in listing, "the push touched a table enforcer does not own"
+
+
+@pytest.mark.parametrize("platform", [Platform.IOS, Platform.IOSXR, Platform.EOS, Platform.NXOS, Platform.JUNOS],
+                         ids=str)
+def test_anti_spoof_keeps_the_customers_bgp_session_up(inventory, platform):
+    """The customer's router speaks BGP from its interconnect address, outside its own prefixes:
+    anti-spoof permits it (issue 9: the session dropped), and still drops other sources."""
+    device = inventory.device(EDGE[platform])
+    spoof = cases(inventory, device, ActionKind.ANTI_SPOOF, 4)
+    neighbor = inventory.attachment(spoof[0].customer, device.name).neighbor
+    lines = render(inventory, device, spoof).splitlines()
+    keep = [ln for ln in lines if str(neighbor) in ln]
+    assert keep and all(("permit" in ln or "except" in ln) for ln in keep)
+    assert not any(ln.strip().endswith(("permit ip any any", "permit ipv4 any any")) for ln in lines)

@@ -144,15 +144,21 @@ def _service_routes(app: FastAPI) -> None:
     def healthz(ctx: service.Context = Depends(get_ctx)) -> Health:
         return Health(status="ok", version=VERSION, active_enforcements=ctx.store.count_active())
 
-    @app.get(
-        "/metrics",
-        response_class=PlainTextResponse,
-        tags=["service"],
-        summary="Prometheus metrics",
-        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
-    )
+    metrics_doc: dict[str, Any] = {
+        "response_class": PlainTextResponse,
+        "tags": ["service"],
+        "responses": {200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    }
+
+    @app.get("/metrics", summary="Prometheus metrics", **metrics_doc)
     def prometheus(request: Request) -> Response:
         return Response(generate_latest(served(request).metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    # The GET's headers and no body (RFC 9110 §9.3.2): a 405 here failed uptime probes.
+    @app.head("/metrics", summary="Prometheus metrics, headers only (a probe or a scraper's check)", **metrics_doc)
+    def prometheus_head(request: Request) -> Response:
+        body = generate_latest(served(request).metrics.registry)
+        return Response(media_type=CONTENT_TYPE_LATEST, headers={"content-length": str(len(body))})
 
     @app.get("/v1/plan", response_model=list[DevicePlan], tags=["plan"],
              responses={404: errors.ERR, **errors.READ_ERRORS}, summary="What the next push would change, per device")

@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..terminal import plain, shown
+
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -32,7 +34,7 @@ def _context(ctx: typer.Context):
 
 def _fail(message: str, code: int = 2) -> NoReturn:
     """One line on stderr, as every enforcer command reports a usage or input error."""
-    err.print(f"error: {message}", markup=False, highlight=False)
+    err.print(f"error: {plain(message)}", markup=False, highlight=False)
     raise typer.Exit(code)
 
 
@@ -276,11 +278,11 @@ def _print_results(results, pushed, as_json: bool) -> None:
     for r in results:
         what = r.reason or (r.error and f"{r.error.field}: {r.error.reason}") or ""
         ids = r.decision_id or ",".join(map(str, r.ended)) or "-"
-        out.print(f"{r.outcome} {r.target or ''} {r.violation or ''} decision {ids} {what}".strip(),
+        out.print(plain(f"{r.outcome} {r.target or ''} {r.violation or ''} decision {ids} {what}".strip()),
                   markup=False, highlight=False)
     for p in pushed:
         state = "applied" if p.ok and p.changed else ("unchanged" if p.ok else f"failed: {p.error}")
-        out.print(f"push {p.device}: {state}", markup=False, highlight=False)
+        out.print(f"push {p.device}: {plain(state)}", markup=False, highlight=False)
 
 
 @token_app.command("create")
@@ -313,8 +315,8 @@ def token_list(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json
         return
     table = Table("name", "scope", "categories", "created", "revoked")
     for t in tokens:
-        table.add_row(t.name, t.scope.value, ",".join(t.categories) or "-", t.created_at.strftime("%Y-%m-%d %H:%M"),
-                      "yes" if t.revoked else "")
+        table.add_row(shown(t.name), t.scope.value, ",".join(t.categories) or "-",
+                      t.created_at.strftime("%Y-%m-%d %H:%M"), "yes" if t.revoked else "")
     out.print(table)
 
 

@@ -1,7 +1,8 @@
 """Prometheus metrics of one enforcer server: what came in, what was pushed, how fast it took effect.
 
 Each app gets its own registry (tests build many apps in one process; the global default
-registry would refuse the second set of names). Scrape ``/metrics``.
+registry would refuse the second set of names). Scrape ``/metrics``. Every value an ``outcome``
+label can take is a constant here, and docs/metrics.md lists exactly these (a test compares them).
 """
 
 from __future__ import annotations
@@ -10,16 +11,30 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Literal, get_args
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
+from ..hooks.intake import Outcome
 from ..inventory import Inventory
 from ..model import Enforcement
 from ..render import build_section
 from ..service import ReconcileReport
 
-#: Decision → applied latency buckets: sub-second is the goal for detector-driven blocks.
-LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+#: Latency buckets, 10 ms to 60 s: sub-second is the goal for detector-driven blocks, so the
+#: bounds are dense below a second; a pass slower than a minute is an incident, not a distribution.
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+PushOutcome = Literal["ok", "failed", "rolled-back"]
+PassOutcome = Literal["ok", "failed"]
+#: Every value of each metric's ``outcome`` label.
+OUTCOMES: dict[str, tuple[str, ...]] = {
+    "enforcer_decisions_total": get_args(Outcome),
+    "enforcer_pushes_total": get_args(PushOutcome),
+    "enforcer_reconcile_passes_total": get_args(PassOutcome),
+}
+# No `<name>_created` samples: Prometheus stores each as one more gauge series per label set, and
+# nothing here reads them (rate() needs no creation time).
+disable_created_metrics()
 #: Pending decisions remembered for the latency histogram; beyond this the oldest are forgotten.
 MAX_PENDING = 10_000
 
@@ -29,7 +44,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.decisions = Counter(
             "enforcer_decisions",
-            "Decisions received, by source, category and outcome (created, duplicate, refused, invalid, ended)",
+            "Decisions received, by source, category and outcome (docs/metrics.md lists the outcomes)",
             ("source", "category", "outcome"),
             registry=self.registry,
         )
@@ -45,16 +60,24 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.push_seconds = Histogram(
+            "enforcer_push_seconds",
+            "Seconds one push to one device took (connect, load, commit, confirm), every outcome",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.active = Gauge("enforcer_active_enforcements", "Active enforcements in the desired set",
                             registry=self.registry)
         if active is not None:
             self.active.set_function(active)
         self.passes = Counter("enforcer_reconcile_passes", "Reconcile passes, by outcome (ok, failed)",
                               ("outcome",), registry=self.registry)
+        for outcome in get_args(PassOutcome):  # both series exist from the start: rate() needs a zero
+            self.passes.labels(outcome=outcome)
         self._pending: dict[int, _Pending] = {}
         self._lock = threading.Lock()
 
-    def decision(self, source: str, category: str, outcome: str) -> None:
+    def decision(self, source: str, category: str, outcome: Outcome) -> None:
         self.decisions.labels(source=source, category=category, outcome=outcome).inc()
 
     def stored(self, decision_id: int, devices: Iterable[str], at: float | None = None) -> None:
@@ -81,10 +104,12 @@ class Metrics:
         failed = False
         for r in report.results:
             if r.changed or not r.ok:
-                outcome = "ok" if r.ok else ("rolled-back" if r.rolled_back else "failed")
+                outcome: PushOutcome = "ok" if r.ok else ("rolled-back" if r.rolled_back else "failed")
                 self.pushes.labels(device=r.device, outcome=outcome).inc()
+                self.push_seconds.observe(r.seconds)
             failed = failed or not r.ok
-        self.passes.labels(outcome="failed" if failed else "ok").inc()
+        passed: PassOutcome = "failed" if failed else "ok"
+        self.passes.labels(outcome=passed).inc()
         done = time.monotonic()
         cutoff = started if started is not None else done
         ok = {r.device for r in report.results if r.ok}

@@ -27,13 +27,14 @@ from ..model import Status, now
 from ..plan import DevicePlan
 from ..push import PushResult
 from ..tables import AuditEntry, DecisionRecord
+from ..terminal import plain
 
 
 def cell(value: object) -> Text:
-    """Untrusted text (a detector's reason, an actor name) as a one-line cell: never markup, never
-    a control character that could move the cursor or clear the NOC's screen."""
-    text = "" if value is None else str(value)
-    return Text("".join(ch if ch.isprintable() else " " for ch in " ".join(text.split())))
+    """Untrusted text (a detector's reason, an actor name) as a one-line cell: never markup (a
+    ``Text``, not a string Rich parses), and every control character shown as an escape
+    (:func:`enforcer.terminal.plain`) instead of moving the cursor or clearing the NOC's screen."""
+    return Text(plain("" if value is None else value))
 
 
 def plain_table(*columns: str) -> Table:

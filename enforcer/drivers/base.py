@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ..compose import live_section
 from ..inventory import Device
 from ..model import EnforcerError
 from ..render import PlatformInfo, platform_info
@@ -99,8 +100,10 @@ class Driver(ABC):
         """The live enforcer-managed section, normalised like ``render_section`` output.
 
         Read from the device, never from what enforcer last pushed: a manual change must show.
+        Includes the entries enforcer placed in the operator's objects (composed slots).
         """
-        return extract_managed(self.get_config(), self.info)
+        config = self.get_config()
+        return live_section(self.device, config, extract_managed(config, self.info))
 
     # -- candidate / commit
     @abstractmethod

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..inventory import Device, Platform
 from ..render import PlatformInfo
-from .base import CommitRefused, Driver, DriverError, extract_managed
+from .base import CommitRefused, Driver, DriverError
 
 #: The NAPALM driver used when the inventory names none.
 DEFAULT_NAPALM_DRIVER = {
@@ -113,9 +113,6 @@ class NapalmDriver(Driver):
     def get_config(self) -> str:
         configs = self._call("get_config", lambda: self._napalm.get_config(retrieve="running"))
         return configs.get("running", "")
-
-    def get_managed_section(self) -> str:
-        return extract_managed(self.get_config(), self.info)
 
     # ------------------------------------------------------------------ candidate / commit
 

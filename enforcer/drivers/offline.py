@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..inventory import Device
-from .base import Driver, DriverError, extract_managed
+from .base import Driver, DriverError
 
 EXTENSIONS = {"junos": "conf", "nftables": "nft", "openflow": "flows"}
 
@@ -47,7 +47,7 @@ class OfflineDriver(Driver):
     def get_managed_section(self) -> str:
         if self.last_applied is not None:
             return self.last_applied
-        return extract_managed(self.get_config(), self.info)
+        return super().get_managed_section()
 
     def load_merge_candidate(self, config: str) -> None:
         self._candidate = config

@@ -17,7 +17,7 @@ from .mgmt import env_names
 from .topology import INFRASTRUCTURE, Topology
 
 if TYPE_CHECKING:
-    from .lifecycle import LabState
+    from .state import LabState
 
 EDGE_ROUTER = "edge"
 EDGE_FRR_DEVICE = "edge"

@@ -241,3 +241,11 @@ def test_the_operators_nftables_table_stays_as_the_operator_wrote_it(lab: Lab, e
     _unblock(enforcer, FIREWALL, probes.address(host))
     _unblock(enforcer, FIREWALL, "198.51.100.77")
     assert run(table, netns=edge_ns).stdout == before
+
+
+def test_the_gobgp_lab_customer_router_speaks_bgp_through_gobgpd(gobgp_lab: Lab):
+    cust = gobgp_lab.customer_router
+    out = run(["gobgp", "neighbor", "-j"], netns=probes.netns_of(cust)).stdout
+    assert [n["state"]["session_state"] for n in json.loads(out)] == [6]  # 6: ESTABLISHED
+    assert "router bgp" not in probes.running_config(cust), "FRR must not speak BGP beside GoBGP"
+    assert probes.bgp_session(gobgp_lab.edge, NEIGHBOR)["bgpState"] == "Established"

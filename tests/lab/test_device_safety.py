@@ -169,9 +169,11 @@ def test_killing_the_router_shell_mid_apply_leaves_the_old_or_the_new_set_and_sa
         desired = render_section(build_section(frr.device, routes, lab.inventory))
         plan = make_plan(frr.device.name, frr.device.platform, frr.device.effective_transport, desired, "")
         killed = threading.Event()
-        threading.Thread(target=_kill_login_shell_while_vtysh_applies, args=(lab, killed), daemon=True).start()
+        killer = threading.Thread(target=_kill_login_shell_while_vtysh_applies, args=(lab, killed), daemon=True)
+        killer.start()
         result = push_plan(frr, plan, revert_in=60)
-        assert killed.is_set(), "the login shell was never caught applying"
+        killer.join(5)
+        assert killed.is_set(), f"the login shell was never caught applying: {result}"
         now = frr.get_managed_section()
 
     assert not result.ok and "commit interrupted" in result.error
@@ -183,25 +185,12 @@ def test_killing_the_router_shell_mid_apply_leaves_the_old_or_the_new_set_and_sa
 
 
 def _kill_login_shell_while_vtysh_applies(lab: Lab, killed: threading.Event) -> None:
-    """SIGKILL the router's login shell (the process group sshd started) once its applier runs vtysh -f."""
-    commits = str(_commits(lab))
-
-    def applier_applying() -> int | None:
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            try:
-                cmd = (proc / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            applying = b"-f" in cmd and b"-C" not in cmd  # the apply, not the syntax check before it
-            if applying and any(commits.encode() in c and b"stage-" in c for c in cmd):
-                return int(proc.name)  # vtysh -f .../commits/stage-*/candidate.conf
-        return None
-
-    vtysh = probes.eventually(applier_applying, bool, 120, 0.01)
-    applier = _ppid(vtysh)
-    shell = _ppid(applier)
+    """SIGKILL the router's login shell (the process group sshd started) once its applier has marked
+    the apply in flight (the ``inflight`` file, holding the applier's pid, is written just before
+    ``vtysh -f``)."""
+    inflight = _commits(lab) / "inflight"
+    applier = probes.eventually(lambda: inflight.exists() and inflight.read_text().strip(), bool, 120, 0.005)
+    shell = _ppid(int(applier))
     os.killpg(os.getpgid(shell), signal.SIGKILL)
     killed.set()
 

@@ -130,3 +130,9 @@ def test_down_of_a_lab_that_is_not_up_is_harmless():
 def test_lab_name_that_could_escape_its_prefix_is_refused():
     code, _ = _cli("up", "--name", "../etc")
     assert code == 2
+
+
+def test_an_unknown_customer_bgp_speaker_is_refused_with_the_option_named():
+    result = CliRunner().invoke(lab_app, ["up", "--name", "u" + secrets.token_hex(3), "--customer-bgp", "bird"])
+    assert result.exit_code == 2
+    assert "--customer-bgp: 'bird' is not one of frr, gobgp" in result.output

@@ -1,0 +1,317 @@
+"""Compose with the operator's configuration: read each attachment point (slot) before using it.
+
+A real edge router already filters its customers: an inbound prefix-list on the BGP session, a
+`redistribute static route-map` of the operator's own. Binding enforcer's object there would
+replace the operator's (a route leak after unblock, since enforcer's lists end in permit-all).
+So, per slot enforcer needs, from the device's live config (a :mod:`enforcer.conftree` tree):
+
+* **free** – nothing of the operator's there: enforcer's own object, bound by enforcer;
+* **composed** – the operator's object is there: enforcer's entries go *into* it, numbered in the
+  sequence range reserved for enforcer (platform default, ``Device.sequence_range`` overrides),
+  so both filters stay in force; unblock removes them entry by entry;
+* **refused** – no safe composition (the operator already uses enforcer's range, the list is bound
+  but not defined, a plain ``redistribute static``): the plan fails closed for that device and
+  says which slot, which object, and how to make room.
+
+The slots, their patterns and the default range are platform facts (``platform.yaml`` ``slots``);
+this module holds the logic once for every platform that declares them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from .conftree import Node, SlotFacts, SlotPath, TreeFacts, parse
+from .inventory import Device
+from .render import ComposedDeny, PrefixFilter, RtbhGuard, Section, platform_info
+from .seqnum import SeqRange
+
+
+class SlotMode(StrEnum):
+    FREE = "free"
+    COMPOSED = "composed"
+    REFUSED = "refused"
+
+
+class SlotDecision(BaseModel):
+    """One attachment point on one device: how enforcer uses it, and why (shown by ``enforcer plan``)."""
+
+    model_config = ConfigDict(frozen=True)
+    slot: str
+    mode: SlotMode
+    operator_object: str | None = None
+    reason: str = ""
+
+
+class Composition(BaseModel):
+    """What :func:`compose` decided for one device: the section to render, and the slots."""
+
+    model_config = ConfigDict(frozen=True)
+    section: Section
+    slots: tuple[SlotDecision, ...] = ()
+    ranges: dict[str, SeqRange] = {}
+
+    @property
+    def refused(self) -> list[SlotDecision]:
+        return [s for s in self.slots if s.mode is SlotMode.REFUSED]
+
+
+def refusal(composition: Composition) -> str:
+    """The plan's error when a slot cannot be composed with: slot, operator object, how to make room."""
+    return "; ".join(f"{s.slot}: refused ({s.operator_object}): {s.reason}" for s in composition.refused)
+
+
+def slot_facts(device: Device) -> SlotFacts | None:
+    info = platform_info(device.platform)
+    return info.slots
+
+
+def sequence_range(device: Device, facts: SlotFacts) -> SeqRange:
+    lo, hi = device.sequence_range or facts.sequence_range
+    return SeqRange(lo=lo - 1, hi=hi, step=1, ordered=False)
+
+
+def _fill(pattern: str, **values: str) -> re.Pattern[str]:
+    for key, value in values.items():
+        pattern = pattern.replace("{" + key + "}", value)
+    return re.compile(pattern, re.IGNORECASE)
+
+
+def _matches(tree: Node, path: list[re.Pattern[str]]) -> Iterator[tuple[list[Node], re.Match[str]]]:
+    """Every chain of nodes matching ``path`` level by level (top-level line, a line under it,
+    ...), with the match of the last level: one walk of the parts of the tree the path names."""
+    def walk(node: Node, depth: int, chain: list[Node]) -> Iterator[tuple[list[Node], re.Match[str]]]:
+        for child in node.children.values():
+            m = path[depth].search(child.text)
+            if not m:
+                continue
+            if depth == len(path) - 1:
+                yield [*chain, child], m
+            else:
+                yield from walk(child, depth + 1, [*chain, child])
+
+    return walk(tree, 0, [])
+
+
+def _slot_object(tree: Node, paths: tuple[SlotPath, ...], family: int, **values: str) -> tuple[str, str] | None:
+    """(the line, the operator's object) in the first occupied slot of ``paths`` for ``family``;
+    enforcer's own objects (ENFORCER-…) do not occupy a slot."""
+    for sp in paths:
+        if sp.family not in (None, family):
+            continue
+        path = [_fill(p, family=str(family), **values) for p in sp.path]
+        for chain, m in _matches(tree, path):
+            obj = m.groupdict().get("object") or ""
+            if not obj.startswith("ENFORCER-"):
+                return chain[-1].text, obj
+    return None
+
+
+def _kw(family: int) -> str:
+    return "ip" if family == 4 else "ipv6"
+
+
+def _operator_list(tree: Node, pf: PrefixFilter, family: int, facts: SlotFacts) -> str | None:
+    found = _slot_object(tree, facts.neighbor_prefix_list_in, family, neighbor=re.escape(str(pf.neighbor)))
+    return found[1] if found else None
+
+
+def _list_entries(tree: Node, name: str, family: int, facts: SlotFacts) -> dict[int, str]:
+    path = [_fill(p, name=re.escape(name), kw=_kw(family)) for p in facts.prefix_list_entry]
+    return {int(m.group("seq")): m.group("rest") for _, m in _matches(tree, path)}
+
+
+def _decide_prefix_list(tree: Node, device: Device, pf: PrefixFilter, family: int, facts: SlotFacts) -> SlotDecision:
+    slot = f"neighbor {pf.neighbor} inbound prefix-list (IPv{family})"
+    name = _operator_list(tree, pf, family, facts)
+    if name is None:
+        return SlotDecision(slot=slot, mode=SlotMode.FREE, reason="no operator prefix-list: enforcer binds its own")
+    entries = _list_entries(tree, name, family, facts)
+    rng = sequence_range(device, facts)
+    if not entries:
+        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name,
+                            reason=f"prefix-list {name} is bound but not defined: entries alone would deny "
+                                   f"every route; define it (or unbind it) first")
+    enforcer = re.compile(facts.enforcer_entry)
+    clash = sorted(s for s, rest in entries.items() if rng.lo < s <= rng.hi and not enforcer.search(rest))
+    if clash:
+        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name,
+                            reason=f"prefix-list {name} uses seq {clash[0]} inside enforcer's range "
+                                   f"{rng.lo + 1}-{rng.hi}: renumber it above {rng.hi} or set sequence_range "
+                                   f"for {device.name} in the inventory")
+    if len(pf.denied_of(family)) > rng.hi - rng.lo:
+        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name,
+                            reason=f"{len(pf.denied_of(family))} denies do not fit in enforcer's range "
+                                   f"{rng.lo + 1}-{rng.hi} of prefix-list {name}: widen sequence_range")
+    return SlotDecision(slot=slot, mode=SlotMode.COMPOSED, operator_object=name,
+                        reason=f"denies inserted into the operator's prefix-list {name} at seq "
+                               f"{rng.lo + 1}-{rng.hi} (changes an operator object)")
+
+
+def _decide_redistribute(tree: Node, family: int, facts: SlotFacts) -> SlotDecision:
+    """RTBH redistributes enforcer's tag-666 statics through its route-map. One `redistribute
+    static` per address family: an operator's would be replaced, so it is refused instead."""
+    slot = f"redistribute static (IPv{family})"
+    found = _slot_object(tree, facts.redistribute_static, family)
+    if found is None or found[1] == "ENFORCER-RTBH":
+        return SlotDecision(slot=slot, mode=SlotMode.FREE, reason="no operator redistribution: enforcer's route-map")
+    line, obj = found
+    held = obj or "(no route-map)"
+    return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=held,
+                        reason=f"the operator already redistributes static routes ({line}); add an entry "
+                               f"`match tag 666` / `set community 65535:666` before the others in {held} and "
+                               f"leave RTBH to that, or remove the redistribution")
+
+
+def _route_map_entries(tree: Node, name: str, facts: SlotFacts) -> dict[int, Node]:
+    pattern = _fill(facts.route_map_entry, name=re.escape(name))
+    return {int(m.group("seq")): node for node in tree.children.values() if (m := pattern.search(node.text))}
+
+
+def _is_guard(node: Node, facts: SlotFacts) -> bool:
+    return node.text.split()[2] == "deny" and list(node.children) == [facts.guard_match]
+
+
+def _decide_guard(tree: Node, device: Device, guard: RtbhGuard, facts: SlotFacts) -> SlotDecision:
+    slot = f"neighbor {guard.neighbor} outbound route-map (IPv{guard.family})"
+    found = _slot_object(tree, facts.neighbor_route_map_out, guard.family, neighbor=re.escape(str(guard.neighbor)))
+    if found is None:
+        return SlotDecision(slot=slot, mode=SlotMode.FREE,
+                            reason="no operator route-map: enforcer's ENFORCER-RTBH-GUARD keeps RTBH off the session")
+    name = found[1]
+    entries = _route_map_entries(tree, name, facts)
+    rng = sequence_range(device, facts)
+    if not entries:
+        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name,
+                            reason=f"route-map {name} is bound but not defined: define it (or unbind it) first")
+    clash = sorted(n for n, node in entries.items() if rng.lo < n <= rng.hi and not _is_guard(node, facts))
+    if clash:
+        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name,
+                            reason=f"route-map {name} uses entry {clash[0]} inside enforcer's range "
+                                   f"{rng.lo + 1}-{rng.hi}: renumber it above {rng.hi} or set sequence_range "
+                                   f"for {device.name} in the inventory")
+    return SlotDecision(slot=slot, mode=SlotMode.COMPOSED, operator_object=name,
+                        reason=f"a deny entry for RTBH routes inserted into the operator's route-map {name} "
+                               f"(changes an operator object)")
+
+
+def _guards(section: Section, facts: SlotFacts) -> list[RtbhGuard]:
+    """RTBH goes upstream only: one guard per customer session and RTBH family, where the
+    platform knows where a session's outbound route-map sits."""
+    if not facts.neighbor_route_map_out:
+        return []
+    families = sorted({r.target.version for r in section.rtbh})
+    return [RtbhGuard(neighbor=n, family=f) for f in families for n in section.customer_neighbors]
+
+
+def compose(section: Section, config: str) -> Composition:
+    """Decide every slot ``section`` needs on its device from the device's full live ``config``."""
+    device = section.device
+    facts = slot_facts(device)
+    if facts is None or not (section.prefix_filters or section.rtbh):
+        return Composition(section=section)
+    info = platform_info(device.platform)
+    tree = parse(config, info.tree or TreeFacts())
+    slots: list[SlotDecision] = [_decide_redistribute(tree, family, facts)
+                                 for family in (4, 6) if any(r.target.version == family for r in section.rtbh)]
+    ranges: dict[str, SeqRange] = {}
+    filters: list[PrefixFilter] = []
+    composed: list[ComposedDeny] = []
+    for pf in section.prefix_filters:
+        own: list = []
+        for family in (4, 6):
+            if not pf.denied_of(family):
+                continue
+            decision = _decide_prefix_list(tree, device, pf, family, facts)
+            slots.append(decision)
+            if decision.mode is SlotMode.COMPOSED and decision.operator_object:
+                head = f"{_kw(family)} prefix-list {decision.operator_object}"
+                # the group's key: inline entries (`ip prefix-list L seq`) or the block (EOS)
+                for key in (f"{head} seq", head):
+                    ranges[key] = sequence_range(device, facts)
+                composed.extend(ComposedDeny(ids=pf.ids, into=decision.operator_object, target=p)
+                                for p in pf.denied_of(family))
+            else:
+                own.extend(pf.denied_of(family))
+        if own:
+            filters.append(pf.model_copy(update={"denied": tuple(own)}))
+    composed.sort(key=lambda c: (c.target.version, c.into, c.target.version, int(c.target.network_address),
+                                 c.target.prefixlen))
+    guards: list[RtbhGuard] = []
+    for guard in _guards(section, facts):
+        session = [_fill(p, neighbor=re.escape(str(guard.neighbor))) for p in facts.neighbor_session]
+        if session and next(_matches(tree, session), None) is None:
+            continue  # the inventory names a session the device does not have: nothing can leak
+        decision = _decide_guard(tree, device, guard, facts)
+        slots.append(decision)
+        if decision.mode is SlotMode.COMPOSED and decision.operator_object:
+            ranges[f"route-map {decision.operator_object} deny"] = sequence_range(device, facts)
+            guard = guard.model_copy(update={"into": decision.operator_object})
+        guards.append(guard)
+    update = {"prefix_filters": tuple(filters), "composed_denies": tuple(composed), "rtbh_guards": tuple(guards)}
+    return Composition(section=section.model_copy(update=update), slots=tuple(slots), ranges=ranges)
+
+
+def live_section(device: Device, config: str, managed: str) -> str:
+    """The live section as the plan diffs it: enforcer's own objects (``managed``, extracted by the
+    driver) and then the entries enforcer placed in operator objects, in a canonical order (the
+    device prints an operator's route-map where the operator created it; the render cannot know)."""
+    facts = slot_facts(device)
+    if facts is None:
+        return managed
+    guards, kept = _split_guards(managed, device, facts)
+    extra = composed_live(device, config) + guards
+    return "".join(line + "\n" for line in kept + extra)
+
+
+def _split_guards(managed: str, device: Device, facts: SlotFacts) -> tuple[list[str], list[str]]:
+    """(enforcer's deny entries in operator route-maps, sorted by map; the other managed lines)."""
+    pattern = _fill(facts.route_map_entry, name=r"(?P<name>(?!ENFORCER-)\S+)")
+    rng = sequence_range(device, facts)
+    blocks: list[tuple[str, int, list[str]]] = []
+    kept: list[str] = []
+    current: list[str] | None = None
+    for line in managed.splitlines():
+        m = pattern.search(line) if not line.startswith(" ") else None
+        if m and m.group("action") == "deny" and rng.lo < int(m.group("seq")) <= rng.hi:
+            current = [line]
+            blocks.append((m.group("name"), int(m.group("seq")), current))
+        elif current is not None and (line.startswith(" ") or line == "exit"):
+            current.append(line)
+            if line == "exit":
+                current = None
+        else:
+            current = None
+            kept.append(line)
+    return [ln for *_, lines in sorted(blocks) for ln in lines], kept
+
+
+def composed_live(device: Device, config: str) -> list[str]:
+    """The entries enforcer placed in operator objects, as the device prints them, in a canonical
+    order (IPv4 first, by list name, by number), the order the templates print them in.
+
+    Recognised without a record of what enforcer pushed: a deny numbered in enforcer's range of a
+    prefix-list that is not enforcer's own. The plan diffs them like the rest of the section.
+    """
+    facts = slot_facts(device)
+    if facts is None:
+        return []
+    info = platform_info(device.platform)
+    rng = sequence_range(device, facts)
+    enforcer = re.compile(facts.enforcer_entry)
+    found: list[tuple[int, str, int, list[str]]] = []
+    for family in (4, 6):
+        path = [_fill(p, name=r"(?P<name>(?!ENFORCER-)\S+)", kw=_kw(family)) for p in facts.prefix_list_entry]
+        for chain, m in _matches(parse(config, info.tree or TreeFacts()), path):
+            head = path[0].search(chain[0].text)
+            name = head.group("name") if head and "name" in head.groupdict() else m.group("name")
+            if rng.lo < int(m.group("seq")) <= rng.hi and enforcer.search(m.group("rest")):
+                found.append((family, name, int(m.group("seq")), [n.line for n in chain]))
+    out: list[str] = []
+    for *_, lines in sorted(found):
+        out.extend(line for i, line in enumerate(lines) if i == len(lines) - 1 or not out or line not in out)
+    return out

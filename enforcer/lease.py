@@ -1,0 +1,96 @@
+"""One pusher per device, across processes and instances: a lease row per device in the store.
+
+Every path that pushes (``enforcer apply``, a hook run locally, the serve loop, a second
+instance on the same PostgreSQL) takes the device's lease first; a second pusher gets
+:class:`DeviceBusy` ("device busy: pushed by X since T") instead of pushing over the first —
+two pushers at once would each commit over, or roll back to, the other's checkpoint. The
+lease is taken and checked in the store's serialised write transaction (SQLite ``BEGIN
+IMMEDIATE``, PostgreSQL advisory lock), renewed while the push runs, and released after it; a
+holder that dies (SIGKILL, a lost instance) loses it ``ttl`` seconds after its last renewal.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+
+from .model import EnforcerError, now
+from .store import Store
+from .tables import LeaseRow, aware_utc, naive_utc
+
+#: Seconds a lease outlives its holder's last renewal: how long a dead pusher blocks a device.
+LEASE_TTL = 30.0
+
+
+class DeviceBusy(EnforcerError):
+    """Another pusher holds the device's lease."""
+
+    def __init__(self, device: str, holder: str, since: datetime):
+        self.device, self.holder, self.since = device, holder, since
+        super().__init__(f"device busy: pushed by {holder} since {since.isoformat(timespec='seconds')}")
+
+
+def holder_name(role: str) -> str:
+    """Who pushes, as another pusher is told: the role, the host and the process, and a unique tail."""
+    return f"{role} on {socket.gethostname()} pid {os.getpid()} [{uuid.uuid4().hex[:8]}]"
+
+
+def acquire(store: Store, device: str, holder: str, ttl: float = LEASE_TTL) -> None:
+    """Take (or renew) ``device``'s lease for ``holder``; :class:`DeviceBusy` while another holds it."""
+    at = now()
+    with store.write() as tx:
+        row = tx.s.get(LeaseRow, device)
+        if row is not None and row.holder != holder and row.expires_at > naive_utc(at):
+            raise DeviceBusy(device, row.holder, aware_utc(row.since))
+        until = naive_utc(at + timedelta(seconds=ttl))
+        if row is None:
+            tx.s.add(LeaseRow(device=device, holder=holder, since=naive_utc(at), expires_at=until))
+        elif row.holder != holder:  # the previous holder's lease lapsed: it is ours from now
+            row.holder, row.since, row.expires_at = holder, naive_utc(at), until
+        else:
+            row.expires_at = until
+
+
+def release(store: Store, device: str, holder: str) -> None:
+    """Give the lease back (only if still ours: a lapsed lease may have a new holder)."""
+    with store.write() as tx:
+        tx.s.execute(delete(LeaseRow).where(LeaseRow.device == device, LeaseRow.holder == holder))
+
+
+def current(store: Store, device: str) -> tuple[str, datetime, datetime] | None:
+    """(holder, since, expires at) of ``device``'s lease, if any is in force."""
+    with store.session() as s:
+        row = s.get(LeaseRow, device)
+        if row is None or row.expires_at <= naive_utc(now()):
+            return None
+        return row.holder, aware_utc(row.since), aware_utc(row.expires_at)
+
+
+@contextmanager
+def device_lease(store: Store, device: str, holder: str, ttl: float = LEASE_TTL) -> Iterator[None]:
+    """Hold ``device``'s lease for the block, renewed every ``ttl / 3`` seconds; released after."""
+    acquire(store, device, holder, ttl)
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(ttl / 3):
+            try:
+                acquire(store, device, holder, ttl)
+            except Exception:  # a renewal failed: the lease lapses after ttl, the push goes on
+                continue
+
+    keeper = threading.Thread(target=renew, name=f"lease-{device}", daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        done.set()
+        keeper.join()
+        release(store, device, holder)

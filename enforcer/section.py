@@ -1,0 +1,132 @@
+"""The typed content of one device's managed section: what a template sees, and nothing else.
+
+Every entry is validated and typed (networks, enums, ints) before it reaches Jinja: templates
+print these, they never compute them. Built by :func:`enforcer.render.build_section`, adjusted to
+the device's live slots by :mod:`enforcer.compose`.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from .inventory import Device
+from .model import BLACKHOLE, ActionKind, Address, Community, Direction, Prefix, Protocol, Violation
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    ids: tuple[int, ...]
+    comment: str = ""
+
+
+class AclRule(_Entry):
+    target: Prefix
+    violation: Violation
+    protocol: Protocol = Protocol.ANY
+    ports: tuple[int, ...] = ()
+    direction: Direction = Direction.SOURCE
+
+
+class NullRoute(_Entry):
+    target: Prefix
+    violation: Violation
+
+
+class RtbhRoute(_Entry):
+    target: Prefix
+    community: Community = BLACKHOLE
+
+
+class RateLimit(_Entry):
+    target: Prefix
+    rate_bps: int
+    burst_bytes: int
+    direction: Direction = Direction.SOURCE
+
+
+class PrefixFilter(_Entry):
+    """Hijacked prefixes denied on one customer's BGP session (more-specifics included)."""
+
+    customer: str
+    neighbor: Address
+    asn: int | None
+    denied: tuple[Prefix, ...]
+
+    def denied_of(self, family: int) -> tuple[Prefix, ...]:
+        return tuple(p for p in self.denied if p.version == family)
+
+
+class RtbhGuard(BaseModel):
+    """Keeps enforcer's blackhole routes off one customer's BGP session, per address family: the
+    blackhole goes upstream only, never back to the customer (who would lose its own host).
+    ``into``: the operator's outbound route-map enforcer's deny entry goes into (composed slot);
+    None: enforcer binds its own ``ENFORCER-RTBH-GUARD``."""
+
+    model_config = ConfigDict(frozen=True)
+    neighbor: Address
+    family: int
+    into: str | None = None
+
+
+class InterfaceAcl(BaseModel):
+    """The one inbound ACL (Junos: filter) of one interface and family. Decided here, not in the
+    templates: an interface with anti-spoof gets the anti-spoof ACL, which also carries the acl
+    denies when the interface is customer-facing (``denies``); other customer-facing interfaces get
+    ENFORCER-ACL-V4/-V6 when there is something to deny."""
+
+    model_config = ConfigDict(frozen=True)
+    interface: str
+    family: int
+    name: str
+    denies: bool
+
+
+class ComposedDeny(_Entry):
+    """A hijacked prefix denied inside the operator's own inbound prefix-list ``into`` (composed
+    slot, :mod:`enforcer.compose`): printed with ``<seq>`` in enforcer's reserved range."""
+
+    into: str
+    target: Prefix
+
+
+class AntiSpoof(_Entry):
+    """Only ``allowed`` may source traffic arriving on ``interface``: the customer's own prefixes
+    and its BGP neighbour address (so the customer's session stays up). Link-local and ICMPv6
+    neighbour discovery are permitted by each platform's template."""
+
+    customer: str
+    interface: str
+    allowed: tuple[Prefix, ...]
+
+
+class Section(BaseModel):
+    """Everything one device must carry, in a stable order so that renders diff cleanly."""
+
+    model_config = ConfigDict(frozen=True)
+    device: Device
+    acl: tuple[AclRule, ...] = ()
+    null_routes: tuple[NullRoute, ...] = ()
+    rtbh: tuple[RtbhRoute, ...] = ()
+    rate_limits: tuple[RateLimit, ...] = ()
+    prefix_filters: tuple[PrefixFilter, ...] = ()
+    anti_spoof: tuple[AntiSpoof, ...] = ()
+    composed_denies: tuple[ComposedDeny, ...] = ()
+    rtbh_guards: tuple[RtbhGuard, ...] = ()
+    #: interfaces that may carry enforcer's ACLs (customer-facing, then anti-spoof), in order
+    acl_interfaces: tuple[str, ...] = ()
+    #: the inbound ACL per interface and family, sorted by (interface, family)
+    interface_acls: tuple[InterfaceAcl, ...] = ()
+    #: customer BGP sessions on the device (inventory); enforcer.compose guards those the device has
+    customer_neighbors: tuple[Address, ...] = ()
+    unsupported: tuple[tuple[int, ActionKind], ...] = ()
+    protected: tuple[int, ...] = ()
+
+    def is_empty(self) -> bool:
+        return not (
+            self.acl or self.null_routes or self.rtbh or self.rate_limits or self.prefix_filters or self.anti_spoof
+            or self.composed_denies
+        )
+
+
+#: Actions that drop or police traffic (as opposed to filtering routes or sources).
+TRAFFIC_ACTIONS = frozenset({ActionKind.ACL, ActionKind.NULL_ROUTE, ActionKind.RTBH, ActionKind.RATE_LIMIT})

@@ -1,0 +1,121 @@
+"""One pusher per device: a second pusher is told the device is busy, and never pushes over the first.
+
+Before: CLI ``apply``, a local hook, the serve loop and a second instance could push one device
+at once, each committing over (or rolling back to) the other's checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from datetime import timedelta
+
+import pytest
+
+from enforcer import lease, service
+from enforcer.drivers.offline import OfflineDriver
+from enforcer.model import Decision, now
+from enforcer.settings import Settings
+from enforcer.store import Store
+from enforcer.tables import LeaseRow, naive_utc
+
+from .conftest import EXAMPLE_INVENTORY
+
+BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get("ENFORCER_TEST_PG") else [])
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request, db_url) -> str:
+    if request.param == "sqlite":
+        return db_url
+    url = os.environ["ENFORCER_TEST_PG"]
+    store = Store(url)
+    with store.session() as s:
+        for table in ("holders", "enforcements", "decisions", "audit", "applied", "device_leases"):
+            s.execute(LeaseRow.metadata.tables[table].delete())
+    return url
+
+
+@pytest.fixture
+def ctx(tmp_path, db) -> service.Context:
+    ctx = service.Context.open(Settings(inventory=EXAMPLE_INVENTORY, db=db, output=tmp_path / "out"))
+    service.submit(ctx, Decision(target="203.0.113.50", violation="phishing"))
+    return ctx
+
+
+def _frr(ctx) -> str:
+    return next(d.name for d in ctx.inventory.devices.values() if d.platform.value == "frr")
+
+
+def test_a_second_pusher_is_told_the_device_is_busy_and_by_whom(ctx):
+    frr = _frr(ctx)
+    with lease.device_lease(ctx.store, frr, "serve on noc1 pid 4242"):
+        results = {p.device: r for p, r in service.apply(ctx, actor="alice")}
+    busy = results[frr]
+    assert not busy.ok and busy.error.startswith("device busy: pushed by serve on noc1 pid 4242 since ")
+    assert ctx.store.last_applied(frr) is None  # nothing was pushed over the holder
+    assert all(r.ok for name, r in results.items() if name != frr)  # the other devices were pushed
+    assert lease.current(ctx.store, frr) is None  # released after the block
+    assert next(r for _, r in service.apply(ctx, frr)).ok
+
+
+def test_a_pusher_mid_commit_keeps_the_device_and_its_commit_completes(ctx, tmp_path):
+    """A slow commit on one thread (the serve loop) while another (CLI apply) tries the same device."""
+    frr = _frr(ctx)
+    in_commit, finish = threading.Event(), threading.Event()
+
+    class SlowCommit(OfflineDriver):
+        def commit_config(self, revert_in: int | None = None) -> None:
+            in_commit.set()
+            assert finish.wait(30), "the test never let the commit finish"
+            super().commit_config(revert_in)
+
+    slow = service.Context(settings=ctx.settings, store=ctx.store,
+                           driver_factory=lambda dev: SlowCommit(dev, output_dir=tmp_path / "out", last_applied=None))
+    first: list = []
+    pusher = threading.Thread(target=lambda: first.extend(service.apply(slow, frr, source="reconcile",
+                                                                         actor="enforcer")))
+    pusher.start()
+    assert in_commit.wait(30)
+    [(_, second)] = service.apply(ctx, frr, actor="alice")
+    assert not second.ok and "device busy: pushed by reconcile enforcer on " in second.error
+    finish.set()
+    pusher.join(30)
+    [(_, result)] = first
+    assert result.ok and result.changed, result.error
+    assert "203.0.113.50" in ctx.store.last_applied(frr)
+
+
+def test_a_dead_pushers_lease_lapses_and_the_device_is_pushed_again(ctx):
+    frr = _frr(ctx)
+    with ctx.store.session() as s:  # what a SIGKILLed pusher leaves: a lease nobody renews
+        s.add(LeaseRow(device=frr, holder="cli bob on noc2 pid 99", since=naive_utc(now() - timedelta(minutes=2)),
+                       expires_at=naive_utc(now() - timedelta(seconds=1))))
+    [(_, result)] = service.apply(ctx, frr)
+    assert result.ok and result.changed, result.error
+
+
+def test_two_instances_on_one_store_get_one_lease(db, tmp_path):
+    a, b = Store(db), Store(db)
+    lease.acquire(a, "edge1", "instance-a")
+    with pytest.raises(lease.DeviceBusy, match="device busy: pushed by instance-a since"):
+        lease.acquire(b, "edge1", "instance-b")
+    lease.acquire(a, "edge1", "instance-a")  # the holder renews
+    lease.release(b, "edge1", "instance-b")  # a release by a non-holder changes nothing
+    assert lease.current(b, "edge1")[0] == "instance-a"
+    lease.release(a, "edge1", "instance-a")
+    lease.acquire(b, "edge1", "instance-b")
+
+
+def test_cli_apply_while_another_process_holds_the_device_reports_it_busy(ctx, tmp_path):
+    frr = _frr(ctx)
+    env = {**os.environ, "ENFORCER_DB": ctx.settings.db, "ENFORCER_INVENTORY": str(EXAMPLE_INVENTORY),
+           "ENFORCER_OUTPUT": str(tmp_path / "out"), "COLUMNS": "200"}
+    with lease.device_lease(ctx.store, frr, "serve on noc1 pid 4242"):
+        proc = subprocess.run([sys.executable, "-m", "enforcer.cli", "apply", "--yes", "--device", frr],
+                              env=env, text=True, capture_output=True, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "device busy: pushed by serve on noc1 pid 4242 since" in proc.stdout + proc.stderr
+    assert ctx.store.last_applied(frr) is None

@@ -1,0 +1,115 @@
+"""Schema migrations: a store made before Alembic managed the schema upgrades in place, data kept.
+
+The "before" schema is the DDL enforcer created until then, committed as it was emitted
+(``tests/fixtures/schema/before-alembic.*.sql``), with rows written the way that version wrote them.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from enforcer import service
+from enforcer.migrate import current, head
+from enforcer.model import Decision, now
+from enforcer.settings import Settings
+from enforcer.store import DuplicateDecision, Store
+
+from .conftest import EXAMPLE_INVENTORY
+
+SCHEMA = Path(__file__).resolve().parent / "fixtures" / "schema"
+BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get("ENFORCER_TEST_PG") else [])
+
+ROWS = [
+    # An operator's block and FastNetMon's ban, both active, and an unblocked decision whose key is now dead.
+    ("INSERT INTO decisions (id, target, violation, source, actor, reason, customer, asn, forced, step, clause, "
+     "idempotency_key, created_at, expires_at, status) VALUES "
+     "(1, '203.0.113.7/32', 'spam', 'cli', 'alice', 'ticket 4711', NULL, NULL, false, 0, 'AUP 4.2', NULL, "
+     ":at, :later, 'active'), "
+     "(2, '203.0.113.10/32', 'ddos-victim', 'fastnetmon', 'fnm-1', 'attack', NULL, NULL, false, 0, 'AUP 6.1', "
+     "'hook:fastnetmon:fnm-1:uuid-1', :at, :later, 'active'), "
+     "(3, '203.0.113.11/32', 'ddos-victim', 'fastnetmon', 'fnm-1', 'attack', NULL, NULL, false, 0, 'AUP 6.1', "
+     "'hook:fastnetmon:fnm-1:uuid-2', :at, :later, 'removed')"),
+    ("INSERT INTO enforcements (id, decision_id, action, target, violation, params, roles, customer, asn, comment, "
+     "created_at, expires_at, status) VALUES "
+     "(1, 1, 'acl', '203.0.113.7/32', 'spam', '{}', '[\"edge\"]', NULL, NULL, 'ticket 4711', :at, :later, 'active'), "
+     "(2, 2, 'rtbh', '203.0.113.10/32', 'ddos-victim', '{}', '[\"edge\"]', NULL, NULL, 'attack', :at, :later, "
+     "'active'), "
+     "(3, 3, 'rtbh', '203.0.113.11/32', 'ddos-victim', '{}', '[\"edge\"]', NULL, NULL, 'attack', :at, :later, "
+     "'removed')"),
+    ("INSERT INTO audit (id, at, actor, source, action, target, decision_id, violation, clause, reason, detail) "
+     "VALUES (1, :at, 'alice', 'cli', 'block', '203.0.113.7/32', 1, 'spam', 'AUP 4.2', 'ticket 4711', '{}')"),
+    ("INSERT INTO api_tokens (id, name, scope, categories, digest, created_at, revoked_at) VALUES "
+     "(1, 'fnm-1', 'detector', '[\"ddos-victim\"]', 'abc123', :at, NULL)"),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def old_store(request, tmp_path: Path) -> str:
+    """A store with the schema and rows of enforcer before migrations; returns its URL."""
+    if request.param == "sqlite":
+        url, ddl = f"sqlite:///{tmp_path / 'old.db'}", "sqlite"
+    else:
+        url, ddl = os.environ["ENFORCER_TEST_PG"], "postgresql"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        if ddl == "postgresql":
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        for statement in (SCHEMA / f"before-alembic.{ddl}.sql").read_text().split(";"):
+            if statement.strip():
+                conn.exec_driver_sql(statement)
+        at = now().replace(tzinfo=None)
+        for row in ROWS:
+            conn.execute(text(row), {"at": at, "later": at + timedelta(hours=1)})
+        if ddl == "postgresql":  # the rows named their ids: move the sequences past them, as inserts would have
+            for table in ("decisions", "enforcements", "audit", "api_tokens"):
+                conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                     f"(SELECT max(id) FROM {table}))")
+    engine.dispose()
+    return url
+
+
+def test_an_old_store_upgrades_to_the_current_schema_with_its_data(old_store):
+    store = Store(old_store)
+    assert current(store.engine) == head()
+    assert [(d.id, d.target, d.status) for d in store.decisions(active_only=False)] == [
+        (1, "203.0.113.7/32", "active"), (2, "203.0.113.10/32", "active"), (3, "203.0.113.11/32", "removed")]
+    assert [str(e.target) for e in store.active_enforcements()] == ["203.0.113.7/32", "203.0.113.10/32"]
+    assert store.history()[0].reason == "ticket 4711"
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT name FROM api_tokens").scalars().all() == ["fnm-1"]
+        holders = conn.exec_driver_sql("SELECT decision_id, source, actor FROM holders ORDER BY decision_id").all()
+        automatic = dict(conn.exec_driver_sql("SELECT id, automatic FROM decisions").all())
+    assert [tuple(h) for h in holders] == [(1, "cli", "alice"), (2, "fastnetmon", "fnm-1")]  # the current ones
+    assert {k: bool(v) for k, v in automatic.items()} == {1: False, 2: True, 3: True}
+
+
+def test_after_the_upgrade_a_dead_key_is_free_and_a_live_one_still_holds(old_store):
+    store = Store(old_store)
+
+    def add(key: str):
+        d = Decision(target="203.0.113.11", violation="ddos-victim", source="fastnetmon", idempotency_key=key)
+        return store.add_decision(d, customer=None, step=0, clause="c", expires_at=None, enforcements=[])
+
+    assert add("hook:fastnetmon:fnm-1:uuid-2").id == 4  # decision 3 ended: its key matches nothing now
+    with pytest.raises(DuplicateDecision):
+        add("hook:fastnetmon:fnm-1:uuid-1")
+
+
+def test_an_upgraded_store_takes_a_detectors_release(old_store, tmp_path):
+    """The opener of a decision from before holders existed holds it: its unban still ends it."""
+    ctx = service.Context.open(Settings(inventory=EXAMPLE_INVENTORY, db=old_store, output=tmp_path / "out"))
+    ended, kept = service.release(ctx, Decision(target="203.0.113.10", violation="ddos-victim").target,
+                                  source="fastnetmon", actor="fnm-1", cause="uuid-1", violations=[None])
+    assert (ended, kept) == ([2], [])
+
+
+def test_a_current_store_opens_again_without_changes(tmp_path):
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    Store(url)
+    store = Store(url)
+    assert current(store.engine) == head()
