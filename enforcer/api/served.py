@@ -62,7 +62,7 @@ class Served:
         self.ctx = ctx
         self.metrics = Metrics(active=ctx.store.count_active)
         self.denials = DenialLog()
-        self.board = DeviceBoard()  # the web console's device states, kept by the loop
+        self.board = DeviceBoard(lambda name: service.render_device(ctx, name))  # console's device states
         self.counters = CounterCache(ctx)  # what each block dropped: console, /v1/counters, /metrics
         self.metrics.registry.register(DroppedCollector(self.counters))
         self.loop: _Loop | None = None

@@ -2,15 +2,17 @@
 
 The reconcile loop already plans every device against its live configuration on each pass; the
 board keeps what each pass found (no extra session to the device per page view): whether the
-push was verified, the section it verified, when, how long it took, and the last error. A device
-is *drifted* when the section rendered from the store now differs from the one last verified on
-it — a new or ended decision waiting for its push, or a manual change the last pass repaired.
+push was verified, the store's section for the device at that moment, when, how long it took,
+and the last error. A device is *drifted* when the section rendered from the store now differs
+from the one it had when its last push was verified on the device: a new or ended decision
+waiting for its push.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,7 +49,11 @@ class _Seen:
 class DeviceBoard:
     """Filled from the reconcile loop's threads, read by the console's requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, render: Callable[[str], str]) -> None:
+        """``render(device)``: the section the store renders for it now (``service.render_device``).
+        Compared before composition with the live configuration, which the push adds: the same
+        store renders the same section, whatever the operator's own config makes of it."""
+        self.render = render
         self._lock = threading.Lock()
         self._seen: dict[str, _Seen] = {}
 
@@ -57,6 +63,7 @@ class DeviceBoard:
                 self._seen.setdefault(name, _Seen()).busy = True
 
     def done(self, plan: DevicePlan, result: PushResult | None) -> None:
+        rendered = self.render(plan.device) if result is not None and result.ok else None
         with self._lock:
             seen = self._seen.setdefault(plan.device, _Seen())
             seen.busy = False
@@ -65,7 +72,7 @@ class DeviceBoard:
             seen.at, seen.ok, seen.error, seen.seconds = now(), result.ok, result.error, result.seconds
             seen.summary = result.summary
             if result.ok:
-                seen.verified = digest(plan.desired)
+                seen.verified = digest(rendered or "")
 
     def state(self, device: str, desired: str) -> DeviceState:
         """The device's state against ``desired``, the section the store renders for it now."""
