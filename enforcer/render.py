@@ -44,6 +44,7 @@ from .section import (
     AntiSpoof,
     ComposedDeny,
     InterfaceAcl,
+    MeteredRate,
     NullRoute,
     PrefixFilter,
     RateLimit,
@@ -56,9 +57,10 @@ from .seqnum import SeqRange, number
 #: The section entries are defined in enforcer/section.py; render keeps exporting them (callers
 #: import Section and friends from here).
 __all__ = [
-    "TRAFFIC_ACTIONS", "AclRule", "AntiSpoof", "ComposedDeny", "InterfaceAcl", "NullRoute", "PrefixFilter",
-    "RateLimit", "RtbhGuard", "RtbhRoute", "Section", "PlatformInfo", "RenderError", "Rendered", "build_section",
-    "environment", "platform_info", "render_push", "render_section", "TEMPLATES_DIR",
+    "TRAFFIC_ACTIONS", "AclRule", "AntiSpoof", "ComposedDeny", "InterfaceAcl", "MeteredRate", "NullRoute",
+    "PrefixFilter", "RateLimit", "RtbhGuard", "RtbhRoute", "Section", "PlatformInfo", "RenderError", "Rendered",
+    "allocate_meters", "build_section", "environment", "platform_info", "render_push", "render_section",
+    "TEMPLATES_DIR",
 ]
 
 TEMPLATES_DIR = TEMPLATES
@@ -94,6 +96,8 @@ class PlatformInfo(BaseModel):
     description: str = ""
     #: Junos: the per-interface filter also carries the rate-limit terms (so they decide it too)
     acl_carries_rate_limits: bool = False
+    #: OpenFlow: rate limits are switch meters, numbered in the device's band (allocate_meters)
+    meters: bool = False
     tree: TreeFacts | None = None
     slots: SlotFacts | None = None
     limits: tuple[Limit, ...] = ()  # what the device refuses past a length (enforcer.limits)
@@ -212,9 +216,39 @@ def build_section(
         unsupported=tuple(sorted(unsupported)),
         protected=tuple(sorted(protected)),
     )
-    carries = platform_info(device.platform, templates_dir).acl_carries_rate_limits
-    ifaces, acls = _interface_acls(section, carries)
-    return section.model_copy(update={"acl_interfaces": ifaces, "interface_acls": acls})
+    info = platform_info(device.platform, templates_dir)
+    ifaces, acls = _interface_acls(section, info.acl_carries_rate_limits)
+    metered = allocate_meters(section.rate_limits, int(device.optional_args.get("meter_span", 65536))) \
+        if info.meters else ()
+    return section.model_copy(update={"acl_interfaces": ifaces, "interface_acls": acls, "metered": metered})
+
+
+def allocate_meters(rates: Iterable[RateLimit], span: int) -> tuple[MeteredRate, ...]:
+    """Meter ids for the rate limits that own a flow (the first, by enforcement id, per target and
+    side), without collision, stable across renders as far as possible: each gets its preferred id
+    (first enforcement id mod ``span``) unless a lower entry prefers it too; those that lost take
+    the next free id above it (wrapping). A full band fails the render rather than leaving a
+    target unlimited. Returned in enforcement-id order."""
+    owners: dict[tuple, RateLimit] = {}
+    for r in sorted(rates, key=lambda r: r.ids):
+        owners.setdefault((r.target.version, r.direction, r.target), r)
+    taken: dict[int, RateLimit] = {}
+    ids: dict[tuple[int, ...], int] = {}
+    for r in owners.values():
+        if r.ids[0] % span not in taken:
+            taken[r.ids[0] % span] = r
+            ids[r.ids] = r.ids[0] % span
+    for r in owners.values():
+        if r.ids in ids:
+            continue
+        pref = r.ids[0] % span
+        free = next((m for m in [*range(pref + 1, span), *range(0, pref)] if m not in taken), None)
+        if free is None:
+            raise RenderError(f"meter band full: no free meter id for enforcement {r.ids[0]} "
+                              "(optional_args meter_span)")
+        taken[free] = r
+        ids[r.ids] = free
+    return tuple(MeteredRate(rate=r, meter=ids[r.ids]) for r in owners.values())
 
 
 def _interface_acls(section: Section, with_rate_limits: bool) -> tuple[tuple[str, ...], tuple[InterfaceAcl, ...]]:

@@ -99,6 +99,14 @@ class AntiSpoof(_Entry):
     allowed: tuple[Prefix, ...]
 
 
+class MeteredRate(BaseModel):
+    """A rate limit with the switch meter id it was given (OpenFlow: render.allocate_meters)."""
+
+    model_config = ConfigDict(frozen=True)
+    rate: RateLimit
+    meter: int
+
+
 class Section(BaseModel):
     """Everything one device must carry, in a stable order so that renders diff cleanly."""
 
@@ -116,6 +124,8 @@ class Section(BaseModel):
     acl_interfaces: tuple[str, ...] = ()
     #: the inbound ACL per interface and family, sorted by (interface, family)
     interface_acls: tuple[InterfaceAcl, ...] = ()
+    #: OpenFlow: each rate limit that owns a flow, with its meter id (offset in the device's band)
+    metered: tuple[MeteredRate, ...] = ()
     #: customer BGP sessions on the device (inventory); enforcer.compose guards those the device has
     customer_neighbors: tuple[Address, ...] = ()
     unsupported: tuple[tuple[int, ActionKind], ...] = ()
