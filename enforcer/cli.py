@@ -235,29 +235,31 @@ def _id(value: str) -> int:
 def list_cmd(
     ctx: typer.Context,
     all_: Annotated[bool, typer.Option("--all", help="Include removed and expired decisions")] = False,
+    counters: Annotated[
+        bool, typer.Option("--counters", help="Read what each decision dropped from the devices that count it")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Current decisions (enforced, or held for approval) and their enforcements."""
     from . import service
+    from .console import terminal
 
-    records = guard(lambda: service.list_decisions(context(ctx), active_only=not all_))
+    c = context(ctx)
+    records = guard(lambda: service.list_decisions(c, active_only=not all_))
+    dropped = None
+    if counters:
+        from .counters import by_decision, read_counters
+
+        dropped = by_decision((e for r in records for e in r.enforcements), read_counters(c))
     if as_json:
-        emit_json([r.model_dump(mode="json") for r in records])
+        rows = [r.model_dump(mode="json") for r in records]
+        if dropped is not None:
+            for row in rows:
+                row["dropped"] = dropped[row["id"]].model_dump() if row["id"] in dropped else None
+        emit_json(rows)
         return
-    table = Table("id", "target", "violation", "status", "actions", "expires", "source", "actor")
-    table.columns[1].no_wrap = True
-    for r in records:
-        table.add_row(
-            str(r.id),
-            r.target,
-            r.violation.value,
-            r.status.value,
-            ", ".join(e.action.value for e in r.enforcements),
-            r.expires_at.strftime("%Y-%m-%d %H:%M:%SZ") if r.expires_at else "never",
-            shown(r.source),
-            shown(r.actor),
-        )
-    out.print(table)
+    shown = None if dropped is None else {i: d.human() for i, d in dropped.items()}
+    out.print(terminal.decisions_table(records, out.width, shown))
 
 
 @app.command()
@@ -268,25 +270,45 @@ def history(
 ) -> None:
     """The audit log: who did what, when, why, under which AUP clause."""
     from . import service
+    from .console import terminal
 
     entries = guard(lambda: service.history(context(ctx), limit=limit))
     if as_json:
         emit_json([e.model_dump(mode="json") for e in entries])
         return
-    table = Table("id", "at", "action", "target", "decision", "actor", "source", "reason")
-    table.columns[3].no_wrap = True
-    for e in entries:
-        table.add_row(
-            str(e.id),
-            e.at.strftime("%Y-%m-%d %H:%M:%SZ"),
-            shown(e.action),
-            shown(e.target or ""),
-            str(e.decision_id or ""),
-            shown(e.actor),
-            shown(e.source),
-            shown(" ".join(e.reason.split())[:60]),
-        )
-    out.print(table)
+    out.print(terminal.history_table(entries, out.width))
+
+
+@app.command()
+def watch(
+    ctx: typer.Context,
+    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between looks at the store")] = 2.0,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per new audit entry, per line")] = False,
+) -> None:
+    """Follow new decisions, approvals, expiries, pushes and (on a terminal) counters live (Ctrl-C stops)."""
+    from . import service
+    from .console import terminal
+
+    c = context(ctx)
+
+    def events(after: int) -> list[Any]:
+        if after < 0:
+            return service.history(c, limit=10)
+        return [e for e in service.history(c, limit=500) if e.id > after]
+
+    from .counters import CounterCache, by_decision
+
+    cache = CounterCache(c)  # the live screen's "dropped" column: devices read at most every 10 s
+
+    def dropped() -> dict[int, str]:
+        enforcements = [e for r in service.list_decisions(c) for e in r.enforcements]
+        return {d: x.human() for d, x in by_decision(enforcements, cache.read()).items()}
+
+    try:
+        terminal.watch(events, lambda: service.list_decisions(c), out, interval=interval, as_json=as_json,
+                       counters=dropped)
+    except KeyboardInterrupt:
+        pass
 
 
 @app.command()
@@ -321,10 +343,11 @@ def _enforcement_table(enforcements: list[Any]) -> None:
 def _register_subpackages() -> None:
     from .api.cli import register as register_api
     from .cli_devices import register as register_devices
+    from .console.commands import register as register_console
     from .controller.cli import register as register_controller
     from .lab.cli import register as register_lab
 
-    for register in (register_devices, register_lab, register_controller, register_api):
+    for register in (register_devices, register_lab, register_controller, register_api, register_console):
         register(app)
 
 

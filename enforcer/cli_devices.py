@@ -15,6 +15,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from .cli import context, emit_json, err, fail, guard, out
+from .console import terminal
 from .terminal import plain, shown
 
 if TYPE_CHECKING:  # imported by the commands that use them: see the start-up note in enforcer/cli.py
@@ -180,7 +181,10 @@ def apply(
             return
         results = _apply_saved(c, saved, revert_in, who)
     elif yes and not dry_run:
-        results = guard(lambda: service.apply(c, device, revert_in=revert_in or None, actor=who))
+        total = 1 if device else len(c.inventory.devices)
+        with terminal.apply_progress(out, total) as progress:
+            results = guard(lambda: service.apply(c, device, revert_in=revert_in or None, actor=who,
+                                                  on_done=progress))
     else:
         saved = guard(lambda: planfile.make(c, device))
         _show(saved.plans, as_json)
@@ -224,19 +228,11 @@ def _apply_saved(c: service.Context, saved: planfile.SavedPlan, revert_in: int, 
 
 
 def print_results(results: list[Any], as_json: bool) -> None:
-    """The per-device outcome of an apply: one place to format it (JSON, or a table)."""
+    """The per-device outcome of an apply: one place to format it (JSON, or a table fit to the terminal)."""
     if as_json:
         emit_json([r.model_dump(mode="json") for r in results])
         return
-    table = Table("device", "result", "changes", "seconds", "error")
-    for r in results:
-        status = "[red]failed[/red]" + (" (rolled back)" if r.rolled_back else "") if not r.ok else (
-            "[green]applied[/green]" if r.changed else "unchanged"
-        )
-        notes = [r.error or "", r.settled or ""] + [f"enforcement {i} {why}" for i, why in r.withheld]
-        note = shown("; ".join(n for n in notes if n))
-        table.add_row(r.device, status, shown(r.summary), f"{r.seconds:.2f}", note)
-    out.print(table)
+    out.print(terminal.result_table(results, out.width))
 
 
 @app.command()

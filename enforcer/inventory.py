@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, ValidationError, field_validator
 
 from .inventory_nornir import ATTRIBUTES, resolve_host
-from .model import AddressT, Asn, FileProblems, InterfaceName, Name, PrefixT
+from .model import AddressT, Asn, FileProblems, InterfaceName, Name, PrefixT, Violation
 
 
 class Platform(StrEnum):
@@ -163,6 +163,35 @@ class Customer(BaseModel):
     asn: Asn | None = None
     prefixes: tuple[PrefixT, ...] = ()
     attachments: tuple[Attachment, ...] = ()
+    # Customer notices (enforcer.notify): where they go, and the customer's own opt-outs.
+    abuse_contact: EmailStr | None = None
+    notices: bool = Field(default=True, description="false: this customer opted out of every notice")
+    notices_opt_out: tuple[Violation, ...] = Field(default=(), description="categories this customer is not told of")
+
+
+class SmtpServer(BaseModel):
+    """The mail relay notices go through; the password is named by an environment variable, never stored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    host: str = Field(default="127.0.0.1", min_length=1, max_length=253)
+    port: int = Field(default=25, ge=1, le=65535)
+    starttls: bool = False
+    username: str | None = None
+    password_env: str | None = None
+    timeout: float = Field(default=10.0, gt=0, le=120, description="seconds: a dead relay never stalls the worker")
+
+
+class NoticeSettings(BaseModel):
+    """``settings.yaml`` ``notices:``: customer notices when an enforcement starts, escalates or ends."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    enabled: bool = False
+    sender: EmailStr = "abuse@localhost.localdomain"
+    reply_to: EmailStr | None = None
+    smtp: SmtpServer = SmtpServer()
+    opt_out: tuple[Violation, ...] = Field(default=(), description="categories no customer is told of")
+    interval: float = Field(default=10.0, gt=0, le=3600, description="seconds between the serve worker's passes")
+    first_retry: float = Field(default=30.0, gt=0, le=3600, description="seconds before the first retry; doubles")
 
 
 class Guardrails(BaseModel):
@@ -189,6 +218,7 @@ class Inventory(BaseModel):
     devices: dict[str, Device]
     customers: dict[str, Customer] = Field(default_factory=dict)
     guardrails: Guardrails = Guardrails()
+    notices: NoticeSettings = NoticeSettings()
 
     @field_validator("devices")
     @classmethod
@@ -211,6 +241,18 @@ class Inventory(BaseModel):
 
     def customer_by_asn(self, asn: int) -> Customer | None:
         return next((c for c in self.customers.values() if c.asn == asn), None)
+
+    def customer_of(self, customer: str | None, target: IPv4Network | IPv6Network) -> Customer | None:
+        """A decision's customer: the one it names, else the one whose address space holds the target."""
+        return self.customers.get(customer or "") or self.customer_owning(target)
+
+    def customer_owning(self, target: IPv4Network | IPv6Network) -> Customer | None:
+        """The customer whose prefixes hold ``target``: whom a block on one of its hosts concerns."""
+        return next(
+            (c for c in self.customers.values() if any(p.version == target.version and target.subnet_of(p)
+                                                       for p in c.prefixes)),  # type: ignore[arg-type]
+            None,
+        )
 
     def attachment(self, customer: str, device: str) -> Attachment | None:
         cust = self.customers.get(customer)
@@ -316,10 +358,15 @@ def load_inventory(path: str | os.PathLike[str]) -> Inventory:
     except ValidationError as exc:
         problems.extend(_errors(root / "settings.yaml", "guardrails", exc))
         guardrails = Guardrails()
+    try:
+        notices = NoticeSettings.model_validate(settings.get("notices", {}) or {})
+    except ValidationError as exc:
+        problems.extend(_errors(root / "settings.yaml", "notices", exc))
+        notices = NoticeSettings()
     if problems:
         raise InventoryError(list(dict.fromkeys(problems)))
     try:
-        return Inventory(path=root, devices=devices, customers=customers, guardrails=guardrails)
+        return Inventory(path=root, devices=devices, customers=customers, guardrails=guardrails, notices=notices)
     except ValidationError as exc:
         raise InventoryError(_errors(root, "", exc)) from None
 

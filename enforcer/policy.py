@@ -77,6 +77,9 @@ class Playbook(BaseModel):
     escalation_window: DurationT = timedelta(days=30)
     roles: tuple[Name, ...] = ("edge",)
     ladder: tuple[Step, ...] = Field(min_length=1)
+    #: Opt-in: end a block whose counters saw no traffic, or stopped seeing it, for this long
+    #: (enforcer.counters.lift_idle) — a detector blind behind its own blackhole never says "over".
+    lift_when_idle: DurationT | None = None
 
     def step_for(self, prior_offences: int) -> tuple[int, Step]:
         index = min(prior_offences, len(self.ladder) - 1)

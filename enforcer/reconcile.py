@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .lease import BUSY
+from .plan import DevicePlan
 from .push import PushResult
 from .service import Context, ReconcileReport, reconcile_once
 
@@ -53,11 +54,13 @@ class Reconciler:
         interval: float = 30.0,
         coalesce: float = 0.2,
         on_report: Callable[[ReconcileReport], None] | None = None,
+        on_device: Callable[[DevicePlan, PushResult | None], None] | None = None,
     ):
         self.ctx = ctx
         self.interval = interval
         self.coalesce = coalesce
         self.on_report = on_report
+        self.on_device = on_device
         self.backoff = Backoff()
         #: Devices whose last push failed for their input (a render error), and the desired set it failed on.
         self.stuck: dict[str, frozenset[tuple[int, object]]] = {}
@@ -84,7 +87,7 @@ class Reconciler:
             name for name in self.ctx.inventory.devices
             if self.backoff.ready(name, now) and self.stuck.get(name) != desired
         ]  # fmt: skip
-        report = reconcile_once(self.ctx, ready)
+        report = reconcile_once(self.ctx, ready, on_done=self.on_device)
         for result in report.results:
             if result.permanent:
                 # Retrying cannot help until the decisions change: said (and audited) once, not every pass.

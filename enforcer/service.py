@@ -361,11 +361,14 @@ def apply(
     revert_in: int | None = DEFAULT_REVERT_IN,
     actor: str = "operator",
     source: str = "cli",
+    on_done: Callable[[DevicePlan, PushResult | None], None] | None = None,
 ) -> list[tuple[DevicePlan, PushResult | None]]:
     """Plan and push each device in parallel; ``dry_run`` plans only. One failure stops no other.
 
     Each device is pushed under its lease (:mod:`enforcer.lease`): while another process or
     instance pushes it, its result is "device busy: pushed by X since T" and nothing is sent.
+    ``on_done(plan, result)`` is called from the worker as each device finishes (a progress bar,
+    the console's device board).
     """
     at = now()
     enforcements = ctx.store.active_enforcements(at)
@@ -373,6 +376,12 @@ def apply(
     holder = holder_name(f"{source} {actor}")
 
     def one(dev: Device) -> tuple[DevicePlan, PushResult | None]:
+        done = _push_one(dev)
+        if on_done is not None:
+            on_done(*done)
+        return done
+
+    def _push_one(dev: Device) -> tuple[DevicePlan, PushResult | None]:
         try:
             # The lease first: settling a pending commit and pushing are for one pusher at a time.
             with nullcontext() if dry_run else device_lease(ctx.store, dev.name, holder), ctx.driver(dev) as drv:
@@ -413,8 +422,13 @@ class ReconcileReport(BaseModel):
     results: list[PushResult]
 
 
-def reconcile_once(ctx: Context, device: str | Sequence[str] | None = None) -> ReconcileReport:
+def reconcile_once(
+    ctx: Context,
+    device: str | Sequence[str] | None = None,
+    on_done: Callable[[DevicePlan, PushResult | None], None] | None = None,
+) -> ReconcileReport:
     """Level-triggered: expire what is due, then make every device equal its rendered section."""
     expired = ctx.store.expire_due()
-    results = [r for _, r in apply(ctx, device, actor="enforcer", source="reconcile") if r is not None]
+    pushed = apply(ctx, device, actor="enforcer", source="reconcile", on_done=on_done)
+    results = [r for _, r in pushed if r is not None]
     return ReconcileReport(expired=[d.id for d in expired], results=results)

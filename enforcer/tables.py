@@ -188,6 +188,32 @@ class SerialRow(Base):
     value: Mapped[int] = mapped_column(Integer, default=0)
 
 
+# ------------------------------------------------------------------ customer notices (enforcer.notify)
+
+
+class NoticeRow(Base):
+    """The durable outbox of customer notices: one row per audit entry that starts, escalates or
+    ends an enforcement (``audit_id`` is unique, so a notice is derived once however many workers
+    run), rendered when the event happens and retried until the mail relay accepts it."""
+
+    __tablename__ = "notices"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    audit_id: Mapped[int] = mapped_column(Integer, unique=True)
+    decision_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    customer: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16))  # start | escalation | end
+    status: Mapped[str] = mapped_column(String(16), index=True)  # queued | sent | opted-out | no-contact
+    recipient: Mapped[str] = mapped_column(String(320), default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    html: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
 class AuditEntry(BaseModel):
     model_config = ConfigDict(frozen=True)
     id: int

@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-OTHER_PACKAGES=(postgresql)
+# tmux: the terminal tests drive a real TTY; chromium + chromium-driver: the web console's browser tests.
+OTHER_PACKAGES=(postgresql tmux chromium chromium-driver)
 # The real detectors the tests run against (tests/detectors): Alertmanager (amtool), Prometheus,
 # FastNetMon with hping3 for its flood, CrowdSec and its firewall bouncer. None of their services
 # is started; each test runs its own instance on loopback or in a lab namespace.

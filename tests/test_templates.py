@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from enforcer.drivers.base import extract_managed
+from enforcer.drivers.linux import normalize
 from enforcer.inventory import Device, Inventory, Platform, load_inventory
 from enforcer.model import ActionKind, ActionParams, Enforcement
 from enforcer.render import build_section, platform_info, render_push, render_section
@@ -459,7 +460,7 @@ def test_nftables_render_loads_and_lists_back_identically(inventory, netns, tmp_
         r = nft(netns, "-f", str(candidate))
         assert r.returncode == 0, r.stderr
         listing = nft(netns, "list", "ruleset").stdout
-        live = extract_managed(listing, info)
+        live = extract_managed(normalize(listing), info)  # the driver's view: counters' numbers left out
         assert live == want, "".join(difflib.unified_diff(want.splitlines(True), live.splitlines(True)))
         assert "table inet filter" in listing, "the push touched a table enforcer does not own"
 

@@ -125,6 +125,9 @@ def create_app(
     lapi.register(app)  # before /v1/decisions/{decision_id}, which would take "stream" for an id
     _decision_routes(app)
     webhooks.register(app)
+    from ..console import web as console_web  # the console imports the API's pieces: import it last
+
+    console_web.register(app)
     return app
 
 

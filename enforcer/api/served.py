@@ -13,8 +13,11 @@ from collections.abc import Iterable
 from fastapi import Request
 
 from .. import service
+from ..console.board import DeviceBoard
+from ..counters import CounterCache, DroppedCollector, lift_idle
 from ..hooks.intake import ItemResult
 from ..model import EnforcerError
+from ..notify import NoticeWorker
 from ..reconcile import Reconciler
 from .auth import DenialLog
 from .metrics import Metrics, carriers
@@ -26,13 +29,27 @@ log = logging.getLogger("enforcer.api")
 class _Loop(Reconciler):
     """The reconcile loop, telling the metrics when each pass started and how it went."""
 
-    def __init__(self, ctx: service.Context, metrics: Metrics, interval: float, coalesce: float):
-        super().__init__(ctx, interval=interval, coalesce=coalesce, on_report=self._report)
+    def __init__(
+        self,
+        ctx: service.Context,
+        metrics: Metrics,
+        board: DeviceBoard,
+        counters: CounterCache,
+        interval: float,
+        coalesce: float,
+    ):
+        super().__init__(ctx, interval=interval, coalesce=coalesce, on_report=self._report, on_device=board.done)
         self.metrics = metrics
+        self.board = board
+        self.counters = counters
         self._started = 0.0
 
     def run_pass(self) -> service.ReconcileReport:
         self._started = time.monotonic()
+        if any(book.lift_when_idle for book in self.ctx.playbooks.values()):  # opted in: read, then lift
+            self.counters.read()
+            lift_idle(self.ctx, self.counters.sampler, self._started)
+        self.board.begin_pass(list(self.ctx.inventory.devices))
         return super().run_pass()
 
     def _report(self, report: service.ReconcileReport) -> None:
@@ -45,15 +62,24 @@ class Served:
         self.ctx = ctx
         self.metrics = Metrics(active=ctx.store.count_active)
         self.denials = DenialLog()
+        self.board = DeviceBoard(lambda name: service.render_device(ctx, name))  # console's device states
+        self.counters = CounterCache(ctx)  # what each block dropped: console, /v1/counters, /metrics
+        self.metrics.registry.register(DroppedCollector(self.counters))
         self.loop: _Loop | None = None
+        self.notices: NoticeWorker | None = None
 
     def start_loop(self, interval: float, coalesce: float) -> None:
-        self.loop = _Loop(self.ctx, self.metrics, interval, coalesce)
+        self.loop = _Loop(self.ctx, self.metrics, self.board, self.counters, interval, coalesce)
         self.loop.start()
+        if self.ctx.inventory.notices.enabled:  # its own thread: a dead mail relay never delays a push
+            self.notices = NoticeWorker(self.ctx.store, self.ctx.inventory, self.ctx.inventory.notices.interval)
+            self.notices.start()
 
     def stop(self) -> None:
         if self.loop is not None:
             self.loop.stop()
+        if self.notices is not None:
+            self.notices.stop()
         self.denials.flush(self.ctx.store)
 
     def kick(self) -> None:

@@ -1,0 +1,89 @@
+"""Each device's state as the console shows it: in sync, drifted, failing or busy.
+
+The reconcile loop already plans every device against its live configuration on each pass; the
+board keeps what each pass found (no extra session to the device per page view): whether the
+push was verified, the store's section for the device at that moment, when, how long it took,
+and the last error. A device is *drifted* when the section rendered from the store now differs
+from the one it had when its last push was verified on the device: a new or ended decision
+waiting for its push.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..model import now
+from ..plan import DevicePlan
+from ..push import PushResult
+
+
+def digest(section: str) -> str:
+    return hashlib.sha256(section.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class DeviceState:
+    device: str
+    state: str  # in sync | drifted | failing | busy | unknown
+    last_push: datetime | None
+    last_error: str | None
+    seconds: float | None
+    summary: str
+
+
+@dataclass
+class _Seen:
+    verified: str | None = None  # digest of the section last verified on the device
+    at: datetime | None = None
+    ok: bool = True
+    error: str | None = None
+    seconds: float | None = None
+    summary: str = ""
+    busy: bool = False
+
+
+class DeviceBoard:
+    """Filled from the reconcile loop's threads, read by the console's requests."""
+
+    def __init__(self, render: Callable[[str], str]) -> None:
+        """``render(device)``: the section the store renders for it now (``service.render_device``).
+        Compared before composition with the live configuration, which the push adds: the same
+        store renders the same section, whatever the operator's own config makes of it."""
+        self.render = render
+        self._lock = threading.Lock()
+        self._seen: dict[str, _Seen] = {}
+
+    def begin_pass(self, devices: list[str]) -> None:
+        with self._lock:
+            for name in devices:
+                self._seen.setdefault(name, _Seen()).busy = True
+
+    def done(self, plan: DevicePlan, result: PushResult | None) -> None:
+        rendered = self.render(plan.device) if result is not None and result.ok else None
+        with self._lock:
+            seen = self._seen.setdefault(plan.device, _Seen())
+            seen.busy = False
+            if result is None:
+                return
+            seen.at, seen.ok, seen.error, seen.seconds = now(), result.ok, result.error, result.seconds
+            seen.summary = result.summary
+            if result.ok:
+                seen.verified = digest(rendered or "")
+
+    def state(self, device: str, desired: str) -> DeviceState:
+        """The device's state against ``desired``, the section the store renders for it now."""
+        with self._lock:
+            seen = self._seen.get(device, _Seen())
+            if seen.busy:
+                state = "busy"
+            elif not seen.ok:
+                state = "failing"
+            elif seen.verified is None:
+                state = "unknown"
+            else:
+                state = "in sync" if seen.verified == digest(desired) else "drifted"
+            return DeviceState(device, state, seen.at, seen.error, seen.seconds, seen.summary)

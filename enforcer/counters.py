@@ -1,0 +1,213 @@
+"""Is it working? What each enforcement dropped, read from the devices that count it.
+
+The nftables templates put a counter on every rule and on every element of enforcer's sets, and
+each element's or rule's comment starts with the ids of the enforcements it carries (``2014`` or
+``6014+6016``), so a counter belongs to an enforcement without any bookkeeping of ours.
+:func:`nft_counters` reads them from ``nft -j list table`` (nft's own JSON, not its text).
+A counter restarts at zero when its element is re-created (nft loads enforcer's table whole on
+each change), so a figure is "since the last change on that device".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+_IDS = re.compile(r"^(\d+(?:\+\d+)*)\b")
+
+
+class Counter(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    packets: int = 0
+    bytes: int = 0
+
+    def __add__(self, other: Counter) -> Counter:
+        return Counter(packets=self.packets + other.packets, bytes=self.bytes + other.bytes)
+
+    def human(self) -> str:
+        """``12.3k pkts 1.5 MB``: what fits a table cell."""
+        return f"{_si(self.packets)} pkts {_si(self.bytes, 'B')}"
+
+
+def _si(n: int, unit: str = "") -> str:
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= scale:
+            return f"{n / scale:.1f}{suffix}{' ' + unit if unit else ''}"
+    return f"{n}{' ' + unit if unit else ''}"
+
+
+def _ids(comment: str | None) -> list[int]:
+    m = _IDS.match(comment or "")
+    return [int(i) for i in m.group(1).split("+")] if m else []
+
+
+def nft_counters(listing_json: str) -> dict[int, Counter]:
+    """Enforcement id → packets and bytes, from ``nft -j list table inet enforcer``."""
+    found: dict[int, Counter] = defaultdict(Counter)
+    for obj in json.loads(listing_json or "{}").get("nftables", []):
+        for ids, counter in _counted(obj):
+            for i in ids:
+                found[i] = found[i] + counter
+    return dict(found)
+
+
+def _counted(obj: dict[str, Any]) -> Iterable[tuple[list[int], Counter]]:
+    if "set" in obj:
+        for item in obj["set"].get("elem", []):
+            elem = item.get("elem") if isinstance(item, dict) else None
+            if isinstance(elem, dict) and isinstance(elem.get("counter"), dict):
+                yield _ids(elem.get("comment")), Counter(**elem["counter"])
+    elif "rule" in obj:
+        rule = obj["rule"]
+        ids = _ids(rule.get("comment"))
+        for expr in rule.get("expr", []) if ids else []:
+            if isinstance(expr.get("counter"), dict):
+                yield ids, Counter(**expr["counter"])
+
+
+def by_decision(enforcements: Iterable[Any], counts: dict[int, Counter]) -> dict[int, Counter]:
+    """Sum each decision's enforcements' counters (over every device they were read from)."""
+    total: dict[int, Counter] = {}
+    for e in enforcements:
+        if e.id in counts:
+            total[e.decision_id] = total.get(e.decision_id, Counter()) + counts[e.id]
+    return total
+
+
+def read_counters(ctx: Any) -> dict[int, Counter]:
+    """Enforcement id → what it dropped, summed over every device whose driver counts
+    (``get_counters``: the Linux nftables driver). A device that cannot be read adds nothing:
+    a missing figure shows as ``-``, never as zero."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .model import EnforcerError
+
+    def one(device: Any) -> dict[int, Counter]:
+        try:
+            with ctx.driver(device) as driver:
+                read = getattr(driver, "get_counters", None)
+                return read() if read is not None else {}
+        except EnforcerError:
+            return {}
+
+    devices = list(ctx.inventory.devices.values())
+    total: dict[int, Counter] = defaultdict(Counter)
+    with ThreadPoolExecutor(max_workers=min(8, len(devices) or 1)) as pool:
+        for counts in pool.map(one, devices):
+            for i, c in counts.items():
+                total[i] = total[i] + c
+    return dict(total)
+
+
+class Sampler:
+    """What each decision's counter did over time, to flag a block that is not working.
+
+    A block whose counter has stayed at zero since it was first read *never saw traffic* (a wrong
+    target, or traffic that takes another path); one whose counter has not moved for ``idle``
+    *stopped seeing traffic* — the attack may be over, which a detector behind its own blackhole
+    cannot see. Both are hints for a person (or an opted-in playbook), never a verdict.
+    """
+
+    def __init__(self, idle: float = 600.0):
+        self.idle = idle
+        self._first: dict[int, float] = {}
+        self._last: dict[int, tuple[Counter, float]] = {}  # value, when it last changed
+
+    def observe(self, totals: dict[int, Counter], at: float) -> None:
+        for did, value in totals.items():
+            self._first.setdefault(did, at)
+            seen = self._last.get(did)
+            if seen is None or seen[0] != value:
+                self._last[did] = (value, at)
+
+    def idle_for(self, decision_id: int, at: float) -> float | None:
+        """Seconds this decision's counter has not moved (since first read, if it never counted)."""
+        seen = self._last.get(decision_id)
+        if seen is None:
+            return None
+        return at - (self._first[decision_id] if seen[0].packets == 0 else seen[1])
+
+    def flag(self, decision_id: int, at: float) -> str | None:
+        seen = self._last.get(decision_id)
+        if seen is None or at - self._first[decision_id] < self.idle:
+            return None
+        value, changed = seen
+        if value.packets == 0:
+            return "no traffic seen"
+        if at - changed >= self.idle:
+            return f"traffic stopped {int((at - changed) // 60)} min ago"
+        return None
+
+
+class CounterCache:
+    """Counters for pages and API reads: read from the devices at most every ``ttl`` seconds
+    (the console polls every two; a device session per poll would load the NOC's routers)."""
+
+    def __init__(self, ctx: Any, ttl: float = 10.0, sampler: Sampler | None = None):
+        import threading
+
+        self.ctx, self.ttl = ctx, ttl
+        self.sampler = sampler or Sampler()
+        self._lock = threading.Lock()
+        self._at = float("-inf")
+        self._counts: dict[int, Counter] = {}
+
+    def read(self, at: float | None = None) -> dict[int, Counter]:
+        import time
+
+        at = time.monotonic() if at is None else at
+        with self._lock:
+            if at - self._at >= self.ttl:
+                self._counts, self._at = read_counters(self.ctx), at
+                enforcements = [e for r in self.ctx.store.decisions(active_only=True) for e in r.enforcements]
+                self.sampler.observe(by_decision(enforcements, self._counts), at)
+            return self._counts
+
+
+class DroppedCollector:
+    """``/metrics``: ``enforcer_decision_dropped_packets`` / ``_bytes`` per active decision (as
+    counters: they only grow, except when a device re-creates the element), read at scrape time
+    through the cache."""
+
+    def __init__(self, cache: CounterCache):
+        self.cache = cache
+
+    def collect(self) -> Iterable[Any]:
+        from prometheus_client.core import CounterMetricFamily
+
+        records = self.cache.ctx.store.decisions(active_only=True)
+        totals = by_decision((e for r in records for e in r.enforcements), self.cache.read())
+        violation = {r.id: r.violation.value for r in records}
+        packets = CounterMetricFamily("enforcer_decision_dropped_packets", "Packets an active decision's "
+                                      "enforcements dropped or policed, summed over the devices that count them",
+                                      labels=("decision", "category"))
+        octets = CounterMetricFamily("enforcer_decision_dropped_bytes", "Bytes an active decision's enforcements "
+                                     "dropped or policed", labels=("decision", "category"))
+        for did, c in sorted(totals.items()):
+            packets.add_metric((str(did), violation[did]), c.packets)
+            octets.add_metric((str(did), violation[did]), c.bytes)
+        yield packets
+        yield octets
+
+
+def lift_idle(ctx: Any, sampler: Sampler, at: float) -> list[int]:
+    """End each active decision whose category's playbook opts in (``lift_when_idle``) and whose
+    counters have not moved for that long; audited as enforcer's, with the reason. Returns the ids."""
+    from . import service
+
+    lifted = []
+    for rec in ctx.store.decisions(active_only=True):
+        book = ctx.playbooks.get(rec.violation)
+        idle = sampler.idle_for(rec.id, at)
+        if book is None or book.lift_when_idle is None or idle is None:
+            continue
+        if idle >= book.lift_when_idle.total_seconds():
+            why = f"no traffic counted for {int(idle // 60)} min (playbook lift_when_idle)"
+            service.unblock(ctx, str(rec.id), actor="enforcer", source="counters", reason=why)
+            lifted.append(rec.id)
+    return lifted
