@@ -27,7 +27,8 @@ from pydantic import BaseModel, ConfigDict
 
 from .conftree import Node, SlotFacts, SlotPath, TreeFacts, parse
 from .inventory import Device
-from .render import ComposedDeny, PrefixFilter, RtbhGuard, Section, platform_info
+from .render import ComposedDeny, InterfaceAcl, PrefixFilter, RtbhGuard, Section, platform_info
+from .section import ComposedAcl
 from .seqnum import SeqRange
 
 
@@ -199,6 +200,82 @@ def _decide_guard(tree: Node, device: Device, guard: RtbhGuard, facts: SlotFacts
                                f"(changes an operator object)")
 
 
+def _acl_entries(tree: Node, name: str, family: int, facts: SlotFacts) -> tuple[str, dict[int, str], list[str]] | None:
+    """(header line, numbered entries, unnumbered entries) of the operator's ACL ``name``, or None
+    when it is not defined as a named ACL."""
+    for head in (sp for sp in facts.acl_header if sp.family in (None, family)):
+        header = _fill(head.path[0], name=re.escape(name))
+        node = next((n for n in tree.children.values() if header.search(n.text)), None)
+        if node is None:
+            continue
+        entry = next(_fill(sp.path[0]) for sp in facts.acl_entry if sp.family in (None, family))
+        matched = {text: entry.search(text) for text in node.children}
+        numbered = {int(m.group("seq")): m.group("rest") for m in matched.values() if m}
+        return node.text, numbered, [t for t, m in matched.items() if not m]
+    return None
+
+
+def _decide_interface_acl(tree: Node, device: Device, acl: InterfaceAcl, needed: int,
+                          facts: SlotFacts) -> tuple[SlotDecision, str | None]:
+    """The interface's inbound ACL slot; with a composed decision, the operator ACL's header line."""
+    slot = f"interface {acl.interface} inbound ACL (IPv{acl.family})"
+    found = _slot_object(tree, facts.interface_acl_in, acl.family, interface=re.escape(acl.interface))
+    if found is None:
+        return SlotDecision(slot=slot, mode=SlotMode.FREE, reason=f"no operator ACL: enforcer binds {acl.name}"), None
+    line, name = found
+
+    def refused(reason: str) -> tuple[SlotDecision, None]:
+        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name, reason=reason), None
+
+    if acl.name.startswith("ENFORCER-AS-"):
+        # Anti-spoof is a permit-list (only the customer's sources): merged into an operator's
+        # BCP 38 ACL it would either be shadowed by the operator's permits or shadow them.
+        return refused(f"anti-spoof needs this slot but the operator's ACL {name} is bound ({line}): enforcer "
+                       f"does not rewrite an operator's source filter; keep the customer's sources in {name} "
+                       f"and drop anti-spoof for this customer, or unbind {name}")
+    acl_found = _acl_entries(tree, name, acl.family, facts)
+    if acl_found is None:
+        return refused(f"ACL {name} is bound but not defined as a named ACL (a numbered `access-list N` has "
+                       f"no entry numbers to insert at): define it as a named ACL first")
+    _, entries, unnumbered = acl_found
+    if unnumbered:
+        return refused(f"ACL {name} has an entry without a sequence number ({unnumbered[0]}): number its "
+                       f"entries (above {sequence_range(device, facts).hi}) first")
+    rng = sequence_range(device, facts)
+    enforcer = re.compile(facts.acl_enforcer_entry)
+    clash = sorted(s for s, rest in entries.items() if rng.lo < s <= rng.hi and not enforcer.search(rest))
+    if clash:
+        return refused(f"ACL {name} uses sequence {clash[0]} inside enforcer's range {rng.lo + 1}-{rng.hi}: "
+                       f"renumber it above {rng.hi} or set sequence_range for {device.name} in the inventory")
+    if needed > rng.hi - rng.lo:
+        return refused(f"{needed} denies do not fit in enforcer's range {rng.lo + 1}-{rng.hi} of ACL {name}: "
+                       f"widen sequence_range for {device.name} in the inventory")
+    return SlotDecision(slot=slot, mode=SlotMode.COMPOSED, operator_object=name,
+                        reason=f"denies inserted into the operator's ACL {name} at sequence {rng.lo + 1}-{rng.hi}, "
+                               f"before its own entries (changes an operator object)"), acl_found[0]
+
+
+def _compose_acls(tree: Node, section: Section, facts: SlotFacts
+                  ) -> tuple[list[SlotDecision], list[InterfaceAcl], list[ComposedAcl], dict[str, SeqRange]]:
+    """Each interface ACL enforcer would bind: free (kept), composed (the denies go into the
+    operator's ACL instead) or refused."""
+    if not facts.interface_acl_in:
+        return [], list(section.interface_acls), [], {}
+    slots, kept, composed, ranges = [], [], [], {}
+    for acl in section.interface_acls:
+        needed = sum(max(1, len(r.ports)) for r in section.acl if r.target.version == acl.family)
+        decision, header = _decide_interface_acl(tree, section.device, acl, needed, facts)
+        slots.append(decision)
+        if decision.mode is SlotMode.COMPOSED and header and decision.operator_object:
+            into = ComposedAcl(into=decision.operator_object, family=acl.family)
+            if into not in composed:
+                composed.append(into)
+            ranges[header] = sequence_range(section.device, facts)
+        else:
+            kept.append(acl)
+    return slots, kept, sorted(composed, key=lambda c: (c.family, c.into)), ranges
+
+
 def _guards(section: Section, facts: SlotFacts) -> list[RtbhGuard]:
     """RTBH goes upstream only: one guard per customer session and RTBH family, where the
     platform knows where a session's outbound route-map sits."""
@@ -212,13 +289,13 @@ def compose(section: Section, config: str) -> Composition:
     """Decide every slot ``section`` needs on its device from the device's full live ``config``."""
     device = section.device
     facts = slot_facts(device)
-    if facts is None or not (section.prefix_filters or section.rtbh):
+    if facts is None or not (section.prefix_filters or section.rtbh or section.interface_acls):
         return Composition(section=section)
     info = platform_info(device.platform)
     tree = parse(config, info.tree or TreeFacts())
-    slots: list[SlotDecision] = [_decide_redistribute(tree, family, facts)
-                                 for family in (4, 6) if any(r.target.version == family for r in section.rtbh)]
-    ranges: dict[str, SeqRange] = {}
+    slots, interface_acls, composed_acls, ranges = _compose_acls(tree, section, facts)
+    slots += [_decide_redistribute(tree, family, facts)
+              for family in (4, 6) if any(r.target.version == family for r in section.rtbh)]
     filters: list[PrefixFilter] = []
     composed: list[ComposedDeny] = []
     for pf in section.prefix_filters:
@@ -252,7 +329,8 @@ def compose(section: Section, config: str) -> Composition:
             ranges[f"route-map {decision.operator_object} deny"] = sequence_range(device, facts)
             guard = guard.model_copy(update={"into": decision.operator_object})
         guards.append(guard)
-    update = {"prefix_filters": tuple(filters), "composed_denies": tuple(composed), "rtbh_guards": tuple(guards)}
+    update = {"prefix_filters": tuple(filters), "composed_denies": tuple(composed), "rtbh_guards": tuple(guards),
+              "interface_acls": tuple(interface_acls), "composed_acls": tuple(composed_acls)}
     return Composition(section=section.model_copy(update=update), slots=tuple(slots), ranges=ranges)
 
 
@@ -303,14 +381,23 @@ def composed_live(device: Device, config: str) -> list[str]:
     info = platform_info(device.platform)
     rng = sequence_range(device, facts)
     enforcer = re.compile(facts.enforcer_entry)
-    found: list[tuple[int, str, int, list[str]]] = []
+    tree = parse(config, info.tree or TreeFacts())
+    operator = r"(?P<name>(?!ENFORCER-)\S+)"
+    found: list[tuple[int, int, str, int, list[str]]] = []
     for family in (4, 6):
-        path = [_fill(p, name=r"(?P<name>(?!ENFORCER-)\S+)", kw=_kw(family)) for p in facts.prefix_list_entry]
-        for chain, m in _matches(parse(config, info.tree or TreeFacts()), path):
-            head = path[0].search(chain[0].text)
-            name = head.group("name") if head and "name" in head.groupdict() else m.group("name")
-            if rng.lo < int(m.group("seq")) <= rng.hi and enforcer.search(m.group("rest")):
-                found.append((family, name, int(m.group("seq")), [n.line for n in chain]))
+        lists = [_fill(p, name=operator, kw=_kw(family)) for p in facts.prefix_list_entry]
+        acls = [[_fill(h.path[0], name=operator), _fill(e.path[0])]
+                for h in facts.acl_header if h.family in (None, family)
+                for e in facts.acl_entry if e.family in (None, family)]
+        # prefix-list entries first, then ACL entries: the order the templates print them in
+        for kind, path, rule in [(0, lists, enforcer), *((1, p, re.compile(facts.acl_enforcer_entry)) for p in acls)]:
+            if not path:
+                continue
+            for chain, m in _matches(tree, path):
+                head = path[0].search(chain[0].text)
+                name = head.group("name") if head and "name" in head.groupdict() else m.group("name")
+                if rng.lo < int(m.group("seq")) <= rng.hi and rule.search(m.group("rest")):
+                    found.append((kind, family, name, int(m.group("seq")), [n.line for n in chain]))
     out: list[str] = []
     for *_, lines in sorted(found):
         out.extend(line for i, line in enumerate(lines) if i == len(lines) - 1 or not out or line not in out)
