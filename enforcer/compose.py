@@ -20,32 +20,18 @@ this module holds the logic once for every platform that declares them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from .conftree import Node, SlotFacts, SlotPath, TreeFacts, parse
+from .compose_acl import compose_acls
+from .conftree import Node, SlotFacts, TreeFacts, parse
 from .inventory import Device
-from .render import ComposedDeny, InterfaceAcl, PrefixFilter, RtbhGuard, Section, platform_info
-from .section import ComposedAcl
+from .render import ComposedDeny, PrefixFilter, RtbhGuard, Section, platform_info
 from .seqnum import SeqRange
+from .slots import SlotDecision, SlotMode, fill, matches, sequence_range, slot_facts, slot_object
 
-
-class SlotMode(StrEnum):
-    FREE = "free"
-    COMPOSED = "composed"
-    REFUSED = "refused"
-
-
-class SlotDecision(BaseModel):
-    """One attachment point on one device: how enforcer uses it, and why (shown by ``enforcer plan``)."""
-
-    model_config = ConfigDict(frozen=True)
-    slot: str
-    mode: SlotMode
-    operator_object: str | None = None
-    reason: str = ""
+__all__ = ["Composition", "SlotDecision", "SlotMode", "compose", "composed_live", "live_section", "refusal",
+           "slot_facts"]
 
 
 class Composition(BaseModel):
@@ -66,64 +52,18 @@ def refusal(composition: Composition) -> str:
     return "; ".join(f"{s.slot}: refused ({s.operator_object}): {s.reason}" for s in composition.refused)
 
 
-def slot_facts(device: Device) -> SlotFacts | None:
-    info = platform_info(device.platform)
-    return info.slots
-
-
-def sequence_range(device: Device, facts: SlotFacts) -> SeqRange:
-    lo, hi = device.sequence_range or facts.sequence_range
-    return SeqRange(lo=lo - 1, hi=hi, step=1, ordered=False)
-
-
-def _fill(pattern: str, **values: str) -> re.Pattern[str]:
-    for key, value in values.items():
-        pattern = pattern.replace("{" + key + "}", value)
-    return re.compile(pattern, re.IGNORECASE)
-
-
-def _matches(tree: Node, path: list[re.Pattern[str]]) -> Iterator[tuple[list[Node], re.Match[str]]]:
-    """Every chain of nodes matching ``path`` level by level (top-level line, a line under it,
-    ...), with the match of the last level: one walk of the parts of the tree the path names."""
-    def walk(node: Node, depth: int, chain: list[Node]) -> Iterator[tuple[list[Node], re.Match[str]]]:
-        for child in node.children.values():
-            m = path[depth].search(child.text)
-            if not m:
-                continue
-            if depth == len(path) - 1:
-                yield [*chain, child], m
-            else:
-                yield from walk(child, depth + 1, [*chain, child])
-
-    return walk(tree, 0, [])
-
-
-def _slot_object(tree: Node, paths: tuple[SlotPath, ...], family: int, **values: str) -> tuple[str, str] | None:
-    """(the line, the operator's object) in the first occupied slot of ``paths`` for ``family``;
-    enforcer's own objects (ENFORCER-…) do not occupy a slot."""
-    for sp in paths:
-        if sp.family not in (None, family):
-            continue
-        path = [_fill(p, family=str(family), **values) for p in sp.path]
-        for chain, m in _matches(tree, path):
-            obj = m.groupdict().get("object") or ""
-            if not obj.startswith("ENFORCER-"):
-                return chain[-1].text, obj
-    return None
-
-
 def _kw(family: int) -> str:
     return "ip" if family == 4 else "ipv6"
 
 
 def _operator_list(tree: Node, pf: PrefixFilter, family: int, facts: SlotFacts) -> str | None:
-    found = _slot_object(tree, facts.neighbor_prefix_list_in, family, neighbor=re.escape(str(pf.neighbor)))
+    found = slot_object(tree, facts.neighbor_prefix_list_in, family, neighbor=re.escape(str(pf.neighbor)))
     return found[1] if found else None
 
 
 def _list_entries(tree: Node, name: str, family: int, facts: SlotFacts) -> dict[int, str]:
-    path = [_fill(p, name=re.escape(name), kw=_kw(family)) for p in facts.prefix_list_entry]
-    return {int(m.group("seq")): m.group("rest") for _, m in _matches(tree, path)}
+    path = [fill(p, name=re.escape(name), kw=_kw(family)) for p in facts.prefix_list_entry]
+    return {int(m.group("seq")): m.group("rest") for _, m in matches(tree, path)}
 
 
 def _decide_prefix_list(tree: Node, device: Device, pf: PrefixFilter, family: int, facts: SlotFacts) -> SlotDecision:
@@ -157,7 +97,7 @@ def _decide_redistribute(tree: Node, family: int, facts: SlotFacts) -> SlotDecis
     """RTBH redistributes enforcer's tag-666 statics through its route-map. One `redistribute
     static` per address family: an operator's would be replaced, so it is refused instead."""
     slot = f"redistribute static (IPv{family})"
-    found = _slot_object(tree, facts.redistribute_static, family)
+    found = slot_object(tree, facts.redistribute_static, family)
     if found is None or found[1] == "ENFORCER-RTBH":
         return SlotDecision(slot=slot, mode=SlotMode.FREE, reason="no operator redistribution: enforcer's route-map")
     line, obj = found
@@ -169,7 +109,7 @@ def _decide_redistribute(tree: Node, family: int, facts: SlotFacts) -> SlotDecis
 
 
 def _route_map_entries(tree: Node, name: str, facts: SlotFacts) -> dict[int, Node]:
-    pattern = _fill(facts.route_map_entry, name=re.escape(name))
+    pattern = fill(facts.route_map_entry, name=re.escape(name))
     return {int(m.group("seq")): node for node in tree.children.values() if (m := pattern.search(node.text))}
 
 
@@ -179,7 +119,7 @@ def _is_guard(node: Node, facts: SlotFacts) -> bool:
 
 def _decide_guard(tree: Node, device: Device, guard: RtbhGuard, facts: SlotFacts) -> SlotDecision:
     slot = f"neighbor {guard.neighbor} outbound route-map (IPv{guard.family})"
-    found = _slot_object(tree, facts.neighbor_route_map_out, guard.family, neighbor=re.escape(str(guard.neighbor)))
+    found = slot_object(tree, facts.neighbor_route_map_out, guard.family, neighbor=re.escape(str(guard.neighbor)))
     if found is None:
         return SlotDecision(slot=slot, mode=SlotMode.FREE,
                             reason="no operator route-map: enforcer's ENFORCER-RTBH-GUARD keeps RTBH off the session")
@@ -200,82 +140,6 @@ def _decide_guard(tree: Node, device: Device, guard: RtbhGuard, facts: SlotFacts
                                f"(changes an operator object)")
 
 
-def _acl_entries(tree: Node, name: str, family: int, facts: SlotFacts) -> tuple[str, dict[int, str], list[str]] | None:
-    """(header line, numbered entries, unnumbered entries) of the operator's ACL ``name``, or None
-    when it is not defined as a named ACL."""
-    for head in (sp for sp in facts.acl_header if sp.family in (None, family)):
-        header = _fill(head.path[0], name=re.escape(name))
-        node = next((n for n in tree.children.values() if header.search(n.text)), None)
-        if node is None:
-            continue
-        entry = next(_fill(sp.path[0]) for sp in facts.acl_entry if sp.family in (None, family))
-        matched = {text: entry.search(text) for text in node.children}
-        numbered = {int(m.group("seq")): m.group("rest") for m in matched.values() if m}
-        return node.text, numbered, [t for t, m in matched.items() if not m]
-    return None
-
-
-def _decide_interface_acl(tree: Node, device: Device, acl: InterfaceAcl, needed: int,
-                          facts: SlotFacts) -> tuple[SlotDecision, str | None]:
-    """The interface's inbound ACL slot; with a composed decision, the operator ACL's header line."""
-    slot = f"interface {acl.interface} inbound ACL (IPv{acl.family})"
-    found = _slot_object(tree, facts.interface_acl_in, acl.family, interface=re.escape(acl.interface))
-    if found is None:
-        return SlotDecision(slot=slot, mode=SlotMode.FREE, reason=f"no operator ACL: enforcer binds {acl.name}"), None
-    line, name = found
-
-    def refused(reason: str) -> tuple[SlotDecision, None]:
-        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name, reason=reason), None
-
-    if acl.name.startswith("ENFORCER-AS-"):
-        # Anti-spoof is a permit-list (only the customer's sources): merged into an operator's
-        # BCP 38 ACL it would either be shadowed by the operator's permits or shadow them.
-        return refused(f"anti-spoof needs this slot but the operator's ACL {name} is bound ({line}): enforcer "
-                       f"does not rewrite an operator's source filter; keep the customer's sources in {name} "
-                       f"and drop anti-spoof for this customer, or unbind {name}")
-    acl_found = _acl_entries(tree, name, acl.family, facts)
-    if acl_found is None:
-        return refused(f"ACL {name} is bound but not defined as a named ACL (a numbered `access-list N` has "
-                       f"no entry numbers to insert at): define it as a named ACL first")
-    _, entries, unnumbered = acl_found
-    if unnumbered:
-        return refused(f"ACL {name} has an entry without a sequence number ({unnumbered[0]}): number its "
-                       f"entries (above {sequence_range(device, facts).hi}) first")
-    rng = sequence_range(device, facts)
-    enforcer = re.compile(facts.acl_enforcer_entry)
-    clash = sorted(s for s, rest in entries.items() if rng.lo < s <= rng.hi and not enforcer.search(rest))
-    if clash:
-        return refused(f"ACL {name} uses sequence {clash[0]} inside enforcer's range {rng.lo + 1}-{rng.hi}: "
-                       f"renumber it above {rng.hi} or set sequence_range for {device.name} in the inventory")
-    if needed > rng.hi - rng.lo:
-        return refused(f"{needed} denies do not fit in enforcer's range {rng.lo + 1}-{rng.hi} of ACL {name}: "
-                       f"widen sequence_range for {device.name} in the inventory")
-    return SlotDecision(slot=slot, mode=SlotMode.COMPOSED, operator_object=name,
-                        reason=f"denies inserted into the operator's ACL {name} at sequence {rng.lo + 1}-{rng.hi}, "
-                               f"before its own entries (changes an operator object)"), acl_found[0]
-
-
-def _compose_acls(tree: Node, section: Section, facts: SlotFacts
-                  ) -> tuple[list[SlotDecision], list[InterfaceAcl], list[ComposedAcl], dict[str, SeqRange]]:
-    """Each interface ACL enforcer would bind: free (kept), composed (the denies go into the
-    operator's ACL instead) or refused."""
-    if not facts.interface_acl_in:
-        return [], list(section.interface_acls), [], {}
-    slots, kept, composed, ranges = [], [], [], {}
-    for acl in section.interface_acls:
-        needed = sum(max(1, len(r.ports)) for r in section.acl if r.target.version == acl.family)
-        decision, header = _decide_interface_acl(tree, section.device, acl, needed, facts)
-        slots.append(decision)
-        if decision.mode is SlotMode.COMPOSED and header and decision.operator_object:
-            into = ComposedAcl(into=decision.operator_object, family=acl.family)
-            if into not in composed:
-                composed.append(into)
-            ranges[header] = sequence_range(section.device, facts)
-        else:
-            kept.append(acl)
-    return slots, kept, sorted(composed, key=lambda c: (c.family, c.into)), ranges
-
-
 def _guards(section: Section, facts: SlotFacts) -> list[RtbhGuard]:
     """RTBH goes upstream only: one guard per customer session and RTBH family, where the
     platform knows where a session's outbound route-map sits."""
@@ -293,7 +157,7 @@ def compose(section: Section, config: str) -> Composition:
         return Composition(section=section)
     info = platform_info(device.platform)
     tree = parse(config, info.tree or TreeFacts())
-    slots, interface_acls, composed_acls, ranges = _compose_acls(tree, section, facts)
+    slots, interface_acls, composed_acls, ranges = compose_acls(tree, section, facts)
     slots += [_decide_redistribute(tree, family, facts)
               for family in (4, 6) if any(r.target.version == family for r in section.rtbh)]
     filters: list[PrefixFilter] = []
@@ -320,8 +184,8 @@ def compose(section: Section, config: str) -> Composition:
                                  c.target.prefixlen))
     guards: list[RtbhGuard] = []
     for guard in _guards(section, facts):
-        session = [_fill(p, neighbor=re.escape(str(guard.neighbor))) for p in facts.neighbor_session]
-        if session and next(_matches(tree, session), None) is None:
+        session = [fill(p, neighbor=re.escape(str(guard.neighbor))) for p in facts.neighbor_session]
+        if session and next(matches(tree, session), None) is None:
             continue  # the inventory names a session the device does not have: nothing can leak
         decision = _decide_guard(tree, device, guard, facts)
         slots.append(decision)
@@ -348,7 +212,7 @@ def live_section(device: Device, config: str, managed: str) -> str:
 
 def _split_guards(managed: str, device: Device, facts: SlotFacts) -> tuple[list[str], list[str]]:
     """(enforcer's deny entries in operator route-maps, sorted by map; the other managed lines)."""
-    pattern = _fill(facts.route_map_entry, name=r"(?P<name>(?!ENFORCER-)\S+)")
+    pattern = fill(facts.route_map_entry, name=r"(?P<name>(?!ENFORCER-)\S+)")
     rng = sequence_range(device, facts)
     blocks: list[tuple[str, int, list[str]]] = []
     kept: list[str] = []
@@ -385,15 +249,15 @@ def composed_live(device: Device, config: str) -> list[str]:
     operator = r"(?P<name>(?!ENFORCER-)\S+)"
     found: list[tuple[int, int, str, int, list[str]]] = []
     for family in (4, 6):
-        lists = [_fill(p, name=operator, kw=_kw(family)) for p in facts.prefix_list_entry]
-        acls = [[_fill(h.path[0], name=operator), _fill(e.path[0])]
+        lists = [fill(p, name=operator, kw=_kw(family)) for p in facts.prefix_list_entry]
+        acls = [[fill(h.path[0], name=operator), fill(e.path[0])]
                 for h in facts.acl_header if h.family in (None, family)
                 for e in facts.acl_entry if e.family in (None, family)]
         # prefix-list entries first, then ACL entries: the order the templates print them in
         for kind, path, rule in [(0, lists, enforcer), *((1, p, re.compile(facts.acl_enforcer_entry)) for p in acls)]:
             if not path:
                 continue
-            for chain, m in _matches(tree, path):
+            for chain, m in matches(tree, path):
                 head = path[0].search(chain[0].text)
                 name = head.group("name") if head and "name" in head.groupdict() else m.group("name")
                 if rng.lo < int(m.group("seq")) <= rng.hi and rule.search(m.group("rest")):
