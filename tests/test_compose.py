@@ -496,3 +496,76 @@ def test_anti_spoof_on_a_port_with_the_operators_acl_is_refused(ctx_with):
     assert candidate is None
     assert "interface GigabitEthernet0/0/1 inbound ACL (IPv4): refused (CUST-ACME-BCP38): anti-spoof" in plan.error
     assert "drop anti-spoof for this customer, or unbind CUST-ACME-BCP38" in plan.error
+
+
+# EOS 4.30 prints ACL entries numbered, indented three spaces (`   10 permit ip ...`), and binds
+# IPv6 with `ipv6 access-group`; NX-OS 10.3 indents two and binds IPv6 with `ipv6 traffic-filter`.
+EOS_BCP38 = """! Command: show running-config
+! device: eos-edge1 (vEOS-lab, EOS-4.30.1F)
+!
+hostname eos-edge1
+!
+interface Ethernet1
+   description customer acme
+   no switchport
+   ip address 192.0.2.114/30
+   ip access-group CUST-ACME-BCP38 in
+   ipv6 address 2001:db8:ffff::9/126
+   ipv6 access-group CUST-ACME-BCP38-V6 in
+!
+ip access-list CUST-ACME-BCP38
+   10 permit ip 198.51.100.0/25 any
+   20 deny ip any any log
+!
+ipv6 access-list CUST-ACME-BCP38-V6
+   10 permit ipv6 2001:db8:100::/48 any
+   20 deny ipv6 any any log
+!
+ip routing
+!
+end
+"""
+
+NXOS_BCP38 = """!Command: show running-config
+!Running configuration last done at: Tue Dec  1 09:12:44 2026
+version 10.3(2) Bios:version
+hostname nxos-edge1
+
+ip access-list CUST-GLOBEX-BCP38
+  10 permit ip 203.0.113.0/24 any
+  20 deny ip any any log
+ipv6 access-list CUST-GLOBEX-BCP38-V6
+  10 permit ipv6 2001:db8:400::/48 any
+  20 deny ipv6 any any log
+
+interface Ethernet1/1
+  no switchport
+  ip access-group CUST-GLOBEX-BCP38 in
+  ipv6 traffic-filter CUST-GLOBEX-BCP38-V6 in
+  ip address 192.0.2.122/30
+  no shutdown
+"""
+
+
+@pytest.mark.parametrize(("device", "config", "iface", "name", "v4", "v6"), [
+    ("eos-edge1", EOS_BCP38, "Ethernet1", "CUST-ACME-BCP38",
+     "ip access-list CUST-ACME-BCP38\n   1 deny tcp host 203.0.113.5 any eq smtp\n",
+     "ipv6 access-list CUST-ACME-BCP38-V6\n   1 deny ipv6 2001:db8:300::/48 any\n"),
+    ("nxos-edge1", NXOS_BCP38, "Ethernet1/1", "CUST-GLOBEX-BCP38",
+     "ip access-list CUST-GLOBEX-BCP38\n  1 deny tcp 203.0.113.5/32 any eq smtp\n",
+     "ipv6 access-list CUST-GLOBEX-BCP38-V6\n  1 deny ipv6 2001:db8:300::/48 any\n"),
+], ids=["eos", "nxos"])
+def test_acl_denies_compose_into_the_operators_acls_on_eos_and_nxos(ctx_with, device, config, iface, name, v4, v6):
+    ctx = ctx_with(device, config)
+    plan, candidate = plan_and_candidate(ctx, device, [acl(601, "203.0.113.5/32", (25,)),
+                                                       acl(602, "2001:db8:300::/48")])
+    assert plan.error is None
+    mine = [(s.mode.value, s.operator_object) for s in plan.slots if s.slot.startswith(f"interface {iface} ")]
+    assert mine == [("composed", name), ("composed", f"{name}-V6")]
+    assert v4 in candidate and v6 in candidate
+    assert f"interface {iface}\n" not in candidate
+    assert not any(ln.strip().startswith("no ") for ln in candidate.splitlines())
+    # an operator entry at 2 (inside 1-4) refuses the device
+    clash = config.replace("10 permit ip ", "2 permit ip ")
+    plan, candidate = plan_and_candidate(ctx_with(device, clash), device, [acl(601, "203.0.113.5/32", (25,))])
+    assert candidate is None and f"refused ({name}): ACL {name} uses sequence 2" in plan.error
