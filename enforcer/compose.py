@@ -71,6 +71,14 @@ def _decide_prefix_list(tree: Node, device: Device, pf: PrefixFilter, family: in
     name = _operator_list(tree, pf, family, facts)
     if name is None:
         return SlotDecision(slot=slot, mode=SlotMode.FREE, reason="no operator prefix-list: enforcer binds its own")
+    if not facts.prefix_list_entry:
+        # IOS XR: the slot holds one route-policy, and RPL has no numbered entries to insert at.
+        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name,
+                            reason=f"the operator's route-policy {name} is bound inbound and IOS XR takes one "
+                                   f"policy per neighbour and direction: enforcer does not rewrite it; add "
+                                   f"`if destination in <the hijacked prefixes> then drop endif` to {name} "
+                                   f"yourself and drop prefix-filter for {pf.customer} on {device.name}, or "
+                                   f"unbind {name}")
     entries = _list_entries(tree, name, family, facts)
     rng = sequence_range(device, facts)
     if not entries:

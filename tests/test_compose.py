@@ -569,3 +569,49 @@ def test_acl_denies_compose_into_the_operators_acls_on_eos_and_nxos(ctx_with, de
     clash = config.replace("10 permit ip ", "2 permit ip ")
     plan, candidate = plan_and_candidate(ctx_with(device, clash), device, [acl(601, "203.0.113.5/32", (25,))])
     assert candidate is None and f"refused ({name}): ACL {name} uses sequence 2" in plan.error
+
+
+# IOS XR 7.x `show running-config`: the customer session with the operator's inbound policy.
+IOSXR_POLICY = """Building configuration...
+!! IOS XR Configuration 7.9.2
+!
+hostname iosxr-edge1
+!
+route-policy CUST-GLOBEX-IN
+  if destination in (203.0.113.0/24) then
+    pass
+  else
+    drop
+  endif
+end-policy
+!
+router bgp 65000
+ neighbor 192.0.2.117
+  remote-as 64501
+  address-family ipv4 unicast
+   route-policy CUST-GLOBEX-IN in
+   route-policy PASS-ALL out
+  !
+ !
+!
+end
+"""
+
+
+def test_iosxr_operator_route_policy_on_the_customer_session_is_refused_with_a_plan(ctx_with):
+    """IOS XR binds one route-policy per neighbour and direction, and RPL has no numbered entries:
+    enforcer refuses rather than replace the operator's policy (a route leak after unblock)."""
+    plan, candidate = plan_and_candidate(ctx_with("iosxr-edge1", IOSXR_POLICY), "iosxr-edge1",
+                                         [hijack(501, "203.0.113.128/25", "globex")])
+    assert candidate is None and not plan.has_changes
+    assert plan.error.startswith("neighbor 192.0.2.117 inbound prefix-list (IPv4): refused (CUST-GLOBEX-IN): "
+                                 "the operator's route-policy CUST-GLOBEX-IN is bound inbound")
+    assert "or unbind CUST-GLOBEX-IN" in plan.error
+
+
+def test_iosxr_free_route_policy_slot_still_gets_enforcers_policy(ctx_with):
+    free = IOSXR_POLICY.replace("   route-policy CUST-GLOBEX-IN in\n", "")
+    plan, candidate = plan_and_candidate(ctx_with("iosxr-edge1", free), "iosxr-edge1",
+                                         [hijack(501, "203.0.113.128/25", "globex")])
+    assert [s.mode.value for s in plan.slots] == ["free"]
+    assert "   route-policy ENFORCER-HIJACK-globex-V4 in" in candidate
