@@ -9,9 +9,14 @@ which must equal the render of harmless placeholders with each placeholder repla
 (sanitised, for the reason) — same lines, nothing added, nothing split — and every line of that
 render, and of the push candidates that add and remove it, must be enforcer's own.
 
-The examples really run: each test counts the examples that reached the render and asserts the
-count (:data:`EXAMPLES`, 10,000 per platform unless ``ENFORCER_FUZZ_EXAMPLES`` says otherwise;
-``derandomize`` fixes the seed, so CI runs the same examples every time).
+The examples really run: the test counts them and asserts the count (:data:`EXAMPLES`, 10,000
+unless ``ENFORCER_FUZZ_EXAMPLES`` says otherwise), each example checked on all eight platforms
+(Hypothesis' own cost, about half of an example's, is paid once for the eight); ``derandomize``
+fixes the seed, so CI runs the same examples every time. An example fuzzes one field (or all of
+them) and renders only actions that print it, and an input that renders like one already
+checked is not rendered twice: the whole file costs about 2.5 minutes of one core (148 s CPU,
+docs/benchmarks.md). The push checks, slow templates, run on a fixed eighth of the all-field
+examples.
 """
 
 from __future__ import annotations
