@@ -355,7 +355,8 @@ def test_rtbh_guard_refused_when_the_operator_uses_entry_1_to_4(ctx_with):
 
 # -- interface ACL slots (issue 9): the operator's BCP 38 ACL bound inbound on a customer port.
 #    Written the way IOS XE 17 prints named ACLs (`show running-config`): IPv4 entries numbered
-#    `10 permit ...` (deny padded to three spaces), IPv6 entries `sequence 10 permit ...`.
+#    `10 permit ...` (deny padded to three spaces); IPv6 entries print `sequence N permit ...` only
+#    when N is not the default numbering (15, 25, 35 here; tests/fixtures/running/README.md).
 
 IOS_BCP38 = """Building configuration...
 
@@ -385,9 +386,9 @@ ip access-list extended CUST-ACME-BCP38
  30 deny   ip any any log
 !
 ipv6 access-list CUST-ACME-BCP38-V6
- sequence 10 permit ipv6 2001:DB8:100::/48 any
- sequence 20 permit ipv6 FE80::/10 any
- sequence 30 deny ipv6 any any log
+ sequence 15 permit ipv6 2001:DB8:100::/48 any
+ sequence 25 permit ipv6 FE80::/10 any
+ sequence 35 deny ipv6 any any log
 !
 end
 """
@@ -404,6 +405,7 @@ def spoofing(eid: int) -> Enforcement:
                        violation="spoofing", customer="acme", created_at=T0, expires_at=T0 + timedelta(days=1))
 
 
+RUNNING = Path(__file__).parent / "fixtures" / "running"
 V4_DENY = " 1 deny   tcp host 203.0.113.5 any eq smtp"
 V6_DENY = " sequence 1 deny ipv6 2001:DB8:300::/48 any"
 
@@ -431,7 +433,7 @@ def test_acl_denies_go_into_the_operators_bcp38_acls_and_a_free_port_keeps_enfor
 
 def test_acl_unblock_removes_enforcers_entry_alone_from_the_operators_acl(ctx_with):
     live = (IOS_BCP38.replace(" 10 permit ip 198.51.100.0", f"{V4_DENY}\n 10 permit ip 198.51.100.0")
-            .replace(" sequence 10 permit ipv6", f"{V6_DENY}\n sequence 10 permit ipv6"))
+            .replace(" sequence 15 permit ipv6", f"{V6_DENY}\n sequence 15 permit ipv6"))
     ctx = ctx_with("ios-edge1", live)
     plan, candidate = plan_and_candidate(ctx, "ios-edge1", [])
     assert plan.error is None
@@ -446,7 +448,7 @@ def test_acl_unblock_removes_enforcers_entry_alone_from_the_operators_acl(ctx_wi
 
 @pytest.mark.parametrize(("old", "new", "family", "said"), [
     (" 10 permit ip 198.51.100.0", " 3 permit ip 198.51.100.0", 4, "sequence 3 inside enforcer's range 1-4"),
-    (" sequence 10 permit ipv6", " sequence 2 permit ipv6", 6, "sequence 2 inside enforcer's range 1-4"),
+    (" sequence 15 permit ipv6", " sequence 2 permit ipv6", 6, "sequence 2 inside enforcer's range 1-4"),
 ], ids=["ipv4", "ipv6"])
 def test_an_operator_entry_in_enforcers_acl_range_fails_closed(ctx_with, old, new, family, said):
     plan, candidate = plan_and_candidate(ctx_with("ios-edge1", IOS_BCP38.replace(old, new)), "ios-edge1",
@@ -498,64 +500,19 @@ def test_anti_spoof_on_a_port_with_the_operators_acl_is_refused(ctx_with):
     assert "drop anti-spoof for this customer, or unbind CUST-ACME-BCP38" in plan.error
 
 
-# EOS 4.30 prints ACL entries numbered, indented three spaces (`   10 permit ip ...`), and binds
-# IPv6 with `ipv6 access-group`; NX-OS 10.3 indents two and binds IPv6 with `ipv6 traffic-filter`.
-EOS_BCP38 = """! Command: show running-config
-! device: eos-edge1 (vEOS-lab, EOS-4.30.1F)
-!
-hostname eos-edge1
-!
-interface Ethernet1
-   description customer acme
-   no switchport
-   ip address 192.0.2.114/30
-   ip access-group CUST-ACME-BCP38 in
-   ipv6 address 2001:db8:ffff::9/126
-   ipv6 access-group CUST-ACME-BCP38-V6 in
-!
-ip access-list CUST-ACME-BCP38
-   10 permit ip 198.51.100.0/25 any
-   20 deny ip any any log
-!
-ipv6 access-list CUST-ACME-BCP38-V6
-   10 permit ipv6 2001:db8:100::/48 any
-   20 deny ipv6 any any log
-!
-ip routing
-!
-end
-"""
-
-NXOS_BCP38 = """!Command: show running-config
-!Running configuration last done at: Tue Dec  1 09:12:44 2026
-version 10.3(2) Bios:version
-hostname nxos-edge1
-
-ip access-list CUST-GLOBEX-BCP38
-  10 permit ip 203.0.113.0/24 any
-  20 deny ip any any log
-ipv6 access-list CUST-GLOBEX-BCP38-V6
-  10 permit ipv6 2001:db8:400::/48 any
-  20 deny ipv6 any any log
-
-interface Ethernet1/1
-  no switchport
-  ip access-group CUST-GLOBEX-BCP38 in
-  ipv6 traffic-filter CUST-GLOBEX-BCP38-V6 in
-  ip address 192.0.2.122/30
-  no shutdown
-"""
-
-
 @pytest.mark.parametrize(("device", "config", "iface", "name", "v4", "v6"), [
-    ("eos-edge1", EOS_BCP38, "Ethernet1", "CUST-ACME-BCP38",
-     "ip access-list CUST-ACME-BCP38\n   1 deny tcp host 203.0.113.5 any eq smtp\n",
-     "ipv6 access-list CUST-ACME-BCP38-V6\n   1 deny ipv6 2001:db8:300::/48 any\n"),
-    ("nxos-edge1", NXOS_BCP38, "Ethernet1/1", "CUST-GLOBEX-BCP38",
-     "ip access-list CUST-GLOBEX-BCP38\n  1 deny tcp 203.0.113.5/32 any eq smtp\n",
-     "ipv6 access-list CUST-GLOBEX-BCP38-V6\n  1 deny ipv6 2001:db8:300::/48 any\n"),
+    ("eos-edge1", "eos", "Ethernet1", "CUST-ACME-IN",
+     "ip access-list CUST-ACME-IN\n   1 deny tcp host 203.0.113.5 any eq smtp\n",
+     "ipv6 access-list CUST-ACME-IN-V6\n   1 deny ipv6 2001:db8:300::/48 any\n"),
+    ("nxos-edge1", "nxos", "Ethernet1/1", "CUST-GLOBEX-IN",
+     "ip access-list CUST-GLOBEX-IN\n  1 deny tcp 203.0.113.5/32 any eq smtp\n",
+     "ipv6 access-list CUST-GLOBEX-IN-V6\n  1 deny ipv6 2001:db8:300::/48 any\n"),
 ], ids=["eos", "nxos"])
 def test_acl_denies_compose_into_the_operators_acls_on_eos_and_nxos(ctx_with, device, config, iface, name, v4, v6):
+    """The shared running configs (tests/fixtures/running/<platform>/occupied.txt): EOS indents
+    ACL entries three spaces and binds IPv6 with `ipv6 access-group`, NX-OS two and
+    `ipv6 traffic-filter`; both number entries from 10."""
+    config = (RUNNING / config / "occupied.txt").read_text()
     ctx = ctx_with(device, config)
     plan, candidate = plan_and_candidate(ctx, device, [acl(601, "203.0.113.5/32", (25,)),
                                                        acl(602, "2001:db8:300::/48")])
@@ -566,7 +523,7 @@ def test_acl_denies_compose_into_the_operators_acls_on_eos_and_nxos(ctx_with, de
     assert f"interface {iface}\n" not in candidate
     assert not any(ln.strip().startswith("no ") for ln in candidate.splitlines())
     # an operator entry at 2 (inside 1-4) refuses the device
-    clash = config.replace("10 permit ip ", "2 permit ip ")
+    clash = config.replace("20 permit ip ", "2 permit ip ", 1)
     plan, candidate = plan_and_candidate(ctx_with(device, clash), device, [acl(601, "203.0.113.5/32", (25,))])
     assert candidate is None and f"refused ({name}): ACL {name} uses sequence 2" in plan.error
 
@@ -615,3 +572,33 @@ def test_iosxr_free_route_policy_slot_still_gets_enforcers_policy(ctx_with):
                                          [hijack(501, "203.0.113.128/25", "globex")])
     assert [s.mode.value for s in plan.slots] == ["free"]
     assert "   route-policy ENFORCER-HIJACK-globex-V4 in" in candidate
+
+
+@pytest.mark.parametrize(("platform", "device", "iface", "name"), [
+    ("ios", "ios-edge1", "GigabitEthernet0/0/1", "CUST-ACME-IN"),
+    ("eos", "eos-edge1", "Ethernet1", "CUST-ACME-IN"),
+    ("nxos", "nxos-edge1", "Ethernet1/1", "CUST-GLOBEX-IN"),
+], ids=["ios", "eos", "nxos"])
+def test_shared_running_fixtures_occupied_composes_and_no_room_refuses(ctx_with, platform, device, iface, name):
+    """The shared captures-by-hand (tests/fixtures/running): `occupied` numbers the operator's
+    BCP 38 ACL from 10 (composed at 1), `no-room` from 1 (refused, naming the ACL)."""
+    occupied = (RUNNING / platform / "occupied.txt").read_text()
+    plan, candidate = plan_and_candidate(ctx_with(device, occupied), device, [acl(601, "203.0.113.5/32", (25,))])
+    assert plan.error is None
+    slot = next(s for s in plan.slots if s.slot == f"interface {iface} inbound ACL (IPv4)")
+    assert (slot.mode.value, slot.operator_object) == ("composed", name)
+    assert f"access-list {'extended ' if platform == 'ios' else ''}{name}\n" in candidate
+    no_room = (RUNNING / platform / "no-room.txt").read_text()
+    plan, candidate = plan_and_candidate(ctx_with(device, no_room), device, [acl(601, "203.0.113.5/32", (25,))])
+    assert candidate is None
+    assert f"interface {iface} inbound ACL (IPv4): refused ({name}): ACL {name} uses sequence 1" in plan.error
+
+
+def test_ios_ipv6_acl_with_default_numbers_prints_none_and_is_refused(ctx_with):
+    """IOS prints default-numbered IPv6 ACL entries without a number (the shared fixture): enforcer
+    cannot place an entry before them, so it refuses rather than guess."""
+    occupied = (RUNNING / "ios" / "occupied.txt").read_text()
+    plan, candidate = plan_and_candidate(ctx_with("ios-edge1", occupied), "ios-edge1", [acl(602, "2001:db8:300::/48")])
+    assert candidate is None
+    assert ("interface GigabitEthernet0/0/1 inbound ACL (IPv6): refused (CUST-ACME-IN-V6): ACL CUST-ACME-IN-V6 "
+            "has an entry without a sequence number (remark BCP38: acme sources only)") in plan.error
