@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.syntax import Syntax
 from rich.table import Table
 
-from . import planfile, service
 from .cli import context, emit_json, err, fail, guard, out
 from .terminal import plain, shown
+
+if TYPE_CHECKING:  # imported by the commands that use them: see the start-up note in enforcer/cli.py
+    from . import planfile, service
 
 app = typer.Typer()
 
@@ -31,6 +33,8 @@ def register(main: typer.Typer) -> None:
 @app.command()
 def render(ctx: typer.Context, device: Annotated[str, typer.Argument(help="Inventory device name")]) -> None:
     """Print the device's whole enforcer-managed section as rendered from the active set."""
+    from . import service
+
     text = guard(lambda: service.render_device(context(ctx), device))
     sys.stdout.write(text)
 
@@ -52,6 +56,7 @@ def plan(
     ] = None,
 ) -> None:
     """Show, per device, the diff between the rendered section and the device's live state."""
+    from . import planfile, service
     from .rederive import rederive as rederive_set
 
     c = context(ctx)
@@ -160,6 +165,8 @@ def apply(
     With FILE, push the saved plan as it was shown, or refuse it if the store or a device changed
     since. Without, plan now, show the commands, and on yes push those same commands.
     """
+    from . import planfile, service
+
     c = context(ctx)
     import getpass
 
@@ -205,6 +212,7 @@ def _show(plans: list[Any], as_json: bool) -> None:
 
 def _apply_saved(c: service.Context, saved: planfile.SavedPlan, revert_in: int, who: str) -> list:
     """Push a saved (or just shown) plan; a stale one is refused with one line and exit 1."""
+    from . import planfile
 
     def run() -> list:
         try:
@@ -241,6 +249,8 @@ def reconcile(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Expire what is due, then make every device equal its rendered section (once, or every --interval)."""
+    from . import service
+
     c = context(ctx)
     if interval is not None:
         import logging
