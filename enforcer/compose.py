@@ -20,31 +20,18 @@ this module holds the logic once for every platform that declares them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from .conftree import Node, SlotFacts, SlotPath, TreeFacts, parse
+from .compose_acl import compose_acls
+from .conftree import Node, SlotFacts, TreeFacts, parse
 from .inventory import Device
 from .render import ComposedDeny, PrefixFilter, RtbhGuard, Section, platform_info
 from .seqnum import SeqRange
+from .slots import SlotDecision, SlotMode, fill, matches, sequence_range, slot_facts, slot_object
 
-
-class SlotMode(StrEnum):
-    FREE = "free"
-    COMPOSED = "composed"
-    REFUSED = "refused"
-
-
-class SlotDecision(BaseModel):
-    """One attachment point on one device: how enforcer uses it, and why (shown by ``enforcer plan``)."""
-
-    model_config = ConfigDict(frozen=True)
-    slot: str
-    mode: SlotMode
-    operator_object: str | None = None
-    reason: str = ""
+__all__ = ["Composition", "SlotDecision", "SlotMode", "compose", "composed_live", "live_section", "refusal",
+           "slot_facts"]
 
 
 class Composition(BaseModel):
@@ -65,64 +52,18 @@ def refusal(composition: Composition) -> str:
     return "; ".join(f"{s.slot}: refused ({s.operator_object}): {s.reason}" for s in composition.refused)
 
 
-def slot_facts(device: Device) -> SlotFacts | None:
-    info = platform_info(device.platform)
-    return info.slots
-
-
-def sequence_range(device: Device, facts: SlotFacts) -> SeqRange:
-    lo, hi = device.sequence_range or facts.sequence_range
-    return SeqRange(lo=lo - 1, hi=hi, step=1, ordered=False)
-
-
-def _fill(pattern: str, **values: str) -> re.Pattern[str]:
-    for key, value in values.items():
-        pattern = pattern.replace("{" + key + "}", value)
-    return re.compile(pattern, re.IGNORECASE)
-
-
-def _matches(tree: Node, path: list[re.Pattern[str]]) -> Iterator[tuple[list[Node], re.Match[str]]]:
-    """Every chain of nodes matching ``path`` level by level (top-level line, a line under it,
-    ...), with the match of the last level: one walk of the parts of the tree the path names."""
-    def walk(node: Node, depth: int, chain: list[Node]) -> Iterator[tuple[list[Node], re.Match[str]]]:
-        for child in node.children.values():
-            m = path[depth].search(child.text)
-            if not m:
-                continue
-            if depth == len(path) - 1:
-                yield [*chain, child], m
-            else:
-                yield from walk(child, depth + 1, [*chain, child])
-
-    return walk(tree, 0, [])
-
-
-def _slot_object(tree: Node, paths: tuple[SlotPath, ...], family: int, **values: str) -> tuple[str, str] | None:
-    """(the line, the operator's object) in the first occupied slot of ``paths`` for ``family``;
-    enforcer's own objects (ENFORCER-…) do not occupy a slot."""
-    for sp in paths:
-        if sp.family not in (None, family):
-            continue
-        path = [_fill(p, family=str(family), **values) for p in sp.path]
-        for chain, m in _matches(tree, path):
-            obj = m.groupdict().get("object") or ""
-            if not obj.startswith("ENFORCER-"):
-                return chain[-1].text, obj
-    return None
-
-
 def _kw(family: int) -> str:
     return "ip" if family == 4 else "ipv6"
 
 
 def _operator_list(tree: Node, pf: PrefixFilter, family: int, facts: SlotFacts) -> str | None:
-    found = _slot_object(tree, facts.neighbor_prefix_list_in, family, neighbor=re.escape(str(pf.neighbor)))
+    found = slot_object(tree, facts.neighbor_prefix_list_in, family, neighbor=re.escape(str(pf.neighbor)))
     return found[1] if found else None
 
 
 def _list_entries(tree: Node, name: str, family: int, facts: SlotFacts) -> dict[int, str]:
-    path = [_fill(p, name=re.escape(name), kw=_kw(family)) for p in facts.prefix_list_entry]
-    return {int(m.group("seq")): m.group("rest") for _, m in _matches(tree, path)}
+    path = [fill(p, name=re.escape(name), kw=_kw(family)) for p in facts.prefix_list_entry]
+    return {int(m.group("seq")): m.group("rest") for _, m in matches(tree, path)}
 
 
 def _decide_prefix_list(tree: Node, device: Device, pf: PrefixFilter, family: int, facts: SlotFacts) -> SlotDecision:
@@ -130,6 +71,14 @@ def _decide_prefix_list(tree: Node, device: Device, pf: PrefixFilter, family: in
     name = _operator_list(tree, pf, family, facts)
     if name is None:
         return SlotDecision(slot=slot, mode=SlotMode.FREE, reason="no operator prefix-list: enforcer binds its own")
+    if not facts.prefix_list_entry:
+        # IOS XR: the slot holds one route-policy, and RPL has no numbered entries to insert at.
+        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name,
+                            reason=f"the operator's route-policy {name} is bound inbound and IOS XR takes one "
+                                   f"policy per neighbour and direction: enforcer does not rewrite it; add "
+                                   f"`if destination in <the hijacked prefixes> then drop endif` to {name} "
+                                   f"yourself and drop prefix-filter for {pf.customer} on {device.name}, or "
+                                   f"unbind {name}")
     entries = _list_entries(tree, name, family, facts)
     rng = sequence_range(device, facts)
     if not entries:
@@ -156,7 +105,7 @@ def _decide_redistribute(tree: Node, family: int, facts: SlotFacts) -> SlotDecis
     """RTBH redistributes enforcer's tag-666 statics through its route-map. One `redistribute
     static` per address family: an operator's would be replaced, so it is refused instead."""
     slot = f"redistribute static (IPv{family})"
-    found = _slot_object(tree, facts.redistribute_static, family)
+    found = slot_object(tree, facts.redistribute_static, family)
     if found is None or found[1] == "ENFORCER-RTBH":
         return SlotDecision(slot=slot, mode=SlotMode.FREE, reason="no operator redistribution: enforcer's route-map")
     line, obj = found
@@ -168,7 +117,7 @@ def _decide_redistribute(tree: Node, family: int, facts: SlotFacts) -> SlotDecis
 
 
 def _route_map_entries(tree: Node, name: str, facts: SlotFacts) -> dict[int, Node]:
-    pattern = _fill(facts.route_map_entry, name=re.escape(name))
+    pattern = fill(facts.route_map_entry, name=re.escape(name))
     return {int(m.group("seq")): node for node in tree.children.values() if (m := pattern.search(node.text))}
 
 
@@ -178,7 +127,7 @@ def _is_guard(node: Node, facts: SlotFacts) -> bool:
 
 def _decide_guard(tree: Node, device: Device, guard: RtbhGuard, facts: SlotFacts) -> SlotDecision:
     slot = f"neighbor {guard.neighbor} outbound route-map (IPv{guard.family})"
-    found = _slot_object(tree, facts.neighbor_route_map_out, guard.family, neighbor=re.escape(str(guard.neighbor)))
+    found = slot_object(tree, facts.neighbor_route_map_out, guard.family, neighbor=re.escape(str(guard.neighbor)))
     if found is None:
         return SlotDecision(slot=slot, mode=SlotMode.FREE,
                             reason="no operator route-map: enforcer's ENFORCER-RTBH-GUARD keeps RTBH off the session")
@@ -212,13 +161,13 @@ def compose(section: Section, config: str) -> Composition:
     """Decide every slot ``section`` needs on its device from the device's full live ``config``."""
     device = section.device
     facts = slot_facts(device)
-    if facts is None or not (section.prefix_filters or section.rtbh):
+    if facts is None or not (section.prefix_filters or section.rtbh or section.interface_acls):
         return Composition(section=section)
     info = platform_info(device.platform)
     tree = parse(config, info.tree or TreeFacts())
-    slots: list[SlotDecision] = [_decide_redistribute(tree, family, facts)
-                                 for family in (4, 6) if any(r.target.version == family for r in section.rtbh)]
-    ranges: dict[str, SeqRange] = {}
+    slots, interface_acls, composed_acls, ranges = compose_acls(tree, section, facts)
+    slots += [_decide_redistribute(tree, family, facts)
+              for family in (4, 6) if any(r.target.version == family for r in section.rtbh)]
     filters: list[PrefixFilter] = []
     composed: list[ComposedDeny] = []
     for pf in section.prefix_filters:
@@ -243,8 +192,8 @@ def compose(section: Section, config: str) -> Composition:
                                  c.target.prefixlen))
     guards: list[RtbhGuard] = []
     for guard in _guards(section, facts):
-        session = [_fill(p, neighbor=re.escape(str(guard.neighbor))) for p in facts.neighbor_session]
-        if session and next(_matches(tree, session), None) is None:
+        session = [fill(p, neighbor=re.escape(str(guard.neighbor))) for p in facts.neighbor_session]
+        if session and next(matches(tree, session), None) is None:
             continue  # the inventory names a session the device does not have: nothing can leak
         decision = _decide_guard(tree, device, guard, facts)
         slots.append(decision)
@@ -252,7 +201,8 @@ def compose(section: Section, config: str) -> Composition:
             ranges[f"route-map {decision.operator_object} deny"] = sequence_range(device, facts)
             guard = guard.model_copy(update={"into": decision.operator_object})
         guards.append(guard)
-    update = {"prefix_filters": tuple(filters), "composed_denies": tuple(composed), "rtbh_guards": tuple(guards)}
+    update = {"prefix_filters": tuple(filters), "composed_denies": tuple(composed), "rtbh_guards": tuple(guards),
+              "interface_acls": tuple(interface_acls), "composed_acls": tuple(composed_acls)}
     return Composition(section=section.model_copy(update=update), slots=tuple(slots), ranges=ranges)
 
 
@@ -270,7 +220,7 @@ def live_section(device: Device, config: str, managed: str) -> str:
 
 def _split_guards(managed: str, device: Device, facts: SlotFacts) -> tuple[list[str], list[str]]:
     """(enforcer's deny entries in operator route-maps, sorted by map; the other managed lines)."""
-    pattern = _fill(facts.route_map_entry, name=r"(?P<name>(?!ENFORCER-)\S+)")
+    pattern = fill(facts.route_map_entry, name=r"(?P<name>(?!ENFORCER-)\S+)")
     rng = sequence_range(device, facts)
     blocks: list[tuple[str, int, list[str]]] = []
     kept: list[str] = []
@@ -303,14 +253,23 @@ def composed_live(device: Device, config: str) -> list[str]:
     info = platform_info(device.platform)
     rng = sequence_range(device, facts)
     enforcer = re.compile(facts.enforcer_entry)
-    found: list[tuple[int, str, int, list[str]]] = []
+    tree = parse(config, info.tree or TreeFacts())
+    operator = r"(?P<name>(?!ENFORCER-)\S+)"
+    found: list[tuple[int, int, str, int, list[str]]] = []
     for family in (4, 6):
-        path = [_fill(p, name=r"(?P<name>(?!ENFORCER-)\S+)", kw=_kw(family)) for p in facts.prefix_list_entry]
-        for chain, m in _matches(parse(config, info.tree or TreeFacts()), path):
-            head = path[0].search(chain[0].text)
-            name = head.group("name") if head and "name" in head.groupdict() else m.group("name")
-            if rng.lo < int(m.group("seq")) <= rng.hi and enforcer.search(m.group("rest")):
-                found.append((family, name, int(m.group("seq")), [n.line for n in chain]))
+        lists = [fill(p, name=operator, kw=_kw(family)) for p in facts.prefix_list_entry]
+        acls = [[fill(h.path[0], name=operator), fill(e.path[0])]
+                for h in facts.acl_header if h.family in (None, family)
+                for e in facts.acl_entry if e.family in (None, family)]
+        # prefix-list entries first, then ACL entries: the order the templates print them in
+        for kind, path, rule in [(0, lists, enforcer), *((1, p, re.compile(facts.acl_enforcer_entry)) for p in acls)]:
+            if not path:
+                continue
+            for chain, m in matches(tree, path):
+                head = path[0].search(chain[0].text)
+                name = head.group("name") if head and "name" in head.groupdict() else m.group("name")
+                if rng.lo < int(m.group("seq")) <= rng.hi and rule.search(m.group("rest")):
+                    found.append((kind, family, name, int(m.group("seq")), [n.line for n in chain]))
     out: list[str] = []
     for *_, lines in sorted(found):
         out.extend(line for i, line in enumerate(lines) if i == len(lines) - 1 or not out or line not in out)

@@ -87,6 +87,13 @@ class SlotFacts(BaseModel):
     prefix_list_entry: tuple[str, ...] = ()
     #: entries enforcer places: a deny of a prefix and its more-specifics
     enforcer_entry: str = r"^deny \S+( le \d+)?$"
+    #: an interface's inbound ACL per family (path from ``interface {interface}``), the header
+    #: line of ACL ``{name}`` and the regex of one of its numbered entries (groups ``seq``, ``rest``)
+    interface_acl_in: tuple[SlotPath, ...] = ()
+    acl_header: tuple[SlotPath, ...] = ()
+    acl_entry: tuple[SlotPath, ...] = ()
+    #: entries enforcer places in an operator's ACL: denies only (no remark: it would take a number)
+    acl_enforcer_entry: str = r"^deny "
 
 
 @dataclass

@@ -89,6 +89,16 @@ class ComposedDeny(_Entry):
     target: Prefix
 
 
+class ComposedAcl(BaseModel):
+    """The operator's inbound ACL ``into`` of one family, bound on a customer-facing interface
+    (composed slot, :mod:`enforcer.compose`): the acl denies go into it with ``<seq>`` in
+    enforcer's reserved range, before the operator's own entries; it stays the operator's."""
+
+    model_config = ConfigDict(frozen=True)
+    into: str
+    family: int
+
+
 class AntiSpoof(_Entry):
     """Only ``allowed`` may source traffic arriving on ``interface``: the customer's own prefixes
     and its BGP neighbour address (so the customer's session stays up). Link-local and ICMPv6
@@ -124,6 +134,7 @@ class Section(BaseModel):
     acl_interfaces: tuple[str, ...] = ()
     #: the inbound ACL per interface and family, sorted by (interface, family)
     interface_acls: tuple[InterfaceAcl, ...] = ()
+    composed_acls: tuple[ComposedAcl, ...] = ()
     #: OpenFlow: each rate limit that owns a flow, with its meter id (offset in the device's band)
     metered: tuple[MeteredRate, ...] = ()
     #: customer BGP sessions on the device (inventory); enforcer.compose guards those the device has
@@ -134,7 +145,7 @@ class Section(BaseModel):
     def is_empty(self) -> bool:
         return not (
             self.acl or self.null_routes or self.rtbh or self.rate_limits or self.prefix_filters or self.anti_spoof
-            or self.composed_denies
+            or self.composed_denies or self.composed_acls
         )
 
 

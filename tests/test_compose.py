@@ -351,3 +351,254 @@ def test_rtbh_guard_refused_when_the_operator_uses_entry_1_to_4(ctx_with):
     clash = OUT_MAP.replace("route-map CUST-ACME-OUT permit 10", "route-map CUST-ACME-OUT permit 2")
     plan, candidate = plan_and_candidate(ctx_with("frr-edge1", clash), "frr-edge1", [rtbh(301, "203.0.113.9")])
     assert candidate is None and "route-map CUST-ACME-OUT uses entry 2" in plan.error
+
+
+# -- interface ACL slots (issue 9): the operator's BCP 38 ACL bound inbound on a customer port.
+#    Written the way IOS XE 17 prints named ACLs (`show running-config`): IPv4 entries numbered
+#    `10 permit ...` (deny padded to three spaces); IPv6 entries print `sequence N permit ...` only
+#    when N is not the default numbering (15, 25, 35 here; tests/fixtures/running/README.md).
+
+IOS_BCP38 = """Building configuration...
+
+Current configuration : 2210 bytes
+!
+version 17.9
+hostname ios-edge1
+!
+interface GigabitEthernet0/0/1
+ description customer acme
+ ip address 192.0.2.102 255.255.255.252
+ ip access-group CUST-ACME-BCP38 in
+ ipv6 address 2001:DB8:FFFF::101/126
+ ipv6 traffic-filter CUST-ACME-BCP38-V6 in
+!
+interface GigabitEthernet0/0/2
+ description customer initech
+ ip address 192.0.2.106 255.255.255.252
+!
+router bgp 65000
+ bgp log-neighbor-changes
+ neighbor 192.0.2.101 remote-as 64500
+!
+ip access-list extended CUST-ACME-BCP38
+ 10 permit ip 198.51.100.0 0.0.0.127 any
+ 20 permit ip host 192.0.2.101 any
+ 30 deny   ip any any log
+!
+ipv6 access-list CUST-ACME-BCP38-V6
+ sequence 15 permit ipv6 2001:DB8:100::/48 any
+ sequence 25 permit ipv6 FE80::/10 any
+ sequence 35 deny ipv6 any any log
+!
+end
+"""
+
+
+def acl(eid: int, target: str, ports: tuple[int, ...] = ()) -> Enforcement:
+    params = {"protocol": "tcp", "ports": ports} if ports else {}
+    return Enforcement(id=eid, decision_id=eid, action=ActionKind.ACL, target=ip_network(target), params=params,
+                       violation="spam", created_at=T0, expires_at=T0 + timedelta(days=1))
+
+
+def spoofing(eid: int) -> Enforcement:
+    return Enforcement(id=eid, decision_id=eid, action=ActionKind.ANTI_SPOOF, target=ip_network("198.51.100.0/25"),
+                       violation="spoofing", customer="acme", created_at=T0, expires_at=T0 + timedelta(days=1))
+
+
+RUNNING = Path(__file__).parent / "fixtures" / "running"
+V4_DENY = " 1 deny   tcp host 203.0.113.5 any eq smtp"
+V6_DENY = " sequence 1 deny ipv6 2001:DB8:300::/48 any"
+
+
+def test_acl_denies_go_into_the_operators_bcp38_acls_and_a_free_port_keeps_enforcers(ctx_with):
+    """Gi0/0/1 holds the operator's BCP 38 ACLs (IPv4 and IPv6): the denies go into them at
+    sequence 1, before the operator's permits, and the bindings stay the operator's; Gi0/0/2 is
+    free and gets ENFORCER-ACL-V4/-V6 as before."""
+    plan, candidate = plan_and_candidate(ctx_with("ios-edge1", IOS_BCP38), "ios-edge1",
+                                         [acl(601, "203.0.113.5/32", (25,)), acl(602, "2001:db8:300::/48")])
+    assert plan.error is None
+    assert [(s.slot, s.mode.value, s.operator_object) for s in plan.slots] == [
+        ("interface GigabitEthernet0/0/1 inbound ACL (IPv4)", "composed", "CUST-ACME-BCP38"),
+        ("interface GigabitEthernet0/0/1 inbound ACL (IPv6)", "composed", "CUST-ACME-BCP38-V6"),
+        ("interface GigabitEthernet0/0/2 inbound ACL (IPv4)", "free", None),
+        ("interface GigabitEthernet0/0/2 inbound ACL (IPv6)", "free", None),
+    ]
+    assert f"ip access-list extended CUST-ACME-BCP38\n{V4_DENY}\n" in candidate
+    assert f"ipv6 access-list CUST-ACME-BCP38-V6\n{V6_DENY}\n" in candidate
+    assert "interface GigabitEthernet0/0/2\n ip access-group ENFORCER-ACL-V4 in\n" in candidate
+    # the operator's port keeps the operator's ACLs: nothing bound there, nothing negated
+    assert "GigabitEthernet0/0/1" not in candidate
+    assert not any(ln.strip().startswith("no ") for ln in candidate.splitlines())
+
+
+def test_acl_unblock_removes_enforcers_entry_alone_from_the_operators_acl(ctx_with):
+    live = (IOS_BCP38.replace(" 10 permit ip 198.51.100.0", f"{V4_DENY}\n 10 permit ip 198.51.100.0")
+            .replace(" sequence 15 permit ipv6", f"{V6_DENY}\n sequence 15 permit ipv6"))
+    ctx = ctx_with("ios-edge1", live)
+    plan, candidate = plan_and_candidate(ctx, "ios-edge1", [])
+    assert plan.error is None
+    assert candidate == (f"ip access-list extended CUST-ACME-BCP38\n no{V4_DENY}\n"
+                         f"ipv6 access-list CUST-ACME-BCP38-V6\n no{V6_DENY}\n")
+    # still blocked: the live entries are read back as enforcer's, the operator's ACLs untouched
+    # (only the free port Gi0/0/2 gets enforcer's own ACLs)
+    plan, candidate = plan_and_candidate(ctx, "ios-edge1", [acl(601, "203.0.113.5/32", (25,)),
+                                                            acl(602, "2001:db8:300::/48")])
+    assert plan.error is None and "ENFORCER-ACL-V4" in candidate and "CUST-ACME-BCP38" not in candidate
+
+
+@pytest.mark.parametrize(("old", "new", "family", "said"), [
+    (" 10 permit ip 198.51.100.0", " 3 permit ip 198.51.100.0", 4, "sequence 3 inside enforcer's range 1-4"),
+    (" sequence 15 permit ipv6", " sequence 2 permit ipv6", 6, "sequence 2 inside enforcer's range 1-4"),
+], ids=["ipv4", "ipv6"])
+def test_an_operator_entry_in_enforcers_acl_range_fails_closed(ctx_with, old, new, family, said):
+    plan, candidate = plan_and_candidate(ctx_with("ios-edge1", IOS_BCP38.replace(old, new)), "ios-edge1",
+                                         [acl(601, "203.0.113.5/32", (25,)), acl(602, "2001:db8:300::/48")])
+    assert candidate is None and not plan.has_changes
+    assert f"interface GigabitEthernet0/0/1 inbound ACL (IPv{family}): refused" in plan.error
+    assert said in plan.error and "renumber it above 4" in plan.error
+
+
+@pytest.mark.parametrize(("target", "ports"), [("203.0.113.5/32", (25, 80, 110, 143, 443)),
+                                               ("2001:db8:300::/48", (25, 80, 110, 143, 443))], ids=["ipv4", "ipv6"])
+def test_more_denies_than_the_reserved_acl_range_holds_fails_closed(ctx_with, target, ports):
+    plan, candidate = plan_and_candidate(ctx_with("ios-edge1", IOS_BCP38), "ios-edge1", [acl(601, target, ports)])
+    assert candidate is None
+    assert "5 denies do not fit in enforcer's range 1-4 of ACL CUST-ACME-BCP38" in plan.error
+    assert "widen sequence_range" in plan.error
+
+
+def test_a_wider_sequence_range_makes_room_in_the_acl(ctx_with):
+    live = IOS_BCP38.replace(" 10 permit ip 198", " 50 permit ip 198")
+    ctx = ctx_with("ios-edge1", live, "  sequence_range: [1, 9]\n")
+    plan, candidate = plan_and_candidate(ctx, "ios-edge1", [acl(601, "203.0.113.5/32", (25, 80, 110, 143, 443))])
+    assert plan.error is None
+    assert " 5 deny   tcp host 203.0.113.5 any eq 443" in candidate
+
+
+def test_an_unnumbered_acl_fails_closed(ctx_with):
+    """Classic IOS 15 prints named-ACL entries without numbers, and a numbered `access-list 101`
+    has none to insert at: both are refused, naming what to change."""
+    classic = IOS_BCP38.replace(" 10 permit ip 198", " permit ip 198").replace(" 20 permit ip host", " permit ip host")
+    plan, _ = plan_and_candidate(ctx_with("ios-edge1", classic), "ios-edge1", [acl(601, "203.0.113.5/32")])
+    assert ("ACL CUST-ACME-BCP38 has an entry without a sequence number (permit ip 198.51.100.0 0.0.0.127 any)"
+            in plan.error)
+    numbered = (IOS_BCP38.replace("ip access-group CUST-ACME-BCP38 in", "ip access-group 101 in")
+                .replace("ip access-list extended CUST-ACME-BCP38\n", "")
+                .replace(" 10 permit ip 198.51.100.0 0.0.0.127 any\n 20 permit ip host 192.0.2.101 any\n"
+                         " 30 deny   ip any any log\n",
+                         "access-list 101 permit ip 198.51.100.0 0.0.0.127 any\n"))
+    plan, _ = plan_and_candidate(ctx_with("ios-edge1", numbered), "ios-edge1", [acl(601, "203.0.113.5/32")])
+    assert "inbound ACL (IPv4): refused (101): ACL 101 is bound but not defined as a named ACL" in plan.error
+
+
+def test_anti_spoof_on_a_port_with_the_operators_acl_is_refused(ctx_with):
+    """Anti-spoof is a permit-list of the customer's sources: merged into the operator's BCP 38
+    ACL it would be shadowed by (or shadow) the operator's entries. Refused; the reason says how."""
+    plan, candidate = plan_and_candidate(ctx_with("ios-edge1", IOS_BCP38), "ios-edge1", [spoofing(701)])
+    assert candidate is None
+    assert "interface GigabitEthernet0/0/1 inbound ACL (IPv4): refused (CUST-ACME-BCP38): anti-spoof" in plan.error
+    assert "drop anti-spoof for this customer, or unbind CUST-ACME-BCP38" in plan.error
+
+
+@pytest.mark.parametrize(("device", "config", "iface", "name", "v4", "v6"), [
+    ("eos-edge1", "eos", "Ethernet1", "CUST-ACME-IN",
+     "ip access-list CUST-ACME-IN\n   1 deny tcp host 203.0.113.5 any eq smtp\n",
+     "ipv6 access-list CUST-ACME-IN-V6\n   1 deny ipv6 2001:db8:300::/48 any\n"),
+    ("nxos-edge1", "nxos", "Ethernet1/1", "CUST-GLOBEX-IN",
+     "ip access-list CUST-GLOBEX-IN\n  1 deny tcp 203.0.113.5/32 any eq smtp\n",
+     "ipv6 access-list CUST-GLOBEX-IN-V6\n  1 deny ipv6 2001:db8:300::/48 any\n"),
+], ids=["eos", "nxos"])
+def test_acl_denies_compose_into_the_operators_acls_on_eos_and_nxos(ctx_with, device, config, iface, name, v4, v6):
+    """The shared running configs (tests/fixtures/running/<platform>/occupied.txt): EOS indents
+    ACL entries three spaces and binds IPv6 with `ipv6 access-group`, NX-OS two and
+    `ipv6 traffic-filter`; both number entries from 10."""
+    config = (RUNNING / config / "occupied.txt").read_text()
+    ctx = ctx_with(device, config)
+    plan, candidate = plan_and_candidate(ctx, device, [acl(601, "203.0.113.5/32", (25,)),
+                                                       acl(602, "2001:db8:300::/48")])
+    assert plan.error is None
+    mine = [(s.mode.value, s.operator_object) for s in plan.slots if s.slot.startswith(f"interface {iface} ")]
+    assert mine == [("composed", name), ("composed", f"{name}-V6")]
+    assert v4 in candidate and v6 in candidate
+    assert f"interface {iface}\n" not in candidate
+    assert not any(ln.strip().startswith("no ") for ln in candidate.splitlines())
+    # an operator entry at 2 (inside 1-4) refuses the device
+    clash = config.replace("20 permit ip ", "2 permit ip ", 1)
+    plan, candidate = plan_and_candidate(ctx_with(device, clash), device, [acl(601, "203.0.113.5/32", (25,))])
+    assert candidate is None and f"refused ({name}): ACL {name} uses sequence 2" in plan.error
+
+
+# IOS XR 7.x `show running-config`: the customer session with the operator's inbound policy.
+IOSXR_POLICY = """Building configuration...
+!! IOS XR Configuration 7.9.2
+!
+hostname iosxr-edge1
+!
+route-policy CUST-GLOBEX-IN
+  if destination in (203.0.113.0/24) then
+    pass
+  else
+    drop
+  endif
+end-policy
+!
+router bgp 65000
+ neighbor 192.0.2.117
+  remote-as 64501
+  address-family ipv4 unicast
+   route-policy CUST-GLOBEX-IN in
+   route-policy PASS-ALL out
+  !
+ !
+!
+end
+"""
+
+
+def test_iosxr_operator_route_policy_on_the_customer_session_is_refused_with_a_plan(ctx_with):
+    """IOS XR binds one route-policy per neighbour and direction, and RPL has no numbered entries:
+    enforcer refuses rather than replace the operator's policy (a route leak after unblock)."""
+    plan, candidate = plan_and_candidate(ctx_with("iosxr-edge1", IOSXR_POLICY), "iosxr-edge1",
+                                         [hijack(501, "203.0.113.128/25", "globex")])
+    assert candidate is None and not plan.has_changes
+    assert plan.error.startswith("neighbor 192.0.2.117 inbound prefix-list (IPv4): refused (CUST-GLOBEX-IN): "
+                                 "the operator's route-policy CUST-GLOBEX-IN is bound inbound")
+    assert "or unbind CUST-GLOBEX-IN" in plan.error
+
+
+def test_iosxr_free_route_policy_slot_still_gets_enforcers_policy(ctx_with):
+    free = IOSXR_POLICY.replace("   route-policy CUST-GLOBEX-IN in\n", "")
+    plan, candidate = plan_and_candidate(ctx_with("iosxr-edge1", free), "iosxr-edge1",
+                                         [hijack(501, "203.0.113.128/25", "globex")])
+    assert [s.mode.value for s in plan.slots] == ["free"]
+    assert "   route-policy ENFORCER-HIJACK-globex-V4 in" in candidate
+
+
+@pytest.mark.parametrize(("platform", "device", "iface", "name"), [
+    ("ios", "ios-edge1", "GigabitEthernet0/0/1", "CUST-ACME-IN"),
+    ("eos", "eos-edge1", "Ethernet1", "CUST-ACME-IN"),
+    ("nxos", "nxos-edge1", "Ethernet1/1", "CUST-GLOBEX-IN"),
+], ids=["ios", "eos", "nxos"])
+def test_shared_running_fixtures_occupied_composes_and_no_room_refuses(ctx_with, platform, device, iface, name):
+    """The shared captures-by-hand (tests/fixtures/running): `occupied` numbers the operator's
+    BCP 38 ACL from 10 (composed at 1), `no-room` from 1 (refused, naming the ACL)."""
+    occupied = (RUNNING / platform / "occupied.txt").read_text()
+    plan, candidate = plan_and_candidate(ctx_with(device, occupied), device, [acl(601, "203.0.113.5/32", (25,))])
+    assert plan.error is None
+    slot = next(s for s in plan.slots if s.slot == f"interface {iface} inbound ACL (IPv4)")
+    assert (slot.mode.value, slot.operator_object) == ("composed", name)
+    assert f"access-list {'extended ' if platform == 'ios' else ''}{name}\n" in candidate
+    no_room = (RUNNING / platform / "no-room.txt").read_text()
+    plan, candidate = plan_and_candidate(ctx_with(device, no_room), device, [acl(601, "203.0.113.5/32", (25,))])
+    assert candidate is None
+    assert f"interface {iface} inbound ACL (IPv4): refused ({name}): ACL {name} uses sequence 1" in plan.error
+
+
+def test_ios_ipv6_acl_with_default_numbers_prints_none_and_is_refused(ctx_with):
+    """IOS prints default-numbered IPv6 ACL entries without a number (the shared fixture): enforcer
+    cannot place an entry before them, so it refuses rather than guess."""
+    occupied = (RUNNING / "ios" / "occupied.txt").read_text()
+    plan, candidate = plan_and_candidate(ctx_with("ios-edge1", occupied), "ios-edge1", [acl(602, "2001:db8:300::/48")])
+    assert candidate is None
+    assert ("interface GigabitEthernet0/0/1 inbound ACL (IPv6): refused (CUST-ACME-IN-V6): ACL CUST-ACME-IN-V6 "
+            "has an entry without a sequence number (remark BCP38: acme sources only)") in plan.error
