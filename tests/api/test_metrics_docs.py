@@ -97,7 +97,11 @@ def test_the_docs_list_every_metric_and_exactly_the_outcomes_the_code_can_emit(b
         family = fams.get(name) or fams.get(name.removesuffix("_total"))
         assert family is not None, f"docs/metrics.md lists {name}: the app has no such metric"
         samples = [s for s in family.samples if not s.name.endswith("_created")]
-        assert set(labels) == {k for s in samples for k in s.labels if k != "le"}, name
+        # a per-decision family has no sample until a device counts something, so nothing to read
+        # its labels from; every other family emits samples in the busy app
+        assert samples or name.startswith("enforcer_decision_dropped_"), name
+        if samples:
+            assert set(labels) == {k for s in samples for k in s.labels if k != "le"}, name
         assert {k: v for k, v in labels.items() if v is not None} == (
             {"outcome": list(OUTCOMES[name])} if name in OUTCOMES else {}), name
         seen = {s.labels["outcome"] for s in samples if "outcome" in s.labels}
