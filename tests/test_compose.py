@@ -374,6 +374,16 @@ def test_an_operator_entry_in_enforcers_range_of_the_redistribution_map_fails_cl
     assert candidate is None and "uses entry 2 inside enforcer's range 1-4" in plan.error
 
 
+def test_rtbh_on_a_platform_whose_templates_cannot_compose_still_refuses(ctx_with):
+    """IOS prints no `match tag 666` entry into an operator's map: its redistribution is refused."""
+    config = IOS_OCCUPIED.replace("  neighbor 192.0.2.101 activate\n",
+                                  "  redistribute static route-map OPERATOR-STATIC\n  neighbor 192.0.2.101 activate\n"
+    ).replace("!\nend\n", "!\nroute-map OPERATOR-STATIC permit 10\n match tag 100\n!\nend\n")
+    plan, candidate = plan_and_candidate(ctx_with("ios-edge1", config), "ios-edge1", [rtbh(301, "203.0.113.9")])
+    assert candidate is None
+    assert "redistribute static (IPv4): refused (OPERATOR-STATIC)" in plan.error and "match tag 666" in plan.error
+
+
 def test_rtbh_with_the_slot_free_uses_enforcers_route_map(ctx_with):
     plan, candidate = plan_and_candidate(ctx_with("frr-edge1", FRR_OCCUPIED), "frr-edge1", [rtbh(301, "203.0.113.9")])
     assert ("redistribute static (IPv4)", "free") in [(s.slot, s.mode.value) for s in plan.slots]
