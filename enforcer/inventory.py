@@ -11,6 +11,7 @@ files is honoured when no variable is named, because that is how many Nornir inv
 from __future__ import annotations
 
 import os
+import re
 from bisect import bisect_right
 from collections.abc import Iterable
 from enum import StrEnum
@@ -22,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, ValidationError, field_validator
 
 from .inventory_nornir import ATTRIBUTES, resolve_host
-from .model import AddressT, Asn, FileProblems, InterfaceName, Name, PrefixT, Violation
+from .model import _NAME, AddressT, Asn, FileProblems, InterfaceName, Name, PrefixT, Violation
 
 
 class Platform(StrEnum):
@@ -93,6 +94,10 @@ class InventoryError(FileProblems):
     """A problem in the inventory files (or a device or customer the inventory does not have)."""
 
 
+#: ``optional_args`` keys that templates print into a device line (templates/junos): typed as names.
+PRINTED_OPTIONAL_ARGS = ("enforcer_customer_group", "enforcer_upstream_group")
+
+
 class Device(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     name: Name
@@ -126,6 +131,16 @@ class Device(BaseModel):
     connection_options: dict[str, ConnectionOptions] = Field(default_factory=dict)
     #: Other tools' ``data:`` keys, kept as they are (enforcer neither reads nor refuses them).
     data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("optional_args")
+    @classmethod
+    def _printed_names(cls, v: dict[str, Any]) -> dict[str, Any]:
+        """The ``optional_args`` a template prints (a Junos BGP group name) must be one name: a
+        space would add a token to the line (``CUSTOMERS import X``), which ``finalize`` allows."""
+        for key in PRINTED_OPTIONAL_ARGS:
+            if key in v and not (isinstance(v[key], str) and re.fullmatch(_NAME, v[key])):
+                raise ValueError(f"{key}: {v[key]!r} is not a name (letters, digits and . _ : @ -)")
+        return v
 
     @field_validator("platform", mode="before")
     @classmethod

@@ -155,6 +155,26 @@ def test_a_junos_group_name_ending_in_a_newline_fails_the_render(inventory):
         build_section(ok, rtbh, inventory, at=T0)).splitlines()
 
 
+@pytest.mark.parametrize("key", ["enforcer_customer_group", "enforcer_upstream_group"])
+def test_a_junos_group_name_with_a_space_is_refused_when_the_inventory_is_read(tmp_path, key):
+    """``CUSTOMERS import X`` passes finalize (spaces are safe text) but adds a token to the Junos
+    line: the inventory types these optional_args as names, and says which one is wrong."""
+    import shutil
+
+    from enforcer.inventory import InventoryError
+
+    inv = tmp_path / "inv"
+    shutil.copytree(REPO / "inventory" / "example", inv)
+    hosts = (inv / "hosts.yaml").read_text()
+    host = EDGE[Platform.JUNOS]
+    assert f"{host}:" in hosts
+    hosts = hosts.replace(f"{host}:\n", f"{host}:\n  optional_args: {{{key}: 'CUSTOMERS import X'}}\n", 1)
+    (inv / "hosts.yaml").write_text(hosts)
+    with pytest.raises(InventoryError) as refused:
+        load_inventory(inv)
+    assert key in str(refused.value) and "is not a name" in str(refused.value)
+
+
 def test_a_list_where_a_template_expects_a_word_fails_the_render(inventory):
     """An OpenFlow ``forward`` given as a YAML list would print its repr, brackets and commas included."""
     base = inventory.device("of-edge1")
