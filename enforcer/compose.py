@@ -20,6 +20,7 @@ this module holds the logic once for every platform that declares them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -121,18 +122,10 @@ def _decide_redistribute(tree: Node, device: Device, family: int, facts: SlotFac
                             reason=f"the operator already redistributes static routes ({line}) without a "
                                    f"route-map: give it one (enforcer then adds its `match tag 666` entry "
                                    f"to it) or remove the redistribution")
-    entries = _route_map_entries(tree, name, facts)
-    rng = sequence_range(device, facts)
-    if not entries:
-        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name,
-                            reason=f"route-map {name} is used by `{line}` but not defined: define it (or "
-                                   f"remove the redistribution) first")
-    clash = sorted(n for n, node in entries.items() if rng.lo < n <= rng.hi and not _is_rtbh_entry(node, facts))
-    if clash:
-        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name,
-                            reason=f"route-map {name} uses entry {clash[0]} inside enforcer's range "
-                                   f"{rng.lo + 1}-{rng.hi}: renumber it above {rng.hi} or set sequence_range "
-                                   f"for {device.name} in the inventory")
+    refused = _no_room(tree, device, slot, name, facts, _is_rtbh_entry,
+                       f"is used by `{line}` but not defined: define it (or remove the redistribution) first")
+    if refused:
+        return refused
     return SlotDecision(slot=slot, mode=SlotMode.COMPOSED, operator_object=name,
                         reason=f"a `{facts.rtbh_match}` entry with the blackhole community inserted into the "
                                f"operator's route-map {name} (changes an operator object)")
@@ -148,6 +141,24 @@ def _route_map_entries(tree: Node, name: str, facts: SlotFacts) -> dict[int, Nod
     return {int(m.group("seq")): node for node in tree.children.values() if (m := pattern.search(node.text))}
 
 
+def _no_room(tree: Node, device: Device, slot: str, name: str, facts: SlotFacts,
+             ours: Callable[[Node, SlotFacts], bool], undefined: str) -> SlotDecision | None:
+    """The refusal when enforcer cannot put an entry into the operator's route-map ``name``: it is
+    not defined, or an entry of the operator's (not ``ours``) sits in enforcer's range; else None."""
+    entries = _route_map_entries(tree, name, facts)
+    rng = sequence_range(device, facts)
+    if not entries:
+        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name,
+                            reason=f"route-map {name} {undefined}")
+    clash = sorted(n for n, node in entries.items() if rng.lo < n <= rng.hi and not ours(node, facts))
+    if clash:
+        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name,
+                            reason=f"route-map {name} uses entry {clash[0]} inside enforcer's range "
+                                   f"{rng.lo + 1}-{rng.hi}: renumber it above {rng.hi} or set sequence_range "
+                                   f"for {device.name} in the inventory")
+    return None
+
+
 def _is_guard(node: Node, facts: SlotFacts) -> bool:
     return node.text.split()[2] == "deny" and list(node.children) == [facts.guard_match]
 
@@ -159,17 +170,10 @@ def _decide_guard(tree: Node, device: Device, guard: RtbhGuard, facts: SlotFacts
         return SlotDecision(slot=slot, mode=SlotMode.FREE,
                             reason="no operator route-map: enforcer's ENFORCER-RTBH-GUARD keeps RTBH off the session")
     name = found[1]
-    entries = _route_map_entries(tree, name, facts)
-    rng = sequence_range(device, facts)
-    if not entries:
-        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name,
-                            reason=f"route-map {name} is bound but not defined: define it (or unbind it) first")
-    clash = sorted(n for n, node in entries.items() if rng.lo < n <= rng.hi and not _is_guard(node, facts))
-    if clash:
-        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name,
-                            reason=f"route-map {name} uses entry {clash[0]} inside enforcer's range "
-                                   f"{rng.lo + 1}-{rng.hi}: renumber it above {rng.hi} or set sequence_range "
-                                   f"for {device.name} in the inventory")
+    refused = _no_room(tree, device, slot, name, facts, _is_guard,
+                       "is bound but not defined: define it (or unbind it) first")
+    if refused:
+        return refused
     return SlotDecision(slot=slot, mode=SlotMode.COMPOSED, operator_object=name,
                         reason=f"a deny entry for RTBH routes inserted into the operator's route-map {name} "
                                f"(changes an operator object)")
