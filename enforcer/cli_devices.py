@@ -147,6 +147,8 @@ def _print_candidates(plans: list[Any]) -> None:
         if p.candidate:
             out.print(f"[bold]{shown(p.device)}[/bold]: commands to send")
             out.print(Syntax(plain(p.candidate, one_line=False), "text", theme="ansi_dark", background_color="default"))
+        if p.after_commit:
+            out.print(f"[bold]{shown(p.device)}[/bold]: then, once committed: {shown('; '.join(p.after_commit))}")
 
 
 @app.command()

@@ -20,13 +20,14 @@ this module holds the logic once for every platform that declares them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 
 from .compose_acl import compose_acls
 from .conftree import Node, SlotFacts, TreeFacts, parse
 from .inventory import Device
-from .render import ComposedDeny, PrefixFilter, RtbhGuard, Section, platform_info
+from .render import ComposedDeny, ComposedRtbh, PrefixFilter, RtbhGuard, Section, platform_info
 from .seqnum import SeqRange
 from .slots import SlotDecision, SlotMode, fill, matches, sequence_range, slot_facts, slot_object
 
@@ -101,24 +102,61 @@ def _decide_prefix_list(tree: Node, device: Device, pf: PrefixFilter, family: in
                                f"{rng.lo + 1}-{rng.hi} (changes an operator object)")
 
 
-def _decide_redistribute(tree: Node, family: int, facts: SlotFacts) -> SlotDecision:
-    """RTBH redistributes enforcer's tag-666 statics through its route-map. One `redistribute
-    static` per address family: an operator's would be replaced, so it is refused instead."""
+def _decide_redistribute(tree: Node, device: Device, family: int, facts: SlotFacts) -> SlotDecision:
+    """RTBH redistributes enforcer's tag-666 statics. One `redistribute static` per address
+    family: when the operator's is there with a route-map, enforcer's entry goes into that
+    route-map (before the operator's entries, in enforcer's range), so both keep working; a plain
+    `redistribute static` has no route-map to compose with and is refused."""
     slot = f"redistribute static (IPv{family})"
     found = slot_object(tree, facts.redistribute_static, family)
     if found is None or found[1] == "ENFORCER-RTBH":
         return SlotDecision(slot=slot, mode=SlotMode.FREE, reason="no operator redistribution: enforcer's route-map")
-    line, obj = found
-    held = obj or "(no route-map)"
-    return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=held,
-                        reason=f"the operator already redistributes static routes ({line}); add an entry "
-                               f"`match tag 666` / `set community 65535:666` before the others in {held} and "
-                               f"leave RTBH to that, or remove the redistribution")
+    line, name = found
+    if not facts.rtbh_entry_closer:
+        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name or "(no route-map)",
+                            reason=f"the operator already redistributes static routes ({line}); add an entry "
+                                   f"`match tag 666` / `set community 65535:666` before the others in "
+                                   f"{name or 'a route-map'} and leave RTBH to that, or remove the redistribution")
+    if not name:
+        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object="(no route-map)",
+                            reason=f"the operator already redistributes static routes ({line}) without a "
+                                   f"route-map: give it one (enforcer then adds its `match tag 666` entry "
+                                   f"to it) or remove the redistribution")
+    refused = _no_room(tree, device, slot, name, facts, _is_rtbh_entry,
+                       f"is used by `{line}` but not defined: define it (or remove the redistribution) first")
+    if refused:
+        return refused
+    return SlotDecision(slot=slot, mode=SlotMode.COMPOSED, operator_object=name,
+                        reason=f"a `{facts.rtbh_match}` entry with the blackhole community inserted into the "
+                               f"operator's route-map {name} (changes an operator object)")
+
+
+def _is_rtbh_entry(node: Node, facts: SlotFacts) -> bool:
+    """Enforcer's RTBH entry in an operator's route-map: a permit matching enforcer's tag."""
+    return node.text.split()[2] == "permit" and facts.rtbh_match in node.children
 
 
 def _route_map_entries(tree: Node, name: str, facts: SlotFacts) -> dict[int, Node]:
     pattern = fill(facts.route_map_entry, name=re.escape(name))
     return {int(m.group("seq")): node for node in tree.children.values() if (m := pattern.search(node.text))}
+
+
+def _no_room(tree: Node, device: Device, slot: str, name: str, facts: SlotFacts,
+             ours: Callable[[Node, SlotFacts], bool], undefined: str) -> SlotDecision | None:
+    """The refusal when enforcer cannot put an entry into the operator's route-map ``name``: it is
+    not defined, or an entry of the operator's (not ``ours``) sits in enforcer's range; else None."""
+    entries = _route_map_entries(tree, name, facts)
+    rng = sequence_range(device, facts)
+    if not entries:
+        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name,
+                            reason=f"route-map {name} {undefined}")
+    clash = sorted(n for n, node in entries.items() if rng.lo < n <= rng.hi and not ours(node, facts))
+    if clash:
+        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name,
+                            reason=f"route-map {name} uses entry {clash[0]} inside enforcer's range "
+                                   f"{rng.lo + 1}-{rng.hi}: renumber it above {rng.hi} or set sequence_range "
+                                   f"for {device.name} in the inventory")
+    return None
 
 
 def _is_guard(node: Node, facts: SlotFacts) -> bool:
@@ -132,17 +170,10 @@ def _decide_guard(tree: Node, device: Device, guard: RtbhGuard, facts: SlotFacts
         return SlotDecision(slot=slot, mode=SlotMode.FREE,
                             reason="no operator route-map: enforcer's ENFORCER-RTBH-GUARD keeps RTBH off the session")
     name = found[1]
-    entries = _route_map_entries(tree, name, facts)
-    rng = sequence_range(device, facts)
-    if not entries:
-        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name,
-                            reason=f"route-map {name} is bound but not defined: define it (or unbind it) first")
-    clash = sorted(n for n, node in entries.items() if rng.lo < n <= rng.hi and not _is_guard(node, facts))
-    if clash:
-        return SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=name,
-                            reason=f"route-map {name} uses entry {clash[0]} inside enforcer's range "
-                                   f"{rng.lo + 1}-{rng.hi}: renumber it above {rng.hi} or set sequence_range "
-                                   f"for {device.name} in the inventory")
+    refused = _no_room(tree, device, slot, name, facts, _is_guard,
+                       "is bound but not defined: define it (or unbind it) first")
+    if refused:
+        return refused
     return SlotDecision(slot=slot, mode=SlotMode.COMPOSED, operator_object=name,
                         reason=f"a deny entry for RTBH routes inserted into the operator's route-map {name} "
                                f"(changes an operator object)")
@@ -166,8 +197,15 @@ def compose(section: Section, config: str) -> Composition:
     info = platform_info(device.platform)
     tree = parse(config, info.tree or TreeFacts())
     slots, interface_acls, composed_acls, ranges = compose_acls(tree, section, facts)
-    slots += [_decide_redistribute(tree, family, facts)
-              for family in (4, 6) if any(r.target.version == family for r in section.rtbh)]
+    composed_rtbh: list[ComposedRtbh] = []
+    for family in (4, 6):
+        if not any(r.target.version == family for r in section.rtbh):
+            continue
+        decision = _decide_redistribute(tree, device, family, facts)
+        slots.append(decision)
+        if decision.mode is SlotMode.COMPOSED and decision.operator_object:
+            ranges[f"route-map {decision.operator_object} permit"] = sequence_range(device, facts)
+            composed_rtbh.append(ComposedRtbh(into=decision.operator_object, family=family))
     filters: list[PrefixFilter] = []
     composed: list[ComposedDeny] = []
     for pf in section.prefix_filters:
@@ -202,7 +240,8 @@ def compose(section: Section, config: str) -> Composition:
             guard = guard.model_copy(update={"into": decision.operator_object})
         guards.append(guard)
     update = {"prefix_filters": tuple(filters), "composed_denies": tuple(composed), "rtbh_guards": tuple(guards),
-              "interface_acls": tuple(interface_acls), "composed_acls": tuple(composed_acls)}
+              "interface_acls": tuple(interface_acls), "composed_acls": tuple(composed_acls),
+              "composed_rtbh": tuple(composed_rtbh)}
     return Composition(section=section.model_copy(update=update), slots=tuple(slots), ranges=ranges)
 
 
@@ -214,8 +253,25 @@ def live_section(device: Device, config: str, managed: str) -> str:
     if facts is None:
         return managed
     guards, kept = _split_guards(managed, device, facts)
-    extra = composed_live(device, config) + guards
+    extra = composed_live(device, config) + guards + _rtbh_entries_live(device, config, facts)
     return "".join(line + "\n" for line in kept + extra)
+
+
+def _rtbh_entries_live(device: Device, config: str, facts: SlotFacts) -> list[str]:
+    """Enforcer's RTBH entries in operators' route-maps, as the device prints them, by map: a
+    permit in enforcer's range that matches enforcer's tag (no ENFORCER name marks them)."""
+    if not facts.rtbh_entry_closer:
+        return []
+    tree = parse(config, platform_info(device.platform).tree or TreeFacts())
+    pattern = fill(facts.route_map_entry, name=r"(?P<name>(?!ENFORCER-)\S+)")
+    rng = sequence_range(device, facts)
+    found = []
+    for node in tree.children.values():
+        m = pattern.search(node.text)
+        if m and rng.lo < int(m.group("seq")) <= rng.hi and _is_rtbh_entry(node, facts):
+            closer = [] if node.closer is not None else [facts.rtbh_entry_closer]
+            found.append((m.group("name"), int(m.group("seq")), list(node.lines()) + closer))
+    return [line for *_, lines in sorted(found) for line in lines]
 
 
 def _split_guards(managed: str, device: Device, facts: SlotFacts) -> tuple[list[str], list[str]]:

@@ -83,6 +83,12 @@ class SlotFacts(BaseModel):
     neighbor_session: tuple[str, ...] = ()
     route_map_entry: str = r"^route-map {name} (?P<action>permit|deny) (?P<seq>\d+)$"
     guard_match: str = "match community ENFORCER-RTBH"
+    #: what makes a permit entry of an operator's redistribution route-map enforcer's RTBH entry
+    rtbh_match: str = "match tag 666"
+    #: set where the templates can put that entry into the operator's `redistribute static
+    #: route-map` (FRR): the line the device prints after a route-map entry (``exit``). Empty:
+    #: an operator's redistribution is refused, never composed with.
+    rtbh_entry_closer: str = ""
     #: the path to an entry of prefix-list ``{name}``: groups ``seq`` (its number), ``rest``
     prefix_list_entry: tuple[str, ...] = ()
     #: entries enforcer places: a deny of a prefix and its more-specifics
@@ -94,6 +100,9 @@ class SlotFacts(BaseModel):
     acl_entry: tuple[SlotPath, ...] = ()
     #: entries enforcer places in an operator's ACL: denies only (no remark: it would take a number)
     acl_enforcer_entry: str = r"^deny "
+    #: the exec command that makes the router re-run ``{neighbor}``'s inbound filter after its
+    #: prefix-list changed (FRR: the list's entries are not re-applied by themselves); enforcer.refresh
+    refresh_in: str = ""
 
 
 @dataclass

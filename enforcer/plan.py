@@ -32,6 +32,9 @@ class DevicePlan(BaseModel):
     #: fixed at plan time so that what ``enforcer plan`` shows, a saved plan holds and ``apply``
     #: sends are one text. Empty when nothing changes.
     candidate: str = ""
+    #: Exec commands sent once the commit is confirmed (FRR's ``clear bgp X soft in`` after an
+    #: inbound prefix-list changed: enforcer.refresh), shown with the candidate.
+    after_commit: list[str] = []
     unsupported: list[tuple[int, ActionKind]] = []
     protected: list[int] = []
     #: how each attachment point enforcer needs is used (free / composed / refused, and why);

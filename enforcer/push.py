@@ -20,6 +20,7 @@ from .drivers.base import CommitRefused, DeviceUnreachable, Driver, DriverError
 from .inventory import Device, Inventory
 from .model import Enforcement, EnforcerError
 from .plan import DevicePlan, failed_plan, make_plan
+from .refresh import after_commit
 from .render import RenderError, render_push, render_section
 from .withhold import Rendered, render_for
 
@@ -57,7 +58,7 @@ def plan_device(
     pending, settled = driver.has_pending_commit(), None
     if pending and settle:
         settled, pending = settle_pending(driver, _desired(device, enforcements, inventory, at, driver)[3]), False
-    rendered, live, composition, desired = _desired(device, enforcements, inventory, at, driver)
+    rendered, live, composition, desired, config = _desired(device, enforcements, inventory, at, driver)
     if composition.refused:
         return failed_plan(device.name, device.platform, device.effective_transport, refusal(composition),
                            slots=list(composition.slots))
@@ -74,24 +75,27 @@ def plan_device(
     )
     plan = plan.model_copy(update={"withheld": rendered.withheld, "pending": pending, "settled": settled})
     if plan.has_changes:  # the commands shown, saved and sent: rendered once, here
-        plan = plan.model_copy(update={"candidate": render_push(device, desired, live, plan.removed_lines)})
+        plan = plan.model_copy(update={"candidate": render_push(device, desired, live, plan.removed_lines),
+                                       "after_commit": after_commit(device, config, live, desired)})
     return plan
 
 
 def _desired(
     device: Device, enforcements: list[Enforcement], inventory: Inventory, at: datetime, driver: Driver
-) -> tuple[Rendered, str, Composition, str]:
+) -> tuple[Rendered, str, Composition, str, str]:
     """At one moment of the device: render, read the live section, read the slots and compose
     with the operator's objects (enforcer.compose), number entries against the live ones.
-    Returns (rendered, live, composition, desired); desired is empty when a slot is refused."""
+    Returns (rendered, live, composition, desired, config); desired is empty when a slot is
+    refused, config (the full running config) when the platform has no slots."""
     with driver.same_moment():
         rendered = render_for(device, enforcements, inventory, at, conflicts=driver.conflicts)
         live = driver.get_managed_section()
         config = driver.get_config() if slot_facts(device) else ""
     composition = compose(rendered.section, config) if config else Composition(section=rendered.section)
     if composition.refused:
-        return rendered, live, composition, ""
-    return rendered, live, composition, render_section(composition.section, live=live, ranges=composition.ranges)
+        return rendered, live, composition, "", config
+    return (rendered, live, composition, render_section(composition.section, live=live, ranges=composition.ranges),
+            config)
 
 
 def settle_pending(driver: Driver, desired: str) -> str | None:
@@ -164,6 +168,11 @@ def push_plan(driver: Driver, plan: DevicePlan, revert_in: int | None = DEFAULT_
             rolled_back=rolled_back,
             seconds=time.monotonic() - started,
         )
+    try:  # after the confirm: the commit stands whatever happens here, and the result says so
+        driver.run_after_commit(plan.after_commit)
+    except Exception as exc:  # noqa: BLE001 - this device's result, like every failure above
+        return _result(plan, ok=False, changed=True, seconds=time.monotonic() - started,
+                       error=f"committed, but {plan.after_commit!r} failed: {failure_reason(exc)}")
     return _result(plan, ok=True, changed=True, seconds=time.monotonic() - started)
 
 

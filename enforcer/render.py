@@ -43,6 +43,7 @@ from .section import (
     AclRule,
     AntiSpoof,
     ComposedDeny,
+    ComposedRtbh,
     InterfaceAcl,
     MeteredRate,
     NullRoute,
@@ -57,8 +58,9 @@ from .seqnum import SeqRange, number
 #: The section entries are defined in enforcer/section.py; render keeps exporting them (callers
 #: import Section and friends from here).
 __all__ = [
-    "TRAFFIC_ACTIONS", "AclRule", "AntiSpoof", "ComposedDeny", "InterfaceAcl", "MeteredRate", "NullRoute",
-    "PrefixFilter", "RateLimit", "RtbhGuard", "RtbhRoute", "Section", "PlatformInfo", "RenderError", "Rendered",
+    "TRAFFIC_ACTIONS", "AclRule", "AntiSpoof", "ComposedDeny", "ComposedRtbh", "InterfaceAcl", "MeteredRate",
+    "NullRoute", "PrefixFilter", "RateLimit", "RtbhGuard", "RtbhRoute", "Section", "PlatformInfo", "RenderError",
+    "Rendered",
     "allocate_meters", "build_section", "environment", "platform_info", "render_push", "render_section",
     "TEMPLATES_DIR",
 ]

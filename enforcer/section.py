@@ -89,6 +89,17 @@ class ComposedDeny(_Entry):
     target: Prefix
 
 
+class ComposedRtbh(BaseModel):
+    """The operator's ``redistribute static route-map into`` of one family (composed slot,
+    :mod:`enforcer.compose`): enforcer's ``match tag 666`` / ``set community`` entry goes into that
+    route-map with ``<seq>`` in enforcer's reserved range, before the operator's own entries, so
+    the operator's statics stay redistributed and enforcer binds no redistribution of its own."""
+
+    model_config = ConfigDict(frozen=True)
+    into: str
+    family: int
+
+
 class ComposedAcl(BaseModel):
     """The operator's inbound ACL ``into`` of one family, bound on a customer-facing interface
     (composed slot, :mod:`enforcer.compose`): the acl denies go into it with ``<seq>`` in
@@ -130,6 +141,7 @@ class Section(BaseModel):
     anti_spoof: tuple[AntiSpoof, ...] = ()
     composed_denies: tuple[ComposedDeny, ...] = ()
     rtbh_guards: tuple[RtbhGuard, ...] = ()
+    composed_rtbh: tuple[ComposedRtbh, ...] = ()
     #: interfaces that may carry enforcer's ACLs (customer-facing, then anti-spoof), in order
     acl_interfaces: tuple[str, ...] = ()
     #: the inbound ACL per interface and family, sorted by (interface, family)

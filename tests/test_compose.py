@@ -271,6 +271,34 @@ def test_a_free_slot_still_gets_enforcers_own_list(ctx_with):
     assert "neighbor 192.0.2.109 prefix-list ENFORCER-HIJACK-acme-V4 in" in candidate
 
 
+def test_a_changed_inbound_list_is_refreshed_on_its_neighbour_after_the_commit(ctx_with):
+    """FRR 8.4 does not re-run a bound list whose entries change: the plan names the route
+    refresh for exactly the neighbours bound to a changed list, on block and on unblock."""
+    ctx = ctx_with("frr-edge1", FRR_OCCUPIED)
+    plan, _ = plan_and_candidate(ctx, "frr-edge1", [hijack(501, "203.0.113.128/25")])
+    assert plan.after_commit == ["clear bgp 192.0.2.109 soft in"]
+    live = FRR_OCCUPIED.replace("ip prefix-list CUST-ACME-IN seq 5",
+                                "ip prefix-list CUST-ACME-IN seq 1 deny 203.0.113.128/25 le 32\n"
+                                "ip prefix-list CUST-ACME-IN seq 5")
+    ctx = ctx_with("frr-edge1", live)
+    unblock, _ = plan_and_candidate(ctx, "frr-edge1", [])
+    assert unblock.after_commit == ["clear bgp 192.0.2.109 soft in"]
+    still, _ = plan_and_candidate(ctx, "frr-edge1", [hijack(501, "203.0.113.128/25")])
+    assert still.after_commit == []
+
+
+def test_enforcers_own_list_is_refreshed_on_the_neighbour_it_is_bound_to(ctx_with):
+    free = (EXAMPLE_INVENTORY / "snapshots" / "frr-edge1.conf").read_text()
+    plan, _ = plan_and_candidate(ctx_with("frr-edge1", free), "frr-edge1", [hijack(501, "203.0.113.128/25")])
+    assert plan.after_commit == ["clear bgp 192.0.2.109 soft in"]
+
+
+def test_a_platform_without_a_refresh_command_sends_none(ctx_with):
+    plan, _ = plan_and_candidate(ctx_with("ios-edge1", IOS_OCCUPIED), "ios-edge1",
+                                 [hijack(501, "203.0.113.128/25")])
+    assert plan.has_changes and plan.after_commit == []
+
+
 def test_a_sequence_range_out_of_order_is_one_line_naming_the_field(tmp_path):
     inv = tmp_path / "inventory"
     shutil.copytree(EXAMPLE_INVENTORY, inv)
@@ -286,15 +314,74 @@ def rtbh(eid: int, target: str) -> Enforcement:
                        violation="ddos-victim", created_at=T0, expires_at=T0 + timedelta(days=1), roles=())
 
 
-@pytest.mark.parametrize("line", [" redistribute static route-map STATICS-OUT", " redistribute static"],
-                         ids=["route-map", "plain"])
-def test_rtbh_never_replaces_the_operators_redistribute_static(ctx_with, line):
-    """`redistribute static route-map ENFORCER-RTBH` would replace the operator's own: refused."""
+@pytest.mark.parametrize(("line", "why"), [
+    (" redistribute static", "without a route-map"),
+    (" redistribute static route-map STATICS-OUT", "but not defined"),
+], ids=["plain", "undefined-map"])
+def test_rtbh_never_replaces_the_operators_redistribute_static(ctx_with, line, why):
+    """`redistribute static route-map ENFORCER-RTBH` would replace the operator's own; with no
+    route-map of the operator's to compose with, RTBH is refused."""
     config = FRR_OCCUPIED.replace("  neighbor 192.0.2.98 route-map UPSTREAM-OUT out",
                                   f"  neighbor 192.0.2.98 route-map UPSTREAM-OUT out\n {line}")
     plan, candidate = plan_and_candidate(ctx_with("frr-edge1", config), "frr-edge1", [rtbh(301, "203.0.113.9")])
     assert candidate is None
-    assert "redistribute static (IPv4): refused" in plan.error and "match tag 666" in plan.error
+    assert "redistribute static (IPv4): refused" in plan.error and why in plan.error
+
+
+#: The operator redistributes its own statics through OPERATOR-STATIC (the lab edge's config).
+FRR_REDISTRIBUTING = FRR_OCCUPIED.replace(
+    "ip route 0.0.0.0/0 192.0.2.98\n", "ip route 0.0.0.0/0 192.0.2.98\nip route 192.0.2.192/27 Null0 tag 100\n"
+).replace("  neighbor 192.0.2.98 route-map UPSTREAM-OUT out\n",
+          "  redistribute static route-map OPERATOR-STATIC\n  neighbor 192.0.2.98 route-map UPSTREAM-OUT out\n"
+).replace("route-map UPSTREAM-OUT permit 10\nexit\n",
+          "route-map OPERATOR-STATIC permit 10\n match tag 100\nexit\n!\nroute-map UPSTREAM-OUT permit 10\nexit\n")
+RTBH_ENTRY = ["route-map OPERATOR-STATIC permit 1", " match tag 666", " set community blackhole", "exit"]
+
+
+def test_rtbh_composes_into_the_operators_redistribution_route_map(ctx_with):
+    plan, candidate = plan_and_candidate(ctx_with("frr-edge1", FRR_REDISTRIBUTING), "frr-edge1",
+                                         [rtbh(301, "203.0.113.9")])
+    slot = next(s for s in plan.slots if s.slot == "redistribute static (IPv4)")
+    assert (slot.mode.value, slot.operator_object) == ("composed", "OPERATOR-STATIC")
+    lines = candidate.splitlines()
+    start = lines.index(RTBH_ENTRY[0])
+    assert lines[start:start + 3] == RTBH_ENTRY[:3]  # the candidate leaves out `exit`
+    # the operator's redistribution stays the only one; enforcer's own route-map is not made
+    assert not any("redistribute" in ln or "ENFORCER-RTBH permit" in ln for ln in lines)
+    assert not any(ln.strip().startswith("no ") for ln in lines)
+
+
+def test_rtbh_unblock_removes_enforcers_entry_whole_and_still_blocked_is_no_change(ctx_with):
+    live = FRR_REDISTRIBUTING.replace("ip route 192.0.2.192/27 Null0 tag 100\n",
+                                      "ip route 192.0.2.192/27 Null0 tag 100\nip route 203.0.113.9/32 Null0 tag 666\n"
+    ).replace("route-map OPERATOR-STATIC permit 10\n", "\n".join(RTBH_ENTRY) + "\n!\nroute-map OPERATOR-STATIC permit 10\n")
+    ctx = ctx_with("frr-edge1", live)
+    still, _ = plan_and_candidate(ctx, "frr-edge1", [rtbh(301, "203.0.113.9")])
+    # enforcer's entry is read back as enforcer's, `exit` and all, and equals the render
+    entry = "".join(ln + "\n" for ln in RTBH_ENTRY)
+    assert entry in still.live and entry in still.desired
+    assert not [ln for ln in still.diff.splitlines() if ln[:1] in "+-" and "OPERATOR-STATIC" in ln]
+    plan, candidate = plan_and_candidate(ctx, "frr-edge1", [])
+    lines = candidate.splitlines()
+    assert "no route-map OPERATOR-STATIC permit 1" in lines
+    assert "no ip route 203.0.113.9/32 Null0 tag 666" in lines
+    assert not any("match tag 100" in ln or "permit 10" in ln for ln in lines)
+
+
+def test_an_operator_entry_in_enforcers_range_of_the_redistribution_map_fails_closed(ctx_with):
+    config = FRR_REDISTRIBUTING.replace("route-map OPERATOR-STATIC permit 10", "route-map OPERATOR-STATIC permit 2")
+    plan, candidate = plan_and_candidate(ctx_with("frr-edge1", config), "frr-edge1", [rtbh(301, "203.0.113.9")])
+    assert candidate is None and "uses entry 2 inside enforcer's range 1-4" in plan.error
+
+
+def test_rtbh_on_a_platform_whose_templates_cannot_compose_still_refuses(ctx_with):
+    """IOS prints no `match tag 666` entry into an operator's map: its redistribution is refused."""
+    config = IOS_OCCUPIED.replace("  neighbor 192.0.2.101 activate\n",
+                                  "  redistribute static route-map OPERATOR-STATIC\n  neighbor 192.0.2.101 activate\n"
+    ).replace("!\nend\n", "!\nroute-map OPERATOR-STATIC permit 10\n match tag 100\n!\nend\n")
+    plan, candidate = plan_and_candidate(ctx_with("ios-edge1", config), "ios-edge1", [rtbh(301, "203.0.113.9")])
+    assert candidate is None
+    assert "redistribute static (IPv4): refused (OPERATOR-STATIC)" in plan.error and "match tag 666" in plan.error
 
 
 def test_rtbh_with_the_slot_free_uses_enforcers_route_map(ctx_with):

@@ -150,6 +150,13 @@ class Driver(ABC):
         The enforcements behind such lines are withheld, not pushed; the rest of the section is."""
         return []
 
+    def run_after_commit(self, commands: list[str]) -> None:
+        """Exec commands a platform needs once a commit is confirmed (enforcer.refresh: FRR's
+        route refresh). Only platforms that declare such a command produce any, and their drivers
+        override this; anything reaching here has no way to be run."""
+        if commands:
+            raise DriverError(self.device.name, f"this driver cannot run {commands[0]!r} after a commit")
+
     @abstractmethod
     def discard_config(self) -> None: ...
 

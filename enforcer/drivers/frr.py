@@ -222,6 +222,13 @@ class FrrDriver(Driver):
             raise DriverError(self.device.name, f"commit failed on the router, which undid it: {text.strip()[:300]}")
         self._candidate = None
 
+    def run_after_commit(self, commands: list[str]) -> None:
+        """vtysh exec commands (``clear bgp X soft in``), each on its own exec channel."""
+        for command in commands:
+            status, text = self._exec(command)
+            if status != 0 or VTYSH_ERROR.search(text):
+                raise DriverError(self.device.name, f"{command}: {text.strip()[:200]}")
+
     def confirm_commit(self) -> None:
         status, text = self._exec("commit-confirm")
         if status != 0:

@@ -70,6 +70,9 @@ class OfflineDriver(Driver):
         self.written.append(path)
         self.last_applied = section
 
+    def run_after_commit(self, commands: list[str]) -> None:
+        """A written file has no BGP table to refresh: the commands are in the plan, nothing to run."""
+
     def commit_config(self, revert_in: int | None = None) -> None:
         if self._candidate is None:
             raise DriverError(self.device.name, "no candidate loaded")

@@ -59,7 +59,9 @@ def inventory_data(state: LabState, topology: Topology) -> dict[str, dict[str, A
             "prefixes": [str(p) for p in c.prefixes],
             "attachments": [
                 {"device": EDGE_FRR_DEVICE, "interface": c.edge_interface, "neighbor": str(c.edge_neighbor)},
-                {"device": EDGE_FW_DEVICE, "interface": c.edge_interface},
+                # The firewall filters the same port: its anti-spoof must permit the customer's
+                # interconnect address, or it drops the customer's own BGP session to the edge.
+                {"device": EDGE_FW_DEVICE, "interface": c.edge_interface, "neighbor": str(c.edge_neighbor)},
             ],
         }
         for c in topology.customers

@@ -86,7 +86,6 @@ def _hijack_announced(lab: Lab) -> None:
 # ------------------------------------------------------------------ bgp-hijack on an occupied prefix-list slot
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 open: FRR does not re-run a neighbour's inbound prefix-list when an entry is added: enforcer sends no `clear bgp X soft in` yet")
 def test_hijack_block_removes_the_prefix_without_withdrawing_the_customer_or_admitting_the_leak(
     customer_lab: Lab, enforcer_on: Cli
 ):
@@ -107,7 +106,6 @@ def test_hijack_block_removes_the_prefix_without_withdrawing_the_customer_or_adm
     assert probes.bgp_route(lab.edge, LEGIT)[0]["locPrf"] == OPERATOR.local_pref, "the operator's route-map is gone"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 open: FRR does not re-run a neighbour's inbound prefix-list when an entry is added: enforcer sends no `clear bgp X soft in` yet")
 def test_hijack_unblock_restores_the_edge_byte_for_byte_and_never_lapses(customer_lab: Lab, enforcer_on: Cli):
     lab = customer_lab
     _hijack_announced(lab)
@@ -136,7 +134,6 @@ def _edge_address_towards_customer(lab: Lab) -> str:
     return next(str(a.ip) for a in map(ip_interface, lab.edge.addresses) if CUSTOMER.edge_neighbor in a.network)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 open: the nftables anti-spoof rule is only in the forward chain: router-bound traffic is not filtered yet")
 def test_anti_spoof_drops_spoofed_traffic_to_the_router_itself_and_keeps_the_customer_session(lab: Lab, enforcer: Cli):
     spoofed, own = "198.51.100.77", str(lab.customer_hosts()[0].addresses[0]).split("/")[0]
     edge_ip, cust = _edge_address_towards_customer(lab), lab.customer_router
@@ -165,7 +162,6 @@ def test_anti_spoof_drops_spoofed_traffic_to_the_router_itself_and_keeps_the_cus
 # ------------------------------------------------------------------ RTBH towards the upstream only
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 open: an operator's `redistribute static route-map` is refused (fail closed), not composed with, yet")
 def test_rtbh_is_not_announced_to_the_customer_who_still_reaches_its_own_host(lab: Lab, enforcer: Cli):
     victim = probes.address(lab.customer_hosts()[0])
     assert probes.ping(lab.customer_router, victim)
@@ -178,7 +174,6 @@ def test_rtbh_is_not_announced_to_the_customer_who_still_reaches_its_own_host(la
     assert probes.ping(lab.customer_router, victim)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 open: an operator's `redistribute static route-map` is refused (fail closed), not composed with, yet")
 def test_rtbh_keeps_the_operators_static_redistribution_and_unblock_restores_the_edge(lab: Lab, enforcer: Cli):
     victim = probes.address(lab.customer_hosts()[0])
     operator_static = str(OPERATOR.statics[0])
