@@ -195,13 +195,7 @@ def approve(
     actor: Annotated[str | None, typer.Option(help="Who decides [default: $USER]")] = None,
 ) -> None:
     """Approve a detector's decision held for being broader than the guardrail; it is then enforced."""
-    import getpass
-
-    from . import service
-
-    who = actor or getpass.getuser()
-    rec = guard(lambda: service.approve(context(ctx), _id(decision_id), actor=who, source="cli", reason=reason))
-    out.print(f"decision {rec.id} ({rec.violation} {rec.target}) approved: enforced at the next apply")
+    _decide_held(ctx, "approve", decision_id, reason, actor, "approved: enforced at the next apply")
 
 
 @app.command()
@@ -212,13 +206,19 @@ def reject(
     actor: Annotated[str | None, typer.Option(help="Who decides [default: $USER]")] = None,
 ) -> None:
     """Refuse a detector's held decision: it ends without ever being enforced."""
+    _decide_held(ctx, "reject", decision_id, reason, actor, "rejected: never enforced")
+
+
+def _decide_held(ctx: typer.Context, verb: str, decision_id: str, reason: str, actor: str | None, said: str) -> None:
+    """``approve`` / ``reject`` of a held decision: the same call, audited under the real user."""
     import getpass
 
     from . import service
 
     who = actor or getpass.getuser()
-    rec = guard(lambda: service.reject(context(ctx), _id(decision_id), actor=who, source="cli", reason=reason))
-    out.print(f"decision {rec.id} ({rec.violation} {rec.target}) rejected: never enforced")
+    act = getattr(service, verb)
+    rec = guard(lambda: act(context(ctx), _id(decision_id), actor=who, source="cli", reason=reason))
+    out.print(f"decision {rec.id} ({rec.violation} {rec.target}) {said}")
 
 
 def _id(value: str) -> int:
