@@ -83,7 +83,12 @@ def test_apply_file_settles_a_commit_left_pending_by_a_killed_apply_as_apply_doe
     [plan] = json.loads(cli("plan", "--device", device, "--out", str(saved), "--json").stdout)
     assert plan["pending"] is True
 
-    [result] = json.loads(cli("apply", str(saved), "--json").stdout)
+    # The killed apply still holds the device's lease until it lapses (enforcer.lease.LEASE_TTL after
+    # its last renewal): until then apply FILE says "device busy" and sends nothing, as any pusher does.
+    def attempt() -> dict:
+        return json.loads(cli("apply", str(saved), "--json", check=False).stdout)[0]
+
+    result = probes.eventually(attempt, lambda r: not (r["error"] or "").startswith("device busy"), 90, 1.0)
     assert result["ok"] and "held the desired state: confirmed" in result["settled"], result
     assert not (_commits(lab) / "pending.json").exists()
     assert probes.kernel_route(lab.edge, target, type="blackhole")
