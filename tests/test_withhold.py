@@ -52,7 +52,7 @@ def test_25_spoofing_decisions_for_one_customer_withhold_only_what_overflows_the
     assert withheld and set(withheld) < {e.id for e in SPOOFING}, "the newest spoofing ids only"
     assert min(withheld) > max(set(e.id for e in SPOOFING) - set(withheld)), "older ones stay enforced"
     assert all("comment of" in why and "limit of 128" in why for why in withheld.values())
-    assert 'iifname "eth2" ip saddr != 198.51.100.0/24 drop' in rendered.desired
+    assert 'iifname "eth2" ip saddr != 198.51.100.0/24 counter drop' in rendered.desired
     assert "203.0.113.5" in rendered.desired
 
 

@@ -87,7 +87,7 @@ def test_installed_wheel_blocks_and_renders_with_its_bundled_files(fresh_venv: P
                                   env={**os.environ, "COLUMNS": "200"})  # fmt: skip
         assert checkout.returncode == 0, checkout.stderr
     assert installed.stdout == checkout.stdout
-    assert " deny   tcp host 198.51.100.10 any eq smtp" in installed.stdout.splitlines()
+    assert " 20 deny   tcp host 198.51.100.10 any eq smtp" in installed.stdout.splitlines()  # entries are numbered
 
 
 def test_installed_wheel_validates_its_bundled_playbooks(fresh_venv: Path, tmp_path: Path) -> None:
