@@ -13,6 +13,7 @@ LAB_PACKAGES=(
   openvswitch-switch ethtool  # the OpenFlow part of the lab
   util-linux procps        # unshare, setsid; sysctl
   gobgpd                   # GoBGP 3.10: the customer router of `lab up --customer-bgp gobgp`
+  hyperfine                # bench/cli_startup.sh (and its tiny run in tests/test_bench_smoke.py)
   "$@"                     # whatever else the caller needs (scripts/setup.sh: PostgreSQL, Python)
 )
 

@@ -10,20 +10,23 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
-from . import service
-from .catalog import CATALOG
-from .extras import missing_extra
-from .model import Decision, EnforcerError, InvalidInput, Refused, validation_error_to_invalid
 from .settings import Settings
 from .terminal import plain, shown
+
+if TYPE_CHECKING:
+    from . import service
+
+# Start-up is part of the product: FastNetMon runs ``enforcer hook fastnetmon --url`` once per
+# ban, and an operator types ``enforcer block`` during an attack. So this module and the command
+# modules it registers import only typer/rich/pydantic at the top; the service, store, render and
+# server stacks are imported inside the commands that use them (tests/test_cli_imports.py).
 
 
 class _OneLineErrors(TyperGroup):
@@ -83,6 +86,8 @@ def main_options(
 
 
 def context(ctx: typer.Context) -> service.Context:
+    from . import service
+
     settings: Settings = ctx.obj
     try:
         return service.Context.open(settings)
@@ -96,6 +101,10 @@ def emit_json(data: Any) -> None:
 
 def guard(fn: Any) -> Any:
     """Turn enforcer's own errors into exit codes at the edge, once."""
+    from pydantic import ValidationError
+
+    from .model import EnforcerError, InvalidInput, Refused, validation_error_to_invalid
+
     try:
         return fn()
     except (InvalidInput, Refused) as exc:
@@ -125,6 +134,9 @@ def block(
 ) -> None:
     """Record a violation decision; the playbook turns it into enforcements."""
     import getpass
+
+    from . import service
+    from .model import Decision
 
     def run() -> service.SubmitResult:
         decision = Decision.model_validate(
@@ -163,6 +175,8 @@ def unblock(
     """End a decision early; its enforcements leave the desired set at the next apply."""
     import getpass
 
+    from . import service
+
     records = guard(
         lambda: service.unblock(context(ctx), ref, actor=actor or getpass.getuser(), source="cli", reason=reason)
     )
@@ -183,6 +197,8 @@ def approve(
     """Approve a detector's decision held for being broader than the guardrail; it is then enforced."""
     import getpass
 
+    from . import service
+
     who = actor or getpass.getuser()
     rec = guard(lambda: service.approve(context(ctx), _id(decision_id), actor=who, source="cli", reason=reason))
     out.print(f"decision {rec.id} ({rec.violation} {rec.target}) approved: enforced at the next apply")
@@ -198,6 +214,8 @@ def reject(
     """Refuse a detector's held decision: it ends without ever being enforced."""
     import getpass
 
+    from . import service
+
     who = actor or getpass.getuser()
     rec = guard(lambda: service.reject(context(ctx), _id(decision_id), actor=who, source="cli", reason=reason))
     out.print(f"decision {rec.id} ({rec.violation} {rec.target}) rejected: never enforced")
@@ -205,6 +223,9 @@ def reject(
 
 def _id(value: str) -> int:
     """A decision id argument: digits, else the one-line error of any bad input (exit 2)."""
+    from . import service
+    from .model import InvalidInput
+
     if not value.strip().isdigit():
         raise InvalidInput("id", f"{value!r} is not a decision id")
     return service.decision_id_of(value)
@@ -217,6 +238,8 @@ def list_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Current decisions (enforced, or held for approval) and their enforcements."""
+    from . import service
+
     records = guard(lambda: service.list_decisions(context(ctx), active_only=not all_))
     if as_json:
         emit_json([r.model_dump(mode="json") for r in records])
@@ -244,6 +267,8 @@ def history(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The audit log: who did what, when, why, under which AUP clause."""
+    from . import service
+
     entries = guard(lambda: service.history(context(ctx), limit=limit))
     if as_json:
         emit_json([e.model_dump(mode="json") for e in entries])
@@ -267,6 +292,8 @@ def history(
 @app.command()
 def catalog(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The AUP violation categories and the seed-policy clauses behind them."""
+    from .catalog import CATALOG
+
     if as_json:
         emit_json([c.model_dump(mode="json") for c in CATALOG.values()])
         return
@@ -305,6 +332,8 @@ def main() -> None:
     try:
         app()
     except ImportError as exc:  # an optional stack is not installed: name the extra, no traceback
+        from .extras import missing_extra
+
         missing = missing_extra(exc)
         if missing is None:
             raise

@@ -7,15 +7,18 @@ Same contract as :mod:`enforcer.cli`: parse, call one function of :mod:`enforcer
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.syntax import Syntax
 from rich.table import Table
 
-from . import service
 from .cli import context, emit_json, err, fail, guard, out
 from .terminal import plain, shown
+
+if TYPE_CHECKING:  # imported by the commands that use them: see the start-up note in enforcer/cli.py
+    from . import planfile, service
 
 app = typer.Typer()
 
@@ -30,6 +33,8 @@ def register(main: typer.Typer) -> None:
 @app.command()
 def render(ctx: typer.Context, device: Annotated[str, typer.Argument(help="Inventory device name")]) -> None:
     """Print the device's whole enforcer-managed section as rendered from the active set."""
+    from . import service
+
     text = guard(lambda: service.render_device(context(ctx), device))
     sys.stdout.write(text)
 
@@ -45,28 +50,50 @@ def plan(
                                                               "with the current playbooks (review a playbook change)")]
     = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", "-out", help="Save the plan (the exact commands per device) for `enforcer apply FILE`"),
+    ] = None,
 ) -> None:
     """Show, per device, the diff between the rendered section and the device's live state."""
+    from . import planfile, service
     from .rederive import rederive as rederive_set
 
     c = context(ctx)
+    if rederive and out_file is not None:
+        fail("out: a --rederive plan reviews a playbook change and is not what apply sends; save one without it", 2)
     changes: list[Any] = []
     desired = None
     if rederive:
         desired, changes = guard(lambda: rederive_set(service.list_decisions(c), c.playbooks))
-    plans = guard(lambda: service.plan(c, device, enforcements=desired))
+    if out_file is None:
+        plans = guard(lambda: service.plan(c, device, enforcements=desired))
+    else:
+        saved = guard(lambda: planfile.make(c, device))
+        plans = saved.plans
+        try:
+            planfile.save(saved, out_file)
+        except OSError as exc:
+            fail(f"out: {out_file}: {exc.strerror or exc}", 2)
     if as_json:
-        listed = [p.model_dump(mode="json", exclude={"desired", "live"}) for p in plans]
+        listed = [_plan_json(p) for p in plans]
         emit_json({"plans": listed, "playbook_changes": [ch.model_dump(mode="json") for ch in changes]}
                   if rederive else listed)  # fmt: skip
     else:
         _print_playbook_changes(changes)
         _print_plans(plans)
+        if out_file is not None:
+            out.print(f"Saved the plan to {out_file}: `enforcer apply {out_file}` sends exactly these commands.")
     errors = any(p.error for p in plans)
     if errors:
         raise typer.Exit(1)
     if detailed_exitcode and any(p.has_changes for p in plans):
         raise typer.Exit(2)
+
+
+def _plan_json(p: Any) -> dict[str, Any]:
+    """A device's plan as ``--json`` gives it: the diff, the commands (``candidate``), the slot decisions."""
+    return p.model_dump(mode="json", exclude={"desired", "live"})
 
 
 def _print_playbook_changes(changes: list[Any]) -> None:
@@ -80,6 +107,7 @@ def _print_plans(plans: list[Any]) -> None:
     for p in plans:
         if p.diff:
             out.print(Syntax(plain(p.diff, one_line=False), "diff", theme="ansi_dark", background_color="default"))
+    _print_slots(plans)
     table = Table("device", "platform", "transport", "changes", "note")
     for p in plans:
         notes = [p.error] if p.error else []
@@ -100,51 +128,115 @@ def _print_plans(plans: list[Any]) -> None:
     out.print(f"Plan: {total[0]} to add, {total[1]} to change, {total[2]} to remove.")
 
 
+def _print_slots(plans: list[Any]) -> None:
+    """Per device, how each attachment point is used (free, composed with the operator's object,
+    refused) and why, as the composition engine decided it. Nothing when no plan has slots."""
+    rows = [(p.device, s) for p in plans for s in p.slots]
+    if not rows:
+        return
+    table = Table("device", "slot", "mode", "operator object", "reason", title="attachment points")
+    for name, s in rows:
+        table.add_row(shown(name), shown(s.slot), s.mode.value, shown(s.operator_object or ""), shown(s.reason))
+    out.print(table)
+
+
+def _print_candidates(plans: list[Any]) -> None:
+    """The commands each device will receive, exactly as they will be sent."""
+    for p in plans:
+        if p.candidate:
+            out.print(f"[bold]{shown(p.device)}[/bold]: commands to send")
+            out.print(Syntax(plain(p.candidate, one_line=False), "text", theme="ansi_dark", background_color="default"))
+
+
 @app.command()
 def apply(
     ctx: typer.Context,
+    plan_file: Annotated[
+        Path | None, typer.Argument(help="A plan saved by `enforcer plan -out FILE`: send exactly it, if still fresh")
+    ] = None,
     device: Annotated[str | None, typer.Option("--device", "-d")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; change nothing")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")] = False,
     revert_in: Annotated[int, typer.Option(help="Seconds after which an unconfirmed commit reverts")] = 60,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Push each device's diff, read it back, and report per device; failures stop no other device."""
+    """Push each device's plan, read it back, and report per device; failures stop no other device.
+
+    With FILE, push the saved plan as it was shown, or refuse it if the store or a device changed
+    since. Without, plan now, show the commands, and on yes push those same commands.
+    """
+    from . import planfile, service
+
     c = context(ctx)
-    if dry_run or not yes:
-        plans = guard(lambda: service.plan(c, device))
-        if not as_json:
-            _print_plans(plans)
-        if dry_run:
-            if as_json:
-                emit_json([p.model_dump(mode="json", exclude={"desired", "live"}) for p in plans])
-            return
-        if not any(p.has_changes for p in plans):
-            out.print("No changes.")
-            return
-        if not sys.stdin.isatty():
-            fail("apply: confirmation needed and stdin is not a terminal; pass --yes", 2)
-        typer.confirm("Apply these changes?", abort=True)
     import getpass
 
     who = getpass.getuser()
-    results = guard(lambda: service.apply(c, device, revert_in=revert_in or None, actor=who))
-    if as_json:
-        emit_json([r.model_dump(mode="json") for _, r in results if r is not None])
+    if plan_file is not None:
+        if device is not None:
+            fail("device: a saved plan already names its devices; make a plan for one device with plan -d", 2)
+        saved = guard(lambda: planfile.load(plan_file))
+        if dry_run:
+            _show(saved.plans, as_json)
+            return
+        results = _apply_saved(c, saved, revert_in, who)
+    elif yes and not dry_run:
+        results = guard(lambda: service.apply(c, device, revert_in=revert_in or None, actor=who))
     else:
-        table = Table("device", "result", "changes", "seconds", "error")
-        for _, r in results:
-            if r is None:
-                continue
-            status = "[red]failed[/red]" + (" (rolled back)" if r.rolled_back else "") if not r.ok else (
-                "[green]applied[/green]" if r.changed else "unchanged"
-            )
-            notes = [r.error or "", r.settled or ""] + [f"enforcement {i} {why}" for i, why in r.withheld]
-            note = shown("; ".join(n for n in notes if n))
-            table.add_row(r.device, status, shown(r.summary), f"{r.seconds:.2f}", note)
-        out.print(table)
+        saved = guard(lambda: planfile.make(c, device))
+        _show(saved.plans, as_json)
+        if dry_run:
+            return
+        if not any(p.has_changes for p in saved.plans):
+            out.print("No changes.")
+            return
+        if not _interactive():
+            fail("apply: confirmation needed and stdin is not a terminal; pass --yes", 2)
+        typer.confirm("Send these commands?", abort=True)
+        results = _apply_saved(c, saved, revert_in, who)
+    print_results([r for _, r in results if r is not None], as_json)
     if any(r is not None and not r.ok for _, r in results):
         raise typer.Exit(1)
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _show(plans: list[Any], as_json: bool) -> None:
+    if as_json:
+        emit_json([_plan_json(p) for p in plans])
+        return
+    _print_plans(plans)
+    _print_candidates(plans)
+
+
+def _apply_saved(c: service.Context, saved: planfile.SavedPlan, revert_in: int, who: str) -> list:
+    """Push a saved (or just shown) plan; a stale one is refused with one line and exit 1."""
+    from . import planfile
+
+    def run() -> list:
+        try:
+            return planfile.apply(c, saved, revert_in=revert_in or None, actor=who)
+        except planfile.StalePlan as exc:
+            fail(str(exc), 1)
+
+    return guard(run)
+
+
+def print_results(results: list[Any], as_json: bool) -> None:
+    """The per-device outcome of an apply: one place to format it (JSON, or a table)."""
+    if as_json:
+        emit_json([r.model_dump(mode="json") for r in results])
+        return
+    table = Table("device", "result", "changes", "seconds", "error")
+    for r in results:
+        status = "[red]failed[/red]" + (" (rolled back)" if r.rolled_back else "") if not r.ok else (
+            "[green]applied[/green]" if r.changed else "unchanged"
+        )
+        notes = [r.error or "", r.settled or ""] + [f"enforcement {i} {why}" for i, why in r.withheld]
+        note = shown("; ".join(n for n in notes if n))
+        table.add_row(r.device, status, shown(r.summary), f"{r.seconds:.2f}", note)
+    out.print(table)
 
 
 @app.command()
@@ -157,6 +249,8 @@ def reconcile(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Expire what is due, then make every device equal its rendered section (once, or every --interval)."""
+    from . import service
+
     c = context(ctx)
     if interval is not None:
         import logging

@@ -11,6 +11,8 @@ files is honoured when no variable is named, because that is how many Nornir inv
 from __future__ import annotations
 
 import os
+from bisect import bisect_right
+from collections.abc import Iterable
 from enum import StrEnum
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
@@ -330,6 +332,34 @@ def covers(prefixes: tuple[IPv4Network | IPv6Network, ...], target: IPv4Network 
     )
 
 
+class PrefixSet:
+    """:func:`covers` for many targets against one list: built once, O(log n) per target.
+
+    Two CIDR blocks overlap exactly when their address ranges intersect, so the prefixes of each
+    family are merged into sorted disjoint ranges and a target is looked up by bisection. A
+    render asks this once per enforcement per device (100,000 x 100 in the plan of issue 12),
+    where a scan of the whole list each time was half the plan's time.
+    """
+
+    def __init__(self, prefixes: Iterable[IPv4Network | IPv6Network]) -> None:
+        self._starts: dict[int, list[int]] = {4: [], 6: []}
+        self._ends: dict[int, list[int]] = {4: [], 6: []}
+        ranges = sorted((p.version, int(p.network_address), int(p.broadcast_address)) for p in prefixes)
+        for version, start, end in ranges:
+            starts, ends = self._starts[version], self._ends[version]
+            if ends and start <= ends[-1] + 1:
+                ends[-1] = max(ends[-1], end)
+            else:
+                starts.append(start)
+                ends.append(end)
+
+    def overlaps(self, target: IPv4Network | IPv6Network) -> bool:
+        """True when ``target`` overlaps any of the prefixes (either contains the other)."""
+        starts, ends = self._starts[target.version], self._ends[target.version]
+        i = bisect_right(starts, int(target.broadcast_address)) - 1
+        return i >= 0 and ends[i] >= int(target.network_address)
+
+
 __all__ = [
     "Attachment",
     "Customer",
@@ -338,6 +368,7 @@ __all__ = [
     "Inventory",
     "InventoryError",
     "Platform",
+    "PrefixSet",
     "Transport",
     "covers",
     "ip_network",

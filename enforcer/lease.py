@@ -29,12 +29,16 @@ from .tables import LeaseRow, aware_utc, naive_utc
 LEASE_TTL = 30.0
 
 
+#: How a push result says another pusher had the device (not the device's fault: no backoff).
+BUSY = "device busy: "
+
+
 class DeviceBusy(EnforcerError):
     """Another pusher holds the device's lease."""
 
     def __init__(self, device: str, holder: str, since: datetime):
         self.device, self.holder, self.since = device, holder, since
-        super().__init__(f"device busy: pushed by {holder} since {since.isoformat(timespec='seconds')}")
+        super().__init__(f"{BUSY}pushed by {holder} since {since.isoformat(timespec='seconds')}")
 
 
 def holder_name(role: str) -> str:

@@ -28,6 +28,10 @@ class DevicePlan(BaseModel):
     changed: int
     removed: int
     removed_lines: list[str]
+    #: The exact commands the push sends (``render.render_push``, called by ``push.plan_device``),
+    #: fixed at plan time so that what ``enforcer plan`` shows, a saved plan holds and ``apply``
+    #: sends are one text. Empty when nothing changes.
+    candidate: str = ""
     unsupported: list[tuple[int, ActionKind]] = []
     protected: list[int] = []
     #: how each attachment point enforcer needs is used (free / composed / refused, and why);

@@ -72,7 +72,10 @@ def plan_device(
         list(section.protected),
         slots=list(composition.slots),
     )
-    return plan.model_copy(update={"withheld": rendered.withheld, "pending": pending, "settled": settled})
+    plan = plan.model_copy(update={"withheld": rendered.withheld, "pending": pending, "settled": settled})
+    if plan.has_changes:  # the commands shown, saved and sent: rendered once, here
+        plan = plan.model_copy(update={"candidate": render_push(device, desired, live, plan.removed_lines)})
+    return plan
 
 
 def _desired(
@@ -118,7 +121,9 @@ def push_plan(driver: Driver, plan: DevicePlan, revert_in: int | None = DEFAULT_
         return _result(plan, ok=True, changed=False)
     sent = committed = False
     try:
-        candidate = render_push(driver.device, plan.desired, plan.live, plan.removed_lines)
+        # What the plan showed is what is sent; plans built without one (tests, callers of
+        # make_plan) get it rendered here, from the same function.
+        candidate = plan.candidate or render_push(driver.device, plan.desired, plan.live, plan.removed_lines)
         with driver.same_moment():  # compare and the commit's undo read the device once
             driver.load_merge_candidate(candidate)
             driver.compare_config()

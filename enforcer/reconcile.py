@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .lease import BUSY
 from .push import PushResult
 from .service import Context, ReconcileReport, reconcile_once
 
@@ -92,6 +93,9 @@ class Reconciler:
                           result.error)
                 continue
             self.stuck.pop(result.device, None)
+            if not result.ok and (result.error or "").startswith(BUSY):
+                self.kick()  # another pusher has it now: try again soon, no backoff (the device is fine)
+                continue
             self.backoff.record(result, time.monotonic())
             if not result.ok:
                 log.warning("push to %s failed: %s (retry in backoff)", result.device, result.error)

@@ -25,7 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from .conftree import Differ, SlotFacts, TreeFacts
-from .inventory import Device, Inventory, Platform, covers
+from .inventory import Device, Inventory, Platform, PrefixSet
 from .limits import Limit
 from .model import (
     BLACKHOLE,
@@ -154,11 +154,12 @@ def build_section(
     spoof: dict[str, list[Enforcement]] = {}
     unsupported: list[tuple[int, ActionKind]] = []
     protected: list[int] = []
+    guarded = PrefixSet(inventory.guardrails.protected)
 
     for e in enforcements:
         if not e.active_at(at) or not _carries(device, e):
             continue
-        if e.action in TRAFFIC_ACTIONS and covers(inventory.guardrails.protected, e.target):
+        if e.action in TRAFFIC_ACTIONS and guarded.overlaps(e.target):
             # Last line of defence: intake refuses these, but the protected list may have grown
             # since the decision was stored. Never render a traffic block over infrastructure.
             protected.append(e.id)

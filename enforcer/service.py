@@ -327,7 +327,8 @@ def _plan_with(
     return plan_device(dev, enforcements, ctx.inventory, driver, at, settle=settle)
 
 
-def _each_device(ctx: Context, device: str | Sequence[str] | None, work: Callable[[Device], object]) -> list:
+def each_device(ctx: Context, device: str | Sequence[str] | None, work: Callable[[Device], object]) -> list:
+    """``work`` on each named device (None: all) in parallel, results in the same order."""
     devices = _devices(ctx, device)
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(devices) or 1)) as pool:
         return list(pool.map(work, devices))
@@ -349,7 +350,7 @@ def plan(ctx: Context, device: str | None = None, at: datetime | None = None,
         except Exception as exc:  # whatever a driver raises is that device's error, never the pass's
             return failed_plan(dev.name, dev.platform, dev.effective_transport, failure_reason(exc))
 
-    return _each_device(ctx, device, one)
+    return each_device(ctx, device, one)
 
 
 def apply(
@@ -385,20 +386,25 @@ def apply(
                                 permanent=isinstance(exc, PERMANENT))
             if dry_run:
                 return p, result
-        if result.ok and result.changed:
-            ctx.store.set_applied(dev.name, p.desired)
-        if result.changed or not result.ok or p.settled:  # every push, every failure, every settled commit
-            ctx.store.audit(
-                actor=actor,
-                source=source,
-                action="apply" if result.ok else "apply-failed",
-                target=dev.name,
-                detail={"summary": result.summary, "error": result.error, "rolled_back": result.rolled_back,
-                        "settled": p.settled, "withheld": p.withheld, "permanent": result.permanent},  # fmt: skip
-            )
+        record_push(ctx, p, result, actor=actor, source=source)
         return p, result
 
-    return _each_device(ctx, device, one)
+    return each_device(ctx, device, one)
+
+
+def record_push(ctx: Context, p: DevicePlan, result: PushResult, *, actor: str, source: str) -> None:
+    """What a push leaves in the store: the section now applied (offline devices' live state) and the audit."""
+    if result.ok and result.changed:
+        ctx.store.set_applied(p.device, p.desired)
+    if result.changed or not result.ok or p.settled:  # every push, every failure, every settled commit
+        ctx.store.audit(
+            actor=actor,
+            source=source,
+            action="apply" if result.ok else "apply-failed",
+            target=p.device,
+            detail={"summary": result.summary, "error": result.error, "rolled_back": result.rolled_back,
+                    "settled": p.settled, "withheld": p.withheld, "permanent": result.permanent},  # fmt: skip
+        )
 
 
 class ReconcileReport(BaseModel):

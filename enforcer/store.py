@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy import create_engine, event, func, insert, select, text, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .admission import Tx
@@ -31,6 +32,7 @@ from .tables import (
     DecisionRow,
     EnforcementRow,
     HolderRow,
+    SerialRow,
     aware_utc,
     decision_record,
     naive_utc,
@@ -63,6 +65,7 @@ class Store:
             event.listen(self.engine, "begin", _sqlite_begin)
         migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        _count_changes(self)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -200,6 +203,11 @@ class Store:
 
     # ------------------------------------------------------------ reads
 
+    def serial(self) -> int:
+        """The change serial: moves with every decision or enforcement write (see :class:`SerialRow`)."""
+        with self.session() as s:
+            return s.scalar(select(SerialRow.value).where(SerialRow.id == 1)) or 0
+
     def last_applied(self, device: str) -> str | None:
         with self.session() as s:
             row = s.get(AppliedRow, device)
@@ -277,6 +285,39 @@ class Store:
                 t.__tablename__: s.scalar(select(func.count()).select_from(t)) or 0
                 for t in (DecisionRow, EnforcementRow, HolderRow, AuditRow, AppliedRow)
             }
+
+
+def _count_changes(store: Store) -> None:
+    """Move the change serial inside every transaction that writes a decision or an enforcement.
+
+    Hooked on the session, not on each write method: a flush holding a new, changed or deleted
+    decision/enforcement row, or a bulk UPDATE/DELETE of those tables, bumps it in the same
+    transaction, so the serial can never lag the desired set, whichever method wrote it.
+    """
+    watched = (DecisionRow, EnforcementRow)
+
+    def bump(session: Session) -> None:
+        conn = session.connection()  # not session.execute: that would flush, inside a flush
+        if not conn.execute(update(SerialRow).where(SerialRow.id == 1).values(value=SerialRow.value + 1)).rowcount:
+            conn.execute(insert(SerialRow).values(id=1, value=1))  # the table was emptied
+
+    def on_flush(session: Session, *_: Any) -> None:
+        dirty = (o for o in session.dirty if session.is_modified(o))
+        if any(isinstance(o, watched) for o in (*session.new, *session.deleted, *dirty)):
+            bump(session)
+
+    def on_bulk(state: Any) -> None:
+        if (state.is_update or state.is_delete) and state.bind_mapper and state.bind_mapper.class_ in watched:
+            bump(state.session)
+
+    try:
+        with store.session() as s:
+            if s.get(SerialRow, 1) is None:
+                s.add(SerialRow(id=1, value=0))
+    except IntegrityError:
+        pass  # another process created it first
+    event.listen(store._sessions, "before_flush", on_flush)
+    event.listen(store._sessions, "do_orm_execute", on_bulk)
 
 
 def _private_file(url: str) -> None:

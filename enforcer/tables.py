@@ -175,6 +175,19 @@ class AppliedRow(Base):
     applied_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class SerialRow(Base):
+    """One row, id 1: a counter moved in the same transaction as every decision or enforcement change.
+
+    A saved plan records it; ``enforcer apply FILE`` refuses the plan once it has moved (the
+    desired set the plan was made from is no longer the store's). Audit and applied-state writes
+    leave it alone: pushing a plan must not make the plan stale.
+    """
+
+    __tablename__ = "serial"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class AuditEntry(BaseModel):
     model_config = ConfigDict(frozen=True)
     id: int

@@ -3,21 +3,35 @@
 NAPALM's mock keeps real commit-confirmed state (a second confirmed commit while one is pending is
 refused) and answers getters from files, so these tests prove what the wrapper adds: credentials
 from the environment, the device named in every error, the managed section cut out of the running
-config, and commits without a NAPALM revert timer still going through.
+config, and commits without a NAPALM revert timer still going through. The second half runs
+NAPALM's real platform drivers over sessions that answer as the devices do, to prove the live
+state is read in the format enforcer renders (Junos: ``set``).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
+from xml.sax.saxutils import escape
 
 import pytest
+from lxml import etree
 from napalm.base.mock import MockDriver
+from napalm.eos.eos import EOSDriver
+from napalm.ios.ios import IOSDriver
+from napalm.iosxr_netconf.iosxr_netconf import IOSXRNETCONFDriver
+from napalm.junos.junos import JunOSDriver
+from napalm.nxos_ssh.nxos_ssh import NXOSSSHDriver
 
 from enforcer.drivers import get_driver
-from enforcer.drivers.base import CommitRefused, DriverError
+from enforcer.drivers.base import CommitRefused, DriverError, extract_managed
 from enforcer.drivers.napalm import NapalmDriver
-from enforcer.inventory import Device
+from enforcer.inventory import Device, Platform, load_inventory
+from enforcer.plan import make_plan
+from enforcer.render import build_section, platform_info, render_section
+from tests.test_running_fixtures import EDGE, REPO, T0, enforced_set
+from tests.test_running_fixtures import RUNNING as FIXTURES
 
 RUNNING = """\
 Building configuration...
@@ -151,3 +165,117 @@ def test_methods_before_open_fail_with_the_device_name(tmp_path):
     with pytest.raises(DriverError, match="not connected") as err:
         NapalmDriver(_device(tmp_path)).get_config()
     assert err.value.device == "core1"
+
+
+# ------------------------------------------------------------------ live state in the rendered format
+#
+# NAPALM's own drivers (junos, ios, iosxr_netconf, eos, nxos_ssh) run unchanged; only the session
+# under them is replaced by one that answers as the device does: the Junos box over NETCONF
+# (PyEZ sends <get-configuration format=…>, the box replies in that format), the CLI boxes over
+# SSH or eAPI, IOS XR over NETCONF with the CLI text in <cli>. The replies are the vendor-format
+# running configs of tests/fixtures/running, never enforcer's own render.
+
+
+class _JunosNetconf:
+    """A Junos box's NETCONF session: ``get-configuration`` answered in the format asked for."""
+
+    connected = True
+    timeout = 30
+    _device_handler = SimpleNamespace(transform_reply=None)
+
+    def __init__(self, as_set: Path, as_text: Path):
+        self.files = {"set": ("configuration-set", as_set), "text": ("configuration-text", as_text)}
+        self.asked: list[str | None] = []
+
+    def rpc(self, cmd, *filter_xml):
+        assert cmd.tag == "get-configuration", cmd.tag
+        fmt = cmd.get("format")
+        self.asked.append(fmt)
+        tag, path = self.files[fmt]
+        doc = etree.fromstring(f"<rpc-reply><{tag}>{escape(path.read_text())}</{tag}></rpc-reply>")
+        return SimpleNamespace(_NCElement__doc=doc)
+
+    def close_session(self) -> None:
+        pass
+
+
+class _Session:
+    """An SSH/eAPI/NETCONF session to a CLI box: the one show command NAPALM's get_config sends."""
+
+    def __init__(self, running: str):
+        self.running = running
+
+    def send_command(self, command: str, **_kw) -> str:  # netmiko (ios, nxos_ssh)
+        assert command == "show running-config", command
+        return self.running
+
+    def run_commands(self, commands, **_kw):  # pyeapi (eos)
+        assert commands == ["show running-config"], commands
+        return [{"output": self.running}]
+
+    def get_config(self, source: str, filter=None):  # ncclient (iosxr_netconf, CLI encoding)  # noqa: A002
+        ns = "http://cisco.com/ns/yang/Cisco-IOS-XR-cli-cfg"
+        return SimpleNamespace(xml=f'<rpc-reply><data><cli xmlns="{ns}">{escape(self.running)}</cli></data></rpc-reply>')
+
+    def disconnect(self) -> None:
+        pass
+
+    close_session = disconnect
+    connection = SimpleNamespace()
+
+
+def _offline(base: type, platform: Platform, variant: str) -> type:
+    """``base`` (a real NAPALM driver) whose open() attaches the device's session instead of dialling."""
+    folder = FIXTURES / platform.value
+
+    def open_(self) -> None:
+        if base is JunOSDriver:
+            self.device._conn = _JunosNetconf(folder / f"{variant}.txt", folder / f"{variant}.curly.txt")
+            self.device.connected = True
+        else:
+            self.device = _Session((folder / f"{variant}.txt").read_text())
+
+    return type(f"Offline{base.__name__}", (base,), {"open": open_, "_netmiko_close": lambda self: None,
+                                                      "discard_config": lambda self: None})
+
+
+NAPALM_CLASSES = {
+    Platform.JUNOS: JunOSDriver,
+    Platform.IOS: IOSDriver,
+    Platform.IOSXR: IOSXRNETCONFDriver,
+    Platform.EOS: EOSDriver,
+    Platform.NXOS: NXOSSSHDriver,
+}
+
+
+def _read_through_napalm(platform: Platform, variant: str, tmp_path: Path, creds) -> tuple[str, object]:
+    """The managed section as NapalmDriver reads it, and the NAPALM driver object that read it."""
+    name, _ = EDGE[platform]
+    inv = load_inventory(REPO / "inventory" / "example")
+    dev = inv.device(name).model_copy(update={"username_env": "CORE1_USER", "password_env": "CORE1_PASS"})
+    drv = NapalmDriver(dev, network_driver=_offline(NAPALM_CLASSES[platform], platform, variant))
+    with drv:
+        return drv.get_managed_section(), drv._napalm
+
+
+def test_junos_live_state_is_read_as_set_commands_and_an_unchanged_device_plans_no_change(tmp_path, creds):
+    """NAPALM's junos default (curly braces) never equals the rendered set lines: read ``set``."""
+    section, junos = _read_through_napalm(Platform.JUNOS, "enforced", tmp_path, creds)
+    assert junos.device._conn.asked == ["set"]
+    inv = load_inventory(REPO / "inventory" / "example")
+    device = inv.device("junos-edge1")
+    desired = render_section(build_section(device, enforced_set("acme"), inv, at=T0))
+    plan = make_plan("junos-edge1", Platform.JUNOS, device.effective_transport, desired, section)
+    assert plan.summary() == "+0 ~0 -0", plan.diff
+    assert "set protocols bgp group CUSTOMERS neighbor 192.0.2.105 import ENFORCER-HIJACK-acme-V4" in section
+
+
+@pytest.mark.parametrize("platform", list(NAPALM_CLASSES), ids=str)
+@pytest.mark.parametrize("variant", ["enforced", "occupied"])
+def test_every_napalm_platform_reads_the_running_config_the_device_prints(tmp_path, creds, platform, variant):
+    """What the NAPALM getter hands back is the printed config, so the managed section cut from it
+    is the one the render is compared with (and an occupied box has none of enforcer's lines)."""
+    section, _ = _read_through_napalm(platform, variant, tmp_path, creds)
+    printed = (FIXTURES / platform.value / f"{variant}.txt").read_text()
+    assert section == extract_managed(printed, platform_info(platform))
+    assert bool(section) is (variant == "enforced")

@@ -31,3 +31,20 @@ def test_an_unreachable_box_is_a_driver_error_naming_the_device_and_address(tmp_
     with pytest.raises(DriverError) as err:
         get_driver(dev).open()
     assert err.value.device == "fw" and f"127.0.0.1:{port}" in err.value.reason
+
+
+def test_a_key_that_does_not_open_with_the_passphrase_is_an_authentication_failure(tmp_path, monkeypatch):
+    import subprocess
+
+    from enforcer.drivers.base import AuthenticationFailed
+
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "right-passphrase", "-f", str(key)], check=True)
+    monkeypatch.setenv("FW_PASSPHRASE", "wrong-passphrase")
+    dev = _linux(hostname="127.0.0.1", port=free_port(), password_env="FW_PASSPHRASE",
+                 optional_args={"key_file": str(key), "known_hosts": str(tmp_path / "none")})  # fmt: skip
+    (tmp_path / "none").write_text("")
+    with pytest.raises(AuthenticationFailed) as err:
+        get_driver(dev).open()
+    assert "authentication failed" in err.value.reason and "FW_PASSPHRASE" in err.value.reason
+    assert "cannot reach" not in err.value.reason

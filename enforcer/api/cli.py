@@ -191,6 +191,7 @@ def _notify_stdin(args: list[str]) -> str:
     whose stdin is an open pipe must not wait for an EOF that never comes."""
     import os
     import selectors
+    import stat
 
     if args and "ban" not in (args[0], args[-1]):
         return ""
@@ -200,6 +201,10 @@ def _notify_stdin(args: list[str]) -> str:
         fd = sys.stdin.fileno()
     except (OSError, ValueError):  # not a real file (an in-process test runner's stream)
         return sys.stdin.read(NOTIFY_STDIN_LIMIT)
+    if not stat.S_ISFIFO(os.fstat(fd).st_mode) and not stat.S_ISSOCK(os.fstat(fd).st_mode):
+        # A regular file or a device (`< file`, `</dev/null`) reaches its end by itself, and
+        # epoll refuses to watch one (EPERM): read it directly, bounded.
+        return os.read(fd, NOTIFY_STDIN_LIMIT).decode("utf-8", "replace")
     chunks: list[bytes] = []
     size = 0
     with selectors.DefaultSelector() as sel:
@@ -245,7 +250,7 @@ def _post_fastnetmon(url: str, token_env: str, doc: dict, key: str | None, dry_r
 
     import httpx
 
-    from ..hooks.intake import ItemResult
+    from ..hooks.results import ItemResult
 
     token = os.environ.get(token_env, "")
     if not token:

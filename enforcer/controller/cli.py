@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..inventory import Device, load_inventory
 from ..settings import Settings
+
+if TYPE_CHECKING:  # imported where used: see the start-up note in enforcer/cli.py
+    from ..inventory import Device
 
 controller_app = typer.Typer(
     help="The OpenFlow controller (os-ken) that keeps switches' enforcer flows equal to the store.",
@@ -56,6 +58,8 @@ def run_cmd(
 
 
 def _address(ctx: typer.Context, control: Path | None, device: str | None) -> tuple[str, Device | None]:
+    from ..inventory import load_inventory
+
     if control is not None:
         dev = load_inventory(ctx.obj.inventory).device(device) if device else None
         return f"unix:{control}", dev

@@ -32,6 +32,7 @@ from ..render import PlatformInfo
 from .base import AuthenticationFailed, CommitRefused, DeviceUnreachable, Driver, DriverError
 from .confdiff import merge_diff
 from .frr_shell import PENDING_REFUSED, UNDO_MARK
+from .keys import open_key
 from .undo import undo_candidate
 
 #: vtysh's error lines; netmiko raises on them only when told (docs/lab-facts.md).
@@ -83,7 +84,7 @@ class FrrDriver(Driver):
         }
         key_file = dev.optional_args.get("key_file")
         if key_file:
-            params.update(use_keys=True, key_file=str(key_file), pkey=self._private_key(str(key_file), secret))
+            params.update(use_keys=True, key_file=str(key_file), pkey=open_key(dev, str(key_file), secret))
         else:
             params.update(password=secret, use_keys=False)
         try:
@@ -97,20 +98,6 @@ class FrrDriver(Driver):
         except Exception as exc:  # paramiko's SSHException and friends
             raise DeviceUnreachable(dev.name, f"SSH session failed: {_short(exc)}") from exc
         self._lost = False
-
-    def _private_key(self, path: str, passphrase: str | None) -> Any:
-        """The key, opened here: a wrong passphrase is an authentication failure, not "cannot reach"."""
-        import paramiko
-
-        try:
-            return paramiko.PKey.from_path(path, passphrase.encode() if passphrase else None)
-        except OSError as exc:
-            raise DriverError(self.device.name, f"optional_args.key_file: cannot read {path}: {exc.strerror}") from exc
-        except (paramiko.SSHException, ValueError, TypeError) as exc:
-            var = self.device.password_env or "(no passphrase variable named)"
-            raise AuthenticationFailed(
-                self.device.name, f"authentication failed: key {path} does not open with the passphrase in {var}"
-            ) from exc
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

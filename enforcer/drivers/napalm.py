@@ -27,6 +27,12 @@ DEFAULT_NAPALM_DRIVER = {
     Platform.NXOS: "nxos",
 }
 
+#: ``get_config(format=…)`` per platform: the live config is read in the form the templates
+#: render, or a plan never converges. Junos prints curly braces by default; enforcer renders what
+#: ``show configuration | display set`` prints (NAPALM's junos driver asks NETCONF for
+#: ``<get-configuration format="set">``). The CLI platforms have one form, ``show running-config``.
+CONFIG_FORMAT = {Platform.JUNOS: "set"}
+
 
 class NapalmDriver(Driver):
     def __init__(
@@ -111,7 +117,8 @@ class NapalmDriver(Driver):
         return self._call("get_facts", lambda: self._napalm.get_facts())
 
     def get_config(self) -> str:
-        configs = self._call("get_config", lambda: self._napalm.get_config(retrieve="running"))
+        fmt = CONFIG_FORMAT.get(self.device.platform, "text")
+        configs = self._call("get_config", lambda: self._napalm.get_config(retrieve="running", format=fmt))
         return configs.get("running", "")
 
     # ------------------------------------------------------------------ candidate / commit

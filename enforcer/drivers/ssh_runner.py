@@ -17,6 +17,8 @@ from typing import Any
 
 from ..extras import missing_extra
 from ..inventory import Device
+from .base import AuthenticationFailed
+from .keys import open_key
 from .linux import NetnsRunner, Runner
 
 
@@ -47,13 +49,19 @@ class SshRunner(Runner):
         client.load_host_keys(str(Path(args.get("known_hosts", "~/.ssh/known_hosts")).expanduser()))
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         key_file = args.get("key_file")
+        # A key that will not open is an authentication failure, said before any connection.
+        pkey = open_key(dev, str(Path(key_file).expanduser()), password) if key_file else None
         try:
-            client.connect(dev.hostname, port=dev.port or 22, username=user, password=password,
-                           key_filename=str(Path(key_file).expanduser()) if key_file else None,
+            client.connect(dev.hostname, port=dev.port or 22, username=user, password=None if pkey else password,
+                           pkey=pkey,
                            timeout=self.connect_timeout, banner_timeout=self.connect_timeout,
                            auth_timeout=self.connect_timeout, allow_agent=not key_file,
                            look_for_keys=not key_file)  # fmt: skip
-        except (OSError, paramiko.SSHException) as exc:  # BadHostKeyException, auth, refused, timeout
+        except paramiko.AuthenticationException as exc:
+            client.close()
+            raise AuthenticationFailed(dev.name, f"authentication failed for {user or ''}@{dev.hostname}: {exc}") \
+                from None
+        except (OSError, paramiko.SSHException) as exc:  # BadHostKeyException, refused, timeout
             client.close()
             raise OSError(f"ssh {user or ''}@{dev.hostname}:{dev.port or 22}: {exc}") from None
         return client

@@ -17,50 +17,18 @@ Shared by the HTTP API (``/v1/decisions`` and the hooks) and ``enforcer hook ...
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict
+from typing import Any
 
 from .. import service
-from ..model import Decision, Enforcement, InvalidInput, Refused, Violation
+from ..model import Decision, InvalidInput, Refused, Violation
 from ..store import DecisionRecord
 from . import End, Invalid, Item, Skip, build, digest
+from .results import ErrorDetail, ItemResult, Outcome
 
-Outcome = Literal[
-    "created", "held", "duplicate", "dry-run", "ended", "released", "nothing-to-end", "skipped", "refused", "invalid"
-]
 #: Longest idempotency key the store keeps; longer namespaced keys keep their namespace and hash the rest.
 MAX_KEY = 200
 #: The caller of ``enforcer hook ...`` run locally: no token name can start with "@".
 LOCAL = "@local"
-
-
-class ErrorDetail(BaseModel):
-    """A field and the reason it was refused: the API's error body, and an item's error."""
-
-    field: str
-    reason: str
-
-
-class ItemResult(BaseModel):
-    """What became of one intake item."""
-
-    model_config = ConfigDict(frozen=True)
-    outcome: Outcome
-    target: str | None = None
-    violation: str | None = None
-    source: str | None = None
-    decision_id: int | None = None
-    ended: list[int] = []
-    #: ``released``: this caller's hold is gone, but these decisions stay (another alert still holds them).
-    held_by_others: list[int] = []
-    enforcements: list[Enforcement] = []
-    reason: str | None = None
-    error: ErrorDetail | None = None
-
-    @property
-    def accepted(self) -> bool:
-        return self.outcome not in ("refused", "invalid")
 
 
 class NotFound(InvalidInput):

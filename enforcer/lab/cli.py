@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 
 from ..settings import REPO_ROOT, Settings
-from . import lifecycle
 from .proc import LabError
+from .topology import DEFAULT_NAME, HIJACK_PREFIX
 
 lab_app = typer.Typer(
     help="The network-namespace lab: FRR edge, upstream and customer routers, hosts, nftables (needs root).",
@@ -29,6 +29,14 @@ NameOpt = Annotated[
 DirOpt = Annotated[
     Path | None, typer.Option("--dir", help="State directory (default /run/enforcer-lab/NAME).", show_default=False)
 ]
+
+
+def _lifecycle():  # noqa: ANN202 - the module
+    """:mod:`enforcer.lab.lifecycle`, imported by the command that runs: it pulls in every lab
+    daemon's module, which ``enforcer block`` must not wait for (see enforcer/cli.py)."""
+    from . import lifecycle
+
+    return lifecycle
 
 
 def register(app: typer.Typer) -> None:
@@ -55,7 +63,7 @@ def _log(text: str) -> None:
 @lab_app.command()
 def up(
     ctx: typer.Context,
-    name: NameOpt = lifecycle.DEFAULT_NAME,
+    name: NameOpt = DEFAULT_NAME,
     dir: DirOpt = None,
     inventory_out: Annotated[
         Path, typer.Option("--inventory-out", help="Where to write the lab's inventory.")
@@ -69,31 +77,31 @@ def up(
     The lab's OpenFlow controller reads the same store as the CLI (``--db`` / ``ENFORCER_DB``).
     """
     _check(name)
-    if customer_bgp not in lifecycle.CUSTOMER_BGP:
-        _fail(f"--customer-bgp: {customer_bgp!r} is not one of {', '.join(lifecycle.CUSTOMER_BGP)}")
+    if customer_bgp not in _lifecycle().CUSTOMER_BGP:
+        _fail(f"--customer-bgp: {customer_bgp!r} is not one of {', '.join(_lifecycle().CUSTOMER_BGP)}")
     settings = ctx.find_root().obj if isinstance(ctx.find_root().obj, Settings) else Settings.from_env()
     try:
-        lifecycle.up(name, dir, inventory_out, log=_log, db=settings.db, customer_bgp=customer_bgp)
+        _lifecycle().up(name, dir, inventory_out, log=_log, db=settings.db, customer_bgp=customer_bgp)
     except LabError as exc:
         _fail(str(exc))
     _log(f'inventory: {inventory_out}  (credentials: eval "$(enforcer lab env --name {name})")')
 
 
 @lab_app.command()
-def down(name: NameOpt = lifecycle.DEFAULT_NAME, dir: DirOpt = None) -> None:
+def down(name: NameOpt = DEFAULT_NAME, dir: DirOpt = None) -> None:
     """Stop every lab process by PID and delete the lab's namespaces."""
     _check(name)
-    lifecycle.down(name, dir, log=_log)
+    _lifecycle().down(name, dir, log=_log)
 
 
 @lab_app.command()
 def status(
-    name: NameOpt = lifecycle.DEFAULT_NAME,
+    name: NameOpt = DEFAULT_NAME,
     dir: DirOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the nodes as JSON.")] = False,
 ) -> None:
     """The lab's nodes: name, namespace, role, addresses, customer, management endpoint."""
-    nodes = lifecycle.status(name, dir)
+    nodes = _lifecycle().status(name, dir)
     if as_json:
         typer.echo(json.dumps([n.model_dump(mode="json") for n in nodes], indent=2))
         return
@@ -114,10 +122,10 @@ def status(
 @lab_app.command()
 def hijack(
     state: Annotated[str, typer.Argument(help="on | off")],
-    name: NameOpt = lifecycle.DEFAULT_NAME,
+    name: NameOpt = DEFAULT_NAME,
     dir: DirOpt = None,
     prefix: Annotated[str, typer.Option(help="Prefix the customer router announces without owning it.")] = str(
-        lifecycle.HIJACK_PREFIX
+        HIJACK_PREFIX
     ),
 ) -> None:
     """Make the customer router announce a prefix it does not own (on), or stop (off)."""
@@ -127,16 +135,16 @@ def hijack(
     if state not in ("on", "off"):
         _fail(f"state: {state!r} is not on or off")
     try:
-        lifecycle.hijack(state == "on", name, dir, IPv4Network(prefix))
+        _lifecycle().hijack(state == "on", name, dir, IPv4Network(prefix))
     except (LabError, ValueError) as exc:
         _fail(str(exc))
 
 
 @lab_app.command()
-def env(name: NameOpt = lifecycle.DEFAULT_NAME, dir: DirOpt = None) -> None:
+def env(name: NameOpt = DEFAULT_NAME, dir: DirOpt = None) -> None:
     """Print ``export`` lines for the credentials the lab inventory names (eval them)."""
     try:
-        values = lifecycle.credentials_env(name, dir)
+        values = _lifecycle().credentials_env(name, dir)
     except LabError as exc:
         _fail(str(exc))
     for var, value in values.items():
@@ -144,10 +152,10 @@ def env(name: NameOpt = lifecycle.DEFAULT_NAME, dir: DirOpt = None) -> None:
 
 
 @lab_app.command()
-def reset(name: NameOpt = lifecycle.DEFAULT_NAME, dir: DirOpt = None) -> None:
+def reset(name: NameOpt = DEFAULT_NAME, dir: DirOpt = None) -> None:
     """Undo every change made since ``up``: routers back to their baseline, no enforcer table, no pending revert."""
     _check(name)
     try:
-        lifecycle.reset(name, dir)
+        _lifecycle().reset(name, dir)
     except LabError as exc:
         _fail(str(exc))

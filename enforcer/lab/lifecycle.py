@@ -22,9 +22,17 @@ from .nodes import Node, NodeRole
 from .proc import LabError, children, netns_exists, netns_pids, pid_alive, read_pid, run, stop_pid, wait_for
 from .state import LabState
 from .templating import render_config
-from .topology import DISCARD_NEXT_HOP, HIJACK_PREFIX, INBAND_SSH_PORT, TOPOLOGY, Router, Topology, netns_name
+from .topology import (
+    DEFAULT_NAME,
+    DISCARD_NEXT_HOP,
+    HIJACK_PREFIX,
+    INBAND_SSH_PORT,
+    TOPOLOGY,
+    Router,
+    Topology,
+    netns_name,
+)
 
-DEFAULT_NAME = "enf"
 STATE_ROOT = Path("/run/enforcer-lab")
 BGP_TIMEOUT = 20.0
 #: What the customer router speaks BGP with: FRR's bgpd, or GoBGP (a second implementation).

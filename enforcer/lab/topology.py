@@ -30,6 +30,8 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from .nodes import NodeRole
 
+#: The lab's name when none is given: the prefix of its namespaces and state directory.
+DEFAULT_NAME = "enf"
 #: Everything the lab routes between its routers; enforcer must never block it (settings.yaml).
 INFRASTRUCTURE = IPv4Network("192.0.2.0/24")
 #: What ``lab hijack on`` makes cust1 announce: a more-specific of the internet host's network.

@@ -119,6 +119,25 @@ def test_fastnetmon_ban_reads_what_was_written_then_stops_at_silence(settings):
     assert code == 0 and out.startswith("created 203.0.113.10/32 ddos-victim")
 
 
+def test_fastnetmon_ban_reads_stdin_redirected_from_a_file_or_dev_null(settings, tmp_path):
+    """``< file`` and ``</dev/null`` are no pipes: epoll refuses them (EPERM), so they are read directly."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "enforcer.cli", "--inventory", str(settings.inventory), "--db", settings.db,
+           "--output", str(settings.output), "hook", "fastnetmon", "--no-apply"]  # fmt: skip
+    ban = tmp_path / "ban.txt"
+    ban.write_text((FIXTURES / "fastnetmon" / "community_ban_stdin.txt").read_text())
+    with ban.open() as f:
+        done = subprocess.run([*cmd, "203.0.113.10", "incoming", "282473", "ban"], stdin=f, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.startswith("created 203.0.113.10/32 ddos-victim"), done.stderr
+    with open("/dev/null") as f:
+        done = subprocess.run([*cmd, "203.0.113.11", "incoming", "282473", "ban"], stdin=f, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+    assert "Traceback" not in done.stderr and done.returncode in (0, 2), done.stderr
+
+
 def test_fastnetmon_direction_unknown_is_read_from_the_pps_counters(run):
     stdin = (FIXTURES / "fastnetmon" / "community_ban_stdin.txt").read_text().replace(
         "Attack direction: incoming", "Attack direction: unknown")

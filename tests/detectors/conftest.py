@@ -20,7 +20,7 @@ from enforcer.api.tokens import create_token
 from enforcer.settings import Settings
 
 from ..api.conftest import write_inventory
-from ..helpers import serve_process
+from ..helpers import serve_process, stop
 
 
 @contextmanager
@@ -37,12 +37,7 @@ def daemon(cmd: Sequence[str | Path], log: Path, ready: Callable[[], bool], time
                 time.sleep(0.1)
             yield proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            stop(proc)
 
 
 def answers(url: str, status: int = 200) -> Callable[[], bool]:

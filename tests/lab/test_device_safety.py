@@ -81,6 +81,15 @@ def _kill_apply_in_the_confirm_window(lab: Lab, cli, device: str) -> int:
     return timer
 
 
+def _apply_after_the_dead_pushers_lease(cli, device: str) -> dict:
+    """``apply`` once the killed apply's device lease has lapsed (its holder died without releasing it:
+    ``enforcer.lease`` gives it up ``LEASE_TTL`` seconds after its last renewal)."""
+    def attempt() -> dict:
+        return json.loads(cli("apply", "--yes", "--device", device, "--json", check=False).stdout)[0]
+
+    return probes.eventually(attempt, lambda r: not (r["error"] or "").startswith("device busy"), 90, 1.0)
+
+
 def test_an_apply_killed_in_the_confirm_window_is_confirmed_by_the_next_apply(lab: Lab, cli):
     device = lab.device(platform="frr").name
     target = probes.host_prefix(lab.customer_hosts("cust1")[0])
@@ -91,8 +100,8 @@ def test_an_apply_killed_in_the_confirm_window_is_confirmed_by_the_next_apply(la
     [plan] = json.loads(cli("plan", "--device", device, "--json").stdout)
     assert plan["pending"] is True and plan["added"] == 0
 
-    [result] = json.loads(cli("apply", "--yes", "--device", device, "--json").stdout)
-    assert result["ok"] and "held the desired state: confirmed" in result["settled"]
+    result = _apply_after_the_dead_pushers_lease(cli, device)
+    assert result["ok"] and "held the desired state: confirmed" in result["settled"], result
     assert not (_commits(lab) / "pending.json").exists()
     assert probes.eventually(lambda: not pid_alive(timer), bool, 5)
     assert probes.kernel_route(lab.edge, target, type="blackhole")
@@ -108,7 +117,7 @@ def test_an_apply_killed_in_the_confirm_window_is_rolled_back_on_purpose_when_th
     _kill_apply_in_the_confirm_window(lab, cli, device)
     cli("unblock", dropped, "--reason", "false positive")
 
-    [result] = json.loads(cli("apply", "--yes", "--device", device, "--json").stdout)
+    result = _apply_after_the_dead_pushers_lease(cli, device)
     assert result["ok"] and "rolled back on purpose" in result["settled"], result
     assert any(line.endswith("rollback done") for line in _journal(lab)[-2:])
     running = probes.vtysh(lab.edge, "show running-config")

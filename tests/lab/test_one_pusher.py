@@ -21,7 +21,7 @@ from enforcer.lab import probes
 from enforcer.lab.testing import Lab, cli
 from enforcer.model import Decision
 
-from ..helpers import free_port
+from ..helpers import free_port, stop
 
 pytestmark = pytest.mark.lab
 
@@ -64,9 +64,4 @@ def test_cli_apply_while_serve_pushes_the_router_reports_busy_and_leaves_serves_
         assert f"ip route {target} Null0" in probes.vtysh(lab.edge, "show running-config")
     finally:
         os.killpg(serve.pid, signal.SIGCONT)
-        serve.terminate()
-        try:
-            serve.wait(15)
-        except subprocess.TimeoutExpired:
-            serve.kill()
-            serve.wait(5)
+        stop(serve)

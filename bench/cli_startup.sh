@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# CLI start-up (issue 12.5): hyperfine of `enforcer --help`, `enforcer block --dry-run` and
+# `enforcer hook fastnetmon --url`, against `python -c pass` measured in the same run (the
+# interpreter's own floor). Prints each median and its ratio to the floor.
+#
+#   bench/cli_startup.sh [--runs N] [--warmup N]
+#
+# `hook --url` reads an empty pipe as stdin (a ban from a shell) and posts to a loopback stub that answers `{"results": []}` as `enforcer serve` does
+# for a call that changes nothing, so what is timed is the client: start-up, parse, one POST.
+# `block --dry-run` decides against a fresh SQLite store and the example inventory.
+set -euo pipefail
+
+RUNS=10
+WARMUP=2
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) RUNS="$2"; shift 2 ;;
+    --warmup) WARMUP="$2"; shift 2 ;;
+    *) echo "error: $1: unknown option (--runs N, --warmup N)" >&2; exit 2 ;;
+  esac
+done
+
+HERE="$(cd "$(dirname "$0")/.." && pwd)"
+PY="${PYTHON:-$HERE/.venv/bin/python}"
+ENF="$(dirname "$PY")/enforcer"
+command -v hyperfine >/dev/null || { echo "error: hyperfine: not installed (apt-get install hyperfine)" >&2; exit 2; }
+
+WORK="$(mktemp -d)"
+STUB_PID=""
+cleanup() { [ -n "$STUB_PID" ] && kill "$STUB_PID" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+# The stub prints its port, then serves until killed.
+"$PY" - >"$WORK/port" <<'EOF' &
+import http.server, json, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.dumps({"results": []}).encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+EOF
+STUB_PID=$!
+for _ in $(seq 100); do [ -s "$WORK/port" ] && break; sleep 0.1; done
+PORT="$(cat "$WORK/port")"
+
+export ENFORCER_DB="sqlite:///$WORK/bench.db" ENFORCER_TOKEN=bench
+hyperfine --style basic --runs "$RUNS" --warmup "$WARMUP" --export-json "$WORK/out.json" \
+  -n "python -c pass" "$PY -c pass" \
+  -n "enforcer --help" "$ENF --help" \
+  -n "enforcer block --dry-run" "$ENF block 198.51.100.7 -v scanning --dry-run" \
+  -n "enforcer hook fastnetmon --url" "printf '' | $ENF hook fastnetmon --url http://127.0.0.1:$PORT 198.51.100.7 incoming 250000 ban" \
+  >"$WORK/hyperfine.log"
+
+"$PY" - "$WORK/out.json" <<'EOF'
+import json, sys
+results = json.load(open(sys.argv[1]))["results"]
+floor = results[0]["median"]
+print(f"{'command':34} {'median':>9} {'min':>9} {'max':>9}  ratio to python -c pass  (target < 300 ms)")
+for r in results:
+    print(f"{r['command']:34} {r['median'] * 1000:7.0f}ms {r['min'] * 1000:7.0f}ms {r['max'] * 1000:7.0f}ms"
+          f"  {r['median'] / floor:5.1f}x")
+EOF

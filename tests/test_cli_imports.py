@@ -1,0 +1,95 @@
+"""Which modules a command imports: the start-up budget of issue 12.5, asserted without a clock.
+
+``enforcer hook fastnetmon --url`` runs once per FastNetMon ban and ``enforcer block`` during an
+attack, so neither may import the server (FastAPI, uvicorn), the device drivers (NAPALM, netmiko,
+paramiko), the OpenFlow controller (os-ken, eventlet) or, for the hook, the store and render stack.
+Each command runs in a fresh interpreter; its ``sys.modules`` at exit is what it paid for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+#: Run the real ``enforcer`` entry point, then write the names in ``sys.modules`` as it exits.
+PROBE = """
+import atexit, json, sys
+out = sys.argv[1]
+atexit.register(lambda: open(out, "w").write(json.dumps(sorted(sys.modules))))
+sys.argv = ["enforcer", *sys.argv[2:]]
+from enforcer.cli import main
+main()
+"""
+
+SERVER_STACK = {"fastapi", "starlette", "uvicorn"}
+DEVICE_STACK = {"napalm", "netmiko", "paramiko", "os_ken", "eventlet", "nornir"}
+STORE_AND_RENDER = {"sqlalchemy", "alembic", "jinja2", "enforcer.service", "enforcer.store", "enforcer.render"}
+
+
+def imported(tmp_path: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None) -> set[str]:
+    out = tmp_path / "modules.json"
+    run = subprocess.run(
+        [sys.executable, "-c", PROBE, str(out), *args],
+        input=stdin, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "ENFORCER_DB": f"sqlite:///{tmp_path / 'e.db'}", **(env or {})},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    return set(json.loads(out.read_text()))
+
+
+def top_level(modules: set[str]) -> set[str]:
+    return modules | {m.split(".")[0] for m in modules}
+
+
+class _Serve(BaseHTTPRequestHandler):
+    """``enforcer serve``'s answer to a hook call that changed nothing: no results."""
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.dumps({"results": []}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def serve_url() -> Iterator[str]:
+    server = HTTPServer(("127.0.0.1", 0), _Serve)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join()
+
+
+def test_hook_fastnetmon_url_imports_neither_server_devices_nor_store(tmp_path: Path, serve_url: str) -> None:
+    modules = top_level(imported(
+        tmp_path, "hook", "fastnetmon", "--url", serve_url, "198.51.100.7", "incoming", "250000", "ban",
+        env={"ENFORCER_TOKEN": "t"},
+    ))  # fmt: skip
+    assert "httpx" in modules  # the probe ran the command through to the post
+    assert not modules & (SERVER_STACK | DEVICE_STACK | STORE_AND_RENDER)
+
+
+def test_block_imports_neither_server_nor_devices(tmp_path: Path) -> None:
+    modules = top_level(imported(tmp_path, "block", "198.51.100.7", "-v", "scanning", "--dry-run"))
+    assert "enforcer.service" in modules  # it did decide
+    assert not modules & (SERVER_STACK | DEVICE_STACK | {"httpx"})
+
+
+def test_help_imports_only_the_command_line(tmp_path: Path) -> None:
+    modules = top_level(imported(tmp_path, "--help"))
+    assert not modules & (SERVER_STACK | DEVICE_STACK | STORE_AND_RENDER | {"httpx", "enforcer.inventory"})
