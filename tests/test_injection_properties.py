@@ -14,7 +14,7 @@ unless ``ENFORCER_FUZZ_EXAMPLES`` says otherwise), each example checked on all e
 (Hypothesis' own cost, about half of an example's, is paid once for the eight); ``derandomize``
 fixes the seed, so CI runs the same examples every time. An example fuzzes one field (or all of
 them) and renders only actions that print it, and an input that renders like one already
-checked is not rendered twice: the whole file costs about 2.5 minutes of one core (148 s CPU,
+checked is not rendered twice: the whole file costs 2 to 2.5 minutes of one core (134–148 s CPU,
 docs/benchmarks.md). The push checks, slow templates, run on a fixed eighth of the all-field
 examples.
 """
