@@ -86,6 +86,10 @@ class SubmitResult(BaseModel):
 # ------------------------------------------------------------------ intake → policy → store
 
 
+#: What one item of a batch became: stored or answered (a result), or refused / invalid (the error, not raised).
+Outcome = SubmitResult | Refused | InvalidInput
+
+
 def submit(ctx: Context, decision: Decision, *, dry_run: bool = False, automatic: bool = False) -> SubmitResult:
     """Validate against guardrails and playbooks, then store durably (or only preview).
 
@@ -97,31 +101,54 @@ def submit(ctx: Context, decision: Decision, *, dry_run: bool = False, automatic
     refreshes its expiry. ``automatic``: from a detector — held for approval where an operator
     would need ``--force``, subject to the flood breaker and the blackhole space check.
     """
-    book = ctx.playbooks[decision.violation]
-    space = customer_space(decision.target, ctx.inventory)
+    [outcome] = submit_many(ctx, [decision], dry_run=dry_run, automatic=automatic)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def submit_many(
+    ctx: Context, decisions: Sequence[Decision], *, dry_run: bool = False, automatic: bool = False
+) -> list[Outcome]:
+    """:func:`submit` for a list in one write transaction (one commit, one fsync): an outcome per item.
+
+    The items are admitted in order, each seeing the ones before it (a cap of 5 stores the first
+    5 of 20, ten identical items store one), under the same rules as :func:`submit`. A refused or
+    invalid item is its own outcome (its breaker trip audited in the same transaction) and the
+    others are stored all the same; only a failure of the store itself fails the whole list.
+    """
     at = now()
-    try:
-        with ctx.store.write() if not dry_run else ctx.store.reading() as tx:
-            snap = _snapshot(tx, decision, book, space, at)
-            verdict = decide(decision, snap, ctx.inventory, book, automatic=automatic)
-            if isinstance(verdict, Replay):
-                if automatic and not dry_run:
-                    ttl = book.step_for(verdict.record.step)[1].ttl or book.default_ttl
-                    tx.hold(verdict.record.id, decision, decision.expiry(ttl, at), at)
-                return _answer(verdict.record)
-            rows = _rows(decision, verdict.specs, at)
-            expires_at = max((r["expires_at"] for r in rows if r["expires_at"]), default=None)
-            customer = resolve_customer(decision, ctx.inventory)
-            if dry_run:
-                return _preview(decision, verdict, rows, customer, at)
-            tx.expire_due(at)  # frees the key of a decision whose TTL passed, in this same transaction
-            record = tx.insert(decision, customer=customer, step=verdict.step,
-                               clause=primary_clause(decision.violation), expires_at=expires_at, enforcements=rows,
-                               status=verdict.status, automatic=automatic, at=at)
-    except Refused as exc:
+    outcomes: list[Outcome] = []
+    with ctx.store.write() if not dry_run else ctx.store.reading() as tx:
+        if not dry_run:
+            tx.expire_due(at)  # frees the keys of decisions whose TTL passed, in this same transaction
+        for decision in decisions:
+            try:
+                outcomes.append(_admit(ctx, tx, decision, at, dry_run=dry_run, automatic=automatic))
+            except (InvalidInput, Refused) as exc:
+                if isinstance(exc, Refused) and automatic and not dry_run:
+                    _refused(tx, decision, exc, at)
+                outcomes.append(exc)
+    return outcomes
+
+
+def _admit(ctx: Context, tx: Tx, decision: Decision, at: datetime, *, dry_run: bool, automatic: bool) -> SubmitResult:
+    """One decision inside the batch's transaction: decide over the snapshot, then store, hold or preview."""
+    book = ctx.playbooks[decision.violation]
+    snap = _snapshot(tx, decision, book, customer_space(decision.target, ctx.inventory), at)
+    verdict = decide(decision, snap, ctx.inventory, book, automatic=automatic)
+    if isinstance(verdict, Replay):
         if automatic and not dry_run:
-            _refused(ctx, decision, exc)
-        raise
+            ttl = book.step_for(verdict.record.step)[1].ttl or book.default_ttl
+            tx.hold(verdict.record.id, decision, decision.expiry(ttl, at), at)
+        return _answer(verdict.record)
+    rows = _rows(decision, verdict.specs, at)
+    expires_at = max((r["expires_at"] for r in rows if r["expires_at"]), default=None)
+    customer = resolve_customer(decision, ctx.inventory)
+    if dry_run:
+        return _preview(decision, verdict, rows, customer, at)
+    record = tx.insert(decision, customer=customer, step=verdict.step, clause=primary_clause(decision.violation),
+                       expires_at=expires_at, enforcements=rows, status=verdict.status, automatic=automatic, at=at)
     return SubmitResult(decision_id=record.id, created=True, pending=verdict.status is Status.PENDING,
                         step=verdict.step, enforcements=record.enforcements)
 
@@ -172,14 +199,14 @@ def _answer(record: DecisionRecord) -> SubmitResult:
 BREAKERS = ("rate", "blast_radius")
 
 
-def _refused(ctx: Context, decision: Decision, exc: Refused) -> None:
+def _refused(tx: Tx, decision: Decision, exc: Refused, at: datetime) -> None:
     """A detector's refusal is logged; a tripped breaker is audited too, so the flood shows in the record."""
     log.warning("refused %s %s from %s (%s): %s: %s", decision.violation, decision.target, decision.source,
                 decision.actor, exc.field, exc.reason)
     if exc.field in BREAKERS:
-        ctx.store.audit(actor=decision.actor, source=decision.source, action="breaker", target=str(decision.target),
-                        violation=decision.violation.value, reason=decision.reason,
-                        detail={"field": exc.field, "why": exc.reason})
+        tx.audit(at, actor=decision.actor, source=decision.source, action="breaker", target=str(decision.target),
+                 violation=decision.violation.value, reason=decision.reason,
+                 detail={"field": exc.field, "why": exc.reason})
 
 
 #: Decision ids are SQL BIGINTs: anything outside is no decision, said in one line (not an overflow).
