@@ -8,7 +8,9 @@ confirmed it. A switch connecting (first time, after a reconnect, after ovs-vswi
 or after this controller restarted) gets the same full resync: nothing is lost in between.
 
 Runs on os-ken's eventlet hub (``OSKEN_HUB_TYPE=eventlet``, set by :mod:`enforcer.controller`):
-syncs run in their own green threads, never in the event loop that delivers their replies.
+syncs run in their own green threads, never in the event loop that delivers their replies. Their
+CPU-bound steps (store read, render, parse, diff, reading 50,000 flow stats) run in a native thread
+(:func:`off_hub`), so the hub keeps answering the switch's echo requests meanwhile.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from eventlet import tpool
 from os_ken.base import app_manager
 from os_ken.controller import ofp_event
 from os_ken.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
@@ -40,6 +43,17 @@ REPLY_TIMEOUT = 30.0
 
 Desired = Callable[[Device], Section]
 Devices = Callable[[], Iterable[Device]]
+
+
+def off_hub(work: Callable[..., Any], *args: Any) -> Any:
+    """``work(*args)`` in a native thread while the calling green thread waits.
+
+    The hub is one OS thread: on it, a sync with 50,000 flows desired computed for minutes without
+    yielding, nothing answered Open vSwitch's inactivity probe, and the switch disconnected itself
+    ("no response to inactivity probe after 5 seconds") in the middle of every apply and plan.
+    Off the hub the GIL still lets the hub run every few milliseconds, so echo replies keep flowing.
+    """
+    return tpool.execute(work, *args)
 
 
 class Live(NamedTuple):
@@ -218,25 +232,8 @@ class EnforcerController(app_manager.OSKenApp):
         table = parser.OFPFlowStatsRequest(dp, 0, owner.table, ofp.OFPP_ANY, ofp.OFPG_ANY, 0, 0, parser.OFPMatch())
         meter_request = parser.OFPMeterConfigStatsRequest(dp, 0, ofp.OFPM_ALL)
         stats, configs = self._requests(dp, [table, meter_request])
-        live = Live(SwitchState(), [], {})
-        flows: list[Flow] = []
         names = {number: name for name, number in wire.switch_ports(dp).items()}
-        for st in stats:
-            mine = owner.owns_cookie(st.cookie)
-            if not mine and not owner.in_band(st.priority):
-                continue
-            try:
-                flow = wire.flow_from_stats(ofp, st, names)
-            except FlowError:
-                if mine:
-                    live.strange.append(st)
-                continue  # another owner's flow enforcer cannot parse: its match is none enforcer writes
-            if mine:
-                flows.append(flow)
-            else:
-                live.foreign[flow.key] = flow.cookie
-        meters = [wire.meter_from_config(ofp, c) for c in configs if owner.owns_meter(c.meter_id)]
-        return live._replace(state=SwitchState(tuple(flows), tuple(meters)))
+        return off_hub(_live_from_stats, ofp, owner, names, stats, configs)
 
     def state(self, dpid: int) -> str:
         """The live enforcer-owned flows and meters as text, like ``section.j2`` prints them."""
@@ -250,7 +247,8 @@ class EnforcerController(app_manager.OSKenApp):
                 self._confirmed.pop(dpid, None)
             else:
                 self._confirmed[dpid] = live
-        return live.state.text() + "".join(unrecognised_line(st.cookie, st.priority) + "\n" for st in live.strange)
+        text = off_hub(live.state.text)
+        return text + "".join(unrecognised_line(st.cookie, st.priority) + "\n" for st in live.strange)
 
     # ------------------------------------------------------------ sync
 
@@ -290,10 +288,10 @@ class EnforcerController(app_manager.OSKenApp):
 
     def _sync_locked(self, dp: Any, device: Device, timeout: float, started: float, full: bool) -> SyncReport:
         owner = ownership(device)
-        desired = parse_state(render_section(self._desired(device)), owner)
+        desired = off_hub(self._desired_state, device, owner)
         cached = None if full else self._confirmed.get(dp.id)
         live = cached if cached is not None else self.read_live(dp, owner)
-        plan = diff(desired, live.state)
+        plan = off_hub(diff, desired, live.state)
         if plan.empty and not live.strange:
             self._confirmed[dp.id] = live
             return SyncReport(dp.id, device.name, ok=True, seconds=time.monotonic() - started)
@@ -339,6 +337,10 @@ class EnforcerController(app_manager.OSKenApp):
             return SyncReport(dp.id, device.name, ok=False, changes=changes, seconds=seconds, error=error)
         self._confirmed[dp.id] = live._replace(state=desired)
         return SyncReport(dp.id, device.name, ok=True, changes=changes, seconds=seconds)
+
+    def _desired_state(self, device: Device, owner: Ownership) -> SwitchState:
+        """The store's desired flows and meters for ``device``, rendered and parsed (runs off the hub)."""
+        return parse_state(render_section(self._desired(device)), owner)
 
     def _send_batch(self, dp: Any, msgs: list[Any], timeout: float) -> list[str]:
         """Serialize, write in chunks, then a barrier; the errors the switch sent for these xids.
@@ -393,4 +395,26 @@ class EnforcerController(app_manager.OSKenApp):
         return out
 
 
-__all__ = ["EnforcerController", "SyncFailed", "SyncReport"]
+def _live_from_stats(ofp: Any, owner: Ownership, names: dict[int, str], stats: list[Any], configs: list[Any]) -> Live:
+    """Enforcer's flows and meters out of a table's flow stats and the meter configs (see ``read_live``)."""
+    live = Live(SwitchState(), [], {})
+    flows: list[Flow] = []
+    for st in stats:
+        mine = owner.owns_cookie(st.cookie)
+        if not mine and not owner.in_band(st.priority):
+            continue
+        try:
+            flow = wire.flow_from_stats(ofp, st, names)
+        except FlowError:
+            if mine:
+                live.strange.append(st)
+            continue  # another owner's flow enforcer cannot parse: its match is none enforcer writes
+        if mine:
+            flows.append(flow)
+        else:
+            live.foreign[flow.key] = flow.cookie
+    meters = [wire.meter_from_config(ofp, c) for c in configs if owner.owns_meter(c.meter_id)]
+    return live._replace(state=SwitchState(tuple(flows), tuple(meters)))
+
+
+__all__ = ["EnforcerController", "SyncFailed", "SyncReport", "off_hub"]
