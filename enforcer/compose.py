@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pydantic import BaseModel, ConfigDict
 
 from .compose_acl import compose_acls
+from .compose_rpl import decide_rpl_guard, decide_rpl_redistribute
 from .conftree import Node, SlotFacts, TreeFacts, parse
 from .inventory import Device
 from .render import ComposedDeny, ComposedRtbh, PrefixFilter, RtbhGuard, Section, platform_info
@@ -201,6 +202,12 @@ def compose(section: Section, config: str) -> Composition:
     for family in (4, 6):
         if not any(r.target.version == family for r in section.rtbh):
             continue
+        if facts.rpl_rtbh_entry:  # IOS XR: the operator's policy carries RTBH or the slot is refused
+            decision, carried_by = decide_rpl_redistribute(tree, device, section, family, facts)
+            slots.append(decision)
+            if carried_by:
+                composed_rtbh.append(ComposedRtbh(into=carried_by, family=family))
+            continue
         decision = _decide_redistribute(tree, device, family, facts)
         slots.append(decision)
         if decision.mode is SlotMode.COMPOSED and decision.operator_object:
@@ -233,7 +240,8 @@ def compose(section: Section, config: str) -> Composition:
         session = [fill(p, neighbor=re.escape(str(guard.neighbor))) for p in facts.neighbor_session]
         if session and next(matches(tree, session), None) is None:
             continue  # the inventory names a session the device does not have: nothing can leak
-        decision = _decide_guard(tree, device, guard, facts)
+        decision = (decide_rpl_guard(tree, device, section, guard, facts) if facts.rpl_guard
+                    else _decide_guard(tree, device, guard, facts))
         slots.append(decision)
         if decision.mode is SlotMode.COMPOSED and decision.operator_object:
             ranges[f"route-map {decision.operator_object} deny"] = sequence_range(device, facts)

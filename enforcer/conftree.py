@@ -103,6 +103,10 @@ class SlotFacts(BaseModel):
     #: the exec command that makes the router re-run ``{neighbor}``'s inbound filter after its
     #: prefix-list changed (FRR: the list's entries are not re-applied by themselves); enforcer.refresh
     refresh_in: str = ""
+    #: IOS XR (RPL, enforcer.compose_rpl): regexes over an operator's route-policy that show it
+    #: already gives tag-666 statics the blackhole community (``{community}``), or drops it outbound
+    rpl_rtbh_entry: str = ""
+    rpl_guard: str = ""
 
 
 @dataclass

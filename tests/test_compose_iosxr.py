@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from .test_compose import RUNNING, acl, ctx_with, plan_and_candidate, spoofing  # noqa: F401 (fixture)
+from . import test_compose
+from .test_compose import RUNNING, acl, plan_and_candidate, rtbh, spoofing
+
+ctx_with = test_compose.ctx_with  # the fixture: a context whose device snapshot is the given config
 
 OCCUPIED = (RUNNING / "iosxr" / "occupied.txt").read_text()
 NO_ROOM = (RUNNING / "iosxr" / "no-room.txt").read_text()
@@ -72,3 +75,60 @@ def test_xr_anti_spoof_on_a_port_with_the_operators_acl_is_refused(ctx_with):
     plan, candidate = plan_and_candidate(ctx_with("iosxr-edge1", OCCUPIED), "iosxr-edge1", [spoof])
     assert candidate is None
     assert "interface GigabitEthernet0/0/0/1 inbound ACL (IPv4): refused (CUST-GLOBEX-IN): anti-spoof" in plan.error
+
+
+# -- RTBH (enforcer/compose_rpl.py). The operator's redistribution policy and the customer's
+#    outbound policy, amended the way the README's error messages ask, written as XR prints RPL.
+CARRIES_RTBH = OCCUPIED.replace("""route-policy STATIC-TO-BGP
+  if tag eq 100 then""", """route-policy STATIC-TO-BGP
+  if tag eq 666 then
+    set community (65535:666)
+    pass
+  elseif tag eq 100 then""").replace("   route-policy PASS-ALL out\n  !\n  address-family ipv6",
+                                     "   route-policy CUST-GLOBEX-OUT out\n  !\n  address-family ipv6").replace(
+    "route-policy CUST-GLOBEX-IN\n", """route-policy CUST-GLOBEX-OUT
+  if community matches-any (65535:666) then
+    drop
+  endif
+  pass
+end-policy
+!
+route-policy CUST-GLOBEX-IN
+""")
+FREE = "\n".join(ln for ln in OCCUPIED.splitlines()
+                 if "redistribute static" not in ln and ln != "   route-policy PASS-ALL out") + "\n"
+
+
+def test_xr_rtbh_never_replaces_the_operators_redistribution_nor_passes_the_customers_policy(ctx_with):
+    """occupied.txt: `redistribute static route-policy STATIC-TO-BGP` and `route-policy PASS-ALL
+    out` on the customer: binding enforcer's would replace them, so the device is refused."""
+    plan, candidate = plan_and_candidate(ctx_with("iosxr-edge1", OCCUPIED), "iosxr-edge1", [rtbh(301, "203.0.113.9")])
+    assert candidate is None and not plan.has_changes
+    assert ("redistribute static (IPv4): refused (STATIC-TO-BGP): the operator already redistributes static "
+            "routes (redistribute static route-policy STATIC-TO-BGP)") in plan.error
+    assert "add `if tag eq 666 then set community (65535:666) pass endif` at the top of STATIC-TO-BGP" in plan.error
+    assert ("neighbor 192.0.2.117 outbound route-policy (IPv4): refused (PASS-ALL): the operator's route-policy "
+            "PASS-ALL passes enforcer's blackhole routes") in plan.error
+    assert "matches-any (65535:666) then drop endif` at the top of PASS-ALL" in plan.error
+
+
+def test_xr_rtbh_rides_the_operators_policies_when_they_carry_it(ctx_with):
+    plan, candidate = plan_and_candidate(ctx_with("iosxr-edge1", CARRIES_RTBH), "iosxr-edge1",
+                                         [rtbh(301, "203.0.113.9")])
+    assert plan.error is None
+    modes = {s.slot: (s.mode.value, s.operator_object) for s in plan.slots}
+    assert modes["redistribute static (IPv4)"] == ("free", "STATIC-TO-BGP")
+    assert modes["neighbor 192.0.2.117 outbound route-policy (IPv4)"] == ("free", "CUST-GLOBEX-OUT")
+    assert candidate == ("router static\n address-family ipv4 unicast\n"
+                         "  203.0.113.9/32 Null0 tag 666 description ENFORCER-301\n")
+
+
+def test_xr_rtbh_with_the_slots_free_binds_enforcers_policy(ctx_with):
+    plan, candidate = plan_and_candidate(ctx_with("iosxr-edge1", FREE), "iosxr-edge1", [rtbh(301, "203.0.113.9")])
+    assert plan.error is None
+    guard = next(s for s in plan.slots if s.slot.startswith("neighbor 192.0.2.117"))
+    assert guard.mode.value == "free" and "RFC 8212" in guard.reason
+    assert "  redistribute static route-policy ENFORCER-RTBH" in candidate.splitlines()
+    assert "route-policy ENFORCER-RTBH" in candidate.splitlines()
+    assert "192.0.2.117" not in candidate
+    assert plan.after_commit == []  # IOS XR soft-resets on a policy change by itself
