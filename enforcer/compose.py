@@ -24,7 +24,9 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 
+from . import setconf
 from .compose_acl import compose_acls
+from .compose_junos import compose_junos
 from .compose_rpl import decide_rpl_guard, decide_rpl_redistribute
 from .conftree import Node, SlotFacts, TreeFacts, parse
 from .inventory import Device
@@ -51,7 +53,8 @@ class Composition(BaseModel):
 
 def refusal(composition: Composition) -> str:
     """The plan's error when a slot cannot be composed with: slot, operator object, how to make room."""
-    return "; ".join(f"{s.slot}: refused ({s.operator_object}): {s.reason}" for s in composition.refused)
+    return "; ".join(f"{s.slot}: refused{f' ({s.operator_object})' if s.operator_object else ''}: {s.reason}"
+                     for s in composition.refused)
 
 
 def _kw(family: int) -> str:
@@ -193,6 +196,9 @@ def compose(section: Section, config: str) -> Composition:
     """Decide every slot ``section`` needs on its device from the device's full live ``config``."""
     device = section.device
     facts = slot_facts(device)
+    if facts is not None and facts.set_chains:  # Junos: ordered lists, not numbered entries
+        composed, decided = compose_junos(section, config, facts)
+        return Composition(section=composed, slots=tuple(decided))
     if facts is None or not (section.prefix_filters or section.rtbh or section.interface_acls):
         return Composition(section=section)
     info = platform_info(device.platform)
@@ -260,6 +266,8 @@ def live_section(device: Device, config: str, managed: str) -> str:
     facts = slot_facts(device)
     if facts is None:
         return managed
+    if facts.set_chains:
+        return setconf.live_section(config, managed, facts)
     guards, kept = _split_guards(managed, device, facts)
     extra = composed_live(device, config) + guards + _rtbh_entries_live(device, config, facts)
     return "".join(line + "\n" for line in kept + extra)

@@ -107,6 +107,13 @@ class SlotFacts(BaseModel):
     #: already gives tag-666 statics the blackhole community (``{community}``), or drops it outbound
     rpl_rtbh_entry: str = ""
     rpl_guard: str = ""
+    #: Junos (``set`` lines, enforcer.setconf / enforcer.compose_junos): per kind of ordered list
+    #: (``filter``, ``import``, ``export``) the regex of one of its lines (groups ``slot``,
+    #: ``value``, optional ``form``); and the regex of a BGP neighbour's line (``group``, ``neighbor``)
+    set_chains: dict[str, str] = {}
+    set_neighbor: str = ""
+    #: Junos: the most filters one ``filter input-list`` holds
+    filter_list_max: int = 16
 
 
 @dataclass
