@@ -28,7 +28,7 @@ from . import setconf
 from .compose_acl import compose_acls
 from .compose_junos import compose_junos
 from .compose_rpl import decide_rpl_guard, decide_rpl_redistribute
-from .conftree import Node, SlotFacts, TreeFacts, parse
+from .conftree import Node, SlotFacts, TreeFacts, canonical, parse
 from .inventory import Device
 from .render import ComposedDeny, ComposedRtbh, PrefixFilter, RtbhGuard, Section, platform_info
 from .seqnum import SeqRange
@@ -262,7 +262,14 @@ def compose(section: Section, config: str) -> Composition:
 def live_section(device: Device, config: str, managed: str) -> str:
     """The live section as the plan diffs it: enforcer's own objects (``managed``, extracted by the
     driver) and then the entries enforcer placed in operator objects, in a canonical order (the
-    device prints an operator's route-map where the operator created it; the render cannot know)."""
+    device prints an operator's route-map where the operator created it; the render cannot know),
+    top-level blocks in the render's order where the device's carries no meaning (conftree.canonical)."""
+    tree = platform_info(device.platform).tree
+    section = _live_section(device, config, managed)
+    return canonical(section, tree) if tree is not None else section
+
+
+def _live_section(device: Device, config: str, managed: str) -> str:
     facts = slot_facts(device)
     if facts is None:
         return managed

@@ -25,7 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from . import setconf
-from .conftree import Differ, SlotFacts, TreeFacts
+from .conftree import Differ, SlotFacts, TreeFacts, canonical
 from .inventory import Device, Inventory, Platform, PrefixSet
 from .limits import Limit
 from .model import (
@@ -415,7 +415,11 @@ def render_section(
     lines = [ln.rstrip() for ln in text.splitlines()]
     while lines and not lines[-1]:
         lines.pop()
-    return number("\n".join(lines) + "\n", live, ranges) if lines else ""
+    if not lines:
+        return ""
+    text = number("\n".join(lines) + "\n", live, ranges)
+    tree = platform_info(platform, templates_dir).tree
+    return canonical(text, tree) if tree is not None else text
 
 
 def render_push(
