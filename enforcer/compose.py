@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pydantic import BaseModel, ConfigDict
 
 from .compose_acl import compose_acls
+from .compose_urpf import decide_urpf, urpf_live
 from .conftree import Node, SlotFacts, TreeFacts, parse
 from .inventory import Device
 from .render import ComposedDeny, ComposedRtbh, PrefixFilter, RtbhGuard, Section, platform_info
@@ -192,11 +193,13 @@ def compose(section: Section, config: str) -> Composition:
     """Decide every slot ``section`` needs on its device from the device's full live ``config``."""
     device = section.device
     facts = slot_facts(device)
-    if facts is None or not (section.prefix_filters or section.rtbh or section.interface_acls):
+    if facts is None or not (section.prefix_filters or section.rtbh or section.interface_acls
+                             or section.anti_spoof):
         return Composition(section=section)
     info = platform_info(device.platform)
     tree = parse(config, info.tree or TreeFacts())
     slots, interface_acls, composed_acls, ranges = compose_acls(tree, section, facts)
+    slots += decide_urpf(tree, section, facts)
     composed_rtbh: list[ComposedRtbh] = []
     for family in (4, 6):
         if not any(r.target.version == family for r in section.rtbh):
@@ -253,7 +256,8 @@ def live_section(device: Device, config: str, managed: str) -> str:
     if facts is None:
         return managed
     guards, kept = _split_guards(managed, device, facts)
-    extra = composed_live(device, config) + guards + _rtbh_entries_live(device, config, facts)
+    extra = (composed_live(device, config) + guards + _rtbh_entries_live(device, config, facts)
+             + urpf_live(device, config, facts))
     return "".join(line + "\n" for line in kept + extra)
 
 

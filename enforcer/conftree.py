@@ -100,6 +100,9 @@ class SlotFacts(BaseModel):
     acl_entry: tuple[SlotPath, ...] = ()
     #: entries enforcer places in an operator's ACL: denies only (no remark: it would take a number)
     acl_enforcer_entry: str = r"^deny "
+    #: an interface's uRPF statement per family (path from ``interface {interface}``; group
+    #: ``object``: what follows ``verify unicast``), read before enforcer sets uRPF anti-spoof there
+    urpf_in: tuple[SlotPath, ...] = ()
     #: the exec command that makes the router re-run ``{neighbor}``'s inbound filter after its
     #: prefix-list changed (FRR: the list's entries are not re-applied by themselves); enforcer.refresh
     refresh_in: str = ""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from .inventory import Device
+from .inventory import AntiSpoofMethod, Device
 from .model import BLACKHOLE, ActionKind, Address, Community, Direction, Prefix, Protocol, Violation
 
 
@@ -111,13 +111,22 @@ class ComposedAcl(BaseModel):
 
 
 class AntiSpoof(_Entry):
-    """Only ``allowed`` may source traffic arriving on ``interface``: the customer's own prefixes
-    and its BGP neighbour address (so the customer's session stays up). Link-local and ICMPv6
-    neighbour discovery are permitted by each platform's template."""
+    """Only ``allowed`` may source traffic arriving on ``interface``: the customer's own prefixes,
+    the attachment's interconnect subnets and its BGP neighbour address (so the customer's session
+    stays up). Link-local and ICMPv6 neighbour discovery are permitted by each platform's template
+    (their spelling differs; what is permitted does not). ``method``: the device's choice; with
+    uRPF the router's reverse-path check replaces the list (``templates/<platform>/urpf.j2``)."""
 
     customer: str
     interface: str
     allowed: tuple[Prefix, ...]
+    method: AntiSpoofMethod = AntiSpoofMethod.ACL
+
+    @property
+    def urpf(self) -> str | None:
+        """``rx`` (strict: the source is routed back out of this interface) or ``any`` (loose:
+        the source is routed at all), the keyword every vendor's uRPF command takes; None for acl."""
+        return {AntiSpoofMethod.URPF_STRICT: "rx", AntiSpoofMethod.URPF_LOOSE: "any"}.get(self.method)
 
 
 class MeteredRate(BaseModel):
