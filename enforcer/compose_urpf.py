@@ -54,7 +54,7 @@ def decide_urpf(tree: Node, section: Section, facts: SlotFacts) -> list[SlotDeci
             else:
                 out.append(SlotDecision(slot=slot, mode=SlotMode.REFUSED, operator_object=found[0],
                                         reason=f"the operator's `{found[0]}` is on {iface}: enforcer does not replace "
-                                               f"it; remove it, or set anti_spoof of {device.name} to the method it is"))
+                                               f"it; remove it, or set anti_spoof of {device.name} to its method"))
     return out
 
 

@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .inventory_nornir import ATTRIBUTES, resolve_host
 from .model import _NAME, AddressT, Asn, FileProblems, InterfaceName, Name, Prefix, PrefixT, Violation
