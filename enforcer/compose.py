@@ -180,6 +180,30 @@ def _decide_guard(tree: Node, device: Device, guard: RtbhGuard, facts: SlotFacts
                                f"(changes an operator object)")
 
 
+def _session_exists(tree: Node, guard: RtbhGuard, facts: SlotFacts) -> bool:
+    session = [fill(p, neighbor=re.escape(str(guard.neighbor))) for p in facts.neighbor_session]
+    return not session or next(matches(tree, session), None) is not None
+
+
+def _missing_session(device: Device, guard: RtbhGuard) -> SlotDecision:
+    """The inventory names a customer session the device does not have: a typo in the inventory
+    would leave the real session unguarded, so RTBH is refused rather than skipped."""
+    return SlotDecision(slot=f"neighbor {guard.neighbor} outbound route-map (IPv{guard.family})",
+                        mode=SlotMode.REFUSED, operator_object=str(guard.neighbor),
+                        reason=f"the inventory names customer session {guard.neighbor} on {device.name} but the "
+                               f"device has no such BGP neighbour: correct the attachment's neighbor (RTBH must "
+                               f"be kept off every customer session) or remove it")
+
+
+def _carries(tree: Node, guard: RtbhGuard, facts: SlotFacts) -> bool:
+    """Whether the session carries the guard's family (platforms that say where that shows)."""
+    paths = [sp for sp in facts.neighbor_family_active if sp.family in (None, guard.family)]
+    if not facts.neighbor_family_active:
+        return True
+    return any(next(matches(tree, [fill(p, neighbor=re.escape(str(guard.neighbor)), family=str(guard.family))
+                                   for p in sp.path]), None) is not None for sp in paths)
+
+
 def _guards(section: Section, facts: SlotFacts) -> list[RtbhGuard]:
     """RTBH goes upstream only: one guard per customer session and RTBH family, where the
     platform knows where a session's outbound route-map sits."""
@@ -233,9 +257,11 @@ def compose(section: Section, config: str) -> Composition:
                                  c.target.prefixlen))
     guards: list[RtbhGuard] = []
     for guard in _guards(section, facts):
-        session = [fill(p, neighbor=re.escape(str(guard.neighbor))) for p in facts.neighbor_session]
-        if session and next(matches(tree, session), None) is None:
-            continue  # the inventory names a session the device does not have: nothing can leak
+        if not _session_exists(tree, guard, facts):
+            slots.append(_missing_session(device, guard))
+            continue
+        if not _carries(tree, guard, facts):
+            continue  # the session does not carry this family: no blackhole route can reach it
         decision = _decide_guard(tree, device, guard, facts)
         slots.append(decision)
         if decision.mode is SlotMode.COMPOSED and decision.operator_object:

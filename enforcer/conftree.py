@@ -81,6 +81,9 @@ class SlotFacts(BaseModel):
     neighbor_route_map_out: tuple[SlotPath, ...] = ()
     #: the path to a configured BGP session with ``{neighbor}``: no session, nothing to guard
     neighbor_session: tuple[str, ...] = ()
+    #: where a session carries address family ``{family}`` (a guard is bound there only); empty:
+    #: every session carries every family enforcer announces (FRR)
+    neighbor_family_active: tuple[SlotPath, ...] = ()
     route_map_entry: str = r"^route-map {name} (?P<action>permit|deny) (?P<seq>\d+)$"
     guard_match: str = "match community ENFORCER-RTBH"
     #: what makes a permit entry of an operator's redistribution route-map enforcer's RTBH entry

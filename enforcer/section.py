@@ -68,6 +68,19 @@ class RtbhGuard(BaseModel):
     into: str | None = None
 
 
+class NeighborBinding(BaseModel):
+    """What enforcer binds on one customer BGP session in one address family (its own objects
+    only; entries composed into the operator's objects bind nothing): the inbound prefix-list
+    of a prefix-filter, the outbound RTBH guard. One per session and family, so the templates
+    print a session's lines together, as the device lists them."""
+
+    model_config = ConfigDict(frozen=True)
+    neighbor: Address
+    family: int
+    prefix_list: str | None = None
+    route_map_out: str | None = None
+
+
 class InterfaceAcl(BaseModel):
     """The one inbound ACL (Junos: filter) of one interface and family. Decided here, not in the
     templates: an interface with anti-spoof gets the anti-spoof ACL, which also carries the acl
@@ -162,6 +175,21 @@ class Section(BaseModel):
     customer_neighbors: tuple[Address, ...] = ()
     unsupported: tuple[tuple[int, ActionKind], ...] = ()
     protected: tuple[int, ...] = ()
+
+    @property
+    def neighbor_bindings(self) -> tuple[NeighborBinding, ...]:
+        """Enforcer's bindings per customer session and family, by family then address."""
+        found: dict[tuple[int, int, int], dict] = {}
+        for f in self.prefix_filters:
+            for family in (4, 6):
+                if f.denied_of(family):
+                    found.setdefault((family, f.neighbor.version, int(f.neighbor)), {"neighbor": f.neighbor})[
+                        "prefix_list"] = f"ENFORCER-HIJACK-{f.customer}-V{family}"
+        for g in self.rtbh_guards:
+            if g.into is None:
+                found.setdefault((g.family, g.neighbor.version, int(g.neighbor)), {"neighbor": g.neighbor})[
+                    "route_map_out"] = "ENFORCER-RTBH-GUARD"
+        return tuple(NeighborBinding(family=key[0], **fields) for key, fields in sorted(found.items()))
 
     def is_empty(self) -> bool:
         return not (

@@ -40,6 +40,7 @@ ip route 0.0.0.0/0 192.0.2.98
 router bgp 65000
  neighbor 192.0.2.98 remote-as 64496
  neighbor 192.0.2.109 remote-as 64500
+ neighbor 192.0.2.125 remote-as 64501
  !
  address-family ipv4 unicast
   neighbor 192.0.2.98 route-map UPSTREAM-OUT out
