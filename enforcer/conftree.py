@@ -109,6 +109,8 @@ class SlotFacts(BaseModel):
     #: the exec command that makes the router re-run ``{neighbor}``'s inbound filter after its
     #: prefix-list changed (FRR: the list's entries are not re-applied by themselves); enforcer.refresh
     refresh_in: str = ""
+    #: the same for an IPv6 list where the platform spells it per family; empty: ``refresh_in``
+    refresh_in_v6: str = ""
 
 
 @dataclass

@@ -295,8 +295,8 @@ def test_enforcers_own_list_is_refreshed_on_the_neighbour_it_is_bound_to(ctx_wit
 
 
 def test_a_platform_without_a_refresh_command_sends_none(ctx_with):
-    plan, _ = plan_and_candidate(ctx_with("ios-edge1", IOS_OCCUPIED), "ios-edge1",
-                                 [hijack(501, "203.0.113.128/25")])
+    plan, _ = plan_and_candidate(ctx_with("iosxr-edge1", IOSXR_POLICY.replace("   route-policy CUST-GLOBEX-IN in\n", "")),
+                                 "iosxr-edge1", [hijack(501, "203.0.113.128/25", "globex")])
     assert plan.has_changes and plan.after_commit == []
 
 
