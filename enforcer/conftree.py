@@ -85,6 +85,9 @@ class SlotFacts(BaseModel):
     neighbor_route_map_out: tuple[SlotPath, ...] = ()
     #: the path to a configured BGP session with ``{neighbor}``: no session, nothing to guard
     neighbor_session: tuple[str, ...] = ()
+    #: where a session carries address family ``{family}`` (a guard is bound there only); empty:
+    #: every session carries every family enforcer announces (FRR)
+    neighbor_family_active: tuple[SlotPath, ...] = ()
     route_map_entry: str = r"^route-map {name} (?P<action>permit|deny) (?P<seq>\d+)$"
     guard_match: str = "match community ENFORCER-RTBH"
     #: what makes a permit entry of an operator's redistribution route-map enforcer's RTBH entry
@@ -104,9 +107,14 @@ class SlotFacts(BaseModel):
     acl_entry: tuple[SlotPath, ...] = ()
     #: entries enforcer places in an operator's ACL: denies only (no remark: it would take a number)
     acl_enforcer_entry: str = r"^deny "
+    #: an interface's uRPF statement per family (path from ``interface {interface}``; group
+    #: ``object``: what follows ``verify unicast``), read before enforcer sets uRPF anti-spoof there
+    urpf_in: tuple[SlotPath, ...] = ()
     #: the exec command that makes the router re-run ``{neighbor}``'s inbound filter after its
     #: prefix-list changed (FRR: the list's entries are not re-applied by themselves); enforcer.refresh
     refresh_in: str = ""
+    #: the same for an IPv6 list where the platform spells it per family; empty: ``refresh_in``
+    refresh_in_v6: str = ""
     #: IOS XR (RPL, enforcer.compose_rpl): regexes over an operator's route-policy that show it
     #: already gives tag-666 statics the blackhole community (``{community}``), or drops it outbound
     rpl_rtbh_entry: str = ""

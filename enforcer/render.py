@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict
 
 from . import setconf
 from .conftree import Differ, SlotFacts, TreeFacts, canonical
-from .inventory import Device, Inventory, Platform, PrefixSet
+from .inventory import AntiSpoofMethod, Device, Inventory, Platform, PrefixSet
 from .limits import Limit
 from .model import (
     BLACKHOLE,
@@ -104,6 +104,10 @@ class PlatformInfo(BaseModel):
     tree: TreeFacts | None = None
     slots: SlotFacts | None = None
     limits: tuple[Limit, ...] = ()  # what the device refuses past a length (enforcer.limits)
+    #: how the platform can do anti-spoof (``Device.anti_spoof``); uRPF where the device has it
+    anti_spoof_methods: tuple[AntiSpoofMethod, ...] = (AntiSpoofMethod.ACL,)
+    #: appended to the refusal of a method the platform lacks (where to do it instead)
+    anti_spoof_hint: str = ""
 
 
 @cache
@@ -262,7 +266,7 @@ def _interface_acls(section: Section, with_rate_limits: bool) -> tuple[tuple[str
     out: list[InterfaceAcl] = []
     for iface in ifaces:
         facing = iface in device.attach_interfaces
-        spoofers = [a.customer for a in section.anti_spoof if a.interface == iface]
+        spoofers = [a.customer for a in section.anti_spoof if a.interface == iface and a.method is AntiSpoofMethod.ACL]
         for family in (4, 6):
             entries = [r for r in section.acl if r.target.version == family]
             if with_rate_limits:
@@ -303,15 +307,17 @@ def _anti_spoof(inv: Inventory, device: Device, cid: str, items: list[Enforcemen
     att = inv.attachment(cid, device.name)
     assert att is not None and att.interface is not None
     allowed = list(inv.customers[cid].prefixes)
-    if att.neighbor is not None and not any(att.neighbor in p for p in allowed):
-        # The customer's router speaks BGP from its interconnect address, which is rarely inside
-        # its own prefixes: without this permit anti-spoof drops the customer's own session.
-        allowed.append(ip_network(att.neighbor))
+    # The customer's router speaks BGP, ND and ICMP from its interconnect address, which is rarely
+    # inside its own prefixes: without these permits anti-spoof drops the customer's own session.
+    for extra in [*att.interconnect, *([ip_network(att.neighbor)] if att.neighbor is not None else [])]:
+        if not any(extra.version == p.version and extra.subnet_of(p) for p in allowed):  # type: ignore[arg-type]
+            allowed.append(extra)
     return AntiSpoof(
         ids=tuple(sorted(e.id for e in items)),
         customer=cid,
         interface=att.interface,
         allowed=tuple(sorted(allowed, key=_key)),
+        method=device.anti_spoof,
     )
 
 

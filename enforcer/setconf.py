@@ -89,10 +89,13 @@ def _restored(slot: str, found: Chains) -> list[tuple[str, str]]:
 
 
 def _object_key(line: str) -> str:
-    """The statement a line belongs to: a static route, or the words up to the first ENFORCER one."""
+    """The statement a line belongs to: a static route, a unit's rpf-check, or the words up to the
+    first ENFORCER one."""
     words = line.split()[1:]
     if "static" in words and "route" in words:
         return " ".join(words[: words.index("route") + 2])
+    if "rpf-check" in words:  # uRPF (urpf.j2): one unit's and family's rpf-check, with its mode
+        return " ".join(words[: words.index("rpf-check") + 1])
     end = next((i + 1 for i, w in enumerate(words) if ENFORCER in w), len(words))
     return " ".join(words[:end])
 

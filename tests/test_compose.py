@@ -40,6 +40,7 @@ ip route 0.0.0.0/0 192.0.2.98
 router bgp 65000
  neighbor 192.0.2.98 remote-as 64496
  neighbor 192.0.2.109 remote-as 64500
+ neighbor 192.0.2.125 remote-as 64501
  !
  address-family ipv4 unicast
   neighbor 192.0.2.98 route-map UPSTREAM-OUT out
@@ -294,8 +295,8 @@ def test_enforcers_own_list_is_refreshed_on_the_neighbour_it_is_bound_to(ctx_wit
 
 
 def test_a_platform_without_a_refresh_command_sends_none(ctx_with):
-    plan, _ = plan_and_candidate(ctx_with("ios-edge1", IOS_OCCUPIED), "ios-edge1",
-                                 [hijack(501, "203.0.113.128/25")])
+    plan, _ = plan_and_candidate(ctx_with("iosxr-edge1", IOSXR_POLICY.replace("   route-policy CUST-GLOBEX-IN in\n", "")),
+                                 "iosxr-edge1", [hijack(501, "203.0.113.128/25", "globex")])
     assert plan.has_changes and plan.after_commit == []
 
 
