@@ -116,6 +116,18 @@ def test_anti_spoof_composes_first_in_the_list_since_it_only_discards(ctx_with, 
     assert not any(ln.endswith(" accept") for ln in lines_of(blocked, f"set firewall family {fam} filter ENFORCER-AS-"))
 
 
+LISTED = OCCUPIED.replace(f"{GE1} inet filter input CUST-ACME-IN\n",
+                          f"{GE1} inet filter input-list DROP-NTP-AMP\n{GE1} inet filter input-list CUST-ACME-IN\n")
+
+
+def test_an_operators_input_list_gets_enforcers_filter_inserted_first_and_back_on_unblock(ctx_with):
+    blocked, unblocked = round_trip(ctx_with, LISTED, [BLOCKS[0]])
+    assert lines_of(blocked, f"{GE1} inet filter") == [f"{GE1} inet filter input-list ENFORCER-ACL-V4",
+                                                       f"{GE1} inet filter input-list DROP-NTP-AMP",
+                                                       f"{GE1} inet filter input-list CUST-ACME-IN"]
+    assert lines_of(unblocked, f"{GE1} inet filter") == lines_of(LISTED, f"{GE1} inet filter")
+
+
 def test_a_full_input_list_fails_closed_and_the_other_family_still_says_how_it_would_compose(ctx_with):
     p = plan(ctx_with, NO_ROOM, BLOCKS)
     assert p.candidate == "" and not p.has_changes
