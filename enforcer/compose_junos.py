@@ -32,7 +32,7 @@ from ipaddress import ip_address
 
 from .conftree import SlotFacts
 from .section import Section, SetChain
-from .setconf import ENFORCER, Chains, chains
+from .setconf import Chains, chains
 from .slots import SlotDecision, SlotMode
 
 RTBH, GUARD = "ENFORCER-RTBH", "ENFORCER-RTBH-GUARD"
@@ -51,16 +51,13 @@ class _Live:
             if (m := pattern.match(line)) and _is_address(m.group("neighbor")):
                 self.groups.setdefault(m.group("neighbor"), m.group("group"))
 
-    def operator(self, slot: str) -> list[str]:
-        return [v for _, v in self.chains.of(slot) if not v.startswith(ENFORCER)]
-
     def has_group(self, group: str) -> bool:
         return group in self.groups.values() or any(s.startswith(f"protocols bgp group {group} ")
                                                      for s in self.chains.values)
 
     def neighbor_slots(self, group: str, kind: str) -> list[str]:
         pattern = re.compile(rf"^protocols bgp group {re.escape(group)} neighbor \S+ {kind}$")
-        return sorted(s for s in self.chains.values if pattern.match(s) and self.operator(s))
+        return sorted(s for s in self.chains.values if pattern.match(s) and self.chains.operator(s))
 
 
 def _is_address(text: str) -> bool:
@@ -82,7 +79,7 @@ def _filters(section: Section, live: _Live, facts: SlotFacts) -> tuple[list[SetC
         name, unit = (acl.interface.split(".") + ["0"])[:2]
         slot = f"interfaces {name} unit {unit} family {'inet' if acl.family == 4 else 'inet6'} filter"
         label = f"interface {acl.interface} inbound filter (IPv{acl.family})"
-        operator = live.operator(slot)
+        operator = live.chains.operator(slot)
         accept_name = f"ENFORCER-ACCEPT-V{acl.family}"
         if not operator:
             slots.append(_decision(label, SlotMode.FREE,
@@ -123,14 +120,14 @@ def _imports(section: Section, live: _Live) -> tuple[list[SetChain], list[SlotDe
                 f"create the session; configure it, or fix customer {pf.customer}'s attachment")) for label in labels)
             continue
         slot = f"protocols bgp group {group} neighbor {pf.neighbor} import"
-        own, inherited = live.operator(slot), live.operator(f"protocols bgp group {group} import")
+        own, inherited = live.chains.operator(slot), live.chains.inherited(slot)
         if own:
             mode, why = SlotMode.COMPOSED, (f"enforcer's policies first in the neighbour's import chain, then "
                                             f"the operator's {' '.join(own)} (changes an operator object)")
         elif inherited:
-            mode, why = SlotMode.COMPOSED, (f"a neighbour-level import replaces group {group}'s, so its "
-                                            f"{' '.join(inherited)} is restated after enforcer's policies "
-                                            f"(changes an operator object)")
+            mode, why = SlotMode.COMPOSED, (f"a neighbour-level import replaces the one it inherits (group "
+                                            f"{group}'s, else BGP's), so {' '.join(inherited)} is restated "
+                                            f"after enforcer's policies (changes an operator object)")
         else:
             mode, why = SlotMode.FREE, "no operator import: enforcer's policies, then BGP's default (accept)"
         slots.extend(_decision(label, mode, why, own or inherited) for label in labels)
@@ -142,7 +139,8 @@ def _first_in_export(live: _Live, group: str, policy: str, purpose: str) -> tupl
     """``policy`` first in group ``group``'s export chain and in every neighbour-level one there."""
     out, slots = [], []
     for slot in [f"protocols bgp group {group} export", *live.neighbor_slots(group, "export")]:
-        operator = live.operator(slot)
+        # a group without an export of its own inherits the global one: restated after ``policy``
+        operator = live.chains.operator(slot) or live.chains.inherited(slot)
         where = slot.removeprefix("protocols bgp ").removesuffix(" export")
         label = f"{where} export chain ({purpose})"
         if operator:

@@ -41,8 +41,29 @@ class Chains:
         """Slots holding one of enforcer's values: they belong to the managed section."""
         return sorted(s for s, vs in self.values.items() if any(v.startswith(ENFORCER) for _, v in vs))
 
+    def operator(self, slot: str) -> list[str]:
+        return [v for _, v in self.of(slot) if not v.startswith(ENFORCER)]
+
+    def inherited(self, slot: str) -> list[str]:
+        """The operator's chain a BGP slot falls back to when it holds none of its own: a
+        neighbour's import/export is its group's, a group's the global ``protocols bgp`` one."""
+        parent = _parent(slot)
+        while parent is not None:
+            if chain := self.operator(parent):
+                return chain
+            parent = _parent(parent)
+        return []
+
     def lines(self, slot: str) -> list[str]:
         return [f"set {slot} {form} {value}".replace("  ", " ") for form, value in self.of(slot)]
+
+
+def _parent(slot: str) -> str | None:
+    if " neighbor " in slot:
+        return re.sub(r" neighbor \S+", "", slot)
+    if slot.startswith("protocols bgp group "):
+        return re.sub(r" group \S+", "", slot)
+    return None
 
 
 def chains(text: str, facts: SlotFacts) -> Chains:
@@ -76,14 +97,13 @@ def live_section(config: str, managed: str, facts: SlotFacts) -> str:
 def _restored(slot: str, found: Chains) -> list[tuple[str, str]]:
     """What a chain holds once enforcer's values leave it: the operator's, in their order. A
     filter list of one goes back to ``filter input X`` (what composing replaced; the same filter),
-    and a neighbour's import equal to its group's goes (enforcer restated the group's there)."""
+    and a BGP chain equal to the one it inherits goes (enforcer restated the inherited one there)."""
     operator = [(f, v) for f, v in found.of(slot) if not v.startswith(ENFORCER)]
     if found.kinds.get(slot) == "filter":
         if len(operator) == 1:
             return [("input", operator[0][1])]
         return [("input-list", v) for _, v in operator]
-    group = re.sub(r" neighbor \S+", "", slot)
-    if group != slot and [v for _, v in operator] == [v for _, v in found.of(group)]:
+    if [v for _, v in operator] == found.inherited(slot):
         return []
     return operator
 

@@ -224,6 +224,21 @@ def test_rtbh_guard_goes_first_in_a_customer_groups_own_export_and_neighbour_exp
     assert sorted(unblocked.splitlines()) == sorted(config.splitlines())
 
 
+def test_a_group_inheriting_the_global_export_gets_it_restated_after_rtbh_and_loses_it_again(ctx_with):
+    """A group's export replaces BGP's global one: the upstream group without its own keeps the
+    global chain after ENFORCER-RTBH, and unblock leaves it inheriting again."""
+    config = OCCUPIED.replace(f"{UPSTREAM} STATIC-TO-BGP\n{UPSTREAM} REJECT-ALL\n", "").replace(
+        "set protocols bgp group UPSTREAM type external\n",
+        "set protocols bgp export STATIC-TO-BGP\nset protocols bgp export REJECT-ALL\n"
+        "set protocols bgp group UPSTREAM type external\n")
+    blocked, unblocked = round_trip(ctx_with, config, [rtbh(301, "203.0.113.9")])
+    assert lines_of(blocked, UPSTREAM) == [f"{UPSTREAM} ENFORCER-RTBH", f"{UPSTREAM} STATIC-TO-BGP",
+                                           f"{UPSTREAM} REJECT-ALL"]
+    assert lines_of(blocked, CUSTOMERS) == [f"{CUSTOMERS} ENFORCER-RTBH-GUARD", f"{CUSTOMERS} STATIC-TO-BGP",
+                                            f"{CUSTOMERS} REJECT-ALL"]
+    assert sorted(unblocked.splitlines()) == sorted(config.splitlines())
+
+
 def test_rtbh_without_the_upstream_group_or_with_a_customer_in_it_fails_closed(ctx_with):
     p = plan(ctx_with, OCCUPIED, [rtbh(301, "203.0.113.9")], "  optional_args: {enforcer_upstream_group: TRANSIT}\n")
     assert p.error.startswith("group TRANSIT export chain (RTBH): refused: the upstream group TRANSIT is not "
