@@ -137,8 +137,8 @@ def test_short_ttl_disappears_from_the_device_by_itself_with_an_audit_entry(lab,
         stderr=subprocess.DEVNULL,
     )
     try:
-        assert kernel_route(lab.edge, f"{victim}/32", type="blackhole", within=20) is not None
-        assert kernel_route(lab.edge, f"{victim}/32", type="blackhole", expect=False, within=30) is None
+        assert kernel_route(lab.edge, f"{victim}/32", type="blackhole", within=90) is not None
+        assert kernel_route(lab.edge, f"{victim}/32", type="blackhole", expect=False, within=90) is None
     finally:
         loop.terminate()
         loop.wait(timeout=10)
