@@ -129,7 +129,7 @@ def test_rate_limit_caps_udp_to_the_playbook_rate_and_unblock_restores(lab, enfo
 
 def test_short_ttl_disappears_from_the_device_by_itself_with_an_audit_entry(lab, enforcer):
     victim = address(lab.customer_hosts()[0])
-    enforcer("block", victim, "--violation", "phishing", "--ttl", "4s")
+    enforcer("block", victim, "--violation", "phishing", "--ttl", "20s")
     loop = subprocess.Popen(
         [sys.executable, "-m", "enforcer.cli", "reconcile", "--interval", "1"],
         env=enforcer.env,
