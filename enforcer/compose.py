@@ -24,9 +24,12 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 
+from . import setconf
 from .compose_acl import compose_acls
+from .compose_junos import compose_junos
+from .compose_rpl import decide_rpl_guard, decide_rpl_redistribute
 from .compose_urpf import decide_urpf, urpf_live
-from .conftree import Node, SlotFacts, TreeFacts, parse
+from .conftree import Node, SlotFacts, TreeFacts, canonical, parse
 from .inventory import Device
 from .render import ComposedDeny, ComposedRtbh, PrefixFilter, RtbhGuard, Section, platform_info
 from .seqnum import SeqRange
@@ -51,7 +54,8 @@ class Composition(BaseModel):
 
 def refusal(composition: Composition) -> str:
     """The plan's error when a slot cannot be composed with: slot, operator object, how to make room."""
-    return "; ".join(f"{s.slot}: refused ({s.operator_object}): {s.reason}" for s in composition.refused)
+    return "; ".join(f"{s.slot}: refused{f' ({s.operator_object})' if s.operator_object else ''}: {s.reason}"
+                     for s in composition.refused)
 
 
 def _kw(family: int) -> str:
@@ -217,6 +221,9 @@ def compose(section: Section, config: str) -> Composition:
     """Decide every slot ``section`` needs on its device from the device's full live ``config``."""
     device = section.device
     facts = slot_facts(device)
+    if facts is not None and facts.set_chains:  # Junos: ordered lists, not numbered entries
+        composed, decided = compose_junos(section, config, facts)
+        return Composition(section=composed, slots=tuple(decided))
     if facts is None or not (section.prefix_filters or section.rtbh or section.interface_acls
                              or section.anti_spoof):
         return Composition(section=section)
@@ -227,6 +234,12 @@ def compose(section: Section, config: str) -> Composition:
     composed_rtbh: list[ComposedRtbh] = []
     for family in (4, 6):
         if not any(r.target.version == family for r in section.rtbh):
+            continue
+        if facts.rpl_rtbh_entry:  # IOS XR: the operator's policy carries RTBH or the slot is refused
+            decision, carried_by = decide_rpl_redistribute(tree, device, section, family, facts)
+            slots.append(decision)
+            if carried_by:
+                composed_rtbh.append(ComposedRtbh(into=carried_by, family=family))
             continue
         decision = _decide_redistribute(tree, device, family, facts)
         slots.append(decision)
@@ -262,7 +275,8 @@ def compose(section: Section, config: str) -> Composition:
             continue
         if not _carries(tree, guard, facts):
             continue  # the session does not carry this family: no blackhole route can reach it
-        decision = _decide_guard(tree, device, guard, facts)
+        decision = (decide_rpl_guard(tree, device, section, guard, facts) if facts.rpl_guard
+                    else _decide_guard(tree, device, guard, facts))
         slots.append(decision)
         if decision.mode is SlotMode.COMPOSED and decision.operator_object:
             ranges[f"route-map {decision.operator_object} deny"] = sequence_range(device, facts)
@@ -277,10 +291,19 @@ def compose(section: Section, config: str) -> Composition:
 def live_section(device: Device, config: str, managed: str) -> str:
     """The live section as the plan diffs it: enforcer's own objects (``managed``, extracted by the
     driver) and then the entries enforcer placed in operator objects, in a canonical order (the
-    device prints an operator's route-map where the operator created it; the render cannot know)."""
+    device prints an operator's route-map where the operator created it; the render cannot know),
+    top-level blocks in the render's order where the device's carries no meaning (conftree.canonical)."""
+    tree = platform_info(device.platform).tree
+    section = _live_section(device, config, managed)
+    return canonical(section, tree) if tree is not None else section
+
+
+def _live_section(device: Device, config: str, managed: str) -> str:
     facts = slot_facts(device)
     if facts is None:
         return managed
+    if facts.set_chains:
+        return setconf.live_section(config, managed, facts)
     guards, kept = _split_guards(managed, device, facts)
     extra = (composed_live(device, config) + guards + _rtbh_entries_live(device, config, facts)
              + urpf_live(device, config, facts))

@@ -24,7 +24,8 @@ import jinja2
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from .conftree import Differ, SlotFacts, TreeFacts
+from . import setconf
+from .conftree import Differ, SlotFacts, TreeFacts, canonical
 from .inventory import AntiSpoofMethod, Device, Inventory, Platform, PrefixSet
 from .limits import Limit
 from .model import (
@@ -403,6 +404,13 @@ def render_section(
     ``ranges`` confines entries placed in an operator's object to enforcer's reserved range.
     """
     platform = section.device.platform
+    slots = platform_info(platform, templates_dir).slots
+    if section.set_chains is None and slots is not None and slots.set_chains:
+        # Not composed against a live config (goldens, validate, a device never read): every
+        # Junos list is free. Imported here: compose_junos builds on the render's types.
+        from .compose_junos import compose_junos
+
+        section = compose_junos(section, None, slots)[0]
     try:
         template = environment(templates_dir).get_template(f"{platform.value}/section.j2")
         text = template.render(section=section, device=section.device, ActionKind=ActionKind)
@@ -413,20 +421,30 @@ def render_section(
     lines = [ln.rstrip() for ln in text.splitlines()]
     while lines and not lines[-1]:
         lines.pop()
-    return number("\n".join(lines) + "\n", live, ranges) if lines else ""
+    if not lines:
+        return ""
+    text = number("\n".join(lines) + "\n", live, ranges)
+    tree = platform_info(platform, templates_dir).tree
+    return canonical(text, tree) if tree is not None else text
 
 
 def render_push(
-    device: Device, desired: str, live: str, removed: list[str], templates_dir: Path = TEMPLATES_DIR
+    device: Device, desired: str, live: str, removed: list[str], templates_dir: Path = TEMPLATES_DIR,
+    config: str | None = None,
 ) -> str:
     """The merge candidate that turns ``live`` into ``desired`` on this platform: the exact text sent.
 
     Line-oriented platforms (a ``tree`` in platform.yaml) get the ordered, entry-level diff of
     :mod:`enforcer.conftree`; the others print their ``push.j2`` (nftables replaces its own table
     atomically, Junos deletes and sets changed objects, OpenFlow states the whole flow set).
-    ``removed`` is kept for those templates; the tree diff finds what left by itself.
+    ``removed`` is kept for those templates; the tree diff finds what left by itself. Junos
+    (``slots.set_chains``) gets :func:`enforcer.setconf.candidate`, which reads the operator's
+    values of each list it rewrites from the device's full ``config``.
     """
     info = platform_info(device.platform, templates_dir)
+    if info.slots is not None and info.slots.set_chains:
+        lines = setconf.candidate(live, desired, config or None, info.slots)
+        return "\n".join(lines) + "\n" if lines else "\n"
     if info.tree is not None:
         lines = _differ(device.platform, templates_dir).candidate(live, desired)
         return "\n".join(ln.rstrip() for ln in lines) + "\n" if lines else "\n"

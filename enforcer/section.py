@@ -123,6 +123,22 @@ class ComposedAcl(BaseModel):
     family: int
 
 
+class SetChain(BaseModel):
+    """Junos: one ordered list enforcer composes with (:mod:`enforcer.compose_junos`), printed
+    ``set <slot> [<form>] <value>`` per value in order: an interface's ``filter input-list`` /
+    ``filter input`` (``form``), a BGP group's or neighbour's ``import`` / ``export`` chain. It
+    holds the operator's values too once enforcer's are in it: the list is rewritten whole."""
+
+    model_config = ConfigDict(frozen=True)
+    slot: str
+    form: str = ""
+    values: tuple[str, ...]
+
+    @property
+    def path(self) -> str:
+        return f"{self.slot} {self.form}".rstrip()
+
+
 class AntiSpoof(_Entry):
     """Only ``allowed`` may source traffic arriving on ``interface``: the customer's own prefixes,
     the attachment's interconnect subnets and its BGP neighbour address (so the customer's session
@@ -169,6 +185,11 @@ class Section(BaseModel):
     #: the inbound ACL per interface and family, sorted by (interface, family)
     interface_acls: tuple[InterfaceAcl, ...] = ()
     composed_acls: tuple[ComposedAcl, ...] = ()
+    #: Junos: the filter lists and import/export chains holding enforcer's objects, decided by
+    #: enforcer.compose_junos; None: not composed against a live config (every slot free)
+    set_chains: tuple[SetChain, ...] | None = None
+    #: Junos: families whose free filter lists end in enforcer's ENFORCER-ACCEPT-V4/-V6 filter
+    accept_filters: tuple[int, ...] = ()
     #: OpenFlow: each rate limit that owns a flow, with its meter id (offset in the device's band)
     metered: tuple[MeteredRate, ...] = ()
     #: customer BGP sessions on the device (inventory); enforcer.compose guards those the device has
