@@ -114,7 +114,7 @@ def _object_key(line: str) -> str:
     words = line.split()[1:]
     if "static" in words and "route" in words:
         return " ".join(words[: words.index("route") + 2])
-    if "rpf-check" in words:  # uRPF (urpf.j2): one unit's and family's rpf-check, with its mode
+    if "rpf-check" in words:  # uRPF (templates/junos/urpf.j2): one unit's and family's check, never the group
         return " ".join(words[: words.index("rpf-check") + 1])
     end = next((i + 1 for i, w in enumerate(words) if ENFORCER in w), len(words))
     return " ".join(words[:end])

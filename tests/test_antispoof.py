@@ -225,3 +225,24 @@ def test_an_unknown_anti_spoof_method_names_the_field(tmp_path):
     with pytest.raises(InventoryError) as exc:
         inventory_with(tmp_path, hosts={"ios-edge1": "  anti_spoof: urpf\n"})
     assert "ios-edge1.anti_spoof" in str(exc.value) and "urpf-strict" in str(exc.value)
+
+
+def test_junos_urpf_is_set_deleted_and_read_back_per_unit_never_the_whole_group(ctx_with):  # noqa: F811
+    """The rpf-check lines live in group ENFORCER beside enforcer's static routes: a change
+    deletes that unit's and family's rpf-check alone, never `groups ENFORCER` (the routes too)."""
+    config = (RUNNING / "junos" / "occupied.txt").read_text()
+    ctx = ctx_with("junos-edge1", config, "  anti_spoof: urpf-strict\n")
+    plan, candidate = plan_and_candidate(ctx, "junos-edge1", [spoofing(701)])
+    assert plan.error is None, plan.error
+    lines = candidate.splitlines()
+    assert "set groups ENFORCER interfaces ge-0/0/1 unit 0 family inet rpf-check" in lines
+    assert "set groups ENFORCER interfaces ge-0/0/1 unit 0 family inet6 rpf-check" in lines
+    assert "set apply-groups ENFORCER" in lines
+    loose = ctx_with("junos-edge1", config + "".join(ln + "\n" for ln in lines if ln.startswith("set ")),
+                     "  anti_spoof: urpf-loose\n")
+    plan, candidate = plan_and_candidate(loose, "junos-edge1", [spoofing(701)])
+    assert plan.error is None, plan.error
+    lines = candidate.splitlines()
+    assert "delete groups ENFORCER interfaces ge-0/0/1 unit 0 family inet rpf-check" in lines
+    assert "set groups ENFORCER interfaces ge-0/0/1 unit 0 family inet rpf-check mode loose" in lines
+    assert not any(ln in ("delete groups ENFORCER", "delete apply-groups ENFORCER") for ln in lines)
