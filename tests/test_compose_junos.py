@@ -247,3 +247,27 @@ def test_rtbh_without_the_upstream_group_or_with_a_customer_in_it_fails_closed(c
     p = plan(ctx_with, mixed, [rtbh(301, "203.0.113.9")])
     assert "a customer session is in the upstream group UPSTREAM" in p.error and p.candidate == ""
 
+
+
+def test_enforcer_plan_shows_the_composed_slot_as_a_change_to_an_operator_object(cli, tmp_path):
+    """What the NOC sees: `enforcer plan` notes the operator's filter list changing, and
+    `--json` carries each slot's mode and the operator's object."""
+    import json
+    import shutil
+
+    from .conftest import EXAMPLE_INVENTORY
+
+    inv = tmp_path / "inv"
+    shutil.copytree(EXAMPLE_INVENTORY, inv)
+    (inv / "snapshots" / "junos-edge1.cfg").write_text(OCCUPIED)
+    (inv / "hosts.yaml").write_text((inv / "hosts.yaml").read_text().replace(
+        "junos-edge1:\n", "junos-edge1:\n  snapshot: snapshots/junos-edge1.cfg\n", 1))
+    code, _, err = cli("--inventory", str(inv), "block", "198.51.100.66", "--violation", "spam")
+    assert code == 0, err
+    code, out, _ = cli("--inventory", str(inv), "plan", "--device", "junos-edge1", "--json")
+    [plan] = json.loads(out)
+    slot = next(s for s in plan["slots"] if s["slot"] == "interface ge-0/0/1.0 inbound filter (IPv4)")
+    assert (slot["mode"], slot["operator_object"]) == ("composed", "CUST-ACME-IN")
+    assert "delete interfaces ge-0/0/1 unit 0 family inet filter input" in plan["candidate"].splitlines()
+    code, out, _ = cli("--inventory", str(inv), "plan", "--device", "junos-edge1")
+    assert "composed with operator's CUST-ACME-IN (operator object changed)" in " ".join(out.split())
