@@ -84,8 +84,7 @@ CARRIES_RTBH = OCCUPIED.replace("""route-policy STATIC-TO-BGP
   if tag eq 666 then
     set community (65535:666)
     pass
-  elseif tag eq 100 then""").replace("   route-policy PASS-ALL out\n  !\n  address-family ipv6",
-                                     "   route-policy CUST-GLOBEX-OUT out\n  !\n  address-family ipv6").replace(
+  elseif tag eq 100 then""").replace("   route-policy PASS-ALL out\n", "   route-policy CUST-GLOBEX-OUT out\n").replace(
     "route-policy CUST-GLOBEX-IN\n", """route-policy CUST-GLOBEX-OUT
   if community matches-any (65535:666) then
     drop
@@ -99,28 +98,35 @@ FREE = "\n".join(ln for ln in OCCUPIED.splitlines()
                  if "redistribute static" not in ln and ln != "   route-policy PASS-ALL out") + "\n"
 
 
-def test_xr_rtbh_never_replaces_the_operators_redistribution_nor_passes_the_customers_policy(ctx_with):
+FAMILIES = pytest.mark.parametrize(("family", "target"), [(4, "203.0.113.9"), (6, "2001:db8:400::9")],
+                                   ids=["ipv4", "ipv6"])
+
+
+@FAMILIES
+def test_xr_rtbh_never_replaces_the_operators_redistribution_nor_passes_the_customers_policy(ctx_with, family,
+                                                                                           target):
     """occupied.txt: `redistribute static route-policy STATIC-TO-BGP` and `route-policy PASS-ALL
-    out` on the customer: binding enforcer's would replace them, so the device is refused."""
-    plan, candidate = plan_and_candidate(ctx_with("iosxr-edge1", OCCUPIED), "iosxr-edge1", [rtbh(301, "203.0.113.9")])
+    out` on the customer, per family: binding enforcer's would replace them, so the device is refused."""
+    plan, candidate = plan_and_candidate(ctx_with("iosxr-edge1", OCCUPIED), "iosxr-edge1", [rtbh(301, target)])
     assert candidate is None and not plan.has_changes
-    assert ("redistribute static (IPv4): refused (STATIC-TO-BGP): the operator already redistributes static "
-            "routes (redistribute static route-policy STATIC-TO-BGP)") in plan.error
+    assert (f"redistribute static (IPv{family}): refused (STATIC-TO-BGP): the operator already redistributes "
+            "static routes (redistribute static route-policy STATIC-TO-BGP)") in plan.error
     assert "add `if tag eq 666 then set community (65535:666) pass endif` at the top of STATIC-TO-BGP" in plan.error
-    assert ("neighbor 192.0.2.117 outbound route-policy (IPv4): refused (PASS-ALL): the operator's route-policy "
-            "PASS-ALL passes enforcer's blackhole routes") in plan.error
+    assert (f"neighbor 192.0.2.117 outbound route-policy (IPv{family}): refused (PASS-ALL): the operator's "
+            "route-policy PASS-ALL passes enforcer's blackhole routes") in plan.error
     assert "matches-any (65535:666) then drop endif` at the top of PASS-ALL" in plan.error
 
 
-def test_xr_rtbh_rides_the_operators_policies_when_they_carry_it(ctx_with):
-    plan, candidate = plan_and_candidate(ctx_with("iosxr-edge1", CARRIES_RTBH), "iosxr-edge1",
-                                         [rtbh(301, "203.0.113.9")])
+@FAMILIES
+def test_xr_rtbh_rides_the_operators_policies_when_they_carry_it(ctx_with, family, target):
+    plan, candidate = plan_and_candidate(ctx_with("iosxr-edge1", CARRIES_RTBH), "iosxr-edge1", [rtbh(301, target)])
     assert plan.error is None
     modes = {s.slot: (s.mode.value, s.operator_object) for s in plan.slots}
-    assert modes["redistribute static (IPv4)"] == ("free", "STATIC-TO-BGP")
-    assert modes["neighbor 192.0.2.117 outbound route-policy (IPv4)"] == ("free", "CUST-GLOBEX-OUT")
-    assert candidate == ("router static\n address-family ipv4 unicast\n"
-                         "  203.0.113.9/32 Null0 tag 666 description ENFORCER-301\n")
+    assert modes[f"redistribute static (IPv{family})"] == ("free", "STATIC-TO-BGP")
+    assert modes[f"neighbor 192.0.2.117 outbound route-policy (IPv{family})"] == ("free", "CUST-GLOBEX-OUT")
+    prefix = f"{target}/{32 if family == 4 else 128}"
+    assert candidate == (f"router static\n address-family ipv{family} unicast\n"
+                         f"  {prefix} Null0 tag 666 description ENFORCER-301\n")
 
 
 def test_xr_rtbh_with_the_slots_free_binds_enforcers_policy(ctx_with):
