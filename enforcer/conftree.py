@@ -126,6 +126,8 @@ class SlotFacts(BaseModel):
     set_neighbor: str = ""
     #: Junos: the most filters one ``filter input-list`` holds
     filter_list_max: int = 16
+    #: Junos: the top-level statements in the order ``display set`` prints them (setconf.canonical)
+    set_order: tuple[str, ...] = ()
 
 
 @dataclass

@@ -425,6 +425,8 @@ def render_section(
         return ""
     text = number("\n".join(lines) + "\n", live, ranges)
     tree = platform_info(platform, templates_dir).tree
+    if slots is not None and slots.set_chains:
+        return setconf.canonical(text, slots)
     return canonical(text, tree) if tree is not None else text
 
 

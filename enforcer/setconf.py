@@ -91,6 +91,25 @@ def live_section(config: str, managed: str, facts: SlotFacts) -> str:
     found = chains(config, facts)
     kept = chains(managed, facts).other
     lines = kept + [ln for slot in found.enforcers() for ln in found.lines(slot)]
+    return canonical("".join(ln + "\n" for ln in lines), facts)
+
+
+def canonical(text: str, facts: SlotFacts) -> str:
+    """``text`` with its objects in Junos's hierarchy order (``slots.set_order``), then by key, and
+    its chains last, by slot: the form both sides of
+    a plan and of the read-back take. Junos prints statements in the order they were created, so
+    a filter deleted and set again (every change to it) comes back after the ones created since;
+    that order carries no meaning, while the order inside an object (terms) and of a chain does,
+    and is kept."""
+    found = chains(text, facts)
+    objects = _objects(found.other)
+
+    def order(key: str) -> tuple[int, str]:
+        top = key.split()[0]
+        return (facts.set_order.index(top) if top in facts.set_order else len(facts.set_order), key)
+
+    lines = [ln for key in sorted(objects, key=order) for ln in objects[key]]
+    lines += [ln for slot in sorted(found.values) for ln in found.lines(slot)]
     return "".join(ln + "\n" for ln in lines)
 
 

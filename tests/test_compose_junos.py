@@ -271,3 +271,20 @@ def test_enforcer_plan_shows_the_composed_slot_as_a_change_to_an_operator_object
     assert "delete interfaces ge-0/0/1 unit 0 family inet filter input" in plan["candidate"].splitlines()
     code, out, _ = cli("--inventory", str(inv), "plan", "--device", "junos-edge1")
     assert "composed with operator's CUST-ACME-IN (operator object changed)" in " ".join(out.split())
+
+
+def test_a_filter_set_again_prints_after_newer_ones_and_the_plan_still_converges(ctx_with):
+    """Junos prints statements in creation order: after a change ENFORCER-ACL-V4 (deleted and set
+    again) comes after ENFORCER-ACCEPT-V4. That order means nothing; a filter list's does."""
+    from .test_running_fixtures import enforced_set
+
+    enforced = (RUNNING / "junos" / "enforced.txt").read_text()
+    accept = "set firewall family inet filter ENFORCER-ACCEPT-V4 term ENFORCER-ACCEPT then accept\n"
+    first_term = "set firewall family inet filter ENFORCER-ACL-V4 term ENFORCER-101 from source-address"
+    moved = enforced.replace(accept, "").replace(first_term, accept + first_term)
+    assert moved != enforced
+    assert not plan(ctx_with, moved, enforced_set("acme")).has_changes
+    acl, acc = (f"{GE1} inet filter input-list ENFORCER-ACL-V4\n", f"{GE1} inet filter input-list ENFORCER-ACCEPT-V4\n")
+    swapped = moved.replace(acl + acc, acc + acl)
+    assert swapped != moved
+    assert plan(ctx_with, swapped, enforced_set("acme")).has_changes, "a list's order is kept"
