@@ -179,6 +179,15 @@ def test_a_neighbour_inheriting_the_groups_chain_gets_it_restated_after_enforcer
     assert sorted(unblocked.splitlines()) == sorted(INHERITING.splitlines())
 
 
+def test_an_ipv6_neighbour_inheriting_the_groups_chain_is_found_in_its_group(ctx_with):
+    """initech speaks BGP over IPv6 (2001:db8:ffff::6, in CUSTOMERS, no import of its own)."""
+    initech = "set protocols bgp group CUSTOMERS neighbor 2001:db8:ffff::6 import"
+    blocked, unblocked = round_trip(ctx_with, OCCUPIED, [hijack(503, "2001:db8:300::/48", "initech")])
+    assert lines_of(blocked, initech) == [f"{initech} ENFORCER-HIJACK-initech-V6", f"{initech} REJECT-BOGONS",
+                                          f"{initech} CUSTOMER-DEFAULT"]
+    assert sorted(unblocked.splitlines()) == sorted(OCCUPIED.splitlines())
+
+
 def test_a_neighbour_in_no_group_is_refused_rather_than_created(ctx_with):
     gone = "\n".join(ln for ln in OCCUPIED.splitlines() if "neighbor 192.0.2.105 " not in ln) + "\n"
     p = plan(ctx_with, gone, [hijack(501, "203.0.113.128/25")])
