@@ -1,8 +1,8 @@
 """Issue 14.1: the web console in a real browser (Debian's headless Chromium under Selenium) against a
 running ``enforcer serve`` with its reconcile loop, over the example inventory's devices.
 
-``ENFORCER_SCREENSHOTS=docs/console`` also saves a screenshot of each page there (how the committed
-ones were made).
+``ENFORCER_SCREENSHOTS=FOLDER`` also saves a screenshot of each page there; the committed ones in
+``docs/console/`` come from the same pages against the lab (``tests/lab/test_console_lab.py``).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -51,11 +52,12 @@ def serve(tmp_path: Path) -> Iterator[dict]:
         yield {"url": url, "tokens": tokens, "ctx": ctx}
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+@contextmanager
+def chromium(profile: Path) -> Iterator[webdriver.Chrome]:
+    """Debian's headless Chromium under chromedriver, its profile in ``profile``; quit on the way out."""
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium'}"):
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"))
     driver.implicitly_wait(0)
@@ -63,6 +65,12 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    with chromium(tmp_path / "chromium") as driver:
+        yield driver
 
 
 def wait(driver: webdriver.Chrome, condition, seconds: float = 60):

@@ -195,6 +195,7 @@ def active(request: Request) -> Response:
     for r in rows:
         did = r["decision"].id
         r["dropped"] = totals[did].human() if did in totals else None
+        r["packets"] = totals[did].packets if did in totals else None
         r["flag"] = sampler.flag(did, at)
     return _page(request, "active.html", user, rows=rows)
 
