@@ -120,12 +120,45 @@ def test_block_made_through_a_hook_appears_on_the_open_page_without_a_reload(ser
 
     wait(browser, lambda d: "203.0.113.7/32" in text(d, "#active"))
     assert browser.execute_script("return window.__same_page") == "yes"
+    assert live_mode(browser) == "sse"  # followed through /console/events, not the poller
     row = text(browser, "#active tbody tr")
     assert "spam" in row and "Users shall not transmit unsolicited e-mail" in row  # the AUP clause, quoted
     assert "Globex" in row and "acl" in row and "linux-edge1" in row
     first = text(browser, "#active .countdown")
     wait(browser, lambda d: text(d, "#active .countdown") != first, 10)  # it ticks, to the second
     screenshot(browser, "active")
+
+
+def live_mode(browser: webdriver.Chrome) -> str:
+    """How the page follows the server: ``sse`` (event stream open) or ``poll`` (the fallback)."""
+    return browser.execute_script("return document.documentElement.dataset.live || ''")
+
+
+def test_without_eventsource_the_open_page_falls_back_to_polling_and_still_follows(serve, browser):
+    # every page this browser opens from now on has no EventSource, as in a browser without SSE
+    browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": "delete window.EventSource;"})
+    log_in(browser, serve["url"], serve["tokens"]["operator"], "active")
+    assert live_mode(browser) == "poll"
+    browser.execute_script("window.__same_page = 'yes'")
+
+    hook(serve, {"target": "203.0.113.8", "violation": "spam", "reason": "second run", "ttl": "2h"})
+
+    wait(browser, lambda d: "203.0.113.8/32" in text(d, "#active"))
+    assert browser.execute_script("return window.__same_page") == "yes" and live_mode(browser) == "poll"
+
+
+def test_the_event_stream_needs_a_session_and_announces_a_change_when_a_hook_blocks(serve):
+    with httpx.Client(base_url=serve["url"], timeout=30) as c:
+        assert c.get("/console/events").status_code == 303  # no session: to the login form
+        session = {"Cookie": f"enforcer_session={_session(serve, c)}"}
+        with c.stream("GET", "/console/events", headers=session) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.iter_lines()
+            first = next(line for line in lines if line.startswith("data: "))  # the version now, at once
+            hook(serve, {"target": "203.0.113.9", "violation": "spam", "ttl": "2h"})
+            # the next version differs (keep-alive comments in between are skipped)
+            following = next(line for line in lines if line.startswith("data: "))
+    assert following != first
 
 
 def test_operator_approves_a_held_decision_and_sees_the_device_turn_in_sync(serve, browser):

@@ -22,7 +22,7 @@ from enforcer.lab.probes import address, udp_throughput
 from enforcer.settings import Settings
 
 from ..helpers import serve_process
-from ..test_console_browser import chromium, log_in, row_text, screenshot, text, wait
+from ..test_console_browser import chromium, live_mode, log_in, row_text, screenshot, text, wait
 from .conftest import fresh_store
 
 pytestmark = pytest.mark.lab
@@ -84,7 +84,7 @@ def test_a_hook_block_appears_and_its_dropped_counter_rises_while_the_host_flood
 
     wait(browser, lambda d: (dropped_packets(d, decision) or 0) >= before + 1000, 60)
     assert "pkts" in row_text(browser, "active", "data-decision", str(decision))
-    assert browser.execute_script("return window.__same_page") == "yes"
+    assert browser.execute_script("return window.__same_page") == "yes" and live_mode(browser) == "sse"
     screenshot(browser, "active")
 
 
