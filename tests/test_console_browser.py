@@ -86,6 +86,14 @@ def log_in(browser: webdriver.Chrome, url: str, token: str, page: str) -> None:
     wait(browser, lambda d: d.current_url.endswith(f"/console/{page}"))
 
 
+def approve(browser: webdriver.Chrome, decision: int, reason: str) -> None:
+    """What an operator does on the approvals page: type a reason, press Approve, see it confirmed."""
+    form = browser.find_element(By.CSS_SELECTOR, f"form[action='/console/decisions/{decision}/approve']")
+    form.find_element(By.NAME, "reason").send_keys(reason)
+    form.find_element(By.NAME, "approve").click()
+    wait(browser, lambda d: f"decision {decision}: approved" in text(d, "#main"))
+
+
 def hook(serve: dict, body: dict) -> dict:
     r = httpx.post(f"{serve['url']}/v1/hooks/generic", json=body,
                    headers={"Authorization": f"Bearer {serve['tokens']['detector']}"})
@@ -171,10 +179,7 @@ def test_operator_approves_a_held_decision_and_sees_the_device_turn_in_sync(serv
     decision = next(r for r in service.list_decisions(serve["ctx"]) if r.status.value == "pending")
     assert "203.0.112.0/23" in row_text(browser, "approvals", "data-decision", str(decision.id)), held
     screenshot(browser, "approvals")
-    form = browser.find_element(By.CSS_SELECTOR, f"form[action='/console/decisions/{decision.id}/approve']")
-    form.find_element(By.NAME, "reason").send_keys("confirmed with the customer")
-    form.find_element(By.NAME, "approve").click()
-    wait(browser, lambda d: f"decision {decision.id}: approved" in text(d, "#main"))
+    approve(browser, decision.id, "confirmed with the customer")
 
     browser.get(f"{serve['url']}/console/devices")
     # frr-edge1 carries the victim's blackhole: its state follows the push the approval kicked off

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from selenium.webdriver.common.by import By
 
 from enforcer import service
 from enforcer.api.tokens import create_token
@@ -22,7 +21,7 @@ from enforcer.lab.probes import address, udp_throughput
 from enforcer.settings import Settings
 
 from ..helpers import serve_process
-from ..test_console_browser import chromium, live_mode, log_in, row_text, screenshot, text, wait
+from ..test_console_browser import approve, chromium, live_mode, log_in, row_text, screenshot, text, wait
 from .conftest import fresh_store
 
 pytestmark = pytest.mark.lab
@@ -102,10 +101,7 @@ def test_an_operator_approves_a_held_decision_and_the_lab_edge_turns_in_sync(lab
     browser.get(f"{url}/console/approvals")
     assert whole in row_text(browser, "approvals", "data-decision", str(decision.id))
     screenshot(browser, "approvals")
-    form = browser.find_element(By.CSS_SELECTOR, f"form[action='/console/decisions/{decision.id}/approve']")
-    form.find_element(By.NAME, "reason").send_keys("customer confirmed the attack")
-    form.find_element(By.NAME, "approve").click()
-    wait(browser, lambda d: f"decision {decision.id}: approved" in text(d, "#main"))
+    approve(browser, decision.id, "customer confirmed the attack")
 
     browser.get(f"{url}/console/devices")
     browser.execute_script("window.__same_page = 'yes'")
