@@ -34,13 +34,14 @@ CHROMIUM_FLAGS = (
 )  # fmt: skip
 
 
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[dict]:
+@contextmanager
+def serving(folder: Path) -> Iterator[dict]:
+    """``enforcer serve`` over the example inventory and a new store in ``folder``, with its tokens."""
     env = {
         **os.environ,
-        "ENFORCER_DB": f"sqlite:///{tmp_path / 'enforcer.db'}",
+        "ENFORCER_DB": f"sqlite:///{folder / 'enforcer.db'}",
         "ENFORCER_INVENTORY": str(EXAMPLE_INVENTORY),
-        "ENFORCER_OUTPUT": str(tmp_path / "out"),
+        "ENFORCER_OUTPUT": str(folder / "out"),
     }
     ctx = service.Context.open(Settings.from_env(db=env["ENFORCER_DB"], inventory=EXAMPLE_INVENTORY))
     tokens = {
@@ -48,8 +49,21 @@ def serve(tmp_path: Path) -> Iterator[dict]:
         "detector": create_token(ctx.store, "fastnetmon", "detector", ("ddos-victim", "spam")),
     }
     with serve_process(serve_options=["--interval", "600", "--log-level", "warning"], env=env,
-                       log=tmp_path / "serve.log") as url:
+                       log=folder / "serve.log") as url:
         yield {"url": url, "tokens": tokens, "ctx": ctx}
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[dict]:
+    with serving(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def live_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """One serve for the live-update tests: each blocks its own address, none expects an empty store."""
+    with serving(tmp_path_factory.mktemp("live")) as running:
+        yield running
 
 
 @contextmanager
@@ -142,7 +156,8 @@ def live_mode(browser: webdriver.Chrome) -> str:
     return browser.execute_script("return document.documentElement.dataset.live || ''")
 
 
-def test_without_eventsource_the_open_page_falls_back_to_polling_and_still_follows(serve, browser):
+def test_without_eventsource_the_open_page_falls_back_to_polling_and_still_follows(live_serve, browser):
+    serve = live_serve
     # every page this browser opens from now on has no EventSource, as in a browser without SSE
     browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": "delete window.EventSource;"})
     log_in(browser, serve["url"], serve["tokens"]["operator"], "active")
@@ -155,7 +170,8 @@ def test_without_eventsource_the_open_page_falls_back_to_polling_and_still_follo
     assert browser.execute_script("return window.__same_page") == "yes" and live_mode(browser) == "poll"
 
 
-def test_the_event_stream_needs_a_session_and_announces_a_change_when_a_hook_blocks(serve):
+def test_the_event_stream_needs_a_session_and_announces_a_change_when_a_hook_blocks(live_serve):
+    serve = live_serve
     with httpx.Client(base_url=serve["url"], timeout=30) as c:
         assert c.get("/console/events").status_code == 303  # no session: to the login form
         session = {"Cookie": f"enforcer_session={_session(serve, c)}"}
