@@ -290,3 +290,33 @@ def test_a_foreign_flow_on_the_same_priority_and_match_is_never_written_over_and
         "cookie=0x0000000000000007 priority=41032 ip,nw_dst=198.18.0.12 actions=drop",
         "cookie=0x0000000000000abc priority=41032 ip,nw_dst=198.18.0.99 actions=drop",
     ]
+
+
+def test_the_hub_keeps_running_while_a_sync_renders_and_parses():
+    """A sync's CPU-bound steps run off the hub: os-ken's green threads (the one answering the
+    switch's echo requests among them) keep running meanwhile. On the hub, a 50,000-decision sync
+    starved them until Open vSwitch dropped the connection ("no response to inactivity probe")."""
+    from enforcer.controller.app import off_hub
+
+    ticks: list[float] = []
+
+    def echo_answerer() -> None:  # stands for os-ken's receive and send loops
+        while True:
+            ticks.append(time.monotonic())
+            hub.sleep(0.01)
+
+    def render_for_a_while() -> int:  # CPU-bound, never yields: what rendering 100,000 flows does
+        end = time.monotonic() + 0.5
+        spins = 0
+        while time.monotonic() < end:
+            spins += 1
+        return spins
+
+    answerer = hub.spawn(echo_answerer)
+    try:
+        hub.sleep(0)
+        before = len(ticks)
+        assert off_hub(render_for_a_while) > 0
+        assert len(ticks) - before >= 5, "the hub stood still while the work ran"
+    finally:
+        hub.kill(answerer)
