@@ -40,6 +40,8 @@ ALL_DISPATCHERS = [CONFIG_DISPATCHER, MAIN_DISPATCHER]
 #: flow-mods per write is 2-3x faster than one write per message).
 WRITE_CHUNK = 16 * 1024
 REPLY_TIMEOUT = 30.0
+#: Round trips of a full table read (a power of two: slice k holds the flows whose cookie & (N-1) == k).
+READ_SLICES = 16
 
 Desired = Callable[[Device], Section]
 Devices = Callable[[], Iterable[Device]]
@@ -228,14 +230,22 @@ class EnforcerController(app_manager.OSKenApp):
     # ------------------------------------------------------------ reading the switch
 
     def read_live(self, dp: Any, owner: Ownership) -> Live:
-        """One round trip: every flow of enforcer's table and every meter. Enforcer's flows are those
-        with its cookie (raw stats kept aside when they do not parse); another owner's flow matters
-        when it lies in enforcer's priority band, where an ADD of the same priority and match would
-        silently replace it; meters are enforcer's by id band."""
+        """Every flow of enforcer's table and every meter. Enforcer's flows are those with its cookie
+        (raw stats kept aside when they do not parse); another owner's flow matters when it lies in
+        enforcer's priority band, where an ADD of the same priority and match would silently replace
+        it; meters are enforcer's by id band.
+
+        The table is read in :data:`READ_SLICES` round trips, by the low bits of the cookie (every
+        flow, enforcer's or not, falls in exactly one slice): os-ken parses a stats reply on the hub
+        without yielding while data keeps arriving, and one reply of 100,000 flows kept it from
+        answering the switch's inactivity probe until the switch disconnected. Between slices the
+        hub is free."""
         ofp, parser = dp.ofproto, dp.ofproto_parser
-        table = parser.OFPFlowStatsRequest(dp, 0, owner.table, ofp.OFPP_ANY, ofp.OFPG_ANY, 0, 0, parser.OFPMatch())
-        meter_request = parser.OFPMeterConfigStatsRequest(dp, 0, ofp.OFPM_ALL)
-        stats, configs = self._requests(dp, [table, meter_request])
+        stats: list[Any] = []
+        for k in range(READ_SLICES):
+            stats += self._request(dp, parser.OFPFlowStatsRequest(
+                dp, 0, owner.table, ofp.OFPP_ANY, ofp.OFPG_ANY, k, READ_SLICES - 1, parser.OFPMatch()))
+        configs = self._request(dp, parser.OFPMeterConfigStatsRequest(dp, 0, ofp.OFPM_ALL))
         names = {number: name for name, number in wire.switch_ports(dp).items()}
         return off_hub(_live_from_stats, ofp, owner, names, stats, configs)
 
