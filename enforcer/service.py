@@ -11,12 +11,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cached_property
 from ipaddress import ip_network
 
 from pydantic import BaseModel, ConfigDict
 
+from .batch import Added, Batch, Pending
 from .catalog import primary_clause
 from .drivers.base import Driver
 from .drivers.offline import OfflineDriver
@@ -24,11 +25,11 @@ from .inventory import Device, Inventory, InventoryError, Transport, load_invent
 from .lease import device_lease, holder_name
 from .model import Decision, Enforcement, InvalidInput, Prefix, Refused, Status, Violation, now
 from .plan import DevicePlan, failed_plan
-from .policy import Admit, Playbook, Replay, Snapshot, customer_space, decide, load_playbooks, resolve_customer
+from .policy import Admit, Playbook, Replay, customer_space, decide, load_playbooks, resolve_customer
 from .push import DEFAULT_REVERT_IN, PushResult, failure_reason, plan_device, push_plan
 from .render import RenderError, build_section, render_section
 from .settings import Settings
-from .store import AuditEntry, DecisionRecord, Store, Tx
+from .store import AuditEntry, DecisionRecord, Store
 
 log = logging.getLogger("enforcer.service")
 
@@ -118,52 +119,45 @@ def submit_many(
     others are stored all the same; only a failure of the store itself fails the whole list.
     """
     at = now()
-    outcomes: list[Outcome] = []
+    outcomes: list[Outcome | Pending] = []
     with ctx.store.write() if not dry_run else ctx.store.reading() as tx:
         if not dry_run:
             tx.expire_due(at)  # frees the keys of decisions whose TTL passed, in this same transaction
+        batch = Batch(tx, list(decisions), at)
         for decision in decisions:
             try:
-                outcomes.append(_admit(ctx, tx, decision, at, dry_run=dry_run, automatic=automatic))
+                outcomes.append(_admit(ctx, batch, decision, dry_run=dry_run, automatic=automatic))
             except (InvalidInput, Refused) as exc:
                 if isinstance(exc, Refused) and automatic and not dry_run:
-                    _refused(tx, decision, exc, at)
+                    _refused(batch, decision, exc)
                 outcomes.append(exc)
-    return outcomes
+        stored = batch.flush() if not dry_run else []
+    return [_created(stored[o]) if isinstance(o, int) else o for o in outcomes]
 
 
-def _admit(ctx: Context, tx: Tx, decision: Decision, at: datetime, *, dry_run: bool, automatic: bool) -> SubmitResult:
-    """One decision inside the batch's transaction: decide over the snapshot, then store, hold or preview."""
+def _admit(ctx: Context, batch: Batch, decision: Decision, *, dry_run: bool, automatic: bool) -> SubmitResult | Pending:
+    """One decision of the batch: decide over the snapshot, then queue it, hold its match, or preview."""
     book = ctx.playbooks[decision.violation]
-    snap = _snapshot(tx, decision, book, customer_space(decision.target, ctx.inventory), at)
+    at = batch.at
+    snap = batch.snapshot(decision, book.escalation_window, customer_space(decision.target, ctx.inventory))
     verdict = decide(decision, snap, ctx.inventory, book, automatic=automatic)
     if isinstance(verdict, Replay):
         if automatic and not dry_run:
             ttl = book.step_for(verdict.record.step)[1].ttl or book.default_ttl
-            tx.hold(verdict.record.id, decision, decision.expiry(ttl, at), at)
+            batch.tx.hold(verdict.record.id, decision, decision.expiry(ttl, at), at)
         return _answer(verdict.record)
     rows = _rows(decision, verdict.specs, at)
     expires_at = max((r["expires_at"] for r in rows if r["expires_at"]), default=None)
     customer = resolve_customer(decision, ctx.inventory)
     if dry_run:
         return _preview(decision, verdict, rows, customer, at)
-    record = tx.insert(decision, customer=customer, step=verdict.step, clause=primary_clause(decision.violation),
-                       expires_at=expires_at, enforcements=rows, status=verdict.status, automatic=automatic, at=at)
-    return SubmitResult(decision_id=record.id, created=True, pending=verdict.status is Status.PENDING,
-                        step=verdict.step, enforcements=record.enforcements)
+    return batch.add(decision, customer=customer, step=verdict.step, clause=primary_clause(decision.violation),
+                     expires_at=expires_at, enforcements=rows, status=verdict.status, automatic=automatic)
 
 
-def _snapshot(tx: Tx, decision: Decision, book: Playbook, space: tuple, at: datetime) -> Snapshot:
-    minute = at - timedelta(minutes=1)
-    return Snapshot(
-        by_key=tx.by_key(decision.idempotency_key, at),
-        duplicate=tx.duplicate(decision, at),
-        new_automatic=tx.new_since(minute),
-        new_from_source=tx.new_since(minute, source=decision.source, actor=decision.actor),
-        active=tx.active(),
-        prior=tx.prior(decision.target, decision.violation, book.escalation_window, at),
-        hosts_in_space=tx.automatic_within(space, at),
-    )
+def _created(added: Added) -> SubmitResult:
+    return SubmitResult(decision_id=added.decision_id, created=True, pending=added.status is Status.PENDING,
+                        step=added.step, enforcements=added.enforcements)
 
 
 def _rows(decision: Decision, specs: list, at: datetime) -> list[dict]:
@@ -199,14 +193,14 @@ def _answer(record: DecisionRecord) -> SubmitResult:
 BREAKERS = ("rate", "blast_radius")
 
 
-def _refused(tx: Tx, decision: Decision, exc: Refused, at: datetime) -> None:
+def _refused(batch: Batch, decision: Decision, exc: Refused) -> None:
     """A detector's refusal is logged; a tripped breaker is audited too, so the flood shows in the record."""
     log.warning("refused %s %s from %s (%s): %s: %s", decision.violation, decision.target, decision.source,
                 decision.actor, exc.field, exc.reason)
     if exc.field in BREAKERS:
-        tx.audit(at, actor=decision.actor, source=decision.source, action="breaker", target=str(decision.target),
-                 violation=decision.violation.value, reason=decision.reason,
-                 detail={"field": exc.field, "why": exc.reason})
+        batch.audit(actor=decision.actor, source=decision.source, action="breaker", target=str(decision.target),
+                    violation=decision.violation.value, reason=decision.reason,
+                    detail={"field": exc.field, "why": exc.reason})
 
 
 #: Decision ids are SQL BIGINTs: anything outside is no decision, said in one line (not an overflow).

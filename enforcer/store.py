@@ -292,7 +292,8 @@ def _count_changes(store: Store) -> None:
 
     Hooked on the session, not on each write method: a flush holding a new, changed or deleted
     decision/enforcement row, or a bulk UPDATE/DELETE of those tables, bumps it in the same
-    transaction, so the serial can never lag the desired set, whichever method wrote it.
+    transaction, so the serial can never lag the desired set, whichever method wrote it (a bulk
+    INSERT of an intake batch too).
     """
     watched = (DecisionRow, EnforcementRow)
 
@@ -307,7 +308,8 @@ def _count_changes(store: Store) -> None:
             bump(session)
 
     def on_bulk(state: Any) -> None:
-        if (state.is_update or state.is_delete) and state.bind_mapper and state.bind_mapper.class_ in watched:
+        writes = state.is_insert or state.is_update or state.is_delete
+        if writes and state.bind_mapper and state.bind_mapper.class_ in watched:
             bump(state.session)
 
     try:

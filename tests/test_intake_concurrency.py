@@ -206,3 +206,10 @@ def test_every_address_inside_a_prefix_prints_starting_with_its_text_prefix():
             assert str(ip_network(addr)).startswith(head), (p, addr, head)
     assert text_prefix(ip_network("198.51.100.0/24")) == "198.51.100."
     assert text_prefix(ip_network("2001:db8::/32")) == "2001:db8:"
+
+
+def test_a_batch_moves_the_change_serial_a_saved_plan_was_made_at(ctx):
+    """Bulk inserts bypass the ORM flush: the serial must move all the same (``apply FILE`` checks it)."""
+    before = ctx.store.serial()
+    service.submit_many(ctx, [_detector_ban(i) for i in range(3)], automatic=True)
+    assert ctx.store.serial() > before
