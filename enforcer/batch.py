@@ -23,10 +23,10 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from .admission import Tx, in_force
+from .admission import Tx
 from .model import Decision, Enforcement, Status
 from .policy import Snapshot
-from .tables import AuditRow, DecisionRecord, DecisionRow, EnforcementRow, HolderRow, decision_record, naive_utc
+from .tables import LIVE, AuditRow, DecisionRecord, DecisionRow, EnforcementRow, HolderRow, decision_record, naive_utc
 
 #: An in-batch decision not yet inserted: its position in :attr:`Batch.pending`.
 Pending = int
@@ -63,9 +63,12 @@ class Batch:
         self.audits: list[dict[str, Any]] = []  # in order: a breaker's audit between two blocks stays between
         self.stored: list[Added] = []
         keys = sorted({d.idempotency_key for d in decisions if d.idempotency_key})
-        self.keys: dict[str, int | tuple[str, Pending]] = dict(tx.s.execute(
-            select(DecisionRow.idempotency_key, DecisionRow.id)
-            .where(DecisionRow.idempotency_key.in_(keys), in_force(at))).all()) if keys else {}  # type: ignore[arg-type]
+        self.keys: dict[str, int | tuple[str, Pending]] = {}
+        if keys:  # every decision that ever had these keys (few): those in force are told apart here
+            for r in tx.s.execute(select(DecisionRow.id, DecisionRow.idempotency_key, DecisionRow.status,
+                                         DecisionRow.expires_at).where(DecisionRow.idempotency_key.in_(keys))):
+                if self._in_force(r):
+                    self.keys[r.idempotency_key] = r.id
         self.targets: dict[str, _Seen] = defaultdict(_Seen)
         targets = sorted({str(d.target) for d in decisions})
         rows = tx.s.execute(
@@ -75,8 +78,12 @@ class Batch:
         for r in rows:
             seen = self.targets[r.target]
             seen.created[r.violation].append(r.created_at)
-            if r.status in ("active", "pending") and (r.expires_at is None or r.expires_at > self.now):
+            if self._in_force(r):
                 seen.in_force.setdefault((r.violation, r.source), r.id)
+
+    def _in_force(self, row: Any) -> bool:
+        """:func:`enforcer.admission.in_force`, on a row already read."""
+        return row.status in LIVE and (row.expires_at is None or row.expires_at > self.now)
 
     # ------------------------------------------------------------ the snapshot of one decision
 
