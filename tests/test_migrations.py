@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from enforcer import service
-from enforcer.migrate import current, head
+from enforcer.migrate import HEAD, current, head
 from enforcer.model import Decision, now
 from enforcer.settings import Settings
 from enforcer.store import DuplicateDecision, Store
@@ -128,3 +128,7 @@ def test_an_upgraded_store_has_the_intake_count_indexes_and_the_counts_use_them(
         assert "ix_decisions_recent" in plan("SELECT count(id) FROM decisions WHERE automatic = ? "
                                              "AND created_at >= ?", 1, "2026-01-01")
         assert "ix_decisions_key" in plan("SELECT id, status FROM decisions WHERE idempotency_key IN (?, ?)", "a", "b")
+
+
+def test_the_head_a_store_is_checked_against_without_alembic_is_alembics_head():
+    assert HEAD == head()
