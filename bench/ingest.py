@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -146,14 +147,16 @@ def main() -> None:
     ap.add_argument("--concurrency", default="1,16", help="client counts (default 1,16)")
     ap.add_argument("--baseline", type=int, default=300, help="decisions for the in-process baseline")
     ap.add_argument("--pg", default=os.environ.get("ENFORCER_TEST_PG"), help="a PostgreSQL URL the bench may wipe")
+    ap.add_argument("--backends", default="sqlite,postgres", help="which of sqlite,postgres (postgres needs --pg)")
     ap.add_argument("--no-loop", action="store_true", help="serve without its reconcile loop (intake alone)")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # a killed bench still stops the serve it started
     if not 1 <= args.decisions <= 65536 or not 1 <= args.batch <= 1000:
         raise SystemExit("error: --decisions 1..65536, --batch 1..1000")
     concurrency = [int(c) for c in args.concurrency.split(",")]
-    backends = ["sqlite"] + (["postgres"] if args.pg else [])
+    backends = [b for b in args.backends.split(",") if b == "sqlite" or (b == "postgres" and args.pg)]
     print(f"{'backend':9} {'mode':12} {'clients':>7} {'decisions/s':>12} {'p50 ms':>8} {'p99 ms':>8}  "
-          f"ratio to in-process submit  (target {TARGET}; serve's loop {'off' if args.no_loop else 'on'})")
+          f"ratio to in-process submit  (target {TARGET}; serve's loop {'off' if args.no_loop else 'on'})", flush=True)
     for backend in backends:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
@@ -168,7 +171,11 @@ def main() -> None:
                                  for i in range(args.decisions)]
                         bodies = items if mode == "single" else [items[i:i + args.batch]
                                                                  for i in range(0, len(items), args.batch)]
-                        wall, lat = post_all(base, token, bodies, c)
+                        try:
+                            wall, lat = post_all(base, token, bodies, c)
+                        except SystemExit as exc:
+                            log = (work / 'serve.log').read_text()[-3000:]
+                            raise SystemExit(f"{exc}\nserve's log:\n{log}") from None
                         rate = args.decisions / wall
                         print(f"{backend:9} {mode:12} {c:7d} {rate:12.0f} {pct(lat, 50) * 1000:8.1f} "
                               f"{pct(lat, 99) * 1000:8.1f}  {rate / floor:5.1f}x", flush=True)
