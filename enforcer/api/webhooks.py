@@ -35,7 +35,7 @@ IdempotencyKey = Annotated[
            description="Repeat a request with the same key: one decision, whatever the number of deliveries"),
 ]
 DryRun = Annotated[bool, Query(description="Adapt and validate only; store nothing")]
-#: Events in one generic delivery: each is a store commit, and a delivery should answer in seconds.
+#: Events in one generic delivery: stored in one transaction, and a delivery should answer in seconds.
 MAX_EVENTS = 500
 
 
