@@ -119,3 +119,43 @@ def test_cli_apply_while_another_process_holds_the_device_reports_it_busy(ctx, t
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "device busy: pushed by serve on noc1 pid 4242 since" in proc.stdout + proc.stderr
     assert ctx.store.last_applied(frr) is None
+
+
+def test_a_pusher_told_to_wait_takes_the_device_after_the_holders_commit_and_never_cancels_it(ctx, tmp_path):
+    """``apply --wait``: the second pusher polls for the lease; it plans only once the first one has
+    committed and confirmed, so it finds the device already holding the desired set."""
+    frr = _frr(ctx)
+    in_commit, finish = threading.Event(), threading.Event()
+
+    class SlowCommit(OfflineDriver):
+        def commit_config(self, revert_in: int | None = None) -> None:
+            in_commit.set()
+            assert finish.wait(30), "the test never let the commit finish"
+            super().commit_config(revert_in)
+
+    slow = service.Context(settings=ctx.settings, store=ctx.store,
+                           driver_factory=lambda dev: SlowCommit(dev, output_dir=tmp_path / "out", last_applied=None))
+    first: list = []
+    second: list = []
+    pusher = threading.Thread(target=lambda: first.extend(service.apply(slow, frr, source="reconcile",
+                                                                         actor="enforcer")))
+    pusher.start()
+    assert in_commit.wait(30)
+    waiter = threading.Thread(target=lambda: second.extend(service.apply(ctx, frr, actor="alice", wait=120)))
+    waiter.start()
+    assert lease.current(ctx.store, frr)[0].startswith("reconcile enforcer on ")
+    finish.set()
+    pusher.join(30)
+    waiter.join(60)
+    [(_, one)], [(_, two)] = first, second
+    assert one.ok and one.changed, one.error
+    assert two.ok and not two.changed, two.error  # planned after the first push: nothing left to send
+    assert lease.current(ctx.store, frr) is None
+
+
+def test_a_bounded_wait_still_reports_the_device_busy_when_the_holder_keeps_it(ctx):
+    frr = _frr(ctx)
+    with lease.device_lease(ctx.store, frr, "serve on noc1 pid 4242"):
+        [(_, result)] = service.apply(ctx, frr, actor="alice", wait=lease.WAIT_POLL * 2)
+    assert not result.ok and result.error.startswith("device busy: pushed by serve on noc1 pid 4242 since ")
+    assert ctx.store.last_applied(frr) is None
