@@ -10,6 +10,11 @@ independently of enforcer's own diff code:
   context that are ``X`` or start with ``X ``, anything else is added if absent. NX-OS's
   ``rollback running-config file F`` and IOS XR's ``roll-back-configuration-last`` restore a whole
   earlier configuration, as the devices do.
+* EOS over eAPI takes commands without indentation, in configuration sessions: a command that
+  opens a mode (``interface``, ``ip access-list``, ``router bgp`` …, or any line the box prints with
+  children) enters it, ``exit`` leaves it, and a global-mode command (``ip route``, another
+  ``interface``) leaves the sub-mode first, as EOS does; ``commit timer`` commits with a checkpoint the timer (or ``abort``)
+  restores whole, and ``configure replace flash:rollback-0`` restores the startup copy.
 * Junos keeps ``set`` lines: ``set X`` adds, ``delete X`` removes ``X`` and everything under it; a
   commit keeps the previous configurations (``rollback N``); ``commit confirmed`` is pending until
   any later commit, and any commit confirms it (the operator's too).
@@ -17,6 +22,7 @@ independently of enforcer's own diff code:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from xml.sax.saxutils import escape
@@ -204,6 +210,99 @@ class XrNetconf:
 
     def close_session(self) -> None:
         pass
+
+
+class EosEapi:
+    """The pyeapi Node under NAPALM's eos driver: ``run_commands`` with configuration sessions."""
+
+    #: Commands of the global mode (EOS leaves a sub-mode for them), and the ones that open a mode.
+    GLOBAL = re.compile(r"^(interface |ip access-list |ipv6 access-list |router |route-map |policy-map |class-map |"
+                        r"ip prefix-list |ipv6 prefix-list |ip route |ipv6 route )")
+    OPENS = re.compile(r"^(interface |ip access-list |ipv6 access-list |router |route-map |policy-map |class-map |"
+                       r"address-family )")
+
+    def __init__(self, box: CliBox):
+        self.box = box
+        self.startup = box.show()
+        self.files: dict[str, str] = {}
+        self.sessions: dict[str, list[str]] = {}
+        self.pending: dict[str, Line] = {}  # session → checkpoint its timer (or abort) restores
+
+    def run_commands(self, commands: list[str], encoding: str = "json", **_kw) -> list[dict]:
+        out: list[dict] = []
+        session: str | None = None
+        for cmd in commands:
+            m = re.fullmatch(r"configure session (\S+)(?: (commit|abort)(?: timer (\S+))?)?", cmd)
+            if session is not None and cmd != "end":
+                self.sessions[session].append(cmd)
+            elif m and m.group(2) is None:
+                session = m.group(1)
+                self.sessions.setdefault(session, [])
+            elif m and m.group(2) == "commit":
+                self._commit(m.group(1), timer=m.group(3) is not None)
+            elif m and m.group(2) == "abort":
+                if m.group(1) in self.pending:
+                    self.box.restore(self.pending.pop(m.group(1)))
+                self.sessions.pop(m.group(1), None)
+            elif cmd == "end":
+                session = None
+            elif cmd == "copy startup-config flash:rollback-0":
+                self.files["rollback-0"] = self.startup
+            elif cmd == "write memory":
+                self.startup = self.box.show()
+            elif cmd == "configure replace flash:rollback-0":
+                self.box.restore(_parse(self.files["rollback-0"]))
+            elif cmd == "show running-config":
+                out.append({"output": self.box.show()})
+                continue
+            elif cmd == "show version":
+                out.append({"version": "4.28.3M", "uptime": 1000.0})
+                continue
+            elif cmd.startswith("show configuration sessions"):
+                states = {n: {"state": "pendingCommitTimer" if n in self.pending else "pending", "commitBy": 1060.0}
+                          for n in self.sessions}  # fmt: skip
+                out.append({"sessions": states})
+                continue
+            else:
+                raise AssertionError(cmd)
+            out.append({})
+        return out
+
+    def _commit(self, name: str, timer: bool) -> None:
+        if name in self.pending and not timer:  # the confirmation of a commit timer
+            del self.pending[name]
+            self.sessions.pop(name, None)
+            return
+        checkpoint = self.box.snapshot()
+        self._apply(self.sessions.get(name, []))
+        if timer:
+            self.pending[name] = checkpoint
+        else:
+            self.sessions.pop(name, None)
+
+    def _apply(self, commands: list[str]) -> None:
+        """Commands without indentation, applied in EOS's modes."""
+        path: list[Line] = []
+        for cmd in commands:
+            if cmd == "exit":
+                path = path[:-1]
+                continue
+            if cmd.startswith("!") or not cmd:
+                continue
+            negated = cmd.startswith("no ")
+            if self.GLOBAL.match(cmd[3:] if negated else cmd):
+                path = []  # a global-mode command: EOS leaves the sub-mode for it
+            here = path[-1] if path else self.box.root
+            if negated:
+                gone = here.matching(cmd[3:])
+                here.children = [c for c in here.children if c not in gone]
+                continue
+            node = next((c for c in here.children if c.text == cmd), None)
+            if node is None:
+                node = Line(cmd, pad="   " * len(path))
+                here.children.append(node)
+            if self.OPENS.match(cmd) or node.children:
+                path.append(node)
 
 
 # ------------------------------------------------------------------ Junos

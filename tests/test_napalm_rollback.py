@@ -15,6 +15,7 @@ from ipaddress import ip_network
 
 import pytest
 from jnpr.junos.utils.config import Config
+from napalm.eos.eos import EOSDriver
 from napalm.iosxr_netconf.iosxr_netconf import IOSXRNETCONFDriver
 from napalm.junos.junos import JunOSDriver
 from napalm.nxos_ssh.nxos_ssh import NXOSSSHDriver
@@ -24,7 +25,7 @@ from enforcer.inventory import Platform, load_inventory
 from enforcer.plan import diff_counts
 from enforcer.push import settle_pending
 from enforcer.render import build_section, render_push, render_section
-from tests.napalm_devices import CliBox, JunosBox, NxosSsh, XrNetconf
+from tests.napalm_devices import CliBox, EosEapi, JunosBox, NxosSsh, XrNetconf
 from tests.test_running_fixtures import EDGE, REPO, T0, enforced_set, running
 
 INVENTORY = load_inventory(REPO / "inventory" / "example")
@@ -62,6 +63,18 @@ class IosXr(Nxos):
         self.session.commit()
 
 
+class Eos(Nxos):
+    platform, napalm = Platform.EOS, EOSDriver
+
+    def __init__(self):
+        self.box = CliBox(running(self.platform, "enforced"))
+        self.eapi = EosEapi(self.box)
+
+    def attach(self, drv) -> None:  # NAPALM's own open() then runs, over this Node
+        drv.device = self.eapi
+        EOSDriver.open(drv)
+
+
 class Junos:
     platform, napalm = Platform.JUNOS, JunOSDriver
 
@@ -80,7 +93,7 @@ class Junos:
         return set(self.box.running)
 
 
-BOXES = [Nxos, IosXr, Junos]
+BOXES = [Nxos, IosXr, Eos, Junos]
 
 
 def _driver(box) -> NapalmDriver:
