@@ -1,9 +1,10 @@
 """Issue 11.2 on the NAPALM platforms: a rollback takes back enforcer's own change and nothing else.
 
-NAPALM's own ``rollback()`` restores a whole configuration: NX-OS ``rollback running-config file``,
-IOS XR's ``roll-back-configuration-last 1`` and Junos ``rollback 1`` take back the *last* commit,
-which after a NOC edit is the operator's. Here NAPALM's real drivers run over sessions that answer
-and change state as the devices do (:mod:`tests.napalm_devices`), starting from the vendor-format
+NAPALM's own ``rollback()`` restores a whole configuration: IOS ``configure revert`` or ``configure
+replace``, NX-OS ``rollback running-config file``, EOS ``configure session … abort``; IOS XR's
+``roll-back-configuration-last 1`` and Junos ``rollback 1`` take back the *last* commit, which
+after a NOC edit is the operator's. Here NAPALM's real drivers run over sessions that answer
+and change state as the devices do (:mod:`tests.napalm_devices`, :mod:`tests.napalm_ios`), starting from the vendor-format
 running configs of ``tests/fixtures/running``. Enforcer commits a change (a null route replaced by
 another), the operator edits the box, enforcer rolls back: the operator's edit is still there, the
 route enforcer added is gone and the one it removed is back. No real device is involved.
@@ -12,10 +13,12 @@ route enforcer added is gone and the one it removed is back. No real device is i
 from __future__ import annotations
 
 from ipaddress import ip_network
+from pathlib import Path
 
 import pytest
 from jnpr.junos.utils.config import Config
 from napalm.eos.eos import EOSDriver
+from napalm.ios.ios import IOSDriver
 from napalm.iosxr_netconf.iosxr_netconf import IOSXRNETCONFDriver
 from napalm.junos.junos import JunOSDriver
 from napalm.nxos_ssh.nxos_ssh import NXOSSSHDriver
@@ -26,6 +29,7 @@ from enforcer.plan import diff_counts
 from enforcer.push import settle_pending
 from enforcer.render import build_section, render_push, render_section
 from tests.napalm_devices import CliBox, EosEapi, JunosBox, NxosSsh, XrNetconf
+from tests.napalm_ios import IosSsh
 from tests.test_running_fixtures import EDGE, REPO, T0, enforced_set, running
 
 INVENTORY = load_inventory(REPO / "inventory" / "example")
@@ -75,6 +79,27 @@ class Eos(Nxos):
         EOSDriver.open(drv)
 
 
+class Ios(Nxos):
+    platform, napalm = Platform.IOS, IOSDriver
+
+    def __init__(self):
+        self.box = CliBox(running(self.platform, "enforced"))
+
+    def attach(self, drv) -> None:
+        self.ssh = IosSsh(self.box, drv.username)
+        drv.device, drv._dest_file_system = self.ssh, "flash:"
+        drv._xfer_file = self.transfer
+
+    def transfer(self, source_file=None, source_config=None, dest_file=None, file_system=None, **_kw):
+        """The transfer itself (netmiko's SCP or TCL FileTransfer): the file lands in the box's flash."""
+        text = Path(source_file).read_text() if source_file else source_config
+        self.ssh.flash[f"{file_system}/{dest_file}"] = text
+        return True, "File successfully transferred to remote device"
+
+    def operator_edit(self) -> None:
+        self.box.merge("ip route 192.0.2.77 255.255.255.255 Null0\n")
+
+
 class Junos:
     platform, napalm = Platform.JUNOS, JunOSDriver
 
@@ -93,12 +118,17 @@ class Junos:
         return set(self.box.running)
 
 
-BOXES = [Nxos, IosXr, Eos, Junos]
+BOXES = [Ios, Nxos, IosXr, Eos, Junos]
+
+
+@pytest.fixture(autouse=True)
+def user(monkeypatch) -> None:
+    monkeypatch.setenv("NOC_USER", "noc")  # IOS confirms only a timer its own user started
 
 
 def _driver(box) -> NapalmDriver:
     name, _ = EDGE[box.platform]
-    dev = INVENTORY.device(name).model_copy(update={"username_env": None, "password_env": None})
+    dev = INVENTORY.device(name).model_copy(update={"username_env": "NOC_USER", "password_env": None})
     offline = type(f"Offline{box.napalm.__name__}", (box.napalm,),
                    {"open": lambda self: box.attach(self), "close": lambda self: None})  # fmt: skip
     return NapalmDriver(dev, network_driver=offline)
