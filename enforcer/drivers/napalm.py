@@ -5,9 +5,10 @@ The NAPALM driver name comes from the inventory (``napalm_driver``) or the platf
 device names, at open time. Every NAPALM or transport exception becomes a :class:`DriverError`
 naming the device, so one bad router never stops a push to the others.
 
-``revert_in``: Junos, IOS-XR (NETCONF) and EOS revert by themselves; NAPALM's IOS and NX-OS
-drivers raise ``NotImplementedError`` for it. There the commit is made without a timer, which
-:attr:`NapalmDriver.revert_unsupported` records so the caller can say so.
+``revert_in``: Junos, EOS and IOS (with the ``archive`` feature) revert by themselves; NAPALM's
+NX-OS and IOS XR (NETCONF) drivers raise ``NotImplementedError`` for it (NAPALM 5.2). There the
+commit is made without a timer, which :attr:`NapalmDriver.revert_unsupported` records so the
+caller can say so.
 
 ``rollback`` is enforcer's, not NAPALM's: NAPALM's restores the whole configuration (a NOC edit
 made since the commit is lost; on Junos and IOS XR it takes back the *last* commit, which may be
@@ -172,8 +173,8 @@ class NapalmDriver(Driver):
         self._pending = False
 
     def has_pending_commit(self) -> bool:
-        """NAPALM's own answer where the platform has one (Junos, IOS-XR, EOS); IOS and NX-OS have no
-        commit-confirm in NAPALM, so nothing can be pending there."""
+        """NAPALM's own answer where the platform has one (Junos, EOS, IOS with ``archive``); NX-OS and
+        IOS XR have no commit-confirm in NAPALM, so nothing can be pending there."""
         if self._napalm is None:
             raise DriverError(self.device.name, "not connected (call open() first)")
         try:
