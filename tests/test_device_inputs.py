@@ -101,5 +101,5 @@ def test_validate_refuses_a_device_attach_interface_over_the_limit_in_one_line_e
     assert lines == [f"{inv / 'hosts.yaml'}: linux-edge1.attach_interfaces.1: 'uplink-to-core-1' is 16 characters; "
                      "nftables on linux-edge1 allows 15"], out + err
     assert "Traceback" not in out + err
-    code, out, err = cli("--inventory", str(inv), "plan")  # every command loads the inventory the same way
+    code, out, err = cli("--inventory", str(inv), "block", "203.0.113.9", "--violation", "spam", "--reason", "t")
     assert code == 2 and "linux-edge1.attach_interfaces.1" in out + err, out + err
