@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..counters import Counter
 from ..inventory import Device, Platform
 from ..render import PlatformInfo
 from .base import CommitRefused, Driver, DriverError
@@ -135,6 +136,17 @@ class NapalmDriver(Driver):
         fmt = CONFIG_FORMAT.get(self.device.platform, "text")
         configs = self._call("get_config", lambda: self._napalm.get_config(retrieve="running", format=fmt))
         return configs.get("running", "")
+
+    def get_counters(self) -> dict[int, Counter]:
+        """Enforcement id → packets its ACL denies matched, where the platform counts them (IOS,
+        EOS: :mod:`.acl_hits`); other platforms give no figure (``{}``, shown as ``-``)."""
+        from . import acl_hits
+
+        if self.device.platform not in acl_hits.COMMANDS:
+            return {}
+        _, command = acl_hits.COMMANDS[self.device.platform]
+        output = self._call("cli", lambda: self._napalm.cli([command]))[command]
+        return acl_hits.acl_counters(self.device.platform, self.get_config(), output)
 
     # ------------------------------------------------------------------ candidate / commit
 
