@@ -3,7 +3,7 @@
 ``enforcer hook fastnetmon --url`` runs once per FastNetMon ban and ``enforcer block`` during an
 attack, so neither may import the server (FastAPI, uvicorn), the device drivers (NAPALM, netmiko,
 paramiko), the OpenFlow controller (os-ken, eventlet) or, for the hook, the store and render stack;
-``block`` imports the store and the policy but not Alembic, Jinja or the render/plan/push half.
+``block`` imports the store and the policy but not Alembic or the service's plan/push half.
 Each command runs in a fresh interpreter; its ``sys.modules`` at exit is what it paid for.
 """
 
@@ -34,8 +34,10 @@ main()
 
 SERVER_STACK = {"fastapi", "starlette", "uvicorn"}
 DEVICE_STACK = {"napalm", "netmiko", "paramiko", "os_ken", "eventlet", "nornir"}
-RENDER_AND_PUSH = {"alembic", "jinja2", "enforcer.service", "enforcer.render", "enforcer.plan", "enforcer.push",
-                   "enforcer.drivers", "enforcer.lease"}
+#: Not Jinja or ``enforcer.render`` themselves: loading the inventory checks anti-spoof settings against the
+#: platforms' facts (``inventory._anti_spoof_problems`` reads ``render.platform_info``).
+RENDER_AND_PUSH = {"alembic", "enforcer.service", "enforcer.plan", "enforcer.push", "enforcer.drivers",
+                   "enforcer.lease"}
 STORE_AND_RENDER = {"sqlalchemy", "alembic", "jinja2", "enforcer.service", "enforcer.store", "enforcer.render"}
 
 
@@ -91,7 +93,7 @@ def test_hook_fastnetmon_url_imports_neither_server_devices_nor_store(tmp_path: 
 
 def test_block_imports_neither_server_nor_devices_nor_the_render_push_half(tmp_path: Path) -> None:
     """On a store that exists (at the current schema), ``block`` decides with the store and policy only:
-    no Alembic (nothing to migrate), no Jinja, render, plan or push (it pushes nothing)."""
+    no Alembic (nothing to migrate), no service, plan, push or drivers (it pushes nothing)."""
     Store(f"sqlite:///{tmp_path / 'e.db'}").engine.dispose()  # made by an earlier run, as on a NOC box
     for args in (["--dry-run"], []):
         modules = top_level(imported(tmp_path, "block", "198.51.100.7", "-v", "scanning", *args))

@@ -288,7 +288,9 @@ def plan(request: Request) -> Response:
         commands = ""
         if p.has_changes and not p.error:
             try:
-                commands = render_push(ctx.inventory.device(p.device), p.desired, p.live, p.removed_lines)
+                # the plan's own candidate: what apply sends (Junos reads the operator's lists from the config)
+                commands = p.candidate or render_push(ctx.inventory.device(p.device), p.desired, p.live,
+                                                      p.removed_lines)
             except EnforcerError as exc:
                 commands = f"(cannot render: {exc})"
         rows.append({"plan": p, "commands": commands})
