@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from ipaddress import ip_network
 from typing import Any
 
@@ -25,7 +25,7 @@ from .tables import LIVE, AuditRow, DecisionRecord, DecisionRow, EnforcementRow,
 CURRENT = (Status.ACTIVE.value, Status.PENDING.value)
 
 
-def _in_force(at: datetime) -> Any:
+def in_force(at: datetime) -> Any:
     """Live and not past its expiry: a decision whose TTL passed is no duplicate, whatever its status says."""
     return DecisionRow.status.in_(LIVE) & (DecisionRow.expires_at.is_(None) | (DecisionRow.expires_at > naive_utc(at)))
 
@@ -69,7 +69,6 @@ class Tally:
 
     active: int | None = None
     new: dict[tuple[datetime, str | None, str | None], int] = field(default_factory=dict)
-    prior: dict[tuple[str, str, datetime | None], int] = field(default_factory=dict)
     in_space: dict[tuple[Prefix, ...], int] = field(default_factory=dict)
 
     def inserted(self, row: DecisionRow, active: int) -> None:
@@ -80,9 +79,6 @@ class Tally:
         for since, source, actor in self.new:
             if row.automatic and naive_utc(since) <= at and source in (None, row.source) and actor in (None, row.actor):
                 self.new[since, source, actor] += 1
-        for key in self.prior:
-            if key[:2] == (row.target, row.violation) and key[2] <= at:
-                self.prior[key] += 1
         if row.automatic:
             target = ip_network(row.target)
             for space in self.in_space:
@@ -103,17 +99,7 @@ class Tx:
         """The decision in force that this idempotency key created (a key dies with its decision)."""
         if key is None:
             return None
-        row = self.s.scalars(select(DecisionRow).where(DecisionRow.idempotency_key == key, _in_force(at))).first()
-        return None if row is None else decision_record(row)
-
-    def duplicate(self, decision: Decision, at: datetime) -> DecisionRecord | None:
-        """The same offence from the same source, in force: one decision for one incident."""
-        row = self.s.scalars(
-            select(DecisionRow)
-            .where(DecisionRow.target == str(decision.target), DecisionRow.violation == decision.violation.value,
-                   DecisionRow.source == decision.source, _in_force(at))
-            .order_by(DecisionRow.id)
-        ).first()
+        row = self.s.scalars(select(DecisionRow).where(DecisionRow.idempotency_key == key, in_force(at))).first()
         return None if row is None else decision_record(row)
 
     def new_since(self, since: datetime, *, source: str | None = None, actor: str | None = None) -> int:
@@ -136,16 +122,6 @@ class Tx:
                 select(func.count(EnforcementRow.id)).where(EnforcementRow.status == Status.ACTIVE.value)) or 0
         return self.tally.active
 
-    def prior(self, target: Prefix, violation: Violation, window: timedelta, at: datetime) -> int:
-        """Decisions for the same target and category inside the escalation window (any status)."""
-        key = (str(target), violation.value, naive_utc(at - window))
-        if key not in self.tally.prior:
-            self.tally.prior[key] = self.s.scalar(
-                select(func.count(DecisionRow.id)).where(
-                    DecisionRow.target == key[0], DecisionRow.violation == key[1], DecisionRow.created_at >= key[2])
-            ) or 0
-        return self.tally.prior[key]
-
     def automatic_within(self, space: Sequence[Prefix], at: datetime) -> int:
         """Automatic decisions in force for addresses inside ``space`` (one customer's prefixes)."""
         if not space:
@@ -155,7 +131,7 @@ class Tx:
             inside: set[int] = set()
             for p in space:  # the text of every address in p starts with p's leading text: only those are read
                 rows = self.s.execute(select(DecisionRow.id, DecisionRow.target).where(
-                    DecisionRow.automatic.is_(True), _in_force(at), DecisionRow.target.startswith(text_prefix(p))))
+                    DecisionRow.automatic.is_(True), in_force(at), DecisionRow.target.startswith(text_prefix(p))))
                 inside.update(i for i, t in rows if _within(ip_network(t), p))
             self.tally.in_space[key] = len(inside)
         return self.tally.in_space[key]

@@ -248,6 +248,19 @@ class Store:
                 q = q.where(DecisionRow.target == str(target))
             return [decision_record(r) for r in s.scalars(q).all()]
 
+    def holds(self, source: str, actor: str) -> list[tuple[str, str]]:
+        """``(target, cause)`` of every hold ``source``/``actor`` has on a current decision: what a
+        detector that can list its own open alerts (CrowdSec's startup stream) compares them with."""
+        with self.session() as s:
+            rows = s.execute(
+                select(DecisionRow.target, HolderRow.cause)
+                .join(HolderRow, HolderRow.decision_id == DecisionRow.id)
+                .where(HolderRow.source == source, HolderRow.actor == actor,
+                       DecisionRow.status.in_((Status.ACTIVE.value, Status.PENDING.value)))
+                .order_by(DecisionRow.id, HolderRow.cause)
+            ).all()
+        return [(target, cause) for target, cause in rows]
+
     def count_active(self) -> int:
         with self.session() as s:
             return (
@@ -292,7 +305,8 @@ def _count_changes(store: Store) -> None:
 
     Hooked on the session, not on each write method: a flush holding a new, changed or deleted
     decision/enforcement row, or a bulk UPDATE/DELETE of those tables, bumps it in the same
-    transaction, so the serial can never lag the desired set, whichever method wrote it.
+    transaction, so the serial can never lag the desired set, whichever method wrote it (a bulk
+    INSERT of an intake batch too).
     """
     watched = (DecisionRow, EnforcementRow)
 
@@ -307,7 +321,8 @@ def _count_changes(store: Store) -> None:
             bump(session)
 
     def on_bulk(state: Any) -> None:
-        if (state.is_update or state.is_delete) and state.bind_mapper and state.bind_mapper.class_ in watched:
+        writes = state.is_insert or state.is_update or state.is_delete
+        if writes and state.bind_mapper and state.bind_mapper.class_ in watched:
             bump(state.session)
 
     try:

@@ -11,17 +11,21 @@ import os
 import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from enforcer import service
 from enforcer.admission import text_prefix
 from enforcer.model import Decision, Refused, now
 from enforcer.settings import REPO_ROOT, Settings
-from enforcer.store import Base
+from enforcer.store import WRITE_LOCK, Base
+
+from .helpers import wait_for
 
 BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get("ENFORCER_TEST_PG") else [])
 
@@ -119,7 +123,7 @@ def test_a_block_whose_ttl_passed_is_not_a_duplicate_before_any_reconcile_pass(c
     """Before: "already recorded" until ``expire_due`` ran, though nothing was enforced any more."""
     first = service.submit(ctx, Decision(target="203.0.113.5", violation="spam", ttl="1h", actor="alice"))
     later = now() + timedelta(hours=2)
-    monkeypatch.setattr(service, "now", lambda: later)
+    monkeypatch.setattr("enforcer.decisions.now", lambda: later)
     again = service.submit(ctx, Decision(target="203.0.113.5", violation="spam", ttl="1h", actor="alice"))
     assert again.created and again.decision_id != first.decision_id
     assert ctx.store.get_decision(first.decision_id).status == "expired"
@@ -206,3 +210,46 @@ def test_every_address_inside_a_prefix_prints_starting_with_its_text_prefix():
             assert str(ip_network(addr)).startswith(head), (p, addr, head)
     assert text_prefix(ip_network("198.51.100.0/24")) == "198.51.100."
     assert text_prefix(ip_network("2001:db8::/32")) == "2001:db8:"
+
+
+def test_a_batch_moves_the_change_serial_a_saved_plan_was_made_at(ctx):
+    """Bulk inserts bypass the ORM flush: the serial must move all the same (``apply FILE`` checks it)."""
+    before = ctx.store.serial()
+    service.submit_many(ctx, [_detector_ban(i) for i in range(3)], automatic=True)
+    assert ctx.store.serial() > before
+
+
+@contextmanager
+def write_lock_held(ctx):
+    """Another writer holds the store's write lock until the block ends (as the reconcile loop may)."""
+    with ctx.store.engine.connect() as conn:
+        if ctx.store.is_sqlite:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": WRITE_LOCK})
+        try:
+            yield
+        finally:
+            if ctx.store.is_sqlite:
+                conn.exec_driver_sql("COMMIT")
+            else:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": WRITE_LOCK})
+                conn.commit()
+
+
+def test_single_submits_that_wait_for_the_write_lock_commit_together(ctx, monkeypatch):
+    """Group commit: while one submit waits for the lock, nine more queue; they go in one transaction."""
+    transactions = []
+    write = ctx.store.write
+    monkeypatch.setattr(ctx.store, "write", lambda: transactions.append(1) or write())
+    group = ctx.group(automatic=True)
+    with ThreadPoolExecutor(10) as pool, write_lock_held(ctx):
+        first = pool.submit(service.submit, ctx, _detector_ban(0), automatic=True)
+        wait_for(lambda: len(transactions) == 1 and group.waiting() == 0, what="the first submit in its transaction")
+        rest = [pool.submit(service.submit, ctx, _detector_ban(i), automatic=True) for i in range(1, 10)]
+        wait_for(lambda: group.waiting() == 9, what="nine submits queued behind it")
+    assert len(transactions) == 2  # the first alone, then the nine queued behind it
+    assert first.result().created
+    outcomes = [f.exception() or f.result() for f in rest]
+    assert sorted(type(o).__name__ for o in outcomes) == ["Refused"] * 5 + ["SubmitResult"] * 4  # the cap holds
+    assert ctx.store.snapshot()["decisions"] == 5
