@@ -6,6 +6,7 @@ the same lines (``ip route X/32 Null0 tag 667``, what a ``malware-hosting`` deci
 floor
   ``vtysh -f`` of the N lines, run on the router (the edge's own FRR directory), then of their N
   ``no`` lines; timed until vtysh returns and until the edge's kernel holds (or lost) all N routes.
+  Run before and again after enforcer's (a shared machine's load moves); ratios use the faster.
 naive
   a NOC script: one netmiko session (``cisco_ios`` against vtysh), one ``send_config_set`` per
   block (one route each), ``--naive-blocks`` of them timed and extrapolated to N.
@@ -173,21 +174,27 @@ def main() -> None:
         unstore_s = end_all(ctx)
         print("enforcer: apply (removal) ...", flush=True)
         gone = enforcer_apply(lab, netns, base)
+        print(f"floor again: vtysh -f of {n} lines ...", flush=True)
+        after = floor(frr, netns, n, folder, base)  # the machine's load moves: bracket enforcer's run
 
     naive_s = nv["per_block_s"] * n
+    best = {k: min(fl[k], after[k]) for k in fl}  # the ratios use the faster floor: the harder target
     print()
     print(f"{n} null routes on one FRR 8.4 router (lab edge), same run")
     print(f"  vtysh -f (floor)                add {fl['add_s']:8.2f} s (kernel {fl['add_kernel_s']:.2f} s)   "
           f"remove {fl['remove_s']:8.2f} s (kernel {fl['remove_kernel_s']:.2f} s)")  # fmt: skip
+    print(f"  vtysh -f (floor, after)         add {after['add_s']:8.2f} s (kernel {after['add_kernel_s']:.2f} s)   "
+          f"remove {after['remove_s']:8.2f} s (kernel {after['remove_kernel_s']:.2f} s)")  # fmt: skip
     print(f"  naive netmiko, {nv['blocks']} blocks        {nv['per_block_s'] * 1e3:.0f} ms a block, "
-          f"extrapolated {naive_s:.1f} s = {naive_s / fl['add_s']:.1f}x the floor")  # fmt: skip
+          f"extrapolated {naive_s:.1f} s = {naive_s / best['add_s']:.1f}x the floor")  # fmt: skip
     print(f"  enforcer: storing {n} decisions  {store_s:8.2f} s (submit_many); ending them {unstore_s:.2f} s")
-    for what, res, fl_s in (("apply", add, fl["add_s"]), ("removal", gone, fl["remove_s"])):
+    for what, res, fl_s in (("apply", add, best["add_s"]), ("removal", gone, best["remove_s"])):
         print(f"  enforcer {what:8} {res['s']:8.2f} s (push {res['push_s']:.2f} s, kernel {res['kernel_s']:.2f} s)"
               f"  ratio to vtysh -f {res['s'] / fl_s:.2f}x; with storing {(res['s'] + (store_s if what == 'apply' else unstore_s)) / fl_s:.2f}x")  # noqa: E501
     if args.json:
-        args.json.write_text(json.dumps({"routes": n, "floor": fl, "naive": nv, "store_s": store_s,
-                                         "end_s": unstore_s, "apply": add, "removal": gone}, indent=2))  # fmt: skip
+        figures = {"routes": n, "floor": fl, "floor_after": after, "naive": nv, "store_s": store_s,
+                   "end_s": unstore_s, "apply": add, "removal": gone}  # fmt: skip
+        args.json.write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ def main(figures: Path, out: Path) -> None:
     n = data["routes"]
     rows = [
         ("vtysh -f (floor)", data["floor"]["add_s"], data["floor"]["remove_s"]),
+        *([("vtysh -f (floor, after)", data["floor_after"]["add_s"], data["floor_after"]["remove_s"])]
+          if "floor_after" in data else []),
         ("enforcer apply", data["apply"]["s"], data["removal"]["s"]),
         ("enforcer apply + storing", data["apply"]["s"] + data["store_s"], data["removal"]["s"] + data["end_s"]),
         ("naive netmiko (extrapolated)", data["naive"]["per_block_s"] * n, float("nan")),
