@@ -362,11 +362,13 @@ def apply(
     actor: str = "operator",
     source: str = "cli",
     on_done: Callable[[DevicePlan, PushResult | None], None] | None = None,
+    wait: float = 0.0,
 ) -> list[tuple[DevicePlan, PushResult | None]]:
     """Plan and push each device in parallel; ``dry_run`` plans only. One failure stops no other.
 
     Each device is pushed under its lease (:mod:`enforcer.lease`): while another process or
-    instance pushes it, its result is "device busy: pushed by X since T" and nothing is sent.
+    instance pushes it, its result is "device busy: pushed by X since T" and nothing is sent;
+    with ``wait`` it waits up to that many seconds for the lease first.
     ``on_done(plan, result)`` is called from the worker as each device finishes (a progress bar,
     the console's device board).
     """
@@ -384,7 +386,8 @@ def apply(
     def _push_one(dev: Device) -> tuple[DevicePlan, PushResult | None]:
         try:
             # The lease first: settling a pending commit and pushing are for one pusher at a time.
-            with nullcontext() if dry_run else device_lease(ctx.store, dev.name, holder), ctx.driver(dev) as drv:
+            lease = nullcontext() if dry_run else device_lease(ctx.store, dev.name, holder, wait=wait)
+            with lease, ctx.driver(dev) as drv:
                 p = _plan_with(ctx, dev, enforcements, drv, at, settle=not dry_run)
                 if dry_run:
                     return p, None
