@@ -50,6 +50,10 @@ class CommitRefused(DriverError):
 class Driver(ABC):
     """NAPALM-shaped interface. Methods raise :class:`DriverError`; ``close`` never raises."""
 
+    #: A session worth keeping open between pushes (``enforcer serve``, :mod:`enforcer.sessions`):
+    #: a login that costs round trips. Drivers that read state at construction (offline) are not.
+    warm: bool = False
+
     def __init__(self, device: Device, timeout: float = 30.0):
         self.device = device
         self.timeout = timeout
@@ -68,6 +72,11 @@ class Driver(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def alive(self) -> bool:
+        """Whether the open session still works, asked before a warm session is used again; cheap
+        (no command on the device). A session that died in between is opened anew."""
+        return True
 
     # -- state
     @contextmanager

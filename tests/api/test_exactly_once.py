@@ -56,13 +56,18 @@ def test_ten_concurrent_deliveries_of_one_alert_make_one_enforcement_and_one_pus
                   outcome="duplicate") == 9
 
 
-def test_metrics_show_the_decision_to_applied_latency_once_a_decision_is_pushed(served, tokens):
-    before = sample(served, "enforcer_decision_applied_seconds_count")
+def test_metrics_show_the_decision_to_applied_latency_per_device_once_a_decision_is_pushed(served, tokens):
+    def timed(device: str, platform: str) -> float:
+        return sample(served, "enforcer_decision_applied_seconds_count", device=device, platform=platform)
+
+    before = timed("fw1", "nftables")
     r = served.post("/v1/decisions", json={"target": "203.0.113.77", "violation": "spam"},
                     headers=auth(tokens["operator"]))
     assert r.status_code == 201
-    wait_for(lambda: sample(served, "enforcer_decision_applied_seconds_count") == before + 1)
-    assert sample(served, "enforcer_decision_applied_seconds_bucket", le="+Inf") == before + 1
+    # a spam block (an ACL) lands on the nftables firewall only: the FRR edge renders no ACL
+    wait_for(lambda: timed("fw1", "nftables") == before + 1)
+    assert sample(served, "enforcer_decision_applied_seconds_bucket", device="fw1", le="+Inf") == before + 1
+    assert timed("edge1", "frr") == 0
     assert sample(served, "enforcer_active_enforcements") == 1
     assert sample(served, "enforcer_decisions_total", source="api", category="spam", outcome="created") == 1
 
