@@ -140,21 +140,25 @@ class DeviceWorker:
             return self._unchanged(started)  # others' decisions moved the serial; none of this device's
         if self._stuck == inputs.keys:
             return None  # a permanent error on these very inputs: said once, not retried
-        done = self._push(inputs, at, started)
+        # Between full passes, on the session of a confirmed push, the pending-commit question is
+        # skipped (push.plan_device): the device still refuses to commit over one.
+        ask = full or fresh or last is None
+        done = self._push(inputs, at, started, ask)
         if not done.result.ok and not fresh and not done.result.permanent and not _busy(done.result):
             # The warm session may have died unseen (a reset the health check could not tell):
-            # once more on a new login before this counts as the device's failure.
+            # once more on a new login, asking everything, before this counts as the device's failure.
             log.info("push to %s failed on a kept session (%s): once more on a new one", self.device.name,
                      done.result.error)
-            done = self._push(inputs, now(), time.monotonic())
+            done = self._push(inputs, now(), time.monotonic(), True)
         self._settle(inputs, done.result)
         return done
 
-    def _push(self, inputs: Inputs, at, started: float) -> Pass:
+    def _push(self, inputs: Inputs, at, started: float, ask_pending: bool) -> Pass:
         p = self.pipeline
         p.board_begin(self.device.name)
         plan, result = service.push_device(p.ctx, self.device, inputs.enforcements, at, holder=p.holder,
-                                           actor="enforcer", source="reconcile", session=p.sessions.use)
+                                           actor="enforcer", source="reconcile", session=p.sessions.use,
+                                           ask_pending=ask_pending)
         if not result.ok:
             p.sessions.drop(self.device.name)  # whatever broke, the next push logs in anew
         done = Pass(self.device, result, started, plan)
@@ -172,7 +176,7 @@ class DeviceWorker:
             self._confirmed, self._retry = None, time.monotonic() + BUSY_RETRY
             return
         self.pipeline.backoff.record(result, time.monotonic())
-        self._confirmed = inputs if result.ok else None
+        self._confirmed = inputs if result.ok else None  # a failure: the next pass asks everything
         if not result.ok:
             log.warning("push to %s failed: %s (retry in backoff)", name, result.error)
 

@@ -320,11 +320,12 @@ def render_device(ctx: Context, device: str, at: datetime | None = None) -> str:
 
 
 def _plan_with(
-    ctx: Context, dev: Device, enforcements: list[Enforcement], driver: Driver, at: datetime, settle: bool = False
+    ctx: Context, dev: Device, enforcements: list[Enforcement], driver: Driver, at: datetime, settle: bool = False,
+    ask_pending: bool = True,
 ) -> DevicePlan:
     """The device's plan (enforcements it cannot take withheld, a pending commit shown); ``settle``:
     confirm or roll back a pending commit first (apply), see :func:`push.plan_device`."""
-    return plan_device(dev, enforcements, ctx.inventory, driver, at, settle=settle)
+    return plan_device(dev, enforcements, ctx.inventory, driver, at, settle=settle, ask_pending=ask_pending)
 
 
 def each_device(ctx: Context, device: str | Sequence[str] | None, work: Callable[[Device], object]) -> list:
@@ -397,15 +398,17 @@ def push_device(
     actor: str = "operator",
     source: str = "cli",
     session: Callable[[Device], AbstractContextManager[Driver]] | None = None,
+    ask_pending: bool = True,
 ) -> tuple[DevicePlan, PushResult | None]:
     """One device's plan and push under its lease, audited; never raises. ``session(dev)`` gives
     the open driver (``enforcer serve`` keeps one warm per device, :mod:`enforcer.sessions`);
-    by default a session is opened for this push and closed after it."""
+    by default a session is opened for this push and closed after it. ``ask_pending``: see
+    :func:`push.plan_device`."""
     try:
         # The lease first: settling a pending commit and pushing are for one pusher at a time.
         with nullcontext() if dry_run else device_lease(ctx.store, dev.name, holder), \
                 (session or ctx.driver)(dev) as drv:
-            p = _plan_with(ctx, dev, enforcements, drv, at, settle=not dry_run)
+            p = _plan_with(ctx, dev, enforcements, drv, at, settle=not dry_run, ask_pending=ask_pending)
             if dry_run:
                 return p, None
             result = push_plan(drv, p, revert_in=revert_in)
