@@ -40,8 +40,7 @@ def test_serve_keeps_its_router_session_and_logs_in_again_after_it_is_killed(lab
     env = {**os.environ, "ENFORCER_INVENTORY": str(lab.inventory_path), "ENFORCER_DB": lab_db,
            "ENFORCER_OUTPUT": str(tmp_path / "out")}
     hosts = ["203.0.113.201", "203.0.113.202", "203.0.113.203"]
-    with serve_process(serve_options=["--interval", "3600"], env=env, log=tmp_path / "serve.log",
-                       start_timeout=120) as url, \
+    with serve_process(serve_options=["--interval", "3600"], env=env, log=tmp_path / "serve.log") as url, \
             httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
 
         def block(host: str) -> None:
