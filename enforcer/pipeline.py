@@ -16,7 +16,9 @@ own thread:
   and on every push (the plan diffs against the device, never against a memory of it);
 * the push itself is :func:`enforcer.service.push_device`, as ``enforcer apply`` pushes: under
   the device's lease (one pusher across instances), a pending commit settled first, on the
-  device's warm session (:mod:`enforcer.sessions`).
+  device's warm session (:mod:`enforcer.sessions`); between full passes a device that renders
+  its own state from the store (an OpenFlow switch's controller) is only told to sync
+  (:func:`sync_device`).
 
 Failures back off per device as before (:class:`~enforcer.reconcile.Backoff`); a permanent one
 (a render error) waits for the device's inputs to change; "device busy" (another pusher holds
@@ -30,15 +32,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from . import service
 from .desired import DesiredState, Inputs
+from .drivers.base import Driver
 from .inventory import Device
-from .lease import BUSY, holder_name
+from .lease import BUSY, device_lease, holder_name
 from .model import now
 from .plan import DevicePlan
-from .push import PushResult
+from .push import PushResult, failure_reason
 from .reconcile import Backoff
 from .sessions import Sessions
 
@@ -140,9 +144,12 @@ class DeviceWorker:
             return self._unchanged(started)  # others' decisions moved the serial; none of this device's
         if self._stuck == inputs.keys:
             return None  # a permanent error on these very inputs: said once, not retried
+        warm = not full and not fresh and last is not None
+        if warm and getattr(p.sessions.peek(self.device.name), "syncs_from_store", False):
+            return self._sync(inputs, started)  # the controller renders and diffs it: one round trip
         # Between full passes, on the session of a confirmed push, the pending-commit question is
         # skipped (push.plan_device): the device still refuses to commit over one.
-        ask = full or fresh or last is None
+        ask = not warm
         done = self._push(inputs, at, started, ask)
         if not done.result.ok and not fresh and not done.result.permanent and not _busy(done.result):
             # The warm session may have died unseen (a reset the health check could not tell):
@@ -163,6 +170,17 @@ class DeviceWorker:
             p.sessions.drop(self.device.name)  # whatever broke, the next push logs in anew
         done = Pass(self.device, result, started, plan)
         p.report(done)
+        return done
+
+    def _sync(self, inputs: Inputs, started: float) -> Pass:
+        p = self.pipeline
+        result = sync_device(p.ctx, self.device, holder=p.holder, session=p.sessions.use, actor="enforcer",
+                                     source="reconcile")
+        if not result.ok:
+            p.sessions.drop(self.device.name)
+        done = Pass(self.device, result, started)
+        p.report(done)
+        self._settle(inputs, result)
         return done
 
     def _settle(self, inputs: Inputs, result: PushResult) -> None:
@@ -186,6 +204,32 @@ class DeviceWorker:
                     started)
         self.pipeline.report(done)
         return done
+
+
+def sync_device(
+    ctx: service.Context, dev: Device, *, holder: str, session: Callable[[Device], AbstractContextManager[Driver]],
+    actor: str, source: str,
+) -> PushResult:
+    """One device that derives its state from the store itself (``Driver.syncs_from_store``: an
+    OpenFlow switch, whose controller renders, diffs against what the switch confirmed and waits
+    for the barrier): one round trip under the device's lease, nothing rendered or read here.
+    serve's worker uses it between full passes; the full pass plans and reads the switch back."""
+    try:
+        with device_lease(ctx.store, dev.name, holder), session(dev) as drv:
+            report = drv.sync()
+    except Exception as exc:  # as push_device: this device's result, never an exception
+        return PushResult(device=dev.name, ok=False, changed=False, summary="", error=failure_reason(exc),
+                          permanent=isinstance(exc, service.PERMANENT))
+    changes = {k: v for k, v in (report.get("changes") or {}).items() if v}
+    ok = bool(report.get("ok"))
+    summary = ", ".join(f"{v} {k}" for k, v in sorted(changes.items())) or "no changes"
+    result = PushResult(device=dev.name, ok=ok, changed=ok and bool(changes), summary=summary,
+                        error=None if ok else report.get("error") or "sync failed",
+                        seconds=float(report.get("seconds") or 0.0))
+    if result.changed or not ok:
+        ctx.store.audit(actor=actor, source=source, action="apply" if ok else "apply-failed", target=dev.name,
+                        detail={"summary": summary, "error": result.error, "sync": report})
+    return result
 
 
 def _busy(result: PushResult) -> bool:

@@ -46,6 +46,11 @@ class Sessions:
         if not drv.warm:  # nothing worth keeping (an offline driver reads its state when made)
             self.drop(device.name)
 
+    def peek(self, name: str) -> Driver | None:
+        """The device's open session, if any (not health-checked: :meth:`use` does that)."""
+        with self._lock:
+            return self._open.get(name)
+
     def fresh(self, name: str) -> bool:
         """Whether the device has no session open now (its next push logs in again)."""
         with self._lock:

@@ -53,6 +53,9 @@ class Driver(ABC):
     #: A session worth keeping open between pushes (``enforcer serve``, :mod:`enforcer.sessions`):
     #: a login that costs round trips. Drivers that read state at construction (offline) are not.
     warm: bool = False
+    #: The device renders and diffs its own state from the store when asked to ``sync()`` (the
+    #: OpenFlow controller does): serve's worker then skips planning here between full passes.
+    syncs_from_store: bool = False
 
     def __init__(self, device: Device, timeout: float = 30.0):
         self.device = device

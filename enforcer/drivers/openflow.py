@@ -45,6 +45,7 @@ class OpenFlowDriver(Driver):
     #: The controller holds the switch's OpenFlow session; kept, the driver spares the push the
     #: controller's "switches" round trip. ``alive``: the base answer (each call is its own socket).
     warm = True
+    syncs_from_store = True
 
     def open(self) -> None:
         switches = self._call({"op": "switches"})["switches"]
