@@ -103,7 +103,6 @@ class DeviceWorker:
             self.passes += 1
             self.idle.set()
             self._wait()
-            self.idle.clear()
 
     def _wait(self) -> None:
         """Until a wake, the periodic full pass, the next expiry or a busy retry; a device in
@@ -118,6 +117,7 @@ class DeviceWorker:
             due = min(self._next_full, self._next_expiry, self._retry)
             if self._wake.wait(max(0.0, due - at)) or time.monotonic() >= due:
                 break
+        self.idle.clear()  # first: Pipeline.idle() never sees a worker idle with its wake taken
         self._wake.clear()  # before the pass reads the store: a wake during the pass is kept
         if self.pipeline.coalesce:
             stop.wait(self.pipeline.coalesce)

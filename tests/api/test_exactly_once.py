@@ -25,7 +25,7 @@ def sample(client, name: str, **labels: str) -> float:
 
 def test_ten_concurrent_deliveries_of_one_alert_make_one_enforcement_and_one_push(served, ctx, tokens):
     loop = served.app.state.served.loop
-    wait_for(lambda: loop.passes >= 1)  # the start-up pass (it may write fw1's empty nftables table)
+    wait_for(loop.idle)  # every device's start-up pass (it may write fw1's empty nftables table)
     edge_before = sample(served, "enforcer_pushes_total", device="edge1", outcome="ok")
     fw_before = sample(served, "enforcer_pushes_total", device="fw1", outcome="ok")
     doc, headers = fixture("fastnetmon/ban_incoming.json"), auth(tokens["detector"])
@@ -48,7 +48,7 @@ def test_ten_concurrent_deliveries_of_one_alert_make_one_enforcement_and_one_pus
     wait_for(lambda: sample(served, "enforcer_pushes_total", device="edge1", outcome="ok") > edge_before)
     passes = loop.passes
     loop.kick()
-    wait_for(lambda: loop.passes > passes)  # one more full pass: nothing left to push
+    wait_for(lambda: loop.passes >= passes + len(loop.workers) and loop.idle())  # every device again: nothing to push
     assert sample(served, "enforcer_pushes_total", device="edge1", outcome="ok") == edge_before + 1
     assert sample(served, "enforcer_pushes_total", device="fw1", outcome="ok") == fw_before  # no RTBH on nftables
     assert "203.0.113.10/32 Null0 tag 666" in ctx.store.last_applied("edge1")
