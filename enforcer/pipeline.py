@@ -175,7 +175,7 @@ class DeviceWorker:
     def _sync(self, inputs: Inputs, started: float) -> Pass:
         p = self.pipeline
         result = sync_device(p.ctx, self.device, holder=p.holder, session=p.sessions.use, actor="enforcer",
-                                     source="reconcile")
+                             source="reconcile")
         if not result.ok:
             p.sessions.drop(self.device.name)
         done = Pass(self.device, result, started)
