@@ -221,10 +221,11 @@ def _apply_saved(c: service.Context, saved: planfile.SavedPlan, revert_in: int, 
     from . import planfile
 
     def run() -> list:
-        try:
-            return planfile.apply(c, saved, revert_in=revert_in or None, actor=who)
-        except planfile.StalePlan as exc:
-            fail(str(exc), 1)
+        with terminal.apply_progress(out, len(saved.to_push)) as progress:  # as apply --yes shows it
+            try:
+                return planfile.apply(c, saved, revert_in=revert_in or None, actor=who, on_done=progress)
+            except planfile.StalePlan as exc:
+                fail(str(exc), 1)
 
     return guard(run)
 

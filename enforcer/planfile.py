@@ -21,6 +21,7 @@ yes, sends that plan and not a new one.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -165,8 +166,10 @@ def apply(
     revert_in: int | None = DEFAULT_REVERT_IN,
     actor: str = "operator",
     source: str = "cli",
+    on_done: Callable[[DevicePlan, PushResult], None] | None = None,
 ) -> list[tuple[DevicePlan, PushResult]]:
-    """Send exactly the saved candidates, after proving the plan fresh; a stale plan raises :class:`StalePlan`."""
+    """Send exactly the saved candidates, after proving the plan fresh; a stale plan raises :class:`StalePlan`.
+    ``on_done(plan, result)`` is called from the worker as each device finishes (apply's progress bar)."""
     check_store(ctx, saved)
     check_devices(ctx, saved)
     plans = {p.device: p for p in saved.to_push}
@@ -183,6 +186,8 @@ def apply(
             result = PushResult(device=dev.name, ok=False, changed=False, summary=p.summary(),
                                 error=failure_reason(exc), permanent=isinstance(exc, service.PERMANENT))
         service.record_push(ctx, p, result, actor=actor, source=source)
+        if on_done is not None:
+            on_done(p, result)
         return p, result
 
     return service.each_device(ctx, list(plans), one)

@@ -81,7 +81,8 @@ def plan_device(
     )
     plan = plan.model_copy(update={"withheld": rendered.withheld, "pending": pending, "settled": settled})
     if plan.has_changes:  # the commands shown, saved and sent: rendered once, here
-        plan = plan.model_copy(update={"candidate": render_push(device, desired, live, plan.removed_lines),
+        candidate = render_push(device, desired, live, plan.removed_lines, config=config)
+        plan = plan.model_copy(update={"candidate": candidate,
                                        "after_commit": after_commit(device, config, live, desired)})
     return plan
 

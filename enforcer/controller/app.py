@@ -148,6 +148,10 @@ class EnforcerController(app_manager.OSKenApp):
     def _meter_config(self, ev: Any) -> None:
         self._multipart(ev.msg)
 
+    @set_ev_cls(ofp_event.EventOFPMeterStatsReply, ALL_DISPATCHERS)
+    def _meter_stats(self, ev: Any) -> None:  # counters (.stats)
+        self._multipart(ev.msg)
+
     def _multipart(self, msg: Any) -> None:
         waiter = self._waiters.get((msg.datapath.id, msg.xid))
         if waiter is None:

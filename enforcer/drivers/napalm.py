@@ -12,8 +12,10 @@ drivers raise ``NotImplementedError`` for it. There the commit is made without a
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from ..counters import Counter
 from ..inventory import Device, Platform
 from ..render import PlatformInfo
 from .base import CommitRefused, Driver, DriverError
@@ -32,6 +34,9 @@ DEFAULT_NAPALM_DRIVER = {
 #: ``show configuration | display set`` prints (NAPALM's junos driver asks NETCONF for
 #: ``<get-configuration format="set">``). The CLI platforms have one form, ``show running-config``.
 CONFIG_FORMAT = {Platform.JUNOS: "set"}
+#: How IOS, IOS XR, EOS and NX-OS answer an exec command they refuse (``% Invalid input detected``,
+#: ``% Incomplete command``, ``% Ambiguous command``): NAPALM returns it as the command's output.
+CLI_ERROR = re.compile(r"^\s*% ?(Invalid|Incomplete|Ambiguous|Unknown|Error)", re.MULTILINE)
 
 
 class NapalmDriver(Driver):
@@ -127,6 +132,17 @@ class NapalmDriver(Driver):
         configs = self._call("get_config", lambda: self._napalm.get_config(retrieve="running", format=fmt))
         return configs.get("running", "")
 
+    def get_counters(self) -> dict[int, Counter]:
+        """Enforcement id → packets its ACL denies matched, where the platform counts them (IOS,
+        EOS: :mod:`.acl_hits`); other platforms give no figure (``{}``, shown as ``-``)."""
+        from . import acl_hits
+
+        if self.device.platform not in acl_hits.COMMANDS:
+            return {}
+        _, command = acl_hits.COMMANDS[self.device.platform]
+        output = self._call("cli", lambda: self._napalm.cli([command]))[command]
+        return acl_hits.acl_counters(self.device.platform, self.get_config(), output)
+
     # ------------------------------------------------------------------ candidate / commit
 
     def load_merge_candidate(self, config: str) -> None:
@@ -172,6 +188,18 @@ class NapalmDriver(Driver):
             return False
         except Exception as exc:
             raise self._error("has_pending_commit", exc) from exc
+
+    def run_after_commit(self, commands: list[str]) -> None:
+        """The plan's exec commands (``clear ip bgp X soft in`` after an inbound prefix-list
+        changed: enforcer.refresh) through NAPALM's ``cli``; a refused one is this device's error."""
+        if not commands:
+            return
+        outputs = self._call("cli", lambda: self._napalm.cli(commands))
+        for command in commands:
+            refused = CLI_ERROR.search(str(outputs.get(command, "")))
+            if refused:
+                line = refused.string[refused.start():].splitlines()[0].strip()
+                raise DriverError(self.device.name, f"{command}: {line[:200]}")
 
     def discard_config(self) -> None:
         self._call("discard_config", lambda: self._napalm.discard_config())
