@@ -208,7 +208,13 @@ def run_size(lab, probes: Probes, work: Path, active: int, decisions: int, poll:
                     if kind not in seen:
                         raise SystemExit(f"{target} not on {kind} within {give_up} s: see {work}/serve-{active}.log")
                     samples[kind].append(seen[kind])
+        # A device confirms after its block is visible (FRR: commit-confirm and the read-back follow
+        # load-commit): wait until serve has timed every decision on every device.
+        deadline = time.monotonic() + give_up
         server = latency_metric(url)
+        while any(server.get(k, {}).get("count", 0) < decisions for k in TARGETS) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            server = latency_metric(url)
     empty_store(lab)
     return {"active": active, "install_s": install, "samples_ms": samples, "server": server}
 
