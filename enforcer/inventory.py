@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from .inventory_nornir import ATTRIBUTES, resolve_host
+from .limits import interface_names_over_limit
 from .model import _NAME, AddressT, Asn, FileProblems, InterfaceName, Name, Prefix, PrefixT, Violation
 
 
@@ -416,6 +417,9 @@ def load_inventory(path: str | os.PathLike[str]) -> Inventory:
                 )
         customers[cid] = cust
 
+    # A name the platform cannot take would make the device refuse every push: refused here.
+    problems += [f"{root / file}: {where}: {reason}"
+                 for file, where, reason in interface_names_over_limit(devices.values(), customers.values())]
     try:
         guardrails = Guardrails.model_validate(settings.get("guardrails", {}) or {})
     except ValidationError as exc:

@@ -166,9 +166,11 @@ def apply(
     revert_in: int | None = DEFAULT_REVERT_IN,
     actor: str = "operator",
     source: str = "cli",
+    wait: float = 0.0,
     on_done: Callable[[DevicePlan, PushResult], None] | None = None,
 ) -> list[tuple[DevicePlan, PushResult]]:
     """Send exactly the saved candidates, after proving the plan fresh; a stale plan raises :class:`StalePlan`.
+    ``wait``: seconds to wait for a device's lease (what the other pusher changed makes the plan stale).
     ``on_done(plan, result)`` is called from the worker as each device finishes (apply's progress bar)."""
     check_store(ctx, saved)
     check_devices(ctx, saved)
@@ -180,7 +182,7 @@ def apply(
         p = plans[dev.name]
         try:
             # One pusher per device, as for every apply: the lease before settling and pushing.
-            with device_lease(ctx.store, dev.name, holder), ctx.driver(dev) as drv:
+            with device_lease(ctx.store, dev.name, holder, wait=wait), ctx.driver(dev) as drv:
                 p, result = _push_saved(saved, p, drv, revert_in)
         except Exception as exc:  # one device's failure of any type stops no other
             result = PushResult(device=dev.name, ok=False, changed=False, summary=p.summary(),

@@ -118,8 +118,7 @@ def settle_pending(driver: Driver, desired: str) -> str | None:
     if driver.get_managed_section() == desired:
         driver.confirm_commit()
         return "a pending commit-confirm held the desired state: confirmed"
-    driver.rollback()
-    return "a pending commit-confirm did not hold the desired state: rolled back on purpose"
+    return driver.settle_unwanted()
 
 
 def push_plan(driver: Driver, plan: DevicePlan, revert_in: int | None = DEFAULT_REVERT_IN) -> PushResult:

@@ -363,11 +363,13 @@ def apply(
     actor: str = "operator",
     source: str = "cli",
     on_done: Callable[[DevicePlan, PushResult | None], None] | None = None,
+    wait: float = 0.0,
 ) -> list[tuple[DevicePlan, PushResult | None]]:
     """Plan and push each device in parallel; ``dry_run`` plans only. One failure stops no other.
 
     Each device is pushed under its lease (:mod:`enforcer.lease`): while another process or
-    instance pushes it, its result is "device busy: pushed by X since T" and nothing is sent.
+    instance pushes it, its result is "device busy: pushed by X since T" and nothing is sent;
+    with ``wait`` it waits up to that many seconds for the lease first.
     ``on_done(plan, result)`` is called from the worker as each device finishes (a progress bar,
     the console's device board).
     """
@@ -378,7 +380,7 @@ def apply(
 
     def one(dev: Device) -> tuple[DevicePlan, PushResult | None]:
         done = push_device(ctx, dev, enforcements, at, holder=holder, dry_run=dry_run, revert_in=revert_in,
-                           actor=actor, source=source)
+                           actor=actor, source=source, wait=wait)
         if on_done is not None:
             on_done(*done)
         return done
@@ -399,15 +401,16 @@ def push_device(
     source: str = "cli",
     session: Callable[[Device], AbstractContextManager[Driver]] | None = None,
     ask_pending: bool = True,
+    wait: float = 0.0,
 ) -> tuple[DevicePlan, PushResult | None]:
     """One device's plan and push under its lease, audited; never raises. ``session(dev)`` gives
     the open driver (``enforcer serve`` keeps one warm per device, :mod:`enforcer.sessions`);
     by default a session is opened for this push and closed after it. ``ask_pending``: see
-    :func:`push.plan_device`."""
+    :func:`push.plan_device`; ``wait``: seconds to wait for another pusher's lease (:func:`apply`)."""
     try:
         # The lease first: settling a pending commit and pushing are for one pusher at a time.
-        with nullcontext() if dry_run else device_lease(ctx.store, dev.name, holder), \
-                (session or ctx.driver)(dev) as drv:
+        lease = nullcontext() if dry_run else device_lease(ctx.store, dev.name, holder, wait=wait)
+        with lease, (session or ctx.driver)(dev) as drv:
             p = _plan_with(ctx, dev, enforcements, drv, at, settle=not dry_run, ask_pending=ask_pending)
             if dry_run:
                 return p, None

@@ -131,7 +131,9 @@ def test_a_merge_the_device_rejects_becomes_a_driver_error_with_the_devices_reas
 
 
 def test_commit_confirmed_is_pending_until_confirmed_and_cannot_stack(tmp_path, creds):
-    _answers(tmp_path, load_merge_candidate__1={}, commit_config__1={}, confirm_commit__1={}, commit_config__2={})
+    running = {"running": RUNNING, "startup": "", "candidate": ""}  # each commit records what it changes
+    _answers(tmp_path, load_merge_candidate__1={}, commit_config__1={}, confirm_commit__1={}, commit_config__2={},
+             get_config__1=running, get_config__2=running)
     with NapalmDriver(_device(tmp_path)) as drv:
         drv.load_merge_candidate("ip access-list extended ENFORCER-IN-V4\n")
         drv.commit_config(revert_in=60)
@@ -152,7 +154,8 @@ class _NoRevertDriver(MockDriver):
 
 
 def test_platform_without_commit_confirmed_still_commits_and_says_so(tmp_path, creds):
-    _answers(tmp_path, load_merge_candidate__1={}, commit_config__1={})
+    _answers(tmp_path, load_merge_candidate__1={}, commit_config__1={},
+             get_config__1={"running": RUNNING, "startup": "", "candidate": ""})
     with NapalmDriver(_device(tmp_path), network_driver=_NoRevertDriver) as drv:
         drv.load_merge_candidate("ip access-list extended ENFORCER-IN-V4\n")
         drv.commit_config(revert_in=60)
