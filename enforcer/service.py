@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
@@ -67,11 +67,12 @@ def render_device(ctx: Context, device: str, at: datetime | None = None) -> str:
 
 
 def _plan_with(
-    ctx: Context, dev: Device, enforcements: list[Enforcement], driver: Driver, at: datetime, settle: bool = False
+    ctx: Context, dev: Device, enforcements: list[Enforcement], driver: Driver, at: datetime, settle: bool = False,
+    ask_pending: bool = True,
 ) -> DevicePlan:
     """The device's plan (enforcements it cannot take withheld, a pending commit shown); ``settle``:
     confirm or roll back a pending commit first (apply), see :func:`push.plan_device`."""
-    return plan_device(dev, enforcements, ctx.inventory, driver, at, settle=settle)
+    return plan_device(dev, enforcements, ctx.inventory, driver, at, settle=settle, ask_pending=ask_pending)
 
 
 def each_device(ctx: Context, device: str | Sequence[str] | None, work: Callable[[Device], object]) -> list:
@@ -125,30 +126,50 @@ def apply(
     holder = holder_name(f"{source} {actor}")
 
     def one(dev: Device) -> tuple[DevicePlan, PushResult | None]:
-        done = _push_one(dev)
+        done = push_device(ctx, dev, enforcements, at, holder=holder, dry_run=dry_run, revert_in=revert_in,
+                           actor=actor, source=source, wait=wait)
         if on_done is not None:
             on_done(*done)
         return done
 
-    def _push_one(dev: Device) -> tuple[DevicePlan, PushResult | None]:
-        try:
-            # The lease first: settling a pending commit and pushing are for one pusher at a time.
-            lease = nullcontext() if dry_run else device_lease(ctx.store, dev.name, holder, wait=wait)
-            with lease, ctx.driver(dev) as drv:
-                p = _plan_with(ctx, dev, enforcements, drv, at, settle=not dry_run)
-                if dry_run:
-                    return p, None
-                result = push_plan(drv, p, revert_in=revert_in)
-        except Exception as exc:  # one device's failure of any type stops no other
-            p = failed_plan(dev.name, dev.platform, dev.effective_transport, failure_reason(exc))
-            result = PushResult(device=dev.name, ok=False, changed=False, summary=p.summary(), error=p.error,
-                                permanent=isinstance(exc, PERMANENT))
-            if dry_run:
-                return p, result
-        record_push(ctx, p, result, actor=actor, source=source)
-        return p, result
-
     return each_device(ctx, device, one)
+
+
+def push_device(
+    ctx: Context,
+    dev: Device,
+    enforcements: list[Enforcement],
+    at: datetime,
+    *,
+    holder: str,
+    dry_run: bool = False,
+    revert_in: int | None = DEFAULT_REVERT_IN,
+    actor: str = "operator",
+    source: str = "cli",
+    session: Callable[[Device], AbstractContextManager[Driver]] | None = None,
+    ask_pending: bool = True,
+    wait: float = 0.0,
+) -> tuple[DevicePlan, PushResult | None]:
+    """One device's plan and push under its lease, audited; never raises. ``session(dev)`` gives
+    the open driver (``enforcer serve`` keeps one warm per device, :mod:`enforcer.sessions`);
+    by default a session is opened for this push and closed after it. ``ask_pending``: see
+    :func:`push.plan_device`; ``wait``: seconds to wait for another pusher's lease (:func:`apply`)."""
+    try:
+        # The lease first: settling a pending commit and pushing are for one pusher at a time.
+        lease = nullcontext() if dry_run else device_lease(ctx.store, dev.name, holder, wait=wait)
+        with lease, (session or ctx.driver)(dev) as drv:
+            p = _plan_with(ctx, dev, enforcements, drv, at, settle=not dry_run, ask_pending=ask_pending)
+            if dry_run:
+                return p, None
+            result = push_plan(drv, p, revert_in=revert_in)
+    except Exception as exc:  # one device's failure of any type stops no other
+        p = failed_plan(dev.name, dev.platform, dev.effective_transport, failure_reason(exc))
+        result = PushResult(device=dev.name, ok=False, changed=False, summary=p.summary(), error=p.error,
+                            permanent=isinstance(exc, PERMANENT))
+        if dry_run:
+            return p, result
+    record_push(ctx, p, result, actor=actor, source=source)
+    return p, result
 
 
 def record_push(ctx: Context, p: DevicePlan, result: PushResult, *, actor: str, source: str) -> None:

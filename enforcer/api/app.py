@@ -2,9 +2,9 @@
 
 ``create_app(ctx_factory)`` builds the app; the Context is made once, at start-up (or on the
 first request), so tests hand in a factory over a temporary SQLite store. With
-``reconcile=True`` the app also runs the reconcile loop (:class:`enforcer.reconcile.Reconciler`)
-in a background thread and kicks it after every accepted decision or unblock: decisions that
-arrive close together coalesce into one push per device. The detector hooks are in
+``reconcile=True`` the app also runs a push worker per device (:class:`enforcer.pipeline.Pipeline`)
+and wakes the devices a decision touches after every accepted decision or unblock: decisions that
+arrive while a device pushes go together into its next push. The detector hooks are in
 :mod:`enforcer.api.webhooks`.
 
 A 2xx to a submit means the decision is durably stored (the store commits before we answer);
@@ -97,7 +97,7 @@ def create_app(
     *,
     reconcile: bool = False,
     interval: float = 30.0,
-    coalesce: float = 0.2,
+    coalesce: float = 0.0,
     max_body: int = MAX_BODY,
     docs: bool = False,
 ) -> FastAPI:
