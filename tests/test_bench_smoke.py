@@ -45,3 +45,22 @@ def test_ingest_prints_each_mode_and_client_count_against_in_process_submit() ->
         ["sqlite", "in-process", "1"], ["sqlite", "single", "1"], ["sqlite", "single", "2"],
         ["sqlite", "batch", "1"], ["sqlite", "batch", "2"]]
     assert all(r[-1].endswith("x") for r in rows)
+
+
+def test_render_acl_prints_both_enforcer_modes_against_aerleon() -> None:
+    run = subprocess.run([sys.executable, str(BENCH / "render_acl.py"), "--entries", "20"],
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    rows = run.stdout.splitlines()[1:]
+    assert [r.split(",")[0] for r in rows] == ["enforcer api", "enforcer cli", "aerleon aclgen"]
+    assert all(r.rstrip().endswith("x") for r in rows)
+
+
+def test_plan_scale_prints_the_store_and_the_plan_with_its_peak_rss() -> None:
+    run = subprocess.run([sys.executable, str(BENCH / "plan_scale.py"), "--enforcements", "60", "--devices", "14",
+                          "--per-enforcement", "2"], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("60 enforcements, 14 devices (8 per device)")
+    assert [line.split("  ")[0] for line in lines[1:]] == ["store (bulk insert)", "enforcer plan"]
+    assert "MB peak RSS" in lines[2]
