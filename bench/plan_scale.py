@@ -26,7 +26,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from scale_inputs import ACL_PLATFORMS, host, store_active, write_inventory
+from scale_inputs import ACL_PLATFORMS, host, load, store_active, write_inventory
 
 TARGET = "plan < 2 s, < 300 MB peak RSS"
 
@@ -77,6 +77,7 @@ def main() -> None:
                "ENFORCER_DB": f"sqlite:///{work / 'store.db'}", "ENFORCER_OUTPUT": str(work / "out")}  # fmt: skip
         stored = store_active(env["ENFORCER_DB"], args.enforcements, lambda i: [f"g{i % groups}"])
         enforcer = str(Path(sys.executable).with_name("enforcer"))
+        before = load()
         wall, rss, rc = time_v([enforcer, "plan"], env, work / "plan.txt")
         if rc != 0:
             raise SystemExit(f"enforcer plan exited {rc}: {(work / 'plan.txt').read_text()[-500:]}")
@@ -89,7 +90,8 @@ def main() -> None:
         if last not in printed:  # the plan shows the last-stored enforcements: they were all read and rendered
             raise SystemExit(f"the plan does not show {last} (the last enforcements stored)")
     per_device = args.enforcements * args.per_enforcement // args.devices
-    print(f"{args.enforcements} enforcements, {args.devices} devices ({per_device} per device); target {TARGET}")
+    print(f"{args.enforcements} enforcements, {args.devices} devices ({per_device} per device); "
+          f"target {TARGET}; {before}, then {load()}")
     print(f"{'store (bulk insert)':<24} {stored:8.2f} s")
     print(f"{'enforcer plan':<24} {wall:8.2f} s  {rss:8.1f} MB peak RSS  {len(printed) / 1e3:.0f} kB printed")
     for share, frame in top_costs(args.profile) if args.profile is not None else ():

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import aerleon_acl
-from scale_inputs import ACL_PLATFORMS, host, store_active, write_inventory
+from scale_inputs import ACL_PLATFORMS, host, load, store_active, write_inventory
 
 TARGET = "< 1 s for all seven, >= 20x Aerleon"
 RENDER_ALL = """
@@ -61,6 +61,7 @@ def main() -> None:
         env = {**os.environ, "ENFORCER_INVENTORY": str(write_inventory(work / "inventory", devices, n + 1)),
                "ENFORCER_DB": f"sqlite:///{work / 'store.db'}", "ENFORCER_OUTPUT": str(work / "out")}  # fmt: skip
         stored = store_active(env["ENFORCER_DB"], n, lambda i: ["edge"])
+        before = load()
         names = [d[0] for d in devices]
         api, text = timed([sys.executable, "-c", RENDER_ALL, *names], env)
         last = host(n - 1)
@@ -74,7 +75,7 @@ def main() -> None:
             base, files = aerleon_acl.run(exe, aerleon_acl.write_policy(work / "aerleon", n))
             if files != len(aerleon_acl.TARGETS):
                 raise SystemExit(f"aclgen wrote {files} files, not one per target ({len(aerleon_acl.TARGETS)})")
-    print(f"{n} entries (stored in bulk in {stored:.2f} s, not timed below); target {TARGET}")
+    print(f"{n} entries (stored in bulk in {stored:.2f} s, not timed below); target {TARGET}; {before}, then {load()}")
     for label, took in (("enforcer api, 7 platforms, one process", api), ("enforcer cli, 7 x render", cli)):
         if took is None:
             continue

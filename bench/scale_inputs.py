@@ -9,6 +9,7 @@ with the store's own tables: the plan reads them exactly as it reads rows that i
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,6 +26,11 @@ from enforcer.tables import DecisionRow, EnforcementRow
 ACL_PLATFORMS = ("ios", "iosxr", "junos", "eos", "nxos", "nftables", "openflow")
 #: What the spam playbook's first rung stores (playbooks/spam.yaml).
 SPAM_ACL = ActionParams(protocol=Protocol.TCP, ports=(25, 465, 587)).model_dump(mode="json")
+
+
+def load() -> str:
+    """The 1-minute load average, printed with the figures: on a shared 2-core machine it explains them."""
+    return f"load {os.getloadavg()[0]:.1f}"
 
 
 def host(i: int) -> str:
