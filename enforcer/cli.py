@@ -8,6 +8,7 @@ there are changes, as Terraform does.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -83,6 +84,15 @@ def main_options(
     ] = None,
 ) -> None:
     ctx.obj = Settings.from_env(inventory=inventory, db=db, playbooks=playbooks, output=output)
+    _follow_columns()
+
+
+def _follow_columns() -> None:
+    """Rich reads ``COLUMNS`` once, when the console is made (at import). A process that runs
+    several commands (an embedding script, the test runner) gets each command's own width."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        out.width = err.width = int(columns)
 
 
 def context(ctx: typer.Context) -> service.Context:
