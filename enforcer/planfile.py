@@ -177,7 +177,7 @@ def apply(
         p = plans[dev.name]
         try:
             # One pusher per device, as for every apply: the lease before settling and pushing.
-            with device_lease(ctx.store, dev.name, holder), ctx.driver(dev) as drv:
+            with device_lease(ctx.store, dev.name, holder, ctx.settings.lease_ttl), ctx.driver(dev) as drv:
                 p, result = _push_saved(saved, p, drv, revert_in)
         except Exception as exc:  # one device's failure of any type stops no other
             result = PushResult(device=dev.name, ok=False, changed=False, summary=p.summary(),

@@ -384,7 +384,8 @@ def apply(
     def _push_one(dev: Device) -> tuple[DevicePlan, PushResult | None]:
         try:
             # The lease first: settling a pending commit and pushing are for one pusher at a time.
-            with nullcontext() if dry_run else device_lease(ctx.store, dev.name, holder), ctx.driver(dev) as drv:
+            lease = nullcontext() if dry_run else device_lease(ctx.store, dev.name, holder, ctx.settings.lease_ttl)
+            with lease, ctx.driver(dev) as drv:
                 p = _plan_with(ctx, dev, enforcements, drv, at, settle=not dry_run)
                 if dry_run:
                     return p, None
