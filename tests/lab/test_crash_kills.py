@@ -38,7 +38,7 @@ from enforcer.lab.testing import Lab
 from enforcer.model import Decision
 from enforcer.settings import Settings
 
-from ..helpers import free_port
+from ..helpers import free_port, healthy
 from . import readback
 from .conftest import fresh_store
 
@@ -88,12 +88,6 @@ def _run_until(proc: subprocess.Popen, at: float) -> float | None:
         proc.wait()
         return at
 
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _leases_lapsed(ctx: service.Context) -> None:
@@ -178,7 +172,7 @@ def test_sigkill_of_serve_at_20_random_points_loses_and_duplicates_nothing(crash
 
     def feed(proc: subprocess.Popen, url: str, batch: list[str]) -> None:
         """Once serve answers, submit ``batch`` concurrently (all of it goes back if serve died first)."""
-        probes.eventually(lambda: _answers(url) or proc.poll() is not None, bool, 120, 0.05)
+        probes.eventually(lambda: healthy(url) or proc.poll() is not None, bool, 120, 0.05)
         if proc.poll() is not None:
             queue.extend(batch)
             return

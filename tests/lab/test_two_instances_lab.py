@@ -34,7 +34,7 @@ from enforcer.lab import ovs, probes
 from enforcer.lab.testing import Lab
 from enforcer.settings import Settings
 
-from ..helpers import free_port, stop
+from ..helpers import free_port, healthy, stop
 from . import readback
 from .conftest import _empty_store
 
@@ -90,16 +90,10 @@ def _serve(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
                              "--interval", "1"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
                             start_new_session=True)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    probes.eventually(lambda: _answers(url) or proc.poll() is not None, bool, 120, 0.05)
+    probes.eventually(lambda: healthy(url) or proc.poll() is not None, bool, 120, 0.05)
     assert proc.poll() is None, log.read_text()
     return proc, url
 
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _pushes(ctx: service.Context) -> dict[str, list[tuple[datetime, datetime, str]]]:
@@ -140,30 +134,24 @@ def test_two_serve_instances_on_postgresql_enforce_200_decisions_once_and_surviv
         killer = threading.Thread(target=kill_a_mid_push)
         killer.start()
 
-        def submit(i: int) -> int:
-            r = httpx.post(f"{(url_a, url_b)[i % 2]}/v1/decisions", timeout=120,
-                           json={"target": TARGETS[i], "violation": "malware-hosting", "reason": "two instances"},
-                           headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"two-{i}"})
-            return r.status_code
-
-        def deliver(i: int) -> int:  # what a detector does when its instance dies: deliver to the other
+        def submit(url: str, target: str, key: str | None = None) -> int:
+            headers = {"Authorization": f"Bearer {token}", **({"Idempotency-Key": key} if key else {})}
+            body = {"target": target, "violation": "malware-hosting", "reason": "two instances"}
             try:
-                status = submit(i)
+                return httpx.post(f"{url}/v1/decisions", json=body, headers=headers, timeout=120).status_code
             except httpx.HTTPError:
-                status = 0
-            if status in (200, 201) or i % 2:
-                return status
-            return httpx.post(f"{url_b}/v1/decisions", timeout=120,
-                              json={"target": TARGETS[i], "violation": "malware-hosting", "reason": "two instances"},
-                              headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"two-{i}"}).status_code
+                return 0
+
+        def deliver(i: int) -> int:
+            """Half to each instance; a client whose instance died delivers to the other (same key)."""
+            status = submit((url_a, url_b)[i % 2], TARGETS[i], f"two-{i}")
+            return status if status in (200, 201) else submit(url_b, TARGETS[i], f"two-{i}")
 
         with ThreadPoolExecutor(20) as pool:
             statuses = list(pool.map(deliver, range(len(TARGETS))))
         killer.join()
         # Work for every device after the kill, the killed one's included: the survivor must push it.
-        statuses += [httpx.post(f"{url_b}/v1/decisions", json={"target": t, "violation": "malware-hosting"},
-                                headers={"Authorization": f"Bearer {token}"}, timeout=120).status_code
-                     for t in LATE]  # fmt: skip
+        statuses += [submit(url_b, t) for t in LATE]
         assert set(statuses) <= {200, 201}, statuses
 
         device, holder, since, expires = killed["lease"]
