@@ -37,7 +37,7 @@ def serve_process(
     log: Path,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
-    start_timeout: float = 30.0,
+    start_timeout: float = 120.0,
 ) -> Iterator[str]:
     """Run ``enforcer OPTIONS serve --listen 127.0.0.1:PORT SERVE_OPTIONS`` until ``/healthz`` answers.
 
