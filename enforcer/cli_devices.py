@@ -162,11 +162,16 @@ def apply(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")] = False,
     revert_in: Annotated[int, typer.Option(help="Seconds after which an unconfirmed commit reverts")] = 60,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    wait: Annotated[float, typer.Option(
+        "--wait", metavar="SECONDS", min=0, max=3600,
+        help="While another pusher holds a device, wait up to SECONDS for it (0: report the device busy)")] = 0.0,
 ) -> None:
     """Push each device's plan, read it back, and report per device; failures stop no other device.
 
     With FILE, push the saved plan as it was shown, or refuse it if the store or a device changed
-    since. Without, plan now, show the commands, and on yes push those same commands.
+    since. Without, plan now, show the commands, and on yes push those same commands. A device
+    another pusher holds is reported busy ("device busy: pushed by X since T"), or with --wait
+    waited for; its commit is never cancelled.
     """
     from . import planfile, service
 
@@ -181,12 +186,12 @@ def apply(
         if dry_run:
             _show(saved.plans, as_json)
             return
-        results = _apply_saved(c, saved, revert_in, who)
+        results = _apply_saved(c, saved, revert_in, who, wait)
     elif yes and not dry_run:
         total = 1 if device else len(c.inventory.devices)
         with terminal.apply_progress(out, total) as progress:
             results = guard(lambda: service.apply(c, device, revert_in=revert_in or None, actor=who,
-                                                  on_done=progress))
+                                                  on_done=progress, wait=wait))
     else:
         saved = guard(lambda: planfile.make(c, device))
         _show(saved.plans, as_json)
@@ -198,7 +203,7 @@ def apply(
         if not _interactive():
             fail("apply: confirmation needed and stdin is not a terminal; pass --yes", 2)
         typer.confirm("Send these commands?", abort=True)
-        results = _apply_saved(c, saved, revert_in, who)
+        results = _apply_saved(c, saved, revert_in, who, wait)
     print_results([r for _, r in results if r is not None], as_json)
     if any(r is not None and not r.ok for _, r in results):
         raise typer.Exit(1)
@@ -216,15 +221,17 @@ def _show(plans: list[Any], as_json: bool) -> None:
     _print_candidates(plans)
 
 
-def _apply_saved(c: service.Context, saved: planfile.SavedPlan, revert_in: int, who: str) -> list:
+def _apply_saved(c: service.Context, saved: planfile.SavedPlan, revert_in: int, who: str, wait: float) -> list:
     """Push a saved (or just shown) plan; a stale one is refused with one line and exit 1."""
     from . import planfile
 
     def run() -> list:
-        try:
-            return planfile.apply(c, saved, revert_in=revert_in or None, actor=who)
-        except planfile.StalePlan as exc:
-            fail(str(exc), 1)
+        with terminal.apply_progress(out, len(saved.to_push)) as progress:  # as apply --yes shows it
+            try:
+                return planfile.apply(c, saved, revert_in=revert_in or None, actor=who, on_done=progress,
+                                      wait=wait)
+            except planfile.StalePlan as exc:
+                fail(str(exc), 1)
 
     return guard(run)
 

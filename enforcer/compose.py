@@ -24,8 +24,12 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 
+from . import setconf
 from .compose_acl import compose_acls
-from .conftree import Node, SlotFacts, TreeFacts, parse
+from .compose_junos import compose_junos
+from .compose_rpl import decide_rpl_guard, decide_rpl_redistribute
+from .compose_urpf import decide_urpf, urpf_live
+from .conftree import Node, SlotFacts, TreeFacts, canonical, parse
 from .inventory import Device
 from .render import ComposedDeny, ComposedRtbh, PrefixFilter, RtbhGuard, Section, platform_info
 from .seqnum import SeqRange
@@ -50,7 +54,8 @@ class Composition(BaseModel):
 
 def refusal(composition: Composition) -> str:
     """The plan's error when a slot cannot be composed with: slot, operator object, how to make room."""
-    return "; ".join(f"{s.slot}: refused ({s.operator_object}): {s.reason}" for s in composition.refused)
+    return "; ".join(f"{s.slot}: refused{f' ({s.operator_object})' if s.operator_object else ''}: {s.reason}"
+                     for s in composition.refused)
 
 
 def _kw(family: int) -> str:
@@ -179,6 +184,30 @@ def _decide_guard(tree: Node, device: Device, guard: RtbhGuard, facts: SlotFacts
                                f"(changes an operator object)")
 
 
+def _session_exists(tree: Node, guard: RtbhGuard, facts: SlotFacts) -> bool:
+    session = [fill(p, neighbor=re.escape(str(guard.neighbor))) for p in facts.neighbor_session]
+    return not session or next(matches(tree, session), None) is not None
+
+
+def _missing_session(device: Device, guard: RtbhGuard) -> SlotDecision:
+    """The inventory names a customer session the device does not have: a typo in the inventory
+    would leave the real session unguarded, so RTBH is refused rather than skipped."""
+    return SlotDecision(slot=f"neighbor {guard.neighbor} outbound route-map (IPv{guard.family})",
+                        mode=SlotMode.REFUSED, operator_object=str(guard.neighbor),
+                        reason=f"the inventory names customer session {guard.neighbor} on {device.name} but the "
+                               f"device has no such BGP neighbour: correct the attachment's neighbor (RTBH must "
+                               f"be kept off every customer session) or remove it")
+
+
+def _carries(tree: Node, guard: RtbhGuard, facts: SlotFacts) -> bool:
+    """Whether the session carries the guard's family (platforms that say where that shows)."""
+    paths = [sp for sp in facts.neighbor_family_active if sp.family in (None, guard.family)]
+    if not facts.neighbor_family_active:
+        return True
+    return any(next(matches(tree, [fill(p, neighbor=re.escape(str(guard.neighbor)), family=str(guard.family))
+                                   for p in sp.path]), None) is not None for sp in paths)
+
+
 def _guards(section: Section, facts: SlotFacts) -> list[RtbhGuard]:
     """RTBH goes upstream only: one guard per customer session and RTBH family, where the
     platform knows where a session's outbound route-map sits."""
@@ -192,14 +221,25 @@ def compose(section: Section, config: str) -> Composition:
     """Decide every slot ``section`` needs on its device from the device's full live ``config``."""
     device = section.device
     facts = slot_facts(device)
-    if facts is None or not (section.prefix_filters or section.rtbh or section.interface_acls):
+    if facts is not None and facts.set_chains:  # Junos: ordered lists, not numbered entries
+        composed, decided = compose_junos(section, config, facts)
+        return Composition(section=composed, slots=tuple(decided))
+    if facts is None or not (section.prefix_filters or section.rtbh or section.interface_acls
+                             or section.anti_spoof):
         return Composition(section=section)
     info = platform_info(device.platform)
     tree = parse(config, info.tree or TreeFacts())
     slots, interface_acls, composed_acls, ranges = compose_acls(tree, section, facts)
+    slots += decide_urpf(tree, section, facts)
     composed_rtbh: list[ComposedRtbh] = []
     for family in (4, 6):
         if not any(r.target.version == family for r in section.rtbh):
+            continue
+        if facts.rpl_rtbh_entry:  # IOS XR: the operator's policy carries RTBH or the slot is refused
+            decision, carried_by = decide_rpl_redistribute(tree, device, section, family, facts)
+            slots.append(decision)
+            if carried_by:
+                composed_rtbh.append(ComposedRtbh(into=carried_by, family=family))
             continue
         decision = _decide_redistribute(tree, device, family, facts)
         slots.append(decision)
@@ -230,10 +270,13 @@ def compose(section: Section, config: str) -> Composition:
                                  c.target.prefixlen))
     guards: list[RtbhGuard] = []
     for guard in _guards(section, facts):
-        session = [fill(p, neighbor=re.escape(str(guard.neighbor))) for p in facts.neighbor_session]
-        if session and next(matches(tree, session), None) is None:
-            continue  # the inventory names a session the device does not have: nothing can leak
-        decision = _decide_guard(tree, device, guard, facts)
+        if not _session_exists(tree, guard, facts):
+            slots.append(_missing_session(device, guard))
+            continue
+        if not _carries(tree, guard, facts):
+            continue  # the session does not carry this family: no blackhole route can reach it
+        decision = (decide_rpl_guard(tree, device, section, guard, facts) if facts.rpl_guard
+                    else _decide_guard(tree, device, guard, facts))
         slots.append(decision)
         if decision.mode is SlotMode.COMPOSED and decision.operator_object:
             ranges[f"route-map {decision.operator_object} deny"] = sequence_range(device, facts)
@@ -248,12 +291,22 @@ def compose(section: Section, config: str) -> Composition:
 def live_section(device: Device, config: str, managed: str) -> str:
     """The live section as the plan diffs it: enforcer's own objects (``managed``, extracted by the
     driver) and then the entries enforcer placed in operator objects, in a canonical order (the
-    device prints an operator's route-map where the operator created it; the render cannot know)."""
+    device prints an operator's route-map where the operator created it; the render cannot know),
+    top-level blocks in the render's order where the device's carries no meaning (conftree.canonical)."""
+    tree = platform_info(device.platform).tree
+    section = _live_section(device, config, managed)
+    return canonical(section, tree) if tree is not None else section
+
+
+def _live_section(device: Device, config: str, managed: str) -> str:
     facts = slot_facts(device)
     if facts is None:
         return managed
+    if facts.set_chains:
+        return setconf.live_section(config, managed, facts)
     guards, kept = _split_guards(managed, device, facts)
-    extra = composed_live(device, config) + guards + _rtbh_entries_live(device, config, facts)
+    extra = (composed_live(device, config) + guards + _rtbh_entries_live(device, config, facts)
+             + urpf_live(device, config, facts))
     return "".join(line + "\n" for line in kept + extra)
 
 

@@ -56,6 +56,10 @@ class TreeFacts(BaseModel):
     #: an operator's route-map): negated whole, never emptied
     owned_blocks: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ("!",)
+    #: top-level block kinds in the order the render prints them, where the device's own order
+    #: of its top-level blocks carries no meaning (IOS XR, NX-OS: a config is a set of objects;
+    #: entries inside a block keep their order): :func:`canonical` sorts both sides by it
+    block_order: tuple[str, ...] = ()
 
 
 class SlotPath(BaseModel):
@@ -81,6 +85,9 @@ class SlotFacts(BaseModel):
     neighbor_route_map_out: tuple[SlotPath, ...] = ()
     #: the path to a configured BGP session with ``{neighbor}``: no session, nothing to guard
     neighbor_session: tuple[str, ...] = ()
+    #: where a session carries address family ``{family}`` (a guard is bound there only); empty:
+    #: every session carries every family enforcer announces (FRR)
+    neighbor_family_active: tuple[SlotPath, ...] = ()
     route_map_entry: str = r"^route-map {name} (?P<action>permit|deny) (?P<seq>\d+)$"
     guard_match: str = "match community ENFORCER-RTBH"
     #: what makes a permit entry of an operator's redistribution route-map enforcer's RTBH entry
@@ -100,9 +107,27 @@ class SlotFacts(BaseModel):
     acl_entry: tuple[SlotPath, ...] = ()
     #: entries enforcer places in an operator's ACL: denies only (no remark: it would take a number)
     acl_enforcer_entry: str = r"^deny "
+    #: an interface's uRPF statement per family (path from ``interface {interface}``; group
+    #: ``object``: what follows ``verify unicast``), read before enforcer sets uRPF anti-spoof there
+    urpf_in: tuple[SlotPath, ...] = ()
     #: the exec command that makes the router re-run ``{neighbor}``'s inbound filter after its
     #: prefix-list changed (FRR: the list's entries are not re-applied by themselves); enforcer.refresh
     refresh_in: str = ""
+    #: the same for an IPv6 list where the platform spells it per family; empty: ``refresh_in``
+    refresh_in_v6: str = ""
+    #: IOS XR (RPL, enforcer.compose_rpl): regexes over an operator's route-policy that show it
+    #: already gives tag-666 statics the blackhole community (``{community}``), or drops it outbound
+    rpl_rtbh_entry: str = ""
+    rpl_guard: str = ""
+    #: Junos (``set`` lines, enforcer.setconf / enforcer.compose_junos): per kind of ordered list
+    #: (``filter``, ``import``, ``export``) the regex of one of its lines (groups ``slot``,
+    #: ``value``, optional ``form``); and the regex of a BGP neighbour's line (``group``, ``neighbor``)
+    set_chains: dict[str, str] = {}
+    set_neighbor: str = ""
+    #: Junos: the most filters one ``filter input-list`` holds
+    filter_list_max: int = 16
+    #: Junos: the top-level statements in the order ``display set`` prints them (setconf.canonical)
+    set_order: tuple[str, ...] = ()
 
 
 @dataclass
@@ -158,6 +183,27 @@ def parse(text: str | Iterable[str], facts: TreeFacts) -> Node:
             last_top = node
         stack.append((indent, node))
     return root
+
+
+def canonical(text: str, facts: TreeFacts) -> str:
+    """``text`` with its top-level blocks (a line at column 0, the lines indented under it, its
+    atomic closer) in ``facts.block_order``, stably: the plan and the read-back compare a live
+    section with a render, and IOS XR prints prefix-sets after the interfaces, NX-OS its
+    interfaces after the ACLs and prefix-lists, where the render has them the other way round."""
+    if not facts.block_order or not text:
+        return text
+    order = [re.compile(p) for p in facts.block_order]
+    blocks: list[list[str]] = []
+    for line in text.splitlines():
+        if blocks and (line[:1].isspace() or line.strip() in facts.atomic_closers):
+            blocks[-1].append(line)
+        else:
+            blocks.append([line])
+
+    def rank(block: list[str]) -> int:
+        return next((i for i, p in enumerate(order) if p.search(block[0])), len(order))
+
+    return "".join(ln + "\n" for block in sorted(blocks, key=rank) for ln in block)
 
 
 @dataclass

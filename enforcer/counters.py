@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -108,17 +108,22 @@ class Sampler:
     """What each decision's counter did over time, to flag a block that is not working.
 
     A block whose counter has stayed at zero since it was first read *never saw traffic* (a wrong
-    target, or traffic that takes another path); one whose counter has not moved for ``idle``
-    *stopped seeing traffic* — the attack may be over, which a detector behind its own blackhole
-    cannot see. Both are hints for a person (or an opted-in playbook), never a verdict.
+    target, or traffic that takes another path); one whose counter has not moved for its idle
+    threshold *stopped seeing traffic* — the attack may be over, which a detector behind its own
+    blackhole cannot see. Both are hints for a person (or an opted-in playbook), never a verdict.
+    The threshold is the playbook's ``flag_idle_after`` (per category), handed in by
+    :meth:`observe`; ``idle`` is the default for decisions observed without one.
     """
 
     def __init__(self, idle: float = 600.0):
         self.idle = idle
         self._first: dict[int, float] = {}
         self._last: dict[int, tuple[Counter, float]] = {}  # value, when it last changed
+        self._idle: dict[int, float] = {}  # per decision: its playbook's flag_idle_after
 
-    def observe(self, totals: dict[int, Counter], at: float) -> None:
+    def observe(self, totals: dict[int, Counter], at: float, idle: Mapping[int, float] | None = None) -> None:
+        """Record each decision's value at ``at``; ``idle``: decision id → seconds before it is flagged."""
+        self._idle.update(idle or {})
         for did, value in totals.items():
             self._first.setdefault(did, at)
             seen = self._last.get(did)
@@ -134,14 +139,21 @@ class Sampler:
 
     def flag(self, decision_id: int, at: float) -> str | None:
         seen = self._last.get(decision_id)
-        if seen is None or at - self._first[decision_id] < self.idle:
+        idle = self._idle.get(decision_id, self.idle)
+        if seen is None or at - self._first[decision_id] < idle:
             return None
         value, changed = seen
         if value.packets == 0:
             return "no traffic seen"
-        if at - changed >= self.idle:
+        if at - changed >= idle:
             return f"traffic stopped {int((at - changed) // 60)} min ago"
         return None
+
+
+def idle_thresholds(ctx: Any, records: Iterable[Any]) -> dict[int, float]:
+    """Decision id → its category's ``flag_idle_after`` in seconds (decisions without a playbook: none)."""
+    books = ctx.playbooks
+    return {r.id: books[r.violation].flag_idle_after.total_seconds() for r in records if r.violation in books}
 
 
 class CounterCache:
@@ -164,8 +176,9 @@ class CounterCache:
         with self._lock:
             if at - self._at >= self.ttl:
                 self._counts, self._at = read_counters(self.ctx), at
-                enforcements = [e for r in self.ctx.store.decisions(active_only=True) for e in r.enforcements]
-                self.sampler.observe(by_decision(enforcements, self._counts), at)
+                records = self.ctx.store.decisions(active_only=True)
+                enforcements = [e for r in records for e in r.enforcements]
+                self.sampler.observe(by_decision(enforcements, self._counts), at, idle_thresholds(self.ctx, records))
             return self._counts
 
 

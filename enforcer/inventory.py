@@ -20,10 +20,20 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .inventory_nornir import ATTRIBUTES, resolve_host
-from .model import _NAME, AddressT, Asn, FileProblems, InterfaceName, Name, PrefixT, Violation
+from .limits import interface_names_over_limit
+from .model import _NAME, AddressT, Asn, FileProblems, InterfaceName, Name, Prefix, PrefixT, Violation
 
 
 class Platform(StrEnum):
@@ -94,6 +104,19 @@ class InventoryError(FileProblems):
     """A problem in the inventory files (or a device or customer the inventory does not have)."""
 
 
+class AntiSpoofMethod(StrEnum):
+    """How a device enforces anti-spoof on a customer port (``anti_spoof:`` per device or group).
+
+    ``acl``: a permit-list of the customer's sources (its prefixes, interconnect subnets, BGP
+    neighbour addresses, link-local and ND); ``urpf-strict`` / ``urpf-loose``: the router's own
+    unicast reverse-path check (the source must be routed back out of the arrival interface /
+    out of any interface), which follows the customer's routes by itself and needs no list."""
+
+    ACL = "acl"
+    URPF_STRICT = "urpf-strict"
+    URPF_LOOSE = "urpf-loose"
+
+
 #: ``optional_args`` keys that templates print into a device line (templates/junos): typed as names.
 PRINTED_OPTIONAL_ARGS = ("enforcer_customer_group", "enforcer_upstream_group")
 
@@ -119,6 +142,8 @@ class Device(BaseModel):
     #: the entry numbers enforcer may use inside the operator's own lists (first, last); the
     #: platform's default otherwise (enforcer/compose.py checks it against the live config)
     sequence_range: tuple[int, int] | None = None
+    #: the anti-spoof method (checked against the platform's ``anti_spoof_methods`` at load)
+    anti_spoof: AntiSpoofMethod = AntiSpoofMethod.ACL
 
     @field_validator("sequence_range")
     @classmethod
@@ -163,12 +188,35 @@ class Device(BaseModel):
 
 
 class Attachment(BaseModel):
-    """Where a customer connects: a device, the interface, and the BGP neighbor address if it peers."""
+    """Where a customer connects: a device, the interface, the BGP neighbor address if it peers,
+    and the interconnect subnet of the link (at most one per family). The customer's router
+    sources its BGP session, ND and ICMP errors from the interconnect, which is rarely inside the
+    customer's own prefixes: anti-spoof permits it, so blocking spoofing never cuts the customer off."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     device: Name
     interface: InterfaceName | None = None
     neighbor: AddressT | None = None
+    interconnect: tuple[PrefixT, ...] = ()
+
+    @field_validator("interconnect")
+    @classmethod
+    def _one_per_family(cls, v: tuple[Prefix, ...]) -> tuple[Prefix, ...]:
+        for family in (4, 6):
+            mine = [str(p) for p in v if p.version == family]
+            if len(mine) > 1:
+                raise ValueError(f"{', '.join(mine)}: at most one IPv{family} interconnect subnet per attachment")
+        return v
+
+    @model_validator(mode="after")
+    def _neighbor_inside(self) -> Attachment:
+        """A neighbour outside its family's interconnect is a typo in one of them: anti-spoof would
+        permit the wrong subnet and drop the customer's session."""
+        n = self.neighbor
+        subnet = next((p for p in self.interconnect if n is not None and p.version == n.version), None)
+        if n is not None and subnet is not None and n not in subnet:
+            raise ValueError(f"interconnect: {subnet} does not contain the neighbor {n}")
+        return self
 
 
 class Customer(BaseModel):
@@ -354,6 +402,7 @@ def load_inventory(path: str | os.PathLike[str]) -> Inventory:
         except ValidationError as exc:
             problems.extend(_errors(root / "hosts.yaml", str(name), exc))
 
+    problems += _anti_spoof_problems(root / "hosts.yaml", devices)
     customers: dict[str, Customer] = {}
     for cid, body in (customers_raw or {}).items():
         try:
@@ -368,6 +417,9 @@ def load_inventory(path: str | os.PathLike[str]) -> Inventory:
                 )
         customers[cid] = cust
 
+    # A name the platform cannot take would make the device refuse every push: refused here.
+    problems += [f"{root / file}: {where}: {reason}"
+                 for file, where, reason in interface_names_over_limit(devices.values(), customers.values())]
     try:
         guardrails = Guardrails.model_validate(settings.get("guardrails", {}) or {})
     except ValidationError as exc:
@@ -384,6 +436,21 @@ def load_inventory(path: str | os.PathLike[str]) -> Inventory:
         return Inventory(path=root, devices=devices, customers=customers, guardrails=guardrails, notices=notices)
     except ValidationError as exc:
         raise InventoryError(_errors(root, "", exc)) from None
+
+
+def _anti_spoof_problems(where: Path, devices: dict[str, Device]) -> list[str]:
+    """A device set to a method its platform lacks (uRPF on FRR, which has no data plane): one
+    line each, at load, rather than an anti-spoof block that silently filters nothing."""
+    from .render import platform_info  # render imports this module: look the facts up when called
+
+    out = []
+    for name, dev in devices.items():
+        info = platform_info(dev.platform)
+        if dev.anti_spoof is not AntiSpoofMethod.ACL and dev.anti_spoof not in info.anti_spoof_methods:
+            offered = ", ".join(info.anti_spoof_methods) or "none"
+            out.append(f"{where}: {name}.anti_spoof: {dev.anti_spoof}: {dev.platform} has no uRPF "
+                       f"(offers: {offered}){info.anti_spoof_hint}")
+    return out
 
 
 def covers(prefixes: tuple[IPv4Network | IPv6Network, ...], target: IPv4Network | IPv6Network) -> bool:

@@ -7,6 +7,9 @@ two pushers at once would each commit over, or roll back to, the other's checkpo
 lease is taken and checked in the store's serialised write transaction (SQLite ``BEGIN
 IMMEDIATE``, PostgreSQL advisory lock), renewed while the push runs, and released after it; a
 holder that dies (SIGKILL, a lost instance) loses it ``ttl`` seconds after its last renewal.
+
+A pusher may instead wait for the lease (``enforcer apply --wait SECONDS``): it polls, bounded by
+its wait, and never takes the device from the holder — the holder's commit and confirm finish first.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +29,9 @@ from .model import EnforcerError, now
 from .settings import LEASE_TTL  # how long a dead pusher blocks a device (ENFORCER_LEASE_TTL)
 from .store import Store
 from .tables import LeaseRow, aware_utc, naive_utc
+
+#: Seconds between two tries of a pusher waiting for a lease.
+WAIT_POLL = 0.5
 
 #: How a push result says another pusher had the device (not the device's fault: no backoff).
 BUSY = "device busy: "
@@ -59,6 +66,21 @@ def acquire(store: Store, device: str, holder: str, ttl: float = LEASE_TTL) -> N
             row.expires_at = until
 
 
+def acquire_waiting(store: Store, device: str, holder: str, wait: float, ttl: float = LEASE_TTL) -> None:
+    """:func:`acquire`, trying again every :data:`WAIT_POLL` seconds for up to ``wait`` seconds;
+    still busy then, the last :class:`DeviceBusy` is raised."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            acquire(store, device, holder, ttl)
+            return
+        except DeviceBusy:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            time.sleep(min(WAIT_POLL, left))
+
+
 def release(store: Store, device: str, holder: str) -> None:
     """Give the lease back (only if still ours: a lapsed lease may have a new holder)."""
     with store.write() as tx:
@@ -75,9 +97,12 @@ def current(store: Store, device: str) -> tuple[str, datetime, datetime] | None:
 
 
 @contextmanager
-def device_lease(store: Store, device: str, holder: str, ttl: float = LEASE_TTL) -> Iterator[None]:
-    """Hold ``device``'s lease for the block, renewed every ``ttl / 3`` seconds; released after."""
-    acquire(store, device, holder, ttl)
+def device_lease(
+    store: Store, device: str, holder: str, ttl: float = LEASE_TTL, wait: float = 0.0
+) -> Iterator[None]:
+    """Hold ``device``'s lease for the block, renewed every ``ttl / 3`` seconds; released after.
+    ``wait``: seconds to wait for a lease another pusher holds (0: busy at once)."""
+    acquire_waiting(store, device, holder, wait, ttl)
     done = threading.Event()
 
     def renew() -> None:

@@ -5,15 +5,26 @@ comment over 128 bytes, an interface name over 15 characters), and then every la
 device, so one bad input would stop all enforcement on it. The limits live in
 ``templates/<platform>/platform.yaml`` under ``limits:``, each with the pattern that finds the
 limited value in a rendered line; they are checked on every render (a line over a limit withholds
-the enforcement behind it, see :mod:`enforcer.withhold`) and on the inventory by ``enforcer validate``.
+the enforcement behind it, see :mod:`enforcer.withhold`) and, for interface names, when the
+inventory is loaded (:func:`interface_names_over_limit`, so ``enforcer validate`` and every command
+refuse a name the device cannot take, before anything is rendered). The render-time check stays
+as the second line, for values that only exist at render time (comments, remarks).
 """
 
 from __future__ import annotations
 
 import re
-from functools import cached_property
+from collections.abc import Iterable, Iterator
+from functools import cache, cached_property
+from typing import TYPE_CHECKING
 
+import yaml
 from pydantic import BaseModel, ConfigDict
+
+from .resources import TEMPLATES
+
+if TYPE_CHECKING:
+    from .inventory import Customer, Device
 
 
 class Limit(BaseModel):
@@ -55,3 +66,33 @@ def over_limits(text: str, limits: tuple[Limit, ...]) -> list[OverLimit]:
 def limit_of(limits: tuple[Limit, ...], what: str) -> int | None:
     """The platform's limit named ``what`` (e.g. ``interface name``), if it declares one."""
     return next((lim.max for lim in limits if lim.what == what), None)
+
+
+@cache
+def platform_limits(platform: str) -> tuple[Limit, ...]:
+    """The ``limits:`` of a bundled platform's ``platform.yaml``, read without the render stack
+    (the inventory is loaded by every command, the hooks' light start-up included)."""
+    path = TEMPLATES / platform / "platform.yaml"
+    data = yaml.safe_load(path.read_text()) if path.exists() else None
+    return tuple(Limit.model_validate(x) for x in (data or {}).get("limits", []))
+
+
+def interface_names_over_limit(
+    devices: Iterable[Device], customers: Iterable[Customer]
+) -> Iterator[tuple[str, str, str]]:
+    """``(file, field, reason)`` for each interface name longer than its device's platform allows:
+    a device's ``attach_interfaces`` (hosts.yaml) and a customer attachment's ``interface``
+    (customers.yaml) on that device."""
+    customers = list(customers)
+    for dev in devices:
+        limit = limit_of(platform_limits(dev.platform.value), "interface name")
+        if limit is None:
+            continue
+        named = [("hosts.yaml", f"{dev.name}.attach_interfaces.{i}", n) for i, n in enumerate(dev.attach_interfaces)]
+        named += [("customers.yaml", f"{c.id}.attachments.{i}.interface", a.interface)
+                  for c in customers for i, a in enumerate(c.attachments)
+                  if a.device == dev.name and a.interface]  # fmt: skip
+        for file, where, name in named:
+            if len(name.encode()) > limit:
+                yield file, where, (f"{name!r} is {len(name.encode())} characters; "
+                                    f"{dev.platform.value} on {dev.name} allows {limit}")

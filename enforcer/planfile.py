@@ -21,6 +21,7 @@ yes, sends that plan and not a new one.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -165,8 +166,12 @@ def apply(
     revert_in: int | None = DEFAULT_REVERT_IN,
     actor: str = "operator",
     source: str = "cli",
+    wait: float = 0.0,
+    on_done: Callable[[DevicePlan, PushResult], None] | None = None,
 ) -> list[tuple[DevicePlan, PushResult]]:
-    """Send exactly the saved candidates, after proving the plan fresh; a stale plan raises :class:`StalePlan`."""
+    """Send exactly the saved candidates, after proving the plan fresh; a stale plan raises :class:`StalePlan`.
+    ``wait``: seconds to wait for a device's lease (what the other pusher changed makes the plan stale).
+    ``on_done(plan, result)`` is called from the worker as each device finishes (apply's progress bar)."""
     check_store(ctx, saved)
     check_devices(ctx, saved)
     plans = {p.device: p for p in saved.to_push}
@@ -178,7 +183,7 @@ def apply(
         span = {"holder": holder}
         try:
             # One pusher per device, as for every apply: the lease before settling and pushing.
-            with device_lease(ctx.store, dev.name, holder, ctx.settings.lease_ttl), ctx.driver(dev) as drv:
+            with device_lease(ctx.store, dev.name, holder, ctx.settings.lease_ttl, wait), ctx.driver(dev) as drv:
                 span["started"] = now().isoformat()
                 p, result = _push_saved(saved, p, drv, revert_in)
                 span["finished"] = now().isoformat()
@@ -186,6 +191,8 @@ def apply(
             result = PushResult(device=dev.name, ok=False, changed=False, summary=p.summary(),
                                 error=failure_reason(exc), permanent=isinstance(exc, service.PERMANENT))
         service.record_push(ctx, p, result, actor=actor, source=source, lease=span)
+        if on_done is not None:
+            on_done(p, result)
         return p, result
 
     return service.each_device(ctx, list(plans), one)

@@ -80,6 +80,10 @@ class Playbook(BaseModel):
     #: Opt-in: end a block whose counters saw no traffic, or stopped seeing it, for this long
     #: (enforcer.counters.lift_idle) — a detector blind behind its own blackhole never says "over".
     lift_when_idle: DurationT | None = None
+    #: How long a block's counters may sit still before the console and ``/v1/counters`` flag it
+    #: ("no traffic seen", "traffic stopped"): a scan block may rightly idle for hours, a DDoS
+    #: blackhole that counts nothing for minutes is worth a look (enforcer.counters.Sampler).
+    flag_idle_after: DurationT = timedelta(minutes=10)
 
     def step_for(self, prior_offences: int) -> tuple[int, Step]:
         index = min(prior_offences, len(self.ladder) - 1)

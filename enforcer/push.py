@@ -75,7 +75,8 @@ def plan_device(
     )
     plan = plan.model_copy(update={"withheld": rendered.withheld, "pending": pending, "settled": settled})
     if plan.has_changes:  # the commands shown, saved and sent: rendered once, here
-        plan = plan.model_copy(update={"candidate": render_push(device, desired, live, plan.removed_lines),
+        candidate = render_push(device, desired, live, plan.removed_lines, config=config)
+        plan = plan.model_copy(update={"candidate": candidate,
                                        "after_commit": after_commit(device, config, live, desired)})
     return plan
 
@@ -111,8 +112,7 @@ def settle_pending(driver: Driver, desired: str) -> str | None:
     if driver.get_managed_section() == desired:
         driver.confirm_commit()
         return "a pending commit-confirm held the desired state: confirmed"
-    driver.rollback()
-    return "a pending commit-confirm did not hold the desired state: rolled back on purpose"
+    return driver.settle_unwanted()
 
 
 def push_plan(driver: Driver, plan: DevicePlan, revert_in: int | None = DEFAULT_REVERT_IN) -> PushResult:

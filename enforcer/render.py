@@ -24,8 +24,9 @@ import jinja2
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from .conftree import Differ, SlotFacts, TreeFacts
-from .inventory import Device, Inventory, Platform, PrefixSet
+from . import setconf
+from .conftree import Differ, SlotFacts, TreeFacts, canonical
+from .inventory import AntiSpoofMethod, Device, Inventory, Platform, PrefixSet
 from .limits import Limit
 from .model import (
     BLACKHOLE,
@@ -103,6 +104,10 @@ class PlatformInfo(BaseModel):
     tree: TreeFacts | None = None
     slots: SlotFacts | None = None
     limits: tuple[Limit, ...] = ()  # what the device refuses past a length (enforcer.limits)
+    #: how the platform can do anti-spoof (``Device.anti_spoof``); uRPF where the device has it
+    anti_spoof_methods: tuple[AntiSpoofMethod, ...] = (AntiSpoofMethod.ACL,)
+    #: appended to the refusal of a method the platform lacks (where to do it instead)
+    anti_spoof_hint: str = ""
 
 
 @cache
@@ -261,7 +266,7 @@ def _interface_acls(section: Section, with_rate_limits: bool) -> tuple[tuple[str
     out: list[InterfaceAcl] = []
     for iface in ifaces:
         facing = iface in device.attach_interfaces
-        spoofers = [a.customer for a in section.anti_spoof if a.interface == iface]
+        spoofers = [a.customer for a in section.anti_spoof if a.interface == iface and a.method is AntiSpoofMethod.ACL]
         for family in (4, 6):
             entries = [r for r in section.acl if r.target.version == family]
             if with_rate_limits:
@@ -302,15 +307,17 @@ def _anti_spoof(inv: Inventory, device: Device, cid: str, items: list[Enforcemen
     att = inv.attachment(cid, device.name)
     assert att is not None and att.interface is not None
     allowed = list(inv.customers[cid].prefixes)
-    if att.neighbor is not None and not any(att.neighbor in p for p in allowed):
-        # The customer's router speaks BGP from its interconnect address, which is rarely inside
-        # its own prefixes: without this permit anti-spoof drops the customer's own session.
-        allowed.append(ip_network(att.neighbor))
+    # The customer's router speaks BGP, ND and ICMP from its interconnect address, which is rarely
+    # inside its own prefixes: without these permits anti-spoof drops the customer's own session.
+    for extra in [*att.interconnect, *([ip_network(att.neighbor)] if att.neighbor is not None else [])]:
+        if not any(extra.version == p.version and extra.subnet_of(p) for p in allowed):  # type: ignore[arg-type]
+            allowed.append(extra)
     return AntiSpoof(
         ids=tuple(sorted(e.id for e in items)),
         customer=cid,
         interface=att.interface,
         allowed=tuple(sorted(allowed, key=_key)),
+        method=device.anti_spoof,
     )
 
 
@@ -397,6 +404,13 @@ def render_section(
     ``ranges`` confines entries placed in an operator's object to enforcer's reserved range.
     """
     platform = section.device.platform
+    slots = platform_info(platform, templates_dir).slots
+    if section.set_chains is None and slots is not None and slots.set_chains:
+        # Not composed against a live config (goldens, validate, a device never read): every
+        # Junos list is free. Imported here: compose_junos builds on the render's types.
+        from .compose_junos import compose_junos
+
+        section = compose_junos(section, None, slots)[0]
     try:
         template = environment(templates_dir).get_template(f"{platform.value}/section.j2")
         text = template.render(section=section, device=section.device, ActionKind=ActionKind)
@@ -407,20 +421,32 @@ def render_section(
     lines = [ln.rstrip() for ln in text.splitlines()]
     while lines and not lines[-1]:
         lines.pop()
-    return number("\n".join(lines) + "\n", live, ranges) if lines else ""
+    if not lines:
+        return ""
+    text = number("\n".join(lines) + "\n", live, ranges)
+    tree = platform_info(platform, templates_dir).tree
+    if slots is not None and slots.set_chains:
+        return setconf.canonical(text, slots)
+    return canonical(text, tree) if tree is not None else text
 
 
 def render_push(
-    device: Device, desired: str, live: str, removed: list[str], templates_dir: Path = TEMPLATES_DIR
+    device: Device, desired: str, live: str, removed: list[str], templates_dir: Path = TEMPLATES_DIR,
+    config: str | None = None,
 ) -> str:
     """The merge candidate that turns ``live`` into ``desired`` on this platform: the exact text sent.
 
     Line-oriented platforms (a ``tree`` in platform.yaml) get the ordered, entry-level diff of
     :mod:`enforcer.conftree`; the others print their ``push.j2`` (nftables replaces its own table
     atomically, Junos deletes and sets changed objects, OpenFlow states the whole flow set).
-    ``removed`` is kept for those templates; the tree diff finds what left by itself.
+    ``removed`` is kept for those templates; the tree diff finds what left by itself. Junos
+    (``slots.set_chains``) gets :func:`enforcer.setconf.candidate`, which reads the operator's
+    values of each list it rewrites from the device's full ``config``.
     """
     info = platform_info(device.platform, templates_dir)
+    if info.slots is not None and info.slots.set_chains:
+        lines = setconf.candidate(live, desired, config or None, info.slots)
+        return "\n".join(lines) + "\n" if lines else "\n"
     if info.tree is not None:
         lines = _differ(device.platform, templates_dir).candidate(live, desired)
         return "\n".join(ln.rstrip() for ln in lines) + "\n" if lines else "\n"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from .inventory import Device
+from .inventory import AntiSpoofMethod, Device
 from .model import BLACKHOLE, ActionKind, Address, Community, Direction, Prefix, Protocol, Violation
 
 
@@ -68,6 +68,19 @@ class RtbhGuard(BaseModel):
     into: str | None = None
 
 
+class NeighborBinding(BaseModel):
+    """What enforcer binds on one customer BGP session in one address family (its own objects
+    only; entries composed into the operator's objects bind nothing): the inbound prefix-list
+    of a prefix-filter, the outbound RTBH guard. One per session and family, so the templates
+    print a session's lines together, as the device lists them."""
+
+    model_config = ConfigDict(frozen=True)
+    neighbor: Address
+    family: int
+    prefix_list: str | None = None
+    route_map_out: str | None = None
+
+
 class InterfaceAcl(BaseModel):
     """The one inbound ACL (Junos: filter) of one interface and family. Decided here, not in the
     templates: an interface with anti-spoof gets the anti-spoof ACL, which also carries the acl
@@ -110,14 +123,39 @@ class ComposedAcl(BaseModel):
     family: int
 
 
+class SetChain(BaseModel):
+    """Junos: one ordered list enforcer composes with (:mod:`enforcer.compose_junos`), printed
+    ``set <slot> [<form>] <value>`` per value in order: an interface's ``filter input-list`` /
+    ``filter input`` (``form``), a BGP group's or neighbour's ``import`` / ``export`` chain. It
+    holds the operator's values too once enforcer's are in it: the list is rewritten whole."""
+
+    model_config = ConfigDict(frozen=True)
+    slot: str
+    form: str = ""
+    values: tuple[str, ...]
+
+    @property
+    def path(self) -> str:
+        return f"{self.slot} {self.form}".rstrip()
+
+
 class AntiSpoof(_Entry):
-    """Only ``allowed`` may source traffic arriving on ``interface``: the customer's own prefixes
-    and its BGP neighbour address (so the customer's session stays up). Link-local and ICMPv6
-    neighbour discovery are permitted by each platform's template."""
+    """Only ``allowed`` may source traffic arriving on ``interface``: the customer's own prefixes,
+    the attachment's interconnect subnets and its BGP neighbour address (so the customer's session
+    stays up). Link-local and ICMPv6 neighbour discovery are permitted by each platform's template
+    (their spelling differs; what is permitted does not). ``method``: the device's choice; with
+    uRPF the router's reverse-path check replaces the list (``templates/<platform>/urpf.j2``)."""
 
     customer: str
     interface: str
     allowed: tuple[Prefix, ...]
+    method: AntiSpoofMethod = AntiSpoofMethod.ACL
+
+    @property
+    def urpf(self) -> str | None:
+        """``rx`` (strict: the source is routed back out of this interface) or ``any`` (loose:
+        the source is routed at all), the keyword every vendor's uRPF command takes; None for acl."""
+        return {AntiSpoofMethod.URPF_STRICT: "rx", AntiSpoofMethod.URPF_LOOSE: "any"}.get(self.method)
 
 
 class MeteredRate(BaseModel):
@@ -147,12 +185,32 @@ class Section(BaseModel):
     #: the inbound ACL per interface and family, sorted by (interface, family)
     interface_acls: tuple[InterfaceAcl, ...] = ()
     composed_acls: tuple[ComposedAcl, ...] = ()
+    #: Junos: the filter lists and import/export chains holding enforcer's objects, decided by
+    #: enforcer.compose_junos; None: not composed against a live config (every slot free)
+    set_chains: tuple[SetChain, ...] | None = None
+    #: Junos: families whose free filter lists end in enforcer's ENFORCER-ACCEPT-V4/-V6 filter
+    accept_filters: tuple[int, ...] = ()
     #: OpenFlow: each rate limit that owns a flow, with its meter id (offset in the device's band)
     metered: tuple[MeteredRate, ...] = ()
     #: customer BGP sessions on the device (inventory); enforcer.compose guards those the device has
     customer_neighbors: tuple[Address, ...] = ()
     unsupported: tuple[tuple[int, ActionKind], ...] = ()
     protected: tuple[int, ...] = ()
+
+    @property
+    def neighbor_bindings(self) -> tuple[NeighborBinding, ...]:
+        """Enforcer's bindings per customer session and family, by family then address."""
+        found: dict[tuple[int, int, int], dict] = {}
+        for f in self.prefix_filters:
+            for family in (4, 6):
+                if f.denied_of(family):
+                    found.setdefault((family, f.neighbor.version, int(f.neighbor)), {"neighbor": f.neighbor})[
+                        "prefix_list"] = f"ENFORCER-HIJACK-{f.customer}-V{family}"
+        for g in self.rtbh_guards:
+            if g.into is None:
+                found.setdefault((g.family, g.neighbor.version, int(g.neighbor)), {"neighbor": g.neighbor})[
+                    "route_map_out"] = "ENFORCER-RTBH-GUARD"
+        return tuple(NeighborBinding(family=key[0], **fields) for key, fields in sorted(found.items()))
 
     def is_empty(self) -> bool:
         return not (

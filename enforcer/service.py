@@ -362,11 +362,13 @@ def apply(
     actor: str = "operator",
     source: str = "cli",
     on_done: Callable[[DevicePlan, PushResult | None], None] | None = None,
+    wait: float = 0.0,
 ) -> list[tuple[DevicePlan, PushResult | None]]:
     """Plan and push each device in parallel; ``dry_run`` plans only. One failure stops no other.
 
     Each device is pushed under its lease (:mod:`enforcer.lease`): while another process or
-    instance pushes it, its result is "device busy: pushed by X since T" and nothing is sent.
+    instance pushes it, its result is "device busy: pushed by X since T" and nothing is sent;
+    with ``wait`` it waits up to that many seconds for the lease first.
     ``on_done(plan, result)`` is called from the worker as each device finishes (a progress bar,
     the console's device board).
     """
@@ -385,7 +387,8 @@ def apply(
         span = {"holder": holder}  # when the lease was held, for the audit: pushes to a device never overlap
         try:
             # The lease first: settling a pending commit and pushing are for one pusher at a time.
-            lease = nullcontext() if dry_run else device_lease(ctx.store, dev.name, holder, ctx.settings.lease_ttl)
+            lease = (nullcontext() if dry_run
+                     else device_lease(ctx.store, dev.name, holder, ctx.settings.lease_ttl, wait))  # fmt: skip
             with lease, ctx.driver(dev) as drv:
                 span["started"] = now().isoformat()
                 p = _plan_with(ctx, dev, enforcements, drv, at, settle=not dry_run)

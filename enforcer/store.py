@@ -248,6 +248,19 @@ class Store:
                 q = q.where(DecisionRow.target == str(target))
             return [decision_record(r) for r in s.scalars(q).all()]
 
+    def holds(self, source: str, actor: str) -> list[tuple[str, str]]:
+        """``(target, cause)`` of every hold ``source``/``actor`` has on a current decision: what a
+        detector that can list its own open alerts (CrowdSec's startup stream) compares them with."""
+        with self.session() as s:
+            rows = s.execute(
+                select(DecisionRow.target, HolderRow.cause)
+                .join(HolderRow, HolderRow.decision_id == DecisionRow.id)
+                .where(HolderRow.source == source, HolderRow.actor == actor,
+                       DecisionRow.status.in_((Status.ACTIVE.value, Status.PENDING.value)))
+                .order_by(DecisionRow.id, HolderRow.cause)
+            ).all()
+        return [(target, cause) for target, cause in rows]
+
     def count_active(self) -> int:
         with self.session() as s:
             return (

@@ -13,4 +13,16 @@ eval "$pg"
 # Stop the database only if this run started it (a developer's running cluster stays up).
 [ -z "${ENFORCER_PG_STARTED:-}" ] || trap 'bash scripts/postgres.sh stop' EXIT
 .venv/bin/ruff check enforcer tests bench
-.venv/bin/pytest -q -p no:cacheprovider "$@"
+if [ "$#" -gt 0 ]; then
+  # A developer's selection (a file, -k …): run just that, in one process.
+  .venv/bin/pytest -q -p no:cacheprovider "$@"
+  exit $?
+fi
+# The tests outside the lab run on every core (pytest-xdist, one file per worker: module fixtures stay
+# shared; each worker gets its own PostgreSQL database, tests/conftest.py). The lab tests share one
+# session lab and real daemons, so they run after, in one process.
+workers="${ENFORCER_TEST_WORKERS:-$(nproc)}"
+status=0
+.venv/bin/pytest -q -p no:cacheprovider -m "not lab" -n "$workers" --dist loadfile || status=$?
+.venv/bin/pytest -q -p no:cacheprovider -m lab || status=$?
+exit "$status"

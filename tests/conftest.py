@@ -12,6 +12,27 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_INVENTORY = REPO / "inventory" / "example"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Give each pytest-xdist worker its own PostgreSQL database.
+
+    The PostgreSQL tests reset the schema of the database they are given; two workers sharing one
+    would reset each other's tables mid-test. ``scripts/test.sh`` runs the unit part with xdist.
+    """
+    worker, url = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get("ENFORCER_TEST_PG")
+    if not (worker and url):
+        return
+    import sqlalchemy
+
+    name = f"enforcer_test_{worker}"
+    server = sqlalchemy.engine.make_url(url)
+    engine = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if conn.execute(sqlalchemy.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
+            conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    os.environ["ENFORCER_TEST_PG"] = server.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'enforcer.db'}"

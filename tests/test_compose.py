@@ -9,6 +9,7 @@ driver reads the snapshot), and the candidate the way `enforcer apply` sends it.
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_network
@@ -40,6 +41,7 @@ ip route 0.0.0.0/0 192.0.2.98
 router bgp 65000
  neighbor 192.0.2.98 remote-as 64496
  neighbor 192.0.2.109 remote-as 64500
+ neighbor 192.0.2.125 remote-as 64501
  !
  address-family ipv4 unicast
   neighbor 192.0.2.98 route-map UPSTREAM-OUT out
@@ -294,8 +296,8 @@ def test_enforcers_own_list_is_refreshed_on_the_neighbour_it_is_bound_to(ctx_wit
 
 
 def test_a_platform_without_a_refresh_command_sends_none(ctx_with):
-    plan, _ = plan_and_candidate(ctx_with("ios-edge1", IOS_OCCUPIED), "ios-edge1",
-                                 [hijack(501, "203.0.113.128/25")])
+    plan, _ = plan_and_candidate(ctx_with("iosxr-edge1", IOSXR_POLICY.replace("   route-policy CUST-GLOBEX-IN in\n", "")),
+                                 "iosxr-edge1", [hijack(501, "203.0.113.128/25", "globex")])
     assert plan.has_changes and plan.after_commit == []
 
 
@@ -681,11 +683,22 @@ def test_shared_running_fixtures_occupied_composes_and_no_room_refuses(ctx_with,
     assert f"interface {iface} inbound ACL (IPv4): refused ({name}): ACL {name} uses sequence 1" in plan.error
 
 
-def test_ios_ipv6_acl_with_default_numbers_prints_none_and_is_refused(ctx_with):
-    """IOS prints default-numbered IPv6 ACL entries without a number (the shared fixture): enforcer
-    cannot place an entry before them, so it refuses rather than guess."""
+def test_ios_ipv6_acl_with_default_numbers_composes_before_the_operators_first_entry(ctx_with):
+    """IOS prints default-numbered IPv6 ACL entries with their numbers (` sequence 10 permit …`,
+    tests/fixtures/running/README.md): enforcer's deny goes in at sequence 1, before them."""
     occupied = (RUNNING / "ios" / "occupied.txt").read_text()
     plan, candidate = plan_and_candidate(ctx_with("ios-edge1", occupied), "ios-edge1", [acl(602, "2001:db8:300::/48")])
+    assert plan.error is None, plan.error
+    slot = next(s for s in plan.slots if s.slot == "interface GigabitEthernet0/0/1 inbound ACL (IPv6)")
+    assert (slot.mode.value, slot.operator_object) == ("composed", "CUST-ACME-IN-V6")
+    assert f"ipv6 access-list CUST-ACME-IN-V6\n{V6_DENY}\n" in candidate
+
+
+def test_an_unnumbered_ios_ipv6_acl_is_refused(ctx_with):
+    """Entries without numbers (as older IOS prints them): nothing to place enforcer's deny before."""
+    occupied = (RUNNING / "ios" / "occupied.txt").read_text()
+    unnumbered = re.sub(r"(?m)^ sequence \d+ ", " ", occupied)  # the IPv6 ACL is the only one numbered so
+    plan, candidate = plan_and_candidate(ctx_with("ios-edge1", unnumbered), "ios-edge1", [acl(602, "2001:db8:300::/48")])
     assert candidate is None
     assert ("interface GigabitEthernet0/0/1 inbound ACL (IPv6): refused (CUST-ACME-IN-V6): ACL CUST-ACME-IN-V6 "
-            "has an entry without a sequence number (remark BCP38: acme sources only)") in plan.error
+            "has an entry without a sequence number (permit ipv6 2001:DB8:100::/48 any)") in plan.error

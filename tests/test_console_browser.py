@@ -1,8 +1,8 @@
 """Issue 14.1: the web console in a real browser (Debian's headless Chromium under Selenium) against a
 running ``enforcer serve`` with its reconcile loop, over the example inventory's devices.
 
-``ENFORCER_SCREENSHOTS=docs/console`` also saves a screenshot of each page there (how the committed
-ones were made).
+``ENFORCER_SCREENSHOTS=FOLDER`` also saves a screenshot of each page there; the committed ones in
+``docs/console/`` come from the same pages against the lab (``tests/lab/test_console_lab.py``).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -33,13 +34,14 @@ CHROMIUM_FLAGS = (
 )  # fmt: skip
 
 
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[dict]:
+@contextmanager
+def serving(folder: Path) -> Iterator[dict]:
+    """``enforcer serve`` over the example inventory and a new store in ``folder``, with its tokens."""
     env = {
         **os.environ,
-        "ENFORCER_DB": f"sqlite:///{tmp_path / 'enforcer.db'}",
+        "ENFORCER_DB": f"sqlite:///{folder / 'enforcer.db'}",
         "ENFORCER_INVENTORY": str(EXAMPLE_INVENTORY),
-        "ENFORCER_OUTPUT": str(tmp_path / "out"),
+        "ENFORCER_OUTPUT": str(folder / "out"),
     }
     ctx = service.Context.open(Settings.from_env(db=env["ENFORCER_DB"], inventory=EXAMPLE_INVENTORY))
     tokens = {
@@ -47,15 +49,29 @@ def serve(tmp_path: Path) -> Iterator[dict]:
         "detector": create_token(ctx.store, "fastnetmon", "detector", ("ddos-victim", "spam")),
     }
     with serve_process(serve_options=["--interval", "600", "--log-level", "warning"], env=env,
-                       log=tmp_path / "serve.log") as url:
+                       log=folder / "serve.log") as url:
         yield {"url": url, "tokens": tokens, "ctx": ctx}
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+def serve(tmp_path: Path) -> Iterator[dict]:
+    with serving(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def live_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """One serve for the live-update tests: each blocks its own address, none expects an empty store."""
+    with serving(tmp_path_factory.mktemp("live")) as running:
+        yield running
+
+
+@contextmanager
+def chromium(profile: Path) -> Iterator[webdriver.Chrome]:
+    """Debian's headless Chromium under chromedriver, its profile in ``profile``; quit on the way out."""
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium'}"):
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"))
     driver.implicitly_wait(0)
@@ -63,6 +79,12 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    with chromium(tmp_path / "chromium") as driver:
+        yield driver
 
 
 def wait(driver: webdriver.Chrome, condition, seconds: float = 60):
@@ -76,6 +98,14 @@ def log_in(browser: webdriver.Chrome, url: str, token: str, page: str) -> None:
     browser.find_element(By.ID, "token").send_keys(token)
     browser.find_element(By.ID, "login").click()
     wait(browser, lambda d: d.current_url.endswith(f"/console/{page}"))
+
+
+def approve(browser: webdriver.Chrome, decision: int, reason: str) -> None:
+    """What an operator does on the approvals page: type a reason, press Approve, see it confirmed."""
+    form = browser.find_element(By.CSS_SELECTOR, f"form[action='/console/decisions/{decision}/approve']")
+    form.find_element(By.NAME, "reason").send_keys(reason)
+    form.find_element(By.NAME, "approve").click()
+    wait(browser, lambda d: f"decision {decision}: approved" in text(d, "#main"))
 
 
 def hook(serve: dict, body: dict) -> dict:
@@ -112,12 +142,47 @@ def test_block_made_through_a_hook_appears_on_the_open_page_without_a_reload(ser
 
     wait(browser, lambda d: "203.0.113.7/32" in text(d, "#active"))
     assert browser.execute_script("return window.__same_page") == "yes"
+    assert live_mode(browser) == "sse"  # followed through /console/events, not the poller
     row = text(browser, "#active tbody tr")
     assert "spam" in row and "Users shall not transmit unsolicited e-mail" in row  # the AUP clause, quoted
     assert "Globex" in row and "acl" in row and "linux-edge1" in row
     first = text(browser, "#active .countdown")
     wait(browser, lambda d: text(d, "#active .countdown") != first, 10)  # it ticks, to the second
     screenshot(browser, "active")
+
+
+def live_mode(browser: webdriver.Chrome) -> str:
+    """How the page follows the server: ``sse`` (event stream open) or ``poll`` (the fallback)."""
+    return browser.execute_script("return document.documentElement.dataset.live || ''")
+
+
+def test_without_eventsource_the_open_page_falls_back_to_polling_and_still_follows(live_serve, browser):
+    serve = live_serve
+    # every page this browser opens from now on has no EventSource, as in a browser without SSE
+    browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": "delete window.EventSource;"})
+    log_in(browser, serve["url"], serve["tokens"]["operator"], "active")
+    assert live_mode(browser) == "poll"
+    browser.execute_script("window.__same_page = 'yes'")
+
+    hook(serve, {"target": "203.0.113.8", "violation": "spam", "reason": "second run", "ttl": "2h"})
+
+    wait(browser, lambda d: "203.0.113.8/32" in text(d, "#active"))
+    assert browser.execute_script("return window.__same_page") == "yes" and live_mode(browser) == "poll"
+
+
+def test_the_event_stream_needs_a_session_and_announces_a_change_when_a_hook_blocks(live_serve):
+    serve = live_serve
+    with httpx.Client(base_url=serve["url"], timeout=30) as c:
+        assert c.get("/console/events").status_code == 303  # no session: to the login form
+        session = {"Cookie": f"enforcer_session={_session(serve, c)}"}
+        with c.stream("GET", "/console/events", headers=session) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.iter_lines()
+            first = next(line for line in lines if line.startswith("data: "))  # the version now, at once
+            hook(serve, {"target": "203.0.113.9", "violation": "spam", "ttl": "2h"})
+            # the next version differs (keep-alive comments in between are skipped)
+            following = next(line for line in lines if line.startswith("data: "))
+    assert following != first
 
 
 def test_operator_approves_a_held_decision_and_sees_the_device_turn_in_sync(serve, browser):
@@ -130,10 +195,7 @@ def test_operator_approves_a_held_decision_and_sees_the_device_turn_in_sync(serv
     decision = next(r for r in service.list_decisions(serve["ctx"]) if r.status.value == "pending")
     assert "203.0.112.0/23" in row_text(browser, "approvals", "data-decision", str(decision.id)), held
     screenshot(browser, "approvals")
-    form = browser.find_element(By.CSS_SELECTOR, f"form[action='/console/decisions/{decision.id}/approve']")
-    form.find_element(By.NAME, "reason").send_keys("confirmed with the customer")
-    form.find_element(By.NAME, "approve").click()
-    wait(browser, lambda d: f"decision {decision.id}: approved" in text(d, "#main"))
+    approve(browser, decision.id, "confirmed with the customer")
 
     browser.get(f"{serve['url']}/console/devices")
     # frr-edge1 carries the victim's blackhole: its state follows the push the approval kicked off

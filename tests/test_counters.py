@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from enforcer.counters import Counter, by_decision, nft_counters
 
 # `nft -j list table inet enforcer` from nftables 1.0.6 (Debian 12) with a counted set and two
@@ -62,6 +64,52 @@ def test_a_block_that_never_counts_is_flagged_and_one_whose_traffic_stopped_too(
     s.observe({1: Counter(), 2: Counter(packets=900, bytes=54_000)}, at=1000)
     assert s.flag(2, at=1000) == "traffic stopped 11 min ago"
     assert s.flag(3, at=1000) is None  # never read: no claim either way
+
+
+def test_the_idle_threshold_is_each_categorys_playbook_flag_idle_after(tmp_path):
+    from datetime import timedelta
+
+    from enforcer import service
+    from enforcer.counters import CounterCache
+    from enforcer.model import Decision, Violation
+    from enforcer.settings import Settings
+
+    from .conftest import EXAMPLE_INVENTORY
+
+    ctx = service.Context.open(Settings(inventory=EXAMPLE_INVENTORY, db=f"sqlite:///{tmp_path / 'e.db'}"))
+    books = dict(ctx.playbooks)
+    books[Violation.SCANNING] = books[Violation.SCANNING].model_copy(update={"flag_idle_after": timedelta(hours=2)})
+    ctx.__dict__["playbooks"] = books  # as if playbooks/scanning.yaml said `flag_idle_after: 2h`
+    assert books[Violation.SPAM].flag_idle_after == timedelta(minutes=10)  # the default
+
+    def block(target: str, violation: str) -> int:
+        d = Decision.model_validate({"target": target, "violation": violation, "actor": "noc", "source": "cli"})
+        return service.submit(ctx, d).decision_id
+
+    scanner, spammer = block("203.0.113.7", "scanning"), block("203.0.113.8", "spam")
+    cache = CounterCache(ctx, ttl=0)
+    # the example inventory's devices are offline and count nothing: read as zero for the sampler
+    cache.sampler.observe({scanner: Counter(), spammer: Counter()}, at=0)
+    cache.read(at=0)
+    assert cache.sampler.flag(spammer, at=900) == "no traffic seen"  # 15 min > spam's 10
+    assert cache.sampler.flag(scanner, at=900) is None  # scanning waits 2 h
+    assert cache.sampler.flag(scanner, at=7200) == "no traffic seen"
+
+
+def test_a_playbook_with_a_bad_flag_idle_after_is_refused_naming_the_field(tmp_path):
+    import shutil
+
+    from enforcer.model import EnforcerError
+    from enforcer.policy import load_playbooks
+
+    from .conftest import REPO
+
+    folder = tmp_path / "playbooks"
+    shutil.copytree(REPO / "playbooks", folder)
+    path = folder / "scanning.yaml"
+    path.write_text(path.read_text() + "flag_idle_after: soon\n")
+    with pytest.raises(EnforcerError, match="flag_idle_after"):
+        load_playbooks(folder)
 
 
 def test_a_playbook_that_opts_in_lifts_an_idle_block_early_and_others_stay(tmp_path):

@@ -8,6 +8,7 @@ that nothing runs: values travel as positional arguments only.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from ipaddress import ip_network
 from pathlib import Path
@@ -16,8 +17,9 @@ import pytest
 
 from enforcer.drivers.base import DriverError
 from enforcer.drivers.linux import _COMMIT, LinuxDriver
-from enforcer.inventory import Attachment, Customer, Device, Inventory, Platform
+from enforcer.inventory import Attachment, Customer, Device, Inventory, InventoryError, Platform, load_inventory
 from enforcer.lab.probes import eventually
+from enforcer.resources import EXAMPLE_INVENTORY
 from enforcer.validate import validate_limits
 
 FW = Device(name="fw", platform=Platform.NFTABLES, role="edge", attach_interfaces=("eth1",))
@@ -69,3 +71,35 @@ def test_validate_names_an_interface_longer_than_linux_allows_on_each_device_it_
         "inventory: customers.cust1.attachments.0.interface: 'customer-port-16' is 16 characters; "
         "nftables on fw allows 15"
     ]
+
+
+def _example_with(tmp_path: Path, old: str, new: str, file: str = "customers.yaml") -> Path:
+    inv = shutil.copytree(EXAMPLE_INVENTORY, tmp_path / "inv")
+    text = (inv / file).read_text()
+    assert old in text
+    (inv / file).write_text(text.replace(old, new, 1))
+    return inv
+
+
+def test_an_inventory_naming_a_16_character_nftables_interface_is_refused_when_loaded_naming_the_field(tmp_path):
+    """Issue 11.4 at load time: nft would refuse every push to the box, so no command gets that far."""
+    inv = _example_with(tmp_path, "{device: linux-edge1, interface: eth1,", "{device: linux-edge1, interface: customer-port-16,")
+    with pytest.raises(InventoryError) as err:
+        load_inventory(inv)
+    assert err.value.problems == [
+        f"{inv / 'customers.yaml'}: acme.attachments.3.interface: 'customer-port-16' is 16 characters; "
+        "nftables on linux-edge1 allows 15"
+    ]
+
+
+def test_validate_refuses_a_device_attach_interface_over_the_limit_in_one_line_exit_2(tmp_path, cli):
+    inv = _example_with(tmp_path, "attach_interfaces: [eth1, eth2]\n  snapshot: snapshots/linux",
+                        "attach_interfaces: [eth1, uplink-to-core-1]\n  snapshot: snapshots/linux", "hosts.yaml")
+    code, out, err = cli("--inventory", str(inv), "validate")
+    assert code == 2, out + err
+    lines = [ln for ln in (out + err).splitlines() if "uplink-to-core-1" in ln]
+    assert lines == [f"{inv / 'hosts.yaml'}: linux-edge1.attach_interfaces.1: 'uplink-to-core-1' is 16 characters; "
+                     "nftables on linux-edge1 allows 15"], out + err
+    assert "Traceback" not in out + err
+    code, out, err = cli("--inventory", str(inv), "block", "203.0.113.9", "--violation", "spam", "--reason", "t")
+    assert code == 2 and "linux-edge1.attach_interfaces.1" in out + err, out + err

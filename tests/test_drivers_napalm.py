@@ -24,6 +24,7 @@ from napalm.iosxr_netconf.iosxr_netconf import IOSXRNETCONFDriver
 from napalm.junos.junos import JunOSDriver
 from napalm.nxos_ssh.nxos_ssh import NXOSSSHDriver
 
+from enforcer.compose import live_section
 from enforcer.drivers import get_driver
 from enforcer.drivers.base import CommitRefused, DriverError, extract_managed
 from enforcer.drivers.napalm import NapalmDriver
@@ -130,7 +131,9 @@ def test_a_merge_the_device_rejects_becomes_a_driver_error_with_the_devices_reas
 
 
 def test_commit_confirmed_is_pending_until_confirmed_and_cannot_stack(tmp_path, creds):
-    _answers(tmp_path, load_merge_candidate__1={}, commit_config__1={}, confirm_commit__1={}, commit_config__2={})
+    running = {"running": RUNNING, "startup": "", "candidate": ""}  # each commit records what it changes
+    _answers(tmp_path, load_merge_candidate__1={}, commit_config__1={}, confirm_commit__1={}, commit_config__2={},
+             get_config__1=running, get_config__2=running)
     with NapalmDriver(_device(tmp_path)) as drv:
         drv.load_merge_candidate("ip access-list extended ENFORCER-IN-V4\n")
         drv.commit_config(revert_in=60)
@@ -151,7 +154,8 @@ class _NoRevertDriver(MockDriver):
 
 
 def test_platform_without_commit_confirmed_still_commits_and_says_so(tmp_path, creds):
-    _answers(tmp_path, load_merge_candidate__1={}, commit_config__1={})
+    _answers(tmp_path, load_merge_candidate__1={}, commit_config__1={},
+             get_config__1={"running": RUNNING, "startup": "", "candidate": ""})
     with NapalmDriver(_device(tmp_path), network_driver=_NoRevertDriver) as drv:
         drv.load_merge_candidate("ip access-list extended ENFORCER-IN-V4\n")
         drv.commit_config(revert_in=60)
@@ -277,5 +281,21 @@ def test_every_napalm_platform_reads_the_running_config_the_device_prints(tmp_pa
     is the one the render is compared with (and an occupied box has none of enforcer's lines)."""
     section, _ = _read_through_napalm(platform, variant, tmp_path, creds)
     printed = (FIXTURES / platform.value / f"{variant}.txt").read_text()
-    assert section == extract_managed(printed, platform_info(platform))
+    # as every driver cuts it (Junos: enforcer's lists whole and last, enforcer.setconf)
+    device = load_inventory(REPO / "inventory" / "example").device(EDGE[platform][0])
+    assert section == live_section(device, printed, extract_managed(printed, platform_info(platform)))
     assert bool(section) is (variant == "enforced")
+
+
+def test_the_soft_refresh_after_a_commit_goes_through_napalm_cli_and_a_refusal_names_the_command(tmp_path, creds):
+    """IOS needs `clear ip bgp X soft in` after an inbound prefix-list changed (enforcer.refresh):
+    the push sends it with NAPALM's ``cli``; the device refusing it is the device's error."""
+    refresh = "clear ip bgp 192.0.2.101 soft in"
+    (tmp_path / "cli.1.clear_ip_bgp_192_0_2_101_soft_in.0").write_text("")
+    (tmp_path / "cli.2.clear_ip_bgp_192_0_2_101_soft_in.0").write_text(
+        "clear ip bgp 192.0.2.101 soft in\n                   ^\n% Invalid input detected at '^' marker.\n")
+    with NapalmDriver(_device(tmp_path)) as drv:
+        drv.run_after_commit([refresh])
+        with pytest.raises(DriverError, match="clear ip bgp 192.0.2.101 soft in: .*Invalid input") as err:
+            drv.run_after_commit([refresh])
+    assert err.value.device == "core1"

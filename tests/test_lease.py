@@ -61,29 +61,41 @@ def test_a_second_pusher_is_told_the_device_is_busy_and_by_whom(ctx):
     assert next(r for _, r in service.apply(ctx, frr)).ok
 
 
+class SlowPusher:
+    """The serve loop pushing ``device`` on its own thread, stopped inside its commit until ``finish()``."""
+
+    def __init__(self, ctx: service.Context, device: str, tmp_path):
+        self.in_commit, self._finish, self.results = threading.Event(), threading.Event(), []
+        in_commit, finish = self.in_commit, self._finish
+
+        class SlowCommit(OfflineDriver):
+            def commit_config(self, revert_in: int | None = None) -> None:
+                in_commit.set()
+                assert finish.wait(30), "the test never let the commit finish"
+                super().commit_config(revert_in)
+
+        slow = service.Context(settings=ctx.settings, store=ctx.store,
+                               driver_factory=lambda dev: SlowCommit(dev, output_dir=tmp_path / "out",
+                                                                     last_applied=None))  # fmt: skip
+        self._thread = threading.Thread(target=lambda: self.results.extend(
+            service.apply(slow, device, source="reconcile", actor="enforcer")))
+        self._thread.start()
+        assert in_commit.wait(30)
+
+    def finish(self):
+        self._finish.set()
+        self._thread.join(30)
+        [(_, result)] = self.results
+        return result
+
+
 def test_a_pusher_mid_commit_keeps_the_device_and_its_commit_completes(ctx, tmp_path):
     """A slow commit on one thread (the serve loop) while another (CLI apply) tries the same device."""
     frr = _frr(ctx)
-    in_commit, finish = threading.Event(), threading.Event()
-
-    class SlowCommit(OfflineDriver):
-        def commit_config(self, revert_in: int | None = None) -> None:
-            in_commit.set()
-            assert finish.wait(30), "the test never let the commit finish"
-            super().commit_config(revert_in)
-
-    slow = service.Context(settings=ctx.settings, store=ctx.store,
-                           driver_factory=lambda dev: SlowCommit(dev, output_dir=tmp_path / "out", last_applied=None))
-    first: list = []
-    pusher = threading.Thread(target=lambda: first.extend(service.apply(slow, frr, source="reconcile",
-                                                                         actor="enforcer")))
-    pusher.start()
-    assert in_commit.wait(30)
+    first = SlowPusher(ctx, frr, tmp_path)
     [(_, second)] = service.apply(ctx, frr, actor="alice")
     assert not second.ok and "device busy: pushed by reconcile enforcer on " in second.error
-    finish.set()
-    pusher.join(30)
-    [(_, result)] = first
+    result = first.finish()
     assert result.ok and result.changed, result.error
     assert "203.0.113.50" in ctx.store.last_applied(frr)
 
@@ -146,3 +158,30 @@ def test_a_bad_lease_ttl_is_one_line_naming_it(tmp_path):
                           timeout=120)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
         "error: lease_ttl: Input should be a valid number, unable to parse string as a number"], proc.stderr
+
+
+def test_a_pusher_told_to_wait_takes_the_device_after_the_holders_commit_and_never_cancels_it(ctx, tmp_path):
+    """``apply --wait``: the second pusher polls for the lease and pushes once the first one has
+    committed and let go, instead of being told the device is busy (the lab version,
+    tests/lab/test_one_pusher.py, shows it finds the router already holding the first one's commit)."""
+    frr = _frr(ctx)
+    first = SlowPusher(ctx, frr, tmp_path)
+    second: list = []
+    waiter = threading.Thread(target=lambda: second.extend(service.apply(ctx, frr, actor="alice", wait=120)))
+    waiter.start()
+    assert lease.current(ctx.store, frr)[0].startswith("reconcile enforcer on ")
+    one = first.finish()
+    waiter.join(120)
+    assert not waiter.is_alive()
+    [(_, two)] = second
+    assert one.ok and one.changed, one.error
+    assert two.ok, two.error  # waited: not "device busy"
+    assert lease.current(ctx.store, frr) is None
+
+
+def test_a_bounded_wait_still_reports_the_device_busy_when_the_holder_keeps_it(ctx):
+    frr = _frr(ctx)
+    with lease.device_lease(ctx.store, frr, "serve on noc1 pid 4242"):
+        [(_, result)] = service.apply(ctx, frr, actor="alice", wait=lease.WAIT_POLL * 2)
+    assert not result.ok and result.error.startswith("device busy: pushed by serve on noc1 pid 4242 since ")
+    assert ctx.store.last_applied(frr) is None

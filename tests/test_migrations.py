@@ -11,13 +11,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
 from enforcer import service
-from enforcer.migrate import current, head
+from enforcer.migrate import BEFORE_ALEMBIC, config, current, head
 from enforcer.model import Decision, now
 from enforcer.settings import Settings
 from enforcer.store import DuplicateDecision, Store
+from enforcer.tables import Base
 
 from .conftest import EXAMPLE_INVENTORY
 
@@ -113,3 +117,37 @@ def test_a_current_store_opens_again_without_changes(tmp_path):
     Store(url)
     store = Store(url)
     assert current(store.engine) == head()
+
+
+def test_the_migrations_alone_build_every_table_and_column_the_store_uses(old_store):
+    """Nothing is left to the create-missing step: Alembic's comparison of the schema the migrations
+    build with the models finds no table or column to add (the saved plans' change serial, the
+    notice outbox)."""
+    engine = create_engine(old_store)
+    with engine.begin() as conn:
+        cfg = config(conn)
+        command.stamp(cfg, BEFORE_ALEMBIC)
+        command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        missing = [d for d in compare_metadata(MigrationContext.configure(conn), Base.metadata)
+                   if isinstance(d, tuple) and d[0] in ("add_table", "add_column")]  # fmt: skip
+    engine.dispose()
+    assert missing == []
+    store = Store(old_store)
+    before = store.serial()
+    d = Decision(target="203.0.113.12", violation="spam", source="cli")
+    store.add_decision(d, customer=None, step=0, clause="c", expires_at=None, enforcements=[])
+    assert store.serial() == before + 1
+
+
+def test_a_store_whose_serial_the_create_missing_step_made_upgrades_past_it(tmp_path):
+    """Stores at 0002 made since saved plans came in already have the serial: it is kept, not recreated."""
+    url = f"sqlite:///{tmp_path / 'at-0002.db'}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        Base.metadata.create_all(conn)
+        conn.exec_driver_sql("INSERT INTO serial (id, value) VALUES (1, 41)")
+        command.stamp(config(conn), "0002")
+    engine.dispose()
+    store = Store(url)
+    assert current(store.engine) == head() and store.serial() == 41

@@ -89,11 +89,11 @@ def test_a_render_error_is_reported_once_and_retried_only_when_the_decisions_cha
     real = push.render_push
     attempts: list[str] = []
 
-    def broken_on_frr(device, *args):
+    def broken_on_frr(device, *args, **kwargs):
         if device.name == frr:
             attempts.append(frr)
             raise RenderError("template frr/push.j2: 'comment' is undefined")
-        return real(device, *args)
+        return real(device, *args, **kwargs)
 
     monkeypatch.setattr(push, "render_push", broken_on_frr)
     service.submit(ctx, Decision(target="203.0.113.50", violation="phishing"))

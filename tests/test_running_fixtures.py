@@ -106,16 +106,17 @@ def test_the_managed_section_of_a_real_config_holds_no_operator_line(platform, v
         assert section == "", "a config without enforcer objects has an empty managed section"
 
 
-@pytest.mark.parametrize("platform", [Platform.JUNOS, Platform.EOS, Platform.FRR], ids=str)
+@pytest.mark.parametrize("platform", [Platform.JUNOS, Platform.EOS, Platform.FRR, Platform.IOSXR, Platform.NXOS],
+                         ids=str)
 def test_a_device_already_carrying_enforcers_objects_plans_no_change(inventory, platform, tmp_path):
     """Read → plan converges. Junos only does since the NAPALM driver reads `set` format (as here).
+    IOS XR and NX-OS print their top-level blocks in another order than the render (XR: prefix-set
+    after the interfaces; NX-OS: interfaces after the ACLs and prefix-lists): both sides are
+    compared in the render's order (``tree.block_order``, enforcer.conftree.canonical).
 
-    Not yet for ios, iosxr and nxos. IOS: the IPv4 ACL now converges (numbered entries); the
-    IPv6 ACL is rendered ``sequence 10 …`` while these fixtures hold IOS's default-numbered IPv6
-    entries without a number (see the fixtures' README; one of the two is wrong). IOS XR and NX-OS
-    print their top-level blocks in another order than the render (XR: prefix-set after the
-    interfaces; NX-OS: interfaces after the ACLs and prefix-lists), and the line diff counts that
-    as changes: the plan, and the read-back after a push, need an order-insensitive comparison.
+    Not yet for ios: the IPv4 ACL converges (numbered entries); the IPv6 ACL is rendered
+    ``sequence 10 …`` while these fixtures hold IOS's default-numbered IPv6 entries without a
+    number (see the fixtures' README; one of the two is wrong).
     """
     name, customer = EDGE[platform]
     device = inventory.device(name).model_copy(update={"snapshot": RUNNING / platform.value / "enforced.txt"})

@@ -49,16 +49,20 @@ class Tmux:
     def _tmux(self, *args: str) -> str:
         return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=True).stdout
 
-    def run(self, command: str, deadline: float = 120) -> str:
+    def run(self, command: str, deadline: float = 120, answer: tuple[str, str] | None = None) -> str:
         """Type ``command`` at the prompt, wait until it has finished, return the screen (wrapped
-        lines joined, so a line longer than the terminal shows as one long line)."""
+        lines joined, so a line longer than the terminal shows as one long line). ``answer``:
+        (prompt, reply) — type ``reply`` once ``prompt`` shows, as the operator would."""
         marker = f"__done_{uuid.uuid4().hex[:6]}__"
         self._tmux("send-keys", "-t", "t", "clear", "Enter")
         self._tmux("send-keys", "-t", "t", f"{command}; echo {marker}$?", "Enter")
         end = time.monotonic() + deadline
         while time.monotonic() < end:
-            screen = self._tmux("capture-pane", "-p", "-J", "-t", "t", "-S", "-200")
+            screen = self._tmux("capture-pane", "-p", "-J", "-t", "t", "-S", "-5000")
             lines = screen.splitlines()
+            if answer is not None and any(line.startswith(answer[0]) for line in lines):
+                self.type(answer[1], "Enter")
+                answer = None
             done = [i for i, line in enumerate(lines) if line.startswith(marker)]
             if done:
                 typed = max(i for i, line in enumerate(lines) if f"echo {marker}" in line)
@@ -90,6 +94,17 @@ def tmux(env: dict[str, str]) -> Iterator[Tmux]:
     t.kill()
 
 
+def assert_progress_then_results(screen: str, devices: int) -> None:
+    """What every apply on a terminal ends with: the bar over all devices, then the result table."""
+    assert f"{devices}/{devices} devices" in screen, screen
+    assert "━" in screen, screen  # the bar itself
+    header = next(line for line in screen.splitlines() if line.split()[:3] == ["device", "result", "changes"])
+    assert screen.index(f"{devices}/{devices} devices") < screen.index(header)
+    rows = screen.split(header, 1)[1].splitlines()
+    assert sum(" applied " in f" {r} " for r in rows) >= 2, screen
+    assert all(len(line) <= 80 for line in screen.splitlines()), screen
+
+
 def test_apply_on_a_terminal_shows_progress_over_the_devices_then_a_result_table(env, tmux):
     enforcer(env, "block", "203.0.113.7", "--violation", "spam", "--ttl", "2h")
     devices = len(json.loads(enforcer(env, "plan", "--json")))
@@ -97,12 +112,32 @@ def test_apply_on_a_terminal_shows_progress_over_the_devices_then_a_result_table
 
     screen = tmux.run(f"{ENFORCER} apply --yes")
 
-    assert f"{devices}/{devices} devices" in screen, screen
-    assert "━" in screen, screen  # the bar itself
-    header = next(line for line in screen.splitlines() if line.split()[:3] == ["device", "result", "changes"])
-    rows = screen.split(header, 1)[1].splitlines()
-    assert sum(" applied " in f" {r} " for r in rows) >= 2, screen
-    assert all(len(line) <= 80 for line in screen.splitlines()), screen
+    assert_progress_then_results(screen, devices)
+
+
+def changing(plans: list[dict]) -> int:
+    """How many devices a saved plan pushes to: those it changes (or that failed to plan)."""
+    return sum(bool(p["added"] or p["changed"] or p["removed"] or p["error"]) for p in plans)
+
+
+def test_apply_of_a_saved_plan_shows_the_same_progress_and_result_table(env, tmux, tmp_path):
+    enforcer(env, "block", "203.0.113.7", "--violation", "spam", "--ttl", "2h")
+    devices = changing(json.loads(enforcer(env, "plan", "--out", str(tmp_path / "spam.plan"), "--json")))
+    assert devices > 1
+
+    screen = tmux.run(f"{ENFORCER} apply {tmp_path / 'spam.plan'}")
+
+    assert_progress_then_results(screen, devices)
+
+
+def test_interactive_apply_shows_the_same_progress_and_result_table_once_confirmed(env, tmux):
+    enforcer(env, "block", "203.0.113.7", "--violation", "spam", "--ttl", "2h")
+    devices = changing(json.loads(enforcer(env, "plan", "--json")))
+
+    screen = tmux.run(f"{ENFORCER} apply", answer=("Send these commands?", "y"))
+
+    assert "Send these commands? [y/N]: y" in screen, screen
+    assert_progress_then_results(screen.split("Send these commands?", 1)[1], devices)
 
 
 def test_history_fits_80_columns_one_line_per_entry_with_long_reasons_cut(env, tmux):

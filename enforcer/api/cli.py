@@ -71,7 +71,9 @@ def serve(
     _context(ctx)  # fail early, with the CLI's message, on a bad --db
     app = create_app(lambda: service.Context.open(settings), reconcile=reconcile, interval=interval,
                      coalesce=coalesce, docs=docs)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=log_config(log_level))
+    # an open console's event stream never ends by itself: shutdown waits for it at most 5 s
+    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=log_config(log_level),
+                timeout_graceful_shutdown=5)
 
 
 class UtcFormatter(logging.Formatter):

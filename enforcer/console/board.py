@@ -56,17 +56,20 @@ class DeviceBoard:
         self.render = render
         self._lock = threading.Lock()
         self._seen: dict[str, _Seen] = {}
+        self.version = 0  # grows with every change below: the console's live pages follow it
 
     def begin_pass(self, devices: list[str]) -> None:
         with self._lock:
             for name in devices:
                 self._seen.setdefault(name, _Seen()).busy = True
+            self.version += 1
 
     def done(self, plan: DevicePlan, result: PushResult | None) -> None:
         rendered = self.render(plan.device) if result is not None and result.ok else None
         with self._lock:
             seen = self._seen.setdefault(plan.device, _Seen())
             seen.busy = False
+            self.version += 1
             if result is None:
                 return
             seen.at, seen.ok, seen.error, seen.seconds = now(), result.ok, result.error, result.seconds

@@ -1,8 +1,9 @@
 """The web console served by ``enforcer serve`` under ``/console``: server-rendered, no build step.
 
 Every page is complete HTML, readable without JavaScript (a ``<noscript>`` refresh keeps it live);
-with JavaScript a few lines poll the page's own URL for its ``<main>`` every two seconds and tick
-the expiry countdowns each second. Handlers parse, call :mod:`enforcer.service` (the functions
+with JavaScript a few lines fetch the page's own URL for its ``<main>`` on each server-sent
+``change`` event (``/console/events``, :mod:`.live`), or every two seconds where the event stream
+is unavailable, and tick the expiry countdowns each second. Handlers parse, call :mod:`enforcer.service` (the functions
 the CLI and API call) and render; they decide nothing.
 """
 
@@ -17,7 +18,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
@@ -33,6 +34,7 @@ from ..counters import Counter, Sampler, by_decision
 from ..hooks.intake import approve_decision
 from ..model import EnforcerError, Status, now
 from ..render import render_push
+from .live import change_events, page_version
 from .session import COOKIE, LOGIN_CSRF_COOKIE, Sessions
 from .terminal import remaining
 
@@ -195,8 +197,18 @@ def active(request: Request) -> Response:
     for r in rows:
         did = r["decision"].id
         r["dropped"] = totals[did].human() if did in totals else None
+        r["packets"] = totals[did].packets if did in totals else None
         r["flag"] = sampler.flag(did, at)
     return _page(request, "active.html", user, rows=rows)
+
+
+@router.get("/events")
+def events(request: Request) -> Response:
+    """Server-sent ``change`` events for the live pages (:mod:`.live`); a session is needed to open it."""
+    _user(request)
+    s = served(request)
+    return StreamingResponse(change_events(lambda: page_version(s)), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
 @router.get("/devices", response_class=HTMLResponse)
@@ -276,7 +288,9 @@ def plan(request: Request) -> Response:
         commands = ""
         if p.has_changes and not p.error:
             try:
-                commands = render_push(ctx.inventory.device(p.device), p.desired, p.live, p.removed_lines)
+                # the plan's own candidate: what apply sends (Junos reads the operator's lists from the config)
+                commands = p.candidate or render_push(ctx.inventory.device(p.device), p.desired, p.live,
+                                                      p.removed_lines)
             except EnforcerError as exc:
                 commands = f"(cannot render: {exc})"
         rows.append({"plan": p, "commands": commands})

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -25,6 +26,7 @@ from os_ken.lib import hub
 from os_ken.ofproto import ofproto_v1_3
 
 from ..inventory import Device, Platform
+from ..lease import DeviceBusy
 from ..render import Section, render_section
 from . import wire
 from .flows import Flow, FlowError, Match, Ownership, SwitchState, diff, ownership, parse_state, unrecognised_line
@@ -40,6 +42,8 @@ REPLY_TIMEOUT = 30.0
 
 Desired = Callable[[Device], Section]
 Devices = Callable[[], Iterable[Device]]
+#: Holds a device's push lease for a block (enforcer.lease.device_lease), raising DeviceBusy.
+Lease = Callable[[Device], AbstractContextManager[None]]
 
 
 class Live(NamedTuple):
@@ -90,11 +94,12 @@ class EnforcerController(app_manager.OSKenApp):
 
     OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
 
-    def __init__(self, *args: Any, desired: Desired, devices: Devices, **kwargs: Any):
+    def __init__(self, *args: Any, desired: Desired, devices: Devices, lease: Lease | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         # never name an attribute ``events``: it is OSKenApp's event queue (docs/lab-facts.md)
         self._desired = desired
         self._devices = devices
+        self._lease = lease
         self.datapaths: dict[int, Any] = {}
         self._locks: dict[int, Any] = {}
         self._waiters: dict[tuple[int, int], _Waiter] = {}
@@ -132,7 +137,7 @@ class EnforcerController(app_manager.OSKenApp):
     def _sync_logged(self, dpid: int, why: str) -> None:
         """Entry point of spawned syncs: an exception in an os-ken thread would vanish otherwise."""
         try:
-            report = self.sync(dpid)
+            report = self.sync_own(dpid)
             log = self.logger.info if report.ok else self.logger.error
             log("sync %016x (%s): %s", dpid, why, report.as_dict())
         except Exception:  # noqa: BLE001 - logged, the controller keeps serving other switches
@@ -146,6 +151,10 @@ class EnforcerController(app_manager.OSKenApp):
 
     @set_ev_cls(ofp_event.EventOFPMeterConfigStatsReply, ALL_DISPATCHERS)
     def _meter_config(self, ev: Any) -> None:
+        self._multipart(ev.msg)
+
+    @set_ev_cls(ofp_event.EventOFPMeterStatsReply, ALL_DISPATCHERS)
+    def _meter_stats(self, ev: Any) -> None:  # counters (.stats)
         self._multipart(ev.msg)
 
     def _multipart(self, msg: Any) -> None:
@@ -257,7 +266,7 @@ class EnforcerController(app_manager.OSKenApp):
     def _lock(self, dpid: int) -> Any:
         return self._locks.setdefault(dpid, hub.Semaphore())
 
-    def sync(self, dpid: int, timeout: float = REPLY_TIMEOUT, full: bool = True) -> SyncReport:
+    def sync(self, dpid: int, timeout: float = REPLY_TIMEOUT, full: bool = True, own: bool = False) -> SyncReport:
         """Make ``dpid``'s enforcer-owned flows and meters equal the desired set; barrier-confirmed.
 
         ``full`` reads the switch's flows and meters back first (always on connect, on the periodic
@@ -281,14 +290,18 @@ class EnforcerController(app_manager.OSKenApp):
             return SyncReport(dpid, None, ok=False, error=error)
         with self._lock(dpid):
             try:
-                report = self._sync_locked(dp, device, timeout, started, full)
+                report = self._sync_locked(dp, device, timeout, started, full, own)
+            except DeviceBusy as exc:  # nothing was sent; what was read of the switch still holds
+                report = SyncReport(dpid, name, ok=False, error=str(exc), seconds=time.monotonic() - started)
             except (SyncFailed, FlowError) as exc:
                 self._confirmed.pop(dpid, None)
                 report = SyncReport(dpid, name, ok=False, error=str(exc), seconds=time.monotonic() - started)
         self.reports[dpid] = report
         return report
 
-    def _sync_locked(self, dp: Any, device: Device, timeout: float, started: float, full: bool) -> SyncReport:
+    def _sync_locked(
+        self, dp: Any, device: Device, timeout: float, started: float, full: bool, own: bool
+    ) -> SyncReport:
         owner = ownership(device)
         desired = parse_state(render_section(self._desired(device)), owner)
         cached = None if full else self._confirmed.get(dp.id)
@@ -326,7 +339,8 @@ class EnforcerController(app_manager.OSKenApp):
             msgs.append((wire.OFPFC_ADD, f, owner.table, ports))
         for m in plan.delete_meters:
             msgs.append(wire.meter_delete(dp, m.meter_id))
-        refused = self._send_batch(dp, msgs, timeout)
+        with self._lease(device) if own and self._lease is not None else nullcontext():
+            refused = self._send_batch(dp, msgs, timeout)
         seconds = time.monotonic() - started
         changes = plan.summary()
         if live.strange:
@@ -372,9 +386,19 @@ class EnforcerController(app_manager.OSKenApp):
         finally:
             self._sync_errors.pop(dp.id, None)
 
+    def sync_own(self, dpid: int) -> SyncReport:
+        """A sync the controller starts itself (a switch connected, the periodic resync, ``sync_all``).
+
+        It writes to the switch under the device's push lease, like every other pusher
+        (enforcer.lease), taken only once there is something to send: a resync that finds the switch
+        as desired sends nothing and takes nothing. While another pusher holds the lease the switch is
+        left to it (that pusher syncs through ``sync`` holding the lease itself); the report says who
+        has it, and the next round tries again."""
+        return self.sync(dpid, own=True)
+
     def sync_all(self) -> list[SyncReport]:
-        """Every connected switch, one green thread each."""
-        threads = {dpid: hub.spawn(self.sync, dpid) for dpid in list(self.datapaths)}
+        """Every connected switch, one green thread each, each under its lease (:meth:`sync_own`)."""
+        threads = {dpid: hub.spawn(self.sync_own, dpid) for dpid in list(self.datapaths)}
         return [t.wait() for t in threads.values()]
 
     def switches(self) -> list[dict[str, Any]]:

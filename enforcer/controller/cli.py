@@ -50,6 +50,7 @@ def run_cmd(
     run(
         source.desired,
         source.devices,
+        lease=source.lease,
         ofp_host=ofp_host,
         ofp_port=ofp_port,
         control=control,

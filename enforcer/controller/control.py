@@ -9,6 +9,8 @@ namespace, ``enforcer plan/apply`` in the root one) and needs no port. Requests:
                                                   the state it last confirmed or reported)
     {"op": "sync_all"}             → {"ok": true, "reports": [...]}
     {"op": "switches"}             → {"ok": true, "switches": [...]}
+    {"op": "counters", "dpid": 4660} → {"ok": true, "counters": {"7": [packets, bytes], ...}}
+                                     (what each enforcement's flows and meters dropped: .stats)
 
 This module is the client side and holds no os-ken import, so the CLI process stays light.
 """

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import controller as _hub_choice  # noqa: F401 - selects the eventlet hub before os-ken loads
-from .app import Desired, Devices, EnforcerController
+from .app import Desired, Devices, EnforcerController, Lease
 
 LOG = logging.getLogger("enforcer.controller")
 
@@ -36,6 +36,7 @@ def start(
     ofp_port: int = 6653,
     control: Path | None = None,
     resync_interval: float = 0.0,
+    lease: Lease | None = None,
 ) -> tuple[EnforcerController, list[Any]]:
     """Instantiate and start everything; returns the app and the green threads to join."""
     from os_ken.base.app_manager import AppManager
@@ -45,7 +46,7 @@ def start(
     manager = AppManager.get_instance()
     manager.load_apps(["os_ken.controller.ofp_handler"])
     contexts = manager.create_contexts()
-    app = manager.instantiate(EnforcerController, desired=desired, devices=devices, **contexts)
+    app = manager.instantiate(EnforcerController, desired=desired, devices=devices, lease=lease, **contexts)
     threads = manager.instantiate_apps(**contexts)
     if control is not None:
         from .server import serve

@@ -11,6 +11,7 @@ from typing import Any
 
 from os_ken.lib import hub
 
+from . import stats
 from .app import EnforcerController, SyncFailed
 
 LOG = logging.getLogger("enforcer.controller.control")
@@ -63,6 +64,8 @@ def _dispatch(app: EnforcerController, req: dict[str, Any]) -> dict[str, Any]:
         return {"report": report.as_dict()}
     if op == "sync_all":
         return {"reports": [r.as_dict() for r in app.sync_all()]}
+    if op == "counters":  # enforcement id → [packets, bytes] dropped (.stats)
+        return {"counters": {str(k): v for k, v in stats.read(app, int(req["dpid"])).items()}}
     if op == "switches":
         return {"switches": app.switches()}
     raise ValueError(f"unknown op {op!r}")

@@ -7,10 +7,12 @@ The controller holds no desired state of its own (a restart must lose nothing), 
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from ..inventory import Device, Inventory, InventoryError, Platform, load_inventory
+from ..lease import device_lease, holder_name
 from ..render import Section, build_section
 from ..settings import Settings
 from ..store import Store
@@ -24,6 +26,7 @@ class StoreSource:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.store = Store(settings.db)
+        self.holder = holder_name("openflow controller")
         self._inventory: tuple[tuple[Any, ...], Inventory] | None = None
 
     def inventory(self) -> Inventory:
@@ -44,3 +47,7 @@ class StoreSource:
 
     def desired(self, device: Device) -> Section:
         return build_section(device, self.store.active_enforcements(), self.inventory())
+
+    def lease(self, device: Device) -> AbstractContextManager[None]:
+        """The device's push lease, held by this controller for one of its own syncs."""
+        return device_lease(self.store, device.name, self.holder, self.settings.lease_ttl)

@@ -163,6 +163,12 @@ class Driver(ABC):
     @abstractmethod
     def rollback(self) -> None: ...
 
+    def settle_unwanted(self) -> str:
+        """Deal with a pending commit-confirm that does not hold the desired state (a pusher died
+        between commit and confirm): roll it back, enforcer's objects only. Returns what was done."""
+        self.rollback()
+        return "a pending commit-confirm did not hold the desired state: rolled back on purpose"
+
 
 #: Lines that only close the block opened at the same indentation; kept when that block is kept.
 BLOCK_CLOSERS = frozenset({"}", "exit", "exit-address-family", "end-set", "end-policy"})

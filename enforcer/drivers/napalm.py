@@ -5,18 +5,30 @@ The NAPALM driver name comes from the inventory (``napalm_driver``) or the platf
 device names, at open time. Every NAPALM or transport exception becomes a :class:`DriverError`
 naming the device, so one bad router never stops a push to the others.
 
-``revert_in``: Junos, IOS-XR (NETCONF) and EOS revert by themselves; NAPALM's IOS and NX-OS
-drivers raise ``NotImplementedError`` for it. There the commit is made without a timer, which
-:attr:`NapalmDriver.revert_unsupported` records so the caller can say so.
+``revert_in``: Junos, EOS and IOS (with the ``archive`` feature) revert by themselves; NAPALM's
+NX-OS and IOS XR (NETCONF) drivers raise ``NotImplementedError`` for it (NAPALM 5.2). There the
+commit is made without a timer, which :attr:`NapalmDriver.revert_unsupported` records so the
+caller can say so.
+
+``rollback`` is enforcer's, not NAPALM's: NAPALM's restores the whole configuration (a NOC edit
+made since the commit is lost; on Junos and IOS XR it takes back the *last* commit, which may be
+the operator's). Each commit records enforcer's managed section as it stood before; a rollback
+confirms a pending commit (so the device's own whole-config revert never fires) and merges
+:func:`~.undo.section_undo`, the candidate from what the device holds now back to that section.
+A commit left pending by a pusher that died has no record here: it is confirmed, and the pass
+that settles it pushes the desired section over it (:meth:`NapalmDriver.settle_unwanted`).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from ..counters import Counter
 from ..inventory import Device, Platform
 from ..render import PlatformInfo
 from .base import CommitRefused, Driver, DriverError
+from .undo import section_undo
 
 #: The NAPALM driver used when the inventory names none.
 DEFAULT_NAPALM_DRIVER = {
@@ -32,6 +44,9 @@ DEFAULT_NAPALM_DRIVER = {
 #: ``show configuration | display set`` prints (NAPALM's junos driver asks NETCONF for
 #: ``<get-configuration format="set">``). The CLI platforms have one form, ``show running-config``.
 CONFIG_FORMAT = {Platform.JUNOS: "set"}
+#: How IOS, IOS XR, EOS and NX-OS answer an exec command they refuse (``% Invalid input detected``,
+#: ``% Incomplete command``, ``% Ambiguous command``): NAPALM returns it as the command's output.
+CLI_ERROR = re.compile(r"^\s*% ?(Invalid|Incomplete|Ambiguous|Unknown|Error)", re.MULTILINE)
 
 
 class NapalmDriver(Driver):
@@ -51,6 +66,8 @@ class NapalmDriver(Driver):
         self._napalm: Any = None
         self.revert_unsupported = False
         self._pending = False
+        #: enforcer's managed section before this session's last commit: what rollback() restores
+        self._before: str | None = None
 
     # ------------------------------------------------------------------ session
 
@@ -117,9 +134,23 @@ class NapalmDriver(Driver):
         return self._call("get_facts", lambda: self._napalm.get_facts())
 
     def get_config(self) -> str:
+        return self._remembered("running", self._read_running)
+
+    def _read_running(self) -> str:
         fmt = CONFIG_FORMAT.get(self.device.platform, "text")
         configs = self._call("get_config", lambda: self._napalm.get_config(retrieve="running", format=fmt))
         return configs.get("running", "")
+
+    def get_counters(self) -> dict[int, Counter]:
+        """Enforcement id → packets its ACL denies matched, where the platform counts them (IOS,
+        EOS: :mod:`.acl_hits`); other platforms give no figure (``{}``, shown as ``-``)."""
+        from . import acl_hits
+
+        if self.device.platform not in acl_hits.COMMANDS:
+            return {}
+        _, command = acl_hits.COMMANDS[self.device.platform]
+        output = self._call("cli", lambda: self._napalm.cli([command]))[command]
+        return acl_hits.acl_counters(self.device.platform, self.get_config(), output)
 
     # ------------------------------------------------------------------ candidate / commit
 
@@ -130,6 +161,8 @@ class NapalmDriver(Driver):
         return self._call("compare_config", lambda: self._napalm.compare_config())
 
     def commit_config(self, revert_in: int | None = None) -> None:
+        """Commit the candidate, first recording the managed section it changes (for rollback)."""
+        self._before = self.get_managed_section()
         if revert_in is None:
             self._call("commit_config", lambda: self._napalm.commit_config())
             return
@@ -156,8 +189,8 @@ class NapalmDriver(Driver):
         self._pending = False
 
     def has_pending_commit(self) -> bool:
-        """NAPALM's own answer where the platform has one (Junos, IOS-XR, EOS); IOS and NX-OS have no
-        commit-confirm in NAPALM, so nothing can be pending there."""
+        """NAPALM's own answer where the platform has one (Junos, EOS, IOS with ``archive``); NX-OS and
+        IOS XR have no commit-confirm in NAPALM, so nothing can be pending there."""
         if self._napalm is None:
             raise DriverError(self.device.name, "not connected (call open() first)")
         try:
@@ -167,9 +200,42 @@ class NapalmDriver(Driver):
         except Exception as exc:
             raise self._error("has_pending_commit", exc) from exc
 
+    def run_after_commit(self, commands: list[str]) -> None:
+        """The plan's exec commands (``clear ip bgp X soft in`` after an inbound prefix-list
+        changed: enforcer.refresh) through NAPALM's ``cli``; a refused one is this device's error."""
+        if not commands:
+            return
+        outputs = self._call("cli", lambda: self._napalm.cli(commands))
+        for command in commands:
+            refused = CLI_ERROR.search(str(outputs.get(command, "")))
+            if refused:
+                line = refused.string[refused.start():].splitlines()[0].strip()
+                raise DriverError(self.device.name, f"{command}: {line[:200]}")
+
     def discard_config(self) -> None:
         self._call("discard_config", lambda: self._napalm.discard_config())
 
     def rollback(self) -> None:
-        self._call("rollback", lambda: self._napalm.rollback())
+        """Take back this session's last commit, enforcer's objects only (see the module docstring).
+
+        Without a commit made through this session there is nothing recorded to restore: a pending
+        commit is then confirmed, and the caller's next push converges (:meth:`settle_unwanted`)."""
+        before, self._before = self._before, None
+        if self.has_pending_commit():
+            # Confirmed first: left to its timer, or to NAPALM's rollback, the device would restore
+            # its whole configuration as it was before the commit.
+            self._call("confirm_commit", lambda: self._napalm.confirm_commit())
         self._pending = False
+        if before is None:
+            return
+        self._call("discard_config", lambda: self._napalm.discard_config())
+        undo = section_undo(self.device, before, self.get_managed_section())
+        if not undo.strip():
+            return
+        self._call("rollback", lambda: self._napalm.load_merge_candidate(config=undo))
+        self._call("rollback", lambda: self._napalm.commit_config())
+
+    def settle_unwanted(self) -> str:
+        self.rollback()
+        return ("a pending commit-confirm did not hold the desired state: confirmed, and this pass pushes "
+                "the desired section over it (NAPALM's rollback would restore the whole configuration)")

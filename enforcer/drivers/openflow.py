@@ -21,6 +21,7 @@ import difflib
 from typing import Any
 
 from ..controller.control import ControlError, call
+from ..counters import Counter
 from ..inventory import Device
 from .base import Driver, DriverError
 
@@ -68,6 +69,11 @@ class OpenFlowDriver(Driver):
 
     def get_managed_section(self) -> str:
         return self.get_config()  # the controller reads back enforcer-owned cookies and meters only
+
+    def get_counters(self) -> dict[int, Counter]:
+        """Enforcement id → what its drop flows and rate-limit meters dropped (:mod:`enforcer.controller.stats`)."""
+        counts = self._call({"op": "counters", "dpid": self.dpid})["counters"]
+        return {int(eid): Counter(packets=p, bytes=b) for eid, (p, b) in counts.items()}
 
     # -- candidate / commit
     def load_merge_candidate(self, config: str) -> None:

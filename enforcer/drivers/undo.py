@@ -7,10 +7,21 @@ computed here from the live config and the candidate with the same merge model `
 uses (:mod:`.confdiff`): every line the candidate adds is negated (``no X``), every line it removes
 is stated again, under its parents. A candidate that only touches enforcer's objects (the push path
 refuses a collision with an operator's object) therefore has an undo that only touches them too.
+
+NAPALM's platforms keep no file beside a commit, and their own ``rollback()`` restores the whole
+configuration (IOS ``configure replace``, EOS ``configure replace flash:rollback-0``, Junos
+``rollback 1``, IOS XR's last commit) — wiping a NOC edit, or on IOS XR and Junos taking back the
+operator's commit instead of enforcer's. There the undo is :func:`section_undo`: the platform's own
+merge candidate (conftree's entry-level diff, Junos' delete-and-set) from the managed section the
+device holds now back to the one it held before enforcer's commit. It names enforcer's objects and
+the entries enforcer placed in operator objects, and nothing else.
 """
 
 from __future__ import annotations
 
+from ..inventory import Device
+from ..plan import diff_counts
+from ..render import render_push
 from .confdiff import Block, _copy, apply_merge, parse
 
 
@@ -50,3 +61,12 @@ def _stated(block: Block, depth: int) -> list[str]:
     for child in block.children:
         out += _stated(child, depth + 1)
     return out
+
+
+def section_undo(device: Device, before: str, now: str) -> str:
+    """The merge candidate that takes enforcer's managed section from ``now`` back to ``before``
+    ('' when they are equal): the same candidate a push from ``now`` to ``before`` would send."""
+    if now == before:
+        return ""
+    removed = diff_counts(now.splitlines(), before.splitlines())[3]
+    return render_push(device, before, now, removed).strip("\n") + "\n"

@@ -7,12 +7,18 @@ decision ``{"id", "origin", "type", "scope", "value", "duration", "scenario", "s
 * a ``ban`` on scope ``Ip`` or ``Range`` → a decision on that address or prefix, for the
   decision's remaining ``duration`` (a Go duration: ``3h59m58.1s``), in the category its scenario
   names (``…-bf`` brute force → intrusion, ``…scan…``/``…probing…`` → scanning, else the default);
-* a deleted one → ends what CrowdSec opened for that target (an operator's block stays);
+* a deleted one → releases every CrowdSec hold on that target: the stream is per address, and
+  reports a deletion only once no CrowdSec decision on the address is left (CrowdSec 1.4.6, as
+  ``tests/detectors/test_crowdsec_consume.py`` observes: with two decisions on one IP the stream
+  shows the longer one, deleting it reports nothing, deleting the other reports *that* id). An
+  operator's block, or another caller's hold, on the same target stays;
 * ``captcha`` and other remedies, other scopes (``Country``, ``AS``) and simulated decisions ask
   for nothing the network can do → skipped with the reason.
 
 The CrowdSec decision id is the idempotency key, so re-reading a stream (``startup=true`` after a
-restart) never blocks twice.
+restart) never blocks twice, and the cause recorded on the block's hold (``decision:<id>``,
+``holders``), as the other hooks record theirs: a later CrowdSec decision on a blocked address adds
+its own hold, and a startup pull releases the holds of decisions CrowdSec no longer lists.
 """
 
 from __future__ import annotations
@@ -78,7 +84,8 @@ def _new(where: str, d: Any, actor: str, default: Violation) -> Item:
         actor=actor,
         reason=f"CrowdSec {d.get('origin') or 'decision'}: {scenario}"[:1024],
         ttl=go_duration(f"{where}.duration", d.get("duration")),
-        idempotency_key=f"decision:{d.get('id')}" if d.get("id") is not None else None,
+        idempotency_key=_cause(d),
+        cause=_cause(d),
     )
 
 
@@ -86,7 +93,13 @@ def _deleted(where: str, d: Any, actor: str, default: Violation) -> Item:
     target = _target_or_skip(where, d)
     if isinstance(target, Skip):
         return target
+    # cause None: all of CrowdSec's holds on the target (the id deleted may not be the one it sent as new)
     return End(target=target, source=SOURCE, actor=actor, reason=f"CrowdSec deleted decision {d.get('id')}")
+
+
+def _cause(d: dict[str, Any]) -> str | None:
+    """The CrowdSec decision behind a ban: its key and the cause that holds the block."""
+    return f"decision:{d.get('id')}"[:200] if d.get("id") is not None else None
 
 
 def go_duration(field: str, value: Any) -> timedelta:

@@ -2,8 +2,9 @@
 
 The first pull asks for the whole set (``startup=true``); CrowdSec then sends only what changed.
 Because a deletion made while enforcer was not listening never comes again, the startup answer is
-also the truth about what CrowdSec still wants: CrowdSec's decisions in enforcer that it no longer
-lists are ended then. Each pull's changes are stored, then pushed to the devices at once.
+also the truth about what CrowdSec still wants: every hold CrowdSec has in enforcer whose CrowdSec
+decision it no longer lists is released then (the block ends with its last holder). Each pull's
+changes are stored, then pushed to the devices at once.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import httpx
 
 from .. import service
-from ..model import EnforcerError, Violation
+from ..model import Decision, EnforcerError, Violation
 from . import End
 from .crowdsec import SOURCE, from_stream
 from .intake import ItemResult, apply_items, claim
@@ -41,13 +42,15 @@ def pull(client: httpx.Client, *, startup: bool) -> Any:
 
 def apply_stream(ctx: service.Context, payload: Any, *, startup: bool, violation: Violation,
                  caller: str = "lapi") -> list[ItemResult]:  # fmt: skip
-    """Store what one stream answer asks for; on startup, end CrowdSec's decisions it no longer lists."""
+    """Store what one stream answer asks for; on startup, release the holds of CrowdSec decisions it
+    no longer lists (after the listed ones have refreshed theirs)."""
     items = claim(from_stream(payload, violation=violation), hook=SOURCE, caller=caller)
     if startup:
-        listed = {str(i.target) for i in items if hasattr(i, "target") and not isinstance(i, End)}
-        stale = {str(d.target) for d in service.list_decisions(ctx) if d.source == SOURCE} - listed
-        items += [End(target=t, source=SOURCE, actor=SOURCE, reason="no longer in CrowdSec's decisions")
-                  for t in sorted(stale)]  # fmt: skip
+        listed = {(str(i.target), i.cause or "") for i in items if isinstance(i, Decision)}
+        stale = sorted(set(ctx.store.holds(SOURCE, SOURCE)) - listed)
+        items += [End(target=t, source=SOURCE, actor=SOURCE, cause=cause,
+                      reason=f"{cause or 'its decision'} no longer in CrowdSec's decisions")
+                  for t, cause in stale]  # fmt: skip
     return apply_items(ctx, items, source=SOURCE)
 
 

@@ -58,16 +58,24 @@ def inventory_data(state: LabState, topology: Topology) -> dict[str, dict[str, A
             "asn": c.asn,
             "prefixes": [str(p) for p in c.prefixes],
             "attachments": [
-                {"device": EDGE_FRR_DEVICE, "interface": c.edge_interface, "neighbor": str(c.edge_neighbor)},
+                {"device": EDGE_FRR_DEVICE, "interface": c.edge_interface, "neighbor": str(c.edge_neighbor),
+                 "interconnect": _interconnect(topology, c.edge_interface)},
                 # The firewall filters the same port: its anti-spoof must permit the customer's
-                # interconnect address, or it drops the customer's own BGP session to the edge.
-                {"device": EDGE_FW_DEVICE, "interface": c.edge_interface, "neighbor": str(c.edge_neighbor)},
+                # interconnect subnet, or it drops the customer's own BGP session to the edge.
+                {"device": EDGE_FW_DEVICE, "interface": c.edge_interface, "neighbor": str(c.edge_neighbor),
+                 "interconnect": _interconnect(topology, c.edge_interface)},
             ],
         }
         for c in topology.customers
     }
     settings = {"guardrails": {"protected": [str(INFRASTRUCTURE)]}}
     return {"hosts.yaml": hosts, "customers.yaml": customers, "settings.yaml": settings}
+
+
+def _interconnect(topology: Topology, interface: str) -> list[str]:
+    """The subnet of the edge's link on ``interface`` (the customer's interconnect)."""
+    return [str(link.a_if.address.network) for link in topology.links
+            if link.a == EDGE_ROUTER and link.a_if.name == interface and link.a_if.address is not None]
 
 
 def _ovs_hosts(state: LabState) -> dict[str, Any]:

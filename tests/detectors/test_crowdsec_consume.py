@@ -47,6 +47,33 @@ def test_a_crowdsec_ban_becomes_a_decision_and_its_deletion_ends_it(lapi, settin
         assert _active(settings) == []
 
 
+def test_two_crowdsec_decisions_on_one_host_keep_it_blocked_until_crowdsec_has_none_left(lapi, settings):
+    """CrowdSec 1.4.6's stream is per address: of two decisions on one IP it sends the longer one;
+    deleting that one sends nothing (the other still bans the IP), deleting the other sends *its* id
+    as deleted. enforcer's block follows: held throughout, ended by the last deletion."""
+    ctx = service.Context.open(settings)
+    lapi.cscli("decisions", "add", "--ip", TARGET, "--duration", "2h", "--reason", "crowdsecurity/ssh-bf")
+    lapi.cscli("decisions", "add", "--ip", TARGET, "--duration", "3h", "--reason", "crowdsecurity/ssh-slow-bf")
+    with httpx.Client(base_url=lapi.url, headers={"X-Api-Key": lapi.bouncer_key("enforcer")}, timeout=10) as c:
+        stream = pull(c, startup=True)
+        [shown] = stream["new"]
+        [created] = apply_stream(ctx, stream, startup=True, violation=Violation.SPAM)
+        assert created.outcome == "created", created
+        assert ctx.store.holds("crowdsec", "crowdsec") == [(f"{TARGET}/32", f"decision:{shown['id']}")]
+
+        lapi.cscli("decisions", "delete", "--id", str(shown["id"]))
+        assert apply_stream(ctx, pull(c, startup=False), startup=False, violation=Violation.SPAM) == []
+        assert len(_active(settings)) == 1, "the other CrowdSec decision still bans the host"
+
+        other = 1 if shown["id"] == 2 else 2
+        lapi.cscli("decisions", "delete", "--id", str(other))
+        stream = pull(c, startup=False)
+        assert [d["id"] for d in stream["deleted"]] == [other]
+        [ended] = apply_stream(ctx, stream, startup=False, violation=Violation.SPAM)
+        assert ended.outcome == "ended", ended
+        assert _active(settings) == []
+
+
 def test_hook_crowdsec_once_pushes_the_ban_and_a_restart_ends_what_crowdsec_dropped(lapi, settings, monkeypatch):
     """``enforcer hook crowdsec --once``: the ban reaches the firewall; after CrowdSec forgets it while
     enforcer was not listening, the next startup pull ends it."""

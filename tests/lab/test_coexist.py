@@ -12,12 +12,15 @@ The prefix-filter tests run twice: with FRR and with GoBGP (Debian gobgpd) as th
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from ipaddress import ip_interface
 
 import pytest
+import yaml
 
 from enforcer.lab import probes
 from enforcer.lab.packets import send_udp, start_udp, udp_counter
@@ -154,6 +157,50 @@ def test_anti_spoof_drops_spoofed_traffic_to_the_router_itself_and_keeps_the_cus
     wait_for("keepalives from the customer under anti-spoof",
              lambda: probes.bgp_session(lab.edge, NEIGHBOR)["messageStats"]["keepalivesRecv"] >= keepalives + 5,
              30)  # fmt: skip
+    now = probes.bgp_session(lab.edge, NEIGHBOR)
+    assert now["bgpState"] == "Established"
+    assert now["connectionsEstablished"] == session["connectionsEstablished"], "the customer's session flapped"
+
+
+def _with_anti_spoof(lab: Lab, folder, method: str) -> Lab:
+    """The lab with its firewall set to anti-spoof ``method`` (a copy of its inventory)."""
+    shutil.copytree(lab.inventory_path, folder, dirs_exist_ok=True)
+    hosts = yaml.safe_load((folder / "hosts.yaml").read_text())
+    hosts[FIREWALL]["anti_spoof"] = method
+    (folder / "hosts.yaml").write_text(yaml.safe_dump(hosts, sort_keys=False))
+    return dataclasses.replace(lab, inventory_path=folder)
+
+
+def test_urpf_strict_then_loose_drops_the_spoofed_sources_each_should_and_keeps_the_session(
+    lab: Lab, enforcer: Cli, tmp_path
+):
+    """nftables `fib saddr . iif oif missing drop` (strict): a source routed out of another port
+    (the internet's 198.51.100.0/24, via the upstream) is dropped, and one with no route at all
+    (100.64.0.7: the edge has no default route); `fib saddr oif missing drop` (loose) lets the
+    first pass and drops the second. The customer's own source and its BGP session pass both."""
+    routed_elsewhere, unrouted = "198.51.100.77", "100.64.0.7"
+    own = str(lab.customer_hosts()[0].addresses[0]).split("/")[0]
+    edge_ip, cust = _edge_address_towards_customer(lab), lab.customer_router
+    session = probes.bgp_session(lab.edge, NEIGHBOR)
+    with udp_counter(lab.edge, edge_ip, UDP_PORT) as received:
+        for method, dropped, passed in (("urpf-strict", [routed_elsewhere, unrouted], []),
+                                        ("urpf-loose", [unrouted], [routed_elsewhere])):
+            noc = cli(_with_anti_spoof(lab, tmp_path / method, method), tmp_path / "out")
+            _block(noc, FIREWALL, own, "spoofing", "--customer", CUSTOMER.id)
+            listing = run(["nft", "list", "table", "inet", "enforcer"], netns=probes.netns_of(lab.edge)).stdout
+            assert ("fib saddr . iif oif missing" in listing) is (method == "urpf-strict"), listing
+            seen = {a: received.from_(a) for a in (*dropped, *passed, own)}
+            for source in dropped + passed:
+                send_udp(cust, source, edge_ip, UDP_PORT, 5)
+            send_udp(cust, own, edge_ip, UDP_PORT, 5)  # the customer's own source passes, and marks the end
+            wait_for(f"{method}: the customer's own datagrams", lambda seen=seen: received.from_(own) == seen[own] + 5, 15)
+            for source in passed:
+                wait_for(f"{method}: {source} passes", lambda s=source, seen=seen: received.from_(s) == seen[s] + 5, 15)
+            for source in dropped:
+                assert received.from_(source) == seen[source], f"{method} let {source} reach the router"
+            noc("unblock", own)
+    enforcer("apply", "--yes", "--device", FIREWALL)
+    assert "fib" not in run(["nft", "list", "table", "inet", "enforcer"], netns=probes.netns_of(lab.edge)).stdout
     now = probes.bgp_session(lab.edge, NEIGHBOR)
     assert now["bgpState"] == "Established"
     assert now["connectionsEstablished"] == session["connectionsEstablished"], "the customer's session flapped"

@@ -60,7 +60,7 @@ def noc_enforcer(lab: Lab, tmp_path: Path):
             "--inventory", str(inventory), "--db", f"sqlite:///{tmp_path / 'enforcer.db'}"]  # fmt: skip
     env = {**os.environ, "ENFORCER_OUTPUT": str(tmp_path / "out"), "COLUMNS": "200"}
 
-    def run(*args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run([*argv, *args], env=env, text=True, capture_output=True, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"enforcer {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")

@@ -1,5 +1,5 @@
 """Issue 10: ``enforcer apply`` while ``enforcer serve`` is pushing the same router reports it busy,
-and never cancels serve's commit.
+or with ``--wait`` waits for serve to finish, and never cancels serve's commit.
 
 Deterministic, without timing: serve is frozen (SIGSTOP) the moment the router holds its pending
 commit-confirm — serve holds the device's lease and has not confirmed yet. The operator's
@@ -9,6 +9,7 @@ confirms its own commit; the router's journal shows no rollback or cancelled com
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -56,8 +57,21 @@ def test_cli_apply_while_serve_pushes_the_router_reports_busy_and_leaves_serves_
         assert "device busy: pushed by reconcile enforcer on " in proc.stdout + proc.stderr
         assert pending.exists(), "the second pusher touched serve's pending commit"
 
+        # --wait is bounded: serve still holds the device after one second, so still busy.
+        proc = run("apply", "--yes", "--device", device, "--wait", "1", check=False)
+        assert proc.returncode == 1 and "device busy: pushed by reconcile enforcer on " in proc.stdout + proc.stderr
+        # A longer wait, started while serve is frozen, ends once serve has confirmed and let go.
+        waiting = subprocess.Popen([sys.executable, "-m", "enforcer.cli", "apply", "--yes", "--device", device,
+                                    "--wait", "120", "--json"], env=env, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        assert waiting.poll() is None and pending.exists()
+
         os.killpg(serve.pid, signal.SIGCONT)
         assert probes.eventually(lambda: not pending.exists(), bool, 60, 0.05), "serve never confirmed"
+        out, err = waiting.communicate(timeout=180)
+        assert waiting.returncode == 0, out + err
+        [after] = json.loads(out)
+        assert after["ok"] and not after["changed"], after  # serve's push already holds the block
         new = _journal(lab)[journal_before:]
         assert any(line.endswith("commit confirmed") for line in new), new
         assert not any("rollback" in line or "not confirmed" in line or "undo" in line for line in new), new

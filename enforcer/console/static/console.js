@@ -1,5 +1,7 @@
-// The console works without this file; with it, a live page refreshes its <main> every two
-// seconds (unless a form field has focus) and expiry countdowns tick every second.
+// The console works without this file. With it, a live page refreshes its <main> on each
+// server-sent "change" event from /console/events, or every two seconds where the stream is not
+// available (no EventSource, or the stream failed); never while a form field has focus.
+// Expiry countdowns tick every second. <html data-live="sse|poll"> says which is in use.
 (function () {
   "use strict";
   function left(iso) {
@@ -17,8 +19,9 @@
     });
   }
   var main = document.getElementById("main");
-  function poll() {
-    if (!main || !main.hasAttribute("data-live")) return;
+  var live = !!(main && main.hasAttribute("data-live"));
+  function mode(m) { document.documentElement.dataset.live = m; }
+  function refresh() {
     var active = document.activeElement;
     if (active && main.contains(active) && /INPUT|SELECT|TEXTAREA/.test(active.tagName)) return;
     fetch(location.href, { headers: { "X-Console-Fragment": "1" }, credentials: "same-origin" })
@@ -26,7 +29,16 @@
       .then(function (html) { if (html !== null && html !== undefined) { main.innerHTML = html; tick(); } })
       .catch(function () {});
   }
+  if (live) {
+    mode("poll");
+    if (window.EventSource) {
+      var stream = new EventSource("/console/events");
+      stream.onopen = function () { mode("sse"); };
+      stream.onerror = function () { mode("poll"); };  // reconnecting or closed: poll meanwhile
+      stream.addEventListener("change", refresh);
+    }
+    setInterval(function () { if (document.documentElement.dataset.live === "poll") refresh(); }, 2000);
+  }
   tick();
   setInterval(tick, 1000);
-  setInterval(poll, 2000);
 })();
