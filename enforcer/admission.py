@@ -11,8 +11,8 @@ the policy decides between them (:func:`enforcer.policy.decide`), as a pure func
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
 from ipaddress import ip_network
 from typing import Any
 
@@ -25,9 +25,65 @@ from .tables import LIVE, AuditRow, DecisionRecord, DecisionRow, EnforcementRow,
 CURRENT = (Status.ACTIVE.value, Status.PENDING.value)
 
 
-def _in_force(at: datetime) -> Any:
+def in_force(at: datetime) -> Any:
     """Live and not past its expiry: a decision whose TTL passed is no duplicate, whatever its status says."""
     return DecisionRow.status.in_(LIVE) & (DecisionRow.expires_at.is_(None) | (DecisionRow.expires_at > naive_utc(at)))
+
+
+def text_prefix(p: Prefix) -> str:
+    """What the text of every address inside ``p`` starts with (as ``str(ip_network(...))`` prints it).
+
+    IPv4: the common start of the first and the last address — a prefix is an aligned block, so
+    every octet between two endpoints of equal length shares their common digits, and endpoints of
+    unequal length share none. IPv6: the hextets the prefix fixes, up to the first zero one (only
+    zeros are ever compressed away, so the nonzero leading hextets print as they are).
+    """
+    if p.version == 4:
+        first, last = str(p.network_address), str(p.broadcast_address)
+        n = 0
+        while n < min(len(first), len(last)) and first[n] == last[n]:
+            n += 1
+        return first[:n]
+    fixed = []
+    for i in range(min(p.prefixlen // 16, 7)):  # the eighth is followed by "/", not ":"
+        hextet = (int(p.network_address) >> (112 - 16 * i)) & 0xFFFF
+        if hextet == 0:
+            break
+        fixed.append(f"{hextet:x}:")
+    return "".join(fixed)
+
+
+def _within(net: Prefix, p: Prefix) -> bool:
+    return net.version == p.version and net.subnet_of(p)  # type: ignore[arg-type]
+
+
+@dataclass
+class Tally:
+    """The guardrail counts of one transaction, each read once and then kept current by its own inserts.
+
+    A batch (:func:`enforcer.service.submit_many`) admits its items one after the other in one
+    transaction: each item must see the earlier ones (the caps hold inside a batch as across
+    batches), and re-counting every active row per item would make a batch quadratic.
+    Only this transaction writes while it holds the write lock, so what it adds is all that changes.
+    """
+
+    active: int | None = None
+    new: dict[tuple[datetime, str | None, str | None], int] = field(default_factory=dict)
+    in_space: dict[tuple[Prefix, ...], int] = field(default_factory=dict)
+
+    def inserted(self, row: DecisionRow, active: int) -> None:
+        """``row`` was stored in this transaction with ``active`` active enforcements: count it where it counts."""
+        if self.active is not None:
+            self.active += active
+        at = row.created_at
+        for since, source, actor in self.new:
+            if row.automatic and naive_utc(since) <= at and source in (None, row.source) and actor in (None, row.actor):
+                self.new[since, source, actor] += 1
+        if row.automatic:
+            target = ip_network(row.target)
+            for space in self.in_space:
+                if any(_within(target, p) for p in space):
+                    self.in_space[space] += 1
 
 
 @dataclass
@@ -35,6 +91,7 @@ class Tx:
     """One write transaction's session with the operations intake, release and expiry need."""
 
     s: Session
+    tally: Tally = field(default_factory=Tally)
 
     # ------------------------------------------------------------ reads (the policy's snapshot)
 
@@ -42,51 +99,42 @@ class Tx:
         """The decision in force that this idempotency key created (a key dies with its decision)."""
         if key is None:
             return None
-        row = self.s.scalars(select(DecisionRow).where(DecisionRow.idempotency_key == key, _in_force(at))).first()
-        return None if row is None else decision_record(row)
-
-    def duplicate(self, decision: Decision, at: datetime) -> DecisionRecord | None:
-        """The same offence from the same source, in force: one decision for one incident."""
-        row = self.s.scalars(
-            select(DecisionRow)
-            .where(DecisionRow.target == str(decision.target), DecisionRow.violation == decision.violation.value,
-                   DecisionRow.source == decision.source, _in_force(at))
-            .order_by(DecisionRow.id)
-        ).first()
+        row = self.s.scalars(select(DecisionRow).where(DecisionRow.idempotency_key == key, in_force(at))).first()
         return None if row is None else decision_record(row)
 
     def new_since(self, since: datetime, *, source: str | None = None, actor: str | None = None) -> int:
         """Automatic decisions stored since ``since``: all of them, or one source's (and caller's)."""
-        q = select(func.count(DecisionRow.id)).where(DecisionRow.automatic.is_(True),
-                                                     DecisionRow.created_at >= naive_utc(since))
-        if source is not None:
-            q = q.where(DecisionRow.source == source)
-        if actor is not None:
-            q = q.where(DecisionRow.actor == actor)
-        return self.s.scalar(q) or 0
+        key = (since, source, actor)
+        if key not in self.tally.new:
+            q = select(func.count(DecisionRow.id)).where(DecisionRow.automatic.is_(True),
+                                                         DecisionRow.created_at >= naive_utc(since))
+            if source is not None:
+                q = q.where(DecisionRow.source == source)
+            if actor is not None:
+                q = q.where(DecisionRow.actor == actor)
+            self.tally.new[key] = self.s.scalar(q) or 0
+        return self.tally.new[key]
 
     def active(self) -> int:
-        return self.s.scalar(
-            select(func.count(EnforcementRow.id)).where(EnforcementRow.status == Status.ACTIVE.value)) or 0
-
-    def prior(self, target: Prefix, violation: Violation, window: timedelta, at: datetime) -> int:
-        """Decisions for the same target and category inside the escalation window (any status)."""
-        return self.s.scalar(
-            select(func.count(DecisionRow.id)).where(
-                DecisionRow.target == str(target), DecisionRow.violation == violation.value,
-                DecisionRow.created_at >= naive_utc(at - window))
-        ) or 0
+        """Active enforcements, all devices (counted once per transaction, then kept by :meth:`insert`)."""
+        if self.tally.active is None:
+            self.tally.active = self.s.scalar(
+                select(func.count(EnforcementRow.id)).where(EnforcementRow.status == Status.ACTIVE.value)) or 0
+        return self.tally.active
 
     def automatic_within(self, space: Sequence[Prefix], at: datetime) -> int:
         """Automatic decisions in force for addresses inside ``space`` (one customer's prefixes)."""
         if not space:
             return 0
-        targets = self.s.scalars(select(DecisionRow.target).where(DecisionRow.automatic.is_(True), _in_force(at)))
-        count = 0
-        for t in targets:
-            net = ip_network(t)
-            count += any(p.version == net.version and net.subnet_of(p) for p in space)  # type: ignore[arg-type]
-        return count
+        key = tuple(space)
+        if key not in self.tally.in_space:
+            inside: set[int] = set()
+            for p in space:  # the text of every address in p starts with p's leading text: only those are read
+                rows = self.s.execute(select(DecisionRow.id, DecisionRow.target).where(
+                    DecisionRow.automatic.is_(True), in_force(at), DecisionRow.target.startswith(text_prefix(p))))
+                inside.update(i for i, t in rows if _within(ip_network(t), p))
+            self.tally.in_space[key] = len(inside)
+        return self.tally.in_space[key]
 
     def live_for(self, target: Prefix, source: str, violations: Sequence[Violation | None]) -> list[DecisionRow]:
         """The current decisions ``source`` opened for ``target`` in these categories (None: any)."""
@@ -117,6 +165,7 @@ class Tx:
                 **{**spec, "expires_at": naive_utc(spec["expires_at"])},
             ))
         self._add_holder(row.id, decision, at)
+        self.tally.inserted(row, len(enforcements) if status is Status.ACTIVE else 0)
         action = "block-held" if status is Status.PENDING else ("block-forced" if decision.force else "block")
         self.audit(at, actor=decision.actor, source=decision.source, action=action, row=row, reason=decision.reason,
                    detail={"before": None,
@@ -203,11 +252,12 @@ class Tx:
         return ended
 
     def audit(self, at: datetime, *, actor: str, source: str, action: str, row: DecisionRow | None = None,
-              target: str | None = None, reason: str = "", detail: dict[str, Any] | None = None) -> None:
+              target: str | None = None, violation: str | None = None, reason: str = "",
+              detail: dict[str, Any] | None = None) -> None:
         self.s.add(AuditRow(
             at=naive_utc(at), actor=actor, source=source, action=action,
             target=row.target if row is not None else target, decision_id=row.id if row is not None else None,
-            violation=row.violation if row is not None else None, clause=row.clause if row is not None else "",
+            violation=row.violation if row is not None else violation, clause=row.clause if row is not None else "",
             reason=reason, detail=detail or {},
         ))
 

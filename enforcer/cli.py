@@ -93,11 +93,11 @@ def main_options(
 
 
 def context(ctx: typer.Context) -> service.Context:
-    from . import service
+    from .decisions import Context  # not the service: `block` never imports the render/push half
 
     settings: Settings = ctx.obj
     try:
-        return service.Context.open(settings)
+        return Context.open(settings)
     except Exception as exc:  # a bad --db URL or an unreachable database: the user's input
         fail(f"db: cannot open {settings.db!r}: {exc}", 2)
 
@@ -142,10 +142,10 @@ def block(
     """Record a violation decision; the playbook turns it into enforcements."""
     import getpass
 
-    from . import service
+    from . import decisions
     from .model import Decision
 
-    def run() -> service.SubmitResult:
+    def run() -> decisions.SubmitResult:
         decision = Decision.model_validate(
             {
                 "target": target,
@@ -159,9 +159,9 @@ def block(
                 "force": force,
             }
         )
-        return service.submit(context(ctx), decision, dry_run=dry_run)
+        return decisions.submit(context(ctx), decision, dry_run=dry_run)
 
-    result: service.SubmitResult = guard(run)
+    result: decisions.SubmitResult = guard(run)
     if as_json:
         emit_json(result.model_dump(mode="json"))
         return

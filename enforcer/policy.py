@@ -34,7 +34,7 @@ from .model import (
     Status,
     Violation,
 )
-from .render import TRAFFIC_ACTIONS
+from .section import TRAFFIC_ACTIONS
 from .tables import DecisionRecord
 
 #: Actions that drop all of an address's traffic: a detector may take them only for our own space.

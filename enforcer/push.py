@@ -51,11 +51,17 @@ def plan_device(
     driver: Driver,
     at: datetime,
     settle: bool = False,
+    ask_pending: bool = True,
 ) -> DevicePlan:
     """Render (withholding what the device cannot take), ask the device whether a commit-confirm is
     pending, settle it when ``settle`` (apply and reconcile; plan only shows it), read the live
-    section, diff. Every pass asks: a pending commit is state to act on, not a timer to hope about."""
-    pending, settled = driver.has_pending_commit(), None
+    section, diff. Every pass asks: a pending commit is state to act on, not a timer to hope about.
+
+    ``ask_pending=False``: serve's worker, woken by a decision between its full passes, on the
+    session its last push confirmed over, skips the question (one round trip of the push). A commit
+    left pending meanwhile by a pusher that died still cannot be pushed over — the device refuses
+    the commit (NAPALM's contract) — and the worker's next pass after a failure asks again."""
+    pending, settled = (driver.has_pending_commit() if ask_pending else False), None
     if pending and settle:
         settled, pending = settle_pending(driver, _desired(device, enforcements, inventory, at, driver)[3]), False
     rendered, live, composition, desired, config = _desired(device, enforcements, inventory, at, driver)

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, insert, select, text, update
+from sqlalchemy import Text, cast, create_engine, event, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -215,17 +215,35 @@ class Store:
 
     def active_enforcements(self, at: datetime | None = None) -> list[Enforcement]:
         """The desired set: active enforcements not yet past their expiry."""
-        at = at or now()
         table = EnforcementRow.__table__
         with self.session() as s:
             # Plain rows, not ORM objects: this runs on every plan, apply and OpenFlow sync.
-            rows = s.execute(
-                select(table)
-                .where(table.c.status == Status.ACTIVE.value)
-                .where((table.c.expires_at.is_(None)) | (table.c.expires_at > naive_utc(at)))
-                .order_by(table.c.id)
-            ).all()
+            rows = s.execute(_active(select(table), at or now()).order_by(table.c.id)).all()
             return [EnforcementRow.to_model(r) for r in rows]
+
+    def active_keys(self, at: datetime | None = None, role: str | None = None) -> list[tuple[int, datetime | None]]:
+        """(id, expiry) of the active enforcements a device of ``role`` may carry (no roles named,
+        or ``role`` among them): two columns, filtered in SQL, so a caller that keeps the models
+        it read before (:mod:`enforcer.desired`) loads only the new rows."""
+        table = EnforcementRow.__table__
+        q = _active(select(table.c.id, table.c.expires_at), at or now())
+        if role is not None:
+            # JSON lists are stored as text on SQLite and PostgreSQL alike: '["edge", "core"]'. A
+            # LIKE may match a little more (a "_" in a role name); build_section filters exactly.
+            roles = cast(table.c.roles, Text)
+            q = q.where(table.c.roles.is_(None) | roles.in_(("[]", "null")) | roles.like(f'%"{role}"%'))
+        with self.session() as s:
+            return [(i, aware_utc(x)) for i, x in s.execute(q.order_by(table.c.id)).all()]
+
+    def enforcements_by_id(self, ids: list[int]) -> list[Enforcement]:
+        """The enforcements with these ids (any status), in id order, read in chunks of 500."""
+        table = EnforcementRow.__table__
+        out: list[Enforcement] = []
+        with self.session() as s:
+            for i in range(0, len(ids), 500):
+                rows = s.execute(select(table).where(table.c.id.in_(ids[i:i + 500])).order_by(table.c.id)).all()
+                out.extend(EnforcementRow.to_model(r) for r in rows)
+        return out
 
     def get_decision(self, decision_id: int) -> DecisionRecord | None:
         with self.session() as s:
@@ -300,12 +318,20 @@ class Store:
             }
 
 
+def _active(q: Any, at: datetime) -> Any:
+    """``q`` narrowed to the desired set at ``at``: active and not yet past its expiry."""
+    table = EnforcementRow.__table__
+    return q.where(table.c.status == Status.ACTIVE.value).where(
+        table.c.expires_at.is_(None) | (table.c.expires_at > naive_utc(at)))
+
+
 def _count_changes(store: Store) -> None:
     """Move the change serial inside every transaction that writes a decision or an enforcement.
 
     Hooked on the session, not on each write method: a flush holding a new, changed or deleted
     decision/enforcement row, or a bulk UPDATE/DELETE of those tables, bumps it in the same
-    transaction, so the serial can never lag the desired set, whichever method wrote it.
+    transaction, so the serial can never lag the desired set, whichever method wrote it (a bulk
+    INSERT of an intake batch too).
     """
     watched = (DecisionRow, EnforcementRow)
 
@@ -320,7 +346,8 @@ def _count_changes(store: Store) -> None:
             bump(session)
 
     def on_bulk(state: Any) -> None:
-        if (state.is_update or state.is_delete) and state.bind_mapper and state.bind_mapper.class_ in watched:
+        writes = state.is_insert or state.is_update or state.is_delete
+        if writes and state.bind_mapper and state.bind_mapper.class_ in watched:
             bump(state.session)
 
     try:

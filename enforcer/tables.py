@@ -49,6 +49,10 @@ class DecisionRow(Base):
         # has ended (unblock, TTL) the key is free, so a re-alert with the same key enforces again.
         Index("ix_decisions_live_key", "idempotency_key", unique=True,
               sqlite_where=_LIVE_SQL, postgresql_where=_LIVE_SQL),
+        # The guardrail counts of intake (migration 0003i): a key's decision, the last minute's detector decisions.
+        Index("ix_decisions_key", "idempotency_key"),
+        Index("ix_decisions_recent", "automatic", "created_at"),
+        Index("ix_decisions_source_recent", "source", "actor", "created_at"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     target: Mapped[str] = mapped_column(String(64), index=True)

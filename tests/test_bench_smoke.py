@@ -31,3 +31,17 @@ def test_prefix_index_prints_both_sides_and_the_ratio() -> None:
                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert [line.split()[0] for line in run.stdout.splitlines()] == ["5", "scan", "PrefixSet", "ratio"]
+
+
+def test_ingest_prints_each_mode_and_client_count_against_in_process_submit() -> None:
+    run = subprocess.run(
+        [sys.executable, str(BENCH / "ingest.py"), "--decisions", "12", "--batch", "4", "--concurrency", "1,2",
+         "--baseline", "5", "--pg", ""],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    rows = [line.split() for line in run.stdout.splitlines()[1:]]
+    assert [r[:3] if r[1] != "batch" else [r[0], "batch", r[3]] for r in rows] == [
+        ["sqlite", "in-process", "1"], ["sqlite", "single", "1"], ["sqlite", "single", "2"],
+        ["sqlite", "batch", "1"], ["sqlite", "batch", "2"]]
+    assert all(r[-1].endswith("x") for r in rows)

@@ -18,8 +18,8 @@ import pytest
 from enforcer.drivers import frr_shell
 
 FAKE_VTYSH = """#!/bin/sh
-# Records every file applied with -f (not the -C syntax checks); prints nothing.
-case " $* " in *" -C "*) exit 0;; esac
+# Records every file applied with -f, and counts the -C syntax checks; prints nothing.
+case " $* " in *" -C "*) echo check >> "$APPLIED.checks"; exit 0;; esac
 while [ $# -gt 0 ]; do
   if [ "$1" = "-f" ]; then cat "$2" >> "$APPLIED"; fi
   shift
@@ -65,3 +65,18 @@ def test_a_commit_without_its_undo_is_refused_before_anything_is_applied(router)
     proc = router("load-commit", "ip route 203.0.113.9/32 Null0 tag 667\n")
     assert proc.returncode == 1 and "no undo part" in proc.stdout
     assert not (router.root / "applied.conf").exists()
+
+
+def test_a_commit_of_the_candidate_load_check_passed_is_not_checked_twice(router):
+    """``vtysh -C`` of a 10,000-route candidate costs seconds: load-check's pass covers the same bytes."""
+    candidate = "ip route 203.0.113.9/32 Null0 tag 667\n"
+    checks = router.root / "applied.conf.checks"
+    assert router("load-check", candidate).returncode == 0
+    proc = router("load-commit", f"{candidate}{frr_shell.UNDO_MARK}\nno ip route 203.0.113.9/32 Null0 tag 667\n")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert checks.read_text().count("check") == 1
+    assert (router.root / "applied.conf").read_text() == candidate
+
+    other = "ip route 203.0.113.10/32 Null0 tag 667\n"  # never load-checked: the commit checks it itself
+    assert router("load-commit", f"{other}{frr_shell.UNDO_MARK}\n").returncode == 0
+    assert checks.read_text().count("check") == 2

@@ -8,17 +8,24 @@ identical submits stored 10. Run against SQLite and, where a PostgreSQL is avail
 from __future__ import annotations
 
 import os
+import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
+from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from enforcer import service
+from enforcer.admission import text_prefix
 from enforcer.model import Decision, Refused, now
 from enforcer.settings import REPO_ROOT, Settings
-from enforcer.store import Base
+from enforcer.store import WRITE_LOCK, Base
+
+from .helpers import wait_for
 
 BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get("ENFORCER_TEST_PG") else [])
 
@@ -116,7 +123,7 @@ def test_a_block_whose_ttl_passed_is_not_a_duplicate_before_any_reconcile_pass(c
     """Before: "already recorded" until ``expire_due`` ran, though nothing was enforced any more."""
     first = service.submit(ctx, Decision(target="203.0.113.5", violation="spam", ttl="1h", actor="alice"))
     later = now() + timedelta(hours=2)
-    monkeypatch.setattr(service, "now", lambda: later)
+    monkeypatch.setattr("enforcer.decisions.now", lambda: later)
     again = service.submit(ctx, Decision(target="203.0.113.5", violation="spam", ttl="1h", actor="alice"))
     assert again.created and again.decision_id != first.decision_id
     assert ctx.store.get_decision(first.decision_id).status == "expired"
@@ -133,3 +140,116 @@ def test_a_per_source_cap_stops_one_detector_not_another(ctx, tmp_path):
         service.submit(ctx, _detector_ban(3), automatic=True)
     other = Decision(target="198.51.100.99", violation="ddos-victim", source="alertmanager", actor="am")
     assert service.submit(ctx, other, automatic=True).created
+
+
+# ------------------------------------------------------------------ batches: one transaction, an outcome per item
+
+
+def test_a_batch_of_twenty_detector_bans_under_a_cap_of_five_stores_the_first_five(ctx):
+    outcomes = service.submit_many(ctx, [_detector_ban(i) for i in range(20)], automatic=True)
+    assert [isinstance(o, service.SubmitResult) and o.created for o in outcomes] == [True] * 5 + [False] * 15
+    assert {o.field for o in outcomes[5:]} == {"rate"}
+    stored = {d.target for d in ctx.store.decisions()}
+    assert stored == {f"198.51.100.{10 + i}/32" for i in range(5)}
+    breaker = [e for e in ctx.store.history(limit=100) if e.action == "breaker"]
+    assert len(breaker) == 15 and breaker[0].violation == "ddos-victim"
+
+
+def test_two_concurrent_batches_under_a_cap_of_five_store_exactly_five(ctx):
+    results = _at_once(2, lambda n: service.submit_many(
+        ctx, [_detector_ban(10 * n + i) for i in range(10)], automatic=True))
+    stored = [o for batch in results for o in batch if isinstance(o, service.SubmitResult)]
+    assert len(stored) == 5 and ctx.store.snapshot()["decisions"] == 5
+
+
+def test_one_refused_item_stores_the_rest_and_is_its_own_outcome(ctx):
+    items = [Decision(target="203.0.113.1", violation="spam", actor="alice"),
+             Decision(target="0.0.0.0/0", violation="spam", actor="alice", force=True),
+             Decision(target="203.0.113.2", violation="spam", actor="alice")]
+    first, refused, last = service.submit_many(ctx, items)
+    assert isinstance(refused, Refused) and refused.field == "target" and "default route" in refused.reason
+    assert first.created and last.created
+    assert {d.target for d in ctx.store.decisions()} == {"203.0.113.1/32", "203.0.113.2/32"}
+
+
+def test_an_item_repeated_in_a_batch_answers_with_the_decision_the_first_stored(ctx):
+    ban = _detector_ban(1)
+    first, again = service.submit_many(ctx, [ban, ban], automatic=True)
+    assert first.created and not again.created and again.decision_id == first.decision_id
+    assert ctx.store.snapshot()["decisions"] == 1
+
+
+def test_a_batch_holds_a_detectors_hosts_past_the_per_customer_limit_for_approval(ctx):
+    """The count of a customer's blocked hosts moves with each item of the batch (limit 16 by default)."""
+    settings = ctx.settings.inventory / "settings.yaml"
+    settings.write_text(SETTINGS.replace("max_new_per_minute: 5", "max_new_per_minute: 100"))
+    ctx = service.Context(settings=ctx.settings, store=ctx.store)
+    service.submit(ctx, _detector_ban(0), automatic=True)  # one host blocked before the batch
+    outcomes = service.submit_many(ctx, [_detector_ban(i) for i in range(1, 20)], automatic=True)
+    assert [o.pending for o in outcomes] == [False] * 15 + [True] * 4
+    assert all(o.created for o in outcomes)
+
+
+def test_a_dry_run_batch_previews_every_item_and_stores_nothing(ctx):
+    before = ctx.store.snapshot()
+    outcomes = service.submit_many(ctx, [_detector_ban(i) for i in range(3)], dry_run=True, automatic=True)
+    assert all(o.dry_run and o.enforcements for o in outcomes)
+    assert ctx.store.snapshot() == before
+
+
+def test_every_address_inside_a_prefix_prints_starting_with_its_text_prefix():
+    """The in-space count reads only targets starting with this text: it must never leave one out."""
+    rng = random.Random(12)
+    for _ in range(400):
+        version, bits = rng.choice([(4, 32), (6, 128)])
+        length = rng.randint(0, bits)
+        base = ip_network((rng.getrandbits(bits) if version == 6 else rng.getrandbits(32), bits))
+        p = base.supernet(new_prefix=length)
+        head = text_prefix(p)
+        for addr in (p.network_address, p.broadcast_address, p.network_address + rng.randrange(p.num_addresses)):
+            assert str(ip_network(addr)).startswith(head), (p, addr, head)
+    assert text_prefix(ip_network("198.51.100.0/24")) == "198.51.100."
+    assert text_prefix(ip_network("2001:db8::/32")) == "2001:db8:"
+
+
+def test_a_batch_moves_the_change_serial_a_saved_plan_was_made_at(ctx):
+    """Bulk inserts bypass the ORM flush: the serial must move all the same (``apply FILE`` checks it)."""
+    before = ctx.store.serial()
+    service.submit_many(ctx, [_detector_ban(i) for i in range(3)], automatic=True)
+    assert ctx.store.serial() > before
+
+
+@contextmanager
+def write_lock_held(ctx):
+    """Another writer holds the store's write lock until the block ends (as the reconcile loop may)."""
+    with ctx.store.engine.connect() as conn:
+        if ctx.store.is_sqlite:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": WRITE_LOCK})
+        try:
+            yield
+        finally:
+            if ctx.store.is_sqlite:
+                conn.exec_driver_sql("COMMIT")
+            else:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": WRITE_LOCK})
+                conn.commit()
+
+
+def test_single_submits_that_wait_for_the_write_lock_commit_together(ctx, monkeypatch):
+    """Group commit: while one submit waits for the lock, nine more queue; they go in one transaction."""
+    transactions = []
+    write = ctx.store.write
+    monkeypatch.setattr(ctx.store, "write", lambda: transactions.append(1) or write())
+    group = ctx.group(automatic=True)
+    with ThreadPoolExecutor(10) as pool, write_lock_held(ctx):
+        first = pool.submit(service.submit, ctx, _detector_ban(0), automatic=True)
+        wait_for(lambda: len(transactions) == 1 and group.waiting() == 0, what="the first submit in its transaction")
+        rest = [pool.submit(service.submit, ctx, _detector_ban(i), automatic=True) for i in range(1, 10)]
+        wait_for(lambda: group.waiting() == 9, what="nine submits queued behind it")
+    assert len(transactions) == 2  # the first alone, then the nine queued behind it
+    assert first.result().created
+    outcomes = [f.exception() or f.result() for f in rest]
+    assert sorted(type(o).__name__ for o in outcomes) == ["Refused"] * 5 + ["SubmitResult"] * 4  # the cap holds
+    assert ctx.store.snapshot()["decisions"] == 5

@@ -14,10 +14,10 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from enforcer import service
-from enforcer.migrate import BEFORE_ALEMBIC, config, current, head
+from enforcer.migrate import BEFORE_ALEMBIC, HEAD, config, current, head
 from enforcer.model import Decision, now
 from enforcer.settings import Settings
 from enforcer.store import DuplicateDecision, Store
@@ -117,6 +117,25 @@ def test_a_current_store_opens_again_without_changes(tmp_path):
     Store(url)
     store = Store(url)
     assert current(store.engine) == head()
+
+
+def test_an_upgraded_store_has_the_intake_count_indexes_and_the_counts_use_them(old_store):
+    """The flood breaker's last-minute count and the key lookup read an index, not every decision."""
+    store = Store(old_store)
+    names = {ix["name"] for ix in inspect(store.engine).get_indexes("decisions")}
+    assert {"ix_decisions_key", "ix_decisions_recent", "ix_decisions_source_recent"} <= names
+    if not store.is_sqlite:
+        return
+    with store.engine.connect() as conn:
+        def plan(sql: str, *params: object) -> str:  # bound parameters, as SQLAlchemy sends them
+            return " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params))
+        assert "ix_decisions_recent" in plan("SELECT count(id) FROM decisions WHERE automatic = ? "
+                                             "AND created_at >= ?", 1, "2026-01-01")
+        assert "ix_decisions_key" in plan("SELECT id, status FROM decisions WHERE idempotency_key IN (?, ?)", "a", "b")
+
+
+def test_the_head_a_store_is_checked_against_without_alembic_is_alembics_head():
+    assert HEAD == head()
 
 
 def test_the_migrations_alone_build_every_table_and_column_the_store_uses(old_store):

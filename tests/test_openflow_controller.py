@@ -27,11 +27,14 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 # isort: on
 from enforcer.controller import wire
-from enforcer.controller.app import EnforcerController
+from enforcer.controller.app import READ_SLICES, EnforcerController
 from enforcer.controller.flows import Match, ownership
 from enforcer.inventory import Device, Inventory
 from enforcer.model import Enforcement
 from enforcer.render import build_section
+
+#: What a full read of the switch sends: the table in slices by cookie, then the meters.
+FULL_READ = ["flow_stats"] * READ_SLICES + ["meter_config"]
 
 DPID = 0xE400000000000042
 SWITCH = Device(name="sw1", platform="openflow", role="edge", datapath_id=DPID)
@@ -100,9 +103,10 @@ class FakeSwitch:
             (kind,) = struct.unpack_from("!H", data, 8)
             if kind == ofp.OFPMP_FLOW:
                 self.received.append(("flow_stats", xid))
+                want, mask = struct.unpack_from("!QQ", data, 32)  # the request's cookie and cookie_mask
                 body = [
                     parser.OFPFlowStats(0, 0, 0, prio, 0, 0, 0, cookie, 0, 0, parser.OFPMatch(**wire.oxm(m)), inst)
-                    for (prio, m), (cookie, inst) in self.table.items()
+                    for (prio, m), (cookie, inst) in self.table.items() if cookie & mask == want & mask
                 ]
                 self._reply(ofp_event.EventOFPFlowStatsReply, parser.OFPFlowStatsReply(self, body=body, flags=0), xid)
             else:
@@ -203,7 +207,7 @@ def test_sync_returns_only_after_the_barrier_reply_for_its_own_xid(switch, activ
     switch.hold_barriers = True
     sync = hub.spawn(switch.app.sync, DPID)
     [barrier_xid] = wait_until("the barrier request", lambda: switch.held)
-    assert kinds(switch) == ["flow_stats", "meter_config", "flow_mod", "flow_mod", "barrier"]
+    assert kinds(switch) == [*FULL_READ, "flow_mod", "flow_mod", "barrier"]
 
     switch.reply_barrier(barrier_xid + 1000)  # a reply to some other request
     hub.sleep(0.1)
@@ -227,7 +231,7 @@ def test_a_sync_whose_barrier_never_comes_fails_and_forgets_what_it_assumed(swit
     switch.release_barriers()
     switch.received.clear()
     assert switch.app.sync(DPID, full=False).ok
-    assert kinds(switch)[:2] == ["flow_stats", "meter_config"], "an unconfirmed sync must be followed by a full read"
+    assert kinds(switch)[:READ_SLICES + 1] == FULL_READ, "an unconfirmed sync must be followed by a full read"
 
 
 # ------------------------------------------------------------------ errors from the switch
@@ -250,7 +254,7 @@ def test_a_refused_flow_mod_fails_the_sync_and_the_next_sync_reads_the_switch_ag
     switch.refuse = lambda mod: False
     switch.received.clear()
     report = switch.app.sync(DPID, full=False)
-    assert kinds(switch)[:2] == ["flow_stats", "meter_config"], "the cache outlived a refused message"
+    assert kinds(switch)[:READ_SLICES + 1] == FULL_READ, "the cache outlived a refused message"
     assert report.ok and report.changes["flows_added"] == 2, report  # the two refused flows, found missing
     assert sum("198.18.0.14" in line for line in switch.flow_lines()) == 2
 
@@ -258,7 +262,7 @@ def test_a_refused_flow_mod_fails_the_sync_and_the_next_sync_reads_the_switch_ag
 def test_a_rate_limit_installs_its_meter_before_the_flow_that_uses_it(switch, active):
     active.append(enf(11, "198.18.0.13", "rate-limit", rate_bps="10Mbit"))
     report = switch.app.sync(DPID)
-    assert report.ok and kinds(switch)[2:] == ["meter_mod", "flow_mod", "barrier"]
+    assert report.ok and kinds(switch)[READ_SLICES + 1:] == ["meter_mod", "flow_mod", "barrier"]
     assert list(switch.meters) == [OWNER.meter_base + 11]
     active.clear()
     assert switch.app.sync(DPID).ok
@@ -290,3 +294,33 @@ def test_a_foreign_flow_on_the_same_priority_and_match_is_never_written_over_and
         "cookie=0x0000000000000007 priority=41032 ip,nw_dst=198.18.0.12 actions=drop",
         "cookie=0x0000000000000abc priority=41032 ip,nw_dst=198.18.0.99 actions=drop",
     ]
+
+
+def test_the_hub_keeps_running_while_a_sync_renders_and_parses():
+    """A sync's CPU-bound steps run off the hub: os-ken's green threads (the one answering the
+    switch's echo requests among them) keep running meanwhile. On the hub, a 50,000-decision sync
+    starved them until Open vSwitch dropped the connection ("no response to inactivity probe")."""
+    from enforcer.controller.app import off_hub
+
+    ticks: list[float] = []
+
+    def echo_answerer() -> None:  # stands for os-ken's receive and send loops
+        while True:
+            ticks.append(time.monotonic())
+            hub.sleep(0.01)
+
+    def render_for_a_while() -> int:  # CPU-bound, never yields: what rendering 100,000 flows does
+        end = time.monotonic() + 0.5
+        spins = 0
+        while time.monotonic() < end:
+            spins += 1
+        return spins
+
+    answerer = hub.spawn(echo_answerer)
+    try:
+        hub.sleep(0)
+        before = len(ticks)
+        assert off_hub(render_for_a_while) > 0
+        assert len(ticks) - before >= 5, "the hub stood still while the work ran"
+    finally:
+        hub.kill(answerer)

@@ -106,7 +106,7 @@ def test_the_managed_section_of_a_real_config_holds_no_operator_line(platform, v
         assert section == "", "a config without enforcer objects has an empty managed section"
 
 
-@pytest.mark.parametrize("platform", [Platform.JUNOS, Platform.EOS, Platform.FRR, Platform.IOSXR, Platform.NXOS],
+@pytest.mark.parametrize("platform", [Platform.JUNOS, Platform.EOS, Platform.FRR, Platform.IOSXR, Platform.NXOS, Platform.IOS],
                          ids=str)
 def test_a_device_already_carrying_enforcers_objects_plans_no_change(inventory, platform, tmp_path):
     """Read → plan converges. Junos only does since the NAPALM driver reads `set` format (as here).
@@ -114,9 +114,8 @@ def test_a_device_already_carrying_enforcers_objects_plans_no_change(inventory, 
     after the interfaces; NX-OS: interfaces after the ACLs and prefix-lists): both sides are
     compared in the render's order (``tree.block_order``, enforcer.conftree.canonical).
 
-    Not yet for ios: the IPv4 ACL converges (numbered entries); the IPv6 ACL is rendered
-    ``sequence 10 …`` while these fixtures hold IOS's default-numbered IPv6 entries without a
-    number (see the fixtures' README; one of the two is wrong).
+    IOS converges since its fixtures print IPv6 ACL entries with their numbers, as a capture of
+    IOS shows (the fixtures' README; the numbered IPv6 remark is the least certain line).
     """
     name, customer = EDGE[platform]
     device = inventory.device(name).model_copy(update={"snapshot": RUNNING / platform.value / "enforced.txt"})

@@ -2,9 +2,9 @@
 
 ``create_app(ctx_factory)`` builds the app; the Context is made once, at start-up (or on the
 first request), so tests hand in a factory over a temporary SQLite store. With
-``reconcile=True`` the app also runs the reconcile loop (:class:`enforcer.reconcile.Reconciler`)
-in a background thread and kicks it after every accepted decision or unblock: decisions that
-arrive close together coalesce into one push per device. The detector hooks are in
+``reconcile=True`` the app also runs a push worker per device (:class:`enforcer.pipeline.Pipeline`)
+and wakes the devices a decision touches after every accepted decision or unblock: decisions that
+arrive while a device pushes go together into its next push. The detector hooks are in
 :mod:`enforcer.api.webhooks`.
 
 A 2xx to a submit means the decision is durably stored (the store commits before we answer);
@@ -20,16 +20,17 @@ from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Path, Query, Request, Response
+from fastapi import Body, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, WithJsonSchema
 
 from .. import service
-from ..hooks import intake
-from ..hooks.intake import ItemResult, decision_from_api, end_decision, outcome_of
+from ..hooks import Invalid, Item, intake
+from ..hooks.intake import ItemResult, apply_items, decision_from_api, end_decision, outcome_of, verdict
+from ..hooks.results import BatchErrorResponse, BatchResponse
 from ..inventory import InventoryError
-from ..model import MAX_TTL, InvalidInput, Refused, Violation
+from ..model import MAX_TTL, Decision, InvalidInput, Refused, Violation, validation_error_to_invalid
 from ..plan import DevicePlan
 from ..store import AuditEntry, DecisionRecord
 from . import errors, lapi, webhooks
@@ -64,6 +65,27 @@ class DecisionIn(BaseModel):
     force: StrictBool = Field(default=False, description="Past the prefix-length guardrail (operator tokens only)")
 
 
+#: Decisions in one list body: one store transaction, answered well inside a client's timeout.
+MAX_BATCH = 1000
+
+#: The items of a list body, each validated by the route (as DecisionIn), so one bad item fails only itself.
+DecisionList = Annotated[
+    list[Annotated[dict[str, Any], WithJsonSchema({"$ref": "#/components/schemas/DecisionIn"})]],
+    Field(min_length=1, max_length=MAX_BATCH),
+]
+
+BATCH_DOC = f"""One decision (a `DecisionIn` object), or a list of 1 to {MAX_BATCH}, stored in one transaction.
+
+A list answers **200** with `results`, one per item in the order sent, each with its `outcome`:
+`created` or `held` (stored: what a single submit answers with 201), `duplicate` (a replay: 200),
+`dry-run`, `refused` (a guardrail: 409, with `error`) or `invalid` (422, with `error`). One bad
+item is only its own result: the others are stored all the same, each item seeing the ones before
+it (a cap stops the list where it is reached). When no item is accepted the answer is that first
+item's status (409 or 422) with its `error`, and `results` for all. With an `Idempotency-Key`,
+item *n* carries the key `KEY:n`. The token must be allowed every item's category (else 403, nothing stored).
+"""
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     version: str
@@ -75,7 +97,7 @@ def create_app(
     *,
     reconcile: bool = False,
     interval: float = 30.0,
-    coalesce: float = 0.2,
+    coalesce: float = 0.0,
     max_body: int = MAX_BODY,
     docs: bool = False,
 ) -> FastAPI:
@@ -185,25 +207,51 @@ def _service_routes(app: FastAPI) -> None:
         return service.history(ctx, limit=limit)
 
 
+def _submit_list(request: Request, state: Served, ctx: service.Context, token: Token, body: list[dict[str, Any]],
+                 *, dry_run: bool, key: str | None) -> JSONResponse:
+    """A list body: each item validated on its own (a bad one is its own ``invalid`` result), the
+    decisions stored in one transaction, a result per item in the order sent."""
+    items: list[Item] = []
+    for n, raw in enumerate(body):
+        try:
+            values = DecisionIn.model_validate(raw).model_dump(exclude_none=True)
+            items.append(decision_from_api(values, actor=token.name, key=key and f"{key}:{n}"))
+        except (ValidationError, InvalidInput) as exc:
+            err = validation_error_to_invalid(exc) if isinstance(exc, ValidationError) else exc
+            items.append(Invalid(field=err.field, reason=err.reason))
+    decisions = [i for i in items if isinstance(i, Decision)]
+    check_submit(request, token, [d.violation for d in decisions], any(d.force for d in decisions))
+    results = apply_items(ctx, items, source="api", dry_run=dry_run, automatic=token.scope is Scope.DETECTOR)
+    state.record(results)
+    status, error = verdict(results)
+    payload = BatchResponse(results=results) if error is None else BatchErrorResponse(error=error, results=results)
+    return JSONResponse(payload.model_dump(mode="json"), status_code=status)
+
+
 def _decision_routes(app: FastAPI) -> None:
     @app.post(
         "/v1/decisions",
         response_model=service.SubmitResult,
         status_code=201,
         tags=["decisions"],
-        summary="Submit a decision (201 stored; 200 a replay of the same idempotency key, or a dry run)",
-        responses={200: {"model": service.SubmitResult}, **errors.WRITE_ERRORS},
+        summary="Submit a decision (201 stored; 200 a replay of the same idempotency key, or a dry run), "
+        f"or a list of at most {MAX_BATCH} (200, a result per item)",
+        description=BATCH_DOC,
+        responses={**errors.WRITE_ERRORS, 200: {"model": service.SubmitResult | BatchResponse},
+                   409: {"model": BatchErrorResponse}, 422: {"model": BatchErrorResponse}},
     )
     def submit(
         request: Request,
         response: Response,
-        body: DecisionIn,
+        body: Annotated[DecisionIn | DecisionList, Body()],
         dry_run: Annotated[bool, Query(description="Validate and preview only; store nothing")] = False,
         idempotency_key: webhooks.IdempotencyKey = None,
         token: Token = Depends(current_token),
         ctx: service.Context = Depends(get_ctx),
-    ) -> service.SubmitResult:
+    ) -> Any:
         state = served(request)
+        if isinstance(body, list):
+            return _submit_list(request, state, ctx, token, body, dry_run=dry_run, key=idempotency_key)
         try:
             decision = decision_from_api(body.model_dump(exclude_none=True), actor=token.name, key=idempotency_key)
         except InvalidInput:

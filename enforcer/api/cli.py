@@ -51,7 +51,8 @@ def serve(
     ctx: typer.Context,
     listen: Annotated[str, typer.Option(help="HOST:PORT to listen on")] = "127.0.0.1:8080",
     interval: Annotated[float, typer.Option(help="Seconds between reconcile passes")] = 30.0,
-    coalesce: Annotated[float, typer.Option(help="Seconds to gather a burst of decisions into one push")] = 0.2,
+    coalesce: Annotated[float, typer.Option(help="Seconds a woken device waits to gather a burst into one push "
+                                                 "(0: at once; what arrives during a push goes in the next)")] = 0.0,
     reconcile: Annotated[bool, typer.Option("--reconcile/--no-reconcile", help="Run the reconcile loop")] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
     docs: Annotated[bool, typer.Option("--docs", help="Serve /docs, /redoc and /openapi.json without a token "

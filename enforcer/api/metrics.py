@@ -18,8 +18,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disa
 from ..hooks.intake import Outcome
 from ..inventory import Inventory
 from ..model import Enforcement
+from ..push import PushResult
 from ..render import build_section
-from ..service import ReconcileReport
 
 #: Latency buckets, 10 ms to 60 s: sub-second is the goal for detector-driven blocks, so the
 #: bounds are dense below a second; a pass slower than a minute is an incident, not a distribution.
@@ -56,7 +56,8 @@ class Metrics:
         )
         self.latency = Histogram(
             "enforcer_decision_applied_seconds",
-            "Seconds from a decision being stored to the reconcile pass that put it on every device",
+            "Seconds from a decision being stored to one device that carries it confirming it, by device",
+            ("device", "platform"),
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
@@ -70,7 +71,7 @@ class Metrics:
                             registry=self.registry)
         if active is not None:
             self.active.set_function(active)
-        self.passes = Counter("enforcer_reconcile_passes", "Reconcile passes, by outcome (ok, failed)",
+        self.passes = Counter("enforcer_reconcile_passes", "Device passes of the reconcile workers, by outcome",
                               ("outcome",), registry=self.registry)
         for outcome in get_args(PassOutcome):  # both series exist from the start: rate() needs a zero
             self.passes.labels(outcome=outcome)
@@ -94,35 +95,32 @@ class Metrics:
             while len(self._pending) > MAX_PENDING:
                 self._pending.pop(next(iter(self._pending)))
 
-    def report(self, report: ReconcileReport, *, started: float | None = None) -> None:
-        """Count a pass's pushes; a pending decision is applied once every device it waits on pushed fine.
+    def pushed(self, result: PushResult, platform: str, *, started: float, done: float | None = None) -> None:
+        """One device's worker finished a pass (:mod:`enforcer.pipeline`): count it, and time every
+        pending decision this device carries that was stored before the pass ``started``.
 
-        Per device, so a dead router delays only the decisions it carries (they are timed when
-        it finally takes them) while every other decision is timed as it lands. ``started`` is
-        when the pass began: only decisions stored before it can have been in it.
+        One latency sample per decision and device, from the decision's commit to that device's
+        confirmation: a slow router shows as its own series, and a dead one delays only its own
+        samples (they are taken when it finally takes the decision).
         """
-        failed = False
-        for r in report.results:
-            if r.changed or not r.ok:
-                outcome: PushOutcome = "ok" if r.ok else ("rolled-back" if r.rolled_back else "failed")
-                self.pushes.labels(device=r.device, outcome=outcome).inc()
-                self.push_seconds.observe(r.seconds)
-            failed = failed or not r.ok
-        passed: PassOutcome = "failed" if failed else "ok"
-        self.passes.labels(outcome=passed).inc()
-        done = time.monotonic()
-        cutoff = started if started is not None else done
-        ok = {r.device for r in report.results if r.ok}
+        if result.changed or not result.ok:
+            outcome: PushOutcome = "ok" if result.ok else ("rolled-back" if result.rolled_back else "failed")
+            self.pushes.labels(device=result.device, outcome=outcome).inc()
+            self.push_seconds.observe(result.seconds)
+        self.passes.labels(outcome="ok" if result.ok else "failed").inc()
+        if not result.ok:
+            return
+        done = time.monotonic() if done is None else done
+        applied = []
         with self._lock:
-            applied = []
             for k, p in list(self._pending.items()):
-                if p.since <= cutoff:
-                    p.waiting -= ok
+                if p.since <= started and result.device in p.waiting:
+                    p.waiting.discard(result.device)
+                    applied.append(p.since)
                     if not p.waiting:
-                        applied.append(p.since)
                         del self._pending[k]
         for since in applied:
-            self.latency.observe(done - since)
+            self.latency.labels(device=result.device, platform=platform).observe(done - since)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""What one running API holds: the Context, its metrics, its reconcile loop, its denial log.
+"""What one running API holds: the Context, its metrics, its device pipelines, its denial log.
 
 Made once per app, at start-up or on the first request (tests hand in a factory over a
 temporary store). The routes reach it through :func:`served`.
@@ -18,42 +18,12 @@ from ..counters import CounterCache, DroppedCollector, lift_idle
 from ..hooks.intake import ItemResult
 from ..model import EnforcerError
 from ..notify import NoticeWorker
-from ..reconcile import Reconciler
+from ..pipeline import Pass, Pipeline
 from .auth import DenialLog
 from .metrics import Metrics, carriers
 from .tokens import ensure_tables
 
 log = logging.getLogger("enforcer.api")
-
-
-class _Loop(Reconciler):
-    """The reconcile loop, telling the metrics when each pass started and how it went."""
-
-    def __init__(
-        self,
-        ctx: service.Context,
-        metrics: Metrics,
-        board: DeviceBoard,
-        counters: CounterCache,
-        interval: float,
-        coalesce: float,
-    ):
-        super().__init__(ctx, interval=interval, coalesce=coalesce, on_report=self._report, on_device=board.done)
-        self.metrics = metrics
-        self.board = board
-        self.counters = counters
-        self._started = 0.0
-
-    def run_pass(self) -> service.ReconcileReport:
-        self._started = time.monotonic()
-        if any(book.lift_when_idle for book in self.ctx.playbooks.values()):  # opted in: read, then lift
-            self.counters.read()
-            lift_idle(self.ctx, self.counters.sampler, self._started)
-        self.board.begin_pass(list(self.ctx.inventory.devices))
-        return super().run_pass()
-
-    def _report(self, report: service.ReconcileReport) -> None:
-        self.metrics.report(report, started=self._started)
 
 
 class Served:
@@ -65,11 +35,13 @@ class Served:
         self.board = DeviceBoard(lambda name: service.render_device(ctx, name))  # console's device states
         self.counters = CounterCache(ctx)  # what each block dropped: console, /v1/counters, /metrics
         self.metrics.registry.register(DroppedCollector(self.counters))
-        self.loop: _Loop | None = None
+        self.loop: Pipeline | None = None
         self.notices: NoticeWorker | None = None
 
     def start_loop(self, interval: float, coalesce: float) -> None:
-        self.loop = _Loop(self.ctx, self.metrics, self.board, self.counters, interval, coalesce)
+        self.loop = Pipeline(self.ctx, interval=interval, coalesce=coalesce, on_pass=self._passed,
+                             chores=self._chores)
+        self.loop.on_begin = lambda name: self.board.begin_pass([name])
         self.loop.start()
         if self.ctx.inventory.notices.enabled:  # its own thread: a dead mail relay never delays a push
             self.notices = NoticeWorker(self.ctx.store, self.ctx.inventory, self.ctx.inventory.notices.interval)
@@ -82,14 +54,28 @@ class Served:
             self.notices.stop()
         self.denials.flush(self.ctx.store)
 
-    def kick(self) -> None:
-        """A decision was stored or ended: the loop pushes soon (bursts coalesce into one pass)."""
+    def _passed(self, done: Pass) -> None:
+        """A device's worker finished a pass: the metrics, and the console's board when it pushed."""
+        self.metrics.pushed(done.result, done.device.platform.value, started=done.started)
+        if done.plan is not None:
+            self.board.done(done.plan, done.result)
+
+    def _chores(self) -> None:
+        """On the pipeline's timer: blocks whose playbook lifts them when idle (opted in: read, then lift)."""
+        if any(book.lift_when_idle for book in self.ctx.playbooks.values()):
+            self.counters.read()
+            if lift_idle(self.ctx, self.counters.sampler, time.monotonic()):
+                self.kick()
+
+    def kick(self, devices: Iterable[str] | None = None) -> None:
+        """A decision was stored or ended: ``devices`` (None: every device) push now."""
         if self.loop is not None:
-            self.loop.kick()
+            self.loop.wake(devices)
 
     def record(self, results: Iterable[ItemResult]) -> None:
-        """Count each result; start the latency clock of what was created; kick the loop if anything changed."""
-        changed = False
+        """Count each result; start the latency clock of what was created; wake the devices that carry it
+        (an end, or a decision whose carriers cannot be told, wakes every device)."""
+        woken: set[str] | None = set()
         for r in results:
             self.metrics.decision(r.source or "none", r.violation or "none", r.outcome)
             if r.outcome == "created" and r.decision_id:
@@ -97,11 +83,15 @@ class Served:
                     devices = carriers(self.ctx.inventory, r.enforcements)
                 except EnforcerError as exc:  # stored all the same: a metric must never fail a 2xx
                     log.warning("decision %s: no latency clock (%s)", r.decision_id, exc)
+                    woken = None
                 else:
                     self.metrics.stored(r.decision_id, devices)
-            changed = changed or r.outcome in ("created", "ended")
-        if changed:
-            self.kick()
+                    if woken is not None:
+                        woken |= devices
+            elif r.outcome == "ended":
+                woken = None
+        if woken is None or woken:
+            self.kick(woken)
 
 
 def served(request: Request) -> Served:

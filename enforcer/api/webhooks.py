@@ -16,11 +16,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Body, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from .. import service
 from ..hooks import Item, alertmanager, bgpalerter, fastnetmon, generic
-from ..hooks.intake import ErrorDetail, ItemResult, apply_items, categories, claim, verdict
+from ..hooks.intake import apply_items, categories, claim, verdict
+from ..hooks.results import BatchErrorResponse, BatchResponse
 from ..model import InvalidInput, Violation
 from .auth import check_submit, current_token, get_ctx
 from .errors import ERR
@@ -34,21 +35,12 @@ IdempotencyKey = Annotated[
            description="Repeat a request with the same key: one decision, whatever the number of deliveries"),
 ]
 DryRun = Annotated[bool, Query(description="Adapt and validate only; store nothing")]
-#: Events in one generic delivery: each is a store commit, and a delivery should answer in seconds.
+#: Events in one generic delivery: stored in one transaction, and a delivery should answer in seconds.
 MAX_EVENTS = 500
 
 
-class HookResponse(BaseModel):
-    results: list[ItemResult]
-
-
-class HookErrorResponse(BaseModel):
-    error: ErrorDetail
-    results: list[ItemResult] = []
-
-
 HOOK_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: ERR, 401: ERR, 403: ERR, 409: {"model": HookErrorResponse}, 413: ERR, 422: {"model": HookErrorResponse},
+    400: ERR, 401: ERR, 403: ERR, 409: {"model": BatchErrorResponse}, 413: ERR, 422: {"model": BatchErrorResponse},
 }
 
 
@@ -132,9 +124,9 @@ def _add(app: FastAPI, hook: Hook) -> None:
         state.record(results)
         status, error = verdict(results)
         if error is not None:
-            payload = HookErrorResponse(error=error, results=results)
+            payload = BatchErrorResponse(error=error, results=results)
             return JSONResponse(payload.model_dump(mode="json"), status_code=status)
-        return HookResponse(results=results)
+        return BatchResponse(results=results)
 
-    app.post(f"/v1/hooks/{hook.name}", name=f"hook_{hook.name}", summary=hook.summary, response_model=HookResponse,
+    app.post(f"/v1/hooks/{hook.name}", name=f"hook_{hook.name}", summary=hook.summary, response_model=BatchResponse,
              tags=["hooks"], responses=HOOK_ERRORS)(endpoint)

@@ -8,7 +8,9 @@ confirmed it. A switch connecting (first time, after a reconnect, after ovs-vswi
 or after this controller restarted) gets the same full resync: nothing is lost in between.
 
 Runs on os-ken's eventlet hub (``OSKEN_HUB_TYPE=eventlet``, set by :mod:`enforcer.controller`):
-syncs run in their own green threads, never in the event loop that delivers their replies.
+syncs run in their own green threads, never in the event loop that delivers their replies. Their
+CPU-bound steps (store read, render, parse, diff, reading 50,000 flow stats) run in a native thread
+(:func:`off_hub`), so the hub keeps answering the switch's echo requests meanwhile.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from eventlet import tpool
 from os_ken.base import app_manager
 from os_ken.controller import ofp_event
 from os_ken.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
@@ -39,11 +42,24 @@ ALL_DISPATCHERS = [CONFIG_DISPATCHER, MAIN_DISPATCHER]
 #: flow-mods per write is 2-3x faster than one write per message).
 WRITE_CHUNK = 16 * 1024
 REPLY_TIMEOUT = 30.0
+#: Round trips of a full table read (a power of two: slice k holds the flows whose cookie & (N-1) == k).
+READ_SLICES = 16
 
 Desired = Callable[[Device], Section]
 Devices = Callable[[], Iterable[Device]]
 #: Holds a device's push lease for a block (enforcer.lease.device_lease), raising DeviceBusy.
 Lease = Callable[[Device], AbstractContextManager[None]]
+
+
+def off_hub(work: Callable[..., Any], *args: Any) -> Any:
+    """``work(*args)`` in a native thread while the calling green thread waits.
+
+    The hub is one OS thread: on it, a sync with 50,000 flows desired computed for minutes without
+    yielding, nothing answered Open vSwitch's inactivity probe, and the switch disconnected itself
+    ("no response to inactivity probe after 5 seconds") in the middle of every apply and plan.
+    Off the hub the GIL still lets the hub run every few milliseconds, so echo replies keep flowing.
+    """
+    return tpool.execute(work, *args)
 
 
 class Live(NamedTuple):
@@ -219,33 +235,24 @@ class EnforcerController(app_manager.OSKenApp):
     # ------------------------------------------------------------ reading the switch
 
     def read_live(self, dp: Any, owner: Ownership) -> Live:
-        """One round trip: every flow of enforcer's table and every meter. Enforcer's flows are those
-        with its cookie (raw stats kept aside when they do not parse); another owner's flow matters
-        when it lies in enforcer's priority band, where an ADD of the same priority and match would
-        silently replace it; meters are enforcer's by id band."""
+        """Every flow of enforcer's table and every meter. Enforcer's flows are those with its cookie
+        (raw stats kept aside when they do not parse); another owner's flow matters when it lies in
+        enforcer's priority band, where an ADD of the same priority and match would silently replace
+        it; meters are enforcer's by id band.
+
+        The table is read in :data:`READ_SLICES` round trips, by the low bits of the cookie (every
+        flow, enforcer's or not, falls in exactly one slice): os-ken parses a stats reply on the hub
+        without yielding while data keeps arriving, and one reply of 100,000 flows kept it from
+        answering the switch's inactivity probe until the switch disconnected. Between slices the
+        hub is free."""
         ofp, parser = dp.ofproto, dp.ofproto_parser
-        table = parser.OFPFlowStatsRequest(dp, 0, owner.table, ofp.OFPP_ANY, ofp.OFPG_ANY, 0, 0, parser.OFPMatch())
-        meter_request = parser.OFPMeterConfigStatsRequest(dp, 0, ofp.OFPM_ALL)
-        stats, configs = self._requests(dp, [table, meter_request])
-        live = Live(SwitchState(), [], {})
-        flows: list[Flow] = []
+        stats: list[Any] = []
+        for k in range(READ_SLICES):
+            stats += self._request(dp, parser.OFPFlowStatsRequest(
+                dp, 0, owner.table, ofp.OFPP_ANY, ofp.OFPG_ANY, k, READ_SLICES - 1, parser.OFPMatch()))
+        configs = self._request(dp, parser.OFPMeterConfigStatsRequest(dp, 0, ofp.OFPM_ALL))
         names = {number: name for name, number in wire.switch_ports(dp).items()}
-        for st in stats:
-            mine = owner.owns_cookie(st.cookie)
-            if not mine and not owner.in_band(st.priority):
-                continue
-            try:
-                flow = wire.flow_from_stats(ofp, st, names)
-            except FlowError:
-                if mine:
-                    live.strange.append(st)
-                continue  # another owner's flow enforcer cannot parse: its match is none enforcer writes
-            if mine:
-                flows.append(flow)
-            else:
-                live.foreign[flow.key] = flow.cookie
-        meters = [wire.meter_from_config(ofp, c) for c in configs if owner.owns_meter(c.meter_id)]
-        return live._replace(state=SwitchState(tuple(flows), tuple(meters)))
+        return off_hub(_live_from_stats, ofp, owner, names, stats, configs)
 
     def state(self, dpid: int) -> str:
         """The live enforcer-owned flows and meters as text, like ``section.j2`` prints them."""
@@ -259,7 +266,8 @@ class EnforcerController(app_manager.OSKenApp):
                 self._confirmed.pop(dpid, None)
             else:
                 self._confirmed[dpid] = live
-        return live.state.text() + "".join(unrecognised_line(st.cookie, st.priority) + "\n" for st in live.strange)
+        text = off_hub(live.state.text)
+        return text + "".join(unrecognised_line(st.cookie, st.priority) + "\n" for st in live.strange)
 
     # ------------------------------------------------------------ sync
 
@@ -303,10 +311,10 @@ class EnforcerController(app_manager.OSKenApp):
         self, dp: Any, device: Device, timeout: float, started: float, full: bool, own: bool
     ) -> SyncReport:
         owner = ownership(device)
-        desired = parse_state(render_section(self._desired(device)), owner)
+        desired = off_hub(self._desired_state, device, owner)
         cached = None if full else self._confirmed.get(dp.id)
         live = cached if cached is not None else self.read_live(dp, owner)
-        plan = diff(desired, live.state)
+        plan = off_hub(diff, desired, live.state)
         if plan.empty and not live.strange:
             self._confirmed[dp.id] = live
             return SyncReport(dp.id, device.name, ok=True, seconds=time.monotonic() - started)
@@ -353,6 +361,10 @@ class EnforcerController(app_manager.OSKenApp):
             return SyncReport(dp.id, device.name, ok=False, changes=changes, seconds=seconds, error=error)
         self._confirmed[dp.id] = live._replace(state=desired)
         return SyncReport(dp.id, device.name, ok=True, changes=changes, seconds=seconds)
+
+    def _desired_state(self, device: Device, owner: Ownership) -> SwitchState:
+        """The store's desired flows and meters for ``device``, rendered and parsed (runs off the hub)."""
+        return parse_state(render_section(self._desired(device)), owner)
 
     def _send_batch(self, dp: Any, msgs: list[Any], timeout: float) -> list[str]:
         """Serialize, write in chunks, then a barrier; the errors the switch sent for these xids.
@@ -417,4 +429,26 @@ class EnforcerController(app_manager.OSKenApp):
         return out
 
 
-__all__ = ["EnforcerController", "SyncFailed", "SyncReport"]
+def _live_from_stats(ofp: Any, owner: Ownership, names: dict[int, str], stats: list[Any], configs: list[Any]) -> Live:
+    """Enforcer's flows and meters out of a table's flow stats and the meter configs (see ``read_live``)."""
+    live = Live(SwitchState(), [], {})
+    flows: list[Flow] = []
+    for st in stats:
+        mine = owner.owns_cookie(st.cookie)
+        if not mine and not owner.in_band(st.priority):
+            continue
+        try:
+            flow = wire.flow_from_stats(ofp, st, names)
+        except FlowError:
+            if mine:
+                live.strange.append(st)
+            continue  # another owner's flow enforcer cannot parse: its match is none enforcer writes
+        if mine:
+            flows.append(flow)
+        else:
+            live.foreign[flow.key] = flow.cookie
+    meters = [wire.meter_from_config(ofp, c) for c in configs if owner.owns_meter(c.meter_id)]
+    return live._replace(state=SwitchState(tuple(flows), tuple(meters)))
+
+
+__all__ = ["EnforcerController", "SyncFailed", "SyncReport", "off_hub"]

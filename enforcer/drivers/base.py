@@ -50,6 +50,13 @@ class CommitRefused(DriverError):
 class Driver(ABC):
     """NAPALM-shaped interface. Methods raise :class:`DriverError`; ``close`` never raises."""
 
+    #: A session worth keeping open between pushes (``enforcer serve``, :mod:`enforcer.sessions`):
+    #: a login that costs round trips. Drivers that read state at construction (offline) are not.
+    warm: bool = False
+    #: The device renders and diffs its own state from the store when asked to ``sync()`` (the
+    #: OpenFlow controller does): serve's worker then skips planning here between full passes.
+    syncs_from_store: bool = False
+
     def __init__(self, device: Device, timeout: float = 30.0):
         self.device = device
         self.timeout = timeout
@@ -68,6 +75,11 @@ class Driver(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def alive(self) -> bool:
+        """Whether the open session still works, asked before a warm session is used again; cheap
+        (no command on the device). A session that died in between is opened anew."""
+        return True
 
     # -- state
     @contextmanager

@@ -9,23 +9,68 @@ lines for context, so an idempotent push compares empty.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from functools import lru_cache
 
 #: Lines that carry no configuration: banners of ``show running-config`` and block terminators.
 _NOISE_PREFIXES = ("Building configuration", "Current configuration", "frr version", "end")
 _TERMINATORS = {"exit", "exit-address-family", "exit-vrf", "exit-vni", "quit", "end", "!"}
 
 
-@dataclass
 class Block:
-    line: str
-    children: list[Block] = field(default_factory=list)
+    """One line and the lines under it, indexed so that a merge is linear in the config size.
+
+    The driver merges 10,000-line candidates into 10,000-line running configs (a bulk null-route
+    push, its undo, its removal): a list scan per candidate line made that quadratic (a third of a
+    10,000-route ``enforcer apply``). Children stay in order; ``find`` and ``starting_with`` are
+    dictionary look-ups, by the whole line and by each of its word prefixes.
+    """
+
+    __slots__ = ("line", "_kids", "_by_line", "_by_prefix")
+
+    def __init__(self, line: str, children: Iterable[Block] = ()):
+        self.line = line
+        self._kids: dict[int, Block] = {}  # id → child, in order (removal without a list rebuild)
+        self._by_line: dict[str, dict[int, Block]] = {}
+        self._by_prefix: dict[str, dict[int, Block]] = {}
+        for child in children:
+            self.add(child)
+
+    def __repr__(self) -> str:
+        return f"Block({self.line!r}, {self.children!r})"
+
+    @property
+    def children(self) -> list[Block]:
+        return list(self._kids.values())
+
+    def add(self, child: Block) -> None:
+        self._kids[id(child)] = child
+        self._by_line.setdefault(child.line, {})[id(child)] = child
+        for prefix in _word_prefixes(child.line):
+            self._by_prefix.setdefault(prefix, {})[id(child)] = child
+
+    def remove(self, child: Block) -> None:
+        del self._kids[id(child)]
+        self._by_line[child.line].pop(id(child), None)
+        for prefix in _word_prefixes(child.line):
+            self._by_prefix[prefix].pop(id(child), None)
 
     def find(self, line: str) -> Block | None:
-        return next((c for c in self.children if c.line == line), None)
+        """The first child that is exactly ``line``."""
+        return next(iter(self._by_line.get(line, {}).values()), None)
 
     def starting_with(self, text: str) -> list[Block]:
-        return [c for c in self.children if c.line == text or c.line.startswith(text + " ")]
+        """Children that are ``text`` or start with ``text`` and a space (what ``no text`` removes)."""
+        return list(self._by_prefix.get(text, {}).values())
+
+
+def _word_prefixes(line: str) -> Iterator[str]:
+    """``a b c`` → ``a``, ``a b``, ``a b c``: every text ``t`` with ``line == t`` or ``line.startswith(t + " ")``."""
+    start = 0
+    while (space := line.find(" ", start)) != -1:
+        yield line[:space]
+        start = space + 1
+    yield line
 
 
 def parse(config: str, comment: str = "!") -> Block:
@@ -41,7 +86,7 @@ def parse(config: str, comment: str = "!") -> Block:
         while stack[-1][0] >= indent:
             stack.pop()
         block = Block(text)
-        stack[-1][1].children.append(block)
+        stack[-1][1].add(block)
         stack.append((indent, block))
     return root
 
@@ -61,13 +106,13 @@ def apply_merge(live: Block, cand: Block) -> None:
     """Apply ``cand`` onto ``live`` in order, as a CLI merge would (in place)."""
     for c in cand.children:
         if c.line.startswith("no "):
-            gone = live.starting_with(c.line[3:])
-            live.children = [x for x in live.children if x not in gone]
+            for gone in live.starting_with(c.line[3:]):
+                live.remove(gone)
             continue
         existing = live.find(c.line)
         if existing is None:
             existing = Block(c.line)
-            live.children.append(existing)
+            live.add(existing)
         apply_merge(existing, c)
 
 
@@ -90,10 +135,20 @@ def tree_diff(before: Block, after: Block, depth: int = 0) -> list[str]:
     return out
 
 
-def merge_diff(live: str, candidate: str, comment: str = "!") -> str:
-    """The change ``candidate`` makes to ``live``, one ``+``/``-`` line each ('' when nothing changes)."""
+@lru_cache(maxsize=2)
+def merged(live: str, candidate: str, comment: str = "!") -> tuple[Block, Block]:
+    """(``live`` as a tree, ``live`` with ``candidate`` merged): never mutate them, they are shared.
+
+    A push asks twice with the same texts (``compare_config``, then the commit's undo, both against
+    the one read of the running config): at 10,000 routes the second parse and merge cost seconds.
+    """
     before = parse(live, comment)
     after = _copy(before)
     apply_merge(after, parse(candidate, comment))
-    lines = tree_diff(before, after)
+    return before, after
+
+
+def merge_diff(live: str, candidate: str, comment: str = "!") -> str:
+    """The change ``candidate`` makes to ``live``, one ``+``/``-`` line each ('' when nothing changes)."""
+    lines = tree_diff(*merged(live, candidate, comment))
     return "\n".join(lines) + "\n" if lines else ""

@@ -112,6 +112,18 @@ class FrrDriver(Driver):
         except Exception:  # noqa: BLE001 - close never raises
             pass
 
+    warm = True
+
+    def alive(self) -> bool:
+        """The SSH transport is up and takes a packet (SSH_MSG_IGNORE: nothing reaches vtysh)."""
+        if self._conn is None or self._lost:
+            return False
+        transport = self._conn.remote_conn_pre.get_transport()
+        if transport is None or not transport.is_active():
+            return False
+        transport.send_ignore()
+        return transport.is_active()
+
     def _gone(self, what: str, reason: str) -> DeviceUnreachable:
         """The session stopped answering: remember it for close(), and say so."""
         self._lost = True

@@ -36,6 +36,10 @@ class Runner(ABC):
     def close(self) -> None:  # noqa: B027 - optional: only a runner that keeps a connection has one to release
         """Release the connection, if the runner keeps one (a local runner keeps none)."""
 
+    def alive(self) -> bool:
+        """Whether the kept connection still works (a local runner has none to lose)."""
+        return True
+
 
 class NetnsRunner(Runner):
     """This machine, inside network namespace ``netns`` (or the host's own when None)."""
@@ -163,6 +167,11 @@ class LinuxDriver(Driver):
 
     def close(self) -> None:
         self.runner.close()
+
+    warm = True
+
+    def alive(self) -> bool:
+        return self.runner.alive()
 
     # ------------------------------------------------------------------ state
 

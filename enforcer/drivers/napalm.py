@@ -113,6 +113,12 @@ class NapalmDriver(Driver):
             except Exception:  # noqa: BLE001 - close never raises
                 pass
 
+    warm = True
+
+    def alive(self) -> bool:
+        """NAPALM's own ``is_alive`` (the transport is up; NETCONF/eAPI drivers answer from state)."""
+        return self._napalm is not None and bool(self._napalm.is_alive().get("is_alive"))
+
     def _call(self, what: str, fn, connect: bool = False) -> Any:
         if not connect and self._napalm is None:
             raise DriverError(self.device.name, "not connected (call open() first)")

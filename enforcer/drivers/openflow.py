@@ -43,6 +43,11 @@ class OpenFlowDriver(Driver):
             raise DriverError(self.device.name, str(exc)) from None
 
     # -- session
+    #: The controller holds the switch's OpenFlow session; kept, the driver spares the push the
+    #: controller's "switches" round trip. ``alive``: the base answer (each call is its own socket).
+    warm = True
+    syncs_from_store = True
+
     def open(self) -> None:
         switches = self._call({"op": "switches"})["switches"]
         if not any(s["dpid"] == self.dpid for s in switches):

@@ -82,6 +82,13 @@ class SshRunner(Runner):
             self.close()
             raise OSError(f"ssh {self.device.hostname}: {exc}") from None
 
+    def alive(self) -> bool:
+        transport = self._client.get_transport() if self._client is not None else None
+        if transport is None or not transport.is_active():
+            return False
+        transport.send_ignore()
+        return transport.is_active()
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()

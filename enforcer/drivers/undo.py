@@ -22,15 +22,12 @@ from __future__ import annotations
 from ..inventory import Device
 from ..plan import diff_counts
 from ..render import render_push
-from .confdiff import Block, _copy, apply_merge, parse
+from .confdiff import Block, merged
 
 
 def undo_candidate(live: str, candidate: str, comment: str = "!") -> str:
     """A merge file that turns ``live`` + ``candidate`` back into ``live`` ('' when nothing changes)."""
-    before = parse(live, comment)
-    after = _copy(before)
-    apply_merge(after, parse(candidate, comment))
-    lines = _undo(before, after, 0)
+    lines = _undo(*merged(live, candidate, comment), 0)
     return "\n".join(lines) + "\n" if lines else ""
 
 

@@ -1,4 +1,4 @@
-"""Hand intake items to the service, one at a time, and say what became of each.
+"""Hand intake items to the service in order (decisions in batches), and say what became of each.
 
 Shared by the HTTP API (``/v1/decisions`` and the hooks) and ``enforcer hook ...``:
 
@@ -6,7 +6,8 @@ Shared by the HTTP API (``/v1/decisions`` and the hooks) and ``enforcer hook ...
   the decision's source is the hook's name, whatever the payload says, and its idempotency key
   lives in the ``hook:<hook>:<caller>:`` namespace, so one detector can neither end another
   source's decisions nor take over another detector's keys;
-* :func:`apply_items` sends a :class:`~enforcer.model.Decision` to :func:`service.submit`, ends
+* :func:`apply_items` sends :class:`~enforcer.model.Decision` items to :func:`service.submit_many`
+  (consecutive ones in one transaction), ends
   what *the hook* opened for an :class:`~enforcer.hooks.End` (an unban from FastNetMon must not
   lift an operator's block on the same host), and reports a
   :class:`~enforcer.hooks.Skip` or :class:`~enforcer.hooks.Invalid` back; refusals and invalid
@@ -96,26 +97,40 @@ def apply_item(
     dry_run: bool = False,
     within: Collection[Violation] | None = None,
 ) -> ItemResult:
+    """What became of one item that is not a decision (decisions go in batches: :func:`apply_items`)."""
     if isinstance(item, Skip):
         return ItemResult(outcome="skipped", source=source, reason=item.reason)
     if isinstance(item, Invalid):
         return ItemResult(outcome="invalid", source=source, error=ErrorDetail(field=item.field, reason=item.reason))
+    if isinstance(item, Decision):
+        return submit_decisions(ctx, [item], dry_run=dry_run)[0]
     common = {"target": str(item.target), "violation": item.violation and item.violation.value,
               "source": item.source}
-    if isinstance(item, End):
-        if dry_run:
-            return ItemResult(outcome="dry-run", reason="would end this source's active decisions", **common)
-        ended, kept = end_for_source(ctx, item, within)
-        outcome: Outcome = "ended" if ended else ("released" if kept else "nothing-to-end")
-        return ItemResult(outcome=outcome, ended=ended, held_by_others=kept, **common)
-    try:
-        result = service.submit(ctx, item, dry_run=dry_run, automatic=True)  # a detector: held, never forced
-    except Refused as exc:
-        return ItemResult(outcome="refused", error=ErrorDetail(field=exc.field, reason=exc.reason), **common)
-    except InvalidInput as exc:
-        return ItemResult(outcome="invalid", error=ErrorDetail(field=exc.field, reason=exc.reason), **common)
-    return ItemResult(outcome=outcome_of(result), decision_id=result.decision_id or None,
-                      enforcements=result.enforcements, **common)
+    if dry_run:
+        return ItemResult(outcome="dry-run", reason="would end this source's active decisions", **common)
+    ended, kept = end_for_source(ctx, item, within)
+    outcome: Outcome = "ended" if ended else ("released" if kept else "nothing-to-end")
+    return ItemResult(outcome=outcome, ended=ended, held_by_others=kept, **common)
+
+
+def submit_decisions(
+    ctx: service.Context, decisions: list[Decision], *, dry_run: bool = False, automatic: bool = True
+) -> list[ItemResult]:
+    """Decisions in one store transaction (:func:`service.submit_many`), a result per decision.
+
+    ``automatic``: from a detector (held, never forced) — every hook; the API says per token.
+    """
+    results = []
+    for decision, outcome in zip(decisions, service.submit_many(ctx, decisions, dry_run=dry_run,
+                                                                automatic=automatic), strict=True):
+        common = {"target": str(decision.target), "violation": decision.violation.value, "source": decision.source}
+        if isinstance(outcome, Exception):
+            results.append(ItemResult(outcome="refused" if isinstance(outcome, Refused) else "invalid",
+                                      error=ErrorDetail(field=outcome.field, reason=outcome.reason), **common))
+        else:
+            results.append(ItemResult(outcome=outcome_of(outcome), decision_id=outcome.decision_id or None,
+                                      enforcements=outcome.enforcements, **common))
+    return results
 
 
 def apply_items(
@@ -125,9 +140,25 @@ def apply_items(
     source: str,
     dry_run: bool = False,
     within: Collection[Violation] | None = None,
+    automatic: bool = True,
 ) -> list[ItemResult]:
-    """Apply each item; ``source`` names the hook on results that carry no source of their own (skips)."""
-    return [apply_item(ctx, item, source=source, dry_run=dry_run, within=within) for item in items]
+    """Apply each item in order; ``source`` names the hook on results that carry no source of their own (skips).
+
+    Consecutive decisions are stored in one transaction (one commit for an Alertmanager group or
+    a list of events); an end between two decisions keeps its place.
+    """
+    results: list[ItemResult] = []
+    run: list[Decision] = []
+    for item in [*items, None]:
+        if isinstance(item, Decision):
+            run.append(item)
+            continue
+        if run:
+            results += submit_decisions(ctx, run, dry_run=dry_run, automatic=automatic)
+            run = []
+        if item is not None:
+            results.append(apply_item(ctx, item, source=source, dry_run=dry_run, within=within))
+    return results
 
 
 def verdict(results: list[ItemResult]) -> tuple[int, ErrorDetail | None]:

@@ -44,3 +44,19 @@ class ItemResult(BaseModel):
     @property
     def accepted(self) -> bool:
         return self.outcome not in ("refused", "invalid")
+
+
+class BatchResponse(BaseModel):
+    """The answer to a batch (a list of decisions, a hook delivery): what became of each item, in order."""
+
+    results: list[ItemResult]
+
+
+class BatchErrorResponse(BaseModel):
+    """No item of the batch was accepted: the first item's error, and every item's result.
+
+    A single decision's refusal has the same ``error`` and no ``results``.
+    """
+
+    error: ErrorDetail
+    results: list[ItemResult] = []

@@ -83,7 +83,7 @@ def test_a_repeat_notification_refreshes_the_blocks_expiry(client, ctx, am, monk
     first = post(client, am, alert("OutboundSpamBurst", "aaaa0001", ttl="1h"))
     expires = ctx.store.get_decision(first["decision_id"]).expires_at
     later = now() + timedelta(minutes=50)
-    monkeypatch.setattr(service, "now", lambda: later)
+    monkeypatch.setattr("enforcer.decisions.now", lambda: later)
     post(client, am, alert("OutboundSpamBurst", "aaaa0001", ttl="1h"))  # repeat_interval: the alert still fires
     rec = ctx.store.get_decision(first["decision_id"])
     assert rec.expires_at >= expires + timedelta(minutes=49)
@@ -93,7 +93,7 @@ def test_a_repeat_notification_refreshes_the_blocks_expiry(client, ctx, am, monk
 def test_a_re_alert_after_the_ttl_passed_enforces_again(client, ctx, am, monkeypatch):
     first = post(client, am, alert("OutboundSpamBurst", "aaaa0001", ttl="1h"))
     later = now() + timedelta(hours=2)
-    monkeypatch.setattr(service, "now", lambda: later)
+    monkeypatch.setattr("enforcer.decisions.now", lambda: later)
     again = post(client, am, alert("OutboundSpamBurst", "aaaa0001", ttl="1h"))  # same key: fingerprint + startsAt
     assert again["outcome"] == "created" and again["decision_id"] != first["decision_id"]
     assert [str(e.target) for e in ctx.store.active_enforcements(later)] == [f"{HOST}/32"]

@@ -7,7 +7,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from enforcer.api.metrics import Metrics
 from enforcer.push import PushResult
-from enforcer.service import ReconcileReport
 
 from ..helpers import free_port, wait_for
 from .conftest import HOSTS, _client, auth, fixture
@@ -61,31 +60,35 @@ def test_a_dead_router_does_not_stop_latency_for_decisions_it_does_not_carry(ser
     assert "core1" in loop.backoff.failures
 
 
-def _report(*device_ok: tuple[str, bool]) -> ReconcileReport:
-    return ReconcileReport(expired=[], results=[PushResult(device=d, ok=ok, changed=ok, summary="")
-                                                for d, ok in device_ok])
+def _ok(device: str, ok: bool = True) -> PushResult:
+    return PushResult(device=device, ok=ok, changed=ok, summary="")
 
 
-def _timed(metrics: Metrics) -> float:
-    return next(s.value for s in metrics.latency.collect()[0].samples if s.name.endswith("_count"))
+def _timed(metrics: Metrics, **labels: str) -> float:
+    return sum(s.value for s in metrics.latency.collect()[0].samples
+               if s.name.endswith("_count") and all(s.labels.get(k) == v for k, v in labels.items()))
 
 
-def test_a_decision_is_timed_when_the_last_device_carrying_it_takes_it():
+def test_a_decision_is_timed_once_per_device_as_each_device_that_carries_it_takes_it():
     metrics = Metrics()
     metrics.stored(1, {"edge1", "edge2"}, at=0.0)
     metrics.stored(2, {"edge1"}, at=0.0)
-    metrics.report(_report(("edge1", True), ("edge2", False)), started=1.0)
-    assert _timed(metrics) == 1  # decision 2; decision 1 still waits on edge2
-    metrics.report(_report(("edge1", True)), started=2.0)  # edge2 in backoff: not even tried
-    assert _timed(metrics) == 1
-    metrics.report(_report(("edge2", True)), started=3.0)
-    assert _timed(metrics) == 2
+    metrics.pushed(_ok("edge1"), "frr", started=1.0, done=1.5)
+    assert _timed(metrics, device="edge1", platform="frr") == 2  # decisions 1 and 2 on edge1
+    metrics.pushed(_ok("edge2", ok=False), "ios", started=1.0, done=2.0)
+    assert _timed(metrics, device="edge2") == 0  # a failed push confirms nothing
+    metrics.pushed(_ok("edge1"), "frr", started=2.0, done=2.5)
+    assert _timed(metrics) == 2  # edge1 was timed once per decision, not once per pass
+    metrics.pushed(_ok("edge2"), "ios", started=3.0, done=3.25)
+    assert _timed(metrics, device="edge2", platform="ios") == 1
+    sums = {s.labels["device"]: s.value for s in metrics.latency.collect()[0].samples if s.name.endswith("_sum")}
+    assert sums == {"edge1": 3.0, "edge2": 3.25}  # from the decision's commit to each device's confirmation
 
 
 def test_a_decision_stored_after_a_pass_started_is_not_timed_by_it():
     metrics = Metrics()
     metrics.stored(1, {"edge1"}, at=5.0)
-    metrics.report(_report(("edge1", True)), started=4.0)
+    metrics.pushed(_ok("edge1"), "frr", started=4.0)
     assert _timed(metrics) == 0
-    metrics.report(_report(("edge1", True)), started=6.0)
+    metrics.pushed(_ok("edge1"), "frr", started=6.0)
     assert _timed(metrics) == 1

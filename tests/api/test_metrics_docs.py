@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+import time
 
 import pytest
 import yaml
@@ -15,7 +16,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from enforcer.api.metrics import OUTCOMES
 from enforcer.push import PushResult
-from enforcer.service import ReconcileReport
 from enforcer.settings import REPO_ROOT
 
 from .conftest import auth, fixture
@@ -39,11 +39,13 @@ def busy(client, tokens):
     assert client.post("/v1/decisions", json={"target": "203.0.113.0/33", "violation": "spam"},
                        headers=op).status_code == 422
     assert client.post("/v1/hooks/bgpalerter", json=fixture("bgpalerter/visibility.json"), headers=det).status_code == 200
-    client.app.state.served.metrics.report(ReconcileReport(expired=[], results=[
-        PushResult(device="edge1", ok=True, changed=True, summary="", seconds=0.04),
-        PushResult(device="fw1", ok=False, changed=False, summary="", seconds=2.5),
-        PushResult(device="core1", ok=False, changed=False, rolled_back=True, summary="", seconds=31.0),
-    ]))
+    metrics = client.app.state.served.metrics
+    later = time.monotonic()  # after the spam decision was stored: fw1's push confirms it
+    metrics.pushed(PushResult(device="fw1", ok=True, changed=True, summary="", seconds=0.04), "nftables",
+                   started=later)
+    metrics.pushed(PushResult(device="edge1", ok=False, changed=False, summary="", seconds=2.5), "frr", started=later)
+    metrics.pushed(PushResult(device="core1", ok=False, changed=False, rolled_back=True, summary="", seconds=31.0),
+                   "frr", started=later)
     return client
 
 

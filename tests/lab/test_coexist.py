@@ -182,23 +182,26 @@ def test_urpf_strict_then_loose_drops_the_spoofed_sources_each_should_and_keeps_
     own = str(lab.customer_hosts()[0].addresses[0]).split("/")[0]
     edge_ip, cust = _edge_address_towards_customer(lab), lab.customer_router
     session = probes.bgp_session(lab.edge, NEIGHBOR)
+    enforcer("block", own, "--violation", "spoofing", "--reason", "issue 9 live test", "--customer", CUSTOMER.id)
     with udp_counter(lab.edge, edge_ip, UDP_PORT) as received:
         for method, dropped, passed in (("urpf-strict", [routed_elsewhere, unrouted], []),
                                         ("urpf-loose", [unrouted], [routed_elsewhere])):
-            noc = cli(_with_anti_spoof(lab, tmp_path / method, method), tmp_path / "out")
-            _block(noc, FIREWALL, own, "spoofing", "--customer", CUSTOMER.id)
+            # the same block, applied with the firewall set to each method in turn
+            cli(_with_anti_spoof(lab, tmp_path / method, method), tmp_path / "out")(
+                "apply", "--yes", "--device", FIREWALL)
             listing = run(["nft", "list", "table", "inet", "enforcer"], netns=probes.netns_of(lab.edge)).stdout
             assert ("fib saddr . iif oif missing" in listing) is (method == "urpf-strict"), listing
             seen = {a: received.from_(a) for a in (*dropped, *passed, own)}
             for source in dropped + passed:
                 send_udp(cust, source, edge_ip, UDP_PORT, 5)
             send_udp(cust, own, edge_ip, UDP_PORT, 5)  # the customer's own source passes, and marks the end
-            wait_for(f"{method}: the customer's own datagrams", lambda seen=seen: received.from_(own) == seen[own] + 5, 15)
+            wait_for(f"{method}: the customer's own datagrams",
+                     lambda seen=seen: received.from_(own) == seen[own] + 5, 15)
             for source in passed:
                 wait_for(f"{method}: {source} passes", lambda s=source, seen=seen: received.from_(s) == seen[s] + 5, 15)
             for source in dropped:
                 assert received.from_(source) == seen[source], f"{method} let {source} reach the router"
-            noc("unblock", own)
+    enforcer("unblock", own)
     enforcer("apply", "--yes", "--device", FIREWALL)
     assert "fib" not in run(["nft", "list", "table", "inet", "enforcer"], netns=probes.netns_of(lab.edge)).stdout
     now = probes.bgp_session(lab.edge, NEIGHBOR)

@@ -38,12 +38,14 @@ def test_openflow_install_benchmark_runs_both_sides_at_a_tiny_size(tmp_path: Pat
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "ratio enforcer / ofctl_rest" in proc.stdout
+    assert "enforcer end to end (storing + store read" in proc.stdout and "ovs-ofctl add-flows of the same" in proc.stdout
 
     data = json.loads(figures.read_text())
     enforcer, rest = data["enforcer"], data["ofctl_rest"]
     assert data["flows"] == 50
     assert enforcer["bulk_report"]["ok"] and enforcer["bulk_report"]["changes"]["flows_added"] == 50
     assert len(enforcer["single_sync_s"]) == len(rest["single_s"]) == 2
-    assert all(t > 0 for t in (enforcer["bulk_install_s"], rest["sequential_s"], rest["concurrent_s"]))
+    assert all(t > 0 for t in (enforcer["bulk_install_s"], enforcer["ofctl_add_flows_s"], rest["sequential_s"],
+                               rest["concurrent_s"]))  # fmt: skip
     assert not {ns for ns in _netns() if ns.startswith(f"{prefix}-")}, "the benchmark left its lab behind"
     assert not list(Path(tempfile.gettempdir()).glob(f"enforcer-bench-{prefix}-*")), "its lab directory too"

@@ -1,0 +1,308 @@
+"""Benchmark: one decision, ``POST /v1/decisions`` → confirmed on each device type, under ``enforcer serve``.
+
+On its own lab (FRR edge over SSH, the edge's nftables firewall, an Open vSwitch switch behind
+enforcer's os-ken controller), against a running ``enforcer serve`` (a subprocess, as a NOC runs
+it), with 0, 1,000 and 10,000 decisions already active and installed. Then ``--decisions``
+sequential ``malware-hosting`` decisions (a null route on all three devices), each one only after
+the previous one was seen everywhere. The clock starts when the POST is sent and stops, per
+device, when the effect is visible on it:
+
+* FRR: the null route in the edge namespace's kernel (``ip route show exact``);
+* nftables: the element in enforcer's set (``nft get element``);
+* OpenFlow: the drop flow in ``ovs-ofctl dump-flows``.
+
+The devices are polled every ``--poll`` seconds (each probe is a process: 5–20 ms on the loaded
+machine), so the figures include up to one poll of resolution and the HTTP round trip. serve's own
+``enforcer_decision_applied_seconds`` (commit → the device's confirmation, per device) is read
+from ``/metrics`` at the end and printed beside them, at its buckets' resolution.
+
+The decisions already active are written straight into the store (one transaction per 1,000, the
+guardrails not asked: they are the set a busy day left, not part of the measurement) and serve
+installs them before the clock runs. Run as root: ``.venv/bin/python bench/latency.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from ipaddress import IPv4Address
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+TARGETS = {"frr": 500.0, "nftables": 500.0, "openflow": 20.0}  # p99, ms (issue 12)
+PRELOAD = IPv4Address("100.64.0.1")  # the decisions already active: 100.64.0.0/10 counts up
+MEASURED = IPv4Address("198.18.0.1")  # the measured decisions
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+# ------------------------------------------------------------------ the devices, as an operator would look
+
+
+class Probes:
+    """Is ``target``'s block visible on each device? One process per look, as a person would check."""
+
+    def __init__(self, lab):
+        from enforcer.lab import probes
+
+        self.lab, self.probes = lab, probes
+        self.edge_ns = probes.netns_of(lab.edge)
+        self.ovs_dir = lab.state_dir / "ovs"
+
+    def frr(self, target: str) -> bool:
+        return bool(self.probes.kernel_routes(self.lab.edge, f"{target}/32"))
+
+    def nftables(self, target: str) -> bool:
+        cmd = ["ip", "netns", "exec", self.edge_ns, "nft", "get", "element", "inet", "enforcer", "null-v4",
+               f"{{ {target} }}"]
+        return subprocess.run(cmd, capture_output=True).returncode == 0
+
+    def openflow(self, target: str) -> bool:
+        from enforcer.lab import ovs
+
+        return "actions=drop" in ovs.ofctl(self.ovs_dir, "dump-flows", f"ip,nw_dst={target}", check=False)
+
+    def count(self, kind: str) -> int:
+        """How many preloaded blocks the device holds (to wait for serve's start-up install)."""
+        from enforcer.lab import ovs
+
+        if kind == "frr":
+            out = subprocess.run(["ip", "netns", "exec", self.edge_ns, "ip", "-4", "route", "show", "type",
+                                  "blackhole"], capture_output=True, text=True).stdout
+            return sum(any(w.startswith("100.") for w in ln.split()[:2]) for ln in out.splitlines())
+        if kind == "nftables":
+            out = subprocess.run(["ip", "netns", "exec", self.edge_ns, "nft", "-j", "list", "set", "inet", "enforcer",
+                                  "null-v4"], capture_output=True, text=True).stdout
+            if not out:
+                return 0
+            sets = [i["set"] for i in json.loads(out)["nftables"] if "set" in i]
+            return sum(1 for e in (sets[0].get("elem") or []) if "100." in json.dumps(e)) if sets else 0
+        return ovs.ofctl(self.ovs_dir, "dump-flows", "ip", check=False).count("nw_dst=100.")
+
+
+def seen_everywhere(probes: Probes, target: str, sent: float, poll: float, give_up: float) -> dict[str, float]:
+    """Milliseconds from ``sent`` until each device shows ``target`` (polled in parallel, one thread each)."""
+    seen: dict[str, float] = {}
+
+    def watch(kind: str) -> None:
+        look = getattr(probes, kind)
+        while time.monotonic() - sent < give_up:
+            if look(target):
+                seen[kind] = (time.monotonic() - sent) * 1000
+                return
+            time.sleep(poll)
+
+    threads = [threading.Thread(target=watch, args=(k,)) for k in TARGETS]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return seen
+
+
+# ------------------------------------------------------------------ the store and serve
+
+
+def preload(db: str, inventory: Path, n: int) -> None:
+    """``n`` active malware-hosting decisions, written straight into the store, 1,000 per transaction."""
+    from enforcer import service
+    from enforcer.model import Decision, Status, now
+    from enforcer.settings import Settings
+
+    ctx = service.Context.open(Settings(inventory=inventory, db=db, playbooks=REPO / "playbooks"))
+    template = service.submit(ctx, Decision(target=str(PRELOAD), violation="malware-hosting"), dry_run=True)
+    at = now()
+    for start in range(0, n, 1000):
+        with ctx.store.write() as tx:
+            for i in range(start, min(n, start + 1000)):
+                target = str(PRELOAD + i)
+                rows = [{"action": e.action.value, "target": f"{target}/32", "params": e.params.model_dump(mode="json"),
+                         "roles": sorted(e.roles), "expires_at": e.expires_at} for e in template.enforcements]
+                tx.insert(Decision(target=target, violation="malware-hosting", reason="preload"), customer=None,
+                          step=0, clause="", expires_at=rows[0]["expires_at"], enforcements=rows,
+                          status=Status.ACTIVE, automatic=False, at=at)
+    ctx.store.engine.dispose()
+
+
+def empty_store(lab) -> None:
+    from enforcer.store import Base, Store
+
+    store = Store(lab.db)
+    with store.session() as s:
+        for table in reversed(Base.metadata.sorted_tables):
+            s.execute(table.delete())
+    store.engine.dispose()
+
+
+def latency_metric(url: str) -> dict[str, dict[str, float]]:
+    """serve's own histogram per platform: count, mean and the bucket bound under which 50/95/99 % fall."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    buckets: dict[str, dict[float, float]] = {}
+    sums: dict[str, float] = {}
+    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=30).text):
+        if family.name != "enforcer_decision_applied_seconds":
+            continue
+        for s in family.samples:
+            platform = s.labels.get("platform", "")
+            if s.name.endswith("_bucket"):
+                buckets.setdefault(platform, {})[float(s.labels["le"])] = s.value
+            elif s.name.endswith("_sum"):
+                sums[platform] = s.value
+    out = {}
+    for platform, b in buckets.items():
+        total = b[float("inf")]
+        if not total:
+            continue
+        bound = {q: next(le for le, c in sorted(b.items()) if c >= q / 100 * total) * 1000 for q in (50, 95, 99)}
+        out[platform] = {"count": total, "mean_ms": sums[platform] / total * 1000,
+                         **{f"p{q}_le_ms": v for q, v in bound.items()}}
+    return out
+
+
+def run_size(lab, probes: Probes, work: Path, active: int, decisions: int, poll: float, give_up: float) -> dict:
+    from enforcer.api.tokens import create_token
+    from enforcer.store import Store
+    from tests.helpers import serve_process
+
+    empty_store(lab)
+    preload(lab.db, lab.inventory_path, active)
+    store = Store(lab.db)
+    token = create_token(store, "bench", "operator")
+    store.engine.dispose()
+    env = {**os.environ, "ENFORCER_INVENTORY": str(lab.inventory_path), "ENFORCER_DB": lab.db,
+           "ENFORCER_OUTPUT": str(work / "out")}
+    import httpx
+
+    with serve_process(serve_options=["--interval", "3600", "--log-level", "warning"], env=env,
+                       log=work / f"serve-{active}.log", start_timeout=120) as url:
+        started = time.monotonic()
+        while any(probes.count(k) < active for k in TARGETS):  # serve's start-up pass installs the set
+            if time.monotonic() - started > give_up * 20:
+                raise SystemExit(f"serve did not install the {active} preloaded blocks: see {work}/serve-{active}.log")
+            time.sleep(1)
+        install = time.monotonic() - started
+        samples: dict[str, list[float]] = {k: [] for k in TARGETS}
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+            for i in range(decisions):
+                target = str(MEASURED + i)
+                sent = time.monotonic()
+                r = client.post("/v1/decisions", json={"target": target, "violation": "malware-hosting"})
+                if r.status_code != 201:
+                    raise SystemExit(f"POST {target}: {r.status_code} {r.text}")
+                seen = seen_everywhere(probes, target, sent, poll, give_up)
+                for kind in TARGETS:
+                    if kind not in seen:
+                        raise SystemExit(f"{target} not on {kind} within {give_up} s: see {work}/serve-{active}.log")
+                    samples[kind].append(seen[kind])
+        # A device confirms after its block is visible (FRR: commit-confirm and the read-back follow
+        # load-commit): wait until serve has timed every decision on every device.
+        deadline = time.monotonic() + give_up
+        server = latency_metric(url)
+        while any(server.get(k, {}).get("count", 0) < decisions for k in TARGETS) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            server = latency_metric(url)
+    empty_store(lab)
+    return {"active": active, "install_s": install, "samples_ms": samples, "server": server}
+
+
+# ------------------------------------------------------------------ report
+
+
+def summary(result: dict) -> dict[str, dict[str, float]]:
+    return {k: {"p50": percentile(v, 50), "p95": percentile(v, 95), "p99": percentile(v, 99),
+                "median": statistics.median(v)} for k, v in result["samples_ms"].items()}
+
+
+def report(results: list[dict]) -> str:
+    lines = ["active | device | p50 ms | p95 ms | p99 ms | target p99 | serve: commit→confirmed (mean, p99 ≤)"]
+    for r in results:
+        for kind, s in summary(r).items():
+            srv = r["server"].get(kind, {})
+            verdict = "met" if s["p99"] < TARGETS[kind] else "MISSED"
+            server = f"{srv['mean_ms']:.1f} ms, ≤ {srv['p99_le_ms']:.0f} ms" if srv else "-"
+            lines.append(f"{r['active']:>6} | {kind:<8} | {s['p50']:7.1f} | {s['p95']:7.1f} | {s['p99']:7.1f} | "
+                         f"< {TARGETS[kind]:.0f} ({verdict}) | {server}")
+    return "\n".join(lines)
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    kinds = list(TARGETS)
+    width = 0.8 / len(results)
+    for i, r in enumerate(results):
+        s = summary(r)
+        for j, q in enumerate(("p50", "p95", "p99")):
+            left.bar([k + i * width + j * width / 3 for k in range(len(kinds))], [s[k][q] for k in kinds],
+                     width / 3, label=f"{r['active']:,} active, {q}")
+    left.set_xticks([k + 0.4 - width / 2 for k in range(len(kinds))], kinds)
+    left.set_yscale("log")
+    left.set_ylabel("POST → visible on the device (ms)")
+    left.set_title("Latency percentiles per device type")
+    for target in set(TARGETS.values()):
+        left.axhline(target, linestyle=":", linewidth=0.8, color="grey")
+    left.legend(fontsize=6, ncol=len(results))
+    sizes = [max(1, r["active"]) for r in results]
+    for kind in kinds:
+        right.plot(sizes, [summary(r)[kind]["median"] for r in results], marker="o", label=kind)
+    right.set_xscale("log")
+    right.set_yscale("log")
+    right.set_xlabel("decisions already active (0 drawn at 1)")
+    right.set_ylabel("one more decision, median (ms)")
+    right.set_title("Cost of one more decision against the active set")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--decisions", type=int, default=200)
+    ap.add_argument("--active", default="0,1000,10000", help="comma-separated sizes of the active set")
+    ap.add_argument("--poll", type=float, default=0.005, help="seconds between looks at a device")
+    ap.add_argument("--give-up", type=float, default=120.0, help="seconds before a decision counts as lost")
+    ap.add_argument("--plot", type=Path, help="write the PNG plot here")
+    ap.add_argument("--json", type=Path, help="write the raw samples here")
+    args = ap.parse_args(argv)
+    if os.geteuid() != 0:
+        raise SystemExit("bench/latency.py needs root (it builds a network-namespace lab)")
+    from enforcer.lab.testing import running_lab
+
+    sizes = [int(x) for x in args.active.split(",") if x.strip()]
+    with tempfile.TemporaryDirectory(prefix="enforcer-latency-") as tmp:
+        work = Path(tmp)
+        with running_lab(work / "inventory", db=f"sqlite:///{work / 'enforcer.db'}") as lab:
+            probes = Probes(lab)
+            results = []
+            for n in sizes:
+                results.append(run_size(lab, probes, work, n, args.decisions, args.poll, args.give_up))
+                print(f"{n:,} active: installed in {results[-1]['install_s']:.1f} s", flush=True)
+    print(report(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    if args.plot:
+        plot(results, args.plot)
+        print(f"plot: {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,37 @@
+"""The latency benchmark still runs: ``bench/latency.py``'s own steps, tiny, on the session lab.
+
+Two decisions already active, one measured: each must be seen on the FRR edge's kernel, in the
+nftables set and in the switch's flow table, and the report and the plot must come out. The
+figures themselves are never checked (docs/benchmarks.md records them).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from enforcer.lab.testing import Lab
+
+pytestmark = pytest.mark.lab
+
+SCRIPT = Path(__file__).resolve().parent.parent.parent / "bench" / "latency.py"
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_latency", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_latency_benchmark_measures_every_device_type_and_plots_it(lab: Lab, lab_db, tmp_path: Path):
+    bench = _bench()
+    result = bench.run_size(lab, bench.Probes(lab), tmp_path, active=2, decisions=1, poll=0.02, give_up=180)
+    assert {k: len(v) for k, v in result["samples_ms"].items()} == {"frr": 1, "nftables": 1, "openflow": 1}
+    assert set(result["server"]) == {"frr", "nftables", "openflow"}  # serve's own per-device histogram
+    text = bench.report([result])
+    assert [line.split("|")[1].strip() for line in text.splitlines()[1:]] == ["frr", "nftables", "openflow"]
+    bench.plot([result], tmp_path / "latency.png")
+    assert (tmp_path / "latency.png").read_bytes()[:4] == b"\x89PNG"
