@@ -83,7 +83,14 @@ def main_options(
         Path | None, typer.Option("--output", help="Where offline devices' configs are written [env ENFORCER_OUTPUT]")
     ] = None,
 ) -> None:
-    ctx.obj = Settings.from_env(inventory=inventory, db=db, playbooks=playbooks, output=output)
+    from pydantic import ValidationError
+
+    try:
+        ctx.obj = Settings.from_env(inventory=inventory, db=db, playbooks=playbooks, output=output)
+    except ValidationError as exc:  # ENFORCER_LEASE_TTL=abc: one line naming the setting
+        from .model import validation_error_to_invalid
+
+        fail(str(validation_error_to_invalid(exc)), 2)
     _follow_columns()
 
 
