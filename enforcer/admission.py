@@ -16,8 +16,8 @@ from datetime import datetime
 from ipaddress import ip_network
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session, selectinload
 
 from .model import Decision, Prefix, Status, Violation
 from .tables import LIVE, AuditRow, DecisionRecord, DecisionRow, EnforcementRow, HolderRow, decision_record, naive_utc
@@ -220,21 +220,39 @@ class Tx:
     def end(self, row: DecisionRow, *, status: Status, actor: str, source: str, reason: str, at: datetime,
             action: str | None = None) -> None:
         """End a decision and its current enforcements (unblock or expiry); its holders and key go with it."""
-        before = row.status
-        row.status = status.value
-        for e in row.enforcements:
-            if e.status in CURRENT:
-                e.status = status.value
-        self.s.execute(delete(HolderRow).where(HolderRow.decision_id == row.id))
+        self.end_many([row], status=status, actor=actor, source=source, reason=reason, at=at, action=action)
+
+    def end_many(self, rows: Sequence[DecisionRow], *, status: Status, actor: str, source: str, reason: str,
+                 at: datetime, action: str | None = None) -> None:
+        """:meth:`end` for many decisions, linear in their number whatever the session already holds.
+
+        The holders go in one DELETE per 500 decisions that synchronises the session by the rows
+        the database names (``fetch``), not by evaluating the criteria against every object the
+        session holds (the default): ending 10,000 one by one in one transaction scanned the
+        growing identity map 10,000 times and took over 10 minutes.
+        """
         action = action or ("unblock" if status is Status.REMOVED else status.value)
-        self.audit(at, actor=actor, source=source, action=action, row=row, reason=reason,
-                   detail={"before": before, "after": status.value})
+        audits = []
+        for row in rows:
+            audits.append(_audit_row(at, actor=actor, source=source, action=action, row=row, reason=reason,
+                                     detail={"before": row.status, "after": status.value}))
+            row.status = status.value
+            for e in row.enforcements:
+                if e.status in CURRENT:
+                    e.status = status.value
+        if audits:  # one INSERT of many rows (ORM objects would be flushed one statement each)
+            self.s.execute(insert(AuditRow), audits)
+        ids = [row.id for row in rows]
+        for i in range(0, len(ids), 500):
+            self.s.execute(delete(HolderRow).where(HolderRow.decision_id.in_(ids[i:i + 500])),
+                           execution_options={"synchronize_session": "fetch"})
 
     def expire_due(self, at: datetime) -> list[DecisionRow]:
         """Expire every enforcement past its TTL, and the decisions left with none current, at once.
 
         One transaction: a crash can leave neither an expired enforcement under a live decision
         (every later identical block would be a no-op) nor half of a decision's enforcements expired.
+        The decisions are read 500 at a time with their enforcements, not one query each.
         """
         due = self.s.scalars(select(EnforcementRow).where(
             # Held (pending) decisions expire too: an approval after the TTL enforces nothing.
@@ -242,24 +260,22 @@ class Tx:
             EnforcementRow.expires_at <= naive_utc(at))).all()
         for e in due:
             e.status = Status.EXPIRED.value
-        ended = []
-        for did in sorted({e.decision_id for e in due}):
-            row = self.s.get(DecisionRow, did)
-            if row is not None and row.status in CURRENT and all(e.status not in CURRENT for e in row.enforcements):
-                self.end(row, status=Status.EXPIRED, actor="enforcer", source="reconcile", reason="ttl", at=at)
-                ended.append(row)
+        ids = sorted({e.decision_id for e in due})
+        ended: list[DecisionRow] = []
+        for i in range(0, len(ids), 500):
+            rows = self.s.scalars(select(DecisionRow).where(DecisionRow.id.in_(ids[i:i + 500]))
+                                  .options(selectinload(DecisionRow.enforcements)).order_by(DecisionRow.id)).all()
+            ended.extend(r for r in rows
+                         if r.status in CURRENT and all(e.status not in CURRENT for e in r.enforcements))
+        self.end_many(ended, status=Status.EXPIRED, actor="enforcer", source="reconcile", reason="ttl", at=at)
         self.s.flush()
         return ended
 
     def audit(self, at: datetime, *, actor: str, source: str, action: str, row: DecisionRow | None = None,
               target: str | None = None, violation: str | None = None, reason: str = "",
               detail: dict[str, Any] | None = None) -> None:
-        self.s.add(AuditRow(
-            at=naive_utc(at), actor=actor, source=source, action=action,
-            target=row.target if row is not None else target, decision_id=row.id if row is not None else None,
-            violation=row.violation if row is not None else violation, clause=row.clause if row is not None else "",
-            reason=reason, detail=detail or {},
-        ))
+        self.s.add(AuditRow(**_audit_row(at, actor=actor, source=source, action=action, row=row, target=target,
+                                         violation=violation, reason=reason, detail=detail)))
 
     # ------------------------------------------------------------ helpers
 
@@ -271,3 +287,13 @@ class Tx:
     def _holder_is(decision_id: int, decision: Decision) -> tuple[Any, ...]:
         return (HolderRow.decision_id == decision_id, HolderRow.source == decision.source,
                 HolderRow.actor == decision.actor, HolderRow.cause == (decision.cause or ""))
+
+
+def _audit_row(at: datetime, *, actor: str, source: str, action: str, row: DecisionRow | None = None,
+               target: str | None = None, violation: str | None = None, reason: str = "",
+               detail: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One audit entry's columns: about ``row`` when given, else about ``target``/``violation``."""
+    return {"at": naive_utc(at), "actor": actor, "source": source, "action": action,
+            "target": row.target if row is not None else target, "decision_id": row.id if row is not None else None,
+            "violation": row.violation if row is not None else violation,
+            "clause": row.clause if row is not None else "", "reason": reason, "detail": detail or {}}

@@ -8,6 +8,7 @@ there are changes, as Terraform does.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -82,7 +83,23 @@ def main_options(
         Path | None, typer.Option("--output", help="Where offline devices' configs are written [env ENFORCER_OUTPUT]")
     ] = None,
 ) -> None:
-    ctx.obj = Settings.from_env(inventory=inventory, db=db, playbooks=playbooks, output=output)
+    from pydantic import ValidationError
+
+    try:
+        ctx.obj = Settings.from_env(inventory=inventory, db=db, playbooks=playbooks, output=output)
+    except ValidationError as exc:  # ENFORCER_LEASE_TTL=abc: one line naming the setting
+        from .model import validation_error_to_invalid
+
+        fail(str(validation_error_to_invalid(exc)), 2)
+    _follow_columns()
+
+
+def _follow_columns() -> None:
+    """Rich reads ``COLUMNS`` once, when the console is made (at import). A process that runs
+    several commands (an embedding script, the test runner) gets each command's own width."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        out.width = err.width = int(columns)
 
 
 def context(ctx: typer.Context) -> service.Context:

@@ -26,12 +26,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 
 from .model import EnforcerError, now
+from .settings import LEASE_TTL  # how long a dead pusher blocks a device (ENFORCER_LEASE_TTL)
 from .store import Store
 from .tables import LeaseRow, aware_utc, naive_utc
-
-#: Seconds a lease outlives its holder's last renewal: how long a dead pusher blocks a device.
-LEASE_TTL = 30.0
-
 
 #: Seconds between two tries of a pusher waiting for a lease.
 WAIT_POLL = 0.5

@@ -214,9 +214,12 @@ def sync_device(
     OpenFlow switch, whose controller renders, diffs against what the switch confirmed and waits
     for the barrier): one round trip under the device's lease, nothing rendered or read here.
     serve's worker uses it between full passes; the full pass plans and reads the switch back."""
+    span = {"holder": holder}  # as push_device: the audit shows pushes to one device never overlap
     try:
-        with device_lease(ctx.store, dev.name, holder), session(dev) as drv:
+        with device_lease(ctx.store, dev.name, holder, ctx.settings.lease_ttl), session(dev) as drv:
+            span["started"] = now().isoformat()
             report = drv.sync()
+            span["finished"] = now().isoformat()
     except Exception as exc:  # as push_device: this device's result, never an exception
         return PushResult(device=dev.name, ok=False, changed=False, summary="", error=failure_reason(exc),
                           permanent=isinstance(exc, service.PERMANENT))
@@ -228,7 +231,7 @@ def sync_device(
                         seconds=float(report.get("seconds") or 0.0))
     if result.changed or not ok:
         ctx.store.audit(actor=actor, source=source, action="apply" if ok else "apply-failed", target=dev.name,
-                        detail={"summary": summary, "error": result.error, "sync": report})
+                        detail={"summary": summary, "error": result.error, "sync": report, "lease": span})
     return result
 
 

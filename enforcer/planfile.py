@@ -180,14 +180,17 @@ def apply(
 
     def one(dev) -> tuple[DevicePlan, PushResult]:
         p = plans[dev.name]
+        span = {"holder": holder}
         try:
             # One pusher per device, as for every apply: the lease before settling and pushing.
-            with device_lease(ctx.store, dev.name, holder, wait=wait), ctx.driver(dev) as drv:
+            with device_lease(ctx.store, dev.name, holder, ctx.settings.lease_ttl, wait), ctx.driver(dev) as drv:
+                span["started"] = now().isoformat()
                 p, result = _push_saved(saved, p, drv, revert_in)
+                span["finished"] = now().isoformat()
         except Exception as exc:  # one device's failure of any type stops no other
             result = PushResult(device=dev.name, ok=False, changed=False, summary=p.summary(),
                                 error=failure_reason(exc), permanent=isinstance(exc, service.PERMANENT))
-        service.record_push(ctx, p, result, actor=actor, source=source)
+        service.record_push(ctx, p, result, actor=actor, source=source, lease=span)
         if on_done is not None:
             on_done(p, result)
         return p, result

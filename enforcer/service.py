@@ -154,26 +154,34 @@ def push_device(
     the open driver (``enforcer serve`` keeps one warm per device, :mod:`enforcer.sessions`);
     by default a session is opened for this push and closed after it. ``ask_pending``: see
     :func:`push.plan_device`; ``wait``: seconds to wait for another pusher's lease (:func:`apply`)."""
+    span = {"holder": holder}  # when the lease was held, for the audit: pushes to a device never overlap
     try:
         # The lease first: settling a pending commit and pushing are for one pusher at a time.
-        lease = nullcontext() if dry_run else device_lease(ctx.store, dev.name, holder, wait=wait)
+        lease = nullcontext() if dry_run else device_lease(ctx.store, dev.name, holder, ctx.settings.lease_ttl, wait)
         with lease, (session or ctx.driver)(dev) as drv:
+            span["started"] = now().isoformat()
             p = _plan_with(ctx, dev, enforcements, drv, at, settle=not dry_run, ask_pending=ask_pending)
             if dry_run:
                 return p, None
             result = push_plan(drv, p, revert_in=revert_in)
+            span["finished"] = now().isoformat()
     except Exception as exc:  # one device's failure of any type stops no other
         p = failed_plan(dev.name, dev.platform, dev.effective_transport, failure_reason(exc))
         result = PushResult(device=dev.name, ok=False, changed=False, summary=p.summary(), error=p.error,
                             permanent=isinstance(exc, PERMANENT))
         if dry_run:
             return p, result
-    record_push(ctx, p, result, actor=actor, source=source)
+    record_push(ctx, p, result, actor=actor, source=source, lease=span)
     return p, result
 
 
-def record_push(ctx: Context, p: DevicePlan, result: PushResult, *, actor: str, source: str) -> None:
-    """What a push leaves in the store: the section now applied (offline devices' live state) and the audit."""
+def record_push(
+    ctx: Context, p: DevicePlan, result: PushResult, *, actor: str, source: str, lease: dict[str, str] | None = None
+) -> None:
+    """What a push leaves in the store: the section now applied (offline devices' live state) and the audit.
+
+    ``lease``: who held the device's lease, and when the push under it started and finished (ISO
+    times, taken inside the lease), so the audit shows that pushes to one device never overlap."""
     if result.ok and result.changed:
         ctx.store.set_applied(p.device, p.desired)
     if result.changed or not result.ok or p.settled:  # every push, every failure, every settled commit
@@ -183,7 +191,8 @@ def record_push(ctx: Context, p: DevicePlan, result: PushResult, *, actor: str, 
             action="apply" if result.ok else "apply-failed",
             target=p.device,
             detail={"summary": result.summary, "error": result.error, "rolled_back": result.rolled_back,
-                    "settled": p.settled, "withheld": p.withheld, "permanent": result.permanent},  # fmt: skip
+                    "settled": p.settled, "withheld": p.withheld, "permanent": result.permanent,
+                    "lease": lease or {}},  # fmt: skip
         )
 
 

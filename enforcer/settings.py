@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from .resources import EXAMPLE_INVENTORY, PLAYBOOKS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+#: Default seconds a push lease outlives its holder's last renewal (``ENFORCER_LEASE_TTL``).
+LEASE_TTL = 30.0
 
 
 class Settings(BaseModel):
@@ -23,6 +25,9 @@ class Settings(BaseModel):
     db: str = "sqlite:///enforcer.db"
     playbooks: Path = PLAYBOOKS
     output: Path = Path("out")
+    #: Seconds a device's push lease outlives its holder's last renewal (``enforcer.lease``): how long a
+    #: pusher that died (SIGKILL, a lost instance) keeps others off its devices. Renewed every third of it.
+    lease_ttl: float = Field(default=LEASE_TTL, ge=3, le=3600)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -31,6 +36,7 @@ class Settings(BaseModel):
             "db": os.environ.get("ENFORCER_DB"),
             "playbooks": os.environ.get("ENFORCER_PLAYBOOKS"),
             "output": os.environ.get("ENFORCER_OUTPUT"),
+            "lease_ttl": os.environ.get("ENFORCER_LEASE_TTL"),
         }
         values = {k: v for k, v in env.items() if v}
         values.update({k: v for k, v in overrides.items() if v is not None})

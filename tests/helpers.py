@@ -50,7 +50,7 @@ def serve_process(
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
         try:
             deadline = time.monotonic() + start_timeout
-            while not _healthy(url):
+            while not healthy(url):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(f"enforcer serve did not come up:\n{log.read_text()}")
                 time.sleep(0.1)
@@ -69,7 +69,7 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(5)
 
 
-def _healthy(url: str) -> bool:
+def healthy(url: str) -> bool:
     try:
         return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
     except httpx.HTTPError:

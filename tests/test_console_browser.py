@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -102,9 +103,17 @@ def log_in(browser: webdriver.Chrome, url: str, token: str, page: str) -> None:
 
 def approve(browser: webdriver.Chrome, decision: int, reason: str) -> None:
     """What an operator does on the approvals page: type a reason, press Approve, see it confirmed."""
-    form = browser.find_element(By.CSS_SELECTOR, f"form[action='/console/decisions/{decision}/approve']")
-    form.find_element(By.NAME, "reason").send_keys(reason)
-    form.find_element(By.NAME, "approve").click()
+    # The live update may replace the page's content between finding the form and pressing the
+    # button (the handle goes stale): then the operator's step is done again on the new form.
+    for attempt in range(5):
+        try:
+            form = browser.find_element(By.CSS_SELECTOR, f"form[action='/console/decisions/{decision}/approve']")
+            form.find_element(By.NAME, "reason").send_keys(reason)
+            form.find_element(By.NAME, "approve").click()
+            break
+        except StaleElementReferenceException:
+            if attempt == 4:
+                raise
     wait(browser, lambda d: f"decision {decision}: approved" in text(d, "#main"))
 
 

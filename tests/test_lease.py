@@ -133,6 +133,33 @@ def test_cli_apply_while_another_process_holds_the_device_reports_it_busy(ctx, t
     assert ctx.store.last_applied(frr) is None
 
 
+def test_the_lease_lasts_the_configured_ttl_after_its_last_renewal(ctx, tmp_path):
+    """``ENFORCER_LEASE_TTL`` bounds how long a pusher that dies mid-push keeps others off the device."""
+    frr = _frr(ctx)
+    seen: list = []
+
+    class Peek(OfflineDriver):
+        def commit_config(self, revert_in: int | None = None) -> None:
+            seen.append(lease.current(ctx.store, frr))
+            super().commit_config(revert_in)
+
+    short = service.Context(settings=ctx.settings.model_copy(update={"lease_ttl": 7.0}), store=ctx.store,
+                            driver_factory=lambda dev: Peek(dev, output_dir=tmp_path / "out", last_applied=None))
+    [(_, result)] = service.apply(short, frr)
+    assert result.ok, result.error
+    [(_, since, until)] = seen
+    assert timedelta(seconds=6) < until - since <= timedelta(seconds=7)  # a store timestamp difference, no clock race
+    assert Settings.from_env().lease_ttl == lease.LEASE_TTL == 30.0
+
+
+def test_a_bad_lease_ttl_is_one_line_naming_it(tmp_path):
+    env = {**os.environ, "ENFORCER_LEASE_TTL": "soon", "ENFORCER_DB": f"sqlite:///{tmp_path / 'e.db'}"}
+    proc = subprocess.run([sys.executable, "-m", "enforcer.cli", "plan"], env=env, text=True, capture_output=True,
+                          timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        "error: lease_ttl: Input should be a valid number, unable to parse string as a number"], proc.stderr
+
+
 def test_a_pusher_told_to_wait_takes_the_device_after_the_holders_commit_and_never_cancels_it(ctx, tmp_path):
     """``apply --wait``: the second pusher polls for the lease and pushes once the first one has
     committed and let go, instead of being told the device is busy (the lab version,

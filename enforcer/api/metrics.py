@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from itertools import chain
 from typing import Literal, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
@@ -131,8 +132,24 @@ class _Pending:
 
 def carriers(inventory: Inventory, enforcements: Iterable[Enforcement]) -> set[str]:
     """The devices whose managed section holds any of ``enforcements``: where a decision must land."""
-    enforcements = list(enforcements)
-    return {
-        name for name, device in inventory.devices.items()
-        if not build_section(device, enforcements, inventory).is_empty()
-    }  # fmt: skip
+    return carriers_of(inventory, {0: enforcements})[0]
+
+
+def carriers_of(inventory: Inventory, decisions: Mapping[int, Iterable[Enforcement]]) -> dict[int, set[str]]:
+    """:func:`carriers` of several decisions (id → enforcements) with one section per device for all.
+
+    An intake batch of 100 built 100 sections per device, one per decision (as long as storing the
+    batch); one section over the batch's enforcements tells the same: which device holds each
+    enforcement id, hence each decision (whether an enforcement lands never depends on the others).
+    """
+    listed = {did: list(es) for did, es in decisions.items()}
+    owner = {e.id: did for did, es in listed.items() for e in es}
+    everything = [e for es in listed.values() for e in es]
+    found: dict[int, set[str]] = {did: set() for did in listed}
+    for name, device in inventory.devices.items():
+        section = build_section(device, everything, inventory)
+        for entry in chain(section.acl, section.null_routes, section.rtbh, section.rate_limits,
+                           section.prefix_filters, section.anti_spoof):
+            for i in entry.ids:
+                found[owner[i]].add(name)
+    return found

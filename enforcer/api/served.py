@@ -16,11 +16,11 @@ from .. import service
 from ..console.board import DeviceBoard
 from ..counters import CounterCache, DroppedCollector, lift_idle
 from ..hooks.intake import ItemResult
-from ..model import EnforcerError
+from ..model import Enforcement, EnforcerError
 from ..notify import NoticeWorker
 from ..pipeline import Pass, Pipeline
 from .auth import DenialLog
-from .metrics import Metrics, carriers
+from .metrics import Metrics, carriers, carriers_of
 from .tokens import ensure_tables
 
 log = logging.getLogger("enforcer.api")
@@ -75,23 +75,40 @@ class Served:
     def record(self, results: Iterable[ItemResult]) -> None:
         """Count each result; start the latency clock of what was created; wake the devices that carry it
         (an end, or a decision whose carriers cannot be told, wakes every device)."""
+        results = list(results)
+        created = {r.decision_id: r.enforcements for r in results if r.outcome == "created" and r.decision_id}
         woken: set[str] | None = set()
         for r in results:
             self.metrics.decision(r.source or "none", r.violation or "none", r.outcome)
-            if r.outcome == "created" and r.decision_id:
-                try:
-                    devices = carriers(self.ctx.inventory, r.enforcements)
-                except EnforcerError as exc:  # stored all the same: a metric must never fail a 2xx
-                    log.warning("decision %s: no latency clock (%s)", r.decision_id, exc)
-                    woken = None
-                else:
-                    self.metrics.stored(r.decision_id, devices)
-                    if woken is not None:
-                        woken |= devices
-            elif r.outcome == "ended":
+            if r.outcome == "ended":
                 woken = None
+        for decision_id, devices in self._carriers(created).items():
+            if devices is None:
+                woken = None
+                continue
+            self.metrics.stored(decision_id, devices)
+            if woken is not None:
+                woken |= devices
         if woken is None or woken:
             self.kick(woken)
+
+    def _carriers(self, created: dict[int, list[Enforcement]]) -> dict[int, set[str] | None]:
+        """Each created decision's carriers (None: cannot be told), one section per device for the lot;
+        should that fail, decision by decision, so one bad decision stops only its own clock."""
+        if not created:
+            return {}
+        try:
+            return {k: v for k, v in carriers_of(self.ctx.inventory, created).items()}
+        except EnforcerError:
+            pass
+        found: dict[int, set[str] | None] = {}
+        for decision_id, enforcements in created.items():
+            try:
+                found[decision_id] = carriers(self.ctx.inventory, enforcements)
+            except EnforcerError as exc:  # stored all the same: a metric must never fail a 2xx
+                log.warning("decision %s: no latency clock (%s)", decision_id, exc)
+                found[decision_id] = None
+        return found
 
 
 def served(request: Request) -> Served:

@@ -50,4 +50,4 @@ class StoreSource:
 
     def lease(self, device: Device) -> AbstractContextManager[None]:
         """The device's push lease, held by this controller for one of its own syncs."""
-        return device_lease(self.store, device.name, self.holder)
+        return device_lease(self.store, device.name, self.holder, self.settings.lease_ttl)

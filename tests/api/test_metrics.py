@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from enforcer.api.metrics import Metrics
+from enforcer.api import metrics
+from enforcer.api.metrics import Metrics, carriers
 from enforcer.push import PushResult
+from enforcer.render import RenderError, build_section
 
 from ..helpers import free_port, wait_for
 from .conftest import HOSTS, _client, auth, fixture
@@ -92,3 +94,47 @@ def test_a_decision_stored_after_a_pass_started_is_not_timed_by_it():
     assert _timed(metrics) == 0
     metrics.pushed(_ok("edge1"), "frr", started=6.0)
     assert _timed(metrics) == 1
+
+
+def test_a_list_of_decisions_starts_each_clock_with_one_section_per_device_not_one_per_decision(
+        client, tokens, ctx, monkeypatch):
+    """Before: ``Served.record`` built every device's section once per created decision (30 decisions
+    on the example inventory: 30 sections per device, as long as storing the batch). Now one per
+    device for the whole list, and each decision still waits for exactly the devices that carry it."""
+    built = []
+
+    def counting(device, *args, **kwargs):
+        built.append(device.name)
+        return build_section(device, *args, **kwargs)
+
+    monkeypatch.setattr(metrics, "build_section", counting)
+    kinds = ("spam", "scanning", "malware-hosting")
+    body = [{"target": f"203.0.113.{10 + i}", "violation": kinds[i % 3], "reason": "r"} for i in range(30)]
+    r = client.post("/v1/decisions", json=body, headers=auth(tokens["operator"]))
+    assert r.status_code == 200, r.text
+    assert {x["outcome"] for x in r.json()["results"]} == {"created"}
+    assert sorted(built) == sorted(ctx.inventory.devices)
+    monkeypatch.undo()
+    pending = client.app.state.served.metrics._pending
+    waits = {}
+    for rec in ctx.store.decisions():
+        waits[rec.violation.value] = carriers(ctx.inventory, rec.enforcements)
+        assert pending[rec.id].waiting == waits[rec.violation.value], rec.violation
+    assert len({frozenset(w) for w in waits.values()}) > 1  # the categories land on different devices
+
+
+def test_a_decision_whose_carriers_cannot_be_told_stops_only_its_own_clock(client, tokens, ctx, monkeypatch):
+    """The list's one section per device fails on one decision: the others are still timed, from one
+    section each, and every decision is stored (a metric never fails a 2xx)."""
+    def failing(device, enforcements, *args, **kwargs):
+        if any(str(e.target) == "203.0.113.66/32" for e in enforcements):
+            raise RenderError("no section for this one")
+        return build_section(device, enforcements, *args, **kwargs)
+
+    monkeypatch.setattr(metrics, "build_section", failing)
+    body = [{"target": f"203.0.113.{i}", "violation": "spam", "reason": "r"} for i in (65, 66, 67)]
+    r = client.post("/v1/decisions", json=body, headers=auth(tokens["operator"]))
+    assert r.status_code == 200 and [x["outcome"] for x in r.json()["results"]] == ["created"] * 3
+    pending = client.app.state.served.metrics._pending
+    timed = {str(rec.target) for rec in ctx.store.decisions() if rec.id in pending}
+    assert timed == {"203.0.113.65/32", "203.0.113.67/32"}

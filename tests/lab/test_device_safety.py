@@ -38,8 +38,9 @@ pytestmark = pytest.mark.lab
 
 @pytest.fixture
 def cli(lab: Lab, tmp_path: Path):
-    """``enforcer …`` against the lab inventory with a private store (the FRR device only is applied)."""
-    env = {**os.environ, "ENFORCER_INVENTORY": str(lab.inventory_path), "COLUMNS": "200",
+    """``enforcer …`` against the lab inventory with a private store (the FRR device only is applied).
+    Leases of 5 s: a killed apply's device is free again 5 s after its last renewal, not 30."""
+    env = {**os.environ, "ENFORCER_INVENTORY": str(lab.inventory_path), "COLUMNS": "200", "ENFORCER_LEASE_TTL": "5",
            "ENFORCER_DB": f"sqlite:///{tmp_path / 'enforcer.db'}", "ENFORCER_OUTPUT": str(tmp_path / "out")}  # fmt: skip
     argv = [sys.executable, "-m", "enforcer.cli"]
 
@@ -83,7 +84,7 @@ def _kill_apply_in_the_confirm_window(lab: Lab, cli, device: str) -> int:
 
 def _apply_after_the_dead_pushers_lease(cli, device: str) -> dict:
     """``apply`` once the killed apply's device lease has lapsed (its holder died without releasing it:
-    ``enforcer.lease`` gives it up ``LEASE_TTL`` seconds after its last renewal)."""
+    ``enforcer.lease`` gives it up ``ENFORCER_LEASE_TTL`` seconds after its last renewal)."""
     def attempt() -> dict:
         return json.loads(cli("apply", "--yes", "--device", device, "--json", check=False).stdout)[0]
 

@@ -83,7 +83,7 @@ def test_apply_file_settles_a_commit_left_pending_by_a_killed_apply_as_apply_doe
     [plan] = json.loads(cli("plan", "--device", device, "--out", str(saved), "--json").stdout)
     assert plan["pending"] is True
 
-    # The killed apply still holds the device's lease until it lapses (enforcer.lease.LEASE_TTL after
+    # The killed apply still holds the device's lease until it lapses (ENFORCER_LEASE_TTL, 5 s here, after
     # its last renewal): until then apply FILE says "device busy" and sends nothing, as any pusher does.
     def attempt() -> dict:
         return json.loads(cli("apply", str(saved), "--json", check=False).stdout)[0]
