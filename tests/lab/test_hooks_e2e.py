@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -103,7 +104,8 @@ def test_fastnetmon_web_callback_blackholes_through_the_served_loop_and_unban_re
     assert kernel_route(lab.upstream, f"{victim}/32", type="blackhole", expect=False, within=30) is None
     assert ping(inet, victim, within=30)
     metrics = served.get("/metrics").text
-    assert "enforcer_decision_applied_seconds_count 1.0" in metrics
+    # One sample per device that confirmed it (labels device, platform: docs/metrics.md).
+    assert re.search(r'enforcer_decision_applied_seconds_count\{[^}]*device="[^"]+"[^}]*\} 1\.0', metrics), metrics
 
 
 def test_notify_script_posting_to_serve_blackholes_at_once_and_unban_restores(lab, env, served):
