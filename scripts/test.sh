@@ -19,10 +19,13 @@ if [ "$#" -gt 0 ]; then
   exit $?
 fi
 # The tests outside the lab run on every core (pytest-xdist, one file per worker: module fixtures stay
-# shared; each worker gets its own PostgreSQL database, tests/conftest.py). The lab tests share one
-# session lab and real daemons, so they run after, in one process.
+# shared; each worker gets its own PostgreSQL database, tests/conftest.py). The lab tests run after, on
+# two workers: they mostly wait on daemons, and each worker brings up its own session lab under a unique
+# name (namespaces, ports and state directories never collide). Files start longest first, in the order
+# of tests/conftest.py, so that no long file starts last and runs alone.
 workers="${ENFORCER_TEST_WORKERS:-$(nproc)}"
+lab_workers="${ENFORCER_LAB_WORKERS:-2}"
 status=0
-.venv/bin/pytest -q -p no:cacheprovider -m "not lab" -n "$workers" --dist loadfile || status=$?
-.venv/bin/pytest -q -p no:cacheprovider -m lab || status=$?
+.venv/bin/pytest -q -p no:cacheprovider -m "not lab" -n "$workers" --dist loadfile --no-loadscope-reorder || status=$?
+.venv/bin/pytest -q -p no:cacheprovider -m lab -n "$lab_workers" --dist loadfile --no-loadscope-reorder || status=$?
 exit "$status"

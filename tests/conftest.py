@@ -33,6 +33,25 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["ENFORCER_TEST_PG"] = server.set(database=name).render_as_string(hide_password=False)
 
 
+#: Files that run for minutes, longest first (``--durations=0`` of the lab phase). ``scripts/test.sh`` runs
+#: each phase on xdist workers, one file per worker at a time, in collection order
+#: (``--no-loadscope-reorder``): started first, the long files run beside each other and the short ones
+#: fill in behind them, instead of a long one starting last and running alone while the other worker idles.
+LONGEST_FIRST = (
+    "tests/lab/test_crash_kills.py",
+    "tests/lab/test_coexist.py",
+    "tests/lab/test_fastnetmon_live.py",
+    "tests/lab/test_device_safety.py",
+    "tests/lab/test_two_instances_lab.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Move the files of :data:`LONGEST_FIRST` to the front, in that order; the rest keep theirs."""
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
+
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'enforcer.db'}"
