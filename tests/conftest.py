@@ -33,11 +33,22 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["ENFORCER_TEST_PG"] = server.set(database=name).render_as_string(hide_password=False)
 
 
-#: Files that run for minutes, longest first (``--durations=0`` of the lab phase). ``scripts/test.sh`` runs
+#: Files that run for minutes, longest first in each phase (``--durations=0``). ``scripts/test.sh`` runs
 #: each phase on xdist workers, one file per worker at a time, in collection order
 #: (``--no-loadscope-reorder``): started first, the long files run beside each other and the short ones
-#: fill in behind them, instead of a long one starting last and running alone while the other worker idles.
+#: fill in behind them, instead of a long one starting last and running alone while the other worker
+#: idles (the 10,000-example fuzz, one test, was scheduled last by xdist's default tests-per-file order).
 LONGEST_FIRST = (
+    # the unit phase
+    "tests/test_injection_properties.py",
+    "tests/test_terminal_tty.py",
+    "tests/api/test_two_instances.py",
+    "tests/test_bench_smoke.py",
+    "tests/packaging/test_wheel.py",
+    "tests/test_console_browser.py",
+    "tests/api/test_cli.py",
+    "tests/api/test_schemathesis.py",
+    # the lab phase
     "tests/lab/test_crash_kills.py",
     "tests/lab/test_coexist.py",
     "tests/lab/test_fastnetmon_live.py",
