@@ -22,7 +22,8 @@ fi
 # shared; each worker gets its own PostgreSQL database, tests/conftest.py). The lab tests run after, on
 # two workers: they mostly wait on daemons, and each worker brings up its own session lab under a unique
 # name (namespaces, ports and state directories never collide). Files start longest first, in the order
-# of tests/conftest.py, so that no long file starts last and runs alone.
+# of tests/conftest.py, so that no long file starts last and runs alone. ENFORCER_TEST_WORKERS and
+# ENFORCER_LAB_WORKERS change the two worker counts.
 workers="${ENFORCER_TEST_WORKERS:-$(nproc)}"
 lab_workers="${ENFORCER_LAB_WORKERS:-2}"
 status=0
