@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import ElementNotInteractableException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -104,16 +104,22 @@ def log_in(browser: webdriver.Chrome, url: str, token: str, page: str) -> None:
 def approve(browser: webdriver.Chrome, decision: int, reason: str) -> None:
     """What an operator does on the approvals page: type a reason, press Approve, see it confirmed."""
     # The live update may replace the page's content between finding the form and pressing the
-    # button (the handle goes stale): then the operator's step is done again on the new form.
-    for attempt in range(5):
+    # button (the handle goes stale, or the new form is not laid out yet and cannot take keys):
+    # then the operator's step is done again, on the new form, until the deadline.
+    def step(d: webdriver.Chrome) -> bool:
         try:
-            form = browser.find_element(By.CSS_SELECTOR, f"form[action='/console/decisions/{decision}/approve']")
-            form.find_element(By.NAME, "reason").send_keys(reason)
+            form = d.find_element(By.CSS_SELECTOR, f"form[action='/console/decisions/{decision}/approve']")
+            field = form.find_element(By.NAME, "reason")
+            if not (field.is_displayed() and field.is_enabled()):
+                return False
+            field.clear()  # a retry on the same form types the reason once, not twice
+            field.send_keys(reason)
             form.find_element(By.NAME, "approve").click()
-            break
-        except StaleElementReferenceException:
-            if attempt == 4:
-                raise
+            return True
+        except (StaleElementReferenceException, ElementNotInteractableException):
+            return False
+
+    wait(browser, step)
     wait(browser, lambda d: f"decision {decision}: approved" in text(d, "#main"))
 
 
