@@ -163,8 +163,11 @@ class DeviceWorker:
     def _push(self, inputs: Inputs, at, started: float, ask_pending: bool) -> Pass:
         p = self.pipeline
         p.board_begin(self.device.name)
+        # Between full passes (the pending question skipped) the router's last read-back may stand
+        # for a new read: the router verifies it before it commits (FRR's if-running).
         plan, result = service.push_device(p.ctx, self.device, inputs.enforcements, at, holder=p.holder,
-                                           actor="enforcer", source="reconcile", session=p.sessions.use,
+                                           actor="enforcer", source="reconcile",
+                                           session=lambda dev: p.sessions.use(dev, reuse_reads=not ask_pending),
                                            ask_pending=ask_pending)
         if not result.ok:
             p.sessions.drop(self.device.name)  # whatever broke, the next push logs in anew
