@@ -13,7 +13,10 @@ own thread:
   it carries) is neither rendered nor read — the serial answers without a query when nothing
   at all changed; the device is read in full when its session is new, on its periodic full
   reconcile (``interval``: drift, pending commits), at the first expiry among its enforcements,
-  and on every push (the plan diffs against the device, never against a memory of it);
+  and on every push (the plan diffs against the device, never against a memory of it) — except
+  that between full passes a driver whose device verifies it may plan on its last read-back
+  (:meth:`~enforcer.drivers.base.Driver.reuse_reads`: FRR's router refuses the commit, applying
+  nothing, when its running config changed since, and the retry below reads it again);
 * the push itself is :func:`enforcer.service.push_device`, as ``enforcer apply`` pushes: under
   the device's lease (one pusher across instances), a pending commit settled first, on the
   device's warm session (:mod:`enforcer.sessions`); between full passes a device that renders

@@ -37,10 +37,11 @@ Why an undo file and not a checkpoint of the running config: a revert must put b
 own lines only. Restoring a whole-config checkpoint would also wipe whatever the NOC typed during
 the confirm window. The driver computes the undo (it knows the merge semantics); the router keeps it.
 
-Why a detached applier: the checkpoint–apply–restore sequence runs in its own session, holding the
-lock, so a client or login shell that dies mid-apply (a dropped SSH session, a killed shell) never
-leaves half a file: the applier finishes, or restores on failure, on its own. If the applier itself
-dies (power loss, ``kill -9`` of it), its ``inflight`` mark makes the next verb apply the undo first.
+Why a detached applier: the checkpoint–apply–restore sequence runs in its own session (a forked
+child, :meth:`Router._detached`), holding the lock, so a client or login shell that dies mid-apply
+(a dropped SSH session, a killed shell) never leaves half a file: the applier finishes, or restores
+on failure, on its own. If the applier itself dies (power loss, ``kill -9`` of it), its
+``inflight`` mark makes the next verb apply the undo first.
 
 Why one verb checks, applies and reads back: every SSH exec costs the router a login (sshd's fork,
 this script's start, vtysh's), and a push used to make six of them. A push now makes two — this one
@@ -104,8 +105,8 @@ class Router:
         return ["vtysh", "--vty_socket", str(self.rundir), "--config_dir", str(self.etc)]
 
     def self_argv(self) -> list[str]:
-        """How to run this shell again (the applier and the revert timer): this file as a script,
-        so neither imports anything beyond the standard library."""
+        """How to run this shell again (the revert timer, which outlives the applier): this file as a
+        script, so it imports nothing beyond the standard library."""
         argv = [sys.executable, "-I", "-S", str(Path(__file__).resolve()), "--name", self.name]
         return argv + (["--dir", str(self.root)] if self.root else [])
 
@@ -136,9 +137,17 @@ class Router:
     # ---------------------------------------------------------------- verbs
 
     def check(self, path: Path) -> int:
-        proc = self.vtysh("-C", "-f", str(path))
+        return self.checked(self.start_check(path))
+
+    def start_check(self, path: Path) -> subprocess.Popen[str]:
+        """``vtysh -C -f`` (no daemons asked): started, so the applier reads the running config meanwhile."""
+        argv = [*self.vtysh_argv(), "-C", "-f", str(path)]
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def checked(self, proc: subprocess.Popen[str]) -> int:
+        out, _ = proc.communicate(timeout=600)
         if proc.returncode != 0:
-            sys.stdout.write(proc.stdout + proc.stderr)
+            sys.stdout.write(out)
         return 0 if proc.returncode == 0 else 2
 
     def commit(self, text: str, confirmed: int | None, expect: str = "", show: bool = False) -> int:
@@ -152,14 +161,28 @@ class Router:
         (stage / "candidate.conf").write_text(candidate)
         (stage / "undo.conf").write_text(undo)
         (stage / "options.json").write_text(json.dumps({"expect": expect, "show": show}))
-        applier = subprocess.Popen(
-            [*self.self_argv(), "apply", str(stage), str(confirmed or 0)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-        status = applier.wait()
+        status = self._detached(lambda: self.apply(stage, confirmed or 0))
         sys.stdout.write(_read(stage / "out.txt"))
         shutil.rmtree(stage, ignore_errors=True)
         return status
+
+    def _detached(self, work) -> int:
+        """``work()`` in a forked child in its own session, holding none of the SSH channel's file
+        descriptors: killing this login shell (or its process group) leaves it running. Forked, not
+        a new interpreter: an SSH exec waits for it, and a Python start is a tenth of a second."""
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:  # the applier
+            status = 1
+            try:
+                os.setsid()
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
+                status = work()
+            finally:
+                os._exit(status)
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
     def apply(self, stage: Path, confirmed: int) -> int:
         """The applier: check, keep the undo, apply, undo on failure, start the timer — under the lock."""
@@ -171,11 +194,15 @@ class Router:
                 print(f"% commit refused: a commit-confirm is pending (reverts in {left}s); confirm or roll it back")
                 return PENDING_REFUSED
             options = _options(stage)
+            candidate = stage / "candidate.conf"
+            check = None if self._checked(candidate.read_text()) else self.start_check(candidate)
             if options["expect"] and hashlib.sha256(self.running().encode()).hexdigest() != options["expect"]:
+                if check is not None:
+                    check.kill()
+                    check.wait()
                 print("% commit refused: the running config changed since it was read; nothing applied")
                 return STALE_REFUSED
-            candidate = stage / "candidate.conf"
-            if not self._checked(candidate.read_text()) and self.check(candidate) != 0:
+            if check is not None and self.checked(check) != 0:
                 return SYNTAX_REFUSED
             _replace(self.undo, (stage / "undo.conf").read_text())
             self.inflight.write_text(str(os.getpid()))
@@ -400,8 +427,6 @@ def main(argv: list[str] | None = None) -> int:
     router = Router(args.dir, args.name)
     if args.internal[:1] == ["revert-after"]:
         return router.revert_after(int(args.internal[1]), args.internal[2])
-    if args.internal[:1] == ["apply"]:
-        return router.apply(Path(args.internal[1]), int(args.internal[2]))
 
     command = os.environ.get("SSH_ORIGINAL_COMMAND", "").strip()
     if not command:
