@@ -180,6 +180,16 @@ def latency_metric(url: str) -> dict[str, dict[str, float]]:
     return out
 
 
+def pushes(url: str, device: str) -> float:
+    """Pushes serve has finished to ``device`` (``enforcer_pushes_total``, any outcome)."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families = text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=30).text)
+    return sum(s.value for f in families if f.name == "enforcer_pushes" for s in f.samples
+               if s.name == "enforcer_pushes_total" and s.labels.get("device") == device)
+
+
 def exec_breakdown(log: Path, offset: int) -> dict[str, list[float]]:
     """Milliseconds of each FRR SSH exec serve logged past ``offset`` in its log, by command."""
     execs: dict[str, list[float]] = {}
@@ -214,6 +224,11 @@ def run_size(lab, probes: Probes, work: Path, active: int, decisions: int, poll:
                 raise SystemExit(f"serve did not install the {active} preloaded blocks: see {work}/serve-{active}.log")
             time.sleep(1)
         install = time.monotonic() - started
+        # The route is in the kernel before the install's commit-confirm: let that push finish
+        # (counted in serve's enforcer_pushes_total) before the breakdown's log offset is taken.
+        frr = lab.device(platform="frr").name
+        while active and pushes(url, frr) < 1 and time.monotonic() - started < give_up * 20:
+            time.sleep(0.2)
         measured_from = log.stat().st_size
         samples: dict[str, list[float]] = {k: [] for k in TARGETS}
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
