@@ -29,6 +29,7 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 from enforcer.controller import wire
 from enforcer.controller.app import READ_SLICE_FLOWS, EnforcerController, read_slices
 from enforcer.controller.flows import Match, ownership
+from enforcer.controller.offhub import off_hub
 from enforcer.inventory import Device, Inventory
 from enforcer.model import Enforcement
 from enforcer.render import build_section
@@ -305,8 +306,6 @@ def test_the_hub_keeps_running_while_a_sync_renders_and_parses():
     """A sync's CPU-bound steps run off the hub: os-ken's green threads (the one answering the
     switch's echo requests among them) keep running meanwhile. On the hub, a 50,000-decision sync
     starved them until Open vSwitch dropped the connection ("no response to inactivity probe")."""
-    from enforcer.controller.app import off_hub
-
     ticks: list[float] = []
 
     def echo_answerer() -> None:  # stands for os-ken's receive and send loops
@@ -329,6 +328,35 @@ def test_the_hub_keeps_running_while_a_sync_renders_and_parses():
         assert len(ticks) - before >= 5, "the hub stood still while the work ran"
     finally:
         hub.kill(answerer)
+
+
+def test_no_cyclic_collection_runs_while_a_sync_computes_and_its_garbage_goes_after():
+    """A full collection holds the GIL while it walks every object: with 100,000 flows it stopped
+    the hub for seconds, several times per sync, and the switch disconnected. The collector is
+    paused while the work runs, collects what the work left once it ends, and freezes the rest."""
+    import gc
+    import weakref
+
+    from enforcer.controller.offhub import collector_paused
+
+    class Node:
+        pass
+
+    def make_garbage_cycle_and_report() -> tuple[bool, Any]:
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # only the cyclic collector can free these
+        return gc.isenabled(), weakref.ref(a)
+
+    assert gc.isenabled()
+    enabled_inside, ref = off_hub(make_garbage_cycle_and_report)
+    assert not enabled_inside, "the collector ran free during the work"
+    assert ref() is None, "the work's cyclic garbage outlived it"
+    assert gc.isenabled() and gc.get_freeze_count() > 0
+    with collector_paused():  # nested and concurrent pauses share one
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled(), "an inner pause ended the outer one"
+    assert gc.isenabled()
 
 
 # ------------------------------------------------------------------ reading a large table

@@ -11,7 +11,8 @@ or after this controller restarted) gets the same full resync: nothing is lost i
 Runs on os-ken's eventlet hub (``OSKEN_HUB_TYPE=eventlet``, set by :mod:`enforcer.controller`):
 syncs run in their own green threads, never in the event loop that delivers their replies. Their
 CPU-bound steps (store read, render, parse, diff, reading 50,000 flow stats) run in a native thread
-(:func:`off_hub`), so the hub keeps answering the switch's echo requests meanwhile.
+with the garbage collector paused (:mod:`.offhub`), so the hub keeps answering the switch's echo
+requests meanwhile.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from eventlet import tpool
 from os_ken.base import app_manager
 from os_ken.controller import ofp_event
 from os_ken.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
@@ -34,6 +34,7 @@ from ..lease import DeviceBusy
 from ..render import Section, render_section
 from . import bundle, wire
 from .flows import Flow, FlowError, Match, Ownership, SwitchState, diff, ownership, parse_state, unrecognised_line
+from .offhub import collector_paused, off_hub
 
 if hub.HUB_TYPE != "eventlet":  # docs/lab-facts.md: the native hub loses DEAD events and leaks threads
     raise RuntimeError("import enforcer.controller first: OSKEN_HUB_TYPE must be eventlet")
@@ -48,17 +49,6 @@ Desired = Callable[[Device], Section]
 Devices = Callable[[], Iterable[Device]]
 #: Holds a device's push lease for a block (enforcer.lease.device_lease), raising DeviceBusy.
 Lease = Callable[[Device], AbstractContextManager[None]]
-
-
-def off_hub(work: Callable[..., Any], *args: Any) -> Any:
-    """``work(*args)`` in a native thread while the calling green thread waits.
-
-    The hub is one OS thread: on it, a sync with 50,000 flows desired computed for minutes without
-    yielding, nothing answered Open vSwitch's inactivity probe, and the switch disconnected itself
-    ("no response to inactivity probe after 5 seconds") in the middle of every apply and plan.
-    Off the hub the GIL still lets the hub run every few milliseconds, so echo replies keep flowing.
-    """
-    return tpool.execute(work, *args)
 
 
 class Live(NamedTuple):
@@ -276,16 +266,17 @@ class EnforcerController(app_manager.OSKenApp):
         disconnected; about 1,000 flows are a few milliseconds of parsing, and between slices the
         hub is free."""
         ofp, parser = dp.ofproto, dp.ofproto_parser
-        [total] = self._request(dp, parser.OFPAggregateStatsRequest(
-            dp, 0, owner.table, ofp.OFPP_ANY, ofp.OFPG_ANY, 0, 0, parser.OFPMatch()))
-        slices = read_slices(total.flow_count)
-        stats: list[Any] = []
-        for k in range(slices):
-            stats += self._request(dp, parser.OFPFlowStatsRequest(
-                dp, 0, owner.table, ofp.OFPP_ANY, ofp.OFPG_ANY, k, slices - 1, parser.OFPMatch()))
-        configs = self._request(dp, parser.OFPMeterConfigStatsRequest(dp, 0, ofp.OFPM_ALL))
-        names = {number: name for name, number in wire.switch_ports(dp).items()}
-        return off_hub(_live_from_stats, ofp, owner, names, stats, configs)
+        with collector_paused():  # os-ken builds ~10 objects per flow on the hub (.offhub)
+            [total] = self._request(dp, parser.OFPAggregateStatsRequest(
+                dp, 0, owner.table, ofp.OFPP_ANY, ofp.OFPG_ANY, 0, 0, parser.OFPMatch()))
+            slices = read_slices(total.flow_count)
+            stats: list[Any] = []
+            for k in range(slices):
+                stats += self._request(dp, parser.OFPFlowStatsRequest(
+                    dp, 0, owner.table, ofp.OFPP_ANY, ofp.OFPG_ANY, k, slices - 1, parser.OFPMatch()))
+            configs = self._request(dp, parser.OFPMeterConfigStatsRequest(dp, 0, ofp.OFPM_ALL))
+            names = {number: name for name, number in wire.switch_ports(dp).items()}
+            return off_hub(_live_from_stats, ofp, owner, names, stats, configs)
 
     def state(self, dpid: int) -> str:
         """The live enforcer-owned flows and meters as text, like ``section.j2`` prints them."""
