@@ -4,9 +4,10 @@ A bundle (OpenFlow 1.4.1 §6.8) is the switch's own transaction: the flow-mods a
 checked, then committed at once with ``OFPBF_ATOMIC``. The flow table goes from the old set to the
 new one with nothing in between (no instant where 5,000 of 10,000 drops are in, or where a flow that
 is replaced is gone and its successor not yet there), and one message the switch refuses leaves the
-table exactly as it was. Open vSwitch bundles flow-mods but not meter-mods, so the meters a change
-needs are added (or changed) before the bundle — a meter no flow uses yet changes no traffic — and
-the meters it frees are deleted after the commit; when the bundle fails, the meters are put back.
+table exactly as it was. Only flow-mods go in the bundle (a switch may refuse other message types
+in one, ``OFPBFC_MSG_UNSUP``, and meters need no atomicity): the meters a change needs are added
+(or changed) before it — a meter no flow uses yet changes no traffic — and the meters it frees are
+deleted after the commit; when the bundle fails, the meters are put back.
 
 A switch that negotiated OpenFlow 1.3 (no bundles in the protocol), or that refuses to open one,
 gets the batch: every message back to back and one barrier. That is not a transaction — a refused
