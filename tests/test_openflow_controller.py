@@ -366,9 +366,9 @@ def test_a_full_read_asks_for_about_a_thousand_flows_per_round_trip_and_misses_n
     """os-ken parses each stats reply on the hub without yielding: 16 slices of 6,250 flows still
     starved the switch's inactivity probe at 100,000 flows. The slice count follows the table."""
     assert [read_slices(n) for n in (0, 1, READ_SLICE_FLOWS, READ_SLICE_FLOWS + 1, 100_000)] == [1, 1, 1, 2, 128]
-    active.extend(enf(i, f"10.{i >> 8}.{i & 255}.1") for i in range(1, 1_501))  # 3,000 flows
+    active.extend(enf(i, f"10.{i >> 8}.{i & 255}.1") for i in range(1, 601))  # 1,200 flows
     assert switch.app.sync(DPID).ok
     switch.received.clear()
     live = switch.app.read_live(switch, OWNER)
-    assert kinds(switch) == ["aggregate"] + ["flow_stats"] * 4 + ["meter_config"]
-    assert len(live.state.flows) == 3_000 and len(switch.table) == 3_000
+    assert kinds(switch) == ["aggregate", "flow_stats", "flow_stats", "meter_config"]
+    assert len(live.state.flows) == 1_200 and len(switch.table) == 1_200
