@@ -27,8 +27,9 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 # isort: on
 from enforcer.controller import wire
-from enforcer.controller.app import READ_SLICE_FLOWS, EnforcerController, read_slices
+from enforcer.controller.app import EnforcerController
 from enforcer.controller.flows import Match, ownership
+from enforcer.controller.live import READ_SLICE_FLOWS, read_slices
 from enforcer.controller.offhub import off_hub
 from enforcer.inventory import Device, Inventory
 from enforcer.model import Enforcement

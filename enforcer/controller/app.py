@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from os_ken.base import app_manager
 from os_ken.controller import ofp_event
@@ -33,7 +33,8 @@ from ..inventory import Device, Platform
 from ..lease import DeviceBusy
 from ..render import Section, render_section
 from . import bundle, wire
-from .flows import Flow, FlowError, Match, Ownership, SwitchState, diff, ownership, parse_state, unrecognised_line
+from .flows import FlowError, Ownership, SwitchState, diff, ownership, parse_state, unrecognised_line
+from .live import Live, live_from_stats, read_slices
 from .offhub import collector_paused, off_hub
 
 if hub.HUB_TYPE != "eventlet":  # docs/lab-facts.md: the native hub loses DEAD events and leaks threads
@@ -42,23 +43,10 @@ if hub.HUB_TYPE != "eventlet":  # docs/lab-facts.md: the native hub loses DEAD e
 ALL_DISPATCHERS = [CONFIG_DISPATCHER, MAIN_DISPATCHER]
 OPENFLOW_NAMES = {ofproto_v1_3.OFP_VERSION: "1.3", ofproto_v1_4.OFP_VERSION: "1.4"}
 REPLY_TIMEOUT = 30.0
-#: A full table read asks for about this many flows per round trip (slices by cookie, see ``read_live``).
-READ_SLICE_FLOWS = 1_000
-
 Desired = Callable[[Device], Section]
 Devices = Callable[[], Iterable[Device]]
 #: Holds a device's push lease for a block (enforcer.lease.device_lease), raising DeviceBusy.
 Lease = Callable[[Device], AbstractContextManager[None]]
-
-
-class Live(NamedTuple):
-    """What a read of the switch found: enforcer's flows and meters, flows carrying enforcer's cookie
-    that it cannot parse (deleted by the next sync), and other owners' flows in enforcer's priority
-    band by (priority, match) → cookie (never written over)."""
-
-    state: SwitchState
-    strange: list[Any]
-    foreign: dict[tuple[int, Match], int]
 
 
 class SyncFailed(Exception):
@@ -276,7 +264,7 @@ class EnforcerController(app_manager.OSKenApp):
                     dp, 0, owner.table, ofp.OFPP_ANY, ofp.OFPG_ANY, k, slices - 1, parser.OFPMatch()))
             configs = self._request(dp, parser.OFPMeterConfigStatsRequest(dp, 0, ofp.OFPM_ALL))
             names = {number: name for name, number in wire.switch_ports(dp).items()}
-            return off_hub(_live_from_stats, ofp, owner, names, stats, configs)
+            return off_hub(live_from_stats, ofp, owner, names, stats, configs)
 
     def state(self, dpid: int) -> str:
         """The live enforcer-owned flows and meters as text, like ``section.j2`` prints them."""
@@ -357,7 +345,7 @@ class EnforcerController(app_manager.OSKenApp):
                 )
         holdable = {None, *ports}
         plan.add_flows = [f for f in plan.add_flows if f.match.in_port in holdable and f.key not in live.foreign]
-        change = _change(dp, owner, plan, live, ports)
+        change = bundle.change_for(dp, owner, plan, live, ports)
         with self._lease(device) if own and self._lease is not None else nullcontext():
             outcome = bundle.send(self, dp, change, timeout)
         seconds = time.monotonic() - started
@@ -412,56 +400,6 @@ class EnforcerController(app_manager.OSKenApp):
                 }
             )
         return out
-
-
-def read_slices(flows: int) -> int:
-    """Round trips for a table of ``flows``: a power of two (slice k holds the cookies with
-    ``cookie & (n - 1) == k``) of about :data:`READ_SLICE_FLOWS` each. Enforcer's cookies end in
-    consecutive enforcement ids, so its flows spread evenly; another owner's flows sharing one
-    cookie all land in one slice."""
-    n = 1
-    while n * READ_SLICE_FLOWS < flows:
-        n *= 2
-    return n
-
-
-def _change(dp: Any, owner: Ownership, plan: Any, live: Live, ports: dict[str, int]) -> bundle.Change:
-    """The sync plan as messages: meters first (a flow may only name an existing meter), then the
-    flow-mods (unparsable enforcer flows and stale ones deleted, new ones added), freed meters last."""
-    ofp = dp.ofproto
-    was = {m.meter_id: m for m in live.state.meters}
-    return bundle.Change(
-        before=[wire.meter_mod(dp, ofp.OFPMC_ADD, m) for m in plan.add_meters]
-        + [wire.meter_mod(dp, ofp.OFPMC_MODIFY, m) for m in plan.modify_meters],
-        flows=[wire.delete_unparsed(dp, owner, st.cookie, st.priority, st.match) for st in live.strange]
-        + [(wire.OFPFC_DELETE_STRICT, f, owner.table, ports) for f in plan.delete_flows]
-        + [(wire.OFPFC_ADD, f, owner.table, ports) for f in plan.add_flows],
-        after=[wire.meter_delete(dp, m.meter_id) for m in plan.delete_meters],
-        undo=[wire.meter_delete(dp, m.meter_id) for m in plan.add_meters]
-        + [wire.meter_mod(dp, ofp.OFPMC_MODIFY, was[m.meter_id]) for m in plan.modify_meters],
-    )
-
-
-def _live_from_stats(ofp: Any, owner: Ownership, names: dict[int, str], stats: list[Any], configs: list[Any]) -> Live:
-    """Enforcer's flows and meters out of a table's flow stats and the meter configs (see ``read_live``)."""
-    live = Live(SwitchState(), [], {})
-    flows: list[Flow] = []
-    for st in stats:
-        mine = owner.owns_cookie(st.cookie)
-        if not mine and not owner.in_band(st.priority):
-            continue
-        try:
-            flow = wire.flow_from_stats(ofp, st, names)
-        except FlowError:
-            if mine:
-                live.strange.append(st)
-            continue  # another owner's flow enforcer cannot parse: its match is none enforcer writes
-        if mine:
-            flows.append(flow)
-        else:
-            live.foreign[flow.key] = flow.cookie
-    meters = [wire.meter_from_config(ofp, c) for c in configs if owner.owns_meter(c.meter_id)]
-    return live._replace(state=SwitchState(tuple(flows), tuple(meters)))
 
 
 __all__ = ["EnforcerController", "SyncFailed", "SyncReport", "off_hub"]

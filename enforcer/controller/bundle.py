@@ -24,6 +24,8 @@ from . import wire
 
 if TYPE_CHECKING:
     from .app import EnforcerController
+    from .flows import Ownership
+    from .live import Live
 
 #: Serialized messages are written to the socket in chunks of about this size (docs/lab-facts.md: about 100
 #: flow-mods per write is 2-3x faster than one write per message).
@@ -53,6 +55,23 @@ class Outcome:
     refused: list[str]  # the switch's errors for this change's messages
     atomic: bool  # the flow-mods went in one bundle
     committed: bool = True  # False: the bundle was discarded, the flow table is as it was
+
+
+def change_for(dp: Any, owner: Ownership, plan: Any, live: Live, ports: dict[str, int]) -> Change:
+    """The sync plan as messages: meters first (a flow may only name an existing meter), then the
+    flow-mods (unparsable enforcer flows and stale ones deleted, new ones added), freed meters last."""
+    ofp = dp.ofproto
+    was = {m.meter_id: m for m in live.state.meters}
+    return Change(
+        before=[wire.meter_mod(dp, ofp.OFPMC_ADD, m) for m in plan.add_meters]
+        + [wire.meter_mod(dp, ofp.OFPMC_MODIFY, m) for m in plan.modify_meters],
+        flows=[wire.delete_unparsed(dp, owner, st.cookie, st.priority, st.match) for st in live.strange]
+        + [(wire.OFPFC_DELETE_STRICT, f, owner.table, ports) for f in plan.delete_flows]
+        + [(wire.OFPFC_ADD, f, owner.table, ports) for f in plan.add_flows],
+        after=[wire.meter_delete(dp, m.meter_id) for m in plan.delete_meters],
+        undo=[wire.meter_delete(dp, m.meter_id) for m in plan.add_meters]
+        + [wire.meter_mod(dp, ofp.OFPMC_MODIFY, was[m.meter_id]) for m in plan.modify_meters],
+    )
 
 
 class BundleRefused(Exception):
