@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from .admission import Tx
 from .model import Decision, Enforcement, Status
@@ -87,20 +87,22 @@ class Batch:
 
     # ------------------------------------------------------------ the snapshot of one decision
 
-    def snapshot(self, decision: Decision, window: timedelta, space: tuple) -> Snapshot:
+    def snapshot(self, decision: Decision, window: timedelta, space: tuple, *, automatic: bool) -> Snapshot:
+        """What :func:`enforcer.policy.decide` reads. The flood and breadth counts are read for a
+        detector's decision only: the policy never applies them to an operator's (0 there)."""
         seen = self.targets[str(decision.target)]
         cutoff = naive_utc(self.at - window)
         by_key = self.keys.get(decision.idempotency_key) if decision.idempotency_key else None
         duplicate = seen.in_force.get((decision.violation.value, decision.source))
+        minute = self.at - timedelta(minutes=1)
         return Snapshot(
             by_key=self._record(by_key),
             duplicate=self._record(duplicate),
-            new_automatic=self.tx.new_since(self.at - timedelta(minutes=1)),
-            new_from_source=self.tx.new_since(self.at - timedelta(minutes=1), source=decision.source,
-                                              actor=decision.actor),
+            new_automatic=self.tx.new_since(minute) if automatic else 0,
+            new_from_source=self.tx.new_since(minute, source=decision.source, actor=decision.actor) if automatic else 0,
             active=self.tx.active(),
             prior=sum(t >= cutoff for t in seen.created[decision.violation.value]),  # type: ignore[operator]
-            hosts_in_space=self.tx.automatic_within(space, self.at),
+            hosts_in_space=self.tx.automatic_within(space, self.at) if automatic else 0,
         )
 
     def _record(self, ref: int | tuple[str, Pending] | None) -> DecisionRecord | None:
@@ -155,16 +157,30 @@ class Batch:
         """An audit entry with no decision (a breaker's trip), in its place among the batch's."""
         self.audits.append({"at": self.now, "decision_id": None, "clause": "", **entry})
 
+    def _insert(self, table: type[DecisionRow] | type[EnforcementRow], rows: list[dict[str, Any]]) -> list[int]:
+        """Insert ``rows``; their ids, in order.
+
+        PostgreSQL: one multi-row INSERT … RETURNING, ordered by SQLAlchemy's sentinel. SQLite has
+        no such ordering, and SQLAlchemy falls back to one INSERT per row (2,000 statements for a
+        list of 1,000); but this transaction holds SQLite's one write lock, so the ids after the
+        largest one are this batch's alone: they are given explicitly, in one executemany.
+        """
+        s = self.tx.s
+        if s.get_bind().dialect.name != "sqlite":
+            return list(s.scalars(insert(table).returning(table.id, sort_by_parameter_order=True), rows).all())
+        first = (s.scalar(select(func.max(table.id))) or 0) + 1
+        ids = list(range(first, first + len(rows)))
+        s.execute(insert(table), [{**r, "id": i} for r, i in zip(rows, ids, strict=True)])
+        return ids
+
     def flush(self) -> list[Added]:
         """Insert every queued row (ids in queue order) and every audit entry; what was added, in order."""
         s = self.tx.s
         if self.pending:
-            ids = s.scalars(insert(DecisionRow).returning(DecisionRow.id, sort_by_parameter_order=True),
-                            [p["row"] for p in self.pending]).all()
+            ids = self._insert(DecisionRow, [p["row"] for p in self.pending])
             erows = [{**e, "decision_id": did} for p, did in zip(self.pending, ids, strict=True)
                      for e in p["enforcements"]]
-            eids = iter(s.scalars(insert(EnforcementRow).returning(EnforcementRow.id, sort_by_parameter_order=True),
-                                  erows).all() if erows else [])
+            eids = iter(self._insert(EnforcementRow, erows) if erows else [])
             s.execute(insert(HolderRow), [{**p["holder"], "decision_id": did}
                                           for p, did in zip(self.pending, ids, strict=True)])
             for p, did in zip(self.pending, ids, strict=True):
