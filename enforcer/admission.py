@@ -20,7 +20,17 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from .model import Decision, Prefix, Status, Violation
-from .tables import LIVE, AuditRow, DecisionRecord, DecisionRow, EnforcementRow, HolderRow, decision_record, naive_utc
+from .tables import (
+    LIVE,
+    AuditRow,
+    DecisionRecord,
+    DecisionRow,
+    EnforcementRow,
+    HolderRow,
+    SerialRow,
+    decision_record,
+    naive_utc,
+)
 
 CURRENT = (Status.ACTIVE.value, Status.PENDING.value)
 
@@ -28,6 +38,21 @@ CURRENT = (Status.ACTIVE.value, Status.PENDING.value)
 def in_force(at: datetime) -> Any:
     """Live and not past its expiry: a decision whose TTL passed is no duplicate, whatever its status says."""
     return DecisionRow.status.in_(LIVE) & (DecisionRow.expires_at.is_(None) | (DecisionRow.expires_at > naive_utc(at)))
+
+
+def move_serial(session: Session) -> None:
+    """Move the store's change serial in this transaction (:func:`enforcer.store._count_changes`).
+
+    Once per transaction: readers compare serials, never count moves, and an intake batch's
+    inserts and flushes would otherwise each be one more UPDATE of the same row.
+    """
+    transaction = session.get_transaction()
+    if transaction is not None and session.info.get("serial_moved") is transaction:
+        return
+    conn = session.connection()  # not session.execute: that would flush, inside a flush
+    if not conn.execute(update(SerialRow).where(SerialRow.id == 1).values(value=SerialRow.value + 1)).rowcount:
+        conn.execute(insert(SerialRow).values(id=1, value=1))  # the table was emptied
+    session.info["serial_moved"] = transaction
 
 
 def text_prefix(p: Prefix) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
-from .admission import Tx
+from .admission import Tx, move_serial
 from .model import Decision, Enforcement, Status
 from .policy import Snapshot
 from .tables import LIVE, AuditRow, DecisionRecord, DecisionRow, EnforcementRow, HolderRow, decision_record, naive_utc
@@ -165,24 +165,25 @@ class Batch:
         list of 1,000); but this transaction holds SQLite's one write lock, so the ids after the
         largest one are this batch's alone: they are given explicitly, in one executemany.
         """
-        s = self.tx.s
-        if s.get_bind().dialect.name != "sqlite":
-            return list(s.scalars(insert(table).returning(table.id, sort_by_parameter_order=True), rows).all())
-        first = (s.scalar(select(func.max(table.id))) or 0) + 1
+        conn = self.tx.s.connection()
+        if conn.dialect.name != "sqlite":
+            return list(conn.scalars(insert(table).returning(table.id, sort_by_parameter_order=True), rows).all())
+        first = (conn.scalar(select(func.max(table.id))) or 0) + 1
         ids = list(range(first, first + len(rows)))
-        s.execute(insert(table), [{**r, "id": i} for r, i in zip(rows, ids, strict=True)])
+        conn.execute(insert(table), [{**r, "id": i} for r, i in zip(rows, ids, strict=True)])
         return ids
 
     def flush(self) -> list[Added]:
         """Insert every queued row (ids in queue order) and every audit entry; what was added, in order."""
         s = self.tx.s
         if self.pending:
+            move_serial(s)  # Core INSERTs, past the session's hooks: the desired set changes here
             ids = self._insert(DecisionRow, [p["row"] for p in self.pending])
             erows = [{**e, "decision_id": did} for p, did in zip(self.pending, ids, strict=True)
                      for e in p["enforcements"]]
             eids = iter(self._insert(EnforcementRow, erows) if erows else [])
-            s.execute(insert(HolderRow), [{**p["holder"], "decision_id": did}
-                                          for p, did in zip(self.pending, ids, strict=True)])
+            s.connection().execute(insert(HolderRow), [{**p["holder"], "decision_id": did}
+                                                       for p, did in zip(self.pending, ids, strict=True)])
             for p, did in zip(self.pending, ids, strict=True):
                 self.audits[p["audit"]]["decision_id"] = did
                 self.stored.append(Added(did, Status(p["row"]["status"]), p["row"]["step"], [
@@ -191,6 +192,6 @@ class Batch:
             self.pending.clear()
         waiting = [a for a in self.audits if not isinstance(a.get("decision_id"), tuple)]
         if waiting:
-            s.execute(insert(AuditRow), waiting)
+            s.connection().execute(insert(AuditRow), waiting)
             self.audits = [a for a in self.audits if isinstance(a.get("decision_id"), tuple)]
         return self.stored

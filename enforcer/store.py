@@ -16,12 +16,12 @@ from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, cast, create_engine, event, func, insert, select, text, update
+from sqlalchemy import Text, cast, create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .admission import Tx
+from .admission import Tx, move_serial
 from .migrate import migrate
 from .model import Decision, Enforcement, Prefix, Refused, Status, now
 from .tables import (
@@ -348,16 +348,7 @@ def _count_changes(store: Store) -> None:
     """
     watched = (DecisionRow, EnforcementRow)
 
-    def bump(session: Session) -> None:
-        """Once per transaction: readers compare serials, never count bumps, and an intake batch's
-        four bulk INSERTs and flushes would otherwise each be one more UPDATE of the same row."""
-        transaction = session.get_transaction()
-        if transaction is not None and session.info.get("serial_moved") is transaction:
-            return
-        conn = session.connection()  # not session.execute: that would flush, inside a flush
-        if not conn.execute(update(SerialRow).where(SerialRow.id == 1).values(value=SerialRow.value + 1)).rowcount:
-            conn.execute(insert(SerialRow).values(id=1, value=1))  # the table was emptied
-        session.info["serial_moved"] = transaction
+    bump = move_serial
 
     def on_flush(session: Session, *_: Any) -> None:
         dirty = (o for o in session.dirty if session.is_modified(o))
