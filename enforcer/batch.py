@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 
 from .admission import Tx, move_serial
 from .model import Decision, Enforcement, Status
@@ -30,6 +30,16 @@ from .tables import LIVE, AuditRow, DecisionRecord, DecisionRow, EnforcementRow,
 
 #: An in-batch decision not yet inserted: its position in :attr:`Batch.pending`.
 Pending = int
+
+# Built once (see enforcer.admission): a single submit runs each of these, and building them cost as much.
+_BY_KEYS = select(DecisionRow.id, DecisionRow.idempotency_key, DecisionRow.status, DecisionRow.expires_at).where(
+    DecisionRow.idempotency_key.in_(bindparam("keys", expanding=True)))
+_BY_TARGETS = select(DecisionRow.id, DecisionRow.target, DecisionRow.violation, DecisionRow.source,
+                     DecisionRow.created_at, DecisionRow.status, DecisionRow.expires_at).where(
+    DecisionRow.target.in_(bindparam("targets", expanding=True))).order_by(DecisionRow.id)
+_INSERT: dict[type, Any] = {t: insert(t) for t in (DecisionRow, EnforcementRow, HolderRow, AuditRow)}
+_RETURNING = {t: insert(t).returning(t.id, sort_by_parameter_order=True) for t in (DecisionRow, EnforcementRow)}
+_LAST = {t: select(func.max(t.id)) for t in (DecisionRow, EnforcementRow)}
 
 
 @dataclass
@@ -65,16 +75,12 @@ class Batch:
         keys = sorted({d.idempotency_key for d in decisions if d.idempotency_key})
         self.keys: dict[str, int | tuple[str, Pending]] = {}
         if keys:  # every decision that ever had these keys (few): those in force are told apart here
-            for r in tx.s.execute(select(DecisionRow.id, DecisionRow.idempotency_key, DecisionRow.status,
-                                         DecisionRow.expires_at).where(DecisionRow.idempotency_key.in_(keys))):
+            for r in tx.s.execute(_BY_KEYS, {"keys": keys}):
                 if self._in_force(r):
                     self.keys[r.idempotency_key] = r.id
         self.targets: dict[str, _Seen] = defaultdict(_Seen)
         targets = sorted({str(d.target) for d in decisions})
-        rows = tx.s.execute(
-            select(DecisionRow.id, DecisionRow.target, DecisionRow.violation, DecisionRow.source,
-                   DecisionRow.created_at, DecisionRow.status, DecisionRow.expires_at)
-            .where(DecisionRow.target.in_(targets)).order_by(DecisionRow.id)).all()
+        rows = tx.s.execute(_BY_TARGETS, {"targets": targets}).all()
         for r in rows:
             seen = self.targets[r.target]
             seen.created[r.violation].append(r.created_at)
@@ -167,10 +173,10 @@ class Batch:
         """
         conn = self.tx.s.connection()
         if conn.dialect.name != "sqlite":
-            return list(conn.scalars(insert(table).returning(table.id, sort_by_parameter_order=True), rows).all())
-        first = (conn.scalar(select(func.max(table.id))) or 0) + 1
+            return list(conn.scalars(_RETURNING[table], rows).all())
+        first = (conn.scalar(_LAST[table]) or 0) + 1
         ids = list(range(first, first + len(rows)))
-        conn.execute(insert(table), [{**r, "id": i} for r, i in zip(rows, ids, strict=True)])
+        conn.execute(_INSERT[table], [{**r, "id": i} for r, i in zip(rows, ids, strict=True)])
         return ids
 
     def flush(self) -> list[Added]:
@@ -182,7 +188,7 @@ class Batch:
             erows = [{**e, "decision_id": did} for p, did in zip(self.pending, ids, strict=True)
                      for e in p["enforcements"]]
             eids = iter(self._insert(EnforcementRow, erows) if erows else [])
-            s.connection().execute(insert(HolderRow), [{**p["holder"], "decision_id": did}
+            s.connection().execute(_INSERT[HolderRow], [{**p["holder"], "decision_id": did}
                                                        for p, did in zip(self.pending, ids, strict=True)])
             for p, did in zip(self.pending, ids, strict=True):
                 self.audits[p["audit"]]["decision_id"] = did
@@ -192,6 +198,6 @@ class Batch:
             self.pending.clear()
         waiting = [a for a in self.audits if not isinstance(a.get("decision_id"), tuple)]
         if waiting:
-            s.connection().execute(insert(AuditRow), waiting)
+            s.connection().execute(_INSERT[AuditRow], waiting)
             self.audits = [a for a in self.audits if isinstance(a.get("decision_id"), tuple)]
         return self.stored
