@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .inventory import AntiSpoofMethod, Device, Inventory, PrefixSet
-from .model import BLACKHOLE, ActionKind, Address, Enforcement, Prefix, now
+from .model import BLACKHOLE, ActionKind, Address, Enforcement, Prefix, now, trusted
 from .platforms import TEMPLATES_DIR, RenderError, platform_info
 from .section import (
     ANTI_SPOOF_ACL,
@@ -182,13 +182,18 @@ def build_section(
             case ActionKind.ANTI_SPOOF:
                 spoof.setdefault(e.customer or "", []).append(e)
 
+    # Entries from the enforcements' validated values (model.trusted): validating 10,000 of
+    # them again was a third of the build.
     section = Section(
         device=device,
-        acl=tuple(AclRule(ids=ids, comment=c, target=t, violation=k[0], protocol=k[1], ports=k[2], direction=k[3])
-                  for t, k, ids, c in acl.merged()),
-        null_routes=tuple(NullRoute(ids=ids, comment=c, target=t, violation=k[0]) for t, k, ids, c in nulls.merged()),
-        rtbh=tuple(RtbhRoute(ids=ids, comment=c, target=t, community=k[0]) for t, k, ids, c in rtbh.merged()),
-        rate_limits=tuple(RateLimit(ids=ids, comment=c, target=t, rate_bps=k[0], burst_bytes=k[1], direction=k[2])
+        acl=tuple(trusted(AclRule, {"ids": ids, "comment": c, "target": t, "violation": k[0], "protocol": k[1],
+                                    "ports": k[2], "direction": k[3]}) for t, k, ids, c in acl.merged()),
+        null_routes=tuple(trusted(NullRoute, {"ids": ids, "comment": c, "target": t, "violation": k[0]})
+                          for t, k, ids, c in nulls.merged()),
+        rtbh=tuple(trusted(RtbhRoute, {"ids": ids, "comment": c, "target": t, "community": k[0]})
+                   for t, k, ids, c in rtbh.merged()),
+        rate_limits=tuple(trusted(RateLimit, {"ids": ids, "comment": c, "target": t, "rate_bps": k[0],
+                                              "burst_bytes": k[1], "direction": k[2]})
                           for t, k, ids, c in rates.merged()),
         prefix_filters=tuple(_prefix_filter(inventory, device, cid, items) for cid, items in sorted(hijacks.items())),
         anti_spoof=tuple(_anti_spoof(inventory, device, cid, items) for cid, items in sorted(spoof.items())),
