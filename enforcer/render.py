@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import jinja2
 
-from . import setconf
+from . import nftables, setconf
 from .build import RoleIndex, allocate_meters, build_section
 from .conftree import Differ, canonical
 from .inventory import Device, Platform
@@ -250,8 +250,9 @@ def render_push(
     """The merge candidate that turns ``live`` into ``desired`` on this platform: the exact text sent.
 
     Line-oriented platforms (a ``tree`` in platform.yaml) get the ordered, entry-level diff of
-    :mod:`enforcer.conftree`; the others print their ``push.j2`` (nftables replaces its own table
-    atomically, Junos deletes and sets changed objects, OpenFlow states the whole flow set).
+    :mod:`enforcer.conftree`; the others print their ``push.j2`` (nftables empties and restates its
+    own table in one transaction, :mod:`enforcer.nftables`; Junos deletes and sets changed objects,
+    OpenFlow states the whole flow set).
     ``removed`` is kept for those templates; the tree diff finds what left by itself. Junos
     (``slots.set_chains``) gets :func:`enforcer.setconf.candidate`, which reads the operator's
     values of each list it rewrites from the device's full ``config``.
@@ -265,12 +266,14 @@ def render_push(
         return "\n".join(ln.rstrip() for ln in lines) + "\n" if lines else "\n"
     template = environment(templates_dir).get_template(f"{device.platform.value}/push.j2")
     try:
+        replace = nftables.transition(live, desired) if device.platform is Platform.NFTABLES else []
         text = template.render(
             device=device,
             desired=[Rendered(x) for x in desired.splitlines()],
             live=[Rendered(x) for x in live.splitlines()],
             removed=[Rendered(x) for x in removed],
+            replace=[Rendered(x) for x in replace],
         )
-    except jinja2.TemplateError as exc:
+    except (jinja2.TemplateError, nftables.TransitionError) as exc:
         raise RenderError(f"templates/{device.platform.value}/push.j2: {exc}") from exc
     return "\n".join(ln.rstrip() for ln in text.splitlines()).strip("\n") + "\n"

@@ -304,8 +304,9 @@ def check_render(platform: Platform, hostile: Values) -> None:
 
 
 #: Lines a push candidate adds around the section: IOS-XR's `root` (back to the top level) and
-#: nftables' atomic replace of its own table.
-FRAMING = {Platform.IOSXR: {"root"}, Platform.NFTABLES: {"table inet enforcer", "delete table inet enforcer"}}
+#: nftables' in-place emptying of its own table (enforcer/nftables.py): only ever enforcer's table.
+FRAMING = {Platform.IOSXR: re.compile(r"^root$"),
+           Platform.NFTABLES: re.compile(r"^((flush |delete )?table inet enforcer|(flush|delete) [a-z]+ inet enforcer \S+)$")}
 _NEGATION = re.compile(r"^(no|delete) ")
 
 
@@ -319,14 +320,14 @@ def check_only_enforcer_objects(platform: Platform, device: Device, text: str, p
     if not pushes:
         return
     lines = set(text.splitlines())
-    framing = FRAMING.get(platform, set())
+    framing = FRAMING.get(platform, re.compile(r"(?!)"))
     added = render_push(device, text, "", [])
-    assert set(added.splitlines()) - {""} <= lines | framing, added
+    assert {ln for ln in added.splitlines() if ln and not framing.match(ln)} <= lines, added
     patterns = [re.compile(p) for p in info.managed]
     removed = render_push(device, "", text, text.splitlines())
     for line in removed.splitlines():
         body = _NEGATION.sub("", line.strip())
-        ours = line in lines or line in framing or any(p.search(body) for p in patterns) or any(
+        ours = line in lines or framing.match(line) or any(p.search(body) for p in patterns) or any(
             ln.strip().removeprefix("set ").startswith(body) or ln.strip() == body for ln in lines)
         assert not line or ours, f"the removal touches a line that is not enforcer's: {line!r}"
 

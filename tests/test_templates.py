@@ -381,10 +381,28 @@ def test_iosxr_prefix_set_is_restated_whole_with_its_end_set(inventory):
                               "  198.51.100.0/25 le 32,", "  203.0.113.128/25 le 32", "end-set"]
 
 
-def test_nftables_push_replaces_the_table_atomically(inventory):
+def test_nftables_push_empties_the_table_in_place_and_restates_it(inventory):
+    """The kept set is flushed, never deleted: deleting the table lets packets through (enforcer/nftables.py)."""
     live, want, push = push_from(inventory, Platform.NFTABLES, [NULL_A, NULL_B], [NULL_B])
-    assert push == "table inet enforcer\ndelete table inet enforcer\n" + want
+    assert push == "table inet enforcer\nflush table inet enforcer\nflush set inet enforcer null-v4\n" + want
     assert "203.0.113.7" not in push
+    assert "delete" not in push
+
+
+def test_nftables_push_deletes_only_the_objects_the_new_table_drops(inventory):
+    acl = enforcement(503, "acl", "203.0.113.9/32", violation="scanning", params={"protocol": "tcp", "ports": [22]})
+    _, want, push = push_from(inventory, Platform.NFTABLES, [NULL_A, acl], [NULL_A])
+    head = push[: push.index(want)].splitlines()
+    assert head == ["table inet enforcer", "flush table inet enforcer", "delete set inet enforcer acl-src-tcp-22-v4",
+                    "flush set inet enforcer null-v4"]
+
+
+def test_nftables_first_push_creates_the_table(inventory):
+    """Nothing was enforced before the table existed: the create-and-delete head cannot lapse anything."""
+    device = inventory.device(EDGE[Platform.NFTABLES])
+    want = render(inventory, device, [NULL_A])
+    push = render_push(device, want, "", [])
+    assert push == "table inet enforcer\ndelete table inet enforcer\n" + want
 
 
 # ------------------------------------------------------------------ syntax checks on the real tools

@@ -1,8 +1,10 @@
-"""Linux hosts and routers: an enforcer-owned nftables table, replaced atomically with ``nft -f``.
+"""Linux hosts and routers: an enforcer-owned nftables table, restated in one ``nft -f`` transaction.
 
 The managed section is one table (``inet enforcer`` unless ``optional_args.table`` says otherwise);
 everything else in the ruleset is never read or touched. The candidate (``templates/nftables/
-push.j2``) replaces the whole table in one ``nft -f`` transaction, checked first with ``nft -c``.
+push.j2``) empties the table in place and states it whole in one ``nft -f`` transaction, checked
+first with ``nft -c``; the table is never deleted and re-created, which would let packets through
+for a moment (:mod:`enforcer.nftables`).
 
 Every step that must survive enforcer losing its session — checkpoint, commit, the revert timer —
 runs on the device as a small shell script through a :class:`Runner`. :class:`NetnsRunner` runs it
@@ -79,7 +81,7 @@ true
 PENDING_REFUSED = 3
 _COMMIT = (
     _LIVE_TIMER
-    + """
+    + r"""
 set -e
 mkdir -p "$1"
 cat > "$1/candidate.nft"
@@ -88,7 +90,27 @@ if timer "$1" >/dev/null; then
   echo "commit refused: a commit-confirm is pending (timer pid $(cat "$1/pending")); confirm or roll it back"
   exit 3
 fi
-{ echo "table $2 {}"; echo "delete table $2"; nft list table $2 2>/dev/null || true; } > "$1/checkpoint.nft"
+# The checkpoint turns the candidate's table back into the live one the way the candidate was built
+# (enforcer/nftables.py): emptied in place, never deleted, so a rollback lapses nothing either.
+nft list table $2 > "$1/live.nft" 2>/dev/null || : > "$1/live.nft"
+tab=$(printf '\t')
+{
+  echo "table $2"
+  if [ -s "$1/live.nft" ]; then
+    echo "flush table $2"
+    sed -n "s/^$tab\(set\|map\|chain\|flowtable\|counter\|quota\|limit\|secmark\|synproxy\) \([^ ]*\) {\$/\1 \2/p" \
+      "$1/candidate.nft" | while read -r kind name; do
+      if grep -qxF "$tab$kind $name {" "$1/live.nft"; then
+        case $kind in set|map) echo "flush $kind $2 $name" ;; esac
+      else
+        echo "delete $kind $2 $name"
+      fi
+    done
+    cat "$1/live.nft"
+  else
+    echo "delete table $2"
+  fi
+} > "$1/checkpoint.nft"
 nft -f "$1/candidate.nft"
 if [ -n "$3" ]; then
   # nohup execs the shell in place, so $! is the timer itself (setsid may fork and hide it).
@@ -110,7 +132,9 @@ nft -f "$1/checkpoint.nft"
 """
 )
 _PENDING = _LIVE_TIMER + 'timer "$1" || true'
-#: The candidate's result, listed by nft itself in a throwaway empty network namespace.
+#: The candidate's result, listed by nft itself in a throwaway empty network namespace. stdin holds
+#: the live table, then the candidate: one transaction, so the candidate's own flushes and deletes run
+#: against what the device holds (a set it failed to flush would show as left-over elements).
 _PREDICT = "nft -f /dev/stdin && nft list table $1"
 #: What ``optional_args`` may hold for the values that reach a device command.
 _STATE_DIR = re.compile(r"^/[A-Za-z0-9._/-]+$")
@@ -228,10 +252,13 @@ class LinuxDriver(Driver):
         """Unified diff of the live table against the table the candidate would leave (per nft itself)."""
         if self._candidate is None:
             return ""
-        rc, out, err = self._run(["unshare", "--net", "sh", "-c", _PREDICT, "sh", self.table], stdin=self._candidate)
+        listing = self.get_config()
+        rc, out, err = self._run(
+            ["unshare", "--net", "sh", "-c", _PREDICT, "sh", self.table], stdin=listing + "\n" + self._candidate
+        )
         if rc != 0 and "No such file or directory" not in err:
             raise DriverError(self.device.name, f"predicting the candidate failed: {err.strip()[:300]}")
-        live, predicted = normalize(self.get_config()), normalize(out if rc == 0 else "")
+        live, predicted = normalize(listing), normalize(out if rc == 0 else "")
         diff = difflib.unified_diff(live.splitlines(), predicted.splitlines(), "live", "candidate", lineterm="", n=2)
         text = "\n".join(diff)
         return text + "\n" if text else ""

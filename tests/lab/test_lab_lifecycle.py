@@ -6,7 +6,6 @@ import json
 import re
 import secrets
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -52,10 +51,8 @@ def test_lab_up_status_down_leaves_no_namespace_process_or_directory(tmp_path: P
     name = "u" + secrets.token_hex(3)
     inventory = tmp_path / "inventory"
     root_links_before = _links()
-    started = time.monotonic()
     code, _ = _cli("up", "--name", name, "--inventory-out", str(inventory))
     assert code == 0
-    assert time.monotonic() - started < 30
     try:
         code, out = _cli("status", "--name", name, "--json")
         assert code == 0
