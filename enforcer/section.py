@@ -1,7 +1,7 @@
 """The typed content of one device's managed section: what a template sees, and nothing else.
 
 Every entry is validated and typed (networks, enums, ints) before it reaches Jinja: templates
-print these, they never compute them. Built by :func:`enforcer.render.build_section`, adjusted to
+print these, they never compute them. Built by :func:`enforcer.build.build_section`, adjusted to
 the device's live slots by :mod:`enforcer.compose`.
 """
 
