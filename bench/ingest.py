@@ -8,7 +8,7 @@ it is stored (2xx: committed). The baseline, measured in the same run on a fresh
 backend, is ``service.submit`` called in-process, one decision after the other (no HTTP, no loop):
 what a client of the library got before.
 
-    bench/ingest.py [--decisions N] [--batch B] [--concurrency 1,16] [--pg URL] [--no-loop]
+    bench/ingest.py [--decisions N] [--batch B] [--concurrency 1,16] [--modes single,batch] [--pg URL] [--no-loop]
 
 ``--no-loop`` starts serve with ``--no-reconcile``: intake alone, to tell its cost from the loop's.
 
@@ -149,6 +149,7 @@ def main() -> None:
     ap.add_argument("--pg", default=os.environ.get("ENFORCER_TEST_PG"), help="a PostgreSQL URL the bench may wipe")
     ap.add_argument("--backends", default="sqlite,postgres", help="which of sqlite,postgres (postgres needs --pg)")
     ap.add_argument("--no-loop", action="store_true", help="serve without its reconcile loop (intake alone)")
+    ap.add_argument("--modes", default="single,batch", help="which of single,batch (default both)")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # a killed bench still stops the serve it started
     if not 1 <= args.decisions <= 65536 or not 1 <= args.batch <= 1000:
@@ -164,7 +165,8 @@ def main() -> None:
             print(f"{backend:9} {'in-process':12} {1:7d} {floor:12.0f} {'-':>8} {'-':>8}  {1.0:5.1f}x", flush=True)
             with serving(fresh_store(backend, args.pg, work, "serve"), work, loop=not args.no_loop) as (base, token):
                 cell = 0
-                for mode in ("single", f"batch {args.batch}"):
+                modes = [m for m in ("single", f"batch {args.batch}") if m.split()[0] in args.modes.split(",")]
+                for mode in modes:
                     for c in concurrency:
                         cell += 1
                         items = [{"target": target(cell, i), "violation": "scanning", "reason": "bench"}

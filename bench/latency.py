@@ -19,6 +19,10 @@ from ``/metrics`` at the end and printed beside them, at its buckets' resolution
 The decisions already active are written straight into the store (one transaction per 1,000, the
 guardrails not asked: they are the set a busy day left, not part of the measurement) and serve
 installs them before the clock runs. Run as root: ``.venv/bin/python bench/latency.py``.
+
+``--breakdown`` runs serve at ``--log-level debug`` and prints, from its log, the FRR driver's SSH
+execs during the measured decisions (each is a login on the router): how many per decision, and
+the median time of each kind.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -41,6 +46,8 @@ sys.path.insert(0, str(REPO))
 TARGETS = {"frr": 500.0, "nftables": 500.0, "openflow": 20.0}  # p99, ms (issue 12)
 PRELOAD = IPv4Address("100.64.0.1")  # the decisions already active: 100.64.0.0/10 counts up
 MEASURED = IPv4Address("198.18.0.1")  # the measured decisions
+#: The FRR driver's debug line for one SSH exec (enforcer/drivers/frr.py).
+EXEC_LINE = re.compile(r"enforcer\.drivers\.frr: \S+: exec (\S+): ([\d.]+) ms")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -173,7 +180,28 @@ def latency_metric(url: str) -> dict[str, dict[str, float]]:
     return out
 
 
-def run_size(lab, probes: Probes, work: Path, active: int, decisions: int, poll: float, give_up: float) -> dict:
+def pushes(url: str, device: str) -> float:
+    """Pushes serve has finished to ``device`` (``enforcer_pushes_total``, any outcome)."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families = text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=30).text)
+    return sum(s.value for f in families if f.name == "enforcer_pushes" for s in f.samples
+               if s.name == "enforcer_pushes_total" and s.labels.get("device") == device)
+
+
+def exec_breakdown(log: Path, offset: int) -> dict[str, list[float]]:
+    """Milliseconds of each FRR SSH exec serve logged past ``offset`` in its log, by command."""
+    execs: dict[str, list[float]] = {}
+    with log.open() as fh:
+        fh.seek(offset)
+        for m in EXEC_LINE.finditer(fh.read()):
+            execs.setdefault(m.group(1), []).append(float(m.group(2)))
+    return execs
+
+
+def run_size(lab, probes: Probes, work: Path, active: int, decisions: int, poll: float, give_up: float,
+             breakdown: bool = False) -> dict:
     from enforcer.api.tokens import create_token
     from enforcer.store import Store
     from tests.helpers import serve_process
@@ -187,14 +215,21 @@ def run_size(lab, probes: Probes, work: Path, active: int, decisions: int, poll:
            "ENFORCER_OUTPUT": str(work / "out")}
     import httpx
 
-    with serve_process(serve_options=["--interval", "3600", "--log-level", "warning"], env=env,
-                       log=work / f"serve-{active}.log", start_timeout=120) as url:
+    log = work / f"serve-{active}.log"
+    with serve_process(serve_options=["--interval", "3600", "--log-level", "debug" if breakdown else "warning"],
+                       env=env, log=log, start_timeout=120) as url:
         started = time.monotonic()
         while any(probes.count(k) < active for k in TARGETS):  # serve's start-up pass installs the set
             if time.monotonic() - started > give_up * 20:
                 raise SystemExit(f"serve did not install the {active} preloaded blocks: see {work}/serve-{active}.log")
             time.sleep(1)
         install = time.monotonic() - started
+        # The route is in the kernel before the install's commit-confirm: let that push finish
+        # (counted in serve's enforcer_pushes_total) before the breakdown's log offset is taken.
+        frr = lab.device(platform="frr").name
+        while active and pushes(url, frr) < 1 and time.monotonic() - started < give_up * 20:
+            time.sleep(0.2)
+        measured_from = log.stat().st_size
         samples: dict[str, list[float]] = {k: [] for k in TARGETS}
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
             for i in range(decisions):
@@ -215,8 +250,10 @@ def run_size(lab, probes: Probes, work: Path, active: int, decisions: int, poll:
         while any(server.get(k, {}).get("count", 0) < decisions for k in TARGETS) and time.monotonic() < deadline:
             time.sleep(0.2)
             server = latency_metric(url)
+        execs = exec_breakdown(log, measured_from) if breakdown else {}
     empty_store(lab)
-    return {"active": active, "install_s": install, "samples_ms": samples, "server": server}
+    return {"active": active, "install_s": install, "samples_ms": samples, "server": server, "frr_execs": execs,
+            "decisions": decisions}
 
 
 # ------------------------------------------------------------------ report
@@ -236,6 +273,12 @@ def report(results: list[dict]) -> str:
             server = f"{srv['mean_ms']:.1f} ms, ≤ {srv['p99_le_ms']:.0f} ms" if srv else "-"
             lines.append(f"{r['active']:>6} | {kind:<8} | {s['p50']:7.1f} | {s['p95']:7.1f} | {s['p99']:7.1f} | "
                          f"< {TARGETS[kind]:.0f} ({verdict}) | {server}")
+    for r in results:
+        if r.get("frr_execs"):
+            per = sum(map(len, r["frr_execs"].values())) / max(1, r["decisions"])
+            kinds = ", ".join(f"{verb} {statistics.median(ms):.0f} ms ×{len(ms)}"
+                              for verb, ms in sorted(r["frr_execs"].items()))
+            lines.append(f"{r['active']:>6} | FRR SSH execs per decision: {per:.1f} (median each: {kinds})")
     return "\n".join(lines)
 
 
@@ -281,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--give-up", type=float, default=120.0, help="seconds before a decision counts as lost")
     ap.add_argument("--plot", type=Path, help="write the PNG plot here")
     ap.add_argument("--json", type=Path, help="write the raw samples here")
+    ap.add_argument("--breakdown", action="store_true", help="serve at debug level; print the FRR execs per decision")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("bench/latency.py needs root (it builds a network-namespace lab)")
@@ -293,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
             probes = Probes(lab)
             results = []
             for n in sizes:
-                results.append(run_size(lab, probes, work, n, args.decisions, args.poll, args.give_up))
+                results.append(run_size(lab, probes, work, n, args.decisions, args.poll, args.give_up,
+                                        args.breakdown))
                 print(f"{n:,} active: installed in {results[-1]['install_s']:.1f} s", flush=True)
     print(report(results))
     if args.json:

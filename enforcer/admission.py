@@ -16,11 +16,21 @@ from datetime import datetime
 from ipaddress import ip_network
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from .model import Decision, Prefix, Status, Violation
-from .tables import LIVE, AuditRow, DecisionRecord, DecisionRow, EnforcementRow, HolderRow, decision_record, naive_utc
+from .tables import (
+    LIVE,
+    AuditRow,
+    DecisionRecord,
+    DecisionRow,
+    EnforcementRow,
+    HolderRow,
+    SerialRow,
+    decision_record,
+    naive_utc,
+)
 
 CURRENT = (Status.ACTIVE.value, Status.PENDING.value)
 
@@ -28,6 +38,31 @@ CURRENT = (Status.ACTIVE.value, Status.PENDING.value)
 def in_force(at: datetime) -> Any:
     """Live and not past its expiry: a decision whose TTL passed is no duplicate, whatever its status says."""
     return DecisionRow.status.in_(LIVE) & (DecisionRow.expires_at.is_(None) | (DecisionRow.expires_at > naive_utc(at)))
+
+
+def move_serial(session: Session) -> None:
+    """Move the store's change serial in this transaction (:func:`enforcer.store._count_changes`).
+
+    Once per transaction: readers compare serials, never count moves, and an intake batch's
+    inserts and flushes would otherwise each be one more UPDATE of the same row.
+    """
+    transaction = session.get_transaction()
+    if transaction is not None and session.info.get("serial_moved") is transaction:
+        return
+    conn = session.connection()  # not session.execute: that would flush, inside a flush
+    if not conn.execute(_MOVE_SERIAL).rowcount:
+        conn.execute(insert(SerialRow).values(id=1, value=1))  # the table was emptied
+    session.info["serial_moved"] = transaction
+
+
+# The statements every intake transaction runs, built once: building a SQLAlchemy statement
+# (its expressions, its cache key) cost as much as running it, several times per single submit.
+_MOVE_SERIAL = update(SerialRow).where(SerialRow.id == 1).values(value=SerialRow.value + 1)
+_ACTIVE = select(func.count(EnforcementRow.id)).where(EnforcementRow.status == Status.ACTIVE.value)
+_DUE = select(EnforcementRow).where(
+    # Held (pending) decisions expire too: an approval after the TTL enforces nothing.
+    EnforcementRow.status.in_(CURRENT), EnforcementRow.expires_at.is_not(None),
+    EnforcementRow.expires_at <= bindparam("at"))
 
 
 def text_prefix(p: Prefix) -> str:
@@ -118,8 +153,7 @@ class Tx:
     def active(self) -> int:
         """Active enforcements, all devices (counted once per transaction, then kept by :meth:`insert`)."""
         if self.tally.active is None:
-            self.tally.active = self.s.scalar(
-                select(func.count(EnforcementRow.id)).where(EnforcementRow.status == Status.ACTIVE.value)) or 0
+            self.tally.active = self.s.scalar(_ACTIVE) or 0
         return self.tally.active
 
     def automatic_within(self, space: Sequence[Prefix], at: datetime) -> int:
@@ -254,10 +288,7 @@ class Tx:
         (every later identical block would be a no-op) nor half of a decision's enforcements expired.
         The decisions are read 500 at a time with their enforcements, not one query each.
         """
-        due = self.s.scalars(select(EnforcementRow).where(
-            # Held (pending) decisions expire too: an approval after the TTL enforces nothing.
-            EnforcementRow.status.in_(CURRENT), EnforcementRow.expires_at.is_not(None),
-            EnforcementRow.expires_at <= naive_utc(at))).all()
+        due = self.s.scalars(_DUE, {"at": naive_utc(at)}).all()
         for e in due:
             e.status = Status.EXPIRED.value
         ids = sorted({e.decision_id for e in due})

@@ -21,15 +21,25 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, func, insert, select
 
-from .admission import Tx
+from .admission import Tx, move_serial
 from .model import Decision, Enforcement, Status
 from .policy import Snapshot
 from .tables import LIVE, AuditRow, DecisionRecord, DecisionRow, EnforcementRow, HolderRow, decision_record, naive_utc
 
 #: An in-batch decision not yet inserted: its position in :attr:`Batch.pending`.
 Pending = int
+
+# Built once (see enforcer.admission): a single submit runs each of these, and building them cost as much.
+_BY_KEYS = select(DecisionRow.id, DecisionRow.idempotency_key, DecisionRow.status, DecisionRow.expires_at).where(
+    DecisionRow.idempotency_key.in_(bindparam("keys", expanding=True)))
+_BY_TARGETS = select(DecisionRow.id, DecisionRow.target, DecisionRow.violation, DecisionRow.source,
+                     DecisionRow.created_at, DecisionRow.status, DecisionRow.expires_at).where(
+    DecisionRow.target.in_(bindparam("targets", expanding=True))).order_by(DecisionRow.id)
+_INSERT: dict[type, Any] = {t: insert(t) for t in (DecisionRow, EnforcementRow, HolderRow, AuditRow)}
+_RETURNING = {t: insert(t).returning(t.id, sort_by_parameter_order=True) for t in (DecisionRow, EnforcementRow)}
+_LAST = {t: select(func.max(t.id)) for t in (DecisionRow, EnforcementRow)}
 
 
 @dataclass
@@ -65,16 +75,12 @@ class Batch:
         keys = sorted({d.idempotency_key for d in decisions if d.idempotency_key})
         self.keys: dict[str, int | tuple[str, Pending]] = {}
         if keys:  # every decision that ever had these keys (few): those in force are told apart here
-            for r in tx.s.execute(select(DecisionRow.id, DecisionRow.idempotency_key, DecisionRow.status,
-                                         DecisionRow.expires_at).where(DecisionRow.idempotency_key.in_(keys))):
+            for r in tx.s.execute(_BY_KEYS, {"keys": keys}):
                 if self._in_force(r):
                     self.keys[r.idempotency_key] = r.id
         self.targets: dict[str, _Seen] = defaultdict(_Seen)
         targets = sorted({str(d.target) for d in decisions})
-        rows = tx.s.execute(
-            select(DecisionRow.id, DecisionRow.target, DecisionRow.violation, DecisionRow.source,
-                   DecisionRow.created_at, DecisionRow.status, DecisionRow.expires_at)
-            .where(DecisionRow.target.in_(targets)).order_by(DecisionRow.id)).all()
+        rows = tx.s.execute(_BY_TARGETS, {"targets": targets}).all()
         for r in rows:
             seen = self.targets[r.target]
             seen.created[r.violation].append(r.created_at)
@@ -87,20 +93,22 @@ class Batch:
 
     # ------------------------------------------------------------ the snapshot of one decision
 
-    def snapshot(self, decision: Decision, window: timedelta, space: tuple) -> Snapshot:
+    def snapshot(self, decision: Decision, window: timedelta, space: tuple, *, automatic: bool) -> Snapshot:
+        """What :func:`enforcer.policy.decide` reads. The flood and breadth counts are read for a
+        detector's decision only: the policy never applies them to an operator's (0 there)."""
         seen = self.targets[str(decision.target)]
         cutoff = naive_utc(self.at - window)
         by_key = self.keys.get(decision.idempotency_key) if decision.idempotency_key else None
         duplicate = seen.in_force.get((decision.violation.value, decision.source))
+        minute = self.at - timedelta(minutes=1)
         return Snapshot(
             by_key=self._record(by_key),
             duplicate=self._record(duplicate),
-            new_automatic=self.tx.new_since(self.at - timedelta(minutes=1)),
-            new_from_source=self.tx.new_since(self.at - timedelta(minutes=1), source=decision.source,
-                                              actor=decision.actor),
+            new_automatic=self.tx.new_since(minute) if automatic else 0,
+            new_from_source=self.tx.new_since(minute, source=decision.source, actor=decision.actor) if automatic else 0,
             active=self.tx.active(),
             prior=sum(t >= cutoff for t in seen.created[decision.violation.value]),  # type: ignore[operator]
-            hosts_in_space=self.tx.automatic_within(space, self.at),
+            hosts_in_space=self.tx.automatic_within(space, self.at) if automatic else 0,
         )
 
     def _record(self, ref: int | tuple[str, Pending] | None) -> DecisionRecord | None:
@@ -155,18 +163,33 @@ class Batch:
         """An audit entry with no decision (a breaker's trip), in its place among the batch's."""
         self.audits.append({"at": self.now, "decision_id": None, "clause": "", **entry})
 
+    def _insert(self, table: type[DecisionRow] | type[EnforcementRow], rows: list[dict[str, Any]]) -> list[int]:
+        """Insert ``rows``; their ids, in order.
+
+        PostgreSQL: one multi-row INSERT … RETURNING, ordered by SQLAlchemy's sentinel. SQLite has
+        no such ordering, and SQLAlchemy falls back to one INSERT per row (2,000 statements for a
+        list of 1,000); but this transaction holds SQLite's one write lock, so the ids after the
+        largest one are this batch's alone: they are given explicitly, in one executemany.
+        """
+        conn = self.tx.s.connection()
+        if conn.dialect.name != "sqlite":
+            return list(conn.scalars(_RETURNING[table], rows).all())
+        first = (conn.scalar(_LAST[table]) or 0) + 1
+        ids = list(range(first, first + len(rows)))
+        conn.execute(_INSERT[table], [{**r, "id": i} for r, i in zip(rows, ids, strict=True)])
+        return ids
+
     def flush(self) -> list[Added]:
         """Insert every queued row (ids in queue order) and every audit entry; what was added, in order."""
         s = self.tx.s
         if self.pending:
-            ids = s.scalars(insert(DecisionRow).returning(DecisionRow.id, sort_by_parameter_order=True),
-                            [p["row"] for p in self.pending]).all()
+            move_serial(s)  # Core INSERTs, past the session's hooks: the desired set changes here
+            ids = self._insert(DecisionRow, [p["row"] for p in self.pending])
             erows = [{**e, "decision_id": did} for p, did in zip(self.pending, ids, strict=True)
                      for e in p["enforcements"]]
-            eids = iter(s.scalars(insert(EnforcementRow).returning(EnforcementRow.id, sort_by_parameter_order=True),
-                                  erows).all() if erows else [])
-            s.execute(insert(HolderRow), [{**p["holder"], "decision_id": did}
-                                          for p, did in zip(self.pending, ids, strict=True)])
+            eids = iter(self._insert(EnforcementRow, erows) if erows else [])
+            s.connection().execute(_INSERT[HolderRow], [{**p["holder"], "decision_id": did}
+                                                       for p, did in zip(self.pending, ids, strict=True)])
             for p, did in zip(self.pending, ids, strict=True):
                 self.audits[p["audit"]]["decision_id"] = did
                 self.stored.append(Added(did, Status(p["row"]["status"]), p["row"]["step"], [
@@ -175,6 +198,6 @@ class Batch:
             self.pending.clear()
         waiting = [a for a in self.audits if not isinstance(a.get("decision_id"), tuple)]
         if waiting:
-            s.execute(insert(AuditRow), waiting)
+            s.connection().execute(_INSERT[AuditRow], waiting)
             self.audits = [a for a in self.audits if isinstance(a.get("decision_id"), tuple)]
         return self.stored

@@ -11,11 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.syntax import Syntax
 from rich.table import Table
 
 from .cli import context, emit_json, err, fail, guard, out
-from .console import terminal
 from .terminal import plain, shown
 
 if TYPE_CHECKING:  # imported by the commands that use them: see the start-up note in enforcer/cli.py
@@ -105,6 +103,8 @@ def _print_playbook_changes(changes: list[Any]) -> None:
 
 
 def _print_plans(plans: list[Any]) -> None:
+    from rich.syntax import Syntax  # Pygments: paid by the commands that print a diff, not by every one
+
     for p in plans:
         if p.diff and out.is_terminal:
             out.print(Syntax(plain(p.diff, one_line=False), "diff", theme="ansi_dark", background_color="default"))
@@ -145,6 +145,8 @@ def _print_slots(plans: list[Any]) -> None:
 
 def _print_candidates(plans: list[Any]) -> None:
     """The commands each device will receive, exactly as they will be sent."""
+    from rich.syntax import Syntax
+
     for p in plans:
         if p.candidate:
             out.print(f"[bold]{shown(p.device)}[/bold]: commands to send")
@@ -190,6 +192,8 @@ def apply(
             return
         results = _apply_saved(c, saved, revert_in, who, wait)
     elif yes and not dry_run:
+        from .console import terminal
+
         total = 1 if device else len(c.inventory.devices)
         with terminal.apply_progress(out, total) as progress:
             results = guard(lambda: service.apply(c, device, revert_in=revert_in or None, actor=who,
@@ -226,6 +230,7 @@ def _show(plans: list[Any], as_json: bool) -> None:
 def _apply_saved(c: service.Context, saved: planfile.SavedPlan, revert_in: int, who: str, wait: float) -> list:
     """Push a saved (or just shown) plan; a stale one is refused with one line and exit 1."""
     from . import planfile
+    from .console import terminal
 
     def run() -> list:
         with terminal.apply_progress(out, len(saved.to_push)) as progress:  # as apply --yes shows it
@@ -243,6 +248,8 @@ def print_results(results: list[Any], as_json: bool) -> None:
     if as_json:
         emit_json([r.model_dump(mode="json") for r in results])
         return
+    from .console import terminal
+
     out.print(terminal.result_table(results, out.width))
 
 

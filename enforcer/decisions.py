@@ -144,7 +144,8 @@ def _admit(ctx: Context, batch: Batch, decision: Decision, *, dry_run: bool, aut
     """One decision of the batch: decide over the snapshot, then queue it, hold its match, or preview."""
     book = ctx.playbooks[decision.violation]
     at = batch.at
-    snap = batch.snapshot(decision, book.escalation_window, customer_space(decision.target, ctx.inventory))
+    snap = batch.snapshot(decision, book.escalation_window, customer_space(decision.target, ctx.inventory),
+                          automatic=automatic)
     verdict = decide(decision, snap, ctx.inventory, book, automatic=automatic)
     if isinstance(verdict, Replay):
         if automatic and not dry_run:

@@ -13,7 +13,10 @@ own thread:
   it carries) is neither rendered nor read — the serial answers without a query when nothing
   at all changed; the device is read in full when its session is new, on its periodic full
   reconcile (``interval``: drift, pending commits), at the first expiry among its enforcements,
-  and on every push (the plan diffs against the device, never against a memory of it);
+  and on every push (the plan diffs against the device, never against a memory of it) — except
+  that between full passes a driver whose device verifies it may plan on its last read-back
+  (:meth:`~enforcer.drivers.base.Driver.reuse_reads`: FRR's router refuses the commit, applying
+  nothing, when its running config changed since, and the retry below reads it again);
 * the push itself is :func:`enforcer.service.push_device`, as ``enforcer apply`` pushes: under
   the device's lease (one pusher across instances), a pending commit settled first, on the
   device's warm session (:mod:`enforcer.sessions`); between full passes a device that renders
@@ -163,8 +166,11 @@ class DeviceWorker:
     def _push(self, inputs: Inputs, at, started: float, ask_pending: bool) -> Pass:
         p = self.pipeline
         p.board_begin(self.device.name)
+        # Between full passes (the pending question skipped) the router's last read-back may stand
+        # for a new read: the router verifies it before it commits (FRR's if-running).
         plan, result = service.push_device(p.ctx, self.device, inputs.enforcements, at, holder=p.holder,
-                                           actor="enforcer", source="reconcile", session=p.sessions.use,
+                                           actor="enforcer", source="reconcile",
+                                           session=lambda dev: p.sessions.use(dev, reuse_reads=not ask_pending),
                                            ask_pending=ask_pending)
         if not result.ok:
             p.sessions.drop(self.device.name)  # whatever broke, the next push logs in anew

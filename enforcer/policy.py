@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from ipaddress import ip_network
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .inventory import Inventory, covers
+from .inventory import Inventory, PrefixSet, covers
 from .model import (
     ActionKind,
     ActionParams,
@@ -161,6 +162,15 @@ BOGONS: tuple[Prefix, ...] = tuple(
 )
 
 
+#: Bisection over merged ranges, not a subnet test per bogon per decision (intake runs this per item).
+_BOGON_SET = PrefixSet(BOGONS)
+
+
+@lru_cache(maxsize=64)
+def prefix_set(prefixes: tuple[Prefix, ...]) -> PrefixSet:
+    """The guardrails' protected prefixes as one :class:`PrefixSet`, built once per list, not per decision."""
+    return PrefixSet(prefixes)
+
 
 def check_decision(decision: Decision, inventory: Inventory, book: Playbook) -> None:
     """Refuse (``Refused``/``InvalidInput`` naming the field) before anything is stored."""
@@ -175,14 +185,12 @@ def check_decision(decision: Decision, inventory: Inventory, book: Playbook) -> 
     actions = {s.action for s in book.ladder}
     if not actions & TRAFFIC_ACTIONS:
         return
-    for bogon in BOGONS:
-        if bogon.version == target.version and (target.subnet_of(bogon) or bogon.subnet_of(target)):  # type: ignore[arg-type]
-            raise Refused("target", f"{target} overlaps the bogon {bogon}; it is never blocked")
-    for protected in g.protected:
-        if protected.version == target.version and (
-            target.subnet_of(protected) or protected.subnet_of(target)  # type: ignore[arg-type]
-        ):
-            raise Refused("target", f"{target} overlaps protected prefix {protected}; it is never blocked")
+    if _BOGON_SET.overlaps(target):
+        bogon = next(b for b in BOGONS if covers((b,), target))
+        raise Refused("target", f"{target} overlaps the bogon {bogon}; it is never blocked")
+    if g.protected and prefix_set(g.protected).overlaps(target):
+        protected = next(p for p in g.protected if covers((p,), target))
+        raise Refused("target", f"{target} overlaps protected prefix {protected}; it is never blocked")
     limit = g.max_prefixlen_v4 if target.version == 4 else g.max_prefixlen_v6
     if target.prefixlen < limit and not decision.force:
         raise NeedsForce("target", f"{target} is broader than /{limit}; add --force if you really mean it")
@@ -220,11 +228,11 @@ class Snapshot:
 
     by_key: DecisionRecord | None  # the decision in force that created this idempotency key
     duplicate: DecisionRecord | None  # the same offence from the same source, in force
-    new_automatic: int  # automatic decisions stored in the last minute, every source
-    new_from_source: int  # ... from this decision's source and caller
+    new_automatic: int  # automatic decisions stored in the last minute, every source (detectors' only)
+    new_from_source: int  # ... from this decision's source and caller (detectors' only)
     active: int  # active enforcements, all devices
     prior: int  # decisions for this target and category inside the escalation window
-    hosts_in_space: int  # automatic decisions in force inside the customer prefix that holds the target
+    hosts_in_space: int  # automatic decisions in force inside the customer prefix holding the target (detectors')
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,12 @@ class Sessions:
         self.opened: dict[str, int] = {}
 
     @contextmanager
-    def use(self, device: Device) -> Iterator[Driver]:
-        """The device's open session; one that raises here is closed (the next use opens another)."""
+    def use(self, device: Device, reuse_reads: bool = False) -> Iterator[Driver]:
+        """The device's open session; one that raises here is closed (the next use opens another).
+        ``reuse_reads``: see :meth:`~enforcer.drivers.base.Driver.reuse_reads` (a new session has
+        nothing to reuse)."""
         drv = self._take(device)
+        drv.reuse_reads(reuse_reads)
         try:
             yield drv
         except BaseException:

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, cast, create_engine, event, func, insert, select, text, type_coerce, update
+from sqlalchemy import Text, cast, create_engine, event, func, select, text, type_coerce
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .admission import Tx
+from .admission import Tx, move_serial
 from .migrate import migrate
 from .model import Decision, Enforcement, Prefix, Refused, Status, now
 from .tables import (
@@ -49,6 +50,9 @@ class DuplicateDecision(Exception):
         super().__init__(f"decision {decision_id} already holds this idempotency key")
 
 
+#: SQLite connections kept open per store (each is a file handle, not a server process).
+SQLITE_POOL = 32
+
 #: The PostgreSQL advisory lock every intake write transaction takes ("enfw"): writers queue on it.
 WRITE_LOCK = 0x656E6677
 
@@ -61,12 +65,16 @@ class Store:
         if self.is_sqlite:
             _private_file(url)
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            # serve's request threads, group-commit leaders and device workers use a connection each at
+            # once: past the default 5 kept, every checkout opened a file and ran the pragmas anew.
+            kwargs.update(pool_size=SQLITE_POOL, max_overflow=SQLITE_POOL)
         self.engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
         migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writers = threading.RLock()
         _count_changes(self)
 
     @contextmanager
@@ -82,8 +90,13 @@ class Store:
         first write, so two submits cannot both count 4 under a cap of 5). PostgreSQL: a
         transaction-scoped advisory lock, released by the commit; reads after it see every
         earlier writer's commit (READ COMMITTED takes a new snapshot per statement).
+
+        SQLite's writers of one process queue on a lock here first: SQLite's own busy handler
+        polls with sleeps, and under serve's request threads and device workers a writer could
+        lose every poll for the whole busy timeout ("database is locked", a 500 on a loaded box).
+        Other processes still meet the busy timeout.
         """
-        with self._sessions() as s, s.begin():
+        with self._writers if self.is_sqlite else nullcontext(), self._sessions() as s, s.begin():
             if self.is_sqlite:
                 s.connection(execution_options={"enforcer_immediate": True})
             else:
@@ -348,10 +361,7 @@ def _count_changes(store: Store) -> None:
     """
     watched = (DecisionRow, EnforcementRow)
 
-    def bump(session: Session) -> None:
-        conn = session.connection()  # not session.execute: that would flush, inside a flush
-        if not conn.execute(update(SerialRow).where(SerialRow.id == 1).values(value=SerialRow.value + 1)).rowcount:
-            conn.execute(insert(SerialRow).values(id=1, value=1))  # the table was emptied
+    bump = move_serial
 
     def on_flush(session: Session, *_: Any) -> None:
         dirty = (o for o in session.dirty if session.is_modified(o))

@@ -39,6 +39,8 @@ DEVICE_STACK = {"napalm", "netmiko", "paramiko", "os_ken", "eventlet", "nornir"}
 RENDER_AND_PUSH = {"alembic", "enforcer.service", "enforcer.plan", "enforcer.push", "enforcer.drivers",
                    "enforcer.lease"}
 STORE_AND_RENDER = {"sqlalchemy", "alembic", "jinja2", "enforcer.service", "enforcer.store", "enforcer.render"}
+#: What only the device commands print with: diffs (Rich's Syntax, Pygments) and the apply progress and results.
+DEVICE_OUTPUT = {"pygments", "rich.syntax", "rich.live", "rich.progress", "enforcer.console.terminal"}
 
 
 def imported(tmp_path: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None) -> set[str]:
@@ -87,8 +89,8 @@ def test_hook_fastnetmon_url_imports_neither_server_devices_nor_store(tmp_path: 
         tmp_path, "hook", "fastnetmon", "--url", serve_url, "198.51.100.7", "incoming", "250000", "ban",
         env={"ENFORCER_TOKEN": "t"},
     ))  # fmt: skip
-    assert "httpx" in modules  # the probe ran the command through to the post
-    assert not modules & (SERVER_STACK | DEVICE_STACK | STORE_AND_RENDER)
+    assert "enforcer.hooks.results" in modules  # the probe ran the command through to the answer
+    assert not modules & (SERVER_STACK | DEVICE_STACK | STORE_AND_RENDER | DEVICE_OUTPUT | {"httpx"})
 
 
 def test_block_imports_neither_server_nor_devices_nor_the_render_push_half(tmp_path: Path) -> None:
@@ -98,7 +100,7 @@ def test_block_imports_neither_server_nor_devices_nor_the_render_push_half(tmp_p
     for args in (["--dry-run"], []):
         modules = top_level(imported(tmp_path, "block", "198.51.100.7", "-v", "scanning", *args))
         assert {"enforcer.decisions", "sqlalchemy"} <= modules  # it did decide, and store
-        assert not modules & (SERVER_STACK | DEVICE_STACK | RENDER_AND_PUSH | {"httpx"})
+        assert not modules & (SERVER_STACK | DEVICE_STACK | RENDER_AND_PUSH | DEVICE_OUTPUT | {"httpx"})
 
 
 def test_help_imports_only_the_command_line(tmp_path: Path) -> None:

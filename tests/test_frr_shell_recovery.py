@@ -1,4 +1,5 @@
-"""The router shell's own recovery: an applier that died mid-apply is undone by the next verb.
+"""The router shell's own recovery (an applier that died mid-apply is undone by the next verb) and
+its one-round-trip commit (checked, applied only on the running config it was planned on, read back).
 
 The applier runs detached so that a dying login shell cannot interrupt it; if the applier itself
 dies (power loss, ``kill -9`` of it), its ``inflight`` mark stays behind. This runs the real shell
@@ -18,8 +19,14 @@ import pytest
 from enforcer.drivers import frr_shell
 
 FAKE_VTYSH = """#!/bin/sh
-# Records every file applied with -f, and counts the -C syntax checks; prints nothing.
-case " $* " in *" -C "*) echo check >> "$APPLIED.checks"; exit 0;; esac
+# Records every file applied with -f, counts the -C syntax checks (a file with "bogus" fails one),
+# and prints what it applied so far as its running config.
+case " $* " in *" -C "*)
+  echo check >> "$APPLIED.checks"
+  for a; do if [ -f "$a" ] && grep -q bogus "$a"; then echo "% Unknown command: bogus"; exit 2; fi; done
+  exit 0;;
+esac
+case " $* " in *" show running-config "*) cat "$APPLIED" 2>/dev/null; exit 0;; esac
 while [ $# -gt 0 ]; do
   if [ "$1" = "-f" ]; then cat "$2" >> "$APPLIED"; fi
   shift
@@ -41,7 +48,7 @@ def router(tmp_path: Path):
     def run(command: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "SSH_ORIGINAL_COMMAND": command,
                "APPLIED": str(root / "applied.conf")}  # fmt: skip
-        argv = [sys.executable, frr_shell.__file__, "--dir", str(root), "--name", "edge"]
+        argv = [sys.executable, "-I", "-S", frr_shell.__file__, "--dir", str(root), "--name", "edge"]
         return subprocess.run(argv, env=env, input=stdin, text=True, capture_output=True, timeout=60)
 
     run.root = root  # type: ignore[attr-defined]
@@ -80,3 +87,57 @@ def test_a_commit_of_the_candidate_load_check_passed_is_not_checked_twice(router
     other = "ip route 203.0.113.10/32 Null0 tag 667\n"  # never load-checked: the commit checks it itself
     assert router("load-commit", f"{other}{frr_shell.UNDO_MARK}\n").returncode == 0
     assert checks.read_text().count("check") == 2
+
+
+UNDO = "no ip route 203.0.113.9/32 Null0 tag 667\n"
+CANDIDATE = "ip route 203.0.113.9/32 Null0 tag 667\n"
+
+
+def _sha(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_a_commit_on_the_running_config_it_was_planned_on_applies_and_prints_the_read_back(router):
+    before = "ip route 192.0.2.1/32 Null0\n"  # the operator's route, already on the router
+    (router.root / "applied.conf").write_text(before)
+    proc = router(f"load-commit confirmed 30 if-running {_sha(before)} show-running",
+                  f"{CANDIDATE}{frr_shell.UNDO_MARK}\n{UNDO}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    said, mark, running = proc.stdout.partition(frr_shell.RUNNING_MARK + "\n")
+    assert mark and running == before + CANDIDATE  # the read-back is the router after the apply
+    assert (router.root / "commits" / "undo.conf").read_text() == UNDO
+    assert router("commit-confirm").returncode == 0  # the timer started, and is cancelled
+
+
+def test_a_commit_planned_on_a_config_the_router_no_longer_runs_applies_nothing(router):
+    planned_on = "ip route 192.0.2.1/32 Null0\n"
+    (router.root / "applied.conf").write_text("")  # the NOC removed the route since the driver read it
+    proc = router(f"load-commit if-running {_sha(planned_on)} show-running", f"{CANDIDATE}{frr_shell.UNDO_MARK}\n")
+    assert proc.returncode == frr_shell.STALE_REFUSED and "running config changed" in proc.stdout
+    assert (router.root / "applied.conf").read_text() == ""
+    assert not (router.root / "commits" / "undo.conf").exists()  # the previous commit's undo would stay
+
+
+def test_a_candidate_failing_the_syntax_check_inside_the_commit_applies_nothing(router):
+    proc = router("load-commit show-running", f"ip route bogus\n{frr_shell.UNDO_MARK}\n")
+    assert proc.returncode == frr_shell.SYNTAX_REFUSED and "bogus" in proc.stdout
+    assert frr_shell.RUNNING_MARK not in proc.stdout
+    assert not (router.root / "applied.conf").exists()
+
+
+def test_a_malformed_commit_is_refused_with_its_usage(router):
+    proc = router("load-commit show-running confirmed 3", f"{CANDIDATE}{frr_shell.UNDO_MARK}\n")
+    assert proc.returncode == 1 and "usage: load-commit" in proc.stdout
+    assert not (router.root / "applied.conf").exists()
+
+
+def test_commit_options_take_each_word_once_and_in_order():
+    sha = _sha("")
+    assert frr_shell._commit_options(f"confirmed 30 if-running {sha} show-running".split()) == {
+        "confirmed": 30, "expect": sha, "show": True}
+    assert frr_shell._commit_options([]) == {"confirmed": None, "expect": "", "show": False}
+    for words in ("confirmed", "confirmed x", "if-running abc", f"if-running {sha.upper()}", "show-running confirmed 3",
+                  "confirmed 3 extra", "show-running show-running"):
+        assert frr_shell._commit_options(words.split()) is None, words

@@ -17,7 +17,7 @@ from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from enforcer import service
 from enforcer.admission import text_prefix
@@ -217,6 +217,37 @@ def test_a_batch_moves_the_change_serial_a_saved_plan_was_made_at(ctx):
     before = ctx.store.serial()
     service.submit_many(ctx, [_detector_ban(i) for i in range(3)], automatic=True)
     assert ctx.store.serial() > before
+
+
+def _statements(ctx, work) -> int:
+    """How many statements the store's driver ran for ``work()``."""
+    ran = []
+    listener = lambda *args: ran.append(args[2])  # noqa: E731 - before_cursor_execute's statement
+    event.listen(ctx.store.engine, "before_cursor_execute", listener)
+    try:
+        work()
+    finally:
+        event.remove(ctx.store.engine, "before_cursor_execute", listener)
+    return len(ran)
+
+
+def test_a_list_costs_the_same_statements_whatever_its_length_and_moves_the_serial_once(ctx):
+    """Before, on SQLite: one INSERT per decision and per enforcement (SQLAlchemy cannot order a
+    multi-row RETURNING there), and one serial UPDATE per bulk INSERT. Now a list of 40 runs the
+    statements a list of 4 runs, and moves the change serial by one, on both backends."""
+    def operator_blocks(first: int, n: int) -> list[Decision]:
+        return [Decision(target=f"203.0.113.{first + i}", violation="scanning", source="cli", actor="noc")
+                for i in range(n)]
+
+    service.submit_many(ctx, operator_blocks(200, 1))  # the driver's one-time queries (PostgreSQL's type info)
+    short = _statements(ctx, lambda: service.submit_many(ctx, operator_blocks(1, 4)))
+    before = ctx.store.serial()
+    long = _statements(ctx, lambda: service.submit_many(ctx, operator_blocks(101, 40)))
+    assert ctx.store.serial() == before + 1
+    assert long == short
+    assert len(ctx.store.decisions()) == 45  # every one stored, with its own enforcement
+    assert sorted(str(e.target) for e in ctx.store.active_enforcements()) == sorted(
+        [f"203.0.113.{i}/32" for i in (*range(1, 5), *range(101, 141), 200)])
 
 
 @contextmanager

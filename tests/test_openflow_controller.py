@@ -27,14 +27,16 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 # isort: on
 from enforcer.controller import wire
-from enforcer.controller.app import READ_SLICES, EnforcerController
+from enforcer.controller.app import EnforcerController
 from enforcer.controller.flows import Match, ownership
+from enforcer.controller.live import READ_SLICE_FLOWS, read_slices
+from enforcer.controller.offhub import off_hub
 from enforcer.inventory import Device, Inventory
 from enforcer.model import Enforcement
 from enforcer.render import build_section
 
-#: What a full read of the switch sends: the table in slices by cookie, then the meters.
-FULL_READ = ["flow_stats"] * READ_SLICES + ["meter_config"]
+#: What a full read of a small table sends: its flow count, the table in one slice, then the meters.
+FULL_READ = ["aggregate", "flow_stats", "meter_config"]
 
 DPID = 0xE400000000000042
 SWITCH = Device(name="sw1", platform="openflow", role="edge", datapath_id=DPID)
@@ -101,7 +103,11 @@ class FakeSwitch:
                 self.meters[meter_id] = parser.OFPMeterConfigStats(ofp.OFPMF_KBPS | ofp.OFPMF_BURST, meter_id, [band])
         elif msg_type == ofp.OFPT_MULTIPART_REQUEST:
             (kind,) = struct.unpack_from("!H", data, 8)
-            if kind == ofp.OFPMP_FLOW:
+            if kind == ofp.OFPMP_AGGREGATE:
+                self.received.append(("aggregate", xid))
+                body = parser.OFPAggregateStats(packet_count=0, byte_count=0, flow_count=len(self.table))
+                self._reply(ofp_event.EventOFPAggregateStatsReply, parser.OFPAggregateStatsReply(self, body=body), xid)
+            elif kind == ofp.OFPMP_FLOW:
                 self.received.append(("flow_stats", xid))
                 want, mask = struct.unpack_from("!QQ", data, 32)  # the request's cookie and cookie_mask
                 body = [
@@ -151,6 +157,7 @@ class FakeSwitch:
             ofp_event.EventOFPBarrierReply: self.app._barrier,
             ofp_event.EventOFPErrorMsg: self.app._error,
             ofp_event.EventOFPFlowStatsReply: self.app._flow_stats,
+            ofp_event.EventOFPAggregateStatsReply: self.app._aggregate,
             ofp_event.EventOFPMeterConfigStatsReply: self.app._meter_config,
         }
         while True:
@@ -231,7 +238,7 @@ def test_a_sync_whose_barrier_never_comes_fails_and_forgets_what_it_assumed(swit
     switch.release_barriers()
     switch.received.clear()
     assert switch.app.sync(DPID, full=False).ok
-    assert kinds(switch)[:READ_SLICES + 1] == FULL_READ, "an unconfirmed sync must be followed by a full read"
+    assert kinds(switch)[:len(FULL_READ)] == FULL_READ, "an unconfirmed sync must be followed by a full read"
 
 
 # ------------------------------------------------------------------ errors from the switch
@@ -254,7 +261,7 @@ def test_a_refused_flow_mod_fails_the_sync_and_the_next_sync_reads_the_switch_ag
     switch.refuse = lambda mod: False
     switch.received.clear()
     report = switch.app.sync(DPID, full=False)
-    assert kinds(switch)[:READ_SLICES + 1] == FULL_READ, "the cache outlived a refused message"
+    assert kinds(switch)[:len(FULL_READ)] == FULL_READ, "the cache outlived a refused message"
     assert report.ok and report.changes["flows_added"] == 2, report  # the two refused flows, found missing
     assert sum("198.18.0.14" in line for line in switch.flow_lines()) == 2
 
@@ -262,7 +269,7 @@ def test_a_refused_flow_mod_fails_the_sync_and_the_next_sync_reads_the_switch_ag
 def test_a_rate_limit_installs_its_meter_before_the_flow_that_uses_it(switch, active):
     active.append(enf(11, "198.18.0.13", "rate-limit", rate_bps="10Mbit"))
     report = switch.app.sync(DPID)
-    assert report.ok and kinds(switch)[READ_SLICES + 1:] == ["meter_mod", "flow_mod", "barrier"]
+    assert report.ok and kinds(switch)[len(FULL_READ):] == ["meter_mod", "flow_mod", "barrier"]
     assert list(switch.meters) == [OWNER.meter_base + 11]
     active.clear()
     assert switch.app.sync(DPID).ok
@@ -300,8 +307,6 @@ def test_the_hub_keeps_running_while_a_sync_renders_and_parses():
     """A sync's CPU-bound steps run off the hub: os-ken's green threads (the one answering the
     switch's echo requests among them) keep running meanwhile. On the hub, a 50,000-decision sync
     starved them until Open vSwitch dropped the connection ("no response to inactivity probe")."""
-    from enforcer.controller.app import off_hub
-
     ticks: list[float] = []
 
     def echo_answerer() -> None:  # stands for os-ken's receive and send loops
@@ -324,3 +329,47 @@ def test_the_hub_keeps_running_while_a_sync_renders_and_parses():
         assert len(ticks) - before >= 5, "the hub stood still while the work ran"
     finally:
         hub.kill(answerer)
+
+
+def test_no_cyclic_collection_runs_while_a_sync_computes_and_its_garbage_goes_after():
+    """A full collection holds the GIL while it walks every object: with 100,000 flows it stopped
+    the hub for seconds, several times per sync, and the switch disconnected. The collector is
+    paused while the work runs, collects what the work left once it ends, and freezes the rest."""
+    import gc
+    import weakref
+
+    from enforcer.controller.offhub import collector_paused
+
+    class Node:
+        pass
+
+    def make_garbage_cycle_and_report() -> tuple[bool, Any]:
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # only the cyclic collector can free these
+        return gc.isenabled(), weakref.ref(a)
+
+    assert gc.isenabled()
+    enabled_inside, ref = off_hub(make_garbage_cycle_and_report)
+    assert not enabled_inside, "the collector ran free during the work"
+    assert ref() is None, "the work's cyclic garbage outlived it"
+    assert gc.isenabled() and gc.get_freeze_count() > 0
+    with collector_paused():  # nested and concurrent pauses share one
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled(), "an inner pause ended the outer one"
+    assert gc.isenabled()
+
+
+# ------------------------------------------------------------------ reading a large table
+
+
+def test_a_full_read_asks_for_about_a_thousand_flows_per_round_trip_and_misses_none(switch, active):
+    """os-ken parses each stats reply on the hub without yielding: 16 slices of 6,250 flows still
+    starved the switch's inactivity probe at 100,000 flows. The slice count follows the table."""
+    assert [read_slices(n) for n in (0, 1, READ_SLICE_FLOWS, READ_SLICE_FLOWS + 1, 100_000)] == [1, 1, 1, 2, 128]
+    active.extend(enf(i, f"10.{i >> 8}.{i & 255}.1") for i in range(1, 601))  # 1,200 flows
+    assert switch.app.sync(DPID).ok
+    switch.received.clear()
+    live = switch.app.read_live(switch, OWNER)
+    assert kinds(switch) == ["aggregate", "flow_stats", "flow_stats", "meter_config"]
+    assert len(live.state.flows) == 1_200 and len(switch.table) == 1_200

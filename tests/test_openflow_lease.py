@@ -47,8 +47,8 @@ def test_the_controllers_own_sync_leaves_a_switch_another_pusher_holds_alone_and
     lease.acquire(store, SWITCH.name, APPLY)
     [report] = switch.app.sync_all()
     assert not report.ok and report.error.startswith(f"device busy: pushed by {APPLY} since "), report
-    # A full read asks for the table in slices by cookie (controller.app.READ_SLICES): reads only.
-    assert set(kinds(switch)) == {"flow_stats", "meter_config"}, "read, and nothing written"
+    # A full read asks for the flow count, then the table in slices by cookie: reads only.
+    assert set(kinds(switch)) == {"aggregate", "flow_stats", "meter_config"}, "read, and nothing written"
     assert lease.current(store, SWITCH.name)[0] == APPLY, "the other pusher's lease is untouched"
 
     lease.release(store, SWITCH.name, APPLY)

@@ -125,3 +125,30 @@ def test_deleting_an_unparsed_flow_is_strict_and_refused_for_a_cookie_enforcer_d
         wire.delete_unparsed(DP, owner, 0x7, 41032, parser.OFPMatch())
     msg = wire.delete_unparsed(DP, owner, owner.cookie_magic + 5, 41032, parser.OFPMatch(eth_type=0x0800))
     assert (msg.command, msg.cookie, msg.cookie_mask) == (ofp.OFPFC_DELETE_STRICT, owner.cookie_magic + 5, 2**64 - 1)
+
+
+def test_openflow_14_flow_mods_and_the_bundle_add_carrying_them_are_byte_identical_to_oskens():
+    from os_ken.ofproto import ofproto_v1_4 as ofp14
+    from os_ken.ofproto import ofproto_v1_4_parser as parser14
+
+    dp14 = SimpleNamespace(ofproto=ofp14, ofproto_parser=parser14, id=1)
+    for xid, f in enumerate(all_flows(), start=700):
+        inst = []
+        if f.meter is not None:
+            inst.append(parser14.OFPInstructionMeter(f.meter, ofp14.OFPIT_METER))
+        if f.forward == "NORMAL":
+            out = parser14.OFPActionOutput(ofp14.OFPP_NORMAL, 0)
+            inst.append(parser14.OFPInstructionActions(ofp14.OFPIT_APPLY_ACTIONS, [out]))
+        elif f.forward:
+            inst.append(parser14.OFPInstructionGotoTable(int(f.forward.split(":")[1])))
+        mod = parser14.OFPFlowMod(
+            dp14, cookie=f.cookie, table_id=0, command=ofp14.OFPFC_ADD, priority=f.priority,
+            buffer_id=ofp14.OFP_NO_BUFFER, out_port=ofp14.OFPP_ANY, out_group=ofp14.OFPG_ANY,
+            match=parser14.OFPMatch(**wire.oxm(f.match)), instructions=inst,
+        )  # fmt: skip
+        add = parser14.OFPBundleAddMsg(dp14, 9, ofp14.OFPBF_ATOMIC | ofp14.OFPBF_ORDERED, mod, [])
+        add.set_xid(xid)
+        add.serialize()
+        packed = wire.flow_mod(xid, f, 0, wire.OFPFC_ADD, version=ofp14.OFP_VERSION)
+        assert packed == bytes(mod.buf), f.text()
+        assert wire.bundle_add(9, wire.OFPBF_ATOMIC | wire.OFPBF_ORDERED, packed) == bytes(add.buf), f.text()

@@ -135,11 +135,7 @@ def create_app(
     app.router.route_class = Guarded
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=max_body)
-
-    @app.middleware("http")
-    async def _ensure_state(request: Request, call_next: Callable[..., Any]) -> Any:
-        ensure(request.app)
-        return await call_next(request)
+    app.add_middleware(_EnsureState, ensure=ensure)
 
     if not docs:
         _spec_route(app)
@@ -151,6 +147,23 @@ def create_app(
 
     console_web.register(app)
     return app
+
+
+class _EnsureState:
+    """The app's :class:`Served` made before any route runs (a test's client may skip the lifespan).
+
+    Pure ASGI: Starlette's ``@app.middleware("http")`` wraps every request in a task group and
+    memory streams, per-request work a stream of single decisions paid on each POST.
+    """
+
+    def __init__(self, app: Any, ensure: Callable[[FastAPI], Served]):
+        self.app = app
+        self.ensure = ensure
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.ensure(scope["app"])
+        await self.app(scope, receive, send)
 
 
 def _spec_route(app: FastAPI) -> None:

@@ -250,8 +250,9 @@ def _post_fastnetmon(url: str, token_env: str, doc: dict, key: str | None, dry_r
     fails: FastNetMon does not retry a notify script, so the message is what the operator gets.
     """
     import os
-
-    import httpx
+    import urllib.error
+    import urllib.parse
+    import urllib.request
 
     from ..hooks.results import ItemResult
 
@@ -262,20 +263,30 @@ def _post_fastnetmon(url: str, token_env: str, doc: dict, key: str | None, dry_r
     if key:
         headers["Idempotency-Key"] = key
     endpoint = url.rstrip("/") + "/v1/hooks/fastnetmon"
+    params = {k: v for k, v in {**options, "dry_run": "true" if dry_run else None}.items() if v is not None}
+    query = urllib.parse.urlencode(params)
+    # The standard library's client, not httpx: one POST per ban, and httpx's import (with its own
+    # command line's Rich views) was most of this command's start-up (issue 12.5).
+    request = urllib.request.Request(endpoint + (f"?{query}" if query else ""), data=json.dumps(doc).encode(),
+                                     headers={**headers, "Content-Type": "application/json"}, method="POST")
     try:
-        params = {k: v for k, v in {**options, "dry_run": "true" if dry_run else None}.items() if v is not None}
-        r = httpx.post(endpoint, json=doc, headers=headers, params=params, timeout=30)
-    except httpx.HTTPError as exc:
-        _fail(f"{endpoint}: {exc}", 1)
+        with urllib.request.urlopen(request, timeout=30) as r:  # noqa: S310 - the operator's own --url
+            status, body = r.status, r.read()
+    except urllib.error.HTTPError as exc:  # a 4xx/5xx answer: its body names the field
+        status, body = exc.code, exc.read()
+    except (urllib.error.URLError, OSError, ValueError) as exc:  # refused, unreachable, timed out, a bad URL
+        _fail(f"{endpoint}: {getattr(exc, 'reason', exc)}", 1)
     try:
-        answer = r.json()
+        answer = json.loads(body)
     except ValueError:
+        answer = {}
+    if not isinstance(answer, dict):
         answer = {}
     if "results" in answer:
         return [ItemResult.model_validate(x) for x in answer["results"]]
-    error = answer.get("error") or {"field": "server", "reason": f"HTTP {r.status_code}"}
-    _fail(f"{error.get('field')}: {error.get('reason')} ({endpoint}: HTTP {r.status_code})",
-          2 if 400 <= r.status_code < 500 else 1)
+    error = answer.get("error") or {"field": "server", "reason": f"HTTP {status}"}
+    _fail(f"{error.get('field')}: {error.get('reason')} ({endpoint}: HTTP {status})",
+          2 if 400 <= status < 500 else 1)
 
 
 def _print_results(results, pushed, as_json: bool) -> None:

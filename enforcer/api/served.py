@@ -16,9 +16,10 @@ from .. import service
 from ..console.board import DeviceBoard
 from ..counters import CounterCache, DroppedCollector, lift_idle
 from ..hooks.intake import ItemResult
-from ..model import Enforcement, EnforcerError
+from ..model import Enforcement, EnforcerError, now
 from ..notify import NoticeWorker
 from ..pipeline import Pass, Pipeline
+from ..render import build_section, render_section
 from .auth import DenialLog
 from .metrics import Metrics, carriers, carriers_of
 from .tokens import ensure_tables
@@ -32,7 +33,7 @@ class Served:
         self.ctx = ctx
         self.metrics = Metrics(active=ctx.store.count_active)
         self.denials = DenialLog()
-        self.board = DeviceBoard(lambda name: service.render_device(ctx, name))  # console's device states
+        self.board = DeviceBoard(self._render)  # console's device states
         self.counters = CounterCache(ctx)  # what each block dropped: console, /v1/counters, /metrics
         self.metrics.registry.register(DroppedCollector(self.counters))
         self.loop: Pipeline | None = None
@@ -53,6 +54,18 @@ class Served:
         if self.notices is not None:
             self.notices.stop()
         self.denials.flush(self.ctx.store)
+
+    def _render(self, name: str) -> str:
+        """The section the store renders for ``name`` now (what :func:`service.render_device` prints).
+
+        Called by the board after every push: from the loop's incremental desired state (the
+        device's role's rows, each model built once), not from a read of every active row per push
+        per device — that read was a fifth of serve's time under a stream of decisions."""
+        if self.loop is None:
+            return service.render_device(self.ctx, name)
+        dev, at = self.ctx.inventory.device(name), now()
+        return render_section(build_section(dev, self.loop.desired.inputs(dev.role, at).enforcements,
+                                            self.ctx.inventory, at))
 
     def _passed(self, done: Pass) -> None:
         """A device's worker finished a pass: the metrics, and the console's board when it pushed."""

@@ -22,7 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import JSON, DateTime, Integer, String, select
+from sqlalchemy import JSON, DateTime, Integer, String, bindparam, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..model import InvalidInput, Violation, now
@@ -159,16 +159,21 @@ def revoke_token(store: Store, name: str) -> Token:
     return token
 
 
+_BY_DIGEST = select(TokenRow.__table__).where(TokenRow.__table__.c.digest == bindparam("digest"))
+
+
 def authenticate(store: Store, secret: str) -> Token | None:
     """The live token for this secret, or None (unknown or revoked)."""
     if not secret.startswith(PREFIX):
         return None
     presented = _digest(secret)
-    with store.session() as s:
-        row = s.scalar(select(TokenRow).where(TokenRow.digest == presented))
-        if row is None or not hmac.compare_digest(row.digest, presented) or row.revoked_at is not None:
-            return None
-        return _model(row)
+    # Every write request asks this, and a revocation must hold at once: one indexed query on a
+    # pooled connection each time, without an ORM session and its objects (per-request cost of intake).
+    with store.engine.connect() as conn:
+        row = conn.execute(_BY_DIGEST, {"digest": presented}).first()
+    if row is None or not hmac.compare_digest(row.digest, presented) or row.revoked_at is not None:
+        return None
+    return _model(row)  # type: ignore[arg-type]  # the row's columns, by the same names
 
 
 def ensure_tables(store: Store) -> None:

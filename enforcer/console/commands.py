@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from ..cli import context, emit_json, guard, out
-from .terminal import cell, when
 
 notices_app = typer.Typer(help="Customer notices: the outbox, and delivering what is due", no_args_is_help=True)
 
@@ -29,7 +28,7 @@ def notices_list(
     if as_json:
         emit_json([r.model_dump(mode="json") for r in rows])
         return
-    from .terminal import fit, plain_table
+    from .terminal import cell, fit, plain_table, when  # Rich's progress and live views: not at every start-up
 
     table = plain_table("id", "case", "kind", "status", "tries", "to", "error")
     for r in rows:

@@ -3,73 +3,50 @@
 The desired set is never held in memory between syncs: every sync asks ``desired(device)`` (the
 store, rendered through ``templates/openflow/section.j2``), reads the switch's own flows and meters
 back (and other owners' flows in enforcer's priority band, which it must not write over), and
-sends only the difference, ending with a barrier so that "applied" means the switch
+sends only the difference — in one OpenFlow 1.4 bundle, committed atomically, when the switch
+takes bundles (:mod:`.bundle`) — ending with a barrier so that "applied" means the switch
 confirmed it. A switch connecting (first time, after a reconnect, after ovs-vswitchd restarted,
 or after this controller restarted) gets the same full resync: nothing is lost in between.
 
 Runs on os-ken's eventlet hub (``OSKEN_HUB_TYPE=eventlet``, set by :mod:`enforcer.controller`):
 syncs run in their own green threads, never in the event loop that delivers their replies. Their
 CPU-bound steps (store read, render, parse, diff, reading 50,000 flow stats) run in a native thread
-(:func:`off_hub`), so the hub keeps answering the switch's echo requests meanwhile.
+with the garbage collector paused (:mod:`.offhub`), so the hub keeps answering the switch's echo
+requests meanwhile.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
-from eventlet import tpool
 from os_ken.base import app_manager
 from os_ken.controller import ofp_event
 from os_ken.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
 from os_ken.lib import hub
-from os_ken.ofproto import ofproto_v1_3
+from os_ken.ofproto import ofproto_v1_3, ofproto_v1_4
 
 from ..inventory import Device, Platform
 from ..lease import DeviceBusy
 from ..render import Section, render_section
-from . import wire
-from .flows import Flow, FlowError, Match, Ownership, SwitchState, diff, ownership, parse_state, unrecognised_line
+from . import bundle, wire
+from .flows import FlowError, Ownership, SwitchState, diff, ownership, parse_state, unrecognised_line
+from .live import Live, live_from_stats, read_slices
+from .offhub import collector_paused, off_hub
 
 if hub.HUB_TYPE != "eventlet":  # docs/lab-facts.md: the native hub loses DEAD events and leaks threads
     raise RuntimeError("import enforcer.controller first: OSKEN_HUB_TYPE must be eventlet")
 
 ALL_DISPATCHERS = [CONFIG_DISPATCHER, MAIN_DISPATCHER]
-#: Serialized messages are written to the socket in chunks of about this size (docs/lab-facts.md: about 100
-#: flow-mods per write is 2-3x faster than one write per message).
-WRITE_CHUNK = 16 * 1024
+OPENFLOW_NAMES = {ofproto_v1_3.OFP_VERSION: "1.3", ofproto_v1_4.OFP_VERSION: "1.4"}
 REPLY_TIMEOUT = 30.0
-#: Round trips of a full table read (a power of two: slice k holds the flows whose cookie & (N-1) == k).
-READ_SLICES = 16
-
 Desired = Callable[[Device], Section]
 Devices = Callable[[], Iterable[Device]]
 #: Holds a device's push lease for a block (enforcer.lease.device_lease), raising DeviceBusy.
 Lease = Callable[[Device], AbstractContextManager[None]]
-
-
-def off_hub(work: Callable[..., Any], *args: Any) -> Any:
-    """``work(*args)`` in a native thread while the calling green thread waits.
-
-    The hub is one OS thread: on it, a sync with 50,000 flows desired computed for minutes without
-    yielding, nothing answered Open vSwitch's inactivity probe, and the switch disconnected itself
-    ("no response to inactivity probe after 5 seconds") in the middle of every apply and plan.
-    Off the hub the GIL still lets the hub run every few milliseconds, so echo replies keep flowing.
-    """
-    return tpool.execute(work, *args)
-
-
-class Live(NamedTuple):
-    """What a read of the switch found: enforcer's flows and meters, flows carrying enforcer's cookie
-    that it cannot parse (deleted by the next sync), and other owners' flows in enforcer's priority
-    band by (priority, match) → cookie (never written over)."""
-
-    state: SwitchState
-    strange: list[Any]
-    foreign: dict[tuple[int, Match], int]
 
 
 class SyncFailed(Exception):
@@ -93,6 +70,8 @@ class SyncReport:
     changes: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     error: str | None = None
+    #: the flow-mods went in one committed-or-discarded bundle; None: nothing was sent
+    atomic: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -102,13 +81,15 @@ class SyncReport:
             "changes": self.changes,
             "seconds": round(self.seconds, 6),
             "error": self.error,
+            "atomic": self.atomic,
         }
 
 
 class EnforcerController(app_manager.OSKenApp):
-    """OpenFlow 1.3 only: meters and cookie masks are 1.3 features."""
+    """OpenFlow 1.3 or 1.4: meters and cookie masks are 1.3 features, bundles (one transaction per
+    sync) 1.4; a switch speaking both negotiates 1.4."""
 
-    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION, ofproto_v1_4.OFP_VERSION]
 
     def __init__(self, *args: Any, desired: Desired, devices: Devices, lease: Lease | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -121,6 +102,8 @@ class EnforcerController(app_manager.OSKenApp):
         self._waiters: dict[tuple[int, int], _Waiter] = {}
         self._sync_errors: dict[int, tuple[set[int], list[str]]] = {}
         self.reports: dict[int, SyncReport] = {}
+        #: switches that refused to open a bundle since they connected: their changes go as batches
+        self.no_bundles: set[int] = set()
         #: what each switch was last seen or confirmed (barrier) to hold; dropped on disconnect and error
         self._confirmed: dict[int, Live] = {}
 
@@ -144,6 +127,7 @@ class EnforcerController(app_manager.OSKenApp):
         elif ev.state == DEAD_DISPATCHER and self.datapaths.get(dp.id) is dp:
             del self.datapaths[dp.id]
             self._confirmed.pop(dp.id, None)
+            self.no_bundles.discard(dp.id)
             self.logger.info("switch %016x disconnected", dp.id)
             for (dpid, _xid), waiter in list(self._waiters.items()):
                 if dpid == dp.id:
@@ -169,6 +153,13 @@ class EnforcerController(app_manager.OSKenApp):
     def _meter_config(self, ev: Any) -> None:
         self._multipart(ev.msg)
 
+    @set_ev_cls(ofp_event.EventOFPAggregateStatsReply, ALL_DISPATCHERS)
+    def _aggregate(self, ev: Any) -> None:  # one struct, not a list of bodies
+        waiter = self._waiters.get((ev.msg.datapath.id, ev.msg.xid))
+        if waiter is not None:
+            waiter.bodies.append(ev.msg.body)
+            waiter.event.set()
+
     @set_ev_cls(ofp_event.EventOFPMeterStatsReply, ALL_DISPATCHERS)
     def _meter_stats(self, ev: Any) -> None:  # counters (.stats)
         self._multipart(ev.msg)
@@ -187,6 +178,10 @@ class EnforcerController(app_manager.OSKenApp):
         if waiter is not None:
             waiter.event.set()
 
+    @set_ev_cls(ofp_event.EventOFPBundleCtrlMsg, ALL_DISPATCHERS)
+    def _bundle_reply(self, ev: Any) -> None:  # open and commit replies (.bundle)
+        self._barrier(ev)
+
     @set_ev_cls(ofp_event.EventOFPErrorMsg, ALL_DISPATCHERS)
     def _error(self, ev: Any) -> None:
         msg = ev.msg
@@ -202,6 +197,17 @@ class EnforcerController(app_manager.OSKenApp):
             sent[1].append(text)
         else:
             self.logger.warning("%016x: %s (not from a sync)", dpid or 0, text)
+
+    @contextmanager
+    def errors_for(self, dp: Any) -> Iterator[tuple[set[int], list[str]]]:
+        """Collect the switch's errors for the xids put into the yielded set, while the block runs."""
+        sent: set[int] = set()
+        errors: list[str] = []
+        self._sync_errors[dp.id] = (sent, errors)
+        try:
+            yield sent, errors
+        finally:
+            self._sync_errors.pop(dp.id, None)
 
     def _request(self, dp: Any, msg: Any, timeout: float = REPLY_TIMEOUT) -> list[Any]:
         """Send one request and wait for its whole reply (all multipart parts)."""
@@ -240,19 +246,25 @@ class EnforcerController(app_manager.OSKenApp):
         enforcer's priority band, where an ADD of the same priority and match would silently replace
         it; meters are enforcer's by id band.
 
-        The table is read in :data:`READ_SLICES` round trips, by the low bits of the cookie (every
-        flow, enforcer's or not, falls in exactly one slice): os-ken parses a stats reply on the hub
-        without yielding while data keeps arriving, and one reply of 100,000 flows kept it from
-        answering the switch's inactivity probe until the switch disconnected. Between slices the
+        The table is read in slices by the low bits of the cookie (every flow, enforcer's or not,
+        falls in exactly one), as many as :func:`read_slices` says for the table's flow count
+        (one aggregate request first): os-ken parses a stats reply on the hub without yielding
+        while data keeps arriving. One reply of 100,000 flows, and still 16 slices of 6,250 on the
+        loaded machine, kept it from answering the switch's inactivity probe until the switch
+        disconnected; about 1,000 flows are a few milliseconds of parsing, and between slices the
         hub is free."""
         ofp, parser = dp.ofproto, dp.ofproto_parser
-        stats: list[Any] = []
-        for k in range(READ_SLICES):
-            stats += self._request(dp, parser.OFPFlowStatsRequest(
-                dp, 0, owner.table, ofp.OFPP_ANY, ofp.OFPG_ANY, k, READ_SLICES - 1, parser.OFPMatch()))
-        configs = self._request(dp, parser.OFPMeterConfigStatsRequest(dp, 0, ofp.OFPM_ALL))
-        names = {number: name for name, number in wire.switch_ports(dp).items()}
-        return off_hub(_live_from_stats, ofp, owner, names, stats, configs)
+        with collector_paused():  # os-ken builds ~10 objects per flow on the hub (.offhub)
+            [total] = self._request(dp, parser.OFPAggregateStatsRequest(
+                dp, 0, owner.table, ofp.OFPP_ANY, ofp.OFPG_ANY, 0, 0, parser.OFPMatch()))
+            slices = read_slices(total.flow_count)
+            stats: list[Any] = []
+            for k in range(slices):
+                stats += self._request(dp, parser.OFPFlowStatsRequest(
+                    dp, 0, owner.table, ofp.OFPP_ANY, ofp.OFPG_ANY, k, slices - 1, parser.OFPMatch()))
+            configs = self._request(dp, parser.OFPMeterConfigStatsRequest(dp, 0, ofp.OFPM_ALL))
+            names = {number: name for name, number in wire.switch_ports(dp).items()}
+            return off_hub(live_from_stats, ofp, owner, names, stats, configs)
 
     def state(self, dpid: int) -> str:
         """The live enforcer-owned flows and meters as text, like ``section.j2`` prints them."""
@@ -318,7 +330,6 @@ class EnforcerController(app_manager.OSKenApp):
         if plan.empty and not live.strange:
             self._confirmed[dp.id] = live
             return SyncReport(dp.id, device.name, ok=True, seconds=time.monotonic() - started)
-        ofp = dp.ofproto
         ports = wire.switch_ports(dp)
         problems: list[str] = []
         # install everything else; report the flows this switch cannot hold, or must not (another
@@ -334,69 +345,30 @@ class EnforcerController(app_manager.OSKenApp):
                 )
         holdable = {None, *ports}
         plan.add_flows = [f for f in plan.add_flows if f.match.in_port in holdable and f.key not in live.foreign]
-        msgs: list[Any] = []
-        for m in plan.add_meters:
-            msgs.append(wire.meter_mod(dp, ofp.OFPMC_ADD, m))
-        for m in plan.modify_meters:
-            msgs.append(wire.meter_mod(dp, ofp.OFPMC_MODIFY, m))
-        for st in live.strange:
-            msgs.append(wire.delete_unparsed(dp, owner, st.cookie, st.priority, st.match))
-        for f in plan.delete_flows:
-            msgs.append((wire.OFPFC_DELETE_STRICT, f, owner.table, ports))
-        for f in plan.add_flows:
-            msgs.append((wire.OFPFC_ADD, f, owner.table, ports))
-        for m in plan.delete_meters:
-            msgs.append(wire.meter_delete(dp, m.meter_id))
+        change = bundle.change_for(dp, owner, plan, live, ports)
         with self._lease(device) if own and self._lease is not None else nullcontext():
-            refused = self._send_batch(dp, msgs, timeout)
+            outcome = bundle.send(self, dp, change, timeout)
         seconds = time.monotonic() - started
         changes = plan.summary()
         if live.strange:
             changes["unrecognised_deleted"] = len(live.strange)
-        if refused:
-            problems.insert(0, f"{len(refused)} message(s) refused; first: {refused[0]}")
+        if not outcome.committed:
+            self._confirmed.pop(dp.id, None)
+            error = (f"the switch refused {len(outcome.refused)} message(s) of the bundle, which was discarded: "
+                     f"its flow table is unchanged; first: {outcome.refused[0]}")  # fmt: skip
+            return SyncReport(dp.id, device.name, ok=False, seconds=seconds, error=error, atomic=True)
+        if outcome.refused:
+            problems.insert(0, f"{len(outcome.refused)} message(s) refused; first: {outcome.refused[0]}")
         if problems:
             self._confirmed.pop(dp.id, None)  # the next sync reads the switch again
             error = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-            return SyncReport(dp.id, device.name, ok=False, changes=changes, seconds=seconds, error=error)
+            return SyncReport(dp.id, device.name, False, changes, seconds, error, atomic=outcome.atomic)
         self._confirmed[dp.id] = live._replace(state=desired)
-        return SyncReport(dp.id, device.name, ok=True, changes=changes, seconds=seconds)
+        return SyncReport(dp.id, device.name, ok=True, changes=changes, seconds=seconds, atomic=outcome.atomic)
 
     def _desired_state(self, device: Device, owner: Ownership) -> SwitchState:
         """The store's desired flows and meters for ``device``, rendered and parsed (runs off the hub)."""
         return parse_state(render_section(self._desired(device)), owner)
-
-    def _send_batch(self, dp: Any, msgs: list[Any], timeout: float) -> list[str]:
-        """Serialize, write in chunks, then a barrier; the errors the switch sent for these xids.
-
-        ``msgs`` holds os-ken messages (meter-mods, rare deletes) and ``(command, Flow, table, ports)``
-        tuples, packed by :mod:`.wire` (10x cheaper than building os-ken objects for 10,000 flows).
-        """
-        sent: set[int] = set()
-        errors: list[str] = []
-        self._sync_errors[dp.id] = (sent, errors)
-        try:
-            buf = bytearray()
-            for msg in msgs:
-                if isinstance(msg, tuple):
-                    command, flow, table, ports = msg
-                    dp.xid = (dp.xid + 1) & dp.ofproto.MAX_XID  # what Datapath.set_xid does
-                    sent.add(dp.xid)
-                    buf += wire.flow_mod(dp.xid, flow, table, command, ports)
-                else:
-                    sent.add(dp.set_xid(msg))
-                    msg.serialize()
-                    buf += msg.buf
-                if len(buf) >= WRITE_CHUNK:
-                    if not dp.send(bytes(buf)):
-                        raise SyncFailed("switch disconnected during sync")
-                    buf.clear()
-            if buf and not dp.send(bytes(buf)):
-                raise SyncFailed("switch disconnected during sync")
-            self._request(dp, dp.ofproto_parser.OFPBarrierRequest(dp), timeout)
-            return list(errors)
-        finally:
-            self._sync_errors.pop(dp.id, None)
 
     def sync_own(self, dpid: int) -> SyncReport:
         """A sync the controller starts itself (a switch connected, the periodic resync, ``sync_all``).
@@ -423,32 +395,11 @@ class EnforcerController(app_manager.OSKenApp):
                     "dpid": dpid,
                     "device": dev.name if dev else None,
                     "address": list(dp.address) if dp.address else None,
+                    "openflow": OPENFLOW_NAMES.get(dp.ofproto.OFP_VERSION),
                     "last_sync": report.as_dict() if report else None,
                 }
             )
         return out
-
-
-def _live_from_stats(ofp: Any, owner: Ownership, names: dict[int, str], stats: list[Any], configs: list[Any]) -> Live:
-    """Enforcer's flows and meters out of a table's flow stats and the meter configs (see ``read_live``)."""
-    live = Live(SwitchState(), [], {})
-    flows: list[Flow] = []
-    for st in stats:
-        mine = owner.owns_cookie(st.cookie)
-        if not mine and not owner.in_band(st.priority):
-            continue
-        try:
-            flow = wire.flow_from_stats(ofp, st, names)
-        except FlowError:
-            if mine:
-                live.strange.append(st)
-            continue  # another owner's flow enforcer cannot parse: its match is none enforcer writes
-        if mine:
-            flows.append(flow)
-        else:
-            live.foreign[flow.key] = flow.cookie
-    meters = [wire.meter_from_config(ofp, c) for c in configs if owner.owns_meter(c.meter_id)]
-    return live._replace(state=SwitchState(tuple(flows), tuple(meters)))
 
 
 __all__ = ["EnforcerController", "SyncFailed", "SyncReport", "off_hub"]

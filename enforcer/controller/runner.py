@@ -66,7 +66,7 @@ def start(
                     LOG.exception("periodic resync failed")
 
         threads.append(hub.spawn(periodic))
-    LOG.info("OpenFlow 1.3 controller listening on %s:%d", ofp_host, ofp_port)
+    LOG.info("OpenFlow 1.3/1.4 controller listening on %s:%d", ofp_host, ofp_port)
     return app, threads
 
 

@@ -1,7 +1,10 @@
 """Where the controller's desired set comes from: the store and the inventory, read at every sync.
 
 The controller holds no desired state of its own (a restart must lose nothing), so each sync asks
-:meth:`StoreSource.desired`; the inventory is re-read only when one of its files changed.
+:meth:`StoreSource.desired`; the inventory is re-read only when one of its files changed. The
+rows come through :class:`enforcer.desired.DesiredState`: one two-column query of the ids and
+expiries the switch's role may carry, and models only for rows not read before — with 10,000
+flows installed, one more decision no longer rebuilds 10,000 models.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from ..desired import DesiredState
 from ..inventory import Device, Inventory, InventoryError, Platform, load_inventory
 from ..lease import device_lease, holder_name
+from ..model import now
 from ..render import Section, build_section
 from ..settings import Settings
 from ..store import Store
@@ -26,6 +31,7 @@ class StoreSource:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.store = Store(settings.db)
+        self.rows = DesiredState(self.store)
         self.holder = holder_name("openflow controller")
         self._inventory: tuple[tuple[Any, ...], Inventory] | None = None
 
@@ -46,7 +52,8 @@ class StoreSource:
         return [d for d in inv.devices.values() if d.platform is Platform.OPENFLOW]
 
     def desired(self, device: Device) -> Section:
-        return build_section(device, self.store.active_enforcements(), self.inventory())
+        at = now()
+        return build_section(device, self.rows.inputs(device.role, at).enforcements, self.inventory(), at)
 
     def lease(self, device: Device) -> AbstractContextManager[None]:
         """The device's push lease, held by this controller for one of its own syncs."""

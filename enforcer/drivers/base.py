@@ -81,6 +81,13 @@ class Driver(ABC):
         (no command on the device). A session that died in between is opened anew."""
         return True
 
+    def reuse_reads(self, allowed: bool) -> None:
+        """``enforcer serve``'s worker, pushing between full reads on the session of its last
+        confirmed push, allows a driver to plan on the config that push read back instead of
+        reading it again — only a driver whose device then verifies it before committing (FRR's
+        ``if-running``) takes the offer; the others read every time."""
+        return None
+
     # -- state
     @contextmanager
     def same_moment(self) -> Iterator[None]:

@@ -2,12 +2,21 @@
 
 Reading is ``show running-config`` — the live config, so a manual change shows. Pushing a file
 line by line through an interactive session is slow (25 s for 1,000 lines through netmiko), and
-piping into vtysh hangs, so the candidate travels as the stdin of one SSH exec channel opened on
-the same session, to the router's ``load-commit`` verb, together with the file that undoes it
-(:func:`~.undo.undo_candidate`: enforcer's lines only, so a revert never wipes a NOC edit). The
-router checks the file's syntax (``vtysh -C -f``), keeps the undo and applies the file with
-``vtysh -f``, undoing it if a line fails (``vtysh -f`` is not atomic). With ``revert_in`` the
-router itself applies the undo unless ``commit-confirm`` arrives in time, as Junos' ``commit
+piping into vtysh hangs, so the candidate travels once, as the stdin of one SSH exec channel
+opened on the same session, to the router's ``load-commit`` verb, together with the file that
+undoes it (:func:`~.undo.undo_candidate`: enforcer's lines only, so a revert never wipes a NOC
+edit). In that one round trip the router checks the file's syntax (``vtysh -C -f``), keeps the
+undo, applies the file with ``vtysh -f`` (undoing it if a line fails: ``vtysh -f`` is not
+atomic) and prints its running config after, which is the push's read-back. A push is two SSH
+execs: that one and ``commit-confirm`` once the read-back matched.
+
+Every exec is a login on the router, so a warm session (``enforcer serve``'s worker between full
+reads, :meth:`reuse_reads`) plans against the running config its last commit read back instead of
+reading it again; the commit then names that config's SHA-256 (``if-running``) and the router
+refuses, applying nothing, if its running config is no longer that one — a NOC edit in between —
+so the push fails before any change and the worker retries on a new session that reads it all.
+
+With ``revert_in`` the router itself applies the undo unless ``commit-confirm`` arrives in time, as Junos' ``commit
 confirmed`` does — so a push that cuts enforcer off heals without it. While such a commit is
 pending the router refuses another one (NAPALM's contract): a second pusher never cancels the
 first one's revert.
@@ -23,7 +32,10 @@ driver; see ``enforcer/drivers/frr_shell.py`` for the verbs a management wrapper
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
+import time
 from ipaddress import ip_network
 from typing import Any
 
@@ -31,15 +43,23 @@ from ..inventory import Device
 from ..render import PlatformInfo
 from .base import AuthenticationFailed, CommitRefused, DeviceUnreachable, Driver, DriverError
 from .confdiff import merge_diff
-from .frr_shell import PENDING_REFUSED, UNDO_MARK
+from .frr_shell import PENDING_REFUSED, RUNNING_MARK, STALE_REFUSED, SYNTAX_REFUSED, UNDO_MARK
 from .keys import open_key
 from .undo import undo_candidate
+
+log = logging.getLogger("enforcer.drivers.frr")
 
 #: vtysh's error lines; netmiko raises on them only when told (docs/lab-facts.md).
 VTYSH_ERROR = re.compile(r"% (Unknown|Command incomplete|Ambiguous)")
 CONNECT_TIMEOUT = 5.0
 #: Applying a candidate: 10,000 routes take seconds on the router, frr-reload of a rollback longer.
 COMMIT_TIMEOUT = 300.0
+
+
+class StaleConfig(CommitRefused):
+    """The router's running config is not the one the push was planned on (``if-running``): nothing
+    was applied; plan again from a fresh read. (A refusal, like a pending commit's: the push path
+    discards, never rolls back — a rollback would take back the previous commit.)"""
 
 
 class FrrDriver(Driver):
@@ -54,6 +74,12 @@ class FrrDriver(Driver):
         self._conn: Any = None
         self._lost = False  # the session stopped answering: close without netmiko's logout dialogue
         self._candidate: str | None = None
+        #: The running config as this session last saw it (a read, or a commit's read-back).
+        self._known: str | None = None
+        #: The running config the last commit printed: the read-back, for the one read after it.
+        self._readback: str | None = None
+        self._reuse = False
+        self._unread = False  # the config get_config gave last was the kept one, not read in this push
 
     # ------------------------------------------------------------------ session
 
@@ -98,6 +124,12 @@ class FrrDriver(Driver):
         except Exception as exc:  # paramiko's SSHException and friends
             raise DeviceUnreachable(dev.name, f"SSH session failed: {_short(exc)}") from exc
         self._lost = False
+        self._known = self._readback = None
+
+    def reuse_reads(self, allowed: bool) -> None:
+        """``allowed``: this push may plan on the config the session last saw instead of a new read;
+        the commit then makes the router verify it (``if-running``), so a stale one applies nothing."""
+        self._reuse = allowed
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -135,7 +167,12 @@ class FrrDriver(Driver):
         return self._conn
 
     def _exec(self, command: str, stdin: str | None = None, timeout: float | None = None) -> tuple[int, str]:
-        """One command on a fresh exec channel of the open session: (exit status, stdout+stderr)."""
+        """One command on a fresh exec channel of the open session: (exit status, stdout+stderr).
+
+        Each one is a login on the router: logged at debug with its time (``serve --log-level debug``
+        shows where a push's time goes)."""
+        self._readback = None  # any command may change what the router holds
+        started = time.monotonic()
         try:
             transport = self._session().remote_conn_pre.get_transport()
             chan = transport.open_session(timeout=self.conn_timeout)
@@ -158,6 +195,8 @@ class FrrDriver(Driver):
             raise self._gone(command.split()[0], f"no answer within {timeout or self.timeout:.0f}s") from exc
         except Exception as exc:  # the session died under us
             raise self._gone(command.split()[0], _short(exc)) from exc
+        log.debug("%s: exec %s: %.1f ms (status %s, %d bytes in, %d out)", self.device.name, command.split()[0],
+                  (time.monotonic() - started) * 1000, status, len(stdin or ""), sum(map(len, chunks)))
         return status, b"".join(chunks).decode(errors="replace")
 
     # ------------------------------------------------------------------ state
@@ -192,21 +231,29 @@ class FrrDriver(Driver):
         }
 
     def get_config(self) -> str:
-        return self._remembered("running", self._read_running)
+        return self._remembered("running", self._running)
+
+    def _running(self) -> str:
+        """The commit's read-back, once, for the read that follows the commit (push's verification);
+        the last seen config when this push may reuse it (:meth:`reuse_reads`); else a read."""
+        readback, self._readback = self._readback, None
+        self._unread = readback is None and self._reuse and self._known is not None
+        if readback is not None:
+            return readback
+        return self._known if self._unread else self._read_running()
 
     def _read_running(self) -> str:
         status, text = self._exec("show running-config")
         if status != 0 or VTYSH_ERROR.search(text):
             raise DriverError(self.device.name, f"show running-config failed: {text.strip()[:200]}")
+        self._known = text
         return text
 
     # ------------------------------------------------------------------ candidate / commit
 
     def load_merge_candidate(self, config: str) -> None:
-        """Keep the candidate after the router has checked its syntax (``vtysh -C``)."""
-        status, text = self._exec("load-check", stdin=config)
-        if status != 0:
-            raise DriverError(self.device.name, f"candidate refused by syntax check: {text.strip()[:300]}")
+        """Keep the candidate; it travels once, with the commit, and the router checks its syntax
+        (``vtysh -C``) before it applies a line of it (a refusal changes nothing)."""
         self._candidate = config
 
     def compare_config(self) -> str:
@@ -219,19 +266,31 @@ class FrrDriver(Driver):
         """Send the candidate with its undo, computed against the running config read just now."""
         if self._candidate is None:
             raise DriverError(self.device.name, "nothing to commit (load a candidate first)")
-        undo = undo_candidate(self.get_config(), self._candidate, self.info.comment)
+        planned_on = self.get_config()
+        undo = undo_candidate(planned_on, self._candidate, self.info.comment)
         verb = "load-commit" if revert_in is None else f"load-commit confirmed {int(revert_in)}"
+        if self._unread:  # not read in this push: the router verifies it is still what it runs
+            verb += f" if-running {hashlib.sha256(planned_on.encode()).hexdigest()}"
         stdin = f"{self._candidate.rstrip()}\n{UNDO_MARK}\n{undo}"
-        status, text = self._exec(verb, stdin=stdin, timeout=self.commit_timeout)
+        self._known = None  # whatever happens next, the router's config is read again or read back
+        status, text = self._exec(f"{verb} show-running", stdin=stdin, timeout=self.commit_timeout)
         if status == PENDING_REFUSED:
             raise CommitRefused(self.device.name, text.strip().lstrip("% ")[:300])
+        if status == STALE_REFUSED:
+            raise StaleConfig(self.device.name, text.strip().lstrip("% ")[:300])
         if status < 0:
             # The channel closed without an exit status: the login shell died. Its applier runs on
             # (detached, holding the router's lock); wait for it, so a read-back sees its result.
             self._exec("commit-pending", timeout=self.commit_timeout)
             raise DriverError(self.device.name, "commit interrupted: the router's shell went away mid-apply")
+        if status == SYNTAX_REFUSED:
+            raise CommitRefused(self.device.name, f"candidate refused by syntax check, nothing applied: "
+                                                  f"{text.strip()[:300]}")
         if status != 0:
             raise DriverError(self.device.name, f"commit failed on the router, which undid it: {text.strip()[:300]}")
+        _, mark, running = text.partition(RUNNING_MARK + "\n")
+        if mark:
+            self._readback = self._known = running
         self._candidate = None
 
     def run_after_commit(self, commands: list[str]) -> None:
@@ -290,6 +349,7 @@ class FrrDriver(Driver):
         self._candidate = None
 
     def rollback(self) -> None:
+        self._known = None
         status, text = self._exec("commit-rollback", timeout=self.commit_timeout)
         if status != 0:
             raise DriverError(self.device.name, f"rollback failed: {text.strip()[:300]}")

@@ -17,11 +17,17 @@ what Junos, IOS-XR or Cumulus NVUE offer and FRR lacks, so a driver can push a w
 once and commit safely:
 
 ``load-check``                   stdin is a config file; ``vtysh -C -f`` checks its syntax
-``load-commit [confirmed N]``    stdin is the candidate, then a line ``!! enforcer undo`` and the
+``load-commit [confirmed N] [if-running SHA256] [show-running]``
+                                 stdin is the candidate, then a line ``!! enforcer undo`` and the
                                  file that undoes it; check, keep the undo, apply with ``vtysh -f``;
                                  with ``confirmed N`` a detached timer applies the undo after N
-                                 seconds unless ``commit-confirm`` arrives. Refused (exit 3) while
-                                 another commit-confirm is pending: NAPALM's contract.
+                                 seconds unless ``commit-confirm`` arrives. Refused when the syntax
+                                 check fails (exit 5) and (exit 3) while
+                                 another commit-confirm is pending: NAPALM's contract. With
+                                 ``if-running`` refused (exit 4, nothing applied) unless the running
+                                 config still hashes to SHA256 (the one the undo was computed from);
+                                 with ``show-running`` the running config after the apply follows a
+                                 line ``!! enforcer running`` (the read-back, in the same round trip)
 ``commit-confirm``               cancel the pending revert
 ``commit-rollback``              apply the undo of the last commit
 ``commit-pending``               print the pending revert as JSON (nothing when none), once any
@@ -31,13 +37,19 @@ Why an undo file and not a checkpoint of the running config: a revert must put b
 own lines only. Restoring a whole-config checkpoint would also wipe whatever the NOC typed during
 the confirm window. The driver computes the undo (it knows the merge semantics); the router keeps it.
 
-Why a detached applier: the checkpoint–apply–restore sequence runs in its own session, holding the
-lock, so a client or login shell that dies mid-apply (a dropped SSH session, a killed shell) never
-leaves half a file: the applier finishes, or restores on failure, on its own. If the applier itself
-dies (power loss, ``kill -9`` of it), its ``inflight`` mark makes the next verb apply the undo first.
+Why a detached applier: the checkpoint–apply–restore sequence runs in its own session (a forked
+child, :meth:`Router._detached`), holding the lock, so a client or login shell that dies mid-apply
+(a dropped SSH session, a killed shell) never leaves half a file: the applier finishes, or restores
+on failure, on its own. If the applier itself dies (power loss, ``kill -9`` of it), its
+``inflight`` mark makes the next verb apply the undo first.
 
-Only the standard library, and run as a script (never through the ``enforcer`` package): it starts
-on every SSH exec, so it must start fast.
+Why one verb checks, applies and reads back: every SSH exec costs the router a login (sshd's fork,
+this script's start, vtysh's), and a push used to make six of them. A push now makes two — this one
+and ``commit-confirm`` — and the driver's read of the config before it may be the read-back of its
+previous push, which ``if-running`` verifies here, under the lock, before anything is applied.
+
+Only the standard library, and run as a script (never through the ``enforcer`` package), ideally as
+``python3 -I -S`` (no site-packages to scan): it starts on every SSH exec, so it must start fast.
 """
 
 from __future__ import annotations
@@ -62,6 +74,12 @@ VERBS = ("load-check", "load-commit", "commit-confirm", "commit-rollback", "comm
 UNDO_MARK = "!! enforcer undo"
 #: Exit status of a commit refused because another commit-confirm is pending.
 PENDING_REFUSED = 3
+#: Exit status of a commit refused because the running config is not the one its undo was computed from.
+STALE_REFUSED = 4
+#: Precedes the running config read back after a ``load-commit ... show-running``.
+RUNNING_MARK = "!! enforcer running"
+#: Exit status of a commit whose candidate failed the syntax check (nothing applied).
+SYNTAX_REFUSED = 5
 
 SYSTEM_STATE = Path("/var/lib/enforcer-frr-shell")
 
@@ -87,13 +105,19 @@ class Router:
         return ["vtysh", "--vty_socket", str(self.rundir), "--config_dir", str(self.etc)]
 
     def self_argv(self) -> list[str]:
-        """How to run this shell again (the applier and the revert timer): this file as a script,
-        so neither imports anything beyond the standard library."""
-        argv = [sys.executable, str(Path(__file__).resolve()), "--name", self.name]
+        """How to run this shell again (the revert timer, which outlives the applier): this file as a
+        script, so it imports nothing beyond the standard library."""
+        argv = [sys.executable, "-I", "-S", str(Path(__file__).resolve()), "--name", self.name]
         return argv + (["--dir", str(self.root)] if self.root else [])
 
     def vtysh(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*self.vtysh_argv(), *args], capture_output=True, text=True, timeout=600)
+
+    def running(self) -> str:
+        """``show running-config`` as a plain ``ssh router 'show running-config'`` prints it, byte
+        for byte (:func:`run_command`): the driver's ``if-running`` hash is of that text."""
+        proc = self.vtysh("-c", "show running-config")
+        return proc.stdout + proc.stderr
 
     def note(self, text: str) -> None:
         with self.log.open("a") as fh:
@@ -113,12 +137,20 @@ class Router:
     # ---------------------------------------------------------------- verbs
 
     def check(self, path: Path) -> int:
-        proc = self.vtysh("-C", "-f", str(path))
+        return self.checked(self.start_check(path))
+
+    def start_check(self, path: Path) -> subprocess.Popen[str]:
+        """``vtysh -C -f`` (no daemons asked): started, so the applier reads the running config meanwhile."""
+        argv = [*self.vtysh_argv(), "-C", "-f", str(path)]
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def checked(self, proc: subprocess.Popen[str]) -> int:
+        out, _ = proc.communicate(timeout=600)
         if proc.returncode != 0:
-            sys.stdout.write(proc.stdout + proc.stderr)
+            sys.stdout.write(out)
         return 0 if proc.returncode == 0 else 2
 
-    def commit(self, text: str, confirmed: int | None) -> int:
+    def commit(self, text: str, confirmed: int | None, expect: str = "", show: bool = False) -> int:
         """Stage the candidate and its undo, run the applier detached, relay what it said."""
         candidate, mark, undo = text.partition(UNDO_MARK + "\n")
         if not mark:
@@ -128,14 +160,29 @@ class Router:
         stage = Path(tempfile.mkdtemp(dir=self.commits, prefix="stage-"))
         (stage / "candidate.conf").write_text(candidate)
         (stage / "undo.conf").write_text(undo)
-        applier = subprocess.Popen(
-            [*self.self_argv(), "apply", str(stage), str(confirmed or 0)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-        status = applier.wait()
+        (stage / "options.json").write_text(json.dumps({"expect": expect, "show": show}))
+        status = self._detached(lambda: self.apply(stage, confirmed or 0))
         sys.stdout.write(_read(stage / "out.txt"))
         shutil.rmtree(stage, ignore_errors=True)
         return status
+
+    def _detached(self, work) -> int:
+        """``work()`` in a forked child in its own session, holding none of the SSH channel's file
+        descriptors: killing this login shell (or its process group) leaves it running. Forked, not
+        a new interpreter: an SSH exec waits for it, and a Python start is a tenth of a second."""
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:  # the applier
+            status = 1
+            try:
+                os.setsid()
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
+                status = work()
+            finally:
+                os._exit(status)
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
     def apply(self, stage: Path, confirmed: int) -> int:
         """The applier: check, keep the undo, apply, undo on failure, start the timer — under the lock."""
@@ -146,9 +193,17 @@ class Router:
                 left = max(0, int(pending.get("deadline", 0) - time.time()))
                 print(f"% commit refused: a commit-confirm is pending (reverts in {left}s); confirm or roll it back")
                 return PENDING_REFUSED
+            options = _options(stage)
             candidate = stage / "candidate.conf"
-            if not self._checked(candidate.read_text()) and self.check(candidate) != 0:
-                return 2
+            check = None if self._checked(candidate.read_text()) else self.start_check(candidate)
+            if options["expect"] and hashlib.sha256(self.running().encode()).hexdigest() != options["expect"]:
+                if check is not None:
+                    check.kill()
+                    check.wait()
+                print("% commit refused: the running config changed since it was read; nothing applied")
+                return STALE_REFUSED
+            if check is not None and self.checked(check) != 0:
+                return SYNTAX_REFUSED
             _replace(self.undo, (stage / "undo.conf").read_text())
             self.inflight.write_text(str(os.getpid()))
             proc = self.vtysh("-f", str(candidate))
@@ -165,6 +220,9 @@ class Router:
                 self._start_timer(confirmed)
             else:
                 self.note("commit")
+            if options["show"]:
+                print(RUNNING_MARK)
+                sys.stdout.write(self.running())
         return 0
 
     def confirm(self) -> int:
@@ -272,6 +330,15 @@ def _is_timer(pid: int, commits: Path) -> bool:
     return "revert-after" in cmdline and (str(commits.parent) in cmdline or str(commits) == str(SYSTEM_STATE))
 
 
+def _options(stage: Path) -> dict:
+    """What the login shell asked of this apply (a stage from before the options file: nothing)."""
+    try:
+        given = json.loads((stage / "options.json").read_text())
+    except (OSError, ValueError):
+        given = {}
+    return {"expect": str(given.get("expect") or ""), "show": bool(given.get("show"))}
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text()
@@ -319,13 +386,11 @@ def run_command(router: Router, command: str) -> int:
             router.remember_checked(text)
         return status
     if verb == "load-commit":
-        confirmed = None
-        if len(words) == 3 and words[1] == "confirmed" and words[2].isdigit():
-            confirmed = int(words[2])
-        elif len(words) != 1:
-            print("% usage: load-commit [confirmed SECONDS]")
+        options = _commit_options(words[1:])
+        if options is None:
+            print("% usage: load-commit [confirmed SECONDS] [if-running SHA256] [show-running]")
             return 1
-        return router.commit(sys.stdin.read(), confirmed)
+        return router.commit(sys.stdin.read(), **options)
     if verb == "commit-confirm":
         return router.confirm()
     if verb == "commit-rollback":
@@ -333,9 +398,24 @@ def run_command(router: Router, command: str) -> int:
     if verb == "commit-pending":
         return router.show_pending()
     proc = router.vtysh("-c", command)
-    sys.stdout.write(proc.stdout)
-    sys.stderr.write(proc.stderr)
+    sys.stdout.write(proc.stdout + proc.stderr)  # in one order: what the driver reads is what it hashes
     return proc.returncode
+
+
+def _commit_options(words: list[str]) -> dict | None:
+    """``[confirmed SECONDS] [if-running SHA256] [show-running]``, in that order; None: not that."""
+    options: dict = {"confirmed": None, "expect": "", "show": False}
+    if words[:1] == ["confirmed"]:
+        if len(words) < 2 or not words[1].isdigit():
+            return None
+        options["confirmed"], words = int(words[1]), words[2:]
+    if words[:1] == ["if-running"]:
+        if len(words) < 2 or len(words[1]) != 64 or any(c not in "0123456789abcdef" for c in words[1]):
+            return None
+        options["expect"], words = words[1], words[2:]
+    if words[:1] == ["show-running"]:
+        options["show"], words = True, words[1:]
+    return None if words else options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -347,8 +427,6 @@ def main(argv: list[str] | None = None) -> int:
     router = Router(args.dir, args.name)
     if args.internal[:1] == ["revert-after"]:
         return router.revert_after(int(args.internal[1]), args.internal[2])
-    if args.internal[:1] == ["apply"]:
-        return router.apply(Path(args.internal[1]), int(args.internal[2]))
 
     command = os.environ.get("SSH_ORIGINAL_COMMAND", "").strip()
     if not command:

@@ -63,7 +63,7 @@ class OpenFlowDriver(Driver):
         return {
             "hostname": self.device.name,
             "vendor": "openflow",
-            "os_version": "OpenFlow 1.3",
+            "os_version": f"OpenFlow {sw['openflow']}" if sw and sw.get("openflow") else "OpenFlow",
             "datapath_id": f"{self.dpid:016x}",
             "connected": sw is not None,
             "last_sync": sw["last_sync"] if sw else None,

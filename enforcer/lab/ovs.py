@@ -292,7 +292,7 @@ def up(
             "bridge",
             BRIDGE,
             "datapath_type=netdev",
-            "protocols=OpenFlow13",
+            "protocols=OpenFlow13,OpenFlow14",
             "fail_mode=secure",
             f"other_config:datapath-id={dpid:016x}",
             *ports,

@@ -9,7 +9,8 @@ from enforcer.lab import probes
 from enforcer.lab.proc import pid_alive
 from enforcer.lab.testing import Lab, candidate_for, enforcement, push
 from enforcer.lab.topology import HIJACK_PREFIX
-from enforcer.model import ActionKind, Violation
+from enforcer.model import ActionKind, Violation, now
+from enforcer.push import push_plan
 
 pytestmark = pytest.mark.lab
 
@@ -62,13 +63,38 @@ def test_compare_shows_the_change_against_the_live_router_and_nothing_once_appli
 
 
 def test_candidate_with_a_bad_line_is_refused_before_the_router_changes(lab: Lab, edge_frr):
+    # The candidate travels once, with the commit: the router checks it before applying a line.
     before = edge_frr.get_config()
-    with pytest.raises(DriverError, match="syntax") as err:
-        edge_frr.load_merge_candidate("ip route 203.0.113.10/32 Null0 tag 667\nip route bogus\n")
-    assert err.value.device == edge_frr.device.name
-    with pytest.raises(DriverError, match="nothing to commit"):
+    edge_frr.load_merge_candidate("ip route 203.0.113.10/32 Null0 tag 667\nip route bogus\n")
+    with pytest.raises(CommitRefused, match="syntax check, nothing applied") as err:
         edge_frr.commit_config()
+    assert err.value.device == edge_frr.device.name
     assert edge_frr.get_config() == before
+    assert probes.kernel_route(lab.edge, "203.0.113.10/32", expect=False, within=1) is None
+
+
+def test_a_warm_push_is_two_execs_and_is_refused_when_the_noc_changed_the_router_since(lab: Lab, edge_frr):
+    first, second, third = "203.0.113.21/32", "203.0.113.22/32", "203.0.113.23/32"
+    execs: list[str] = []
+    real_exec = edge_frr._exec
+    edge_frr._exec = lambda command, *a, **kw: execs.append(command.split()[0]) or real_exec(command, *a, **kw)
+    push_plan(edge_frr, plan_for(edge_frr, [first], lab.inventory))  # reads the router: a cold push
+    edge_frr.reuse_reads(True)
+
+    execs.clear()
+    result = push_plan(edge_frr, plan_for(edge_frr, [first, second], lab.inventory))
+    assert result.ok and result.changed, result.error
+    assert execs == ["load-commit", "commit-confirm"]  # planned on the last read-back, verified by the router
+    assert probes.kernel_route(lab.edge, second, type="blackhole")
+
+    probes.vtysh(lab.edge, "configure terminal", "ip route 192.0.2.78/32 Null0")  # the NOC, meanwhile
+    result = push_plan(edge_frr, plan_for(edge_frr, [first, second, third], lab.inventory))
+    assert not result.ok and "running config changed" in result.error and not result.rolled_back
+    assert probes.kernel_route(lab.edge, third, expect=False, within=1) is None
+    edge_frr.reuse_reads(False)  # what serve's retry does: a fresh read, then the push goes through
+    assert push_plan(edge_frr, plan_for(edge_frr, [first, second, third], lab.inventory)).ok
+    running = probes.vtysh(lab.edge, "show running-config")
+    assert "ip route 192.0.2.78/32 Null0\n" in running and f"ip route {third} Null0 tag 667" in running
 
 
 def test_commit_with_revert_in_reverts_by_itself_when_not_confirmed(lab: Lab, edge_frr):
@@ -103,6 +129,14 @@ def test_a_second_commit_is_refused_while_a_commit_confirm_is_pending(lab: Lab, 
     assert err.value.device == edge_frr.device.name
     assert pid_alive(timer) and _pending_timer_pid(lab) == timer
     assert edge_frr.get_managed_section() == desired
+
+
+def plan_for(driver, targets: list[str], inventory):
+    """The plan of null routes for ``targets`` against what the driver reads (or may reuse)."""
+    from enforcer.push import plan_device
+
+    enforcements = [enforcement(ActionKind.NULL_ROUTE, t) for t in targets]
+    return plan_device(driver.device, enforcements, inventory, driver, now(), ask_pending=False)
 
 
 def _pending_timer_pid(lab: Lab) -> int:

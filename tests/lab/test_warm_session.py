@@ -1,6 +1,7 @@
 """Issue 12.3 on the lab: ``enforcer serve`` keeps its SSH session to the FRR router open between
 pushes, and when that session dies under it (the router's sshd child killed by PID, as a router
-reboot or a reset would end it) it logs in again and enforces the next decision.
+reboot or a reset would end it) it logs in again and enforces the next decision. A warm push plans on the router's last read-back;
+when the NOC changed the router since, the router refuses it and serve reads the router again.
 
 The sessions are counted where the router sees them: the children of the router's sshd, one per
 open connection (nothing else logs in to the lab's edge during the test).
@@ -39,7 +40,7 @@ def test_serve_keeps_its_router_session_and_logs_in_again_after_it_is_killed(lab
     store.engine.dispose()
     env = {**os.environ, "ENFORCER_INVENTORY": str(lab.inventory_path), "ENFORCER_DB": lab_db,
            "ENFORCER_OUTPUT": str(tmp_path / "out")}
-    hosts = ["203.0.113.201", "203.0.113.202", "203.0.113.203"]
+    hosts = ["203.0.113.201", "203.0.113.202", "203.0.113.203", "203.0.113.204"]
     with serve_process(serve_options=["--interval", "3600"], env=env, log=tmp_path / "serve.log") as url, \
             httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
 
@@ -59,3 +60,11 @@ def test_serve_keeps_its_router_session_and_logs_in_again_after_it_is_killed(lab
         block(hosts[2])
         [second] = _sessions(lab)
         assert second != first  # a new login, and the decision after the kill is on the router
+
+        # A NOC edit between two pushes: the warm push planned on the last read-back is refused by
+        # the router (nothing applied), and the retry on a new login reads the edit and keeps it.
+        probes.vtysh(lab.edge, "configure terminal", "ip route 192.0.2.79/32 Null0")
+        block(hosts[3])
+        running = probes.vtysh(lab.edge, "show running-config")
+        assert "ip route 192.0.2.79/32 Null0\n" in running and all(f"{h}/32 Null0 tag" in running for h in hosts)
+        assert "running config changed since it was read" in (tmp_path / "serve.log").read_text()

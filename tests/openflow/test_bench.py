@@ -39,13 +39,36 @@ def test_openflow_install_benchmark_runs_both_sides_at_a_tiny_size(tmp_path: Pat
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "ratio enforcer / ofctl_rest" in proc.stdout
     assert "enforcer end to end (storing + store read" in proc.stdout and "ovs-ofctl add-flows of the same" in proc.stdout
+    assert "ovs-ofctl --bundle add-flows (one atomic bundle)" in proc.stdout
 
     data = json.loads(figures.read_text())
     enforcer, rest = data["enforcer"], data["ofctl_rest"]
     assert data["flows"] == 50
     assert enforcer["bulk_report"]["ok"] and enforcer["bulk_report"]["changes"]["flows_added"] == 50
+    assert enforcer["bulk_report"]["atomic"] is True, "the bulk install did not go in one bundle"
     assert len(enforcer["single_sync_s"]) == len(rest["single_s"]) == 2
     assert all(t > 0 for t in (enforcer["bulk_install_s"], enforcer["ofctl_add_flows_s"], rest["sequential_s"],
-                               rest["concurrent_s"]))  # fmt: skip
+                               rest["concurrent_s"], enforcer["ofctl_bundle_add_flows_s"]))  # fmt: skip
     assert not {ns for ns in _netns() if ns.startswith(f"{prefix}-")}, "the benchmark left its lab behind"
     assert not list(Path(tempfile.gettempdir()).glob(f"enforcer-bench-{prefix}-*")), "its lab directory too"
+
+
+def test_openflow_scale_benchmark_runs_every_step_at_a_tiny_size(tmp_path: Path):
+    """``bench/openflow_scale.py`` (100,000 flows: sync, plan, apply, resync, switch connected
+    throughout) at 20 decisions: every step ran and succeeded, and its lab is gone afterwards."""
+    if os.geteuid() != 0:
+        pytest.fail("the benchmark builds a lab: run as root")
+    prefix = f"oss{os.getpid() % 100000}"
+    figures = tmp_path / "scale.json"
+    proc = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "python"), str(REPO / "bench" / "openflow_scale.py"), "--decisions", "20",
+         "--prefix", prefix, "--json", str(figures)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    data = json.loads(figures.read_text())
+    assert data["bulk sync"]["flows"] == 40 and "'flows_added': 40" in data["bulk sync"]["outcome"]
+    assert data["apply one more"]["flows"] == 42 and "ok=True" in data["apply one more"]["outcome"]
+    assert all(data[step]["connected"] and not data[step]["switch_log"]
+               for step in ("bulk sync", "plan one more", "apply one more", "full resync, no change"))  # fmt: skip
+    assert not {ns for ns in _netns() if ns.startswith(f"{prefix}-")}, "the benchmark left its lab behind"

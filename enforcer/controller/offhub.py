@@ -1,0 +1,67 @@
+"""CPU-bound steps of a sync, run where they cannot stop os-ken's hub: a native thread, without the
+cyclic garbage collector.
+
+The hub is one OS thread: on it, a sync with 50,000 flows desired computed for minutes without
+yielding, nothing answered Open vSwitch's inactivity probe, and the switch disconnected itself
+("no response to inactivity probe after 5 seconds") in the middle of every apply and plan. In a
+native thread (eventlet's ``tpool``) the GIL still lets the hub run every few milliseconds — but
+not during a collection of the cyclic garbage collector, which holds the GIL for as long as it
+walks every tracked object. With 100,000 flows desired and installed (flows, matches, addresses,
+models, caches: millions of objects), each full collection stopped every thread for 2–5.5 s on the
+loaded machine, a few of them per sync, and the switch still disconnected during apply
+(``bench/openflow_scale.py``; measured by a green thread ticking every 10 ms beside the work:
+the longest gap was 5.6 s with the collector on, 0.27 s with it paused).
+
+So while any such step runs the collector is paused; when the last one ends, one collection of
+the young generations (only the objects made since: the step's cyclic garbage is all there, since
+nothing was promoted while paused) frees what the step left, and :func:`gc.freeze` moves every
+survivor out of the collector's sight, so later collections walk only what is new. What is frozen
+is the controller's long-lived state (the confirmed switch state, parsed-line caches, models):
+acyclic values that reference counting frees when they are dropped.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from eventlet import tpool
+
+_lock = threading.Lock()
+_running = 0
+
+
+def off_hub(work: Callable[..., Any], *args: Any) -> Any:
+    """``work(*args)`` in a native thread, the collector paused, while the calling green thread waits."""
+    return tpool.execute(_in_pause, work, *args)
+
+
+def _in_pause(work: Callable[..., Any], *args: Any) -> Any:
+    with collector_paused():
+        return work(*args)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic collection while the block runs (in any thread: the collector is per process);
+    nested and concurrent blocks share one pause, and the last one out collects and freezes.
+
+    Also for work on the hub that makes many objects: os-ken parsing a full read of 100,000
+    flow stats (a million objects) would otherwise trigger full collections that walk the
+    growing list of replies again and again."""
+    global _running
+    with _lock:
+        _running += 1
+        gc.disable()
+    try:
+        yield
+    finally:
+        with _lock:
+            _running -= 1
+            if _running == 0:
+                gc.collect(1)
+                gc.freeze()
+                gc.enable()
