@@ -106,8 +106,10 @@ def _print_plans(plans: list[Any]) -> None:
     from rich.syntax import Syntax  # Pygments: paid by the commands that print a diff, not by every one
 
     for p in plans:
-        if p.diff:
+        if p.diff and out.is_terminal:
             out.print(Syntax(plain(p.diff, one_line=False), "diff", theme="ansi_dark", background_color="default"))
+        elif p.diff:  # a file or a pipe: the diff as it is (Rich's highlighting was 14 % of a big plan)
+            out.file.write(plain(p.diff, one_line=False))
     _print_slots(plans)
     table = Table("device", "platform", "transport", "changes", "note")
     for p in plans:

@@ -441,7 +441,7 @@ def load_inventory(path: str | os.PathLike[str]) -> Inventory:
 def _anti_spoof_problems(where: Path, devices: dict[str, Device]) -> list[str]:
     """A device set to a method its platform lacks (uRPF on FRR, which has no data plane): one
     line each, at load, rather than an anti-spoof block that silently filters nothing."""
-    from .render import platform_info  # render imports this module: look the facts up when called
+    from .platforms import platform_info  # platforms imports this module: look the facts up when called
 
     out = []
     for name, dev in devices.items():
@@ -484,9 +484,15 @@ class PrefixSet:
 
     def overlaps(self, target: IPv4Network | IPv6Network) -> bool:
         """True when ``target`` overlaps any of the prefixes (either contains the other)."""
-        starts, ends = self._starts[target.version], self._ends[target.version]
-        i = bisect_right(starts, int(target.broadcast_address)) - 1
-        return i >= 0 and ends[i] >= int(target.network_address)
+        starts = self._starts[target.version]
+        if not starts:  # nothing protected in this family: the usual case, asked 100,000s of times
+            return False
+        first = int(target.network_address)
+        # The last address from the prefix length: ``broadcast_address`` is a cached_property,
+        # whose lookup was most of this method's time over 100,000 targets.
+        last = first | ((1 << (target.max_prefixlen - target.prefixlen)) - 1)
+        i = bisect_right(starts, last) - 1
+        return i >= 0 and self._ends[target.version][i] >= first
 
 
 __all__ = [

@@ -13,7 +13,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -198,6 +198,24 @@ def _utc(value: datetime) -> datetime:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def trusted(cls: type[_Model], values: dict[str, Any]) -> _Model:
+    """A ``cls`` from values already validated, every field given in ``cls``'s field order: what
+    ``model_construct`` builds, without its per-field alias and default lookups, which made it
+    slower than validating. For the store's rows (validated on the way in) and the entries a
+    section builds from validated enforcements: 100,000 of each in a big plan. Only for models
+    with no extra fields, private attributes or post-init (tests/test_model.py holds it equal to
+    ``model_construct``)."""
+    model = cls.__new__(cls)
+    object.__setattr__(model, "__dict__", values)
+    object.__setattr__(model, "__pydantic_fields_set__", set(values))
+    object.__setattr__(model, "__pydantic_extra__", None)
+    object.__setattr__(model, "__pydantic_private__", None)
+    return model
 
 
 def _no_zone(value: Any) -> Any:

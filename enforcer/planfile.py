@@ -33,6 +33,7 @@ from .lease import device_lease, holder_name
 from .model import EnforcerError, InvalidInput, now
 from .plan import DevicePlan
 from .push import DEFAULT_REVERT_IN, PushResult, failure_reason, push_plan, settle_pending
+from .render import RoleIndex
 
 FORMAT = "enforcer-plan/1"
 
@@ -127,13 +128,13 @@ def check_devices(ctx: service.Context, saved: SavedPlan) -> None:
     """
     plans = [p for p in saved.to_push if not p.error]
     at = now()
-    enforcements = ctx.store.active_enforcements(at)
+    carried = RoleIndex(ctx.store.active_enforcements(at))
 
     def read(dev) -> tuple[str, DevicePlan] | None:
         try:
             with ctx.driver(dev) as drv:
                 # service.plan's own per-device step, so "what it would send now" means the same thing.
-                return digest(drv.get_managed_section()), service._plan_with(ctx, dev, enforcements, drv, at)
+                return digest(drv.get_managed_section()), service._plan_with(ctx, dev, carried.carried_by(dev), drv, at)
         except EnforcerError:
             return None  # unreachable now: the push reports it for that device
 

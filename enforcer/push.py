@@ -21,7 +21,7 @@ from .inventory import Device, Inventory
 from .model import Enforcement, EnforcerError
 from .plan import DevicePlan, failed_plan, make_plan
 from .refresh import after_commit
-from .render import RenderError, render_push, render_section
+from .render import RenderError, finish_section, render_push, render_section
 from .withhold import Rendered, render_for
 
 DEFAULT_REVERT_IN = 60
@@ -101,8 +101,11 @@ def _desired(
     composition = compose(rendered.section, config) if config else Composition(section=rendered.section)
     if composition.refused:
         return rendered, live, composition, "", config
-    return (rendered, live, composition, render_section(composition.section, live=live, ranges=composition.ranges),
-            config)
+    if composition.section is rendered.section and rendered.printed:  # the same section: print it once
+        desired = finish_section(rendered.section, rendered.printed, live=live, ranges=composition.ranges)
+    else:
+        desired = render_section(composition.section, live=live, ranges=composition.ranges)
+    return rendered, live, composition, desired, config
 
 
 def settle_pending(driver: Driver, desired: str) -> str | None:

@@ -1,9 +1,10 @@
-"""Desired set → each device's enforcer-managed section, rendered whole from Jinja2 templates.
+"""Typed sections → device text, through the Jinja2 templates in ``templates/<platform>/``.
 
-``build_section`` picks the enforcements a device carries (by role, by the customer's attachment,
-by what its platform supports) and turns them into typed entries; ``render_section`` feeds those to
-``templates/<platform>/section.j2``. Templates never decide *whether* to block: they only spell
-the entries in the platform's syntax. Removal is therefore a re-render without the entry.
+:func:`render_section` prints a :class:`~enforcer.section.Section` (built by
+:func:`enforcer.build.build_section`) with ``templates/<platform>/section.j2``; :func:`render_push`
+turns a desired section and the live one into the exact merge candidate. Templates never decide
+*whether* to block: they only spell the entries in the platform's syntax. Removal is therefore a
+re-render without the entry.
 
 Defence in depth against injection: every ``{{ expression }}`` passes through :func:`_finalize`,
 which refuses a string holding anything but ``[A-Za-z0-9 ._:/@+=-]``. Typed values (networks,
@@ -14,31 +15,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime
 from functools import cache
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jinja2
-import yaml
-from pydantic import BaseModel, ConfigDict
 
 from . import nftables, setconf
-from .conftree import Differ, SlotFacts, TreeFacts, canonical
-from .inventory import AntiSpoofMethod, Device, Inventory, Platform, PrefixSet
-from .limits import Limit
-from .model import (
-    BLACKHOLE,
-    ActionKind,
-    Address,
-    Community,
-    Enforcement,
-    EnforcerError,
-    Prefix,
-    now,
-)
-from .resources import TEMPLATES
+from .build import RoleIndex, allocate_meters, build_section
+from .conftree import Differ, canonical
+from .inventory import Device, Platform
+from .model import ActionKind, Community, Prefix
+from .platforms import TEMPLATES_DIR, PlatformInfo, RenderError, platform_info
 from .section import (
     TRAFFIC_ACTIONS,
     AclRule,
@@ -56,28 +45,27 @@ from .section import (
 )
 from .seqnum import SeqRange, number
 
-#: The section entries are defined in enforcer/section.py; render keeps exporting them (callers
-#: import Section and friends from here).
+#: The section entries are defined in enforcer/section.py, the selection in enforcer/build.py and
+#: the platform facts in enforcer/platforms.py; render keeps exporting them (callers import
+#: Section, build_section and platform_info from here).
 __all__ = [
     "TRAFFIC_ACTIONS", "AclRule", "AntiSpoof", "ComposedDeny", "ComposedRtbh", "InterfaceAcl", "MeteredRate",
     "NullRoute", "PrefixFilter", "RateLimit", "RtbhGuard", "RtbhRoute", "Section", "PlatformInfo", "RenderError",
-    "Rendered",
-    "allocate_meters", "build_section", "environment", "platform_info", "render_push", "render_section",
+    "Rendered", "RoleIndex",
+    "allocate_meters", "build_section", "environment", "finish_section", "platform_info", "print_section",
+    "render_push", "render_section",
     "TEMPLATES_DIR",
 ]
 
-TEMPLATES_DIR = TEMPLATES
 _SAFE_TEXT = re.compile(r"[A-Za-z0-9 ._:/@+=-]*")
 #: What a template may print: validated text and typed values. A list or dict (an inventory value of
 #: the wrong shape) would print its repr, brackets, quotes and commas included. ``Undefined`` is
 #: the empty ``{{ x if c }}`` without an else (StrictUndefined still raises on a missing name).
 _PRINTABLE = (str, int, IPv4Network, IPv6Network, IPv4Address, IPv6Address, Community, jinja2.Undefined)
+#: Printed as they are, unchecked: their text is digits, dots and a slash.
+_PLAIN = frozenset({int, IPv4Network, IPv4Address})
 #: Every character ``str.splitlines`` breaks a line on.
 _LINE_BREAK = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
-
-
-class RenderError(EnforcerError):
-    """A template failed, or tried to print a value that is not a validated type."""
 
 
 class Rendered(str):
@@ -85,247 +73,24 @@ class Rendered(str):
     section): ``push.j2`` may print it verbatim, which :func:`_finalize` allows for nothing else."""
 
 
-# ------------------------------------------------------------------ platform facts
-
-
-class PlatformInfo(BaseModel):
-    """``templates/<platform>/platform.yaml``: what the platform supports and how its config is spelled."""
-
-    model_config = ConfigDict(frozen=True)
-    name: str
-    actions: tuple[ActionKind, ...]
-    comment: str = "!"
-    managed: tuple[str, ...] = ()
-    description: str = ""
-    #: Junos: the per-interface filter also carries the rate-limit terms (so they decide it too)
-    acl_carries_rate_limits: bool = False
-    #: OpenFlow: rate limits are switch meters, numbered in the device's band (allocate_meters)
-    meters: bool = False
-    tree: TreeFacts | None = None
-    slots: SlotFacts | None = None
-    limits: tuple[Limit, ...] = ()  # what the device refuses past a length (enforcer.limits)
-    #: how the platform can do anti-spoof (``Device.anti_spoof``); uRPF where the device has it
-    anti_spoof_methods: tuple[AntiSpoofMethod, ...] = (AntiSpoofMethod.ACL,)
-    #: appended to the refusal of a method the platform lacks (where to do it instead)
-    anti_spoof_hint: str = ""
-
-
-@cache
-def platform_info(platform: Platform, templates_dir: Path = TEMPLATES_DIR) -> PlatformInfo:
-    path = templates_dir / platform.value / "platform.yaml"
-    if not path.exists():
-        raise RenderError(f"{path}: missing (every platform folder declares its actions)")
-    data = yaml.safe_load(path.read_text()) or {}
-    return PlatformInfo.model_validate({"name": platform.value, **data})
-
-
-@cache
-def _differ(platform: Platform, templates_dir: Path = TEMPLATES_DIR) -> Differ:
-    info = platform_info(platform, templates_dir)
-    assert info.tree is not None
-    return Differ(info.tree, info.managed)
-
-
-# ------------------------------------------------------------------ selection
-
-
-def _carries(device: Device, enf: Enforcement) -> bool:
-    return not enf.roles or device.role in enf.roles
-
-
-def _key(p: Prefix) -> tuple[int, int, int]:
-    return (p.version, int(p.network_address), p.prefixlen)
-
-
-def _merge_ids(groups: dict[Any, list[Enforcement]]) -> Iterable[tuple[Any, tuple[int, ...], str]]:
-    for key, items in groups.items():
-        items = sorted(items, key=lambda e: e.id)
-        yield key, tuple(e.id for e in items), items[0].comment
-
-
-def build_section(
-    device: Device,
-    enforcements: Iterable[Enforcement],
-    inventory: Inventory,
-    at: datetime | None = None,
-    templates_dir: Path = TEMPLATES_DIR,
-) -> Section:
-    """The typed content of ``device``'s managed section for the enforcements active at ``at``."""
-    at = at or now()
-    supported = set(platform_info(device.platform, templates_dir).actions)
-    acl: dict[tuple, list[Enforcement]] = {}
-    nulls: dict[tuple, list[Enforcement]] = {}
-    rtbh: dict[tuple, list[Enforcement]] = {}
-    rates: dict[tuple, list[Enforcement]] = {}
-    hijacks: dict[str, list[Enforcement]] = {}
-    spoof: dict[str, list[Enforcement]] = {}
-    unsupported: list[tuple[int, ActionKind]] = []
-    protected: list[int] = []
-    guarded = PrefixSet(inventory.guardrails.protected)
-
-    for e in enforcements:
-        if not e.active_at(at) or not _carries(device, e):
-            continue
-        if e.action in TRAFFIC_ACTIONS and guarded.overlaps(e.target):
-            # Last line of defence: intake refuses these, but the protected list may have grown
-            # since the decision was stored. Never render a traffic block over infrastructure.
-            protected.append(e.id)
-            continue
-        if e.action in (ActionKind.PREFIX_FILTER, ActionKind.ANTI_SPOOF):
-            att = inventory.attachment(e.customer or "", device.name) if e.customer else None
-            if att is None:
-                continue
-            if e.action is ActionKind.PREFIX_FILTER and att.neighbor is None:
-                continue
-            if e.action is ActionKind.ANTI_SPOOF and att.interface is None:
-                continue
-        if e.action not in supported:
-            unsupported.append((e.id, e.action))
-            continue
-        p = e.params
-        match e.action:
-            case ActionKind.ACL:
-                acl.setdefault((_key(e.target), e.target, e.violation, p.protocol, p.ports, p.direction), []).append(e)
-            case ActionKind.NULL_ROUTE:
-                nulls.setdefault((_key(e.target), e.target, e.violation), []).append(e)
-            case ActionKind.RTBH:
-                rtbh.setdefault((_key(e.target), e.target, p.community or BLACKHOLE), []).append(e)
-            case ActionKind.RATE_LIMIT:
-                rate = p.rate_bps or 10_000_000
-                burst = p.burst_bytes or max(15_000, rate // 8 // 10)
-                rates.setdefault((_key(e.target), e.target, rate, burst, p.direction), []).append(e)
-            case ActionKind.PREFIX_FILTER:
-                hijacks.setdefault(e.customer or "", []).append(e)
-            case ActionKind.ANTI_SPOOF:
-                spoof.setdefault(e.customer or "", []).append(e)
-
-    def ordered(groups: dict[tuple, list[Enforcement]]) -> dict[tuple, list[Enforcement]]:
-        return dict(sorted(groups.items(), key=lambda kv: kv[0][:1] + tuple(str(x) for x in kv[0][2:])))
-
-    section = Section(
-        device=device,
-        acl=tuple(
-            AclRule(ids=ids, comment=c, target=k[1], violation=k[2], protocol=k[3], ports=k[4], direction=k[5])
-            for k, ids, c in _merge_ids(ordered(acl))
-        ),
-        null_routes=tuple(
-            NullRoute(ids=ids, comment=c, target=k[1], violation=k[2]) for k, ids, c in _merge_ids(ordered(nulls))
-        ),
-        rtbh=tuple(
-            RtbhRoute(ids=ids, comment=c, target=k[1], community=k[2]) for k, ids, c in _merge_ids(ordered(rtbh))
-        ),
-        rate_limits=tuple(
-            RateLimit(ids=ids, comment=c, target=k[1], rate_bps=k[2], burst_bytes=k[3], direction=k[4])
-            for k, ids, c in _merge_ids(ordered(rates))
-        ),
-        prefix_filters=tuple(_prefix_filter(inventory, device, cid, items) for cid, items in sorted(hijacks.items())),
-        anti_spoof=tuple(_anti_spoof(inventory, device, cid, items) for cid, items in sorted(spoof.items())),
-        customer_neighbors=_customer_neighbors(inventory, device) if rtbh else (),
-        unsupported=tuple(sorted(unsupported)),
-        protected=tuple(sorted(protected)),
-    )
-    info = platform_info(device.platform, templates_dir)
-    ifaces, acls = _interface_acls(section, info.acl_carries_rate_limits)
-    metered = allocate_meters(section.rate_limits, int(device.optional_args.get("meter_span", 65536))) \
-        if info.meters else ()
-    return section.model_copy(update={"acl_interfaces": ifaces, "interface_acls": acls, "metered": metered})
-
-
-def allocate_meters(rates: Iterable[RateLimit], span: int) -> tuple[MeteredRate, ...]:
-    """Meter ids for the rate limits that own a flow (the first, by enforcement id, per target and
-    side), without collision, stable across renders as far as possible: each gets its preferred id
-    (first enforcement id mod ``span``) unless a lower entry prefers it too; those that lost take
-    the next free id above it (wrapping). A full band fails the render rather than leaving a
-    target unlimited. Returned in enforcement-id order."""
-    owners: dict[tuple, RateLimit] = {}
-    for r in sorted(rates, key=lambda r: r.ids):
-        owners.setdefault((r.target.version, r.direction, r.target), r)
-    taken: dict[int, RateLimit] = {}
-    ids: dict[tuple[int, ...], int] = {}
-    for r in owners.values():
-        if r.ids[0] % span not in taken:
-            taken[r.ids[0] % span] = r
-            ids[r.ids] = r.ids[0] % span
-    for r in owners.values():
-        if r.ids in ids:
-            continue
-        pref = r.ids[0] % span
-        free = next((m for m in [*range(pref + 1, span), *range(0, pref)] if m not in taken), None)
-        if free is None:
-            raise RenderError(f"meter band full: no free meter id for enforcement {r.ids[0]} "
-                              "(optional_args meter_span)")
-        taken[free] = r
-        ids[r.ids] = free
-    return tuple(MeteredRate(rate=r, meter=ids[r.ids]) for r in owners.values())
-
-
-def _interface_acls(section: Section, with_rate_limits: bool) -> tuple[tuple[str, ...], tuple[InterfaceAcl, ...]]:
-    """Which inbound ACL each interface gets, per family (see :class:`InterfaceAcl`)."""
-    device = section.device
-    ifaces = tuple(dict.fromkeys([*device.attach_interfaces, *(a.interface for a in section.anti_spoof)]))
-    out: list[InterfaceAcl] = []
-    for iface in ifaces:
-        facing = iface in device.attach_interfaces
-        spoofers = [a.customer for a in section.anti_spoof if a.interface == iface and a.method is AntiSpoofMethod.ACL]
-        for family in (4, 6):
-            entries = [r for r in section.acl if r.target.version == family]
-            if with_rate_limits:
-                entries += [r for r in section.rate_limits if r.target.version == family]
-            if spoofers:
-                out.append(InterfaceAcl(interface=iface, family=family, denies=facing,
-                                        name=f"ENFORCER-AS-{'-'.join(spoofers)}-V{family}"))
-            elif facing and entries:
-                out.append(InterfaceAcl(interface=iface, family=family, denies=True, name=f"ENFORCER-ACL-V{family}"))
-    return ifaces, tuple(sorted(out, key=lambda a: (a.interface, a.family)))
-
-
-def _customer_neighbors(inv: Inventory, device: Device) -> tuple[Address, ...]:
-    """The customers' BGP sessions on ``device``: where RTBH routes must never be announced."""
-    neighbors = {a.neighbor for c in inv.customers.values() for a in c.attachments
-                 if a.device == device.name and a.neighbor is not None}
-    return tuple(sorted(neighbors, key=_key_addr))
-
-
-def _key_addr(a: Address) -> tuple[int, int]:
-    return (a.version, int(a))
-
-
-def _prefix_filter(inv: Inventory, device: Device, cid: str, items: list[Enforcement]) -> PrefixFilter:
-    att = inv.attachment(cid, device.name)
-    assert att is not None and att.neighbor is not None
-    denied = sorted({e.target for e in items}, key=_key)
-    return PrefixFilter(
-        ids=tuple(sorted(e.id for e in items)),
-        customer=cid,
-        neighbor=att.neighbor,
-        asn=inv.customers[cid].asn,
-        denied=tuple(denied),
-    )
-
-
-def _anti_spoof(inv: Inventory, device: Device, cid: str, items: list[Enforcement]) -> AntiSpoof:
-    att = inv.attachment(cid, device.name)
-    assert att is not None and att.interface is not None
-    allowed = list(inv.customers[cid].prefixes)
-    # The customer's router speaks BGP, ND and ICMP from its interconnect address, which is rarely
-    # inside its own prefixes: without these permits anti-spoof drops the customer's own session.
-    for extra in [*att.interconnect, *([ip_network(att.neighbor)] if att.neighbor is not None else [])]:
-        if not any(extra.version == p.version and extra.subnet_of(p) for p in allowed):  # type: ignore[arg-type]
-            allowed.append(extra)
-    return AntiSpoof(
-        ids=tuple(sorted(e.id for e in items)),
-        customer=cid,
-        interface=att.interface,
-        allowed=tuple(sorted(allowed, key=_key)),
-        method=device.anti_spoof,
-    )
-
-
 # ------------------------------------------------------------------ Jinja2
 
 
 def _finalize(value: Any) -> Any:
     """Every printed expression: typed values pass, strings must be in the safe character set.
+
+    The common cases are decided first, by type alone (an IPv4 network or an int cannot print a
+    line break or an unsafe character; a plain string in the safe set holds no line break): a
+    10,000-entry ACL prints some 100,000 values. Everything else is :func:`_checked`.
+    """
+    kind = type(value)
+    if kind in _PLAIN or (kind is str and _SAFE_TEXT.fullmatch(value)):
+        return value
+    return _checked(value)
+
+
+def _checked(value: Any) -> Any:
+    """A value that is not plainly safe by its type: refused unless printable and safe.
 
     A line break of any kind (``str.splitlines`` splits on ten of them) is refused whatever the
     type, :class:`Rendered` included: one printed value must never become two device lines.
@@ -346,6 +111,22 @@ def _finalize(value: Any) -> Any:
     return value
 
 
+class Scaled(NamedTuple):
+    """``value`` × 1024 ** ``power``: a number in the largest binary unit that holds it exactly."""
+
+    value: int
+    power: int
+
+
+def _by1024(n: int, most: int) -> Scaled:
+    """``n`` in the largest unit 1024 ** k (k ≤ ``most``) that divides it exactly: nft prints a
+    rate or a burst that way (``10 mbytes``), so the template picks the unit's name by ``power``."""
+    power = 0
+    while power < most and n % 1024 == 0:
+        n, power = n // 1024, power + 1
+    return Scaled(n, power)
+
+
 def _netmask(p: Prefix) -> str:
     return str(p.netmask)
 
@@ -356,6 +137,11 @@ def _wildcard(p: Prefix) -> str:
 
 def _ids(ids: tuple[int, ...]) -> str:
     return "+".join(str(i) for i in ids)
+
+
+def _named(value: Any, names: dict[Any, str]) -> Any:
+    """``value`` by its name in ``names`` where it has one (IOS prints ``eq 25`` as ``eq smtp``)."""
+    return names.get(value, value)
 
 
 def _kbps(bps: int) -> int:
@@ -389,8 +175,12 @@ def environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,
+        # Templates are part of the release: no stat() of the file each time one is looked up
+        # (12 % of a 100,000-enforcement plan).
+        auto_reload=False,
     )
-    env.filters.update(netmask=_netmask, wildcard=_wildcard, ids=_ids, kbps=_kbps, v4=_v4, v6=_v6)
+    env.filters.update(netmask=_netmask, wildcard=_wildcard, ids=_ids, kbps=_kbps, v4=_v4, v6=_v6, by1024=_by1024,
+                       named=_named)
     return env
 
 
@@ -403,6 +193,13 @@ def render_section(
     already holds keeps its number, so an update is entry by entry (:mod:`enforcer.seqnum`);
     ``ranges`` confines entries placed in an operator's object to enforcer's reserved range.
     """
+    return finish_section(section, print_section(section, templates_dir), templates_dir, live, ranges)
+
+
+def print_section(section: Section, templates_dir: Path = TEMPLATES_DIR) -> str:
+    """The template's text of the section, normalised, ``<seq>`` placeholders still in it: the
+    costly half of :func:`render_section`, which a caller numbering the same section twice (the
+    plan: once alone, once against the live section) does once (:func:`finish_section`)."""
     platform = section.device.platform
     slots = platform_info(platform, templates_dir).slots
     if section.set_chains is None and slots is not None and slots.set_chains:
@@ -421,13 +218,29 @@ def render_section(
     lines = [ln.rstrip() for ln in text.splitlines()]
     while lines and not lines[-1]:
         lines.pop()
-    if not lines:
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def finish_section(
+    section: Section, printed: str, templates_dir: Path = TEMPLATES_DIR, live: str = "",
+    ranges: dict[str, SeqRange] | None = None,
+) -> str:
+    """``printed`` (:func:`print_section` of ``section``) numbered against ``live`` and put in the
+    platform's canonical order: what :func:`render_section` returns."""
+    if not printed:
         return ""
-    text = number("\n".join(lines) + "\n", live, ranges)
-    tree = platform_info(platform, templates_dir).tree
-    if slots is not None and slots.set_chains:
-        return setconf.canonical(text, slots)
-    return canonical(text, tree) if tree is not None else text
+    info = platform_info(section.device.platform, templates_dir)
+    text = number(printed, live, ranges)
+    if info.slots is not None and info.slots.set_chains:
+        return setconf.canonical(text, info.slots)
+    return canonical(text, info.tree) if info.tree is not None else text
+
+
+@cache
+def _differ(platform: Platform, templates_dir: Path = TEMPLATES_DIR) -> Differ:
+    info = platform_info(platform, templates_dir)
+    assert info.tree is not None
+    return Differ(info.tree, info.managed)
 
 
 def render_push(

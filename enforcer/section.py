@@ -1,7 +1,7 @@
 """The typed content of one device's managed section: what a template sees, and nothing else.
 
 Every entry is validated and typed (networks, enums, ints) before it reaches Jinja: templates
-print these, they never compute them. Built by :func:`enforcer.render.build_section`, adjusted to
+print these, they never compute them. Built by :func:`enforcer.build.build_section`, adjusted to
 the device's live slots by :mod:`enforcer.compose`.
 """
 
@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict
 
 from .inventory import AntiSpoofMethod, Device
 from .model import BLACKHOLE, ActionKind, Address, Community, Direction, Prefix, Protocol, Violation
+
+#: The name of every anti-spoof ACL (filter) begins so: ``ENFORCER-AS-<customers>-V<family>``.
+ANTI_SPOOF_ACL = "ENFORCER-AS-"
 
 
 class _Entry(BaseModel):
@@ -92,6 +95,36 @@ class InterfaceAcl(BaseModel):
     family: int
     name: str
     denies: bool
+
+    @property
+    def anti_spoof(self) -> bool:
+        """The customer's anti-spoof list (its permits), rather than ENFORCER-ACL-V4/-V6."""
+        return self.name.startswith(ANTI_SPOOF_ACL)
+
+
+class InterfaceBinding(BaseModel):
+    """What enforcer binds on one interface, as the interface's lines print it: the inbound ACL
+    of each family (:class:`InterfaceAcl`) and, on a customer-facing interface of a section with
+    rate limits, the policer (``service-policy input ENFORCER-RL``)."""
+
+    model_config = ConfigDict(frozen=True)
+    interface: str
+    acl_v4: str | None = None
+    acl_v6: str | None = None
+    policer: bool = False
+
+
+class MatchSet(BaseModel):
+    """Entries of one family that share one match (side, protocol, ports), for a platform that
+    drops a whole set of addresses with one rule (nftables). An entry inside a wider entry of the
+    set is left out: the wider one already drops it, and an interval set refuses overlaps."""
+
+    model_config = ConfigDict(frozen=True)
+    direction: Direction
+    protocol: Protocol
+    ports: tuple[int, ...]
+    family: int
+    entries: tuple[AclRule | NullRoute, ...]
 
 
 class ComposedDeny(_Entry):
@@ -212,11 +245,87 @@ class Section(BaseModel):
                     "route_map_out"] = "ENFORCER-RTBH-GUARD"
         return tuple(NeighborBinding(family=key[0], **fields) for key, fields in sorted(found.items()))
 
+    @property
+    def interface_bindings(self) -> tuple[InterfaceBinding, ...]:
+        """Per interface (``acl_interfaces`` order) what enforcer binds there; none: left out."""
+        acls = {(a.interface, a.family): a.name for a in self.interface_acls}
+        out = []
+        for iface in self.acl_interfaces:
+            policer = bool(self.rate_limits) and iface in self.device.attach_interfaces
+            v4, v6 = acls.get((iface, 4)), acls.get((iface, 6))
+            if v4 is not None or v6 is not None or policer:
+                out.append(InterfaceBinding(interface=iface, acl_v4=v4, acl_v6=v6, policer=policer))
+        return tuple(out)
+
+    def acl_objects(self, family: int) -> tuple[InterfaceAcl, ...]:
+        """The ACLs (Junos: filters) of ``family`` to print, each once however many interfaces
+        bind it: by (interface, family), a name printed where it is first bound."""
+        bound = {(a.interface, a.family): a for a in self.interface_acls}
+        seen: set[str] = set()
+        out = []
+        for key in sorted(bound):
+            acl = bound[key]
+            if key[1] == family and acl.name not in seen:
+                seen.add(acl.name)
+                out.append(acl)
+        return tuple(out)
+
+    @property
+    def bgp_families(self) -> tuple[int, ...]:
+        """The address families under ``router bgp`` that hold something of enforcer's: RTBH
+        routes to redistribute, or a customer session's hijack prefix-list to bind."""
+        wanted = {r.target.version for r in self.rtbh}
+        wanted |= {p.version for f in self.prefix_filters for p in f.denied}
+        return tuple(f for f in (4, 6) if f in wanted)
+
+    def discard_routes(self, family: int) -> tuple[NullRoute | RtbhRoute, ...]:
+        """The discard (Null0) routes of ``family`` by prefix: one per prefix, since a device keys
+        a static route by prefix and next hop. RTBH's route wins where a null route has the same
+        target: it discards locally too."""
+        rtbh = [r for r in self.rtbh if r.target.version == family]
+        blackholed = {r.target for r in self.rtbh}
+        nulls = [r for r in self.null_routes if r.target.version == family and r.target not in blackholed]
+        return tuple(sorted([*nulls, *rtbh], key=lambda r: r.target))
+
+    @property
+    def rtbh_communities(self) -> tuple[Community, ...]:
+        """Every community the RTBH routes ask for, once each, in numeric order (ASN, then value):
+        each RTBH route carries them all (one route-map entry), as the routers print them."""
+        return tuple(sorted({r.community for r in self.rtbh}, key=lambda c: (c.asn, c.value)))
+
+    @property
+    def acl_sets(self) -> tuple[MatchSet, ...]:
+        """The acl entries as :class:`MatchSet` s, by (side, protocol, ports), then family."""
+        groups: dict[tuple, list[AclRule]] = {}
+        for r in self.acl:
+            groups.setdefault((r.direction, r.protocol, r.ports, r.target.version), []).append(r)
+        return tuple(_match_set(groups[key], *key) for key in sorted(groups))
+
+    @property
+    def null_sets(self) -> tuple[MatchSet, ...]:
+        """The null routes as :class:`MatchSet` s of destinations, one per family."""
+        families = {r.target.version for r in self.null_routes}
+        return tuple(_match_set([r for r in self.null_routes if r.target.version == family],
+                                Direction.DESTINATION, Protocol.ANY, (), family)
+                     for family in (4, 6) if family in families)
+
     def is_empty(self) -> bool:
         return not (
             self.acl or self.null_routes or self.rtbh or self.rate_limits or self.prefix_filters or self.anti_spoof
             or self.composed_denies or self.composed_acls
         )
+
+
+def _match_set(entries: list, direction: Direction, protocol: Protocol, ports: tuple[int, ...],
+               family: int) -> MatchSet:
+    """``entries`` (sorted by address, then prefix length, as a section holds them) without those
+    inside the last one kept: one pass, since a covering prefix sorts before what it covers."""
+    kept: list = []
+    for e in entries:
+        if not kept or not e.target.subnet_of(kept[-1].target):
+            kept.append(e)
+    return MatchSet.model_construct(direction=direction, protocol=protocol, ports=ports, family=family,
+                                    entries=tuple(kept))
 
 
 #: Actions that drop or police traffic (as opposed to filtering routes or sources).

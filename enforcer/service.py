@@ -38,7 +38,7 @@ from .lease import device_lease, holder_name
 from .model import Enforcement, now
 from .plan import DevicePlan, failed_plan
 from .push import DEFAULT_REVERT_IN, PushResult, failure_reason, plan_device, push_plan
-from .render import RenderError, build_section, render_section
+from .render import RenderError, RoleIndex, build_section, render_section
 
 log = logging.getLogger("enforcer.service")
 
@@ -89,12 +89,12 @@ def plan(ctx: Context, device: str | None = None, at: datetime | None = None,
     ``enforcements``: plan this desired set instead of the stored one (``plan --rederive``).
     """
     at = at or now()
-    enforcements = ctx.store.active_enforcements(at) if enforcements is None else enforcements
+    carried = RoleIndex(ctx.store.active_enforcements(at) if enforcements is None else enforcements)
 
     def one(dev: Device) -> DevicePlan:
         try:
             with ctx.driver(dev) as drv:
-                return _plan_with(ctx, dev, enforcements, drv, at)
+                return _plan_with(ctx, dev, carried.carried_by(dev), drv, at)
         except Exception as exc:  # whatever a driver raises is that device's error, never the pass's
             return failed_plan(dev.name, dev.platform, dev.effective_transport, failure_reason(exc))
 
@@ -121,12 +121,12 @@ def apply(
     the console's device board).
     """
     at = now()
-    enforcements = ctx.store.active_enforcements(at)
+    carried = RoleIndex(ctx.store.active_enforcements(at))
 
     holder = holder_name(f"{source} {actor}")
 
     def one(dev: Device) -> tuple[DevicePlan, PushResult | None]:
-        done = push_device(ctx, dev, enforcements, at, holder=holder, dry_run=dry_run, revert_in=revert_in,
+        done = push_device(ctx, dev, carried.carried_by(dev), at, holder=holder, dry_run=dry_run, revert_in=revert_in,
                            actor=actor, source=source, wait=wait)
         if on_done is not None:
             on_done(*done)

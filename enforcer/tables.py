@@ -7,22 +7,49 @@ The audit table is append-only by contract: :class:`enforcer.store.Store` only e
 from __future__ import annotations
 
 import json
+import socket
 from datetime import UTC, datetime
 from functools import lru_cache
-from ipaddress import ip_network
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from .model import ActionKind, ActionParams, Enforcement, Status, Violation
+from .model import ActionKind, ActionParams, Enforcement, Status, Violation, trusted
 
 
 @lru_cache(maxsize=4096)
 def _params(encoded: str) -> ActionParams:
     """Parameters repeat across thousands of rows (one playbook step each): parse each once."""
     return ActionParams.model_validate(json.loads(encoded))
+
+
+@lru_cache(maxsize=4096)
+def _roles(encoded: str) -> frozenset[str]:
+    """Role lists repeat across rows as parameters do: one frozenset per distinct list."""
+    return frozenset(json.loads(encoded) or ())
+
+
+def _json_text(value: Any) -> str:
+    """A JSON column as text: the stored text where the query asked for it (:data:`AS_TEXT`),
+    else the decoded value encoded again (an ORM row, a row built in memory)."""
+    return value if isinstance(value, str) else json.dumps(value if value is not None else None, sort_keys=True)
+
+
+def _target(text: str) -> IPv4Network | IPv6Network:
+    """A stored target (``str`` of a validated network, so canonical): an IPv4 one from its
+    integer, a fifth of the string parse that was a third of reading 100,000 rows."""
+    address, _, length = text.partition("/")
+    if ":" in address or not length:
+        return ip_network(text)
+    return IPv4Network((int.from_bytes(socket.inet_pton(socket.AF_INET, address)), int(length)))
+
+
+_ACTIONS = {a.value: a for a in ActionKind}
+_VIOLATIONS = {v.value: v for v in Violation}
+_STATUSES = {s.value: s for s in Status}
 
 
 class Base(DeclarativeBase):
@@ -95,21 +122,36 @@ class EnforcementRow(Base):
         """Rows were validated on the way in (intake → policy → store): rebuild the typed model
         directly rather than re-validating every field — the desired set is read on every plan,
         apply and OpenFlow sync, 10,000 rows at a time on a busy day."""
-        return Enforcement.model_construct(
-            id=self.id,
-            decision_id=self.decision_id,
-            action=ActionKind(self.action),
-            target=ip_network(self.target),
-            violation=Violation(self.violation),
-            params=_params(json.dumps(self.params or {}, sort_keys=True)),
-            roles=frozenset(self.roles or ()),
-            customer=self.customer,
-            asn=self.asn,
-            comment=self.comment,
-            created_at=aware_utc(self.created_at),
-            expires_at=aware_utc(self.expires_at),
-            status=Status(self.status),
-        )
+        return enforcement_from(*(getattr(self, name) for name in STORED))
+
+
+#: The enforcement columns :func:`enforcement_from` takes, in its order (the store selects them so).
+STORED = ("id", "decision_id", "action", "target", "violation", "params", "roles", "customer", "asn", "comment",
+          "created_at", "expires_at", "status")
+
+
+def enforcement_from(
+    id: int, decision_id: int, action: str, target: str, violation: str, params: Any, roles: Any,
+    customer: str | None, asn: int | None, comment: str, created_at: datetime, expires_at: datetime | None,
+    status: str,
+) -> Enforcement:
+    """One stored enforcement, from its columns (:data:`STORED`) as a row holds them: positional,
+    because a SQLAlchemy row's attribute lookup was a third of reading 100,000 rows."""
+    return trusted(Enforcement, {
+        "id": id,
+        "decision_id": decision_id,
+        "action": _ACTIONS[action],
+        "target": _target(target),
+        "violation": _VIOLATIONS[violation],
+        "params": _params(_json_text(params or {})),
+        "roles": _roles(_json_text(roles or [])),
+        "customer": customer,
+        "asn": asn,
+        "comment": comment,
+        "created_at": aware_utc(created_at),
+        "expires_at": aware_utc(expires_at),
+        "status": _STATUSES[status],
+    })
 
 
 # ------------------------------------------------------------------ holders (intake: ownership by causes)

@@ -16,7 +16,7 @@ from datetime import datetime
 from .inventory import Device, Inventory
 from .limits import over_limits
 from .model import Enforcement, EnforcerError
-from .render import RenderError, Section, build_section, platform_info, render_section
+from .render import RenderError, Section, build_section, finish_section, platform_info, print_section, render_section
 
 #: Enforcement ids as templates print them (``12`` or ``12+13+14``), and addresses in a line.
 _IDS = re.compile(r"(?<![\w.:/-])(\d+(?:\+\d+)*)(?![\w.:/])")
@@ -31,6 +31,9 @@ class Rendered:
     section: Section
     desired: str
     withheld: list[tuple[int, str]] = field(default_factory=list)
+    #: ``section`` as its template printed it, before numbering (:func:`enforcer.render.print_section`):
+    #: the plan numbers it again against the live section without printing it twice
+    printed: str = ""
 
 
 def render_for(
@@ -46,7 +49,7 @@ def render_for(
     kept = list(enforcements)
     withheld: dict[int, str] = {}
     for round_ in range(_ROUNDS + 1):
-        section, text, failed = _try_render(device, kept, inventory, at)
+        section, printed, text, failed = _try_render(device, kept, inventory, at)
         if failed:
             withheld.update(failed)
             kept = [e for e in kept if e.id not in failed]
@@ -54,7 +57,7 @@ def render_for(
         problems = [(o.line, str(o)) for o in over_limits(text, limits)]
         problems += (conflicts or _none)(text)
         if not problems:
-            return Rendered(section, text, sorted(withheld.items()))
+            return Rendered(section, text, sorted(withheld.items()), printed)
         found = _culprits(problems, kept, every=round_ == _ROUNDS)
         if not found:
             raise RenderError(f"{device.name}: {problems[0][1]} in {problems[0][0].strip()!r}")
@@ -69,11 +72,13 @@ def _none(_: str) -> list[tuple[str, str]]:
 
 def _try_render(
     device: Device, kept: list[Enforcement], inventory: Inventory, at: datetime
-) -> tuple[Section, str, dict[int, str]]:
-    """The whole render; if it fails, the enforcements that fail alone (the rest is rendered next round)."""
+) -> tuple[Section, str, str, dict[int, str]]:
+    """The whole render (printed, then numbered); if it fails, the enforcements that fail alone
+    (the rest is rendered next round)."""
     try:
         section = build_section(device, kept, inventory, at)
-        return section, render_section(section), {}
+        printed = print_section(section)
+        return section, printed, finish_section(section, printed), {}
     except (RenderError, EnforcerError) as whole:
         failed = {}
         for e in kept:
@@ -83,7 +88,7 @@ def _try_render(
                 failed[e.id] = f"render: {exc}"
         if not failed:
             raise whole
-        return Section(device=device), "", failed
+        return Section(device=device), "", "", failed
 
 
 def _culprits(problems: list[tuple[str, str]], kept: list[Enforcement], every: bool) -> dict[int, str]:

@@ -1,0 +1,78 @@
+"""The desired set → typed section step (enforcer/build.py) and the store read feeding it, as a plan
+of many devices uses them: each device is handed what its role carries, and the entries and rows
+built without validating again are the models validation would have built."""
+
+from __future__ import annotations
+
+from ipaddress import ip_network
+from pathlib import Path
+
+import pytest
+
+from enforcer.inventory import Device, load_inventory
+from enforcer.model import ActionKind, ActionParams, Decision, Enforcement, trusted
+from enforcer.render import RoleIndex, build_section
+from enforcer.store import Store
+from tests.test_templates import EDGE, PLATFORMS, REPO, T0, all_actions
+
+
+@pytest.fixture(scope="module")
+def inventory():
+    return load_inventory(REPO / "inventory" / "example")
+
+
+@pytest.mark.parametrize("platform", PLATFORMS, ids=str)
+def test_section_entries_equal_what_validation_builds(inventory, platform):
+    """Every entry of every kind, built from the enforcements' values without validating them
+    again, is field for field (and in repr) the model its constructor validates."""
+    section = build_section(inventory.device(EDGE[platform]), all_actions(inventory, inventory.device(EDGE[platform])),
+                            inventory, at=T0)  # fmt: skip
+    entries = [*section.acl, *section.null_routes, *section.rtbh, *section.rate_limits]
+    assert entries
+    for entry in entries:
+        again = type(entry)(**dict(entry))
+        assert entry == again and repr(entry) == repr(again) and entry.model_fields_set == again.model_fields_set
+
+
+def test_a_trusted_enforcement_is_what_model_construct_builds():
+    values = {"id": 7, "decision_id": 3, "action": ActionKind.ACL, "target": ip_network("192.0.2.7/32"),
+              "violation": "spam", "params": ActionParams(protocol="tcp", ports=(25,)), "roles": frozenset({"edge"}),
+              "customer": None, "asn": None, "comment": "t", "created_at": T0, "expires_at": None,
+              "status": "active"}  # fmt: skip
+    built, constructed = trusted(Enforcement, dict(values)), Enforcement.model_construct(**values)
+    assert built == constructed and repr(built) == repr(constructed)
+    assert built.model_fields_set == constructed.model_fields_set == set(Enforcement.model_fields)
+
+
+def _enforcement(eid: int, roles: frozenset[str]) -> Enforcement:
+    return Enforcement(id=eid, decision_id=eid, action=ActionKind.NULL_ROUTE, target=ip_network(f"198.51.100.{eid}"),
+                       violation="malware-hosting", roles=roles, created_at=T0)  # fmt: skip
+
+
+def test_each_device_is_handed_only_what_its_role_carries_in_order():
+    given = [_enforcement(1, frozenset()), _enforcement(2, frozenset({"core"})), _enforcement(3, frozenset({"edge"})),
+             _enforcement(4, frozenset({"edge", "core"})), _enforcement(5, frozenset())]  # fmt: skip
+    index = RoleIndex(given)
+    edge, core, peer = (Device(name=f"r-{r}", platform="frr", role=r, hostname="192.0.2.1") for r in ("edge", "core", "peer"))
+    assert [e.id for e in index.carried_by(edge)] == [1, 3, 4, 5]
+    assert [e.id for e in index.carried_by(core)] == [1, 2, 4, 5]
+    assert [e.id for e in index.carried_by(peer)] == [1, 5]
+
+
+def test_the_store_reads_back_the_models_it_stored(tmp_path: Path):
+    """Rows come back as the typed models intake stored (targets of both families, parameters,
+    roles), although the read builds them from the stored text without validating again."""
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    stored = [("203.0.113.0/24", ActionParams(protocol="tcp", ports=(25, 587)), ["edge"]),
+              ("2001:db8::7/128", ActionParams(), ["edge", "core"]),
+              ("198.51.100.9/32", ActionParams(direction="destination"), [])]  # fmt: skip
+    for target, params, roles in stored:
+        store.add_decision(Decision(target=target, violation="spam"), customer=None, step=0, clause="c",
+                           expires_at=None, enforcements=[{"action": "acl", "target": target,
+                                                           "params": params.model_dump(mode="json"), "roles": roles,
+                                                           "expires_at": None}])
+    read = store.active_enforcements()
+    assert [(e.target, e.params, e.roles) for e in read] == \
+        [(ip_network(t), p, frozenset(r)) for t, p, r in stored]
+    assert [type(e.target) for e in read] == [type(ip_network(t)) for t, _, _ in stored]
+    assert read == store.enforcements_by_id([e.id for e in read])
