@@ -33,7 +33,7 @@ def _roles(encoded: str) -> frozenset[str]:
 
 
 def _json_text(value: Any) -> str:
-    """A JSON column as text: the stored text where the query asked for it (:data:`AS_TEXT`),
+    """A JSON column as text: the stored text where the query asked for it (``store._rows_as_stored``),
     else the decoded value encoded again (an ORM row, a row built in memory)."""
     return value if isinstance(value, str) else json.dumps(value if value is not None else None, sort_keys=True)
 

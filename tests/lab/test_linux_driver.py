@@ -101,6 +101,19 @@ def test_commit_with_revert_in_restores_the_previous_table_unless_confirmed(lab:
     assert probes.address(lab.customer_hosts("cust1")[1]) in edge_fw.get_managed_section()
 
 
+def test_a_rollback_after_the_revert_timer_already_restored_the_table_succeeds(lab: Lab, edge_fw):
+    """The checkpoint deletes the set the commit added, so it applies once; a rollback that comes after
+    the timer (a slow confirm, then the undo) finds the table restored and says so, not an error."""
+    hosts = lab.customer_hosts("cust1")
+    first = push(edge_fw, [enforcement(ActionKind.ACL, probes.host_prefix(hosts[0]))], lab.inventory)
+    ssh = enforcement(ActionKind.ACL, probes.host_prefix(hosts[1]), Violation.SCANNING,
+                      params={"protocol": "tcp", "ports": (22,)})
+    assert "acl-src-tcp-22-v4" in push(edge_fw, [ssh], lab.inventory, revert_in=2)
+    assert probes.eventually(edge_fw.get_managed_section, lambda s: s == first, 20) == first
+    edge_fw.rollback()
+    assert edge_fw.get_managed_section() == first
+
+
 def test_a_second_commit_is_refused_while_a_commit_confirm_is_pending_and_the_first_timer_survives(
     lab: Lab, edge_fw
 ):
