@@ -109,8 +109,15 @@ class DeviceWorker:
 
     def _wait(self) -> None:
         """Until a wake, the periodic full pass, the next expiry or a busy retry; a device in
-        backoff waits the backoff out first (wakes meanwhile are kept for after it)."""
+        backoff waits the backoff out first (wakes meanwhile are kept for after it).
+
+        A wake that came during the pass just finished means a burst is arriving: the next pass
+        waits ``coalesce`` seconds more to gather it, so a stream of decisions costs the device a
+        push per window, not one per decision (each push is a render and three writes that intake
+        waits for). A wake while idle is pushed at once: a lone decision never waits for it.
+        """
         stop = self.pipeline.stopping
+        burst = self._wake.is_set()
         while not stop.is_set():
             at = time.monotonic()
             not_before = self.pipeline.backoff.not_before.get(self.device.name, 0.0)
@@ -121,9 +128,9 @@ class DeviceWorker:
             if self._wake.wait(max(0.0, due - at)) or time.monotonic() >= due:
                 break
         self.idle.clear()  # first: Pipeline.idle() never sees a worker idle with its wake taken
-        self._wake.clear()  # before the pass reads the store: a wake during the pass is kept
-        if self.pipeline.coalesce:
+        if burst and self.pipeline.coalesce:
             stop.wait(self.pipeline.coalesce)
+        self._wake.clear()  # before the pass reads the store: a wake during the pass is kept
 
     def run_pass(self) -> Pass | None:
         """One pass; returns what it did (None when the device's inputs failed before)."""

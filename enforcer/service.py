@@ -182,18 +182,16 @@ def record_push(
 
     ``lease``: who held the device's lease, and when the push under it started and finished (ISO
     times, taken inside the lease), so the audit shows that pushes to one device never overlap."""
-    if result.ok and result.changed:
-        ctx.store.set_applied(p.device, p.desired)
+    applied = (p.device, p.desired) if result.ok and result.changed else None
+    audit = None
     if result.changed or not result.ok or p.settled:  # every push, every failure, every settled commit
-        ctx.store.audit(
-            actor=actor,
-            source=source,
-            action="apply" if result.ok else "apply-failed",
-            target=p.device,
-            detail={"summary": result.summary, "error": result.error, "rolled_back": result.rolled_back,
-                    "settled": p.settled, "withheld": p.withheld, "permanent": result.permanent,
-                    "lease": lease or {}},  # fmt: skip
-        )
+        audit = {"actor": actor, "source": source, "action": "apply" if result.ok else "apply-failed",
+                 "target": p.device,
+                 "detail": {"summary": result.summary, "error": result.error, "rolled_back": result.rolled_back,
+                            "settled": p.settled, "withheld": p.withheld, "permanent": result.permanent,
+                            "lease": lease or {}}}
+    if applied is not None or audit is not None:
+        ctx.store.pushed(applied, audit)  # one write transaction: intake waits for each one
 
 
 class ReconcileReport(BaseModel):
