@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 
 from . import service
 from .desired import DesiredState, Inputs
@@ -66,6 +67,9 @@ class Pass:
     #: time.monotonic() when the pass read the store: every decision stored before it is in it.
     started: float
     plan: DevicePlan | None = None
+    #: The inputs this pass pushed and when (None: it pushed nothing), for the console's board.
+    inputs: Inputs | None = None
+    at: datetime | None = None
 
 
 class DeviceWorker:
@@ -181,7 +185,7 @@ class DeviceWorker:
                                            ask_pending=ask_pending)
         if not result.ok:
             p.sessions.drop(self.device.name)  # whatever broke, the next push logs in anew
-        done = Pass(self.device, result, started, plan)
+        done = Pass(self.device, result, started, plan, inputs, at)
         p.report(done)
         return done
 
@@ -191,7 +195,7 @@ class DeviceWorker:
                              source="reconcile")
         if not result.ok:
             p.sessions.drop(self.device.name)
-        done = Pass(self.device, result, started)
+        done = Pass(self.device, result, started, inputs=inputs, at=now())
         p.report(done)
         self._settle(inputs, result)
         return done

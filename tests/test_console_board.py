@@ -1,67 +1,60 @@
-"""The console's device board: the section a verified push left is rendered off the push worker."""
+"""The console's device board: a device is in sync when the section of the inputs its last verified
+push carried is the section the store renders now; that section is rendered only when a page asks."""
 
 from __future__ import annotations
 
 import threading
 
-from enforcer.console.board import DeviceBoard, digest
-from enforcer.inventory import Platform, Transport
-from enforcer.plan import failed_plan
+from enforcer.console.board import DeviceBoard
 from enforcer.push import PushResult
 
-PLAN = failed_plan("edge", Platform.FRR, Transport.NAPALM, "")
 OK = PushResult(device="edge", ok=True, changed=True, summary="+1 ~0 -0")
 
 
-def _wait(probe, what: str) -> None:
-    done = threading.Event()
-    for _ in range(500):
-        if probe():
-            return
-        done.wait(0.01)
-    raise AssertionError(f"never: {what}")
-
-
-def test_done_returns_before_the_render_and_the_device_is_busy_until_it_is_in():
-    release, calls = threading.Event(), []
-
-    def render(device: str) -> str:
+def _pushed(text: str, calls: list[str]):
+    def render() -> str:
         calls.append(threading.current_thread().name)
-        release.wait(10)
-        return "section v1"
+        return text
+    return render
 
-    board = DeviceBoard(render)
+
+def test_a_push_renders_nothing_and_the_page_renders_the_pushed_section_once():
+    calls: list[str] = []
+    board = DeviceBoard()
     board.begin_pass(["edge"])
-    board.done(PLAN, OK)  # would block here if the worker rendered
     assert board.state("edge", "section v1").state == "busy"
-    release.set()
-    _wait(lambda: board.state("edge", "section v1").state == "in sync", "in sync")
-    assert calls and all(name.startswith("board") for name in calls), calls
+    board.done("edge", OK, _pushed("section v1", calls))
+    assert calls == []  # the push worker returned without rendering
+    assert board.state("edge", "section v1").state == "in sync"
+    assert board.state("edge", "section v1").summary == "+1 ~0 -0"
+    assert len(calls) == 1  # kept for the next page
     assert board.state("edge", "section v2").state == "drifted"
+    assert len(calls) == 1
 
 
-def test_a_push_while_the_render_runs_is_rendered_again_and_the_last_one_shows():
-    sections, gate, started = iter(["old", "new"]), threading.Event(), threading.Event()
-
-    def render(device: str) -> str:
-        started.set()
-        gate.wait(10)
-        return next(sections)
-
-    board = DeviceBoard(render)
-    board.done(PLAN, OK)
-    assert started.wait(10)
-    board.done(PLAN, OK)  # while the first render runs
-    gate.set()
-    _wait(lambda: board.state("edge", "new").state == "in sync", "the second render")
+def test_a_decision_stored_while_the_push_ran_shows_the_device_drifted_not_in_sync():
+    """Before, the board rendered the store as it stood after the push: a decision stored during the
+    push counted as verified on the device. Now it renders what the push carried."""
+    board = DeviceBoard()
+    board.done("edge", OK, _pushed("route A", []))
+    assert board.state("edge", "route A\nroute B").state == "drifted"
 
 
-def test_a_failed_push_or_render_never_claims_in_sync():
-    board = DeviceBoard(lambda device: (_ for _ in ()).throw(RuntimeError("store gone")))
-    board.done(PLAN, OK)
-    _wait(lambda: board.state("edge", "x").state != "busy", "the render to finish")
+def test_a_pass_that_pushed_nothing_new_keeps_the_last_verified_section():
+    board = DeviceBoard()
+    board.done("edge", OK, _pushed("section v1", []))
+    board.begin_pass(["edge"])
+    board.done("edge", OK.model_copy(update={"changed": False}), None)
+    assert board.state("edge", "section v1").state == "in sync"
+
+
+def test_a_failed_push_is_failing_a_failed_render_unknown_and_a_device_never_pushed_unknown():
+    board = DeviceBoard()
     assert board.state("edge", "x").state == "unknown"
-    board.done(PLAN, OK.model_copy(update={"ok": False, "error": "commit refused"}))
+    board.done("edge", OK, lambda: (_ for _ in ()).throw(RuntimeError("store gone")))
+    assert board.state("edge", "x").state == "unknown"
+    board.done("edge", OK.model_copy(update={"ok": False, "error": "commit refused"}), _pushed("x", []))
     assert board.state("edge", "x").state == "failing"
     assert board.state("edge", "x").last_error == "commit refused"
-    assert digest("x") != digest("y")
+    board.done("edge", OK, _pushed("x", []))
+    assert board.state("edge", "x").state == "in sync"

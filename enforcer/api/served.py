@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from fastapi import Request
 
@@ -16,7 +16,7 @@ from .. import service
 from ..console.board import DeviceBoard
 from ..counters import CounterCache, DroppedCollector, lift_idle
 from ..hooks.intake import ItemResult
-from ..model import Enforcement, EnforcerError, now
+from ..model import Enforcement, EnforcerError
 from ..notify import NoticeWorker
 from ..pipeline import Pass, Pipeline
 from ..render import build_section, render_section
@@ -33,7 +33,7 @@ class Served:
         self.ctx = ctx
         self.metrics = Metrics(active=ctx.store.count_active)
         self.denials = DenialLog()
-        self.board = DeviceBoard(self._render)  # console's device states
+        self.board = DeviceBoard()  # console's device states
         self.counters = CounterCache(ctx)  # what each block dropped: console, /v1/counters, /metrics
         self.metrics.registry.register(DroppedCollector(self.counters))
         self.loop: Pipeline | None = None
@@ -55,23 +55,18 @@ class Served:
             self.notices.stop()
         self.denials.flush(self.ctx.store)
 
-    def _render(self, name: str) -> str:
-        """The section the store renders for ``name`` now (what :func:`service.render_device` prints).
-
-        Called by the board after every push: from the loop's incremental desired state (the
-        device's role's rows, each model built once), not from a read of every active row per push
-        per device — that read was a fifth of serve's time under a stream of decisions."""
-        if self.loop is None:
-            return service.render_device(self.ctx, name)
-        dev, at = self.ctx.inventory.device(name), now()
-        return render_section(build_section(dev, self.loop.desired.inputs(dev.role, at).enforcements,
-                                            self.ctx.inventory, at))
-
     def _passed(self, done: Pass) -> None:
         """A device's worker finished a pass: the metrics, and the console's board when it pushed."""
         self.metrics.pushed(done.result, done.device.platform.value, started=done.started)
-        if done.plan is not None:
-            self.board.done(done.plan, done.result)
+        if done.plan is not None or done.inputs is not None:
+            self.board.done(done.device.name, done.result, self._pushed(done))
+
+    def _pushed(self, done: Pass) -> Callable[[], str] | None:
+        """Renders, when the console asks, the section of what ``done`` pushed (the board's "verified")."""
+        if done.inputs is None or done.at is None:
+            return None
+        dev, inputs, at, inv = done.device, done.inputs, done.at, self.ctx.inventory
+        return lambda: render_section(build_section(dev, inputs.enforcements, inv, at))
 
     def _chores(self) -> None:
         """On the pipeline's timer: blocks whose playbook lifts them when idle (opted in: read, then lift)."""

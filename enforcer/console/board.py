@@ -2,15 +2,15 @@
 
 The reconcile loop already plans every device against its live configuration on each pass; the
 board keeps what each pass found (no extra session to the device per page view): whether the
-push was verified, the store's section for the device at that moment, when, how long it took,
-and the last error. A device is *drifted* when the section rendered from the store now differs
-from the one it had when its last push was verified on the device: a new or ended decision
-waiting for its push.
+push was verified, which of the store's enforcements the device then held, when, how long it
+took, and the last error. A device is *drifted* when the enforcements the store gives it now
+differ from the ones its last verified push carried: a new or ended decision waiting for its push.
 
-That section is rendered on the board's own thread, never on the device's push worker: the render
-reads every active row, and a worker that rendered it after each push made the device's next
-decision wait for a page nobody may be looking at (24 % of serve's time at 1,000 active). Renders
-asked for while one runs are coalesced; the device shows *busy* until its render is in.
+The section it compares is rendered from the very inputs the worker pushed (a decision stored
+while the push ran is not counted as verified), and only when a page asks for the device's state,
+then kept: the board used to render the device's whole section after every push, on its own
+thread but on the same two cores as the push workers — at 10,000 active, a second of CPU per push
+beside the next decision's render, for a page nobody may be looking at.
 """
 
 from __future__ import annotations
@@ -18,12 +18,10 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
 from ..model import now
-from ..plan import DevicePlan
 from ..push import PushResult
 
 
@@ -43,28 +41,22 @@ class DeviceState:
 
 @dataclass
 class _Seen:
-    verified: str | None = None  # digest of the section last verified on the device
+    verified: Callable[[], str] | None = None  # renders the section of the push last verified
+    digest: str | None = None  # of that section, once a page asked
     at: datetime | None = None
     ok: bool = True
     error: str | None = None
     seconds: float | None = None
     summary: str = ""
     busy: bool = False
-    verifying: bool = False  # pushed and verified; the section it now holds is being rendered
 
 
 class DeviceBoard:
     """Filled from the reconcile loop's threads, read by the console's requests."""
 
-    def __init__(self, render: Callable[[str], str]) -> None:
-        """``render(device)``: the section the store renders for it now (``service.render_device``).
-        Compared before composition with the live configuration, which the push adds: the same
-        store renders the same section, whatever the operator's own config makes of it."""
-        self.render = render
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._seen: dict[str, _Seen] = {}
-        self._to_render: set[str] = set()
-        self._renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="board")
         self.version = 0  # grows with every change below: the console's live pages follow it
 
     def begin_pass(self, devices: list[str]) -> None:
@@ -73,51 +65,42 @@ class DeviceBoard:
                 self._seen.setdefault(name, _Seen()).busy = True
             self.version += 1
 
-    def done(self, plan: DevicePlan, result: PushResult | None) -> None:
+    def done(self, device: str, result: PushResult | None, pushed: Callable[[], str] | None) -> None:
+        """A pass on ``device`` ended; ``pushed()`` renders the section of the inputs it pushed
+        (None: a pass that pushed nothing new; the last verified section stands)."""
         with self._lock:
-            seen = self._seen.setdefault(plan.device, _Seen())
+            seen = self._seen.setdefault(device, _Seen())
             seen.busy = False
             self.version += 1
             if result is None:
                 return
             seen.at, seen.ok, seen.error, seen.seconds = now(), result.ok, result.error, result.seconds
             seen.summary = result.summary
-            if not result.ok:
-                return
-            seen.verifying = True
-            start = not self._to_render
-            self._to_render.add(plan.device)
-        if start:
-            self._renderer.submit(self._render_waiting)
-
-    def _render_waiting(self) -> None:
-        """Render each device waiting for its verified section; one that asks again meanwhile is
-        rendered again (its last push is what the board must show)."""
-        while True:
-            with self._lock:
-                if not self._to_render:
-                    return
-                device = self._to_render.pop()
-            try:
-                verified: str | None = digest(self.render(device))
-            except Exception:  # noqa: BLE001 - a failed render leaves the device unknown, never the board dead
-                verified = None
-            with self._lock:
-                seen = self._seen.setdefault(device, _Seen())
-                seen.verified = verified
-                seen.verifying = device in self._to_render
-                self.version += 1
+            if result.ok and pushed is not None:
+                seen.verified, seen.digest = pushed, None
 
     def state(self, device: str, desired: str) -> DeviceState:
         """The device's state against ``desired``, the section the store renders for it now."""
         with self._lock:
             seen = self._seen.get(device, _Seen())
-            if seen.busy or seen.verifying:
+            verified = seen.verified if seen.digest is None else None
+        if verified is not None:  # rendered outside the lock: the push workers never wait for a page
+            try:
+                found: str | None = digest(verified())
+            except Exception:  # noqa: BLE001 - a failed render leaves the device unknown, never the page dead
+                found = None
+            with self._lock:
+                if seen.verified is verified:
+                    seen.digest = found
+                    if found is None:
+                        seen.verified = None
+        with self._lock:
+            if seen.busy:
                 state = "busy"
             elif not seen.ok:
                 state = "failing"
             elif seen.verified is None:
                 state = "unknown"
             else:
-                state = "in sync" if seen.verified == digest(desired) else "drifted"
+                state = "in sync" if seen.digest == digest(desired) else "drifted"
             return DeviceState(device, state, seen.at, seen.error, seen.seconds, seen.summary)
