@@ -103,6 +103,8 @@ class DecisionRow(Base):
 
 class EnforcementRow(Base):
     __tablename__ = "enforcements"
+    #: What is due for expiry, by one index range: every intake transaction asks (migration 0004).
+    __table_args__ = (Index("ix_enforcements_due", "status", "expires_at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"), index=True)
     action: Mapped[str] = mapped_column(String(16))
