@@ -137,6 +137,8 @@ def submit_many(
                     _refused(batch, decision, exc)
                 outcomes.append(exc)
         stored = batch.flush() if not dry_run else []
+        if not dry_run:
+            tx.keep_active()  # the next transaction need not count the active set again (Tx.active)
     return [_created(stored[o]) if isinstance(o, int) else o for o in outcomes]
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .admission import Tx, move_serial
+from .admission import ActiveCount, Tx, move_serial
 from .migrate import migrate
 from .model import Decision, Enforcement, Prefix, Refused, Status, now
 from .tables import (
@@ -75,6 +75,7 @@ class Store:
         migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._writers = threading.RLock()
+        self._active = ActiveCount()  # the last intake commit's active count (Tx.active)
         _count_changes(self)
 
     @contextmanager
@@ -108,12 +109,16 @@ class Store:
         lose every poll for the whole busy timeout ("database is locked", a 500 on a loaded box).
         Other processes still meet the busy timeout.
         """
-        with self._writers if self.is_sqlite else nullcontext(), self._sessions() as s, s.begin():
-            if self.is_sqlite:
-                s.connection(execution_options={"enforcer_immediate": True})
-            else:
-                s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK})
-            yield Tx(s)
+        with self._writers if self.is_sqlite else nullcontext(), self._sessions() as s:
+            with s.begin():
+                if self.is_sqlite:
+                    s.connection(execution_options={"enforcer_immediate": True})
+                else:
+                    s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK})
+                tx = Tx(s, counts=self._active)
+                yield tx
+            if tx.kept is not None:  # committed: the count intake left, at the serial it left (Tx.active)
+                self._active.at = tx.kept
 
     @contextmanager
     def reading(self) -> Iterator[Tx]:
