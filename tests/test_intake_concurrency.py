@@ -284,3 +284,46 @@ def test_single_submits_that_wait_for_the_write_lock_commit_together(ctx, monkey
     outcomes = [f.exception() or f.result() for f in rest]
     assert sorted(type(o).__name__ for o in outcomes) == ["Refused"] * 5 + ["SubmitResult"] * 4  # the cap holds
     assert ctx.store.snapshot()["decisions"] == 5
+
+
+def _counts_of_the_active_set(ctx, work) -> int:
+    """How many times ``work()`` counted the active enforcements (the blast-radius cap's scan)."""
+    ran: list[str] = []
+    listener = lambda *args: ran.append(args[2])  # noqa: E731 - before_cursor_execute's statement
+    event.listen(ctx.store.engine, "before_cursor_execute", listener)
+    try:
+        work()
+    finally:
+        event.remove(ctx.store.engine, "before_cursor_execute", listener)
+    return sum("count(enforcements.id)" in s for s in ran)
+
+
+def _operator_block(i: int) -> Decision:
+    return Decision(target=f"203.0.113.{i}", violation="scanning", source="cli", actor="noc")
+
+
+def test_consecutive_submits_count_the_active_set_once_until_another_writer_moves_the_serial(ctx):
+    """Before: every transaction counted every active enforcement (3 ms at 40,000 on SQLite, the
+    largest cost of a single submit at that size left). Now the count this process's last intake
+    commit left stands while the change serial does; another process's write moves it: counted again."""
+    service.submit(ctx, _operator_block(1))  # counted once, and left at its serial
+    assert _counts_of_the_active_set(ctx, lambda: [service.submit(ctx, _operator_block(i)) for i in range(2, 6)]) == 0
+    other = service.Context.open(ctx.settings)  # another process on the same store (enforcer block)
+    service.submit(other, _operator_block(6))
+    assert _counts_of_the_active_set(ctx, lambda: service.submit(ctx, _operator_block(7))) == 1
+    other.store.engine.dispose()
+
+
+def test_the_blast_radius_cap_holds_across_processes_with_the_count_kept_between_transactions(ctx, tmp_path):
+    """The kept count must never miss another process's decisions: a cap of 3, two stored here,
+    one by another process, and the next one here is refused."""
+    (ctx.settings.inventory / "settings.yaml").write_text(SETTINGS + "  max_active: 3\n")
+    here = service.Context.open(ctx.settings)
+    service.submit_many(here, [_operator_block(1), _operator_block(2)])
+    other = service.Context.open(ctx.settings)
+    service.submit(other, _operator_block(3))
+    with pytest.raises(Refused) as refused:
+        service.submit(here, _operator_block(4))
+    assert refused.value.field == "blast_radius" and "3 active" in refused.value.reason
+    for c in (here, other):
+        c.store.engine.dispose()

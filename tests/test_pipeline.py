@@ -162,3 +162,23 @@ def test_the_periodic_full_pass_repairs_a_manual_edit_without_any_decision(tmp_p
         wait_for(lambda: found.holds(settings.output, "fw1", "203.0.113.90"), what="the start-up pass")
         (settings.output / "fw1.nft").write_text("")  # someone flushed the table by hand
         wait_for(lambda: found.holds(settings.output, "fw1", "203.0.113.90"), what="the drift repaired")
+
+
+def test_a_lone_decision_is_pushed_at_once_whatever_the_burst_window(tmp_path):
+    """serve gathers a burst (``--coalesce``) only when a device is woken during its own push: a
+    decision that finds its devices idle is pushed at once. Before, every wake waited the window
+    first, so serve's window added itself to every decision's latency (here: an hour)."""
+    settings = Settings(inventory=write_inventory(tmp_path), db=f"sqlite:///{tmp_path / 'enforcer.db'}",
+                        playbooks=REPO_ROOT / "playbooks", output=tmp_path / "out")
+    ctx = service.Context.open(settings)
+    found = Boxes()
+    ctx.driver_factory = lambda dev: Box(dev, settings.output, found)
+    from enforcer.api.tokens import create_token
+
+    token = create_token(ctx.store, "noc", "operator")
+    with TestClient(create_app(lambda: ctx, reconcile=True, interval=3600, coalesce=3600)) as client:
+        pipeline = client.app.state.served.loop
+        wait_for(lambda: pipeline.idle(), what="the start-up pass")
+        block(client, auth(token), "203.0.113.95")
+        wait_for(lambda: found.holds(settings.output, "edge1", "203.0.113.95"), what="the null route on edge1")
+        pipeline.stopping.set()  # the hour-long window is never waited out by the test's shutdown

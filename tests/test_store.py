@@ -167,3 +167,64 @@ def test_expiring_many_decisions_costs_a_few_statements_not_several_per_decision
     assert counted["scanned"] <= 2 * len(ids)
     assert store.count_active() == 0 and store.snapshot()["holders"] == 0
     assert sum(h.action == "expired" for h in store.history(limit=1000)) == len(ids)
+
+
+def _vm_steps(store: Store, work) -> int:
+    """SQLite virtual-machine steps ``work(tx)`` cost in one write transaction: rows read, not time."""
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    with store.write() as tx:
+        raw = tx.s.connection().connection.driver_connection
+        raw.set_progress_handler(count, 1)
+        try:
+            work(tx)
+        finally:
+            raw.set_progress_handler(None, 1)
+    return steps[0]
+
+
+def test_expiring_what_is_due_reads_the_due_rows_not_every_active_one(tmp_path):
+    """Every intake transaction first expires what is due. Before migration 0004 SQLite answered it
+    through the index on ``status`` alone: a read of every active enforcement per transaction
+    (15.8 ms at 40,000 active). With ``(status, expires_at)`` the work does not grow with them."""
+    store = Store(f"sqlite:///{tmp_path / 'e.db'}")
+    _many(store, 20)
+    few = _vm_steps(store, lambda tx: tx.expire_due(now()))
+    hosts = [f"10.9.{i // 256}.{i % 256}" for i in range(2000)]
+    at = now()
+    with store.write() as tx:
+        batch = Batch(tx, [], at)
+        for host in hosts:
+            batch.add(Decision(target=host, violation="malware-hosting"), customer=None, step=0, clause="c",
+                      expires_at=at + timedelta(hours=1), status=Status.ACTIVE, automatic=False,
+                      enforcements=[{"action": "null-route", "target": f"{host}/32", "params": {}, "roles": ["edge"],
+                                     "expires_at": at + timedelta(hours=1)}])
+        batch.flush()
+    many = _vm_steps(store, lambda tx: tx.expire_due(now()))
+    assert store.count_active() == 2020
+    assert many < few + 50  # before: about 40 steps per active enforcement
+
+
+def test_a_push_leaves_its_applied_section_and_audit_in_one_write_transaction(tmp_path):
+    """serve's device workers record every push; each write is a turn of the write lock intake
+    waits for. Before: two transactions (the section, then the audit), each waiting in SQLite's
+    busy handler (sleeps of up to 100 ms) rather than in the process's writer queue."""
+    store = Store(f"sqlite:///{tmp_path / 'e.db'}")
+    begun: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *a: begun.append(a[2]) if "BEGIN" in a[2] else None)
+    commits: list[int] = []
+    event.listen(store.engine, "commit", lambda *_: commits.append(1))
+    store.pushed(("edge1", "ip route 203.0.113.7/32 Null0\n"),
+                 {"actor": "enforcer", "source": "reconcile", "action": "apply", "target": "edge1",
+                  "detail": {"summary": "1 added"}})
+    assert len(commits) == 1 and begun == ["BEGIN IMMEDIATE"]  # queued for the write lock, taken at once
+    assert store.last_applied("edge1") == "ip route 203.0.113.7/32 Null0\n"
+    [entry] = [e for e in store.history() if e.action == "apply"]
+    assert entry.target == "edge1" and entry.detail == {"summary": "1 added"}
+    begun.clear()
+    store.audit(actor="enforcer", source="reconcile", action="apply-failed", target="edge1")
+    assert begun == ["BEGIN IMMEDIATE"]  # an audit entry alone queues the same way
