@@ -127,6 +127,25 @@ def test_block_imports_neither_server_nor_devices_nor_the_render_push_half(tmp_p
         modules = top_level(imported(tmp_path, "block", "198.51.100.7", "-v", "scanning", *args))
         assert {"enforcer.decisions", "sqlalchemy"} <= modules  # it did decide, and store
         assert not modules & (SERVER_STACK | DEVICE_STACK | RENDER_AND_PUSH | DEVICE_OUTPUT | {"httpx"})
+        # the example inventory's devices all filter spoofing with an ACL, which every platform has: the
+        # load reads no platform facts (before: all eight platform.yaml files, and the config-tree model)
+        assert not modules & {"enforcer.platforms", "enforcer.conftree"}
+
+
+def test_yaml_parsed_by_libyaml_gives_the_same_values_and_the_same_errors() -> None:
+    """The start-up parser (libyaml) is a faster reading of the same files, never a different one."""
+    import yaml
+
+    from enforcer.resources import PLAYBOOKS, TEMPLATES, load_yaml
+
+    for path in [*sorted(TEMPLATES.glob("*/platform.yaml")), *sorted(PLAYBOOKS.glob("*.yaml"))]:
+        assert load_yaml(path.read_text()) == yaml.safe_load(path.read_text()), path
+    for bad in ("a: b: c", "x: [1, 2", "- a\nb: c", "key: !!python/object:os.system ls"):
+        with pytest.raises(yaml.YAMLError) as fast:
+            load_yaml(bad)
+        with pytest.raises(yaml.YAMLError) as pure:
+            yaml.safe_load(bad)
+        assert str(fast.value) == str(pure.value)
 
 
 def test_help_imports_only_the_command_line(tmp_path: Path) -> None:
