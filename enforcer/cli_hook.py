@@ -15,14 +15,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
 from .errors import InvalidInput
-from .notify_call import notify_document, notify_stdin
 
 #: What the answer's ``outcome`` says when the service did not accept the item (exit 2).
 NOT_ACCEPTED = ("refused", "invalid")
@@ -44,6 +40,10 @@ def post(url: str, token_env: str, doc: dict, key: str | None, dry_run: bool, op
     FastNetMon does not retry a notify script, so the message of :class:`CallFailed` is what the
     operator gets: a 4xx names the field.
     """
+    import urllib.error  # here, not at the top: the console script imports this module for every command
+    import urllib.parse
+    import urllib.request
+
     token = os.environ.get(token_env, "")
     if not token:
         raise CallFailed(f"{token_env}: no token in this environment variable (--token-env names it)", 2)
@@ -132,6 +132,8 @@ def parse_fast(argv: Sequence[str]) -> dict[str, Any] | None:
 
 def run_fast(options: dict[str, Any]) -> int:
     """The notify call posted to ``enforcer serve``, its results printed one per line: the exit code."""
+    from .notify_call import notify_document, notify_stdin
+
     args = options["args"]
     try:
         doc, key = notify_document(args, notify_stdin(args))

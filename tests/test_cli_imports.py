@@ -130,6 +130,7 @@ def test_block_imports_neither_server_nor_devices_nor_the_render_push_half(tmp_p
         # the example inventory's devices all filter spoofing with an ACL, which every platform has: the
         # load reads no platform facts (before: all eight platform.yaml files, and the config-tree model)
         assert not modules & {"enforcer.platforms", "enforcer.conftree"}
+        assert not modules & {"urllib.request", "http.client"}  # the console script's look at the argv is free
 
 
 def test_yaml_parsed_by_libyaml_gives_the_same_values_and_the_same_errors() -> None:
