@@ -34,6 +34,7 @@ from pydantic import (
 from .inventory_nornir import ATTRIBUTES, resolve_host
 from .limits import interface_names_over_limit
 from .model import _NAME, AddressT, Asn, FileProblems, InterfaceName, Name, Prefix, PrefixT, Violation
+from .resources import load_yaml
 
 
 class Platform(StrEnum):
@@ -328,7 +329,7 @@ def _read_yaml(path: Path, problems: list[str]) -> Any:
     if not path.exists():
         return None
     try:
-        return yaml.safe_load(path.read_text()) or {}
+        return load_yaml(path.read_text()) or {}
     except yaml.YAMLError as exc:
         problems.append(f"{path}: not valid YAML: {exc}")
         return None
@@ -441,12 +442,14 @@ def load_inventory(path: str | os.PathLike[str]) -> Inventory:
 def _anti_spoof_problems(where: Path, devices: dict[str, Device]) -> list[str]:
     """A device set to a method its platform lacks (uRPF on FRR, which has no data plane): one
     line each, at load, rather than an anti-spoof block that silently filters nothing."""
-    from .platforms import platform_info  # platforms imports this module: look the facts up when called
-
     out = []
     for name, dev in devices.items():
+        if dev.anti_spoof is AntiSpoofMethod.ACL:  # every platform has it: no facts to read (start-up)
+            continue
+        from .platforms import platform_info  # platforms imports this module: look the facts up when called
+
         info = platform_info(dev.platform)
-        if dev.anti_spoof is not AntiSpoofMethod.ACL and dev.anti_spoof not in info.anti_spoof_methods:
+        if dev.anti_spoof not in info.anti_spoof_methods:
             offered = ", ".join(info.anti_spoof_methods) or "none"
             out.append(f"{where}: {name}.anti_spoof: {dev.anti_spoof}: {dev.platform} has no uRPF "
                        f"(offers: {offered}){info.anti_spoof_hint}")

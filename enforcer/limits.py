@@ -18,10 +18,9 @@ from collections.abc import Iterable, Iterator
 from functools import cache, cached_property
 from typing import TYPE_CHECKING
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 
-from .resources import TEMPLATES
+from .resources import TEMPLATES, load_yaml
 
 if TYPE_CHECKING:
     from .inventory import Customer, Device
@@ -73,7 +72,7 @@ def platform_limits(platform: str) -> tuple[Limit, ...]:
     """The ``limits:`` of a bundled platform's ``platform.yaml``, read without the render stack
     (the inventory is loaded by every command, the hooks' light start-up included)."""
     path = TEMPLATES / platform / "platform.yaml"
-    data = yaml.safe_load(path.read_text()) if path.exists() else None
+    data = load_yaml(path.read_text()) if path.exists() else None
     return tuple(Limit.model_validate(x) for x in (data or {}).get("limits", []))
 
 
@@ -85,13 +84,15 @@ def interface_names_over_limit(
     (customers.yaml) on that device."""
     customers = list(customers)
     for dev in devices:
-        limit = limit_of(platform_limits(dev.platform.value), "interface name")
-        if limit is None:
-            continue
         named = [("hosts.yaml", f"{dev.name}.attach_interfaces.{i}", n) for i, n in enumerate(dev.attach_interfaces)]
         named += [("customers.yaml", f"{c.id}.attachments.{i}.interface", a.interface)
                   for c in customers for i, a in enumerate(c.attachments)
                   if a.device == dev.name and a.interface]  # fmt: skip
+        if not named:  # nothing to check: the platform's facts are not read (every command's start-up)
+            continue
+        limit = limit_of(platform_limits(dev.platform.value), "interface name")
+        if limit is None:
+            continue
         for file, where, name in named:
             if len(name.encode()) > limit:
                 yield file, where, (f"{name!r} is {len(name.encode())} characters; "

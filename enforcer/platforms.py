@@ -9,14 +9,13 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 
 from .conftree import SlotFacts, TreeFacts
 from .inventory import AntiSpoofMethod, Platform
 from .limits import Limit
 from .model import ActionKind, EnforcerError
-from .resources import TEMPLATES
+from .resources import TEMPLATES, load_yaml
 
 TEMPLATES_DIR = TEMPLATES
 
@@ -52,5 +51,5 @@ def platform_info(platform: Platform, templates_dir: Path = TEMPLATES_DIR) -> Pl
     path = templates_dir / platform.value / "platform.yaml"
     if not path.exists():
         raise RenderError(f"{path}: missing (every platform folder declares its actions)")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = load_yaml(path.read_text()) or {}
     return PlatformInfo.model_validate({"name": platform.value, **data})

@@ -35,6 +35,7 @@ from .model import (
     Status,
     Violation,
 )
+from .resources import load_yaml
 from .section import TRAFFIC_ACTIONS
 from .tables import DecisionRecord
 
@@ -114,7 +115,7 @@ def load_playbooks(folder: Path) -> dict[Violation, Playbook]:
         raise PlaybookError([f"{folder}: playbook folder does not exist"])
     for path in sorted(folder.glob("*.yaml")):
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = load_yaml(path.read_text()) or {}
             book = Playbook.model_validate(data)
         except yaml.YAMLError as exc:
             problems.append(f"{path}: not valid YAML: {exc}")

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import re
 
-from rich.markup import escape
-
 #: C0 controls but tab and newline, DEL, C1 controls, and the Unicode format characters that
 #: reorder or break a line (bidi embeddings, overrides and isolates; marks; line/paragraph separators).
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -33,4 +31,6 @@ def plain(text: object, one_line: bool = True) -> str:
 
 def shown(text: object, one_line: bool = True) -> str:
     """:func:`plain`, and Rich markup escaped: for a table cell or a message printed with markup on."""
+    from rich.markup import escape  # here: the notify client prints with plain() and imports no Rich
+
     return escape(plain(text, one_line))

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import threading
+import tomllib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -22,13 +23,15 @@ import pytest
 
 from enforcer.store import Store
 
+#: The console script's target, as the checkout declares it (``[project.scripts]``): what a NOC box runs.
+ENTRY = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]["scripts"]["enforcer"]
 #: Run the real ``enforcer`` entry point, then write the names in ``sys.modules`` as it exits.
-PROBE = """
+PROBE = f"""
 import atexit, json, sys
 out = sys.argv[1]
 atexit.register(lambda: open(out, "w").write(json.dumps(sorted(sys.modules))))
 sys.argv = ["enforcer", *sys.argv[2:]]
-from enforcer.cli import main
+from {ENTRY.partition(":")[0]} import {ENTRY.partition(":")[2]} as main
 main()
 """
 
@@ -39,6 +42,9 @@ DEVICE_STACK = {"napalm", "netmiko", "paramiko", "os_ken", "eventlet", "nornir"}
 RENDER_AND_PUSH = {"alembic", "enforcer.service", "enforcer.plan", "enforcer.push", "enforcer.drivers",
                    "enforcer.lease"}
 STORE_AND_RENDER = {"sqlalchemy", "alembic", "jinja2", "enforcer.service", "enforcer.store", "enforcer.render"}
+#: The command-line framework and the typed models: FastNetMon's notify call to serve needs none of them.
+FRAMEWORK = {"typer", "click", "rich", "pydantic", "pydantic_core", "yaml", "email_validator", "enforcer.cli",
+             "enforcer.model", "enforcer.hooks", "enforcer.settings"}
 #: What only the device commands print with: diffs (Rich's Syntax, Pygments) and the apply progress and results.
 DEVICE_OUTPUT = {"pygments", "rich.syntax", "rich.live", "rich.progress", "enforcer.console.terminal"}
 
@@ -89,8 +95,28 @@ def test_hook_fastnetmon_url_imports_neither_server_devices_nor_store(tmp_path: 
         tmp_path, "hook", "fastnetmon", "--url", serve_url, "198.51.100.7", "incoming", "250000", "ban",
         env={"ENFORCER_TOKEN": "t"},
     ))  # fmt: skip
-    assert "enforcer.hooks.results" in modules  # the probe ran the command through to the answer
+    assert "enforcer.cli_hook" in modules  # the probe ran the command through to the answer
     assert not modules & (SERVER_STACK | DEVICE_STACK | STORE_AND_RENDER | DEVICE_OUTPUT | {"httpx"})
+
+
+def test_hook_fastnetmon_url_starts_without_the_framework_or_the_models(tmp_path: Path, serve_url: str) -> None:
+    """The notify call posted to serve is read, sent and printed with the standard library: before, the
+    console script loaded typer, Rich, pydantic and the settings first (most of its start-up)."""
+    for options in ([], ["--token-env", "FNM", "--no-apply", "--on-unban", "keep", "--ttl=90s"]):
+        modules = top_level(imported(
+            tmp_path, "hook", "fastnetmon", "--url", serve_url, *options, "198.51.100.7", "incoming", "250000", "ban",
+            env={"ENFORCER_TOKEN": "t", "FNM": "t"},
+        ))  # fmt: skip
+        assert "enforcer.cli_hook" in modules and "urllib.request" in modules  # it did post
+        assert not modules & FRAMEWORK
+
+
+def test_a_hook_call_the_light_client_does_not_read_whole_goes_to_typer(tmp_path: Path, serve_url: str) -> None:
+    """``--json`` prints the results' models, a global option needs the settings: the typer command runs them."""
+    for args in (["hook", "fastnetmon", "--url", serve_url, "--json"], ["--db", "sqlite://", "hook", "fastnetmon",
+                                                                         "--url", serve_url]):
+        modules = imported(tmp_path, *args, "198.51.100.7", "incoming", "250000", "ban", env={"ENFORCER_TOKEN": "t"})
+        assert {"typer", "enforcer.cli", "enforcer.hooks.results"} <= top_level(modules)
 
 
 def test_block_imports_neither_server_nor_devices_nor_the_render_push_half(tmp_path: Path) -> None:
@@ -101,6 +127,26 @@ def test_block_imports_neither_server_nor_devices_nor_the_render_push_half(tmp_p
         modules = top_level(imported(tmp_path, "block", "198.51.100.7", "-v", "scanning", *args))
         assert {"enforcer.decisions", "sqlalchemy"} <= modules  # it did decide, and store
         assert not modules & (SERVER_STACK | DEVICE_STACK | RENDER_AND_PUSH | DEVICE_OUTPUT | {"httpx"})
+        # the example inventory's devices all filter spoofing with an ACL, which every platform has: the
+        # load reads no platform facts (before: all eight platform.yaml files, and the config-tree model)
+        assert not modules & {"enforcer.platforms", "enforcer.conftree"}
+        assert not modules & {"urllib.request", "http.client"}  # the console script's look at the argv is free
+
+
+def test_yaml_parsed_by_libyaml_gives_the_same_values_and_the_same_errors() -> None:
+    """The start-up parser (libyaml) is a faster reading of the same files, never a different one."""
+    import yaml
+
+    from enforcer.resources import PLAYBOOKS, TEMPLATES, load_yaml
+
+    for path in [*sorted(TEMPLATES.glob("*/platform.yaml")), *sorted(PLAYBOOKS.glob("*.yaml"))]:
+        assert load_yaml(path.read_text()) == yaml.safe_load(path.read_text()), path
+    for bad in ("a: b: c", "x: [1, 2", "- a\nb: c", "key: !!python/object:os.system ls"):
+        with pytest.raises(yaml.YAMLError) as fast:
+            load_yaml(bad)
+        with pytest.raises(yaml.YAMLError) as pure:
+            yaml.safe_load(bad)
+        assert str(fast.value) == str(pure.value)
 
 
 def test_help_imports_only_the_command_line(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from typing import Annotated, Any, NoReturn
 
@@ -131,17 +130,24 @@ def hook_fastnetmon(
     decision; unban → ends what FastNetMon opened for that host. With ``--url`` the call goes to
     ``enforcer serve`` (``/v1/hooks/fastnetmon``) instead of the store.
     """
-    from ..hooks.fastnetmon import notify_document
+    from ..cli_hook import CallFailed, post
     from ..model import InvalidInput
+    from ..notify_call import notify_document, notify_stdin
 
     if on_unban not in ("end", "keep"):
         _fail(f"on-unban: {on_unban!r} is not end or keep")
     try:
-        doc, key = notify_document(args or [], _notify_stdin(args or []))
+        doc, key = notify_document(args or [], notify_stdin(args or []))
     except InvalidInput as exc:
         _fail(str(exc))
     if url:
-        results, pushed = _post_fastnetmon(url, token_env, doc, key, dry_run, {"on_unban": on_unban, "ttl": ttl}), []
+        from ..hooks.results import ItemResult
+
+        try:
+            answer = post(url, token_env, doc, key, dry_run, {"on_unban": on_unban, "ttl": ttl})
+        except CallFailed as exc:
+            _fail(exc.message, exc.code)
+        results, pushed = [ItemResult.model_validate(x) for x in answer], []
     else:
         options = {"on_unban": on_unban, "ttl": ttl}
         results, pushed = _apply_fastnetmon(ctx, doc, key, apply=apply, dry_run=dry_run, options=options)
@@ -188,45 +194,6 @@ def hook_crowdsec(
             _fail(str(exc), 1)
 
 
-#: FastNetMon writes a few kilobytes and closes the pipe; more, or a pipe left open, is not FastNetMon.
-NOTIFY_STDIN_LIMIT = 1 << 20
-NOTIFY_STDIN_IDLE = 2.0
-
-
-def _notify_stdin(args: list[str]) -> str:
-    """What FastNetMon wrote to stdin: read only where it writes (``ban``, or the JSON form with no
-    arguments), at most :data:`NOTIFY_STDIN_LIMIT` bytes, and no longer than
-    :data:`NOTIFY_STDIN_IDLE` seconds of silence: an ``unban`` run from a shell or a supervisor
-    whose stdin is an open pipe must not wait for an EOF that never comes."""
-    import os
-    import selectors
-    import stat
-
-    if args and "ban" not in (args[0], args[-1]):
-        return ""
-    if sys.stdin is None or sys.stdin.isatty():
-        return ""
-    try:
-        fd = sys.stdin.fileno()
-    except (OSError, ValueError):  # not a real file (an in-process test runner's stream)
-        return sys.stdin.read(NOTIFY_STDIN_LIMIT)
-    if not stat.S_ISFIFO(os.fstat(fd).st_mode) and not stat.S_ISSOCK(os.fstat(fd).st_mode):
-        # A regular file or a device (`< file`, `</dev/null`) reaches its end by itself, and
-        # epoll refuses to watch one (EPERM): read it directly, bounded.
-        return os.read(fd, NOTIFY_STDIN_LIMIT).decode("utf-8", "replace")
-    chunks: list[bytes] = []
-    size = 0
-    with selectors.DefaultSelector() as sel:
-        sel.register(fd, selectors.EVENT_READ)
-        while size < NOTIFY_STDIN_LIMIT and sel.select(NOTIFY_STDIN_IDLE):
-            chunk = os.read(fd, min(65536, NOTIFY_STDIN_LIMIT - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    return b"".join(chunks).decode("utf-8", "replace")
-
-
 def _apply_fastnetmon(ctx: typer.Context, doc: dict, key: str | None, *, apply: bool, dry_run: bool, options: dict):
     """The notify call against the store, then (``apply``) a push of what changed."""
     from .. import service
@@ -249,62 +216,15 @@ def _apply_fastnetmon(ctx: typer.Context, doc: dict, key: str | None, *, apply: 
     return results, pushed
 
 
-def _post_fastnetmon(url: str, token_env: str, doc: dict, key: str | None, dry_run: bool, options: dict):
-    """The notify call as FastNetMon's web callback to ``enforcer serve``; its answer's results.
-
-    Exit 2 for what the service refused (a 4xx names the field), 1 when it cannot be reached or
-    fails: FastNetMon does not retry a notify script, so the message is what the operator gets.
-    """
-    import os
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
-    from ..hooks.results import ItemResult
-
-    token = os.environ.get(token_env, "")
-    if not token:
-        _fail(f"{token_env}: no token in this environment variable (--token-env names it)")
-    headers = {"Authorization": f"Bearer {token}"}
-    if key:
-        headers["Idempotency-Key"] = key
-    endpoint = url.rstrip("/") + "/v1/hooks/fastnetmon"
-    params = {k: v for k, v in {**options, "dry_run": "true" if dry_run else None}.items() if v is not None}
-    query = urllib.parse.urlencode(params)
-    # The standard library's client, not httpx: one POST per ban, and httpx's import (with its own
-    # command line's Rich views) was most of this command's start-up (issue 12.5).
-    request = urllib.request.Request(endpoint + (f"?{query}" if query else ""), data=json.dumps(doc).encode(),
-                                     headers={**headers, "Content-Type": "application/json"}, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as r:  # noqa: S310 - the operator's own --url
-            status, body = r.status, r.read()
-    except urllib.error.HTTPError as exc:  # a 4xx/5xx answer: its body names the field
-        status, body = exc.code, exc.read()
-    except (urllib.error.URLError, OSError, ValueError) as exc:  # refused, unreachable, timed out, a bad URL
-        _fail(f"{endpoint}: {getattr(exc, 'reason', exc)}", 1)
-    try:
-        answer = json.loads(body)
-    except ValueError:
-        answer = {}
-    if not isinstance(answer, dict):
-        answer = {}
-    if "results" in answer:
-        return [ItemResult.model_validate(x) for x in answer["results"]]
-    error = answer.get("error") or {"field": "server", "reason": f"HTTP {status}"}
-    _fail(f"{error.get('field')}: {error.get('reason')} ({endpoint}: HTTP {status})",
-          2 if 400 <= status < 500 else 1)
-
-
 def _print_results(results, pushed, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"results": [r.model_dump(mode="json") for r in results],
                           "pushes": [p.model_dump(mode="json") for p in pushed]}))
         return
+    from ..cli_hook import describe
+
     for r in results:
-        what = r.reason or (r.error and f"{r.error.field}: {r.error.reason}") or ""
-        ids = r.decision_id or ",".join(map(str, r.ended)) or "-"
-        out.print(plain(f"{r.outcome} {r.target or ''} {r.violation or ''} decision {ids} {what}".strip()),
-                  markup=False, highlight=False)
+        out.print(plain(describe(r.model_dump(mode="json"))), markup=False, highlight=False)
     for p in pushed:
         state = "applied" if p.ok and p.changed else ("unchanged" if p.ok else f"failed: {p.error}")
         out.print(f"push {p.device}: {plain(state)}", markup=False, highlight=False)

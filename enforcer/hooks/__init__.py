@@ -12,14 +12,13 @@ detector's operator can act on. The idempotency key each adapter derives from th
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..model import Decision, InvalidInput, PrefixT, Violation, parse_prefix, validation_error_to_invalid
+from ..notify_call import digest, one_of  # noqa: F401 - the adapters' helpers, kept where the light client can reach them
 
 #: Sources that belong to people and to enforcer itself: no detector payload may speak as them.
 RESERVED_SOURCES = frozenset({"cli", "api", "reconcile", "operator"})
@@ -103,20 +102,3 @@ def need(payload: Any, field: str) -> Any:
     if key not in payload or payload[key] in (None, ""):
         raise InvalidInput(field, "missing")
     return payload[key]
-
-
-def one_of(field: str, value: Any, allowed: tuple[str, ...]) -> str:
-    """``value`` if it is one of the ``allowed`` strings, else InvalidInput naming the field.
-
-    Payload values arrive as any JSON type (a list, an object): checked before they are used
-    as a key or compared, so a wrong type is a 422, never a TypeError.
-    """
-    if not isinstance(value, str) or value not in allowed:
-        raise InvalidInput(field, f"{value!r} is not one of: {', '.join(allowed)}")
-    return value
-
-
-def digest(*parts: Any) -> str:
-    """A short stable hash of payload parts, for idempotency keys when the detector gives no id."""
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:32]

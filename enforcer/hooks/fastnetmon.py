@@ -24,16 +24,15 @@ enforcer and are skipped with the reason.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from ..model import Decision, InvalidInput, Violation
+from ..notify_call import ACTIONS, DIRECTIONS, notify_document
 from . import End, Item, Skip, build, digest, need, one_of, prefix
 
 SOURCE = "fastnetmon"
-ACTIONS = ("ban", "unban", "attack_details", "attack_status", "partial_block", "partial_unblock")
-DIRECTIONS = ("incoming", "outgoing", "internal", "other", "unknown")
+__all__ = ["ACTIONS", "DIRECTIONS", "SOURCE", "from_callback", "from_notify", "notify_document"]
 OnUnban = Literal["end", "keep"]
 VIOLATION_BY_DIRECTION = {"incoming": Violation.DDOS_VICTIM, "outgoing": Violation.DDOS_OUTBOUND}
 
@@ -74,46 +73,6 @@ def from_callback(payload: Any, actor: str = SOURCE, key: str | None = None, on_
     if action == "unban" and on_unban == "keep":
         return [Skip(reason=f"unban of {prefix('ip', ip)}: on_unban=keep leaves the block to its TTL")]
     return _items(action, ip, direction, reason, key, actor, "attack_details.attack_direction", ttl, uuid)
-
-
-def notify_document(args: Sequence[str], stdin: str = "") -> tuple[dict[str, Any], str | None]:
-    """A notify-script call (argv and stdin) as FastNetMon's JSON document, with its idempotency key.
-
-    One reading of the call whichever way it is then handled: locally (:func:`from_notify`) or
-    posted to ``enforcer serve`` (``enforcer hook fastnetmon --url``).
-    """
-    text = stdin.strip()
-    if text.startswith("{"):
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput("stdin", f"looks like JSON but does not parse: {exc.msg} at {exc.pos}") from None
-        return doc, None
-    facts = _text_facts(text)
-    if len(args) >= 2 and args[0] in ACTIONS:  # Advanced's compatibility argv: ACTION IP (no direction)
-        args = [args[1], facts.get("attack direction", ""), "0", args[0]]
-    if len(args) != 4:
-        raise InvalidInput("args", f"expected CLIENT_IP DIRECTION PPS ACTION, got {len(args)} argument(s)")
-    ip, direction, pps, action = args
-    one_of("action", action, ACTIONS)
-    if direction:
-        one_of("direction", direction, DIRECTIONS)
-    elif action == "ban":
-        raise InvalidInput("direction", "missing: a ban needs the attack direction (incoming or outgoing)")
-    if not pps.isdigit():
-        raise InvalidInput("pps", f"{pps!r} is not a packet rate")
-    details: dict[str, Any] = {"peak_attack_power": int(pps)}
-    if direction:
-        details["attack_direction"] = direction
-    for name in ("attack type", "attack protocol"):
-        if facts.get(name):
-            details[name.replace(" ", "_")] = facts[name]
-    for name in ("total incoming pps", "total outgoing pps"):  # "282473 packets per second"
-        number = facts.get(name, "").split(" ")[0]
-        if number.isdigit():
-            details[name.replace(" ", "_")] = int(number)
-    doc = {"ip": ip, "action": action, "alert_scope": "host", "attack_details": details}
-    return doc, (digest(ip, direction, text) if text else None)
 
 
 def from_notify(args: Sequence[str], stdin: str = "", actor: str = SOURCE, on_unban: OnUnban = "end",
@@ -175,13 +134,3 @@ def _reason(direction: str | None, power: Any, attack_type: Any, protocol: Any, 
     if uuid:
         parts.append(f"attack {uuid}")
     return " ".join(parts)
-
-
-def _text_facts(text: str) -> dict[str, str]:
-    """The ``Key: value`` lines of Community's text attack description, keys lower-cased."""
-    facts: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key and value.strip() and key.strip().lower() not in facts:
-            facts[key.strip().lower()] = value.strip()
-    return facts
