@@ -161,7 +161,30 @@ _CONFIRM = _LIVE_TIMER + 'timer "$1" >/dev/null || { echo "no commit pending con
 #: The candidate's result, listed by nft itself in a throwaway empty network namespace. stdin holds
 #: the live table, then the candidate: one transaction, so the candidate's own flushes and deletes run
 #: against what the device holds (a set it failed to flush would show as left-over elements).
-_PREDICT = "nft -f /dev/stdin && nft list table $1"
+#: The listing may bind objects to interfaces (a flowtable's ``devices``, a netdev or ingress chain's
+#: ``device``), which nft refuses to load where they do not exist: each name the listing binds
+#: (the arguments after the table) becomes a veth of that name in the throwaway namespace first.
+_PREDICT = """
+table=$1; shift; i=0
+for dev in "$@"; do
+  ip link add "$dev" type veth peer name "enforcer-p$i" || exit 1
+  i=$((i + 1))
+done
+nft -f /dev/stdin && nft list table $table
+"""
+#: Interface names in a listing that nft resolves when it loads it: a hook's ``device "eth0"`` or
+#: ``devices = { eth0, "eth1" }``, and a rule's ``iif "eth0"`` / ``oif`` (an interface index, looked
+#: up at load: "Interface does not exist"). ``iifname`` is a string match and needs nothing.
+_DEVICE = re.compile(r'\b(?:device|[io]if) "([^"]+)"|\bdevice ([^"\s;,{}]+)')
+_DEVICES = re.compile(r"\b(?:devices =|[io]if) \{([^}]*)\}")
+
+
+def bound_interfaces(listing: str) -> list[str]:
+    """The interfaces that objects of ``listing`` are bound to, each once, in order of appearance."""
+    names = [m.group(1) or m.group(2) for m in _DEVICE.finditer(listing)]
+    for m in _DEVICES.finditer(listing):
+        names += [n.strip().strip('"') for n in m.group(1).split(",")]
+    return list(dict.fromkeys(n for n in names if n and n != "lo"))
 #: What ``optional_args`` may hold for the values that reach a device command.
 _STATE_DIR = re.compile(r"^/[A-Za-z0-9._/-]+$")
 _TABLE = re.compile(r"^(ip|ip6|inet|arp|bridge|netdev) [A-Za-z_][A-Za-z0-9_-]*$")
@@ -320,8 +343,9 @@ class LinuxDriver(Driver):
         if self._candidate is None:
             return ""
         listing = self.get_config()
+        bound = bound_interfaces(listing + "\n" + self._candidate)
         rc, out, err = self._run(
-            ["unshare", "--net", "sh", "-c", _PREDICT, "sh", self.table], stdin=listing + "\n" + self._candidate
+            ["unshare", "--net", "sh", "-c", _PREDICT, "sh", self.table, *bound], stdin=listing + "\n" + self._candidate
         )
         if rc != 0 and "No such file or directory" not in err:
             raise DriverError(self.device.name, f"predicting the candidate failed: {err.strip()[:300]}")
