@@ -101,16 +101,51 @@ class _Grouper:
         else:
             items.append(e)
 
-    def merged(self) -> list[tuple[Prefix, tuple, tuple[int, ...], str]]:
-        """Per entry: its target, its tail, its enforcement ids (ascending), the lowest's comment."""
+    def merged(self) -> list[tuple[Prefix, tuple, tuple[int, ...], str, tuple[Enforcement, ...]]]:
+        """Per entry: its target, its tail, its enforcement ids (ascending), the lowest's comment,
+        and the enforcements themselves (in the same order)."""
         text = self._text
         out = []
         for key in sorted(self.groups, key=lambda k: (k[:3], *text[k[3]])):
             items = self.groups[key]
             if len(items) > 1:
                 items = sorted(items, key=lambda e: e.id)
-            out.append((items[0].target, self.tails[key[3]], tuple(e.id for e in items), items[0].comment))
+            out.append((items[0].target, self.tails[key[3]], tuple(e.id for e in items), items[0].comment,
+                        tuple(items)))
         return out
+
+    def entries(self, make: Callable[[Prefix, tuple, tuple[int, ...], str], Any], previous: dict[tuple, Any],
+                kept: dict[tuple, Any]) -> tuple:
+        """The entries, each made by ``make`` unless the last build made it from the very same
+        enforcements (``previous``, keyed by their identities, which that build holds alive): an
+        entry is a frozen model of those alone, so one more decision builds one entry, not all."""
+        out = []
+        for t, k, ids, c, items in self.merged():
+            key = (make, *map(id, items))
+            entry = previous.get(key)
+            if entry is None:
+                entry = make(t, k, ids, c)
+            kept[key] = entry
+            out.append(entry)
+        return tuple(out)
+
+
+def _acl_rule(t: Prefix, k: tuple, ids: tuple[int, ...], c: str) -> AclRule:
+    return trusted(AclRule, {"ids": ids, "comment": c, "target": t, "violation": k[0], "protocol": k[1],
+                             "ports": k[2], "direction": k[3]})
+
+
+def _null_route(t: Prefix, k: tuple, ids: tuple[int, ...], c: str) -> NullRoute:
+    return trusted(NullRoute, {"ids": ids, "comment": c, "target": t, "violation": k[0]})
+
+
+def _rtbh_route(t: Prefix, k: tuple, ids: tuple[int, ...], c: str) -> RtbhRoute:
+    return trusted(RtbhRoute, {"ids": ids, "comment": c, "target": t, "community": k[0]})
+
+
+def _rate_limit(t: Prefix, k: tuple, ids: tuple[int, ...], c: str) -> RateLimit:
+    return trusted(RateLimit, {"ids": ids, "comment": c, "target": t, "rate_bps": k[0], "burst_bytes": k[1],
+                               "direction": k[2]})
 
 
 def _acl_tail(e: Enforcement) -> tuple:
@@ -139,6 +174,8 @@ class _Built:
     templates_dir: Path
     carried: tuple[Enforcement, ...]
     section: Section
+    #: Each entry by the identities of the enforcements it was made of (all held in ``carried``).
+    entries: dict[tuple, Any]
 
 
 #: The last build per device name. serve builds a device's section for its push and again for the
@@ -170,8 +207,11 @@ def build_section(
             and last.templates_dir == templates_dir and _same(last.carried, carried):
         return last.section
     builds += 1
-    section = _build(device, carried, inventory, templates_dir)
-    _last[device.name] = _Built(device, inventory, templates_dir, carried, section)
+    previous = last.entries if last is not None and last.inventory is inventory and last.device is device \
+        and last.templates_dir == templates_dir else {}
+    kept: dict[tuple, Any] = {}
+    section = _build(device, carried, inventory, templates_dir, previous, kept)
+    _last[device.name] = _Built(device, inventory, templates_dir, carried, section, kept)
     return section
 
 
@@ -179,8 +219,11 @@ def _same(a: tuple[Enforcement, ...], b: tuple[Enforcement, ...]) -> bool:
     return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
-def _build(device: Device, enforcements: tuple[Enforcement, ...], inventory: Inventory, templates_dir: Path) -> Section:
-    """The section of ``enforcements``, each already carried by ``device`` and active."""
+def _build(device: Device, enforcements: tuple[Enforcement, ...], inventory: Inventory, templates_dir: Path,
+           previous: dict[tuple, Any], kept: dict[tuple, Any]) -> Section:
+    """The section of ``enforcements``, each already carried by ``device`` and active; entries in
+    ``previous`` (the last build's, by the identities of their enforcements) are reused, and every
+    entry is recorded in ``kept`` for the next build."""
     info = platform_info(device.platform, templates_dir)
     supported = frozenset(info.actions)
     acl, nulls, rtbh, rates = _Grouper(_acl_tail), _Grouper(_null_tail), _Grouper(_rtbh_tail), _Grouper(_rate_tail)
@@ -223,18 +266,14 @@ def _build(device: Device, enforcements: tuple[Enforcement, ...], inventory: Inv
                 spoof.setdefault(e.customer or "", []).append(e)
 
     # Entries from the enforcements' validated values (model.trusted): validating 10,000 of
-    # them again was a third of the build.
+    # them again was a third of the build. Those the last build made of the same enforcements are
+    # taken as they are.
     section = Section(
         device=device,
-        acl=tuple(trusted(AclRule, {"ids": ids, "comment": c, "target": t, "violation": k[0], "protocol": k[1],
-                                    "ports": k[2], "direction": k[3]}) for t, k, ids, c in acl.merged()),
-        null_routes=tuple(trusted(NullRoute, {"ids": ids, "comment": c, "target": t, "violation": k[0]})
-                          for t, k, ids, c in nulls.merged()),
-        rtbh=tuple(trusted(RtbhRoute, {"ids": ids, "comment": c, "target": t, "community": k[0]})
-                   for t, k, ids, c in rtbh.merged()),
-        rate_limits=tuple(trusted(RateLimit, {"ids": ids, "comment": c, "target": t, "rate_bps": k[0],
-                                              "burst_bytes": k[1], "direction": k[2]})
-                          for t, k, ids, c in rates.merged()),
+        acl=acl.entries(_acl_rule, previous, kept),
+        null_routes=nulls.entries(_null_route, previous, kept),
+        rtbh=rtbh.entries(_rtbh_route, previous, kept),
+        rate_limits=rates.entries(_rate_limit, previous, kept),
         prefix_filters=tuple(_prefix_filter(inventory, device, cid, items) for cid, items in sorted(hijacks.items())),
         anti_spoof=tuple(_anti_spoof(inventory, device, cid, items) for cid, items in sorted(spoof.items())),
         customer_neighbors=_customer_neighbors(inventory, device) if rtbh.groups else (),
