@@ -205,6 +205,38 @@ _printed: dict[str, tuple[Section, Path, str]] = {}
 prints = 0
 
 
+#: Per device name, the text each entry object printed last time through :class:`EntryTexts`.
+_entry_texts: dict[str, dict[tuple[str, int], tuple[Any, str]]] = {}
+#: Entries printed through their own template (not answered from the last print): what tests count.
+entry_prints = 0
+
+
+class EntryTexts:
+    """``entry(template, e)`` in a template: ``e`` printed by ``template`` (a template of that one
+    entry), answered from the last print of the device when it printed the very same object.
+
+    Safe because an entry is a frozen model, the template reads nothing but ``e`` (and templates
+    are never reloaded), and the last print holds the object, so its identity stays its own; build
+    hands back the same entry objects for the same enforcements (enforcer.build). A 10,000-element
+    set then costs one entry's template per new decision, not 10,000."""
+
+    def __init__(self, templates_dir: Path, previous: dict[tuple[str, int], tuple[Any, str]]):
+        self.templates_dir = templates_dir
+        self.previous = previous
+        self.current: dict[tuple[str, int], tuple[Any, str]] = {}
+
+    def __call__(self, template: str, e: Any) -> Rendered:
+        global entry_prints
+        key = (template, id(e))
+        hit = self.previous.get(key)
+        if hit is None or hit[0] is not e:
+            text = environment(self.templates_dir).get_template(template).render(e=e).strip("\n")
+            hit = (e, Rendered(text))
+            entry_prints += 1
+        self.current[key] = hit
+        return hit[1]
+
+
 def print_section(section: Section, templates_dir: Path = TEMPLATES_DIR) -> str:
     """The template's text of the section, normalised, ``<seq>`` placeholders still in it: the
     costly half of :func:`render_section`, which a caller numbering the same section twice (the
@@ -229,9 +261,12 @@ def _print(section: Section, templates_dir: Path) -> str:
         from .compose_junos import compose_junos
 
         section = compose_junos(section, None, slots)[0]
+    name = section.device.name
+    entries = EntryTexts(templates_dir, _entry_texts.get(name, {}))
     try:
         template = environment(templates_dir).get_template(f"{platform.value}/section.j2")
-        text = template.render(section=section, device=section.device, ActionKind=ActionKind)
+        text = template.render(section=section, device=section.device, ActionKind=ActionKind, entry=entries)
+        _entry_texts[name] = entries.current
     except RenderError:
         raise
     except jinja2.TemplateError as exc:
