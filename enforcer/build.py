@@ -178,9 +178,12 @@ class _Built:
     entries: dict[tuple, Any]
 
 
-#: The last build per device name. serve builds a device's section for its push and again for the
-#: console's board right after, from the same models (enforcer.desired keeps one per row).
-_last: dict[str, _Built] = {}
+#: The last two builds per device name, newest last. serve builds a device's section for its push
+#: and again for the console's board right after, from the same models (enforcer.desired keeps one
+#: per row); between two pushes the intake builds the device's section of the new decision alone
+#: (the latency clock's carriers), which must not make the next push build every entry anew.
+_last: dict[str, list[_Built]] = {}
+_KEPT = 2
 #: Sections built (not answered from the last build): what the tests count.
 builds = 0
 
@@ -202,16 +205,18 @@ def build_section(
     at = at or now()
     role = device.role
     carried = tuple(e for e in enforcements if (not e.roles or role in e.roles) and e.active_at(at))
-    last = _last.get(device.name)
-    if last is not None and last.device is device and last.inventory is inventory \
-            and last.templates_dir == templates_dir and _same(last.carried, carried):
-        return last.section
+    lasts = [b for b in _last.get(device.name, ()) if b.device is device and b.inventory is inventory
+             and b.templates_dir == templates_dir]
+    for last in lasts:
+        if _same(last.carried, carried):
+            return last.section
     builds += 1
-    previous = last.entries if last is not None and last.inventory is inventory and last.device is device \
-        and last.templates_dir == templates_dir else {}
+    previous: dict[tuple, Any] = {}
+    for last in lasts:
+        previous.update(last.entries)
     kept: dict[tuple, Any] = {}
     section = _build(device, carried, inventory, templates_dir, previous, kept)
-    _last[device.name] = _Built(device, inventory, templates_dir, carried, section, kept)
+    _last[device.name] = [*lasts, _Built(device, inventory, templates_dir, carried, section, kept)][-_KEPT:]
     return section
 
 

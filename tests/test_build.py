@@ -139,3 +139,18 @@ def test_a_new_block_or_a_refreshed_expiry_is_built_and_printed_anew(inventory, 
     monkeypatch.setattr(build, "_last", {})
     monkeypatch.setattr(render, "_entry_texts", {})
     assert render_section(build_section(dev, more, inventory, T0)) == text
+
+
+def test_the_intakes_build_of_one_new_decision_does_not_make_the_next_push_print_every_entry(inventory, monkeypatch):
+    """Between two pushes serve's intake builds the device's section of the new decision alone (which
+    devices carry it: the latency clock). The push after it still prints only the new element."""
+    from enforcer.render import render_section
+
+    dev = inventory.device(EDGE[Platform.NFTABLES])
+    given = _blocks(50, first=1000)
+    render_section(build_section(dev, given, inventory, T0))
+    new = _blocks(1, first=2000)
+    renders = _template_renders(monkeypatch)
+    build_section(dev, new, inventory, T0)  # the carriers of the new decision
+    render_section(build_section(dev, [*given, *new], inventory, T0))
+    assert renders == ["nftables/section.j2", "nftables/_element.j2"]
