@@ -20,6 +20,11 @@ The decisions already active are written straight into the store (one transactio
 guardrails not asked: they are the set a busy day left, not part of the measurement) and serve
 installs them before the clock runs. Run as root: ``.venv/bin/python bench/latency.py``.
 
+``--devices nftables`` measures the named device types alone: serve is given an inventory of only
+those devices (the lab still runs them all), so no other device's push shares the 2 cores.
+``--profile FILE`` records serve with py-spy (raw, 100 Hz, every thread) during the measured
+decisions of the largest active set.
+
 ``--breakdown`` runs serve at ``--log-level debug`` and prints, from its log, the FRR driver's SSH
 execs during the measured decisions (each is a login on the router): how many per decision, and
 the median time of each kind.
@@ -99,7 +104,8 @@ class Probes:
         return ovs.ofctl(self.ovs_dir, "dump-flows", "ip", check=False).count("nw_dst=100.")
 
 
-def seen_everywhere(probes: Probes, target: str, sent: float, poll: float, give_up: float) -> dict[str, float]:
+def seen_everywhere(probes: Probes, target: str, sent: float, poll: float, give_up: float,
+                    kinds: tuple[str, ...] = tuple(TARGETS)) -> dict[str, float]:
     """Milliseconds from ``sent`` until each device shows ``target`` (polled in parallel, one thread each)."""
     seen: dict[str, float] = {}
 
@@ -111,7 +117,7 @@ def seen_everywhere(probes: Probes, target: str, sent: float, poll: float, give_
                 return
             time.sleep(poll)
 
-    threads = [threading.Thread(target=watch, args=(k,)) for k in TARGETS]
+    threads = [threading.Thread(target=watch, args=(k,)) for k in kinds]
     for t in threads:
         t.start()
     for t in threads:
@@ -200,8 +206,47 @@ def exec_breakdown(log: Path, offset: int) -> dict[str, list[float]]:
     return execs
 
 
+def only_devices(source: Path, folder: Path, kinds: tuple[str, ...]) -> Path:
+    """A copy of the lab's inventory holding only the devices of ``kinds`` (their platforms), and the
+    customers' attachments to them: serve then pushes nothing else."""
+    import shutil
+
+    import yaml
+
+    if folder.exists():
+        shutil.rmtree(folder)
+    shutil.copytree(source, folder)
+    hosts = yaml.safe_load((folder / "hosts.yaml").read_text())
+    kept = {name: h for name, h in hosts.items() if h.get("platform") in kinds}
+    (folder / "hosts.yaml").write_text(yaml.safe_dump(kept, sort_keys=False))
+    customers_file = folder / "customers.yaml"
+    if customers_file.exists():
+        customers = yaml.safe_load(customers_file.read_text()) or {}
+        for c in customers.values():
+            if isinstance(c, dict) and "attachments" in c:
+                c["attachments"] = [a for a in c["attachments"] if a.get("device") in kept]
+        customers_file.write_text(yaml.safe_dump(customers, sort_keys=False))
+    return folder
+
+
+def serve_pid(port: str) -> int:
+    """The pid of this process's child ``enforcer serve`` listening on ``port`` (for py-spy)."""
+    me = str(os.getpid())
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if stat[1] == me and f"127.0.0.1:{port}" in cmdline:
+            return int(entry.name)
+    raise SystemExit(f"no serve process on port {port}")
+
+
 def run_size(lab, probes: Probes, work: Path, active: int, decisions: int, poll: float, give_up: float,
-             breakdown: bool = False) -> dict:
+             breakdown: bool = False, kinds: tuple[str, ...] = tuple(TARGETS), profile: Path | None = None) -> dict:
     from enforcer.api.tokens import create_token
     from enforcer.store import Store
     from tests.helpers import serve_process
@@ -211,7 +256,9 @@ def run_size(lab, probes: Probes, work: Path, active: int, decisions: int, poll:
     store = Store(lab.db)
     token = create_token(store, "bench", "operator")
     store.engine.dispose()
-    env = {**os.environ, "ENFORCER_INVENTORY": str(lab.inventory_path), "ENFORCER_DB": lab.db,
+    inventory = lab.inventory_path if set(kinds) == set(TARGETS) else \
+        only_devices(lab.inventory_path, work / "inventory-serve", kinds)
+    env = {**os.environ, "ENFORCER_INVENTORY": str(inventory), "ENFORCER_DB": lab.db,
            "ENFORCER_OUTPUT": str(work / "out")}
     import httpx
 
@@ -219,7 +266,7 @@ def run_size(lab, probes: Probes, work: Path, active: int, decisions: int, poll:
     with serve_process(serve_options=["--interval", "3600", "--log-level", "debug" if breakdown else "warning"],
                        env=env, log=log, start_timeout=120) as url:
         started = time.monotonic()
-        while any(probes.count(k) < active for k in TARGETS):  # serve's start-up pass installs the set
+        while any(probes.count(k) < active for k in kinds):  # serve's start-up pass installs the set
             if time.monotonic() - started > give_up * 20:
                 raise SystemExit(f"serve did not install the {active} preloaded blocks: see {work}/serve-{active}.log")
             time.sleep(1)
@@ -227,10 +274,16 @@ def run_size(lab, probes: Probes, work: Path, active: int, decisions: int, poll:
         # The route is in the kernel before the install's commit-confirm: let that push finish
         # (counted in serve's enforcer_pushes_total) before the breakdown's log offset is taken.
         frr = lab.device(platform="frr").name
-        while active and pushes(url, frr) < 1 and time.monotonic() - started < give_up * 20:
+        while "frr" in kinds and active and pushes(url, frr) < 1 and time.monotonic() - started < give_up * 20:
             time.sleep(0.2)
         measured_from = log.stat().st_size
-        samples: dict[str, list[float]] = {k: [] for k in TARGETS}
+        spy = None
+        if profile is not None:
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-r", "100", "--threads",
+                                    "-f", "raw", "-o", str(profile), "-p", str(serve_pid(url.rsplit(":", 1)[1]))],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)  # py-spy attaches
+        samples: dict[str, list[float]] = {k: [] for k in kinds}
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
             for i in range(decisions):
                 target = str(MEASURED + i)
@@ -238,8 +291,8 @@ def run_size(lab, probes: Probes, work: Path, active: int, decisions: int, poll:
                 r = client.post("/v1/decisions", json={"target": target, "violation": "malware-hosting"})
                 if r.status_code != 201:
                     raise SystemExit(f"POST {target}: {r.status_code} {r.text}")
-                seen = seen_everywhere(probes, target, sent, poll, give_up)
-                for kind in TARGETS:
+                seen = seen_everywhere(probes, target, sent, poll, give_up, kinds)
+                for kind in kinds:
                     if kind not in seen:
                         raise SystemExit(f"{target} not on {kind} within {give_up} s: see {work}/serve-{active}.log")
                     samples[kind].append(seen[kind])
@@ -247,9 +300,12 @@ def run_size(lab, probes: Probes, work: Path, active: int, decisions: int, poll:
         # load-commit): wait until serve has timed every decision on every device.
         deadline = time.monotonic() + give_up
         server = latency_metric(url)
-        while any(server.get(k, {}).get("count", 0) < decisions for k in TARGETS) and time.monotonic() < deadline:
+        while any(server.get(k, {}).get("count", 0) < decisions for k in kinds) and time.monotonic() < deadline:
             time.sleep(0.2)
             server = latency_metric(url)
+        if spy is not None:
+            spy.send_signal(2)  # py-spy writes its profile on SIGINT
+            spy.wait(60)
         execs = exec_breakdown(log, measured_from) if breakdown else {}
     empty_store(lab)
     return {"active": active, "install_s": install, "samples_ms": samples, "server": server, "frr_execs": execs,
@@ -289,7 +345,7 @@ def plot(results: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    kinds = list(TARGETS)
+    kinds = list(results[0]["samples_ms"])
     width = 0.8 / len(results)
     for i, r in enumerate(results):
         s = summary(r)
@@ -300,7 +356,7 @@ def plot(results: list[dict], path: Path) -> None:
     left.set_yscale("log")
     left.set_ylabel("POST → visible on the device (ms)")
     left.set_title("Latency percentiles per device type")
-    for target in set(TARGETS.values()):
+    for target in {TARGETS[k] for k in kinds}:
         left.axhline(target, linestyle=":", linewidth=0.8, color="grey")
     left.legend(fontsize=6, ncol=len(results))
     sizes = [max(1, r["active"]) for r in results]
@@ -325,20 +381,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plot", type=Path, help="write the PNG plot here")
     ap.add_argument("--json", type=Path, help="write the raw samples here")
     ap.add_argument("--breakdown", action="store_true", help="serve at debug level; print the FRR execs per decision")
+    ap.add_argument("--lab-name", help="the lab's name (default: a random one)")
+    ap.add_argument("--devices", default=",".join(TARGETS), help="comma-separated device types to measure")
+    ap.add_argument("--profile", type=Path, help="py-spy raw profile of serve during the largest size's decisions")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("bench/latency.py needs root (it builds a network-namespace lab)")
     from enforcer.lab.testing import running_lab
 
     sizes = [int(x) for x in args.active.split(",") if x.strip()]
+    kinds = tuple(k for k in TARGETS if k in {x.strip() for x in args.devices.split(",")})
+    if not kinds:
+        raise SystemExit(f"--devices: choose among {', '.join(TARGETS)}")
     with tempfile.TemporaryDirectory(prefix="enforcer-latency-") as tmp:
         work = Path(tmp)
-        with running_lab(work / "inventory", db=f"sqlite:///{work / 'enforcer.db'}") as lab:
+        with running_lab(work / "inventory", name=args.lab_name, db=f"sqlite:///{work / 'enforcer.db'}") as lab:
             probes = Probes(lab)
             results = []
             for n in sizes:
                 results.append(run_size(lab, probes, work, n, args.decisions, args.poll, args.give_up,
-                                        args.breakdown))
+                                        args.breakdown, kinds, args.profile if n == max(sizes) else None))
                 print(f"{n:,} active: installed in {results[-1]['install_s']:.1f} s", flush=True)
     print(report(results))
     if args.json:

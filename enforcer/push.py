@@ -1,7 +1,7 @@
 """Put one device's plan onto the device: confirmed, verified, rolled back on failure.
 
 The sequence is NAPALM's and the same for every transport: settle a commit-confirm left pending
-by a pusher that died (:func:`settle_pending`) → merge candidate → compare → commit with
+by a pusher that died (:func:`settle_pending`) → merge candidate (the plan showed its diff) → commit with
 ``revert_in`` (the device reverts by itself if we lose it) → read the managed section back →
 confirm only if it equals what we rendered, else roll back. After any failure the device is read
 back and the result says what it really holds ("rolled back, verified", "device holds N of M new
@@ -137,9 +137,11 @@ def push_plan(driver: Driver, plan: DevicePlan, revert_in: int | None = DEFAULT_
         # What the plan showed is what is sent; plans built without one (tests, callers of
         # make_plan) get it rendered here, from the same function.
         candidate = plan.candidate or render_push(driver.device, plan.desired, plan.live, plan.removed_lines)
-        with driver.same_moment():  # compare and the commit's undo read the device once
+        # No compare_config here: the plan's diff (desired against the live section read for it)
+        # is what the operator saw, and the read-back below verifies what the commit did. Its
+        # answer was never used, and on nftables it cost a prediction of the whole table per push.
+        with driver.same_moment():  # the commit's undo reads the device once
             driver.load_merge_candidate(candidate)
-            driver.compare_config()
             driver.set_desired_section(plan.desired)
             sent = True
             driver.commit_config(revert_in=revert_in)

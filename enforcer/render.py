@@ -196,10 +196,63 @@ def render_section(
     return finish_section(section, print_section(section, templates_dir), templates_dir, live, ranges)
 
 
+#: The last printed text per device name, with the section object it printed (held: its identity
+#: stays valid). A Section is frozen, so the same object prints the same text; build_section hands
+#: back the same object for the same inputs (enforcer.build), so a second render of unchanged
+#: inputs (serve's board right after the push) prints nothing.
+_printed: dict[str, tuple[Section, Path, str]] = {}
+#: Sections printed through the templates (not answered from the last print): what the tests count.
+prints = 0
+
+
+#: Per device name, the text each entry object printed last time through :class:`EntryTexts`.
+_entry_texts: dict[str, dict[tuple[str, int], tuple[Any, str]]] = {}
+#: Entries printed through their own template (not answered from the last print): what tests count.
+entry_prints = 0
+
+
+class EntryTexts:
+    """``entry(template, e)`` in a template: ``e`` printed by ``template`` (a template of that one
+    entry), answered from the last print of the device when it printed the very same object.
+
+    Safe because an entry is a frozen model, the template reads nothing but ``e`` (and templates
+    are never reloaded), and the last print holds the object, so its identity stays its own; build
+    hands back the same entry objects for the same enforcements (enforcer.build). A 10,000-element
+    set then costs one entry's template per new decision, not 10,000."""
+
+    def __init__(self, templates_dir: Path, previous: dict[tuple[str, int], tuple[Any, str]]):
+        self.templates_dir = templates_dir
+        self.previous = previous
+        self.current: dict[tuple[str, int], tuple[Any, str]] = {}
+
+    def __call__(self, template: str, e: Any) -> Rendered:
+        global entry_prints
+        key = (template, id(e))
+        hit = self.previous.get(key)
+        if hit is None or hit[0] is not e:
+            text = environment(self.templates_dir).get_template(template).render(e=e).strip("\n")
+            hit = (e, Rendered(text))
+            entry_prints += 1
+        self.current[key] = hit
+        return hit[1]
+
+
 def print_section(section: Section, templates_dir: Path = TEMPLATES_DIR) -> str:
     """The template's text of the section, normalised, ``<seq>`` placeholders still in it: the
     costly half of :func:`render_section`, which a caller numbering the same section twice (the
     plan: once alone, once against the live section) does once (:func:`finish_section`)."""
+    global prints
+    name = section.device.name
+    last = _printed.get(name)
+    if last is not None and last[0] is section and last[1] == templates_dir:
+        return last[2]
+    text = _print(section, templates_dir)
+    prints += 1
+    _printed[name] = (section, templates_dir, text)
+    return text
+
+
+def _print(section: Section, templates_dir: Path) -> str:
     platform = section.device.platform
     slots = platform_info(platform, templates_dir).slots
     if section.set_chains is None and slots is not None and slots.set_chains:
@@ -208,9 +261,12 @@ def print_section(section: Section, templates_dir: Path = TEMPLATES_DIR) -> str:
         from .compose_junos import compose_junos
 
         section = compose_junos(section, None, slots)[0]
+    name = section.device.name
+    entries = EntryTexts(templates_dir, _entry_texts.get(name, {}))
     try:
         template = environment(templates_dir).get_template(f"{platform.value}/section.j2")
-        text = template.render(section=section, device=section.device, ActionKind=ActionKind)
+        text = template.render(section=section, device=section.device, ActionKind=ActionKind, entry=entries)
+        _entry_texts[name] = entries.current
     except RenderError:
         raise
     except jinja2.TemplateError as exc:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from enforcer.inventory import Device, load_inventory
+from enforcer.inventory import Device, Platform, load_inventory
 from enforcer.model import ActionKind, ActionParams, Decision, Enforcement, trusted
 from enforcer.render import RoleIndex, build_section
 from enforcer.store import Store
@@ -76,3 +76,81 @@ def test_the_store_reads_back_the_models_it_stored(tmp_path: Path):
         [(ip_network(t), p, frozenset(r)) for t, p, r in stored]
     assert [type(e.target) for e in read] == [type(ip_network(t)) for t, _, _ in stored]
     assert read == store.enforcements_by_id([e.id for e in read])
+
+
+def _template_renders(monkeypatch) -> list[str]:
+    """Every Jinja2 template render from now on, by template name."""
+    import jinja2
+
+    seen: list[str] = []
+    real = jinja2.Template.render
+
+    def counting(self, *args, **kwargs):
+        seen.append(self.name)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Template, "render", counting)
+    return seen
+
+
+def _blocks(n: int, first: int = 1) -> list[Enforcement]:
+    return [Enforcement(id=i, decision_id=i, action=ActionKind.NULL_ROUTE, target=ip_network(f"100.64.{i // 250}.{i % 250 + 1}"),
+                        violation="malware-hosting", created_at=T0) for i in range(first, first + n)]  # fmt: skip
+
+
+def test_the_boards_render_right_after_a_push_builds_and_prints_nothing_again(inventory, monkeypatch):
+    """serve renders a device's section for its push (withholding), then the console's board renders
+    it again from the same models: the second is answered from the first, not built nor printed."""
+    from enforcer import build
+    from enforcer.render import render_section
+    from enforcer.withhold import render_for
+
+    dev = inventory.device(EDGE[Platform.NFTABLES])
+    given = _blocks(300)
+    renders = _template_renders(monkeypatch)
+    builds = build.builds
+    pushed = render_for(dev, given, inventory, T0).desired
+    board = render_section(build_section(dev, given, inventory, T0))
+    assert board == pushed and "100.64.1.51" in board
+    assert renders.count("nftables/section.j2") == 1 and build.builds == builds + 1
+
+
+def test_a_new_block_or_a_refreshed_expiry_is_built_and_printed_anew(inventory, monkeypatch):
+    """The memo answers only for the very same models: one more enforcement, or a row whose expiry a
+    detector's repeat moved (a new model of the same id), is built and printed again — the section,
+    and of its set only the one element that is new — and what comes out is what a build and a
+    print from nothing give."""
+    from datetime import timedelta
+
+    from enforcer import build, render
+    from enforcer.render import render_section
+
+    dev = inventory.device(EDGE[Platform.NFTABLES])
+    given = _blocks(20)
+    renders = _template_renders(monkeypatch)
+    render_section(build_section(dev, given, inventory, T0))
+    more = [*given, *_blocks(1, first=500)]
+    text = render_section(build_section(dev, more, inventory, T0))
+    refreshed = [*given[:-1], given[-1].model_copy(update={"expires_at": T0 + timedelta(hours=2)})]
+    again = render_section(build_section(dev, refreshed, inventory, T0))
+    # 20 elements for the first print, then one for each of the two changes
+    assert renders.count("nftables/_element.j2") == 22 and renders.count("nftables/section.j2") == 3
+    assert "100.64.2.1 " in text and "100.64.2.1 " not in again
+    monkeypatch.setattr(build, "_last", {})
+    monkeypatch.setattr(render, "_entry_texts", {})
+    assert render_section(build_section(dev, more, inventory, T0)) == text
+
+
+def test_the_intakes_build_of_one_new_decision_does_not_make_the_next_push_print_every_entry(inventory, monkeypatch):
+    """Between two pushes serve's intake builds the device's section of the new decision alone (which
+    devices carry it: the latency clock). The push after it still prints only the new element."""
+    from enforcer.render import render_section
+
+    dev = inventory.device(EDGE[Platform.NFTABLES])
+    given = _blocks(50, first=1000)
+    render_section(build_section(dev, given, inventory, T0))
+    new = _blocks(1, first=2000)
+    renders = _template_renders(monkeypatch)
+    build_section(dev, new, inventory, T0)  # the carriers of the new decision
+    render_section(build_section(dev, [*given, *new], inventory, T0))
+    assert renders == ["nftables/section.j2", "nftables/_element.j2"]

@@ -15,6 +15,7 @@ the same ``argv`` and stdin over SSH, nothing else changes.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 import subprocess
 from abc import ABC, abstractmethod
@@ -25,6 +26,11 @@ from ..counters import Counter, nft_counters
 from ..inventory import Device
 from ..render import PlatformInfo
 from .base import CommitRefused, Driver, DriverError, extract_managed
+
+
+class StaleTable(CommitRefused):
+    """The table is not the listing the push was planned on (a reused read, :meth:`LinuxDriver.reuse_reads`):
+    nothing was applied; plan again from a fresh read. A refusal: the push discards, never rolls back."""
 
 DEFAULT_TABLE = "inet enforcer"
 
@@ -79,13 +85,14 @@ true
 )
 #: Exit status of a commit refused because another commit-confirm is pending (NAPALM's contract).
 PENDING_REFUSED = 3
+#: Exit status of a commit refused because the table is not the listing the push was planned on.
+STALE_REFUSED = 4
 _COMMIT = (
     _LIVE_TIMER
     + r"""
 set -e
 mkdir -p "$1"
 cat > "$1/candidate.nft"
-nft -c -f "$1/candidate.nft"
 if timer "$1" >/dev/null; then
   echo "commit refused: a commit-confirm is pending (timer pid $(cat "$1/pending")); confirm or roll it back"
   exit 3
@@ -93,6 +100,14 @@ fi
 # The checkpoint turns the candidate's table back into the live one the way the candidate was built
 # (enforcer/nftables.py): emptied in place, never deleted, so a rollback lapses nothing either.
 nft list table $2 > "$1/live.nft" 2>/dev/null || : > "$1/live.nft"
+# Planned on a listing not read in this push ($4: its digest, counters left out): only if the table
+# is still that one. nft -f is one transaction, so a candidate nft refuses applies nothing either:
+# no separate nft -c here (load_merge_candidate checked it).
+norm() { sed 's/counter packets [0-9]* bytes [0-9]*/counter/g'; }
+if [ -n "$4" ] && [ "$(norm < "$1/live.nft" | sha256sum | cut -d' ' -f1)" != "$4" ]; then
+  echo "commit refused: the table changed since the listing this push was planned on; plan again"
+  exit 4
+fi
 tab=$(printf '\t')
 {
   echo "table $2"
@@ -122,6 +137,8 @@ if [ -n "$3" ]; then
   ' checkpoint.nft "$3" "$1" </dev/null >/dev/null 2>&1 &
   echo $! > "$1/pending"
 fi
+# The read-back, in the same round trip: the table as nft lists it now.
+nft list table $2
 """
 )
 _ROLLBACK = (
@@ -139,16 +156,49 @@ exit 1
 """
 )
 _PENDING = _LIVE_TIMER + 'timer "$1" || true'
+#: Confirm in one round trip: refused when no commit waits (nothing to confirm), else the timer ends.
+_CONFIRM = _LIVE_TIMER + 'timer "$1" >/dev/null || { echo "no commit pending confirmation"; exit 1; }' + _CANCEL
 #: The candidate's result, listed by nft itself in a throwaway empty network namespace. stdin holds
 #: the live table, then the candidate: one transaction, so the candidate's own flushes and deletes run
 #: against what the device holds (a set it failed to flush would show as left-over elements).
-_PREDICT = "nft -f /dev/stdin && nft list table $1"
+#: The listing may bind objects to interfaces (a flowtable's ``devices``, a netdev or ingress chain's
+#: ``device``), which nft refuses to load where they do not exist: each name the listing binds
+#: (the arguments after the table) becomes a veth of that name in the throwaway namespace first.
+_PREDICT = """
+table=$1; shift; i=0
+for dev in "$@"; do
+  ip link add "$dev" type veth peer name "enforcer-p$i" || exit 1
+  i=$((i + 1))
+done
+nft -f /dev/stdin && nft list table $table
+"""
+#: Interface names in a listing that nft resolves when it loads it: a hook's ``device "eth0"`` or
+#: ``devices = { eth0, "eth1" }``, and a rule's ``iif "eth0"`` / ``oif`` (an interface index, looked
+#: up at load: "Interface does not exist"). ``iifname`` is a string match and needs nothing.
+_DEVICE = re.compile(r'\b(?:device|[io]if) "([^"]+)"|\bdevice ([^"\s;,{}]+)')
+_DEVICES = re.compile(r"\b(?:devices =|[io]if) \{([^}]*)\}")
+
+
+def bound_interfaces(listing: str) -> list[str]:
+    """The interfaces that objects of ``listing`` are bound to, each once, in order of appearance."""
+    names = [m.group(1) or m.group(2) for m in _DEVICE.finditer(listing)]
+    for m in _DEVICES.finditer(listing):
+        names += [n.strip().strip('"') for n in m.group(1).split(",")]
+    return list(dict.fromkeys(n for n in names if n and n != "lo"))
 #: What ``optional_args`` may hold for the values that reach a device command.
 _STATE_DIR = re.compile(r"^/[A-Za-z0-9._/-]+$")
 _TABLE = re.compile(r"^(ip|ip6|inet|arp|bridge|netdev) [A-Za-z_][A-Za-z0-9_-]*$")
 
 
 _COUNTS = re.compile(r"\bcounter packets \d+ bytes \d+")
+#: What the commit script's sed leaves of a listing's counters (the digest of a listing it verifies).
+_SED_COUNTS = re.compile(r"counter packets [0-9]* bytes [0-9]*")
+
+
+def listing_digest(listing: str) -> str:
+    """The digest the commit script computes of the live table (``sed`` of the counters, ``sha256sum``):
+    the counters run on while the table stays the same, so they are left out on both sides."""
+    return hashlib.sha256(_SED_COUNTS.sub("counter", listing).encode()).hexdigest()
 
 
 def normalize(listing: str) -> str:
@@ -177,6 +227,13 @@ class LinuxDriver(Driver):
             runner = runner_for(device)
         self.runner = runner
         self._candidate: str | None = None
+        #: The listing this session last read or read back, with its managed section (parsed once).
+        self._known: str | None = None
+        self._known_section: tuple[str, str] | None = None
+        #: The listing the last commit printed, for the one read that follows it (push's verification).
+        self._readback: str | None = None
+        self._reuse = False
+        self._unread = False  # the listing get_config gave last was the kept one, not read in this push
 
     def _run(self, argv: list[str], stdin: str | None = None, what: str = "") -> tuple[int, str, str]:
         try:
@@ -220,17 +277,43 @@ class LinuxDriver(Driver):
             "interface_list": [],
         }
 
+    def reuse_reads(self, allowed: bool) -> None:
+        """``allowed``: this push may plan on the listing the session last read back instead of
+        listing the table again (O(N) for nft and for the parse here, per push). Safe because the
+        commit then makes the device verify it: the script compares the digest of the live table
+        with the listing's and refuses (:class:`StaleTable`, nothing applied) when they differ, so
+        a manual change since is never overwritten unseen; serve's worker retries on a fresh read."""
+        self._reuse = allowed
+
     def get_config(self) -> str:
-        """The enforcer table as nft lists it; empty when the table does not exist."""
+        """The enforcer table as nft lists it; empty when the table does not exist. The commit's
+        read-back answers the read that follows the commit; a push allowed to (:meth:`reuse_reads`)
+        gets the listing the session last saw."""
+        readback, self._readback = self._readback, None
+        if readback is not None:
+            self._unread = False
+            return readback
+        self._unread = self._reuse and self._known is not None
+        if self._unread:
+            assert self._known is not None
+            return self._known
         rc, out, err = self._run(["nft", "list", "table", *self.table.split()])
         if rc != 0:
             if "No such file or directory" in err:
-                return ""
-            raise DriverError(self.device.name, f"nft list table {self.table}: {err.strip()[:200]}")
+                out = ""
+            else:
+                raise DriverError(self.device.name, f"nft list table {self.table}: {err.strip()[:200]}")
+        self._known = out
         return out
 
     def get_managed_section(self) -> str:
-        return extract_managed(normalize(self.get_config()), self.info)
+        listing = self.get_config()
+        known = self._known_section
+        if known is not None and known[0] is listing:  # the same listing: parsed once
+            return known[1]
+        section = extract_managed(normalize(listing), self.info)
+        self._known_section = (listing, section)
+        return section
 
     def get_counters(self) -> dict[int, Counter]:
         """Enforcement id → packets and bytes its rules and set elements dropped (``nft -j``)."""
@@ -260,8 +343,9 @@ class LinuxDriver(Driver):
         if self._candidate is None:
             return ""
         listing = self.get_config()
+        bound = bound_interfaces(listing + "\n" + self._candidate)
         rc, out, err = self._run(
-            ["unshare", "--net", "sh", "-c", _PREDICT, "sh", self.table], stdin=listing + "\n" + self._candidate
+            ["unshare", "--net", "sh", "-c", _PREDICT, "sh", self.table, *bound], stdin=listing + "\n" + self._candidate
         )
         if rc != 0 and "No such file or directory" not in err:
             raise DriverError(self.device.name, f"predicting the candidate failed: {err.strip()[:300]}")
@@ -274,18 +358,26 @@ class LinuxDriver(Driver):
         if self._candidate is None:
             raise DriverError(self.device.name, "nothing to commit (load a candidate first)")
         seconds = "" if revert_in is None else str(int(revert_in))
-        rc, text = self._script(_COMMIT, seconds, stdin=self._candidate)
+        planned_on = listing_digest(self._known) if self._unread and self._known is not None else ""
+        self._known = self._readback = None  # whatever happens next, the table is read again or read back
+        rc, out, err = self._run(["sh", "-c", _COMMIT, "sh", self.state_dir, self.table, seconds, planned_on],
+                                 self._candidate, "sh")
+        text = (out + err).strip()
         if rc == PENDING_REFUSED:
             raise CommitRefused(self.device.name, text[:300])
+        if rc == STALE_REFUSED:
+            raise StaleTable(self.device.name, text[:300])
         if rc != 0:
             raise DriverError(self.device.name, f"commit failed, nothing changed: {text[:300]}")
+        self._readback = self._known = out
         self._candidate = None
 
     def confirm_commit(self) -> None:
-        if not self.has_pending_commit():
-            raise DriverError(self.device.name, "no commit pending confirmation")
-        rc, text = self._script(_CANCEL)
+        """Ends the revert timer; one round trip (the script refuses when no commit waits)."""
+        rc, text = self._script(_CONFIRM)
         if rc != 0:
+            if "no commit pending" in text:
+                raise DriverError(self.device.name, "no commit pending confirmation")
             raise DriverError(self.device.name, f"confirm failed: {text[:200]}")
 
     def has_pending_commit(self) -> bool:
@@ -296,6 +388,7 @@ class LinuxDriver(Driver):
         self._candidate = None
 
     def rollback(self) -> None:
+        self._known = self._readback = None
         rc, text = self._script(_ROLLBACK)
         if rc != 0:
             raise DriverError(self.device.name, f"rollback failed: {text[:300]}")

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from enforcer.drivers.base import CommitRefused, DriverError
+from enforcer.drivers.linux import Runner
 from enforcer.lab import probes
 from enforcer.lab.packets import send_udp, start_udp, udp_counter
 from enforcer.lab.proc import pid_alive, wait_for
 from enforcer.lab.testing import Lab, candidate_for, enforcement, push
-from enforcer.model import ActionKind, Violation
+from enforcer.model import ActionKind, Violation, now
+from enforcer.push import plan_device, push_plan
 
 pytestmark = pytest.mark.lab
 
@@ -190,3 +193,74 @@ def test_the_replace_gap_bench_runs_both_ways_and_cleans_up():
     rows = [line.split()[0] for line in out.splitlines()[1:]]
     assert rows == ["delete", "in-place"], out
     assert "gap" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+
+
+class _Counting(Runner):
+    """The driver's own runner, each command it sends recorded (what a warm push costs the device)."""
+
+    def __init__(self, inner: Runner):
+        self.inner, self.sent = inner, []
+
+    def run(self, argv, stdin=None, timeout=30.0):
+        self.sent.append(argv)
+        return self.inner.run(argv, stdin=stdin, timeout=timeout)
+
+
+def _edge_nft(lab: Lab, ruleset: str) -> None:
+    subprocess.run(["ip", "netns", "exec", probes.netns_of(lab.edge), "nft", "-f", "-"], input=ruleset, text=True,
+                   check=True)
+
+
+def test_a_warm_push_lists_the_table_once_in_three_device_commands(lab: Lab, edge_fw):
+    """serve's worker between full passes (reuse_reads, no pending question): the plan stands on the
+    last push's read-back, the commit verifies it on the device and prints the new read-back. The
+    device gets nft -c, the commit script and the confirm, and the table is listed in the commit only:
+    no prediction of the whole table, no read before nor after it."""
+    hosts = lab.customer_hosts("cust1")
+    inv, dev = lab.inventory, edge_fw.device
+    first = [enforcement(ActionKind.ACL, probes.host_prefix(hosts[0])),
+             *(enforcement(ActionKind.NULL_ROUTE, f"198.18.0.{i}", Violation.MALWARE_HOSTING) for i in range(1, 50))]
+    assert push_plan(edge_fw, plan_device(dev, first, inv, edge_fw, now(), settle=True)).ok
+    counting = edge_fw.runner = _Counting(edge_fw.runner)
+    edge_fw.reuse_reads(True)
+    more = [*first, enforcement(ActionKind.ACL, probes.host_prefix(hosts[1])),
+            enforcement(ActionKind.NULL_ROUTE, "198.18.0.77", Violation.MALWARE_HOSTING)]
+    plan = plan_device(dev, more, inv, edge_fw, now(), settle=True, ask_pending=False)
+    result = push_plan(edge_fw, plan)
+    assert result.ok and result.changed, result
+    assert [argv[:2] for argv in counting.sent] == [["nft", "-c"], ["sh", "-c"], ["sh", "-c"]]
+    edge_fw.reuse_reads(False)
+    assert edge_fw.get_managed_section() == plan.desired  # read for real: the device holds it
+
+
+def test_a_warm_push_planned_on_a_table_changed_since_is_refused_and_applies_nothing(lab: Lab, edge_fw):
+    """The reused read-back is verified on the device before anything is applied: a change made by hand
+    since (an element added to enforcer's set) refuses the commit, and the table keeps it."""
+    inv, dev = lab.inventory, edge_fw.device
+    first = [enforcement(ActionKind.NULL_ROUTE, "198.18.1.1", Violation.MALWARE_HOSTING)]
+    assert push_plan(edge_fw, plan_device(dev, first, inv, edge_fw, now(), settle=True)).ok
+    _edge_nft(lab, "add element inet enforcer null-v4 { 198.18.1.99 }\n")
+    edge_fw.reuse_reads(True)
+    more = [*first, enforcement(ActionKind.NULL_ROUTE, "198.18.1.2", Violation.MALWARE_HOSTING)]
+    result = push_plan(edge_fw, plan_device(dev, more, inv, edge_fw, now(), settle=True, ask_pending=False))
+    assert not result.ok and "table changed since" in (result.error or ""), result
+    edge_fw.reuse_reads(False)
+    live = edge_fw.get_managed_section()
+    assert "198.18.1.99" in live and "198.18.1.2 " not in live
+
+
+def test_compare_predicts_over_a_table_whose_rules_and_hooks_are_bound_to_interfaces(lab: Lab, edge_fw):
+    """nft resolves ``iif`` to an interface index when it loads a listing; the throwaway namespace of the
+    prediction has none of the device's interfaces, so the listing itself was refused ("Interface does
+    not exist") and every compare on such a table failed. A hook's ``device`` likewise names one."""
+    iface = edge_fw.device.attach_interfaces[0]
+    push(edge_fw, [], lab.inventory)
+    _edge_nft(lab, f'table inet enforcer {{\n\tchain ingress-{iface} {{\n\t\ttype filter hook ingress device "{iface}" '
+                   f'priority filter; policy accept;\n\t}}\n\tchain forward {{\n\t\ttype filter hook forward priority '
+                   f'filter - 10; policy accept;\n\t\tiif "{iface}" counter drop\n\t}}\n}}\n')
+    target = probes.host_prefix(lab.customer_hosts("cust1")[0])
+    _, candidate = candidate_for(edge_fw, [enforcement(ActionKind.ACL, target, Violation.SCANNING)], lab.inventory)
+    edge_fw.load_merge_candidate(candidate)
+    diff = edge_fw.compare_config()
+    assert f'-\t\tiif "{iface}" counter drop' in diff
+    assert probes.address(lab.customer_hosts("cust1")[0]) in diff
