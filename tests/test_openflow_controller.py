@@ -31,9 +31,9 @@ from enforcer.controller.app import EnforcerController
 from enforcer.controller.flows import Match, ownership
 from enforcer.controller.live import READ_SLICE_FLOWS, read_slices
 from enforcer.controller.offhub import off_hub
+from enforcer.controller.pieces import Wanted
 from enforcer.inventory import Device, Inventory
 from enforcer.model import Enforcement
-from enforcer.render import build_section
 
 #: What a full read of a small table sends: its flow count, the table in one slice, then the meters.
 FULL_READ = ["aggregate", "flow_stats", "meter_config"]
@@ -186,7 +186,7 @@ def active() -> list[Enforcement]:
 
 @pytest.fixture
 def switch(active: list[Enforcement]) -> Iterator[FakeSwitch]:
-    app = EnforcerController(desired=lambda dev: build_section(dev, active, INVENTORY), devices=lambda: [SWITCH])
+    app = EnforcerController(desired=lambda dev: Wanted(active, INVENTORY), devices=lambda: [SWITCH])
     sw = FakeSwitch(app)
     app.datapaths[DPID] = sw
     yield sw
