@@ -7,8 +7,10 @@ time goes can be told. With ``--active`` N decisions already in the store (writt
 ``enforcer.lab.preload``: not part of the measurement) and installed, ``--decisions``
 sequential ``malware-hosting`` decisions are sent with ``POST /v1/decisions``; each is timed:
 
-* ``visible``: POST sent → the drop flow in ``ovs-ofctl dump-flows`` (what bench/latency.py
-  prints; includes each probe process's own start, about ``probe`` below);
+* ``added``: POST sent → the switch reports the drop flow added, to a running ``ovs-ofctl monitor
+  BRIDGE watch:`` (the switch's flow monitor: no process start per look);
+* ``dump-flows poll``: POST sent → the flow in ``ovs-ofctl dump-flows``, polled (what
+  bench/latency.py prints; each look is a process start, about ``one dump-flows`` below);
 * ``api``: the POST's round trip (stored, devices woken);
 * ``serve``: serve's ``enforcer_decision_applied_seconds`` mean (commit → the switch's barrier);
 * ``controller``: the controller's own sync time (store read, render, diff, bundle, barrier), from
@@ -45,7 +47,76 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
-def run_size(lab_dir: Path, prefix: str, active: int, decisions: int, poll: float) -> dict:
+def children(pid: int) -> list[int]:
+    """This process's children, from /proc (serve's PID, which serve_process keeps to itself)."""
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if int((p / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(p.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return out
+
+
+def spy(pids: dict[str, int], folder: Path, seconds: int) -> list:
+    """``py-spy record`` of each process while the decisions run (raw stacks, idle included)."""
+    import subprocess
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tool = str(Path(sys.executable).parent / "py-spy")
+    procs = []
+    for name, pid in pids.items():
+        argv = [tool, "record", "-r", "250", "-d", str(seconds), "--idle", "--threads", "--format", "raw",
+                "-o", str(folder / f"{name}.raw"), "-p", str(pid)]
+        procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return procs
+
+
+class Monitor:
+    """``ovs-ofctl monitor BRIDGE watch:``: one process on the bridge's management socket that prints
+    each flow the switch adds as it adds it (Open vSwitch's flow monitor), read by a thread that
+    notes when each line arrived — the switch's own view, without a process start per look."""
+
+    def __init__(self, state_dir: Path):
+        import subprocess
+        import threading
+
+        from enforcer.lab import ovs
+
+        self.seen: dict[str, float] = {}
+        self.lines: list[str] = []
+        self.changed = threading.Condition()
+        # monitor opens a unixctl socket in OVS_RUNDIR: the lab's, not /var/run/openvswitch
+        argv = ovs._with_env(state_dir, ["stdbuf", "-oL", "ovs-ofctl", "-O", "OpenFlow13", "monitor",
+                                         f"unix:{ovs.mgmt_socket(state_dir)}", "watch:!initial"])
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            at = time.monotonic()
+            self.lines.append(line)
+            m = re.search(r"event=ADDED .*nw_dst=([\d.]+)\s*$", line)
+            if m:
+                with self.changed:
+                    self.seen.setdefault(m.group(1), at)
+                    self.changed.notify_all()
+
+    def wait(self, target: str, timeout: float) -> float | None:
+        with self.changed:
+            self.changed.wait_for(lambda: target in self.seen, timeout)
+            return self.seen.get(target)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(5)
+
+
+def run_size(lab_dir: Path, prefix: str, active: int, decisions: int, poll: float,
+             spy_dir: Path | None = None) -> dict:
     import httpx
     import yaml
 
@@ -93,7 +164,15 @@ def run_size(lab_dir: Path, prefix: str, active: int, decisions: int, poll: floa
                 probe.append((time.monotonic() - t) * 1000)
             clog = state_dir / "controller.log"
             offset = clog.stat().st_size
-            visible, api = [], []
+            visible, api, polled = [], [], []
+            monitor = Monitor(state_dir)
+            time.sleep(0.5)
+            spies = []
+            if spy_dir is not None:
+                serve_pid = [p for p in children(os.getpid()) if b"serve" in Path(f"/proc/{p}/cmdline").read_bytes()]
+                pids = {f"serve-{active}": serve_pid[0], f"controller-{active}": ovs._load(state_dir)["controller"]}
+                spies = spy(pids, spy_dir, max(5, decisions // 2))
+                time.sleep(1.0)
             with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
                 for i in range(decisions):
                     target = str(MEASURED + i)
@@ -107,7 +186,14 @@ def run_size(lab_dir: Path, prefix: str, active: int, decisions: int, poll: floa
                         if time.monotonic() - sent > 120:
                             raise SystemExit(f"{target} never on the switch: {log}")
                         time.sleep(poll)
-                    visible.append((time.monotonic() - sent) * 1000)
+                    polled.append((time.monotonic() - sent) * 1000)
+                    added = monitor.wait(target, 5.0)
+                    if added is None:
+                        raise SystemExit(f"{target}: not reported by ovs-ofctl monitor: {monitor.lines[:5]}")
+                    visible.append((added - sent) * 1000)
+            monitor.close()
+            for proc in spies:
+                proc.wait()
             deadline = time.monotonic() + 30
             server = latency_metric(url).get("openflow", {})
             while server.get("count", 0) < decisions + (1 if active else 0) and time.monotonic() < deadline:
@@ -120,7 +206,8 @@ def run_size(lab_dir: Path, prefix: str, active: int, decisions: int, poll: floa
         ovs.down(state_dir, prefix)
         shutil.copy(state_dir / "controller.log", lab_dir / f"controller-{active}.log") \
             if (state_dir / "controller.log").exists() else None
-    return {"active": active, "install_s": install, "visible_ms": visible, "api_ms": api, "probe_ms": probe,
+    return {"active": active, "install_s": install, "visible_ms": visible, "polled_ms": polled,
+            "api_ms": api, "probe_ms": probe,
             "server": server, "controller_ms": [s[0] for s in syncs], "desired_ms": [s[1] for s in syncs],
             "diff_ms": [s[2] for s in syncs], "send_ms": [s[3] for s in syncs]}
 
@@ -130,12 +217,14 @@ def med(xs: list[float]) -> float:
 
 
 def report(results: list[dict]) -> str:
-    lines = ["active | visible p50 / p99 ms | api p50 | serve mean (commit→barrier) | controller sync p50 "
-             "(desired, diff, send) | probe p50"]
+    lines = ["active | added p50 / p99 ms (monitor) | dump-flows poll p50 / p99 | api p50 | serve mean "
+             "(commit→confirmed) | controller sync p50 (desired, diff, send) | one dump-flows"]
     for r in results:
         v = r["visible_ms"]
         srv = r["server"].get("mean_ms", float("nan"))
+        p = r["polled_ms"]
         lines.append(f"{r['active']:>6} | {percentile(v, 50):7.1f} / {percentile(v, 99):7.1f} | "
+                     f"{percentile(p, 50):7.1f} / {percentile(p, 99):7.1f} | "
                      f"{med(r['api_ms']):6.1f} | {srv:7.1f} | {med(r['controller_ms']):7.1f} "
                      f"({med(r['desired_ms']):.1f}, {med(r['diff_ms']):.1f}, {med(r['send_ms']):.1f}) | "
                      f"{med(r['probe_ms']):.1f}")
@@ -150,13 +239,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prefix", default=f"ofl{os.getpid() % 100000}")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--keep", type=Path, help="copy serve's and the controller's logs here")
+    ap.add_argument("--spy", type=Path, help="py-spy record serve and the controller into this folder")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("run as root (network namespaces, Open vSwitch)")
     results = []
     with tempfile.TemporaryDirectory(prefix="enforcer-oflat-") as tmp:
         for n in (int(x) for x in args.active.split(",") if x.strip()):
-            results.append(run_size(Path(tmp), args.prefix, n, args.decisions, args.poll))
+            results.append(run_size(Path(tmp), args.prefix, n, args.decisions, args.poll, args.spy))
             print(f"{n:,} active: installed in {results[-1]['install_s']:.1f} s", flush=True)
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)
