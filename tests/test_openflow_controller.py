@@ -360,6 +360,33 @@ def test_no_cyclic_collection_runs_while_a_sync_computes_and_its_garbage_goes_af
     assert gc.isenabled()
 
 
+def test_a_frozen_cycle_that_becomes_garbage_is_freed_once_the_frozen_set_has_grown():
+    """Freezing hides the survivors from every later collection, full ones too: a frozen object
+    that later becomes unreachable cyclic garbage leaked for the process's life. Once the frozen
+    set has grown by half since the last full collection, a pause ends with one."""
+    import gc
+    import weakref
+
+    from enforcer.controller import offhub
+
+    class Node:
+        pass
+
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    ref = weakref.ref(a)
+    with offhub.collector_paused():
+        pass  # a and b survive the pause: frozen
+    del a, b
+    gc.collect()
+    assert ref() is not None, "precondition: a full collection does not look at frozen objects"
+    grown = [[] for _ in range(2 * gc.get_freeze_count() + 1_000)]  # new long-lived state: twice as much
+    with offhub.collector_paused():
+        pass
+    assert ref() is None, "a frozen cycle that became garbage was never collected"
+    assert gc.isenabled() and len(grown) > 0
+
+
 # ------------------------------------------------------------------ reading a large table
 
 
