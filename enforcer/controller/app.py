@@ -321,6 +321,11 @@ class EnforcerController(app_manager.OSKenApp):
             except (SyncFailed, FlowError) as exc:
                 self._confirmed.pop(dpid, None)
                 report = SyncReport(dpid, name, ok=False, error=str(exc), seconds=time.monotonic() - started)
+            except Exception as exc:  # noqa: BLE001 - whatever broke, the switch is read back next time
+                self._confirmed.pop(dpid, None)
+                self.logger.exception("sync %016x failed", dpid)
+                error = f"sync failed: {type(exc).__name__}: {exc}"
+                report = SyncReport(dpid, name, ok=False, error=error, seconds=time.monotonic() - started)
         self.reports[dpid] = report
         return report
 
