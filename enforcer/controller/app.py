@@ -340,8 +340,9 @@ class EnforcerController(app_manager.OSKenApp):
         cached = None if full else self._confirmed.get(dp.id)
         live = cached if cached is not None else self.read_live(dp, owner)
         steps["live"], clock = time.monotonic() - clock, time.monotonic()
-        if live.pieces is not None:  # the switch confirmed the last pieces: diff what changed
-            plan = off_hub(diff_pieces, desired, live.pieces)
+        if live.pieces is not None:  # the switch confirmed the last pieces: diff what changed, on the
+            with collector_paused():  # hub (a few pieces: the native thread's hand-off costs more)
+                plan = diff_pieces(desired, live.pieces)
         else:
             plan = off_hub(diff, desired.state, live.state)
         steps["diff"], clock = time.monotonic() - clock, time.monotonic()
