@@ -15,7 +15,9 @@ sequential ``malware-hosting`` decisions are sent with ``POST /v1/decisions``; e
 * ``serve``: serve's ``enforcer_decision_applied_seconds`` mean (commit → the switch's barrier);
 * ``controller``: the controller's own sync time (store read, render, diff, bundle, barrier), from
   its log (``sync … took``);
-* ``probe``: one ``ovs-ofctl dump-flows`` with nothing to wait for (the floor of ``visible``).
+* ``one dump-flows``: one ``ovs-ofctl dump-flows`` with nothing to wait for (the poll's floor);
+* CPU ms per decision: user + sys of serve and of the controller over the measured decisions
+  (``/proc/PID/stat``), divided by their number — the figure the machine's load does not move.
 
 Run as root: ``.venv/bin/python bench/openflow_latency.py --active 0,1000,10000 --decisions 20``.
 """
@@ -58,6 +60,12 @@ def children(pid: int) -> list[int]:
             except (OSError, IndexError, ValueError):
                 continue
     return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """user + sys CPU seconds of ``pid`` so far (/proc/PID/stat): what a sync costs, whatever the load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def spy(pids: dict[str, int], folder: Path, seconds: int) -> list:
@@ -168,11 +176,12 @@ def run_size(lab_dir: Path, prefix: str, active: int, decisions: int, poll: floa
             monitor = Monitor(state_dir)
             time.sleep(0.5)
             spies = []
+            serve_pid = [p for p in children(os.getpid()) if b"serve" in Path(f"/proc/{p}/cmdline").read_bytes()]
+            pids = {"serve": serve_pid[0], "controller": ovs._load(state_dir)["controller"]}
             if spy_dir is not None:
-                serve_pid = [p for p in children(os.getpid()) if b"serve" in Path(f"/proc/{p}/cmdline").read_bytes()]
-                pids = {f"serve-{active}": serve_pid[0], f"controller-{active}": ovs._load(state_dir)["controller"]}
-                spies = spy(pids, spy_dir, max(5, decisions // 2))
+                spies = spy({f"{k}-{active}": v for k, v in pids.items()}, spy_dir, max(5, decisions // 2))
                 time.sleep(1.0)
+            cpu_before = {k: cpu_seconds(v) for k, v in pids.items()}
             with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
                 for i in range(decisions):
                     target = str(MEASURED + i)
@@ -192,6 +201,7 @@ def run_size(lab_dir: Path, prefix: str, active: int, decisions: int, poll: floa
                         raise SystemExit(f"{target}: not reported by ovs-ofctl monitor: {monitor.lines[:5]}")
                     visible.append((added - sent) * 1000)
             monitor.close()
+            cpu = {k: (cpu_seconds(v) - cpu_before[k]) / decisions * 1000 for k, v in pids.items()}
             for proc in spies:
                 proc.wait()
             deadline = time.monotonic() + 30
@@ -207,7 +217,7 @@ def run_size(lab_dir: Path, prefix: str, active: int, decisions: int, poll: floa
         shutil.copy(state_dir / "controller.log", lab_dir / f"controller-{active}.log") \
             if (state_dir / "controller.log").exists() else None
     return {"active": active, "install_s": install, "visible_ms": visible, "polled_ms": polled,
-            "api_ms": api, "probe_ms": probe,
+            "api_ms": api, "probe_ms": probe, "cpu_ms_per_decision": cpu,
             "server": server, "controller_ms": [s[0] for s in syncs], "desired_ms": [s[1] for s in syncs],
             "diff_ms": [s[2] for s in syncs], "send_ms": [s[3] for s in syncs]}
 
@@ -218,7 +228,8 @@ def med(xs: list[float]) -> float:
 
 def report(results: list[dict]) -> str:
     lines = ["active | added p50 / p99 ms (monitor) | dump-flows poll p50 / p99 | api p50 | serve mean "
-             "(commit→confirmed) | controller sync p50 (desired, diff, send) | one dump-flows"]
+             "(commit→confirmed) | controller sync p50 (desired, diff, send) | one dump-flows | CPU ms per decision "
+             "(serve, controller)"]
     for r in results:
         v = r["visible_ms"]
         srv = r["server"].get("mean_ms", float("nan"))
@@ -227,7 +238,8 @@ def report(results: list[dict]) -> str:
                      f"{percentile(p, 50):7.1f} / {percentile(p, 99):7.1f} | "
                      f"{med(r['api_ms']):6.1f} | {srv:7.1f} | {med(r['controller_ms']):7.1f} "
                      f"({med(r['desired_ms']):.1f}, {med(r['diff_ms']):.1f}, {med(r['send_ms']):.1f}) | "
-                     f"{med(r['probe_ms']):.1f}")
+                     f"{med(r['probe_ms']):.1f} | {r['cpu_ms_per_decision']['serve']:.1f}, "
+                     f"{r['cpu_ms_per_decision']['controller']:.1f}")
     return "\n".join(lines)
 
 
