@@ -24,6 +24,8 @@ from os_ken.controller import ofp_event
 from os_ken.lib import hub
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
+from os_ken.ofproto import ofproto_v1_4 as ofp14
+from os_ken.ofproto import ofproto_v1_4_parser as parser14
 
 # isort: on
 from enforcer.controller import wire
@@ -31,9 +33,9 @@ from enforcer.controller.app import EnforcerController
 from enforcer.controller.flows import Match, ownership
 from enforcer.controller.live import READ_SLICE_FLOWS, read_slices
 from enforcer.controller.offhub import off_hub
+from enforcer.controller.pieces import Wanted
 from enforcer.inventory import Device, Inventory
 from enforcer.model import Enforcement
-from enforcer.render import build_section
 
 #: What a full read of a small table sends: its flow count, the table in one slice, then the meters.
 FULL_READ = ["aggregate", "flow_stats", "meter_config"]
@@ -159,6 +161,7 @@ class FakeSwitch:
             ofp_event.EventOFPFlowStatsReply: self.app._flow_stats,
             ofp_event.EventOFPAggregateStatsReply: self.app._aggregate,
             ofp_event.EventOFPMeterConfigStatsReply: self.app._meter_config,
+            ofp_event.EventOFPBundleCtrlMsg: self.app._bundle_reply,
         }
         while True:
             ev = self._replies.get()
@@ -169,6 +172,40 @@ class FakeSwitch:
         stats = [parser.OFPFlowStats(0, 0, 0, p, 0, 0, 0, c, 0, 0, parser.OFPMatch(**wire.oxm(m)), i)
                  for (p, m), (c, i) in self.table.items()]  # fmt: skip
         return sorted(wire.flow_from_stats(ofp, st, names).text() for st in stats)
+
+
+class FakeSwitch14(FakeSwitch):
+    """OpenFlow 1.4: a bundle's flow-mods are staged and applied at its commit, dropped at its discard
+    (OpenFlow 1.4.1 §6.8); ``bundles`` holds the ones still open."""
+
+    REPLIES = {ofp14.OFPBCT_OPEN_REQUEST: ofp14.OFPBCT_OPEN_REPLY, ofp14.OFPBCT_COMMIT_REQUEST: ofp14.OFPBCT_COMMIT_REPLY,
+               ofp14.OFPBCT_DISCARD_REQUEST: ofp14.OFPBCT_DISCARD_REPLY}  # fmt: skip
+
+    def __init__(self, app: EnforcerController):
+        super().__init__(app)
+        self.ofproto, self.ofproto_parser = ofp14, parser14
+        self.bundles: dict[int, list[bytes]] = {}
+
+    def _receive(self, msg_type: int, xid: int, data: bytes) -> None:
+        if msg_type == ofp14.OFPT_BUNDLE_CONTROL:
+            bundle, kind, flags = struct.unpack_from("!IHH", data, 8)
+            self.received.append((f"bundle_{kind}", xid))
+            if kind == ofp14.OFPBCT_OPEN_REQUEST:
+                self.bundles[bundle] = []
+            elif kind == ofp14.OFPBCT_COMMIT_REQUEST:
+                for inner in self.bundles.pop(bundle):
+                    _, inner_type, _, inner_xid = struct.unpack_from("!BBHI", inner)
+                    super()._receive(inner_type, inner_xid, inner)
+            else:
+                self.bundles.pop(bundle, None)
+            reply = parser14.OFPBundleCtrlMsg(self, bundle, self.REPLIES[kind], flags, [])
+            self._reply(ofp_event.EventOFPBundleCtrlMsg, reply, xid)
+        elif msg_type == ofp14.OFPT_BUNDLE_ADD_MESSAGE:
+            (bundle,) = struct.unpack_from("!I", data, 8)
+            self.received.append(("bundle_add", xid))
+            self.bundles[bundle].append(data[16:])
+        else:
+            super()._receive(msg_type, xid, data)
 
 
 def enf(i: int, target: str, action: str = "null-route", **params: Any) -> Enforcement:
@@ -186,7 +223,7 @@ def active() -> list[Enforcement]:
 
 @pytest.fixture
 def switch(active: list[Enforcement]) -> Iterator[FakeSwitch]:
-    app = EnforcerController(desired=lambda dev: build_section(dev, active, INVENTORY), devices=lambda: [SWITCH])
+    app = EnforcerController(desired=lambda dev: Wanted(active, INVENTORY), devices=lambda: [SWITCH])
     sw = FakeSwitch(app)
     app.datapaths[DPID] = sw
     yield sw
@@ -242,6 +279,55 @@ def test_a_sync_whose_barrier_never_comes_fails_and_forgets_what_it_assumed(swit
 
 
 # ------------------------------------------------------------------ errors from the switch
+
+
+@pytest.fixture
+def switch14(active: list[Enforcement]) -> Iterator[FakeSwitch14]:
+    app = EnforcerController(desired=lambda dev: Wanted(active, INVENTORY), devices=lambda: [SWITCH])
+    sw = FakeSwitch14(app)
+    app.datapaths[DPID] = sw
+    yield sw
+    sw._loop.kill()
+
+
+def test_a_sync_that_breaks_mid_bundle_discards_it_puts_the_meter_back_and_reads_the_switch_next(
+    switch14, active, monkeypatch
+):
+    """Not a refusal: something between the bundle's open and its commit raises (here the packing
+    of its flow-mods). The switch must be left as it was — bundle discarded, the meter sent ahead
+    of it deleted — and the controller must not keep assuming it holds the last confirmed state."""
+    active.append(enf(7, "198.18.0.12"))
+    assert switch14.app.sync(DPID).ok and switch14.app._confirmed.get(DPID) is not None
+    before = switch14.flow_lines()
+
+    def broken(*_: Any) -> bytes:
+        raise RuntimeError("packing failed")
+
+    monkeypatch.setattr(wire, "bundle_add", broken)
+    active.append(enf(11, "198.18.0.13", "rate-limit", rate_bps="10Mbit"))  # a meter goes ahead of the bundle
+    report = switch14.app.sync(DPID, full=False)
+    assert not report.ok and "packing failed" in (report.error or ""), report
+    assert switch14.bundles == {}, "the bundle was left open on the switch"
+    assert switch14.meters == {}, "the meter sent ahead of the bundle stayed"
+    assert switch14.flow_lines() == before
+    assert DPID not in switch14.app._confirmed, "the controller still trusts what it last confirmed"
+
+    monkeypatch.undo()
+    switch14.received.clear()
+    report = switch14.app.sync(DPID, full=False)
+    assert kinds(switch14)[:len(FULL_READ)] == FULL_READ and report.ok and report.atomic, report
+    assert list(switch14.meters) == [OWNER.meter_base + 11]
+
+
+def test_a_bundle_whose_barrier_never_comes_is_discarded_and_its_meter_put_back(switch14, active):
+    active.append(enf(11, "198.18.0.13", "rate-limit", rate_bps="10Mbit"))
+    switch14.hold_barriers = True
+    report = switch14.app.sync(DPID, timeout=0.3)
+    assert not report.ok and "no reply to OFPBarrierRequest" in (report.error or ""), report
+    assert switch14.bundles == {}, "the bundle was left open on the switch"
+    assert "meter_mod" in kinds(switch14)[kinds(switch14).index(f"bundle_{ofp14.OFPBCT_DISCARD_REQUEST}"):]
+    assert switch14.meters == {} and switch14.table == {}
+    assert DPID not in switch14.app._confirmed
 
 
 def test_a_refused_flow_mod_fails_the_sync_and_the_next_sync_reads_the_switch_again(switch, active):
@@ -358,6 +444,34 @@ def test_no_cyclic_collection_runs_while_a_sync_computes_and_its_garbage_goes_af
             assert not gc.isenabled()
         assert not gc.isenabled(), "an inner pause ended the outer one"
     assert gc.isenabled()
+
+
+def test_a_frozen_cycle_that_becomes_garbage_is_freed_once_the_frozen_set_has_grown():
+    """Freezing hides the survivors from every later collection, full ones too: a frozen object
+    that later becomes unreachable cyclic garbage leaked for the process's life. Once the frozen
+    set has grown by half since the last full collection, a pause ends with one."""
+    import gc
+    import weakref
+
+    from enforcer.controller import offhub
+
+    class Node:
+        pass
+
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    ref = weakref.ref(a)
+    with offhub.collector_paused():
+        pass  # a and b survive the pause: frozen
+    del a, b
+    gc.collect()
+    assert ref() is not None, "precondition: a full collection does not look at frozen objects"
+    grown = [[] for _ in range(2 * gc.get_freeze_count() + 1_000)]  # new long-lived state: twice as much
+    for _ in range(getattr(offhub, "CHECK_EVERY", 1)):  # as many pauses as the growth is looked at after
+        with offhub.collector_paused():
+            pass
+    assert ref() is None, "a frozen cycle that became garbage was never collected"
+    assert gc.isenabled() and len(grown) > 0
 
 
 # ------------------------------------------------------------------ reading a large table

@@ -19,7 +19,7 @@ from os_ken.lib import hub
 # isort: on
 from enforcer import lease
 from enforcer.controller.app import EnforcerController
-from enforcer.render import build_section
+from enforcer.controller.pieces import Wanted
 from enforcer.store import Store
 from tests.test_openflow_controller import DPID, INVENTORY, SWITCH, FakeSwitch, enf, kinds, wait_until
 
@@ -35,7 +35,7 @@ def store(tmp_path: Path) -> Store:
 @pytest.fixture
 def switch(store: Store) -> Iterator[FakeSwitch]:
     active = [enf(7, "198.18.0.12")]
-    app = EnforcerController(desired=lambda dev: build_section(dev, active, INVENTORY), devices=lambda: [SWITCH],
+    app = EnforcerController(desired=lambda dev: Wanted(active, INVENTORY), devices=lambda: [SWITCH],
                              lease=lambda dev: lease.device_lease(store, dev.name, CONTROLLER))  # fmt: skip
     sw = FakeSwitch(app)
     app.datapaths[DPID] = sw

@@ -31,11 +31,11 @@ from os_ken.ofproto import ofproto_v1_3, ofproto_v1_4
 
 from ..inventory import Device, Platform
 from ..lease import DeviceBusy
-from ..render import Section, render_section
 from . import bundle, wire
-from .flows import FlowError, Ownership, SwitchState, diff, ownership, parse_state, unrecognised_line
+from .flows import FlowError, Ownership, diff, ownership, unrecognised_line
 from .live import Live, live_from_stats, read_slices
 from .offhub import collector_paused, off_hub
+from .pieces import DesiredFlows, Pieces, Wanted, diff_pieces
 
 if hub.HUB_TYPE != "eventlet":  # docs/lab-facts.md: the native hub loses DEAD events and leaks threads
     raise RuntimeError("import enforcer.controller first: OSKEN_HUB_TYPE must be eventlet")
@@ -43,7 +43,8 @@ if hub.HUB_TYPE != "eventlet":  # docs/lab-facts.md: the native hub loses DEAD e
 ALL_DISPATCHERS = [CONFIG_DISPATCHER, MAIN_DISPATCHER]
 OPENFLOW_NAMES = {ofproto_v1_3.OFP_VERSION: "1.3", ofproto_v1_4.OFP_VERSION: "1.4"}
 REPLY_TIMEOUT = 30.0
-Desired = Callable[[Device], Section]
+#: The enforcements a switch's section is made of, read from the store at every sync.
+Desired = Callable[[Device], Wanted]
 Devices = Callable[[], Iterable[Device]]
 #: Holds a device's push lease for a block (enforcer.lease.device_lease), raising DeviceBusy.
 Lease = Callable[[Device], AbstractContextManager[None]]
@@ -72,6 +73,8 @@ class SyncReport:
     error: str | None = None
     #: the flow-mods went in one committed-or-discarded bundle; None: nothing was sent
     atomic: bool | None = None
+    #: seconds of each step (desired, live, diff, send): where a slow sync went, in its own report
+    steps: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +85,7 @@ class SyncReport:
             "seconds": round(self.seconds, 6),
             "error": self.error,
             "atomic": self.atomic,
+            "steps": {k: round(v, 6) for k, v in self.steps.items()},
         }
 
 
@@ -106,6 +110,7 @@ class EnforcerController(app_manager.OSKenApp):
         self.no_bundles: set[int] = set()
         #: what each switch was last seen or confirmed (barrier) to hold; dropped on disconnect and error
         self._confirmed: dict[int, Live] = {}
+        self._pieces = Pieces()
 
     # ------------------------------------------------------------ switches
 
@@ -316,6 +321,11 @@ class EnforcerController(app_manager.OSKenApp):
             except (SyncFailed, FlowError) as exc:
                 self._confirmed.pop(dpid, None)
                 report = SyncReport(dpid, name, ok=False, error=str(exc), seconds=time.monotonic() - started)
+            except Exception as exc:  # noqa: BLE001 - whatever broke, the switch is read back next time
+                self._confirmed.pop(dpid, None)
+                self.logger.exception("sync %016x failed", dpid)
+                error = f"sync failed: {type(exc).__name__}: {exc}"
+                report = SyncReport(dpid, name, ok=False, error=error, seconds=time.monotonic() - started)
         self.reports[dpid] = report
         return report
 
@@ -323,13 +333,22 @@ class EnforcerController(app_manager.OSKenApp):
         self, dp: Any, device: Device, timeout: float, started: float, full: bool, own: bool
     ) -> SyncReport:
         owner = ownership(device)
+        steps: dict[str, float] = {}
+        clock = time.monotonic()
         desired = off_hub(self._desired_state, device, owner)
+        steps["desired"], clock = time.monotonic() - clock, time.monotonic()
         cached = None if full else self._confirmed.get(dp.id)
         live = cached if cached is not None else self.read_live(dp, owner)
-        plan = off_hub(diff, desired, live.state)
+        steps["live"], clock = time.monotonic() - clock, time.monotonic()
+        if live.pieces is not None:  # the switch confirmed the last pieces: diff what changed, on the
+            with collector_paused():  # hub (a few pieces: the native thread's hand-off costs more)
+                plan = diff_pieces(desired, live.pieces)
+        else:
+            plan = off_hub(diff, desired.state, live.state)
+        steps["diff"], clock = time.monotonic() - clock, time.monotonic()
         if plan.empty and not live.strange:
-            self._confirmed[dp.id] = live
-            return SyncReport(dp.id, device.name, ok=True, seconds=time.monotonic() - started)
+            self._confirmed[dp.id] = live._replace(state=desired.state, pieces=desired)
+            return SyncReport(dp.id, device.name, ok=True, seconds=time.monotonic() - started, steps=steps)
         ports = wire.switch_ports(dp)
         problems: list[str] = []
         # install everything else; report the flows this switch cannot hold, or must not (another
@@ -348,6 +367,7 @@ class EnforcerController(app_manager.OSKenApp):
         change = bundle.change_for(dp, owner, plan, live, ports)
         with self._lease(device) if own and self._lease is not None else nullcontext():
             outcome = bundle.send(self, dp, change, timeout)
+        steps["send"] = time.monotonic() - clock
         seconds = time.monotonic() - started
         changes = plan.summary()
         if live.strange:
@@ -356,19 +376,21 @@ class EnforcerController(app_manager.OSKenApp):
             self._confirmed.pop(dp.id, None)
             error = (f"the switch refused {len(outcome.refused)} message(s) of the bundle, which was discarded: "
                      f"its flow table is unchanged; first: {outcome.refused[0]}")  # fmt: skip
-            return SyncReport(dp.id, device.name, ok=False, seconds=seconds, error=error, atomic=True)
+            return SyncReport(dp.id, device.name, ok=False, seconds=seconds, error=error, atomic=True, steps=steps)
         if outcome.refused:
             problems.insert(0, f"{len(outcome.refused)} message(s) refused; first: {outcome.refused[0]}")
         if problems:
             self._confirmed.pop(dp.id, None)  # the next sync reads the switch again
             error = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-            return SyncReport(dp.id, device.name, False, changes, seconds, error, atomic=outcome.atomic)
-        self._confirmed[dp.id] = live._replace(state=desired)
-        return SyncReport(dp.id, device.name, ok=True, changes=changes, seconds=seconds, atomic=outcome.atomic)
+            return SyncReport(dp.id, device.name, False, changes, seconds, error, atomic=outcome.atomic, steps=steps)
+        self._confirmed[dp.id] = live._replace(state=desired.state, pieces=desired)
+        return SyncReport(dp.id, device.name, ok=True, changes=changes, seconds=seconds, atomic=outcome.atomic,
+                          steps=steps)
 
-    def _desired_state(self, device: Device, owner: Ownership) -> SwitchState:
-        """The store's desired flows and meters for ``device``, rendered and parsed (runs off the hub)."""
-        return parse_state(render_section(self._desired(device)), owner)
+    def _desired_state(self, device: Device, owner: Ownership) -> DesiredFlows:
+        """The store's desired flows and meters for ``device``, rendered and parsed in pieces,
+        only the pieces whose enforcements changed since the last sync (runs off the hub)."""
+        return self._pieces.desired(device, owner, self._desired(device))
 
     def sync_own(self, dpid: int) -> SyncReport:
         """A sync the controller starts itself (a switch connected, the periodic resync, ``sync_all``).

@@ -91,6 +91,12 @@ def send(app: EnforcerController, dp: Any, change: Change, timeout: float) -> Ou
 
 
 def _bundled(app: EnforcerController, dp: Any, change: Change, timeout: float) -> Outcome:
+    """Every way out leaves the switch as a whole: committed, or the bundle discarded and the meters
+    put back. A refusal is reported in the outcome; anything else (no reply, a lost connection, a
+    bug while packing) discards and undoes as far as the switch still answers, then propagates, and
+    the caller forgets what it assumed the switch holds (``EnforcerController.sync``). Once the
+    commit is sent without an answer, nothing is undone: the switch may hold the new flows, which
+    need their meters; the next sync reads it back."""
     from .app import SyncFailed
 
     ofp, parser = dp.ofproto, dp.ofproto_parser
@@ -101,24 +107,51 @@ def _bundled(app: EnforcerController, dp: Any, change: Change, timeout: float) -
         if "disconnected" in str(exc) or "no reply" in str(exc):
             raise
         raise BundleRefused(str(exc)) from None
-    with app.errors_for(dp) as (sent, errors):
-        _write(dp, sent, change.before)
-        _write(dp, sent, change.flows, bundle)
-        app._request(dp, parser.OFPBarrierRequest(dp), timeout)  # every add checked by now
-        if not errors:
-            try:
-                app._request(dp, parser.OFPBundleCtrlMsg(dp, bundle, ofp.OFPBCT_COMMIT_REQUEST, FLAGS, []), timeout)
-            except SyncFailed as exc:
-                if "switch error" not in str(exc):
-                    raise
-                errors.append(f"commit: {exc}")
-        else:
-            app._request(dp, parser.OFPBundleCtrlMsg(dp, bundle, ofp.OFPBCT_DISCARD_REQUEST, FLAGS, []), timeout)
-        refused = list(errors)
+    committing = False
+    try:
+        with app.errors_for(dp) as (sent, errors):
+            _write(dp, sent, change.before)
+            _write(dp, sent, change.flows, bundle)
+            app._request(dp, parser.OFPBarrierRequest(dp), timeout)  # every add checked by now
+            if not errors:
+                committing = True
+                try:
+                    app._request(dp, parser.OFPBundleCtrlMsg(dp, bundle, ofp.OFPBCT_COMMIT_REQUEST, FLAGS, []),
+                                 timeout)
+                except SyncFailed as exc:
+                    if "switch error" not in str(exc):
+                        raise
+                    committing = False  # refused: the switch discarded the bundle
+                    errors.append(f"commit: {exc}")
+            else:
+                app._request(dp, parser.OFPBundleCtrlMsg(dp, bundle, ofp.OFPBCT_DISCARD_REQUEST, FLAGS, []), timeout)
+            refused = list(errors)
+    except BaseException:
+        if not committing:
+            _abandon(app, dp, bundle, change, timeout)
+        raise
     if refused:
         _confirmed(app, dp, change.undo, timeout)  # errors ignored: a meter that never came need not go
         return Outcome(refused, atomic=True, committed=False)
     return Outcome(_confirmed(app, dp, change.after, timeout), atomic=True)
+
+
+def _abandon(app: EnforcerController, dp: Any, bundle: int, change: Change, timeout: float) -> None:
+    """Discard an uncommitted bundle and put the meters back, as far as the switch still answers
+    (a switch that lost the connection drops open bundles itself); never raises over the error
+    that brought us here."""
+    if app.datapaths.get(dp.id) is not dp:
+        return
+    ofp, parser = dp.ofproto, dp.ofproto_parser
+    wait = min(timeout, 5.0)
+    try:
+        app._request(dp, parser.OFPBundleCtrlMsg(dp, bundle, ofp.OFPBCT_DISCARD_REQUEST, FLAGS, []), wait)
+    except Exception as exc:  # noqa: BLE001 - best effort: the switch expires open bundles too
+        app.logger.warning("switch %016x: discarding bundle %d after a failed sync: %s", dp.id, bundle, exc)
+    try:
+        _confirmed(app, dp, change.undo, wait)
+    except Exception as exc:  # noqa: BLE001 - the next sync reads the switch and deletes stray meters
+        app.logger.warning("switch %016x: putting the meters back after a failed sync: %s", dp.id, exc)
 
 
 def _confirmed(app: EnforcerController, dp: Any, msgs: list[Any], timeout: float) -> list[str]:

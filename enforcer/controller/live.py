@@ -6,10 +6,13 @@ No I/O here: :meth:`.app.EnforcerController.read_live` sends the requests and ha
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import wire
 from .flows import Flow, FlowError, Match, Ownership, SwitchState
+
+if TYPE_CHECKING:
+    from .pieces import DesiredFlows
 
 #: A full table read asks for about this many flows per round trip (slices by cookie, see ``read_live``).
 READ_SLICE_FLOWS = 1_000
@@ -18,11 +21,14 @@ READ_SLICE_FLOWS = 1_000
 class Live(NamedTuple):
     """What a read of the switch found: enforcer's flows and meters, flows carrying enforcer's cookie
     that it cannot parse (deleted by the next sync), and other owners' flows in enforcer's priority
-    band by (priority, match) → cookie (never written over)."""
+    band by (priority, match) → cookie (never written over). ``pieces``: the desired pieces
+    ``state`` equals, when it is what a sync sent and the switch confirmed (the next sync diffs
+    only the pieces that changed); None after a read of the switch."""
 
     state: SwitchState
     strange: list[Any]
     foreign: dict[tuple[int, Match], int]
+    pieces: DesiredFlows | None = None
 
 
 def read_slices(flows: int) -> int:

@@ -16,8 +16,14 @@ So while any such step runs the collector is paused; when the last one ends, one
 the young generations (only the objects made since: the step's cyclic garbage is all there, since
 nothing was promoted while paused) frees what the step left, and :func:`gc.freeze` moves every
 survivor out of the collector's sight, so later collections walk only what is new. What is frozen
-is the controller's long-lived state (the confirmed switch state, parsed-line caches, models):
-acyclic values that reference counting frees when they are dropped.
+is mostly the controller's long-lived state (the confirmed switch state, parsed-line caches,
+models), which reference counting frees when it is dropped — but a frozen object that later
+becomes part of an unreachable cycle is never examined again, so frozen alone leaks it. Hence, once
+the frozen set has grown by half since the last full collection (:data:`FULL_GROWTH`, looked
+at every :data:`CHECK_EVERY` pauses), the end of a pause unfreezes, collects everything and
+freezes again: the cost of full collections stays
+proportional to what was allocated (Python's own rule for its oldest generation, applied at the
+end of a step, where a pause of the hub is one per growth, not several per sync).
 """
 
 from __future__ import annotations
@@ -32,6 +38,12 @@ from eventlet import tpool
 
 _lock = threading.Lock()
 _running = 0
+#: A full collection (unfreeze, collect all, freeze) is due once the frozen set grew this much.
+FULL_GROWTH = 1.5
+#: ...looked at every this many pauses: counting the frozen set walks it (1 ms per ~100,000 objects).
+CHECK_EVERY = 64
+_frozen_at_full = 0
+_pauses = 0
 
 
 def off_hub(work: Callable[..., Any], *args: Any) -> Any:
@@ -52,7 +64,7 @@ def collector_paused() -> Iterator[None]:
     Also for work on the hub that makes many objects: os-ken parsing a full read of 100,000
     flow stats (a million objects) would otherwise trigger full collections that walk the
     growing list of replies again and again."""
-    global _running
+    global _running, _frozen_at_full, _pauses
     with _lock:
         _running += 1
         gc.disable()
@@ -64,4 +76,10 @@ def collector_paused() -> Iterator[None]:
             if _running == 0:
                 gc.collect(1)
                 gc.freeze()
+                _pauses += 1
+                if _pauses % CHECK_EVERY == 0 and gc.get_freeze_count() >= max(1, _frozen_at_full) * FULL_GROWTH:
+                    gc.unfreeze()  # frozen cycles that became garbage are collectable again
+                    gc.collect()
+                    gc.freeze()
+                    _frozen_at_full = gc.get_freeze_count()
                 gc.enable()

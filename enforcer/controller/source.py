@@ -18,9 +18,9 @@ from ..desired import DesiredState
 from ..inventory import Device, Inventory, InventoryError, Platform, load_inventory
 from ..lease import device_lease, holder_name
 from ..model import now
-from ..render import Section, build_section
 from ..settings import Settings
 from ..store import Store
+from .pieces import Wanted
 
 LOG = logging.getLogger("enforcer.controller")
 
@@ -51,9 +51,10 @@ class StoreSource:
             return []
         return [d for d in inv.devices.values() if d.platform is Platform.OPENFLOW]
 
-    def desired(self, device: Device) -> Section:
+    def desired(self, device: Device) -> Wanted:
+        """The enforcements ``device``'s section is made of now (the controller renders them in pieces)."""
         at = now()
-        return build_section(device, self.rows.inputs(device.role, at).enforcements, self.inventory(), at)
+        return Wanted(self.rows.inputs(device.role, at).enforcements, self.inventory(), at)
 
     def lease(self, device: Device) -> AbstractContextManager[None]:
         """The device's push lease, held by this controller for one of its own syncs."""

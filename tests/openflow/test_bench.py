@@ -72,3 +72,23 @@ def test_openflow_scale_benchmark_runs_every_step_at_a_tiny_size(tmp_path: Path)
     assert all(data[step]["connected"] and not data[step]["switch_log"]
                for step in ("bulk sync", "plan one more", "apply one more", "full resync, no change"))  # fmt: skip
     assert not {ns for ns in _netns() if ns.startswith(f"{prefix}-")}, "the benchmark left its lab behind"
+
+
+def test_openflow_latency_benchmark_times_each_decision_through_serve_at_a_tiny_size(tmp_path: Path):
+    """``bench/openflow_latency.py``: 3 active, 2 decisions through ``enforcer serve``, each seen
+    added by the switch's flow monitor and in ``dump-flows``; the controller's steps are logged."""
+    if os.geteuid() != 0:
+        pytest.fail("the benchmark builds a lab: run as root")
+    prefix = f"obl{os.getpid() % 100000}"
+    figures = tmp_path / "latency.json"
+    before = _netns()
+    proc = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "python"), str(REPO / "bench" / "openflow_latency.py"), "--active", "3",
+         "--decisions", "2", "--prefix", prefix, "--json", str(figures)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    [result] = json.loads(figures.read_text())
+    assert len(result["visible_ms"]) == len(result["polled_ms"]) == 2
+    assert len(result["controller_ms"]) >= 2, "the controller logged no timed sync"
+    assert not {ns for ns in _netns() - before if prefix in ns}, "the benchmark left its lab behind"
