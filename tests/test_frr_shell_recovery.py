@@ -221,3 +221,16 @@ def _gone(pid: int) -> None:
     while _alive(pid) and time.monotonic() < deadline:  # a poll with a deadline, not a timing bound
         time.sleep(0.05)
     assert not _alive(pid), f"timer {pid} still runs"
+
+
+def test_a_confirmed_commit_forks_its_timer_instead_of_starting_an_interpreter(router):
+    """The timer used to be ``python frr_shell.py revert-after …``: a second interpreter start per
+    commit, while vtysh reads the running config back. A fork runs the same code, and holds no lock
+    (the confirmation below takes it)."""
+    proc = router("load-commit confirmed 30 show-running", f"{CANDIDATE}{frr_shell.UNDO_MARK}\n{UNDO}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    timer = _timer(router.root)
+    cmdline = Path(f"/proc/{timer}/cmdline").read_bytes().split(b"\0")
+    assert cmdline[-5:] == [b"--dir", str(router.root).encode(), b"--name", b"edge", b""]  # the login shell's
+    assert router("commit-confirm").returncode == 0
+    _gone(timer)

@@ -124,12 +124,6 @@ class Router:
             return ["vtysh"]
         return ["vtysh", "--vty_socket", str(self.rundir), "--config_dir", str(self.etc)]
 
-    def self_argv(self) -> list[str]:
-        """How to run this shell again (the revert timer, which outlives the applier): this file as a
-        script, so it imports nothing beyond the standard library."""
-        argv = [sys.executable, "-I", "-S", str(Path(__file__).resolve()), "--name", self.name]
-        return argv + (["--dir", str(self.root)] if self.root else [])
-
     def vtysh(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*self.vtysh_argv(), *args], capture_output=True, text=True, timeout=600)
 
@@ -285,13 +279,22 @@ class Router:
     # ---------------------------------------------------------------- helpers
 
     def _start_timer(self, seconds: int) -> None:
+        """The revert timer: a forked child in its own session, not a new interpreter (a Python start
+        is a tenth of a second of CPU, spent while vtysh reads the running config back)."""
         token = secrets.token_hex(8)
-        timer = subprocess.Popen(
-            [*self.self_argv(), "revert-after", str(seconds), token],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-        _replace(self.pending, json.dumps({"pid": timer.pid, "token": token, "deadline": time.time() + seconds}))
-        self.note(f"commit confirmed {seconds}s (timer pid {timer.pid})")
+        sys.stdout.flush()  # the child inherits the buffer: it must hold nothing the applier printed
+        pid = os.fork()
+        if pid == 0:  # the timer
+            try:
+                os.setsid()
+                os.closerange(3, _max_fd())  # the applier's lock and stage files: never held by the timer
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the process ends with os._exit
+                self.revert_after(seconds, token)
+            finally:
+                os._exit(0)
+        pending = {"pid": pid, "token": token, "deadline": time.time() + seconds, "started": _start_time(pid)}
+        _replace(self.pending, json.dumps(pending))
+        self.note(f"commit confirmed {seconds}s (timer pid {pid})")
 
     def _pending(self) -> dict | None:
         """The pending revert, if its timer still runs; a timer that died took its revert with it."""
@@ -299,7 +302,7 @@ class Router:
             pending = json.loads(self.pending.read_text())
         except (OSError, ValueError):
             return None
-        if _is_timer(int(pending.get("pid", 0)), self.commits):
+        if _is_timer(int(pending.get("pid", 0)), self.commits, pending.get("started")):
             return pending
         self.pending.unlink(missing_ok=True)
         return None
@@ -340,7 +343,29 @@ def _reaped(proc: subprocess.Popen[str]):
             proc.wait()
 
 
-def _is_timer(pid: int, commits: Path) -> bool:
+def _max_fd() -> int:
+    try:
+        return os.sysconf("SC_OPEN_MAX")
+    except (OSError, ValueError):
+        return 1024
+
+
+def _start_time(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot, ``/proc/PID/stat`` field 22): a pid and its start
+    time name one process, even after the pid was reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    return None if fields[0] in ("Z", "X") else int(fields[19])  # an exited timer is no timer
+
+
+def _is_timer(pid: int, commits: Path, started: int | None = None) -> bool:
+    """Whether the pending revert's timer still runs: a forked one by its start time, one an older
+    shell started as ``revert-after`` by its command line."""
+    if started is not None:
+        return _start_time(pid) == started
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
@@ -460,11 +485,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="enforcer-frr-shell")
     parser.add_argument("--dir", type=Path, help="a private FRR directory (etc/, run/); default: the system FRR")
     parser.add_argument("--name", default=os.uname().nodename)
-    parser.add_argument("internal", nargs="*")
     args = parser.parse_args(argv)
     router = Router(args.dir, args.name)
-    if args.internal[:1] == ["revert-after"]:
-        return router.revert_after(int(args.internal[1]), args.internal[2])
 
     command = os.environ.get("SSH_ORIGINAL_COMMAND", "").strip()
     if not command:
