@@ -74,21 +74,6 @@ def test_a_commit_without_its_undo_is_refused_before_anything_is_applied(router)
     assert not (router.root / "applied.conf").exists()
 
 
-def test_a_commit_of_the_candidate_load_check_passed_is_not_checked_twice(router):
-    """``vtysh -C`` of a 10,000-route candidate costs seconds: load-check's pass covers the same bytes."""
-    candidate = "ip route 203.0.113.9/32 Null0 tag 667\n"
-    checks = router.root / "applied.conf.checks"
-    assert router("load-check", candidate).returncode == 0
-    proc = router("load-commit", f"{candidate}{frr_shell.UNDO_MARK}\nno ip route 203.0.113.9/32 Null0 tag 667\n")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert checks.read_text().count("check") == 1
-    assert (router.root / "applied.conf").read_text() == candidate
-
-    other = "ip route 203.0.113.10/32 Null0 tag 667\n"  # never load-checked: the commit checks it itself
-    assert router("load-commit", f"{other}{frr_shell.UNDO_MARK}\n").returncode == 0
-    assert checks.read_text().count("check") == 2
-
-
 UNDO = "no ip route 203.0.113.9/32 Null0 tag 667\n"
 CANDIDATE = "ip route 203.0.113.9/32 Null0 tag 667\n"
 
@@ -135,9 +120,117 @@ def test_a_malformed_commit_is_refused_with_its_usage(router):
 
 def test_commit_options_take_each_word_once_and_in_order():
     sha = _sha("")
-    assert frr_shell._commit_options(f"confirmed 30 if-running {sha} show-running".split()) == {
-        "confirmed": 30, "expect": sha, "show": True}
-    assert frr_shell._commit_options([]) == {"confirmed": None, "expect": "", "show": False}
+    assert frr_shell._commit_options(f"confirmed 30 if-running {sha} show-running hold".split()) == {
+        "confirmed": 30, "expect": sha, "show": True, "hold": True}
+    assert frr_shell._commit_options([]) == {"confirmed": None, "expect": "", "show": False, "hold": False}
     for words in ("confirmed", "confirmed x", "if-running abc", f"if-running {sha.upper()}", "show-running confirmed 3",
-                  "confirmed 3 extra", "show-running show-running"):
+                  "confirmed 3 extra", "show-running show-running", "hold show-running"):
         assert frr_shell._commit_options(words.split()) is None, words
+
+
+# ---------------------------------------------------------------- the confirmation on the commit's channel
+
+
+def _held(router, stdin: str):
+    """A ``load-commit … hold`` login left running: (process, what it printed up to its question)."""
+    env = {**os.environ, "PATH": f"{router.root.parent / 'bin'}:{os.environ['PATH']}",
+           "SSH_ORIGINAL_COMMAND": "load-commit confirmed 30 show-running hold",
+           "APPLIED": str(router.root / "applied.conf")}  # fmt: skip
+    argv = [sys.executable, "-I", "-S", frr_shell.__file__, "--dir", str(router.root), "--name", "edge"]
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc.stdin.write(stdin)
+    proc.stdin.flush()
+    said = []
+    while (line := proc.stdout.readline()) and line != frr_shell.AWAIT_MARK + "\n":
+        said.append(line)
+    assert line, "".join(said)  # the shell asked for the confirmation, with stdin still open
+    return proc, "".join(said)
+
+
+def _timer(root: Path) -> int:
+    import json
+
+    return int(json.loads((root / "commits" / "pending.json").read_text())["pid"])
+
+
+def test_a_held_commit_is_confirmed_on_its_own_channel_without_a_second_login(router):
+    stdin = f"{CANDIDATE}{frr_shell.UNDO_MARK}\n{UNDO}{frr_shell.END_MARK}\n"
+    proc, said = _held(router, stdin)
+    assert said.endswith(frr_shell.RUNNING_MARK + "\n" + CANDIDATE)  # the read-back came first
+    timer = _timer(router.root)
+    proc.stdin.write("commit-confirm\n")
+    proc.stdin.close()
+    assert proc.wait(timeout=30) == 0
+    assert not (router.root / "commits" / "pending.json").exists()
+    assert "commit confirmed" in (router.root / "log" / "commits.log").read_text()
+    _gone(timer)
+
+
+def test_a_held_commit_whose_client_went_away_stays_pending_and_the_timer_reverts_it(router):
+    stdin = f"{CANDIDATE}{frr_shell.UNDO_MARK}\n{UNDO}{frr_shell.END_MARK}\n"
+    proc, _ = _held(router, stdin)
+    timer = _timer(router.root)
+    proc.stdin.close()  # the SSH channel closed: no confirmation
+    assert proc.wait(timeout=30) == 0
+    assert (router.root / "commits" / "pending.json").exists() and _alive(timer)
+    assert router("commit-rollback").returncode == 0  # what the driver does after a bad read-back
+    _gone(timer)
+
+
+def test_the_syntax_check_is_killed_when_the_applier_fails_while_it_runs(tmp_path: Path, monkeypatch):
+    """An exception between starting ``vtysh -C`` and waiting for it (a ``show running-config``
+    that timed out) used to leave the check running, orphaned by the applier's exit."""
+    root = tmp_path / "router"
+    (root / "log").mkdir(parents=True)
+    stage = root / "commits" / "stage-x"
+    stage.mkdir(parents=True)
+    (stage / "candidate.conf").write_text(CANDIDATE)
+    (stage / "undo.conf").write_text(UNDO)
+    (stage / "options.json").write_text('{"expect": "%s", "show": false}' % ("0" * 64))
+    r = frr_shell.Router(root, "edge")
+    started: list[subprocess.Popen] = []
+
+    def start_check(path):
+        started.append(subprocess.Popen(["sleep", "300"]))
+        return started[-1]
+
+    def running():
+        raise subprocess.TimeoutExpired("vtysh -c 'show running-config'", 600)
+
+    monkeypatch.setattr(r, "start_check", start_check)
+    monkeypatch.setattr(r, "running", running)
+    monkeypatch.setattr(sys, "stdout", sys.stdout)  # apply() points it at the stage's out.txt
+    with pytest.raises(subprocess.TimeoutExpired):
+        r.apply(stage, 30)
+    [check] = started
+    assert check.poll() is not None, "the syntax check outlived the applier"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _gone(pid: int) -> None:
+    import time
+
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:  # a poll with a deadline, not a timing bound
+        time.sleep(0.05)
+    assert not _alive(pid), f"timer {pid} still runs"
+
+
+def test_a_confirmed_commit_forks_its_timer_instead_of_starting_an_interpreter(router):
+    """The timer used to be ``python frr_shell.py revert-after …``: a second interpreter start per
+    commit, while vtysh reads the running config back. A fork runs the same code, and holds no lock
+    (the confirmation below takes it)."""
+    proc = router("load-commit confirmed 30 show-running", f"{CANDIDATE}{frr_shell.UNDO_MARK}\n{UNDO}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    timer = _timer(router.root)
+    cmdline = Path(f"/proc/{timer}/cmdline").read_bytes().split(b"\0")
+    assert cmdline[-5:] == [b"--dir", str(router.root).encode(), b"--name", b"edge", b""]  # the login shell's
+    assert router("commit-confirm").returncode == 0
+    _gone(timer)

@@ -7,8 +7,10 @@ opened on the same session, to the router's ``load-commit`` verb, together with 
 undoes it (:func:`~.undo.undo_candidate`: enforcer's lines only, so a revert never wipes a NOC
 edit). In that one round trip the router checks the file's syntax (``vtysh -C -f``), keeps the
 undo, applies the file with ``vtysh -f`` (undoing it if a line fails: ``vtysh -f`` is not
-atomic) and prints its running config after, which is the push's read-back. A push is two SSH
-execs: that one and ``commit-confirm`` once the read-back matched.
+atomic) and prints its running config after, which is the push's read-back. A push is one SSH
+exec: with ``revert_in`` the router then waits on that channel (``hold``) for ``commit-confirm``,
+which the driver sends once the read-back matched (:meth:`confirm_commit`); a push that cuts
+management cuts that channel, and the router's timer reverts the commit as before.
 
 Every exec is a login on the router, so a warm session (``enforcer serve``'s worker between full
 reads, :meth:`reuse_reads`) plans against the running config its last commit read back instead of
@@ -43,7 +45,15 @@ from ..inventory import Device
 from ..render import PlatformInfo
 from .base import AuthenticationFailed, CommitRefused, DeviceUnreachable, Driver, DriverError
 from .confdiff import merge_diff
-from .frr_shell import PENDING_REFUSED, RUNNING_MARK, STALE_REFUSED, SYNTAX_REFUSED, UNDO_MARK
+from .frr_shell import (
+    AWAIT_MARK,
+    END_MARK,
+    PENDING_REFUSED,
+    RUNNING_MARK,
+    STALE_REFUSED,
+    SYNTAX_REFUSED,
+    UNDO_MARK,
+)
 from .keys import open_key
 from .undo import undo_candidate
 
@@ -54,6 +64,15 @@ VTYSH_ERROR = re.compile(r"% (Unknown|Command incomplete|Ambiguous)")
 CONNECT_TIMEOUT = 5.0
 #: Applying a candidate: 10,000 routes take seconds on the router, frr-reload of a rollback longer.
 COMMIT_TIMEOUT = 300.0
+
+
+class OutdatedShell(CommitRefused):
+    """The router's ``enforcer-frr-shell`` does not know what this driver asks (it answered with its
+    usage line, or vtysh did not know the verb at all): nothing was applied; deploy the shell."""
+
+
+#: An older shell's answer to options it does not know, or vtysh's to a verb it has never heard of.
+_OUTDATED = re.compile(r"% usage: load-commit|% Unknown command[^\n]*load-commit")
 
 
 class StaleConfig(CommitRefused):
@@ -80,6 +99,8 @@ class FrrDriver(Driver):
         self._readback: str | None = None
         self._reuse = False
         self._unread = False  # the config get_config gave last was the kept one, not read in this push
+        #: The channel of a committed push whose router shell waits for ``commit-confirm`` on it.
+        self._held: Any = None
 
     # ------------------------------------------------------------------ session
 
@@ -132,6 +153,7 @@ class FrrDriver(Driver):
         self._reuse = allowed
 
     def close(self) -> None:
+        self._release()
         conn, self._conn = self._conn, None
         if conn is None:
             return
@@ -166,11 +188,14 @@ class FrrDriver(Driver):
             raise DriverError(self.device.name, "not connected (call open() first)")
         return self._conn
 
-    def _exec(self, command: str, stdin: str | None = None, timeout: float | None = None) -> tuple[int, str]:
+    def _exec(self, command: str, stdin: str | None = None, timeout: float | None = None,
+              hold: bool = False) -> tuple[int, str]:
         """One command on a fresh exec channel of the open session: (exit status, stdout+stderr).
 
-        Each one is a login on the router: logged at debug with its time (``serve --log-level debug``
-        shows where a push's time goes)."""
+        ``hold``: stdin stays open, and once the output ends with the router shell's
+        :data:`~.frr_shell.AWAIT_MARK` line the channel is kept (:attr:`_held`, status 0) for
+        :meth:`confirm_commit`. Each exec is a login on the router: logged at debug with its time
+        (``serve --log-level debug`` shows where a push's time goes)."""
         self._readback = None  # any command may change what the router holds
         started = time.monotonic()
         try:
@@ -181,23 +206,44 @@ class FrrDriver(Driver):
             chan.exec_command(command)
             if stdin:
                 chan.sendall(stdin.encode())
-            chan.shutdown_write()
-            chunks = []
-            while data := chan.recv(65536):
-                chunks.append(data)
-            if not chan.status_event.wait(timeout or self.timeout):  # recv_exit_status() waits forever
-                raise TimeoutError
-            status = chan.recv_exit_status()
-            chan.close()
+            if not hold:
+                chan.shutdown_write()
+            status, text = self._drain(chan, timeout, (AWAIT_MARK + "\n").encode() if hold else None)
         except DriverError:
             raise
         except TimeoutError as exc:
             raise self._gone(command.split()[0], f"no answer within {timeout or self.timeout:.0f}s") from exc
         except Exception as exc:  # the session died under us
             raise self._gone(command.split()[0], _short(exc)) from exc
+        if status is None:
+            self._held, status = chan, 0
         log.debug("%s: exec %s: %.1f ms (status %s, %d bytes in, %d out)", self.device.name, command.split()[0],
-                  (time.monotonic() - started) * 1000, status, len(stdin or ""), sum(map(len, chunks)))
+                  (time.monotonic() - started) * 1000, status, len(stdin or ""), len(text))
+        return status, text
+
+    def _drain(self, chan: Any, timeout: float | None, until: bytes | None = None) -> tuple[int | None, str]:
+        """Read ``chan`` to its end and exit status, or (None, text) once the output ends with ``until``."""
+        chunks, tail = [], b""
+        while data := chan.recv(65536):
+            chunks.append(data)
+            if until is not None:
+                tail = (tail + data)[-len(until):]
+                if tail == until:
+                    return None, b"".join(chunks).decode(errors="replace")
+        if not chan.status_event.wait(timeout or self.timeout):  # recv_exit_status() waits forever
+            raise TimeoutError
+        status = chan.recv_exit_status()
+        chan.close()
         return status, b"".join(chunks).decode(errors="replace")
+
+    def _release(self) -> None:
+        """Close a held commit's channel without confirming: the router's timer stays in charge."""
+        held, self._held = self._held, None
+        if held is not None:
+            try:
+                held.close()
+            except Exception:  # noqa: BLE001 - a channel that is already gone is released too
+                pass
 
     # ------------------------------------------------------------------ state
 
@@ -271,9 +317,15 @@ class FrrDriver(Driver):
         verb = "load-commit" if revert_in is None else f"load-commit confirmed {int(revert_in)}"
         if self._unread:  # not read in this push: the router verifies it is still what it runs
             verb += f" if-running {hashlib.sha256(planned_on.encode()).hexdigest()}"
-        stdin = f"{self._candidate.rstrip()}\n{UNDO_MARK}\n{undo}"
+        verb += " show-running" + (" hold" if revert_in else "")
+        stdin = f"{self._candidate.rstrip()}\n{UNDO_MARK}\n{undo}{END_MARK}\n"  # the undo is '' or ends a line
         self._known = None  # whatever happens next, the router's config is read again or read back
-        status, text = self._exec(f"{verb} show-running", stdin=stdin, timeout=self.commit_timeout)
+        self._release()
+        status, text = self._exec(verb, stdin=stdin, timeout=self.commit_timeout, hold=bool(revert_in))
+        if status == 1 and _OUTDATED.search(text):
+            raise OutdatedShell(self.device.name, "the router's enforcer-frr-shell is older than this enforcer "
+                                f"(it does not know '{verb}'), nothing applied: deploy it (docs/platforms.md, "
+                                f"'Deploying the FRR shell'); it said: {text.strip()[:200]}")
         if status == PENDING_REFUSED:
             raise CommitRefused(self.device.name, text.strip().lstrip("% ")[:300])
         if status == STALE_REFUSED:
@@ -288,6 +340,7 @@ class FrrDriver(Driver):
                                                   f"{text.strip()[:300]}")
         if status != 0:
             raise DriverError(self.device.name, f"commit failed on the router, which undid it: {text.strip()[:300]}")
+        text = text.removesuffix(AWAIT_MARK + "\n")  # a held commit: its router waits for the confirmation
         _, mark, running = text.partition(RUNNING_MARK + "\n")
         if mark:
             self._readback = self._known = running
@@ -301,7 +354,22 @@ class FrrDriver(Driver):
                 raise DriverError(self.device.name, f"{command}: {text.strip()[:200]}")
 
     def confirm_commit(self) -> None:
-        status, text = self._exec("commit-confirm")
+        """On the held commit's channel if there is one (no new login), else as its own exec."""
+        held, self._held = self._held, None
+        if held is None:
+            status, text = self._exec("commit-confirm")
+        else:
+            started = time.monotonic()
+            try:
+                held.sendall(b"commit-confirm\n")
+                held.shutdown_write()
+                status, text = self._drain(held, None)
+            except TimeoutError as exc:
+                raise self._gone("commit-confirm", f"no answer within {self.timeout:.0f}s") from exc
+            except Exception as exc:  # the session died under us
+                raise self._gone("commit-confirm", _short(exc)) from exc
+            log.debug("%s: held commit-confirm: %.1f ms (status %s)", self.device.name,
+                      (time.monotonic() - started) * 1000, status)
         if status != 0:
             raise DriverError(self.device.name, f"confirm failed: {text.strip()[:200]}")
 
@@ -349,6 +417,7 @@ class FrrDriver(Driver):
         self._candidate = None
 
     def rollback(self) -> None:
+        self._release()
         self._known = None
         status, text = self._exec("commit-rollback", timeout=self.commit_timeout)
         if status != 0:

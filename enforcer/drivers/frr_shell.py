@@ -16,10 +16,10 @@ An interactive login drops into the router's vtysh, like a NOC engineer's sessio
 what Junos, IOS-XR or Cumulus NVUE offer and FRR lacks, so a driver can push a whole file at
 once and commit safely:
 
-``load-check``                   stdin is a config file; ``vtysh -C -f`` checks its syntax
-``load-commit [confirmed N] [if-running SHA256] [show-running]``
+``load-commit [confirmed N] [if-running SHA256] [show-running] [hold]``
                                  stdin is the candidate, then a line ``!! enforcer undo`` and the
-                                 file that undoes it; check, keep the undo, apply with ``vtysh -f``;
+                                 file that undoes it, up to a line ``!! enforcer end`` (or the end
+                                 of stdin); check, keep the undo, apply with ``vtysh -f``;
                                  with ``confirmed N`` a detached timer applies the undo after N
                                  seconds unless ``commit-confirm`` arrives. Refused when the syntax
                                  check fails (exit 5) and (exit 3) while
@@ -27,7 +27,12 @@ once and commit safely:
                                  ``if-running`` refused (exit 4, nothing applied) unless the running
                                  config still hashes to SHA256 (the one the undo was computed from);
                                  with ``show-running`` the running config after the apply follows a
-                                 line ``!! enforcer running`` (the read-back, in the same round trip)
+                                 line ``!! enforcer running`` (the read-back, in the same round trip);
+                                 with ``hold`` (and ``confirmed``) a committed push then prints
+                                 ``!! enforcer confirm?`` and waits, at most N seconds, for a line
+                                 ``commit-confirm`` on the same stdin: the confirmation without a
+                                 second login. The end of stdin (the client went away) confirms
+                                 nothing: the timer reverts, as it would for a lost session
 ``commit-confirm``               cancel the pending revert
 ``commit-rollback``              apply the undo of the last commit
 ``commit-pending``               print the pending revert as JSON (nothing when none), once any
@@ -43,10 +48,18 @@ child, :meth:`Router._detached`), holding the lock, so a client or login shell t
 on failure, on its own. If the applier itself dies (power loss, ``kill -9`` of it), its
 ``inflight`` mark makes the next verb apply the undo first.
 
-Why one verb checks, applies and reads back: every SSH exec costs the router a login (sshd's fork,
-this script's start, vtysh's), and a push used to make six of them. A push now makes two — this one
-and ``commit-confirm`` — and the driver's read of the config before it may be the read-back of its
+Why one verb checks, applies, reads back and waits for the confirmation: every SSH exec costs the
+router a login (sshd's fork, this script's start, vtysh's), and a push used to make six of them. A
+push now makes one, and the driver's read of the config before it may be the read-back of its
 previous push, which ``if-running`` verifies here, under the lock, before anything is applied.
+The confirmation travels on the channel the commit came in on (``hold``), after the driver checked
+the read-back: a change that cuts management cuts that channel too, so the commit-confirmed
+guarantee is the one a separate ``commit-confirm`` login gave.
+
+Upgrade order: deploy this file on the routers before (or with) the enforcer that uses a new verb
+or option; this shell keeps accepting what older drivers send. An older shell answers a newer
+driver's ``load-commit`` with its usage line, which the driver reports as "the router's
+enforcer-frr-shell is older than this enforcer" (docs/platforms.md, "Deploying the FRR shell").
 
 Only the standard library, and run as a script (never through the ``enforcer`` package), ideally as
 ``python3 -I -S`` (no site-packages to scan): it starts on every SSH exec, so it must start fast.
@@ -60,6 +73,7 @@ import hashlib
 import json
 import os
 import secrets
+import select
 import shutil
 import signal
 import subprocess
@@ -69,9 +83,15 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-VERBS = ("load-check", "load-commit", "commit-confirm", "commit-rollback", "commit-pending")
+VERBS = ("load-commit", "commit-confirm", "commit-rollback", "commit-pending")
 #: Separates the candidate from its undo on ``load-commit``'s stdin (a comment line to vtysh).
 UNDO_MARK = "!! enforcer undo"
+#: Ends the undo on ``load-commit``'s stdin, which may stay open for the confirmation (``hold``).
+END_MARK = "!! enforcer end"
+#: A held ``load-commit`` committed and waits for a line ``commit-confirm`` on its stdin.
+AWAIT_MARK = "!! enforcer confirm?"
+#: What ``load-commit`` prints when its options are not ones it knows (an older shell prints it too).
+COMMIT_USAGE = "% usage: load-commit [confirmed SECONDS] [if-running SHA256] [show-running] [hold]"
 #: Exit status of a commit refused because another commit-confirm is pending.
 PENDING_REFUSED = 3
 #: Exit status of a commit refused because the running config is not the one its undo was computed from.
@@ -104,12 +124,6 @@ class Router:
             return ["vtysh"]
         return ["vtysh", "--vty_socket", str(self.rundir), "--config_dir", str(self.etc)]
 
-    def self_argv(self) -> list[str]:
-        """How to run this shell again (the revert timer, which outlives the applier): this file as a
-        script, so it imports nothing beyond the standard library."""
-        argv = [sys.executable, "-I", "-S", str(Path(__file__).resolve()), "--name", self.name]
-        return argv + (["--dir", str(self.root)] if self.root else [])
-
     def vtysh(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*self.vtysh_argv(), *args], capture_output=True, text=True, timeout=600)
 
@@ -135,9 +149,6 @@ class Router:
             yield
 
     # ---------------------------------------------------------------- verbs
-
-    def check(self, path: Path) -> int:
-        return self.checked(self.start_check(path))
 
     def start_check(self, path: Path) -> subprocess.Popen[str]:
         """``vtysh -C -f`` (no daemons asked): started, so the applier reads the running config meanwhile."""
@@ -195,15 +206,12 @@ class Router:
                 return PENDING_REFUSED
             options = _options(stage)
             candidate = stage / "candidate.conf"
-            check = None if self._checked(candidate.read_text()) else self.start_check(candidate)
-            if options["expect"] and hashlib.sha256(self.running().encode()).hexdigest() != options["expect"]:
-                if check is not None:
-                    check.kill()
-                    check.wait()
-                print("% commit refused: the running config changed since it was read; nothing applied")
-                return STALE_REFUSED
-            if check is not None and self.checked(check) != 0:
-                return SYNTAX_REFUSED
+            with _reaped(self.start_check(candidate)) as check:
+                if options["expect"] and hashlib.sha256(self.running().encode()).hexdigest() != options["expect"]:
+                    print("% commit refused: the running config changed since it was read; nothing applied")
+                    return STALE_REFUSED
+                if self.checked(check) != 0:
+                    return SYNTAX_REFUSED
             _replace(self.undo, (stage / "undo.conf").read_text())
             self.inflight.write_text(str(os.getpid()))
             proc = self.vtysh("-f", str(candidate))
@@ -271,13 +279,22 @@ class Router:
     # ---------------------------------------------------------------- helpers
 
     def _start_timer(self, seconds: int) -> None:
+        """The revert timer: a forked child in its own session, not a new interpreter (a Python start
+        is a tenth of a second of CPU, spent while vtysh reads the running config back)."""
         token = secrets.token_hex(8)
-        timer = subprocess.Popen(
-            [*self.self_argv(), "revert-after", str(seconds), token],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-        _replace(self.pending, json.dumps({"pid": timer.pid, "token": token, "deadline": time.time() + seconds}))
-        self.note(f"commit confirmed {seconds}s (timer pid {timer.pid})")
+        sys.stdout.flush()  # the child inherits the buffer: it must hold nothing the applier printed
+        pid = os.fork()
+        if pid == 0:  # the timer
+            try:
+                os.setsid()
+                os.closerange(3, _max_fd())  # the applier's lock and stage files: never held by the timer
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the process ends with os._exit
+                self.revert_after(seconds, token)
+            finally:
+                os._exit(0)
+        pending = {"pid": pid, "token": token, "deadline": time.time() + seconds, "started": _start_time(pid)}
+        _replace(self.pending, json.dumps(pending))
+        self.note(f"commit confirmed {seconds}s (timer pid {pid})")
 
     def _pending(self) -> dict | None:
         """The pending revert, if its timer still runs; a timer that died took its revert with it."""
@@ -285,7 +302,7 @@ class Router:
             pending = json.loads(self.pending.read_text())
         except (OSError, ValueError):
             return None
-        if _is_timer(int(pending.get("pid", 0)), self.commits):
+        if _is_timer(int(pending.get("pid", 0)), self.commits, pending.get("started")):
             return pending
         self.pending.unlink(missing_ok=True)
         return None
@@ -298,14 +315,6 @@ class Router:
                 os.kill(int(pending["pid"]), signal.SIGTERM)
             except ProcessLookupError:
                 pass
-
-    def remember_checked(self, text: str) -> None:
-        """``load-check`` passed this text: ``load-commit`` of the same bytes need not check it again
-        (``vtysh -C`` of 10,000 lines costs a second or more; the hash names exactly what was checked)."""
-        _replace(self.commits / "checked", hashlib.sha256(text.encode()).hexdigest())
-
-    def _checked(self, text: str) -> bool:
-        return _read(self.commits / "checked") == hashlib.sha256(text.encode()).hexdigest()
 
     def _restore(self) -> bool:
         """Apply the undo file: enforcer's lines go back to what they were, nobody else's move.
@@ -322,7 +331,41 @@ class Router:
         return True
 
 
-def _is_timer(pid: int, commits: Path) -> bool:
+@contextmanager
+def _reaped(proc: subprocess.Popen[str]):
+    """``proc`` (the syntax check), killed and waited for if it still runs when the block is left —
+    by a refusal, or by an exception (a ``show running-config`` that timed out) — never orphaned."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _max_fd() -> int:
+    try:
+        return os.sysconf("SC_OPEN_MAX")
+    except (OSError, ValueError):
+        return 1024
+
+
+def _start_time(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot, ``/proc/PID/stat`` field 22): a pid and its start
+    time name one process, even after the pid was reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    return None if fields[0] in ("Z", "X") else int(fields[19])  # an exited timer is no timer
+
+
+def _is_timer(pid: int, commits: Path, started: int | None = None) -> bool:
+    """Whether the pending revert's timer still runs: a forked one by its start time, one an older
+    shell started as ``revert-after`` by its command line."""
+    if started is not None:
+        return _start_time(pid) == started
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
@@ -363,34 +406,24 @@ def _sweep_stages(commits: Path, older_than: float = 3600.0) -> None:
             pass
 
 
-@contextmanager
-def _tempfile(folder: Path, text: str):
-    fd, name = tempfile.mkstemp(dir=folder, suffix=".conf")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        yield Path(name)
-    finally:
-        os.unlink(name)
-
-
 def run_command(router: Router, command: str) -> int:
     """One SSH exec: an enforcer verb, or a vtysh command."""
     words = command.split()
     verb = words[0]
-    if verb == "load-check":
-        text = sys.stdin.read()
-        with _tempfile(router.commits, text) as path:
-            status = router.check(path)
-        if status == 0:
-            router.remember_checked(text)
-        return status
     if verb == "load-commit":
         options = _commit_options(words[1:])
         if options is None:
-            print("% usage: load-commit [confirmed SECONDS] [if-running SHA256] [show-running]")
+            print(COMMIT_USAGE)
             return 1
-        return router.commit(sys.stdin.read(), **options)
+        hold = options.pop("hold")
+        stdin = _Stdin(sys.stdin.fileno())
+        status = router.commit(stdin.until(("\n" + END_MARK + "\n").encode()).decode(), **options)
+        if status != 0 or not hold or not options["confirmed"]:
+            return status
+        print(AWAIT_MARK, flush=True)
+        # At most the confirm window: past it the timer has reverted and a confirm finds nothing.
+        answer = stdin.until(b"\n", deadline=time.time() + options["confirmed"] + 5)
+        return router.confirm() if answer.strip() == b"commit-confirm" else 0
     if verb == "commit-confirm":
         return router.confirm()
     if verb == "commit-rollback":
@@ -402,9 +435,37 @@ def run_command(router: Router, command: str) -> int:
     return proc.returncode
 
 
+class _Stdin:
+    """The SSH channel's stdin, read in pieces: the candidate up to its end mark, later the
+    confirmation, on one open channel (raw reads: nothing is buffered past what was asked)."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.buffer = bytearray()
+
+    def until(self, mark: bytes, deadline: float | None = None) -> bytes:
+        """The bytes before ``mark`` (dropped), or everything up to the end of stdin or the deadline."""
+        while (at := self.buffer.find(mark)) == -1:
+            if deadline is not None:
+                left = deadline - time.time()
+                if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                    break
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                break
+            self.buffer += chunk
+        else:
+            found = bytes(self.buffer[: at + 1 if mark.startswith(b"\n") else at])
+            del self.buffer[: at + len(mark)]
+            return found
+        found = bytes(self.buffer)
+        self.buffer.clear()
+        return found
+
+
 def _commit_options(words: list[str]) -> dict | None:
-    """``[confirmed SECONDS] [if-running SHA256] [show-running]``, in that order; None: not that."""
-    options: dict = {"confirmed": None, "expect": "", "show": False}
+    """``[confirmed SECONDS] [if-running SHA256] [show-running] [hold]``, in that order; None: not that."""
+    options: dict = {"confirmed": None, "expect": "", "show": False, "hold": False}
     if words[:1] == ["confirmed"]:
         if len(words) < 2 or not words[1].isdigit():
             return None
@@ -415,6 +476,8 @@ def _commit_options(words: list[str]) -> dict | None:
         options["expect"], words = words[1], words[2:]
     if words[:1] == ["show-running"]:
         options["show"], words = True, words[1:]
+    if words[:1] == ["hold"]:
+        options["hold"], words = True, words[1:]
     return None if words else options
 
 
@@ -422,11 +485,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="enforcer-frr-shell")
     parser.add_argument("--dir", type=Path, help="a private FRR directory (etc/, run/); default: the system FRR")
     parser.add_argument("--name", default=os.uname().nodename)
-    parser.add_argument("internal", nargs="*")
     args = parser.parse_args(argv)
     router = Router(args.dir, args.name)
-    if args.internal[:1] == ["revert-after"]:
-        return router.revert_after(int(args.internal[1]), args.internal[2])
 
     command = os.environ.get("SSH_ORIGINAL_COMMAND", "").strip()
     if not command:
