@@ -66,7 +66,7 @@ def test_a_block_that_never_counts_is_flagged_and_one_whose_traffic_stopped_too(
     assert s.flag(3, at=1000) is None  # never read: no claim either way
 
 
-def test_the_idle_threshold_is_each_categorys_playbook_flag_idle_after(tmp_path):
+def test_the_idle_threshold_is_each_categorys_playbook_flag_idle_after(tmp_path, monkeypatch):
     from datetime import timedelta
 
     from enforcer import service
@@ -88,8 +88,9 @@ def test_the_idle_threshold_is_each_categorys_playbook_flag_idle_after(tmp_path)
 
     scanner, spammer = block("203.0.113.7", "scanning"), block("203.0.113.8", "spam")
     cache = CounterCache(ctx, ttl=0)
-    # the example inventory's devices are offline and count nothing: read as zero for the sampler
-    cache.sampler.observe({scanner: Counter(), spammer: Counter()}, at=0)
+    # the example inventory's devices are offline and count nothing: as if they counted zero
+    zero = {e.id: Counter() for d in (scanner, spammer) for e in ctx.store.get_decision(d).enforcements}
+    monkeypatch.setattr("enforcer.counters.read_counters", lambda _ctx: zero)
     cache.read(at=0)
     assert cache.sampler.flag(spammer, at=900) == "no traffic seen"  # 15 min > spam's 10
     assert cache.sampler.flag(scanner, at=900) is None  # scanning waits 2 h

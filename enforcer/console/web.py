@@ -30,7 +30,7 @@ from ..api.metrics import carriers
 from ..api.served import served
 from ..api.tokens import Token, authenticate
 from ..catalog import CATALOG
-from ..counters import Counter, Sampler, by_decision
+from ..counters import Counter, Sampler, by_decision, counted
 from ..hooks.intake import approve_decision
 from ..model import EnforcerError, Status, now
 from ..render import render_push
@@ -76,8 +76,7 @@ def counters_of(request: Request) -> tuple[dict[int, Counter], Sampler]:
     s = served(request)
     cache = s.counters
     counts = cache.read()
-    enforcements = [e for r in service.list_decisions(s.ctx) for e in r.enforcements]
-    return by_decision(enforcements, counts), cache.sampler
+    return by_decision(counted(s.ctx.store, counts), counts), cache.sampler
 
 
 @api.get("/counters", response_model=list[DecisionCounter], responses=errors.READ_ERRORS,

@@ -161,3 +161,25 @@ def test_the_console_board_follows_each_push_without_reading_every_active_row(se
     assert reads == []
     for name in ctx.inventory.devices:
         assert s.board.state(name, service.render_device(ctx, name)).state == "in sync", name
+
+
+def test_a_scrape_reads_the_enforcements_the_devices_counted_not_every_current_decision(served, tokens, ctx,
+                                                                                        monkeypatch):
+    """Before: each scrape (and each counter read) read every current decision with its enforcements,
+    which at 10,000 active held the API thread for seconds. Now the counted ids are read, nothing else."""
+    from enforcer.counters import Counter
+
+    s = served.app.state.served
+    r = served.post("/v1/decisions", json={"target": "203.0.113.79", "violation": "spam"},
+                    headers=auth(tokens["operator"]))
+    assert r.status_code == 201
+    decision, enforcement = r.json()["decision_id"], r.json()["enforcements"][0]["id"]
+    monkeypatch.setattr(s.counters, "read", lambda at=None: {enforcement: Counter(packets=7, bytes=700),
+                                                             999_999: Counter(packets=1, bytes=1)})
+    reads = []
+    real = type(ctx.store).decisions
+    monkeypatch.setattr(type(ctx.store), "decisions", lambda self, *a, **k: reads.append(1) or real(self, *a, **k))
+    text = served.get("/metrics").text
+    assert f'enforcer_decision_dropped_packets_total{{category="spam",decision="{decision}"}} 7.0' in text
+    assert "999999" not in text  # an id the store does not hold as active counts for no decision
+    assert reads == []
