@@ -58,3 +58,32 @@ def transition(live: str, desired: str, table: str = "inet enforcer") -> list[st
         elif kind in _FLUSHED:
             lines.append(f"flush {kind} {table} {name}")
     return lines
+
+
+#: The order ``nft list table`` prints an object kind in, whatever order the objects were made in.
+_KIND_RANK = {"set": 0, "map": 0, "chain": 2}
+
+
+def canonical(text: str) -> str:
+    """``text`` (a ``table … { … }`` render or listing) with its objects in one order: by kind as
+    nft groups them (sets and maps, the other kinds, chains), then by name. nft lists the objects
+    of a kind in the order they were created, and a table that is kept in place (:func:`transition`)
+    keeps its old sets first: a render that prints an ACL's set before the null-route set already
+    there never read back equal, and the push rolled back. The lines inside an object (a chain's
+    rules) keep their order: that order is what the device enforces."""
+    lines = text.splitlines()
+    if len(lines) < 3 or not lines[0].startswith("table ") or lines[-1] != "}":
+        return text
+    blocks: list[list[str]] = []
+    for line in lines[1:-1]:
+        if _OBJECT.match(line) or not blocks:
+            blocks.append([line])
+        else:
+            blocks[-1].append(line)
+
+    def key(block: list[str]) -> tuple[int, str]:
+        m = _OBJECT.match(block[0])
+        return (_KIND_RANK.get(m.group(1), 1), m.group(2)) if m else (-1, "")
+
+    ordered = sorted(blocks, key=key)
+    return "\n".join([lines[0], *(ln for b in ordered for ln in b), lines[-1]]) + ("\n" if text.endswith("\n") else "")

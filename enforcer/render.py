@@ -289,6 +289,8 @@ def finish_section(
     text = number(printed, live, ranges)
     if info.slots is not None and info.slots.set_chains:
         return setconf.canonical(text, info.slots)
+    if section.device.platform is Platform.NFTABLES:
+        return nftables.canonical(text)  # in the order nft lists a table kept in place
     return canonical(text, info.tree) if info.tree is not None else text
 
 

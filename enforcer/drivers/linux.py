@@ -22,6 +22,7 @@ from abc import ABC, abstractmethod
 from pathlib import PurePosixPath
 from typing import Any
 
+from .. import nftables
 from ..counters import Counter, nft_counters
 from ..inventory import Device
 from ..render import PlatformInfo
@@ -311,7 +312,7 @@ class LinuxDriver(Driver):
         known = self._known_section
         if known is not None and known[0] is listing:  # the same listing: parsed once
             return known[1]
-        section = extract_managed(normalize(listing), self.info)
+        section = nftables.canonical(extract_managed(normalize(listing), self.info))
         self._known_section = (listing, section)
         return section
 

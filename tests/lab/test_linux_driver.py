@@ -264,3 +264,21 @@ def test_compare_predicts_over_a_table_whose_rules_and_hooks_are_bound_to_interf
     diff = edge_fw.compare_config()
     assert f'-\t\tiif "{iface}" counter drop' in diff
     assert probes.address(lab.customer_hosts("cust1")[0]) in diff
+
+
+def test_an_acl_added_to_a_table_that_already_holds_a_null_route_set_reads_back_equal_and_plans_to_nothing(
+        lab: Lab, edge_fw):
+    """nft lists a kind's objects in creation order and the table is kept in place, so the null-route
+    set made first is listed before the ACL's set the render prints first. Before, the read-back
+    differed, the push rolled back, and every later push to that device did the same."""
+    inv, dev, hosts = lab.inventory, edge_fw.device, lab.customer_hosts("cust1")
+    null = [enforcement(ActionKind.NULL_ROUTE, "198.18.2.1", Violation.MALWARE_HOSTING)]
+    assert push_plan(edge_fw, plan_device(dev, null, inv, edge_fw, now(), settle=True)).ok
+    both = [*null, enforcement(ActionKind.ACL, probes.host_prefix(hosts[0]), Violation.SPAM,
+                               params={"protocol": "tcp", "ports": (25,)})]
+    result = push_plan(edge_fw, plan_device(dev, both, inv, edge_fw, now(), settle=True))
+    assert result.ok and result.changed, result
+    again = plan_device(dev, both, inv, edge_fw, now(), settle=True)
+    assert not again.has_changes, again.diff
+    listing = edge_fw.get_config()
+    assert listing.index("set null-v4") < listing.index("set acl-src-tcp-25-v4")  # nft's own order, kept
