@@ -53,6 +53,9 @@ PRELOAD = IPv4Address("100.64.0.1")  # the decisions already active: 100.64.0.0/
 MEASURED = IPv4Address("198.18.0.1")  # the measured decisions
 #: The FRR driver's debug line for one SSH exec (enforcer/drivers/frr.py).
 EXEC_LINE = re.compile(r"enforcer\.drivers\.frr: \S+: exec (\S+): ([\d.]+) ms")
+#: Its line for a commit-confirm sent on the held commit's own channel (no new login: not an exec).
+HELD_LINE = re.compile(r"enforcer\.drivers\.frr: \S+: held (commit-confirm): ([\d.]+) ms")
+HELD = "held "
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -201,8 +204,11 @@ def exec_breakdown(log: Path, offset: int) -> dict[str, list[float]]:
     execs: dict[str, list[float]] = {}
     with log.open() as fh:
         fh.seek(offset)
-        for m in EXEC_LINE.finditer(fh.read()):
-            execs.setdefault(m.group(1), []).append(float(m.group(2)))
+        text = fh.read()
+    for m in EXEC_LINE.finditer(text):
+        execs.setdefault(m.group(1), []).append(float(m.group(2)))
+    for m in HELD_LINE.finditer(text):  # shown beside the execs, not counted as one
+        execs.setdefault(HELD + m.group(1), []).append(float(m.group(2)))
     return execs
 
 
@@ -331,7 +337,8 @@ def report(results: list[dict]) -> str:
                          f"< {TARGETS[kind]:.0f} ({verdict}) | {server}")
     for r in results:
         if r.get("frr_execs"):
-            per = sum(map(len, r["frr_execs"].values())) / max(1, r["decisions"])
+            per = sum(len(ms) for verb, ms in r["frr_execs"].items()
+                      if not verb.startswith(HELD)) / max(1, r["decisions"])
             kinds = ", ".join(f"{verb} {statistics.median(ms):.0f} ms ×{len(ms)}"
                               for verb, ms in sorted(r["frr_execs"].items()))
             lines.append(f"{r['active']:>6} | FRR SSH execs per decision: {per:.1f} (median each: {kinds})")

@@ -35,7 +35,7 @@ def test_latency_benchmark_measures_every_device_type_and_plots_it(lab: Lab, lab
     assert set(result["server"]) == {"frr", "nftables", "openflow"}  # serve's own per-device histogram
     # The decision reached the router on serve's warm session in one exec: the commit (checked,
     # verified against the last read-back, read back), confirmed on the same channel; nothing else.
-    assert {verb: len(ms) for verb, ms in result["frr_execs"].items()} == {"load-commit": 1}
+    assert {verb: len(ms) for verb, ms in result["frr_execs"].items()} == {"load-commit": 1, "held commit-confirm": 1}
     text = bench.report([result])
     rows, breakdown = text.splitlines()[1:4], text.splitlines()[4:]
     assert [line.split("|")[1].strip() for line in rows] == ["frr", "nftables", "openflow"]
