@@ -252,7 +252,8 @@ def serve_pid(port: str) -> int:
 
 
 def run_size(lab, probes: Probes, work: Path, active: int, decisions: int, poll: float, give_up: float,
-             breakdown: bool = False, kinds: tuple[str, ...] = tuple(TARGETS), profile: Path | None = None) -> dict:
+             breakdown: bool = False, kinds: tuple[str, ...] = tuple(TARGETS), profile: Path | None = None,
+             coalesce: float | None = None) -> dict:
     from enforcer.api.tokens import create_token
     from enforcer.store import Store
     from tests.helpers import serve_process
@@ -269,7 +270,9 @@ def run_size(lab, probes: Probes, work: Path, active: int, decisions: int, poll:
     import httpx
 
     log = work / f"serve-{active}.log"
-    with serve_process(serve_options=["--interval", "3600", "--log-level", "debug" if breakdown else "warning"],
+    options = ["--interval", "3600", "--log-level", "debug" if breakdown else "warning"]
+    options += [] if coalesce is None else ["--coalesce", str(coalesce)]
+    with serve_process(serve_options=options,
                        env=env, log=log, start_timeout=120) as url:
         started = time.monotonic()
         while any(probes.count(k) < active for k in kinds):  # serve's start-up pass installs the set
@@ -387,6 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--give-up", type=float, default=120.0, help="seconds before a decision counts as lost")
     ap.add_argument("--plot", type=Path, help="write the PNG plot here")
     ap.add_argument("--json", type=Path, help="write the raw samples here")
+    ap.add_argument("--coalesce", type=float, help="serve's --coalesce (default: serve's own)")
     ap.add_argument("--breakdown", action="store_true", help="serve at debug level; print the FRR execs per decision")
     ap.add_argument("--lab-name", help="the lab's name (default: a random one)")
     ap.add_argument("--devices", default=",".join(TARGETS), help="comma-separated device types to measure")
@@ -407,7 +411,8 @@ def main(argv: list[str] | None = None) -> int:
             results = []
             for n in sizes:
                 results.append(run_size(lab, probes, work, n, args.decisions, args.poll, args.give_up,
-                                        args.breakdown, kinds, args.profile if n == max(sizes) else None))
+                                        args.breakdown, kinds, args.profile if n == max(sizes) else None,
+                                        args.coalesce))
                 print(f"{n:,} active: installed in {results[-1]['install_s']:.1f} s", flush=True)
     print(report(results))
     if args.json:
