@@ -498,3 +498,14 @@ def test_anti_spoof_keeps_the_customers_bgp_session_up(inventory, platform):
     keep = [ln for ln in lines if any(s in ln for s in spelt)]
     assert keep and all(("permit" in ln or "except" in ln) for ln in keep)
     assert not any(ln.strip().endswith(("permit ip any any", "permit ipv4 any any")) for ln in lines)
+
+
+def test_the_interfaces_a_prediction_creates_are_the_tables_bindings_not_words_in_a_comment():
+    """A reason such as "infected device 10.1.2.3/32" reached the interface scan through its comment, and
+    the prediction tried ``ip link add 10.1.2.3/32``, failing for as long as the block was active."""
+    from enforcer.drivers.linux import bound_interfaces
+
+    listing = ('table inet enforcer {\n\tchain input {\n\t\ttype filter hook ingress device "eth-c1" priority 0;\n'
+               '\t\tiif "eth-up" ip saddr 203.0.113.9 counter drop comment "infected device 10.1.2.3/32"\n'
+               '\t\tip saddr 203.0.113.10 drop comment "device customer-gateway-number-01"\n\t}\n}\n')
+    assert bound_interfaces(listing) == ["eth-c1", "eth-up"]

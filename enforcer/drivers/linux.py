@@ -178,14 +178,19 @@ nft -f /dev/stdin && nft list table $table
 #: up at load: "Interface does not exist"). ``iifname`` is a string match and needs nothing.
 _DEVICE = re.compile(r'\b(?:device|[io]if) "([^"]+)"|\bdevice ([^"\s;,{}]+)')
 _DEVICES = re.compile(r"\b(?:devices =|[io]if) \{([^}]*)\}")
+#: A rule's or element's comment: free text ("…infected device 10.1.2.3/32") that names no interface.
+_COMMENT = re.compile(r'\bcomment "[^"]*"')
+#: A name Linux can give an interface (IFNAMSIZ, no slash, colon or space): anything else is not one.
+_IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 
 
 def bound_interfaces(listing: str) -> list[str]:
     """The interfaces that objects of ``listing`` are bound to, each once, in order of appearance."""
+    listing = _COMMENT.sub('comment ""', listing)
     names = [m.group(1) or m.group(2) for m in _DEVICE.finditer(listing)]
     for m in _DEVICES.finditer(listing):
         names += [n.strip().strip('"') for n in m.group(1).split(",")]
-    return list(dict.fromkeys(n for n in names if n and n != "lo"))
+    return list(dict.fromkeys(n for n in names if n and n != "lo" and _IFNAME.match(n)))
 #: What ``optional_args`` may hold for the values that reach a device command.
 _STATE_DIR = re.compile(r"^/[A-Za-z0-9._/-]+$")
 _TABLE = re.compile(r"^(ip|ip6|inet|arp|bridge|netdev) [A-Za-z_][A-Za-z0-9_-]*$")
