@@ -188,6 +188,11 @@ _KEPT = 2
 builds = 0
 
 
+def forget(device: str) -> None:
+    """Drop what is kept for ``device``: a one-shot pass (``plan``, ``apply``) builds it only once."""
+    _last.pop(device, None)
+
+
 def build_section(
     device: Device,
     enforcements: Iterable[Enforcement],

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import jinja2
 
-from . import nftables, setconf
+from . import build, nftables, setconf
 from .build import RoleIndex, allocate_meters, build_section
 from .conftree import Differ, canonical
 from .inventory import Device, Platform
@@ -209,6 +209,13 @@ prints = 0
 _entry_texts: dict[str, dict[tuple[str, int], tuple[Any, str]]] = {}
 #: Entries printed through their own template (not answered from the last print): what tests count.
 entry_prints = 0
+
+
+def forget(device: str) -> None:
+    """Drop the prints kept for ``device`` and its section's build (:func:`enforcer.build.forget`)."""
+    _printed.pop(device, None)
+    _entry_texts.pop(device, None)
+    build.forget(device)
 
 
 class EntryTexts:

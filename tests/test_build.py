@@ -154,3 +154,17 @@ def test_the_intakes_build_of_one_new_decision_does_not_make_the_next_push_print
     build_section(dev, new, inventory, T0)  # the carriers of the new decision
     render_section(build_section(dev, [*given, *new], inventory, T0))
     assert renders == ["nftables/section.j2", "nftables/_element.j2"]
+
+
+def test_a_one_shot_plan_keeps_no_device_s_build_or_print_after_it(tmp_path):
+    """serve's memos (a device's last builds, its printed section and entries) are for its next push;
+    a ``plan`` or ``apply`` over many devices builds each once, and kept them all to its peak RSS."""
+    from enforcer import build, render, service
+    from enforcer.settings import Settings
+
+    from .conftest import EXAMPLE_INVENTORY
+
+    ctx = service.Context.open(Settings(inventory=EXAMPLE_INVENTORY, db=f"sqlite:///{tmp_path / 'e.db'}"))
+    service.plan(ctx)
+    names = set(ctx.inventory.devices)
+    assert not names & set(build._last) and not names & set(render._printed) and not names & set(render._entry_texts)
