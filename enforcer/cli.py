@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+import typer.main
 from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
@@ -32,7 +33,36 @@ if TYPE_CHECKING:
 
 class _OneLineErrors(TyperGroup):
     """Usage mistakes (missing option, bad value, unknown option) end like every other bad input:
-    one line on stderr naming the field, exit 2 — not a usage box."""
+    one line on stderr naming the field, exit 2 — not a usage box.
+
+    The commands of the command modules (devices, lab, controller, serve/hook/token, notices) are
+    added when a call names one of them or lists them all (``--help``, an unknown name): ``enforcer
+    block`` built typer's whole tree — 37 commands' parameters read from their signatures — and
+    imported every command module, before it ran (issue 12.5; ``tests/test_cli_imports.py``).
+    """
+
+    _more_loaded = False
+
+    def _load_more(self) -> None:
+        """Add the command modules' commands, in the order an eager registration gave them."""
+        if self._more_loaded:
+            return
+        self._more_loaded = True
+        more = typer.Typer(add_completion=False)
+        _register_subpackages(more)
+        for name, command in typer.main.get_group(more).commands.items():
+            self.commands.setdefault(name, command)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            self._load_more()
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        self._load_more()
+        return super().list_commands(ctx)
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         try:
@@ -357,7 +387,8 @@ def _enforcement_table(enforcements: list[Any]) -> None:
     out.print(table)
 
 
-def _register_subpackages() -> None:
+def _register_subpackages(target: typer.Typer) -> None:
+    """The command modules' commands onto ``target`` (:meth:`_OneLineErrors._load_more`)."""
     from .api.cli import register as register_api
     from .cli_devices import register as register_devices
     from .console.commands import register as register_console
@@ -365,7 +396,7 @@ def _register_subpackages() -> None:
     from .lab.cli import register as register_lab
 
     for register in (register_devices, register_lab, register_controller, register_api, register_console):
-        register(app)
+        register(target)
 
 
 def main() -> None:
@@ -387,5 +418,3 @@ if __name__ == "__main__":
     from enforcer.cli import main as _main
 
     _main()
-else:
-    _register_subpackages()

@@ -45,6 +45,8 @@ STORE_AND_RENDER = {"sqlalchemy", "alembic", "jinja2", "enforcer.service", "enfo
 #: The command-line framework and the typed models: FastNetMon's notify call to serve needs none of them.
 FRAMEWORK = {"typer", "click", "rich", "pydantic", "pydantic_core", "yaml", "email_validator", "enforcer.cli",
              "enforcer.model", "enforcer.hooks", "enforcer.settings"}
+#: The command modules, whose commands ``enforcer.cli`` adds when a call names one of them or lists them all.
+COMMAND_MODULES = {"enforcer.cli_devices", "enforcer.lab", "enforcer.api", "enforcer.controller", "enforcer.console"}
 #: What only the device commands print with: diffs (Rich's Syntax, Pygments) and the apply progress and results.
 DEVICE_OUTPUT = {"pygments", "rich.syntax", "rich.live", "rich.progress", "enforcer.console.terminal"}
 
@@ -131,6 +133,7 @@ def test_block_imports_neither_server_nor_devices_nor_the_render_push_half(tmp_p
         # load reads no platform facts (before: all eight platform.yaml files, and the config-tree model)
         assert not modules & {"enforcer.platforms", "enforcer.conftree"}
         assert not modules & {"urllib.request", "http.client"}  # the console script's look at the argv is free
+        assert not modules & COMMAND_MODULES  # before: all five, and typer's conversion of their 29 commands
 
 
 def test_yaml_parsed_by_libyaml_gives_the_same_values_and_the_same_errors() -> None:
