@@ -134,6 +134,7 @@ def test_block_imports_neither_server_nor_devices_nor_the_render_push_half(tmp_p
         assert not modules & {"enforcer.platforms", "enforcer.conftree"}
         assert not modules & {"urllib.request", "http.client"}  # the console script's look at the argv is free
         assert not modules & COMMAND_MODULES  # before: all five, and typer's conversion of their 29 commands
+        assert "email_validator" not in modules  # the example inventory names no address (before: at import)
 
 
 def test_yaml_parsed_by_libyaml_gives_the_same_values_and_the_same_errors() -> None:
@@ -150,6 +151,28 @@ def test_yaml_parsed_by_libyaml_gives_the_same_values_and_the_same_errors() -> N
         with pytest.raises(yaml.YAMLError) as pure:
             yaml.safe_load(bad)
         assert str(fast.value) == str(pure.value)
+
+
+def test_an_address_checked_on_demand_gives_email_str_s_values_and_errors() -> None:
+    """``inventory.EmailAddress`` is pydantic's ``EmailStr`` check run when an address is given, never another one."""
+    from pydantic import BaseModel, EmailStr, ValidationError
+
+    from enforcer.inventory import Customer
+
+    class Before(BaseModel):
+        abuse_contact: EmailStr | None = None
+
+    def outcome(model: type[BaseModel], value: object) -> object:
+        try:
+            return model(id="c1", abuse_contact=value).abuse_contact  # type: ignore[call-arg]
+        except ValidationError as exc:
+            return [(e["type"], e["msg"], e["loc"]) for e in exc.errors()]
+
+    for value in ("noc@example.net", " NOC@Example.NET ", "Abuse Desk <abuse@example.net>", "no-at-sign", "a@b",
+                  "x@[192.0.2.1]", "a\r\n@example.net", "a" * 300 + "@example.net", "ü@exämple.de", None, 5):
+        assert outcome(Customer, value) == outcome(Before, value), value
+    schema = Customer.model_json_schema()["properties"]["abuse_contact"]
+    assert schema == Before.model_json_schema()["properties"]["abuse_contact"]
 
 
 def test_help_imports_only_the_command_line(tmp_path: Path) -> None:
