@@ -60,6 +60,12 @@ class ActionKind(StrEnum):
     ANTI_SPOOF = "anti-spoof"
 
 
+#: Actions that drop or police traffic (as opposed to filtering routes or sources). Here, not in
+#: ``enforcer.section`` (which re-exports it): the policy needs it, and ``enforcer block`` none of the
+#: section's models (issue 12.5).
+TRAFFIC_ACTIONS = frozenset({ActionKind.ACL, ActionKind.NULL_ROUTE, ActionKind.RTBH, ActionKind.RATE_LIMIT})
+
+
 class Protocol(StrEnum):
     ANY = "any"
     TCP = "tcp"

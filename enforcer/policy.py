@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .inventory import Inventory, PrefixSet, covers
 from .model import (
+    TRAFFIC_ACTIONS,
     ActionKind,
     ActionParams,
     Community,
@@ -36,7 +37,6 @@ from .model import (
     Violation,
 )
 from .resources import load_yaml
-from .section import TRAFFIC_ACTIONS
 from .tables import DecisionRecord
 
 #: Actions that drop all of an address's traffic: a detector may take them only for our own space.

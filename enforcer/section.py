@@ -10,7 +10,17 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from .inventory import AntiSpoofMethod, Device
-from .model import BLACKHOLE, ActionKind, Address, Community, Direction, Prefix, Protocol, Violation
+from .model import (
+    BLACKHOLE,
+    TRAFFIC_ACTIONS,  # noqa: F401 - its home is model.py now; callers import it here too
+    ActionKind,
+    Address,
+    Community,
+    Direction,
+    Prefix,
+    Protocol,
+    Violation,
+)
 
 #: The name of every anti-spoof ACL (filter) begins so: ``ENFORCER-AS-<customers>-V<family>``.
 ANTI_SPOOF_ACL = "ENFORCER-AS-"
@@ -327,6 +337,3 @@ def _match_set(entries: list, direction: Direction, protocol: Protocol, ports: t
     return MatchSet.model_construct(direction=direction, protocol=protocol, ports=ports, family=family,
                                     entries=tuple(kept))
 
-
-#: Actions that drop or police traffic (as opposed to filtering routes or sources).
-TRAFFIC_ACTIONS = frozenset({ActionKind.ACL, ActionKind.NULL_ROUTE, ActionKind.RTBH, ActionKind.RATE_LIMIT})
