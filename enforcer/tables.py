@@ -14,7 +14,19 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .model import ActionKind, ActionParams, Enforcement, Status, Violation, trusted
@@ -74,8 +86,8 @@ class DecisionRow(Base):
     __table_args__ = (
         # An idempotency key belongs to the decision it created while that decision is current; once it
         # has ended (unblock, TTL) the key is free, so a re-alert with the same key enforces again.
-        Index("ix_decisions_live_key", "idempotency_key", unique=True,
-              sqlite_where=_LIVE_SQL, postgresql_where=_LIVE_SQL),
+        # Partial (live rows only) on SQLite and PostgreSQL: see _live_key_where below.
+        Index("ix_decisions_live_key", "idempotency_key", unique=True),
         # The guardrail counts of intake (migration 0003i): a key's decision, the last minute's detector decisions.
         Index("ix_decisions_key", "idempotency_key"),
         Index("ix_decisions_recent", "automatic", "created_at"),
@@ -99,6 +111,18 @@ class DecisionRow(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default=Status.ACTIVE.value, index=True)
     enforcements: Mapped[list[EnforcementRow]] = relationship(back_populates="decision", order_by="EnforcementRow.id")
+
+
+@event.listens_for(DecisionRow.__table__, "before_create")
+def _live_key_where(table: Any, connection: Any, **kw: Any) -> None:
+    """The live-key index's ``WHERE``, for the dialect that creates it (as ``sqlite_where=`` /
+    ``postgresql_where=`` in ``Index()`` gave it, and as migration 0002 creates it): named in the
+    ``Index()``, ``postgresql_where`` made SQLAlchemy import its PostgreSQL dialect (and asyncpg's,
+    psycopg's, pg8000's) when this module loads — in every ``enforcer block`` on SQLite (issue 12.5)."""
+    name = connection.dialect.name
+    if name in ("sqlite", "postgresql"):
+        [index] = [i for i in table.indexes if i.name == "ix_decisions_live_key"]
+        index.dialect_kwargs[f"{name}_where"] = _LIVE_SQL
 
 
 class EnforcementRow(Base):

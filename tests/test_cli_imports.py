@@ -136,6 +136,7 @@ def test_block_imports_neither_server_nor_devices_nor_the_render_push_half(tmp_p
         assert not modules & COMMAND_MODULES  # before: all five, and typer's conversion of their 29 commands
         assert "email_validator" not in modules  # the example inventory names no address (before: at import)
         assert "enforcer.section" not in modules  # the policy needs TRAFFIC_ACTIONS, none of the section's models
+        assert "sqlalchemy.dialects.postgresql" not in modules  # a SQLite store (before: the live-key index's option)
 
 
 def test_yaml_parsed_by_libyaml_gives_the_same_values_and_the_same_errors() -> None:

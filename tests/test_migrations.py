@@ -170,3 +170,30 @@ def test_a_store_whose_serial_the_create_missing_step_made_upgrades_past_it(tmp_
     engine.dispose()
     store = Store(url)
     assert current(store.engine) == head() and store.serial() == 41
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_new_store_s_key_index_holds_live_decisions_only(backend, tmp_path):
+    """The live-key index's WHERE is given when the table is created (``tables._live_key_where``), not in
+    the ``Index()``: there it made every start-up import SQLAlchemy's PostgreSQL dialects. A new store
+    gets the same partial index as a migrated one: a key is free once its decision ended."""
+    if backend == "sqlite":
+        url, definition = f"sqlite:///{tmp_path / 'new.db'}", "SELECT sql FROM sqlite_master WHERE name = :n"
+    else:
+        url, definition = os.environ["ENFORCER_TEST_PG"], "SELECT indexdef FROM pg_indexes WHERE indexname = :n"
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        engine.dispose()
+    store = Store(url)
+    row = ("INSERT INTO decisions (target, violation, source, actor, reason, forced, step, clause, idempotency_key, "
+           "automatic, created_at, status) VALUES ('203.0.113.7/32', 'spam', 'cli', 'a', '', false, 0, '', 'k', "
+           "false, :at, :status)")
+    with store.engine.begin() as conn:
+        [sql] = conn.execute(text(definition), {"n": "ix_decisions_live_key"}).scalars().all()
+        assert "WHERE" in sql.upper() and "active" in sql, sql
+        conn.execute(text(row), {"at": now().replace(tzinfo=None), "status": "removed"})
+        conn.execute(text(row), {"at": now().replace(tzinfo=None), "status": "active"})  # the key was free
+    with pytest.raises(Exception, match="(?i)unique"), store.engine.begin() as conn:
+        conn.execute(text(row), {"at": now().replace(tzinfo=None), "status": "pending"})  # a live one holds
+    store.engine.dispose()
