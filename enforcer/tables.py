@@ -14,19 +14,8 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-    event,
-    text,
-)
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.event import listens_for
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .model import ActionKind, ActionParams, Enforcement, Status, Violation, trusted
@@ -113,7 +102,7 @@ class DecisionRow(Base):
     enforcements: Mapped[list[EnforcementRow]] = relationship(back_populates="decision", order_by="EnforcementRow.id")
 
 
-@event.listens_for(DecisionRow.__table__, "before_create")
+@listens_for(DecisionRow.__table__, "before_create")
 def _live_key_where(table: Any, connection: Any, **kw: Any) -> None:
     """The live-key index's ``WHERE``, for the dialect that creates it (as ``sqlite_where=`` /
     ``postgresql_where=`` in ``Index()`` gave it, and as migration 0002 creates it): named in the
