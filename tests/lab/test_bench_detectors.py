@@ -7,7 +7,6 @@ never checked (docs/benchmarks.md records them); that every step happened, in or
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -15,20 +14,13 @@ import pytest
 from enforcer.lab.probes import address
 from enforcer.lab.testing import Lab
 
+from ..helpers import bench_module
+
 pytestmark = pytest.mark.lab
-
-SCRIPT = Path(__file__).resolve().parent.parent.parent / "bench" / "detector_latency.py"
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_detector_latency", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_detector_benchmark_times_an_alert_and_a_flood_to_the_block(lab: Lab, lab_db, tmp_path: Path):
-    bench = _bench()
+    bench = bench_module("detector_latency")
     am, fnm = bench.run(lab, tmp_path, alerts=1, floods=1, poll=0.02, give_up=90)
     [alert], [flood] = am, fnm
     assert alert["posted"] <= alert["stored"] <= alert["routed"]
