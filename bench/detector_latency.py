@@ -6,10 +6,11 @@ calls**. On its own lab, against a running ``enforcer serve`` (a subprocess, ``-
 
 * **Alertmanager** (``prometheus-alertmanager`` 0.25 on loopback, docs/detectors.md's
   ``alertmanager.yml`` with only the URL and the token file changed): ``--alerts`` alerts posted to
-  its v2 API one after the other, each a ``malware-hosting`` host (a null route on the FRR edge),
-  each with its own ``alertname`` so each is its own group (``group_by: [alertname]``: a second host
-  of an alertname already firing waits for the group's next flush, ``group_interval``; measured
-  apart with ``--same-group``). Timed: post to Alertmanager → decision stored (Alertmanager's own
+  its v2 API one after the other, each a ``malware-hosting`` host (a null route on the FRR edge)
+  under one alert name, as one rule firing for several hosts does. The documented
+  ``group_by: ['...']`` sends each at once; ``--group-by alertname`` shows what grouping by name
+  costs (a second host waits for the group's next flush, ``group_interval``). Timed: post to
+  Alertmanager → decision stored (Alertmanager's own
   dispatch and its webhook call, answered after the store's commit) → null route in the edge's kernel.
 * **FastNetMon** (1.2.4, in the edge's namespace, ``mirror_afpacket`` on its upstream-facing
   interface, configured by ``enforcer.lab.fastnetmon`` never to reach outside): ``--floods`` UDP
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -45,28 +47,6 @@ sys.path.insert(0, str(REPO))
 
 TARGET_MS = 1000.0  # detector's call → block on the network (issue 12)
 ALERTED = IPv4Address("203.0.113.100")  # the hosts the alerts name: in the lab customer's space, not its gateway
-ALERTMANAGER_CONFIG = """\
-route:
-  receiver: default
-  routes:
-    - matchers: ['enforce="true"']
-      receiver: enforcer
-      group_by: [alertname]
-      group_wait: 0s
-      group_interval: {group_interval}
-      repeat_interval: 1h
-receivers:
-  - name: default
-  - name: enforcer
-    webhook_configs:
-      - url: {url}/v1/hooks/alertmanager?on_resolved=end
-        send_resolved: true
-        max_alerts: 0
-        http_config:
-          authorization:
-            type: Bearer
-            credentials_file: {token_file}
-"""
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -107,7 +87,7 @@ def upstream_blackhole(lab, target: str) -> bool:
 # ------------------------------------------------------------------ Alertmanager
 
 
-def alertmanager_samples(lab, url: str, client, work: Path, alerts: int, same_group: bool, poll: float,
+def alertmanager_samples(lab, url: str, client, work: Path, alerts: int, group_by: str | None, poll: float,
                          give_up: float) -> list[dict[str, float]]:  # fmt: skip
     """``alerts`` alerts through a real Alertmanager, one at a time: post → stored → route (epochs)."""
     import httpx
@@ -115,6 +95,7 @@ def alertmanager_samples(lab, url: str, client, work: Path, alerts: int, same_gr
     from enforcer.api.tokens import create_token
     from enforcer.store import Store
     from tests.detectors.conftest import answers, daemon
+    from tests.detectors.docs import doc_block
     from tests.helpers import free_port
 
     store = Store(lab.db)
@@ -122,7 +103,11 @@ def alertmanager_samples(lab, url: str, client, work: Path, alerts: int, same_gr
     secret.write_text(create_token(store, "alertmanager", "detector", ("malware-hosting",)))
     store.engine.dispose()
     config = work / "alertmanager.yml"
-    config.write_text(ALERTMANAGER_CONFIG.format(url=url, token_file=secret, group_interval="30s"))
+    documented = doc_block("# alertmanager.yml")  # the file an operator copies, URL and token path changed
+    if group_by:
+        documented = re.sub(r"group_by: .*", f"group_by: [{group_by}]", documented)
+    config.write_text(documented.replace("https://enforcer.example.net", url)
+                      .replace("/etc/alertmanager/enforcer.token", str(secret)))  # fmt: skip
     port = free_port()
     am = f"http://127.0.0.1:{port}"
     cmd = ["prometheus-alertmanager", f"--config.file={config}", f"--storage.path={work / 'am-data'}",
@@ -131,7 +116,7 @@ def alertmanager_samples(lab, url: str, client, work: Path, alerts: int, same_gr
     with daemon(cmd, work / "alertmanager.log", answers(f"{am}/-/ready")):
         for i in range(alerts):
             target = str(ALERTED + i)
-            alert = {"labels": {"alertname": "MalwareHost" if same_group else f"MalwareHost{i}", "enforce": "true",
+            alert = {"labels": {"alertname": "MalwareHost", "enforce": "true",
                                 "violation": "malware-hosting", "ttl": "1h", "src_ip": target},
                      "startsAt": (datetime.now(UTC) - timedelta(seconds=1)).isoformat()}  # fmt: skip
             posted = time.time()
@@ -261,7 +246,7 @@ def report(am: list[dict], fnm: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def run(lab, work: Path, alerts: int, floods: int, same_group: bool = False, poll: float = 0.01,
+def run(lab, work: Path, alerts: int, floods: int, group_by: str | None = None, poll: float = 0.01,
         give_up: float = 60.0) -> tuple[list[dict], list[dict]]:  # fmt: skip
     """Both detectors against one ``enforcer serve`` on ``lab``'s store (emptied first by the caller)."""
     import httpx
@@ -280,7 +265,7 @@ def run(lab, work: Path, alerts: int, floods: int, same_group: bool = False, pol
                        log=work / "serve.log", start_timeout=120) as url, \
             httpx.Client(base_url=url, headers=auth, timeout=30) as client:  # fmt: skip
         try:
-            am = alertmanager_samples(lab, url, client, work, alerts, same_group, poll, give_up) if alerts else []
+            am = alertmanager_samples(lab, url, client, work, alerts, group_by, poll, give_up) if alerts else []
             fnm = fastnetmon_samples(lab, url, client, work, floods, poll, give_up) if floods else []
         except SystemExit:
             for log in ("serve.log", "alertmanager.log", "fnm/fastnetmon.log", "fnm/notify.log"):
@@ -294,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--alerts", type=int, default=20, help="alerts through Alertmanager (0: skip it)")
     ap.add_argument("--floods", type=int, default=4, help="floods for FastNetMon to detect (0: skip it)")
-    ap.add_argument("--same-group", action="store_true", help="every alert under one alertname (one group)")
+    ap.add_argument("--group-by", help="replace the documented group_by (e.g. alertname: one group for all)")
     ap.add_argument("--poll", type=float, default=0.01, help="seconds between looks at a device")
     ap.add_argument("--give-up", type=float, default=60.0, help="seconds before a sample counts as lost")
     ap.add_argument("--lab-name", help="the lab's name (default: a random one)")
@@ -307,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="enforcer-detectors-") as tmp:
         work = Path(tmp)
         with running_lab(work / "inventory", name=args.lab_name, db=f"sqlite:///{work / 'enforcer.db'}") as lab:
-            am, fnm = run(lab, work, args.alerts, args.floods, args.same_group, args.poll, args.give_up)
+            am, fnm = run(lab, work, args.alerts, args.floods, args.group_by, args.poll, args.give_up)
     print(report(am, fnm))
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     return 0
