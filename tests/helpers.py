@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> None:
@@ -74,3 +77,11 @@ def healthy(url: str) -> bool:
         return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def bench_module(name: str):
+    """``bench/NAME.py`` imported as a module, for the tests that run a benchmark's own steps tiny."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

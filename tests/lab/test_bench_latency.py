@@ -8,27 +8,19 @@ figures themselves are never checked (docs/benchmarks.md records them).
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
 from enforcer.lab.testing import Lab
 
+from ..helpers import bench_module
+
 pytestmark = pytest.mark.lab
-
-SCRIPT = Path(__file__).resolve().parent.parent.parent / "bench" / "latency.py"
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_latency", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_latency_benchmark_measures_every_device_type_and_plots_it(lab: Lab, lab_db, tmp_path: Path):
-    bench = _bench()
+    bench = bench_module("latency")
     result = bench.run_size(lab, bench.Probes(lab), tmp_path, active=2, decisions=1, poll=0.02, give_up=180,
                             breakdown=True)
     assert {k: len(v) for k, v in result["samples_ms"].items()} == {"frr": 1, "nftables": 1, "openflow": 1}
