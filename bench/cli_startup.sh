@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CLI start-up (issue 12.5): hyperfine of `enforcer --help`, `enforcer block --dry-run`, `enforcer block`
-# (stores the decision) and `enforcer hook fastnetmon --url`, against `python -c pass` measured in the
+# (stores the decision), `enforcer hook fastnetmon --url` and `enforcer block --url`, against `python -c pass` measured in the
 # same run (the interpreter's own floor). Prints each median and its ratio to the floor.
 #
 #   bench/cli_startup.sh [--runs N] [--warmup N] [--bytecode]
@@ -11,6 +11,7 @@
 # enforcer; without it, a checkout with PYTHONDONTWRITEBYTECODE=1 (as on the shared test machine) and
 # an editable install compiles enforcer's own modules at every start.
 #
+# `block --url` posts to the same stub (which answers a created decision), so again the client is timed.
 # `hook --url` reads an empty pipe as stdin (a ban from a shell) and posts to a loopback stub that answers `{"results": []}` as `enforcer serve` does
 # for a call that changes nothing, so what is timed is the client: start-up, parse, one POST.
 # `block --dry-run` decides against a SQLite store and the example inventory; `block` also stores
@@ -45,7 +46,8 @@ import http.server, json, sys
 class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        body = json.dumps({"results": []}).encode()
+        # a hook call that changed nothing, and (for block --url) a decision created with no enforcement
+        body = json.dumps({"results": [], "decision_id": 1, "created": True, "enforcements": []}).encode()
         self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
         self.wfile.write(body)
     def log_message(self, *a): pass
@@ -71,12 +73,13 @@ fi
 # every timed run creates (none answers with the decision already in force).
 hyperfine --style basic --runs "$RUNS" --warmup "$WARMUP" --export-json "$WORK/out.json" \
   --prepare true --prepare true --prepare true \
-  --prepare "$ENF unblock 198.51.100.9 --reason bench >/dev/null 2>&1 || true" --prepare true \
+  --prepare "$ENF unblock 198.51.100.9 --reason bench >/dev/null 2>&1 || true" --prepare true --prepare true \
   -n "python -c pass" "$PY -c pass" \
   -n "enforcer --help" "$ENF --help" \
   -n "enforcer block --dry-run" "$ENF block 198.51.100.7 -v scanning --dry-run" \
   -n "enforcer block" "$ENF block 198.51.100.9 -v scanning --reason bench" \
   -n "enforcer hook fastnetmon --url" "printf '' | $ENF hook fastnetmon --url http://127.0.0.1:$PORT 198.51.100.7 incoming 250000 ban" \
+  -n "enforcer block --url" "$ENF block 198.51.100.9 -v scanning --url http://127.0.0.1:$PORT" \
   >"$WORK/hyperfine.log"
 
 "$PY" - "$WORK/out.json" <<'EOF'

@@ -178,8 +178,21 @@ def block(
     force: Annotated[bool, typer.Option("--force", help="Allow prefixes broader than the guardrail (audited)")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be stored; store nothing")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    url: Annotated[str | None, typer.Option(help="Post to a running `enforcer serve` (its base URL) instead of "
+                                                 "the local store; the token names the actor")] = None,
+    token_env: Annotated[str, typer.Option(help="With --url: the environment variable holding the token")]
+    = "ENFORCER_TOKEN",
 ) -> None:
     """Record a violation decision; the playbook turns it into enforcements."""
+    if url:
+        from . import cli_block
+
+        if actor:
+            fail("--actor: with --url the service records the token's name as the actor", 2)
+        options = {"url": url, "token_env": token_env, "args": [target], "violation": violation, "ttl": ttl,
+                   "reason": reason, "customer": customer, "asn": asn, "force": force, "dry_run": dry_run,
+                   "json": as_json}  # fmt: skip
+        raise typer.Exit(cli_block.run(options))
     import getpass
 
     from . import decisions

@@ -1,8 +1,10 @@
 """The ``enforcer`` console script: one call is answered before the command-line framework loads.
 
 ``enforcer hook fastnetmon --url`` runs once per FastNetMon ban; typer, Rich and pydantic alone
-took longer to import than the whole call may (issue 12.5: under 300 ms). So a call that
-:func:`enforcer.cli_hook.parse_fast` reads whole is run by the standard-library client; every
+took longer to import than the whole call may (issue 12.5: under 300 ms), and so does
+``enforcer block --url`` (:mod:`enforcer.cli_block`). So a call that
+:func:`enforcer.cli_hook.parse_fast` or :func:`enforcer.cli_block.parse_fast` reads whole is run by
+the standard-library client; every
 other call, and every call it does not fully understand, goes to :func:`enforcer.cli.main`
 unchanged, with typer's own usage errors and exit codes.
 """
@@ -18,6 +20,11 @@ def main() -> None:
     options = parse_fast(sys.argv[1:])
     if options is not None:
         sys.exit(run_fast(options))
+    from . import cli_block
+
+    options = cli_block.parse_fast(sys.argv[1:])
+    if options is not None:
+        sys.exit(cli_block.run(options))
     from .cli import main as typer_main
 
     typer_main()

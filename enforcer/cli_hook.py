@@ -40,6 +40,22 @@ def post(url: str, token_env: str, doc: dict, key: str | None, dry_run: bool, op
     FastNetMon does not retry a notify script, so the message of :class:`CallFailed` is what the
     operator gets: a 4xx names the field.
     """
+    params = {**options, "dry_run": "true" if dry_run else None}
+    status, answer, endpoint = send(url, "/v1/hooks/fastnetmon", token_env, doc, params, key)
+    results = answer.get("results")
+    if isinstance(results, list) and all(isinstance(r, dict) and isinstance(r.get("outcome"), str) for r in results):
+        return results
+    error = answer.get("error") if isinstance(answer.get("error"), dict) else None
+    error = error or {"field": "server", "reason": f"HTTP {status}"}
+    raise CallFailed(f"{error.get('field')}: {error.get('reason')} ({endpoint}: HTTP {status})",
+                     2 if 400 <= status < 500 else 1)  # fmt: skip
+
+
+def send(url: str, path: str, token_env: str, doc: dict, params: dict, key: str | None = None,
+         ) -> tuple[int, dict[str, Any], str]:  # fmt: skip
+    """POST ``doc`` as JSON to ``url`` + ``path`` with the token in ``token_env``: the status, the answer
+    (``{}`` when it is not a JSON object) and the endpoint. :class:`CallFailed` when there is no token
+    or no answer at all (refused, unreachable, timed out, a bad URL)."""
     import urllib.error  # here, not at the top: the console script imports this module for every command
     import urllib.parse
     import urllib.request
@@ -50,10 +66,9 @@ def post(url: str, token_env: str, doc: dict, key: str | None, dry_run: bool, op
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     if key:
         headers["Idempotency-Key"] = key
-    endpoint = url.rstrip("/") + "/v1/hooks/fastnetmon"
-    params = {k: v for k, v in {**options, "dry_run": "true" if dry_run else None}.items() if v is not None}
-    query = urllib.parse.urlencode(params)
-    # The standard library's client, not httpx: one POST per ban, and httpx's import (with its own
+    endpoint = url.rstrip("/") + path
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+    # The standard library's client, not httpx: one POST per call, and httpx's import (with its own
     # command line's Rich views) was most of this command's start-up.
     request = urllib.request.Request(endpoint + (f"?{query}" if query else ""), data=json.dumps(doc).encode(),
                                      headers=headers, method="POST")  # fmt: skip
@@ -62,21 +77,13 @@ def post(url: str, token_env: str, doc: dict, key: str | None, dry_run: bool, op
             status, body = r.status, r.read()
     except urllib.error.HTTPError as exc:  # a 4xx/5xx answer: its body names the field
         status, body = exc.code, exc.read()
-    except (urllib.error.URLError, OSError, ValueError) as exc:  # refused, unreachable, timed out, a bad URL
+    except (urllib.error.URLError, OSError, ValueError) as exc:
         raise CallFailed(f"{endpoint}: {getattr(exc, 'reason', exc)}", 1) from None
     try:
         answer = json.loads(body)
     except ValueError:
         answer = {}
-    if not isinstance(answer, dict):
-        answer = {}
-    results = answer.get("results")
-    if isinstance(results, list) and all(isinstance(r, dict) and isinstance(r.get("outcome"), str) for r in results):
-        return results
-    error = answer.get("error") if isinstance(answer.get("error"), dict) else None
-    error = error or {"field": "server", "reason": f"HTTP {status}"}
-    raise CallFailed(f"{error.get('field')}: {error.get('reason')} ({endpoint}: HTTP {status})",
-                     2 if 400 <= status < 500 else 1)  # fmt: skip
+    return status, answer if isinstance(answer, dict) else {}, endpoint
 
 
 def describe(result: dict[str, Any]) -> str:
