@@ -38,6 +38,8 @@ import hashlib
 import logging
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from ipaddress import ip_network
 from typing import Any
 
@@ -98,6 +100,8 @@ class FrrDriver(Driver):
         #: The running config the last commit printed: the read-back, for the one read after it.
         self._readback: str | None = None
         self._reuse = False
+        #: The running config the last pending question brought, for the moment right after it.
+        self._asked: str | None = None
         self._unread = False  # the config get_config gave last was the kept one, not read in this push
         #: The channel of a committed push whose router shell waits for ``commit-confirm`` on it.
         self._held: Any = None
@@ -145,7 +149,7 @@ class FrrDriver(Driver):
         except Exception as exc:  # paramiko's SSHException and friends
             raise DeviceUnreachable(dev.name, f"SSH session failed: {_short(exc)}") from exc
         self._lost = False
-        self._known = self._readback = None
+        self._known = self._readback = self._asked = None
 
     def reuse_reads(self, allowed: bool) -> None:
         """``allowed``: this push may plan on the config the session last saw instead of a new read;
@@ -196,7 +200,7 @@ class FrrDriver(Driver):
         :data:`~.frr_shell.AWAIT_MARK` line the channel is kept (:attr:`_held`, status 0) for
         :meth:`confirm_commit`. Each exec is a login on the router: logged at debug with its time
         (``serve --log-level debug`` shows where a push's time goes)."""
-        self._readback = None  # any command may change what the router holds
+        self._readback = self._asked = None  # any command may change what the router holds
         started = time.monotonic()
         try:
             transport = self._session().remote_conn_pre.get_transport()
@@ -282,7 +286,7 @@ class FrrDriver(Driver):
     def _running(self) -> str:
         """The commit's read-back, once, for the read that follows the commit (push's verification);
         the last seen config when this push may reuse it (:meth:`reuse_reads`); else a read."""
-        readback, self._readback = self._readback, None
+        readback, self._readback, self._asked = self._readback, None, None
         self._unread = readback is None and self._reuse and self._known is not None
         if readback is not None:
             return readback
@@ -309,13 +313,13 @@ class FrrDriver(Driver):
         return merge_diff(self.get_config(), self._candidate, self.info.comment)
 
     def commit_config(self, revert_in: int | None = None) -> None:
-        """Send the candidate with its undo, computed against the running config read just now."""
+        """Send the candidate with its undo, computed against the running config it was planned on."""
         if self._candidate is None:
             raise DriverError(self.device.name, "nothing to commit (load a candidate first)")
-        planned_on = self.get_config()
+        planned_on, verify = self._planned_on()
         undo = undo_candidate(planned_on, self._candidate, self.info.comment)
         verb = "load-commit" if revert_in is None else f"load-commit confirmed {int(revert_in)}"
-        if self._unread:  # not read in this push: the router verifies it is still what it runs
+        if verify:  # not read in this push: the router verifies it is still what it runs
             verb += f" if-running {hashlib.sha256(planned_on.encode()).hexdigest()}"
         verb += " show-running" + (" hold" if revert_in else "")
         stdin = f"{self._candidate.rstrip()}\n{UNDO_MARK}\n{undo}{END_MARK}\n"  # the undo is '' or ends a line
@@ -346,6 +350,23 @@ class FrrDriver(Driver):
             self._readback = self._known = running
         self._candidate = None
 
+    def _planned_on(self) -> tuple[str, bool]:
+        """The running config the commit's undo is computed from, and whether the router must
+        verify it still runs it (``if-running``).
+
+        A config read in this push's moment is used as is (the router is not asked twice). Else
+        the one this session last saw — the plan's read, or the last commit's read-back — is the
+        one the candidate was planned on: the router hashes its running config under its lock,
+        beside the candidate's syntax check, and refuses with nothing applied if it changed. That
+        is one SSH exec and one transfer of the whole config fewer than reading it again (a third
+        of a one-route push at 0 active, 384 KB at 10,000 routes), and a NOC edit between the plan
+        and the commit is refused instead of being merged over with a candidate planned without it.
+        """
+        moment = getattr(self, "_moment", None)
+        if self._known is not None and not (moment is not None and "running" in moment):
+            return self._known, True
+        return self.get_config(), self._unread
+
     def run_after_commit(self, commands: list[str]) -> None:
         """vtysh exec commands (``clear bgp X soft in``), each on its own exec channel."""
         for command in commands:
@@ -374,8 +395,25 @@ class FrrDriver(Driver):
             raise DriverError(self.device.name, f"confirm failed: {text.strip()[:200]}")
 
     def has_pending_commit(self) -> bool:
-        status, text = self._exec("commit-pending")
-        return status == 0 and bool(text.strip())
+        """Asked before every plan, so the answer brings the plan's read with it (``show-running``:
+        the running config once any apply in flight has finished, for the read that follows):
+        one SSH exec for the question and the read. An older router shell ignores the option and
+        answers the question alone; the plan then reads as before."""
+        status, text = self._exec("commit-pending show-running")
+        pending, mark, running = text.partition(RUNNING_MARK + "\n")
+        if status == 0 and mark:
+            self._asked = self._known = running
+        return status == 0 and bool(pending.strip())
+
+    @contextmanager
+    def same_moment(self) -> Iterator[None]:
+        """A moment that starts right after :meth:`has_pending_commit` (no command, no read in
+        between: the plan after the question) looks at the config that answer brought."""
+        asked, self._asked = self._asked, None
+        with super().same_moment():
+            if asked is not None:
+                self._moment["running"], self._unread = asked, False
+            yield
 
     def bgp_peers(self) -> set[str]:
         return _peers(self.get_config())
