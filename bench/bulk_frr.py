@@ -74,7 +74,7 @@ def naive(lab, blocks: int) -> dict:
     driver = lab.driver(platform="frr")
     driver.open()
     try:
-        conn = driver._conn  # the same authenticated netmiko session enforcer's driver opens
+        conn = driver._interactive()  # the netmiko vtysh session enforcer's driver opens for cli()
         start = FIRST + 0x10000
         t0 = time.perf_counter()
         for i in range(blocks):

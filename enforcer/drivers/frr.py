@@ -1,9 +1,11 @@
-"""FRR over SSH: the router's login shell is vtysh, reached with netmiko like any IOS-style device.
+"""FRR over SSH: the router's login shell is vtysh (an interactive login, reached with netmiko like
+any IOS-style device, for :meth:`FrrDriver.cli`), and each command is an SSH exec of its shell.
 
-Reading is ``show running-config`` — the live config, so a manual change shows. Pushing a file
-line by line through an interactive session is slow (25 s for 1,000 lines through netmiko), and
-piping into vtysh hangs, so the candidate travels once, as the stdin of one SSH exec channel
-opened on the same session, to the router's ``load-commit`` verb, together with the file that
+Reading is ``show running-config`` — the live config, so a manual change shows — on an exec
+channel of one kept-open SSH connection (paramiko). Pushing a file line by line through an
+interactive session is slow (25 s for 1,000 lines through netmiko), and piping into vtysh hangs,
+so the candidate travels once, as the stdin of one SSH exec channel, to the router's
+``load-commit`` verb, together with the file that
 undoes it (:func:`~.undo.undo_candidate`: enforcer's lines only, so a revert never wipes a NOC
 edit). In that one round trip the router checks the file's syntax (``vtysh -C -f``), keeps the
 undo, applies the file with ``vtysh -f`` (undoing it if a line fails: ``vtysh -f`` is not
@@ -92,7 +94,9 @@ class FrrDriver(Driver):
             self.device, self.timeout, self.info = device, timeout, info
         self.conn_timeout = float(device.optional_args.get("conn_timeout", CONNECT_TIMEOUT))
         self.commit_timeout = float(device.optional_args.get("commit_timeout", max(timeout, COMMIT_TIMEOUT)))
-        self._conn: Any = None
+        self._conn: Any = None  # the SSH connection (paramiko.SSHClient) whose exec channels carry reads and pushes
+        self._shell: Any = None  # netmiko's interactive vtysh session, for cli() only: opened on first use
+        self._credentials: tuple[str, str | None, Any] = ("", None, None)
         self._lost = False  # the session stopped answering: close without netmiko's logout dialogue
         self._candidate: str | None = None
         #: The running config as this session last saw it (a read, or a commit's read-back).
@@ -109,8 +113,12 @@ class FrrDriver(Driver):
     # ------------------------------------------------------------------ session
 
     def open(self) -> None:
-        from netmiko import ConnectHandler
-        from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException
+        """One SSH connection (paramiko) for the exec channels every read and push travels on.
+
+        No interactive vtysh login is opened here: netmiko's (its import, the login, the prompt
+        dance: 0.3-0.5 s on the loaded lab machine, and a vtysh process on the router) serves only
+        :meth:`cli`, and is opened the first time that is called (:meth:`_interactive`)."""
+        import paramiko
 
         dev = self.device
         if not dev.hostname:
@@ -120,36 +128,56 @@ class FrrDriver(Driver):
             raise DriverError(
                 dev.name, f"username: environment variable {dev.username_env or '(none named)'} is not set"
             )
-        params: dict[str, Any] = {
-            "device_type": "cisco_ios",
-            "host": dev.hostname,
-            "port": dev.port or 22,
-            "username": user,
-            "conn_timeout": self.conn_timeout,
-            "auth_timeout": self.conn_timeout,
-            "banner_timeout": self.conn_timeout,
-            "timeout": self.timeout,
-            "allow_agent": False,
-            "ssh_strict": False,
-            "system_host_keys": False,
-        }
+        port = dev.port or 22
         key_file = dev.optional_args.get("key_file")
-        if key_file:
-            params.update(use_keys=True, key_file=str(key_file), pkey=open_key(dev, str(key_file), secret))
+        pkey = open_key(dev, str(key_file), secret) if key_file else None
+        # What netmiko did with ssh_strict=False, system_host_keys=False: the router's key is not checked.
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        try:
+            client.connect(dev.hostname, port=port, username=user, password=None if pkey else secret, pkey=pkey,
+                           timeout=self.conn_timeout, auth_timeout=self.conn_timeout,
+                           banner_timeout=self.conn_timeout, allow_agent=False, look_for_keys=False)  # fmt: skip
+        except paramiko.AuthenticationException as exc:
+            client.close()
+            raise AuthenticationFailed(dev.name, f"authentication failed for {user}@{dev.hostname}:{port}") from exc
+        except (OSError, ValueError) as exc:  # refused, timed out, no route, NoValidConnectionsError
+            client.close()
+            raise DeviceUnreachable(dev.name, f"cannot reach {dev.hostname}:{port}: {_short(exc)}") from exc
+        except Exception as exc:  # paramiko's SSHException and friends
+            client.close()
+            raise DeviceUnreachable(dev.name, f"SSH session failed: {_short(exc)}") from exc
+        self._conn, self._credentials = client, (user, secret, pkey)
+        self._lost = False
+        self._known = self._readback = self._asked = None
+
+    def _interactive(self) -> Any:
+        """The interactive vtysh session (netmiko, ``cisco_ios``), opened on first use: only
+        :meth:`cli` needs one; reads and pushes go over exec channels of :meth:`open`'s connection."""
+        if self._shell is not None:
+            return self._shell
+        from netmiko import ConnectHandler
+        from netmiko.exceptions import NetmikoAuthenticationException
+
+        self._session()
+        dev, (user, secret, pkey) = self.device, self._credentials
+        params: dict[str, Any] = {
+            "device_type": "cisco_ios", "host": dev.hostname, "port": dev.port or 22, "username": user,
+            "conn_timeout": self.conn_timeout, "auth_timeout": self.conn_timeout,
+            "banner_timeout": self.conn_timeout, "timeout": self.timeout, "allow_agent": False,
+            "ssh_strict": False, "system_host_keys": False,
+        }  # fmt: skip
+        if pkey is not None:
+            params.update(use_keys=True, key_file=str(dev.optional_args.get("key_file")), pkey=pkey)
         else:
             params.update(password=secret, use_keys=False)
         try:
-            self._conn = ConnectHandler(**params)
+            self._shell = ConnectHandler(**params)
         except NetmikoAuthenticationException as exc:
-            raise AuthenticationFailed(
-                dev.name, f"authentication failed for {user}@{dev.hostname}:{params['port']}"
-            ) from exc
-        except (NetmikoTimeoutException, OSError, ValueError) as exc:
-            raise DeviceUnreachable(dev.name, f"cannot reach {dev.hostname}:{params['port']}: {_short(exc)}") from exc
-        except Exception as exc:  # paramiko's SSHException and friends
-            raise DeviceUnreachable(dev.name, f"SSH session failed: {_short(exc)}") from exc
-        self._lost = False
-        self._known = self._readback = self._asked = None
+            raise AuthenticationFailed(dev.name, f"authentication failed for {user}@{dev.hostname}") from exc
+        except Exception as exc:  # NetmikoTimeoutException, OSError, paramiko's SSHException and friends
+            raise DeviceUnreachable(dev.name, f"interactive vtysh session failed: {_short(exc)}") from exc
+        return self._shell
 
     def reuse_reads(self, allowed: bool) -> None:
         """``allowed``: this push may plan on the config the session last saw instead of a new read;
@@ -158,15 +186,20 @@ class FrrDriver(Driver):
 
     def close(self) -> None:
         self._release()
+        shell, self._shell = self._shell, None
         conn, self._conn = self._conn, None
-        if conn is None:
-            return
         try:
-            if self._lost:
-                # netmiko's logout waits up to 10 s for a prompt that cannot come: drop the transport
-                # first, so its goodbye fails at once; disconnect() still releases netmiko's resources.
-                conn.paramiko_cleanup()
-            conn.disconnect()
+            if shell is not None:
+                if self._lost:
+                    # netmiko's logout waits up to 10 s for a prompt that cannot come: drop the transport
+                    # first, so its goodbye fails at once; disconnect() still releases netmiko's resources.
+                    shell.paramiko_cleanup()
+                shell.disconnect()
+        except Exception:  # noqa: BLE001 - close never raises
+            pass
+        try:
+            if conn is not None:
+                conn.close()
         except Exception:  # noqa: BLE001 - close never raises
             pass
 
@@ -176,7 +209,7 @@ class FrrDriver(Driver):
         """The SSH transport is up and takes a packet (SSH_MSG_IGNORE: nothing reaches vtysh)."""
         if self._conn is None or self._lost:
             return False
-        transport = self._conn.remote_conn_pre.get_transport()
+        transport = self._conn.get_transport()
         if transport is None or not transport.is_active():
             return False
         transport.send_ignore()
@@ -203,7 +236,9 @@ class FrrDriver(Driver):
         self._readback = self._asked = None  # any command may change what the router holds
         started = time.monotonic()
         try:
-            transport = self._session().remote_conn_pre.get_transport()
+            transport = self._session().get_transport()
+            if transport is None:
+                raise OSError("the SSH connection is closed")
             chan = transport.open_session(timeout=self.conn_timeout)
             chan.settimeout(timeout or self.timeout)
             chan.set_combine_stderr(True)
@@ -256,7 +291,7 @@ class FrrDriver(Driver):
         out = {}
         for cmd in commands:
             try:
-                text = self._session().send_command(cmd, read_timeout=self.timeout)
+                text = self._interactive().send_command(cmd, read_timeout=self.timeout)
             except DriverError:
                 raise
             except Exception as exc:  # netmiko's ReadTimeout, a closed socket

@@ -124,6 +124,40 @@ def test_a_cold_push_is_two_execs_and_a_noc_edit_between_plan_and_commit_is_refu
     assert "ip route 192.0.2.81/32 Null0\n" in probes.vtysh(lab.edge, "show running-config")
 
 
+_PUSH_IN_A_FRESH_PROCESS = """
+import json, sys
+from enforcer.inventory import load_inventory
+from enforcer.lab.testing import enforcement, push
+from enforcer.model import ActionKind
+from enforcer.drivers import get_driver
+inventory = load_inventory(sys.argv[1])
+device = next(d for d in inventory.devices.values() if d.platform == "frr")
+with get_driver(device) as frr:
+    push(frr, [enforcement(ActionKind.NULL_ROUTE, sys.argv[2])], inventory, revert_in=30)
+    frr.confirm_commit()
+    pushed = "netmiko" in sys.modules
+    interfaces = sorted(frr.interfaces())
+print(json.dumps({"netmiko_for_the_push": pushed, "interfaces": interfaces}))
+"""
+
+
+def test_a_push_opens_no_interactive_vtysh_login_only_cli_does(lab: Lab):
+    """Reads and pushes are SSH execs: the interactive vtysh login (netmiko's import, its prompt
+    dance, a vtysh process on the router) is opened only for ``cli`` (show commands)."""
+    import json
+    import subprocess
+    import sys
+
+    target = "203.0.113.33/32"
+    proc = subprocess.run([sys.executable, "-c", _PUSH_IN_A_FRESH_PROCESS, str(lab.inventory_path), target],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["netmiko_for_the_push"] is False
+    assert probes.kernel_route(lab.edge, target, type="blackhole")
+    assert out["interfaces"], "cli() through the interactive session still answers"
+
+
 def test_commit_with_revert_in_reverts_by_itself_when_not_confirmed(lab: Lab, edge_frr):
     target = probes.host_prefix(lab.customer_hosts("cust1")[0])
     push(edge_frr, [enforcement(ActionKind.NULL_ROUTE, target)], lab.inventory, revert_in=2)
