@@ -474,12 +474,13 @@ class FrrDriver(Driver):
         managed = [re.compile(p) for p in self.info.managed]
         theirs = {}
         for line in config.splitlines():
-            key = _static_key(line)
-            if key and not any(p.search(line.strip()) for p in managed):
-                theirs[key] = line.strip()
+            text = line.strip()
+            # enforcer's own routes (10,000 of them in a bulk push) are recognised before any parse
+            if _STATIC.match(text) and not any(p.search(text) for p in managed) and (key := _static_key(text)):
+                theirs[key] = text
         peers = _peers(config)
         found = [(ln, f"collides with the operator's {theirs[k]!r}")
-                 for ln in lines if (k := _static_key(ln)) in theirs]  # fmt: skip
+                 for ln in (lines if theirs else ()) if (k := _static_key(ln)) in theirs]  # fmt: skip
         for ln in lines:
             m = _NEIGHBOR.match(ln)
             if m and m.group(1) not in peers:
