@@ -183,6 +183,10 @@ def main() -> None:
         unstore_s = end_all(ctx)
         print("enforcer: apply (removal) ...", flush=True)
         gone = enforcer_apply(lab, netns, base, args.profile and args.profile / "removal.json")
+        # The router's journal: how long each step of enforcer's two commits took on the router
+        # (its vtysh -f beside the floor's), before the lab and its journal are gone.
+        journal = (lab.state_dir / "routers" / EDGE_ROUTER / "log" / "commits.log").read_text().splitlines()
+        steps = [line.split("; ", 1)[1] for line in journal if "; " in line][-2:]
         print(f"floor again: vtysh -f of {n} lines ...", flush=True)
         after = floor(frr, netns, n, folder, base)  # the machine's load moves: bracket enforcer's run
 
@@ -200,9 +204,11 @@ def main() -> None:
     for what, res, fl_s in (("apply", add, best["add_s"]), ("removal", gone, best["remove_s"])):
         print(f"  enforcer {what:8} {res['s']:8.2f} s (push {res['push_s']:.2f} s, kernel {res['kernel_s']:.2f} s)"
               f"  ratio to vtysh -f {res['s'] / fl_s:.2f}x; with storing {(res['s'] + (store_s if what == 'apply' else unstore_s)) / fl_s:.2f}x")  # noqa: E501
+    for what, took in zip(("apply", "removal"), steps, strict=False):
+        print(f"  router: enforcer's {what:8} {took}")
     if args.json:
         figures = {"routes": n, "floor": fl, "floor_after": after, "naive": nv, "store_s": store_s,
-                   "end_s": unstore_s, "apply": add, "removal": gone}  # fmt: skip
+                   "end_s": unstore_s, "apply": add, "removal": gone, "router_steps": steps}  # fmt: skip
         args.json.write_text(json.dumps(figures, indent=2))
 
 
