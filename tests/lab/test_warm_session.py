@@ -76,4 +76,6 @@ def test_serve_keeps_its_router_session_and_logs_in_again_after_it_is_killed(lab
         block(hosts[3])
         running = probes.vtysh(lab.edge, "show running-config")
         assert "ip route 192.0.2.79/32 Null0\n" in running and all(f"{h}/32 Null0 tag" in running for h in hosts)
-        assert "running config changed since it was read" in (tmp_path / "serve.log").read_text()
+        log = (tmp_path / "serve.log").read_text()
+        assert "running config changed since it was read" in log, "\n".join(
+            line for line in log.splitlines() if "uvicorn" not in line)  # what serve did, when it was not that
