@@ -74,7 +74,7 @@ def naive(lab, blocks: int) -> dict:
     driver = lab.driver(platform="frr")
     driver.open()
     try:
-        conn = driver._conn  # the same authenticated netmiko session enforcer's driver opens
+        conn = driver._interactive()  # the netmiko vtysh session enforcer's driver opens for cli()
         start = FIRST + 0x10000
         t0 = time.perf_counter()
         for i in range(blocks):
@@ -118,15 +118,21 @@ def end_all(ctx) -> float:
     return time.perf_counter() - t0
 
 
-def enforcer_apply(lab, netns: str, want: int) -> dict:
+def enforcer_apply(lab, netns: str, want: int, profile: Path | None = None) -> dict:
+    """``enforcer apply -d edge -y`` as a subprocess; with ``profile``, under ``py-spy record`` (a
+    speedscope file of the whole command, idle waits included: where the wall time goes)."""
     env = {**os.environ, "ENFORCER_INVENTORY": str(lab.inventory_path), "ENFORCER_DB": lab.db, "COLUMNS": "200"}
+    argv = [str(REPO / ".venv" / "bin" / "enforcer"), "apply", "-d", "edge", "-y", "--json"]
+    if profile is not None:
+        argv = [str(REPO / ".venv" / "bin" / "py-spy"), "record", "--idle", "-r", "50", "-f", "speedscope",
+                "-o", str(profile), "--", *argv]  # fmt: skip
     t0 = time.perf_counter()
-    proc = subprocess.run([str(REPO / ".venv" / "bin" / "enforcer"), "apply", "-d", "edge", "-y", "--json"],
-                          env=env, capture_output=True, text=True, timeout=3600)  # fmt: skip
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=3600)
     took = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"enforcer apply failed ({proc.returncode}): {proc.stdout[-1500:]}{proc.stderr[-1500:]}")
-    [result] = json.loads(proc.stdout)
+    out = proc.stdout[proc.stdout.index("["):]  # py-spy prints its own lines around the command's JSON
+    [result] = json.JSONDecoder().raw_decode(out)[0]
     if not result["ok"]:
         raise SystemExit(f"enforcer apply: {result['error']}")
     return {"s": took, "push_s": result["seconds"], "summary": result["summary"],
@@ -138,6 +144,7 @@ def main() -> None:
     parser.add_argument("--routes", type=int, default=10_000)
     parser.add_argument("--naive-blocks", type=int, default=100)
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument("--profile", type=Path, help="py-spy record each apply into DIR/apply.json, DIR/removal.json")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root (the lab: network namespaces, FRR)")
@@ -170,10 +177,16 @@ def main() -> None:
         print(f"enforcer: storing {n} decisions ...", flush=True)
         store_s = store_decisions(ctx, n)
         print("enforcer: apply ...", flush=True)
-        add = enforcer_apply(lab, netns, base + n)
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
+        add = enforcer_apply(lab, netns, base + n, args.profile and args.profile / "apply.json")
         unstore_s = end_all(ctx)
         print("enforcer: apply (removal) ...", flush=True)
-        gone = enforcer_apply(lab, netns, base)
+        gone = enforcer_apply(lab, netns, base, args.profile and args.profile / "removal.json")
+        # The router's journal: how long each step of enforcer's two commits took on the router
+        # (its vtysh -f beside the floor's), before the lab and its journal are gone.
+        journal = (lab.state_dir / "routers" / EDGE_ROUTER / "log" / "commits.log").read_text().splitlines()
+        steps = [line.split("; ", 1)[1] for line in journal if "; " in line][-2:]
         print(f"floor again: vtysh -f of {n} lines ...", flush=True)
         after = floor(frr, netns, n, folder, base)  # the machine's load moves: bracket enforcer's run
 
@@ -191,9 +204,11 @@ def main() -> None:
     for what, res, fl_s in (("apply", add, best["add_s"]), ("removal", gone, best["remove_s"])):
         print(f"  enforcer {what:8} {res['s']:8.2f} s (push {res['push_s']:.2f} s, kernel {res['kernel_s']:.2f} s)"
               f"  ratio to vtysh -f {res['s'] / fl_s:.2f}x; with storing {(res['s'] + (store_s if what == 'apply' else unstore_s)) / fl_s:.2f}x")  # noqa: E501
+    for what, took in zip(("apply", "removal"), steps, strict=False):
+        print(f"  router: enforcer's {what:8} {took}")
     if args.json:
         figures = {"routes": n, "floor": fl, "floor_after": after, "naive": nv, "store_s": store_s,
-                   "end_s": unstore_s, "apply": add, "removal": gone}  # fmt: skip
+                   "end_s": unstore_s, "apply": add, "removal": gone, "router_steps": steps}  # fmt: skip
         args.json.write_text(json.dumps(figures, indent=2))
 
 

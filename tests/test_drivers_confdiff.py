@@ -123,6 +123,26 @@ def test_a_one_route_push_onto_ten_thousand_routes_parses_the_route_not_the_conf
     assert sum(parsed) < 60, parsed  # the candidates and the blocks they name, never 10,000 lines
 
 
+def test_a_bulk_push_indexes_word_prefixes_only_where_a_no_line_is_merged(monkeypatch):
+    """10,000 new routes: nothing is negated, so no block needs its prefix index (it was built for
+    every child of every parsed block: half of the undo's CPU). Removing them: the live block that
+    the ``no`` lines are merged into is indexed once, and the result is the same."""
+    from enforcer.drivers import confdiff
+    from enforcer.drivers.undo import undo_candidate
+
+    routes = [f"ip route 100.64.{i // 256}.{i % 256}/32 Null0 tag 667" for i in range(10_000)]
+    add, remove = "".join(r + "\n" for r in routes), "".join(f"no {r}\n" for r in routes)
+    full = LIVE.replace("!\nend\n", add + "!\nend\n")
+    indexed: list[str] = []
+    real = confdiff._word_prefixes
+    monkeypatch.setattr(confdiff, "_word_prefixes", lambda line: indexed.append(line) or real(line))
+    assert undo_candidate(LIVE, add) == "".join(f"no {r}\n" for r in reversed(routes))
+    assert indexed == []
+    confdiff.merged.cache_clear()
+    assert undo_candidate(full, remove) == add and merge_diff(full, remove).count("\n-ip route") == 9_999
+    assert len(indexed) <= 2 * 10_000  # the live routes indexed once, the removed ones unindexed once
+
+
 def _holds_a_line_twice(block) -> bool:
     lines = [c.line for c in block.children]
     return len(lines) != len(set(lines)) or any(_holds_a_line_twice(c) for c in block.children)

@@ -35,8 +35,9 @@ once and commit safely:
                                  nothing: the timer reverts, as it would for a lost session
 ``commit-confirm``               cancel the pending revert
 ``commit-rollback``              apply the undo of the last commit
-``commit-pending``               print the pending revert as JSON (nothing when none), once any
-                                 apply in flight has finished
+``commit-pending [show-running]`` print the pending revert as JSON (nothing when none), once any
+                                 apply in flight has finished; with ``show-running`` the running
+                                 config follows a line ``!! enforcer running`` (the plan's read)
 
 Why an undo file and not a checkpoint of the running config: a revert must put back enforcer's
 own lines only. Restoring a whole-config checkpoint would also wipe whatever the NOC typed during
@@ -206,15 +207,20 @@ class Router:
                 return PENDING_REFUSED
             options = _options(stage)
             candidate = stage / "candidate.conf"
+            took = _Stopwatch()
             with _reaped(self.start_check(candidate)) as check:
-                if options["expect"] and hashlib.sha256(self.running().encode()).hexdigest() != options["expect"]:
-                    print("% commit refused: the running config changed since it was read; nothing applied")
-                    return STALE_REFUSED
+                if options["expect"]:
+                    if hashlib.sha256(self.running().encode()).hexdigest() != options["expect"]:
+                        print("% commit refused: the running config changed since it was read; nothing applied")
+                        return STALE_REFUSED
+                    took.lap("if-running")
                 if self.checked(check) != 0:
                     return SYNTAX_REFUSED
+                took.lap("syntax check")
             _replace(self.undo, (stage / "undo.conf").read_text())
             self.inflight.write_text(str(os.getpid()))
             proc = self.vtysh("-f", str(candidate))
+            took.lap("apply")
             if proc.returncode != 0:
                 # vtysh -f is not atomic: undo the lines it took before the one that failed.
                 sys.stdout.write(proc.stdout + proc.stderr)
@@ -225,9 +231,9 @@ class Router:
                 return 2
             self.inflight.unlink(missing_ok=True)
             if confirmed:
-                self._start_timer(confirmed)
+                self._start_timer(confirmed, took)
             else:
-                self.note("commit")
+                self.note(f"commit; {took}")
             if options["show"]:
                 print(RUNNING_MARK)
                 sys.stdout.write(self.running())
@@ -268,17 +274,23 @@ class Router:
             self.note(f"commit not confirmed within {seconds}s: checkpoint {'restored' if ok else 'restore FAILED'}")
         return 0
 
-    def show_pending(self) -> int:
-        """Under the lock: an apply in flight (its client gone or not) finishes before the answer."""
+    def show_pending(self, show: bool = False) -> int:
+        """Under the lock: an apply in flight (its client gone or not) finishes before the answer.
+        With ``show`` the running config follows a line ``!! enforcer running`` (read under the
+        lock too): the driver asks this before every plan, and the plan's read comes with it."""
         with self.locked():
             pending = self._pending()
+            running = self.running() if show else None
         if pending is not None:
             print(json.dumps(pending))
+        if running is not None:
+            print(RUNNING_MARK)
+            sys.stdout.write(running)
         return 0
 
     # ---------------------------------------------------------------- helpers
 
-    def _start_timer(self, seconds: int) -> None:
+    def _start_timer(self, seconds: int, took: _Stopwatch | None = None) -> None:
         """The revert timer: a forked child in its own session, not a new interpreter (a Python start
         is a tenth of a second of CPU, spent while vtysh reads the running config back)."""
         token = secrets.token_hex(8)
@@ -294,7 +306,7 @@ class Router:
                 os._exit(0)
         pending = {"pid": pid, "token": token, "deadline": time.time() + seconds, "started": _start_time(pid)}
         _replace(self.pending, json.dumps(pending))
-        self.note(f"commit confirmed {seconds}s (timer pid {pid})")
+        self.note(f"commit confirmed {seconds}s (timer pid {pid}){f'; {took}' if took else ''}")
 
     def _pending(self) -> dict | None:
         """The pending revert, if its timer still runs; a timer that died took its revert with it."""
@@ -329,6 +341,22 @@ class Router:
             sys.stdout.write(proc.stdout[-2000:] + proc.stderr[-2000:])
             return False
         return True
+
+
+class _Stopwatch:
+    """How long each step of an apply took, for the journal: where a push's time goes on the router
+    (``if-running 310 ms, syntax check 2 ms, apply 640 ms``), without a profiler on the box."""
+
+    def __init__(self):
+        self.last, self.laps = time.monotonic(), []
+
+    def lap(self, step: str) -> None:
+        now = time.monotonic()
+        self.laps.append(f"{step} {(now - self.last) * 1000:.0f} ms")
+        self.last = now
+
+    def __str__(self) -> str:
+        return ", ".join(self.laps)
 
 
 @contextmanager
@@ -429,7 +457,7 @@ def run_command(router: Router, command: str) -> int:
     if verb == "commit-rollback":
         return router.rollback()
     if verb == "commit-pending":
-        return router.show_pending()
+        return router.show_pending(show=words[1:] == ["show-running"])
     proc = router.vtysh("-c", command)
     sys.stdout.write(proc.stdout + proc.stderr)  # in one order: what the driver reads is what it hashes
     return proc.returncode

@@ -31,7 +31,7 @@ def test_bulk_frr_benchmark_prints_every_side_with_its_ratio_to_vtysh(tmp_path: 
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     rows = [line.split()[:2] for line in proc.stdout.splitlines() if line.startswith("  ")]
-    assert [r[0] for r in rows] == ["vtysh", "vtysh", "naive", "enforcer:", "enforcer", "enforcer"]
+    assert [r[0] for r in rows] == ["vtysh", "vtysh", "naive", "enforcer:", "enforcer", "enforcer", "router:", "router:"]
     assert proc.stdout.count("ratio to vtysh -f") == 2
     data = json.loads(figures.read_text())
     assert data["apply"]["summary"] == "+20 ~0 -0" and data["removal"]["summary"] == "+0 ~0 -20"

@@ -99,6 +99,65 @@ def test_a_warm_push_is_one_exec_and_is_refused_when_the_noc_changed_the_router_
     assert "ip route 192.0.2.78/32 Null0\n" in running and f"ip route {third} Null0 tag 667" in running
 
 
+def test_a_cold_push_is_two_execs_and_a_noc_edit_between_plan_and_commit_is_refused(lab: Lab, edge_frr):
+    """What ``enforcer apply`` does: ask for a pending commit, plan, push. The question brings the
+    plan's read; the commit's undo is computed on that read and the router verifies it is still
+    what it runs (``if-running``) instead of the driver reading it a second time."""
+    first, second = "203.0.113.31/32", "203.0.113.32/32"
+    execs: list[str] = []
+    real_exec = edge_frr._exec
+    edge_frr._exec = lambda command, *a, **kw: execs.append(command) or real_exec(command, *a, **kw)
+
+    plan = plan_for(edge_frr, [first], lab.inventory, ask_pending=True)
+    result = push_plan(edge_frr, plan)
+    assert result.ok and result.changed, result.error
+    assert [c.split()[0] for c in execs] == ["commit-pending", "load-commit"], execs
+    assert " if-running " in execs[1]
+    assert probes.kernel_route(lab.edge, first, type="blackhole")
+
+    execs.clear()
+    plan = plan_for(edge_frr, [first, second], lab.inventory, ask_pending=True)
+    probes.vtysh(lab.edge, "configure terminal", "ip route 192.0.2.81/32 Null0")  # the NOC, after the plan
+    result = push_plan(edge_frr, plan)
+    assert not result.ok and "running config changed" in result.error and not result.rolled_back
+    assert probes.kernel_route(lab.edge, second, expect=False, within=1) is None
+    assert "ip route 192.0.2.81/32 Null0\n" in probes.vtysh(lab.edge, "show running-config")
+
+
+_PUSH_IN_A_FRESH_PROCESS = """
+import json, sys
+from enforcer.inventory import load_inventory
+from enforcer.lab.testing import enforcement, push
+from enforcer.model import ActionKind
+from enforcer.drivers import get_driver
+inventory = load_inventory(sys.argv[1])
+device = next(d for d in inventory.devices.values() if d.platform == "frr")
+with get_driver(device) as frr:
+    push(frr, [enforcement(ActionKind.NULL_ROUTE, sys.argv[2])], inventory, revert_in=30)
+    frr.confirm_commit()
+    pushed = "netmiko" in sys.modules
+    interfaces = sorted(frr.interfaces())
+print(json.dumps({"netmiko_for_the_push": pushed, "interfaces": interfaces}))
+"""
+
+
+def test_a_push_opens_no_interactive_vtysh_login_only_cli_does(lab: Lab):
+    """Reads and pushes are SSH execs: the interactive vtysh login (netmiko's import, its prompt
+    dance, a vtysh process on the router) is opened only for ``cli`` (show commands)."""
+    import json
+    import subprocess
+    import sys
+
+    target = "203.0.113.33/32"
+    proc = subprocess.run([sys.executable, "-c", _PUSH_IN_A_FRESH_PROCESS, str(lab.inventory_path), target],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["netmiko_for_the_push"] is False
+    assert probes.kernel_route(lab.edge, target, type="blackhole")
+    assert out["interfaces"], "cli() through the interactive session still answers"
+
+
 def test_commit_with_revert_in_reverts_by_itself_when_not_confirmed(lab: Lab, edge_frr):
     target = probes.host_prefix(lab.customer_hosts("cust1")[0])
     push(edge_frr, [enforcement(ActionKind.NULL_ROUTE, target)], lab.inventory, revert_in=2)
@@ -133,12 +192,12 @@ def test_a_second_commit_is_refused_while_a_commit_confirm_is_pending(lab: Lab, 
     assert edge_frr.get_managed_section() == desired
 
 
-def plan_for(driver, targets: list[str], inventory):
+def plan_for(driver, targets: list[str], inventory, ask_pending: bool = False):
     """The plan of null routes for ``targets`` against what the driver reads (or may reuse)."""
     from enforcer.push import plan_device
 
     enforcements = [enforcement(ActionKind.NULL_ROUTE, t) for t in targets]
-    return plan_device(driver.device, enforcements, inventory, driver, now(), ask_pending=False)
+    return plan_device(driver.device, enforcements, inventory, driver, now(), ask_pending=ask_pending)
 
 
 def _pending_timer_pid(lab: Lab) -> int:
