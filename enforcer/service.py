@@ -15,6 +15,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from .collector import bulk_work
 from .decisions import (  # noqa: F401 - the intake half, re-exported: callers keep service.submit
     BREAKERS,
     MAX_ID,
@@ -62,8 +63,9 @@ def _devices(ctx: Context, device: str | Sequence[str] | None) -> list[Device]:
 
 def render_device(ctx: Context, device: str, at: datetime | None = None) -> str:
     dev = ctx.inventory.device(device)
-    section = build_section(dev, ctx.store.active_enforcements(at), ctx.inventory, at)
-    return render_section(section)
+    with bulk_work():
+        section = build_section(dev, ctx.store.active_enforcements(at), ctx.inventory, at)
+        return render_section(section)
 
 
 def _plan_with(
@@ -89,7 +91,7 @@ def each_device(ctx: Context, device: str | Sequence[str] | None, work: Callable
         finally:
             forget(dev.name)
 
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(devices) or 1)) as pool:
+    with bulk_work(), ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(devices) or 1)) as pool:
         return list(pool.map(once, devices))
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .admission import ActiveCount, Tx, move_serial
+from .collector import bulk_work
 from .migrate import migrate
 from .model import Decision, Enforcement, Prefix, Refused, Status, now
 from .tables import (
@@ -250,7 +251,7 @@ class Store:
     def active_enforcements(self, at: datetime | None = None) -> list[Enforcement]:
         """The desired set: active enforcements not yet past their expiry."""
         table = EnforcementRow.__table__
-        with self.session() as s:
+        with self.session() as s, bulk_work():
             # Plain rows, not ORM objects: this runs on every plan, apply and OpenFlow sync.
             rows = s.execute(_active(select(*_rows_as_stored()), at or now()).order_by(table.c.id)).all()
             return [enforcement_from(*r) for r in rows]
@@ -273,7 +274,7 @@ class Store:
         """The enforcements with these ids (any status), in id order, read in chunks of 500."""
         table = EnforcementRow.__table__
         out: list[Enforcement] = []
-        with self.session() as s:
+        with self.session() as s, bulk_work():
             for i in range(0, len(ids), 500):
                 rows = s.execute(select(*_rows_as_stored()).where(table.c.id.in_(ids[i:i + 500]))
                                  .order_by(table.c.id)).all()
