@@ -1,0 +1,83 @@
+"""A big ACL costs the templates a fixed amount of work per entry, and no macro call or slow check per entry
+(issue 12.1: a 10,000-entry deny ACL for seven platforms).
+
+Counted, not timed: macro invocations, printed values that needed the slow check (:func:`render._checked`),
+and template renders. The output itself is the goldens' subject (tests/test_templates.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import jinja2.runtime
+import pytest
+
+from enforcer import render
+from enforcer.inventory import Platform
+from enforcer.model import ActionParams, Protocol
+from enforcer.render import build_section, print_section
+from tests.test_templates import EDGE, T0, enforcement
+from tests.test_templates import inventory as inventory  # noqa: F401 - the module fixture
+
+#: The platforms whose ACL prints one line per port per entry.
+LINE_ACLS = [Platform.IOS, Platform.IOSXR, Platform.EOS, Platform.NXOS]
+
+
+def spam_acl(n: int, offset: int = 0) -> list:
+    """``n`` spam acl enforcements (tcp 25/465/587 from the host), IPv4 and IPv6 alternating."""
+    params = ActionParams(protocol=Protocol.TCP, ports=(25, 465, 587))
+    return [enforcement(i, "acl", f"10.9.{i // 250}.{i % 250}/32" if i % 2 else f"2001:db8::{i:x}/128",
+                        params=params, comment="")
+            for i in range(1 + offset, n + 1 + offset)]  # fmt: skip
+
+
+@contextmanager
+def counting(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> Iterator[list[int]]:
+    calls = [0]
+    original = getattr(owner, name)
+
+    def counted(*args, **kwargs):
+        calls[0] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    yield calls
+    monkeypatch.setattr(owner, name, original)
+
+
+def _printed(inventory, platform: Platform, enforcements: list) -> str:
+    device = inventory.device(EDGE[platform])
+    render.forget(device.name)
+    try:
+        return print_section(build_section(device, enforcements, inventory, at=T0))
+    finally:
+        render.forget(device.name)
+
+
+@pytest.mark.parametrize("platform", LINE_ACLS, ids=str)
+def test_an_acl_entry_costs_no_macro_call(inventory, platform, monkeypatch) -> None:  # noqa: F811
+    """The operand (any / host A / A WILDCARD / A/L) is spelled inline, once per entry: a macro
+    call per entry (Context.call, a new frame, a Markup join) was a quarter of the print."""
+    _printed(inventory, platform, spam_acl(2))  # templates compiled and imported
+    counts = []
+    for n in (20, 200):
+        with counting(monkeypatch, jinja2.runtime.Macro, "_invoke") as calls:
+            text = _printed(inventory, platform, spam_acl(n))
+        assert text.count("deny") >= 3 * n
+        counts.append(calls[0])
+    assert counts[0] == counts[1], counts
+
+
+@pytest.mark.parametrize("platform", [*LINE_ACLS, Platform.JUNOS, Platform.NFTABLES], ids=str)
+def test_an_ipv4_acl_entry_prints_nothing_through_the_slow_check(inventory, platform, monkeypatch) -> None:  # noqa: F811
+    """Networks, ints, the entry's enums and plain safe strings are decided by type: the violation
+    (an enum) went through ``_checked`` on every remark."""
+    ipv4 = [e for e in spam_acl(400) if e.target.version == 4]
+    counts = []
+    for n in (20, 200):
+        with counting(monkeypatch, render, "_checked") as calls:
+            text = _printed(inventory, platform, ipv4[:n])
+        assert str(ipv4[n - 1].target.network_address) in text
+        counts.append(calls[0])
+    assert counts[0] == counts[1], counts
