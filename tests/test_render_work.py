@@ -105,3 +105,21 @@ def test_a_cache_that_cannot_be_written_only_compiles_again(tmp_path) -> None:
     env = jinja2.Environment(loader=jinja2.DictLoader({"t.j2": "{{ x }}"}),
                              bytecode_cache=render._CompiledTemplates(str(tmp_path / "not-a-directory")))  # fmt: skip
     assert env.get_template("t.j2").render(x=1) == "1"
+
+
+def test_the_junos_chain_prefilter_matches_exactly_the_lines_a_chain_pattern_matches() -> None:
+    """setconf.chains tries its kinds only on lines the one alternation matches: never one less."""
+    from enforcer import setconf
+    from enforcer.platforms import platform_info
+
+    kinds = tuple(platform_info(Platform.JUNOS).slots.set_chains.items())
+    patterns, maybe = setconf._chain_patterns(kinds)
+    assert maybe is not None
+    lines = ["set interfaces ge-0/0/1 unit 0 family inet filter input-list ENFORCER-ACL-V4",
+             "set interfaces ge-0/0/1 unit 0 family inet6 filter input CUST",
+             "set protocols bgp group CUST neighbor 192.0.2.1 export ENFORCER-RTBH-GUARD",
+             "set protocols bgp import PASS", "set protocols bgp group CUST type external",
+             "set firewall family inet filter ENFORCER-ACL-V4 term ENFORCER-1 then discard",
+             "set interfaces ge-0/0/1 unit 0 family inet filter input"]  # fmt: skip
+    for line in lines:
+        assert (maybe.match(line) is not None) == any(p.match(line) for p in patterns.values()), line
