@@ -123,3 +123,25 @@ def test_the_junos_chain_prefilter_matches_exactly_the_lines_a_chain_pattern_mat
              "set interfaces ge-0/0/1 unit 0 family inet filter input"]  # fmt: skip
     for line in lines:
         assert (maybe.match(line) is not None) == any(p.match(line) for p in patterns.values()), line
+
+
+def test_trusted_models_share_one_fields_set_and_a_copy_leaves_the_others_alone() -> None:
+    """A set of 13 field names per stored enforcement was 73 MB of a 100,000-enforcement plan."""
+    from datetime import timedelta
+    from ipaddress import ip_network
+
+    from enforcer.model import ActionKind, Enforcement, trusted
+
+    def one(i: int) -> Enforcement:
+        return trusted(Enforcement, {"id": i, "decision_id": i, "action": ActionKind.ACL,
+                                     "target": ip_network(f"192.0.2.{i}/32"), "violation": "spam",
+                                     "params": ActionParams(protocol="tcp", ports=(25,)), "roles": frozenset(),
+                                     "customer": None, "asn": None, "comment": "", "created_at": T0,
+                                     "expires_at": None, "status": "active"})  # fmt: skip
+
+    many = [one(i) for i in range(1, 200)]
+    assert len({id(e.__pydantic_fields_set__) for e in many}) == 1
+    later = many[0].model_copy(update={"expires_at": T0 + timedelta(hours=1)})
+    assert later.expires_at == T0 + timedelta(hours=1) and many[1].expires_at is None
+    assert later.model_fields_set == many[1].model_fields_set == set(Enforcement.model_fields)
+    assert many[1] == Enforcement.model_construct(**dict(many[1]))
