@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -95,11 +96,19 @@ def each_device(ctx: Context, device: str | Sequence[str] | None, work: Callable
         return list(pool.map(once, devices))
 
 
+def device_names(ctx: Context, device: str | Sequence[str] | None) -> list[str]:
+    """The devices a pass over ``device`` (None: all) visits, in the order its results come."""
+    return [d.name for d in _devices(ctx, device)]
+
+
 def plan(ctx: Context, device: str | None = None, at: datetime | None = None,
-         enforcements: list[Enforcement] | None = None) -> list[DevicePlan]:  # fmt: skip
+         enforcements: list[Enforcement] | None = None, keep: Callable[[DevicePlan], Any] | None = None) -> list:
     """Rendered vs live for each device; an unreachable device gets a plan carrying its error.
 
     ``enforcements``: plan this desired set instead of the stored one (``plan --rederive``).
+    ``keep(plan)``: what the result holds of each device's plan, called in the worker as the
+    device is done (default: the plan). ``enforcer plan`` prints each diff there and keeps the
+    counts: the sections, diffs and candidates of 100 devices were 60-70 MB held to the end.
     """
     at = at or now()
     carried = RoleIndex(ctx.store.active_enforcements(at) if enforcements is None else enforcements)
@@ -107,9 +116,10 @@ def plan(ctx: Context, device: str | None = None, at: datetime | None = None,
     def one(dev: Device) -> DevicePlan:
         try:
             with ctx.driver(dev) as drv:
-                return _plan_with(ctx, dev, carried.carried_by(dev), drv, at)
+                done = _plan_with(ctx, dev, carried.carried_by(dev), drv, at)
         except Exception as exc:  # whatever a driver raises is that device's error, never the pass's
-            return failed_plan(dev.name, dev.platform, dev.effective_transport, failure_reason(exc))
+            done = failed_plan(dev.name, dev.platform, dev.effective_transport, failure_reason(exc))
+        return done if keep is None else keep(done)
 
     return each_device(ctx, device, one)
 
