@@ -7,6 +7,7 @@ Same contract as :mod:`enforcer.cli`: parse, call one function of :mod:`enforcer
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -65,7 +66,12 @@ def plan(
     desired = None
     if rederive:
         desired, changes = guard(lambda: rederive_set(service.list_decisions(c), c.playbooks))
-    if out_file is None:
+    if out_file is None and not as_json:
+        _print_playbook_changes(changes)
+        shown_in_order = _InOrder(guard(lambda: service.device_names(c, device)), _print_diff)
+        plans = guard(lambda: service.plan(c, device, enforcements=desired, keep=shown_in_order))
+        _print_summary(plans)
+    elif out_file is None:
         plans = guard(lambda: service.plan(c, device, enforcements=desired))
     else:
         saved = guard(lambda: planfile.make(c, device))
@@ -78,11 +84,10 @@ def plan(
         listed = [_plan_json(p) for p in plans]
         emit_json({"plans": listed, "playbook_changes": [ch.model_dump(mode="json") for ch in changes]}
                   if rederive else listed)  # fmt: skip
-    else:
+    elif out_file is not None:
         _print_playbook_changes(changes)
         _print_plans(plans)
-        if out_file is not None:
-            out.print(f"Saved the plan to {out_file}: `enforcer apply {out_file}` sends exactly these commands.")
+        out.print(f"Saved the plan to {out_file}: `enforcer apply {out_file}` sends exactly these commands.")
     errors = any(p.error for p in plans)
     if errors:
         raise typer.Exit(1)
@@ -102,14 +107,41 @@ def _print_playbook_changes(changes: list[Any]) -> None:
                   markup=False, highlight=False)  # fmt: skip
 
 
-def _print_plans(plans: list[Any]) -> None:
-    from rich.syntax import Syntax  # Pygments: paid by the commands that print a diff, not by every one
+class _InOrder:
+    """Called with each device's plan as the device is done (from the pass's workers): shows the
+    plans in the pass's device order as soon as each one's turn comes, and keeps of each only what
+    the summary needs (no sections, diff or candidate)."""
 
+    def __init__(self, names: list[str], show: Any):
+        self.names, self.show, self.turn = names, show, 0
+        self.ready: dict[str, Any] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, p: Any) -> Any:
+        with self.lock:
+            self.ready[p.device] = p
+            while self.turn < len(self.names) and self.names[self.turn] in self.ready:
+                self.show(self.ready.pop(self.names[self.turn]))
+                self.turn += 1
+        return p.model_copy(update={"desired": "", "live": "", "diff": "", "candidate": "", "removed_lines": []})
+
+
+def _print_diff(p: Any) -> None:
+    if p.diff and out.is_terminal:
+        from rich.syntax import Syntax  # Pygments: paid by the commands that print a diff, not by every one
+
+        out.print(Syntax(plain(p.diff, one_line=False), "diff", theme="ansi_dark", background_color="default"))
+    elif p.diff:  # a file or a pipe: the diff as it is (Rich's highlighting was 14 % of a big plan)
+        out.file.write(plain(p.diff, one_line=False))
+
+
+def _print_plans(plans: list[Any]) -> None:
     for p in plans:
-        if p.diff and out.is_terminal:
-            out.print(Syntax(plain(p.diff, one_line=False), "diff", theme="ansi_dark", background_color="default"))
-        elif p.diff:  # a file or a pipe: the diff as it is (Rich's highlighting was 14 % of a big plan)
-            out.file.write(plain(p.diff, one_line=False))
+        _print_diff(p)
+    _print_summary(plans)
+
+
+def _print_summary(plans: list[Any]) -> None:
     _print_slots(plans)
     table = Table("device", "platform", "transport", "changes", "note")
     for p in plans:

@@ -56,16 +56,27 @@ def allocate_unordered(entries: list[str], live: dict[str, int], rng: SeqRange) 
 
 
 def _groups(lines: list[str]) -> dict[tuple[str, str], list[int]]:
-    """(parent line, text before the number) → indexes of the lines holding ``<seq>``."""
+    """(parent line, text before the number) → indexes of the lines holding ``<seq>``.
+
+    A run of numbered lines at one indentation (an ACL's 40,000 entries) shares its parent: the
+    parent is looked up once per run, not popped and pushed per line."""
     out: dict[tuple[str, str], list[int]] = {}
     parents: list[tuple[int, str]] = []
+    run_indent, run_parent = -1, ""
     for i, line in enumerate(lines):
+        at = line.find(PLACEHOLDER)
         indent = len(line) - len(line.lstrip())
+        if at != -1 and indent == run_indent:  # the same parent as the numbered line before
+            out.setdefault((run_parent, line[:at]), []).append(i)
+            parents[-1] = (indent, line)  # what popping the line before and pushing this one leaves
+            continue
         while parents and parents[-1][0] >= indent:
             parents.pop()
-        if PLACEHOLDER in line:
-            head = line[: line.index(PLACEHOLDER)]
-            out.setdefault((parents[-1][1] if parents else "", head), []).append(i)
+        if at != -1:
+            run_indent, run_parent = indent, parents[-1][1] if parents else ""
+            out.setdefault((run_parent, line[:at]), []).append(i)
+        else:
+            run_indent = -1
         parents.append((indent, line))
     return out
 

@@ -12,9 +12,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from .collector import bulk_work
 from .decisions import (  # noqa: F401 - the intake half, re-exported: callers keep service.submit
     BREAKERS,
     MAX_ID,
@@ -62,8 +64,9 @@ def _devices(ctx: Context, device: str | Sequence[str] | None) -> list[Device]:
 
 def render_device(ctx: Context, device: str, at: datetime | None = None) -> str:
     dev = ctx.inventory.device(device)
-    section = build_section(dev, ctx.store.active_enforcements(at), ctx.inventory, at)
-    return render_section(section)
+    with bulk_work():
+        section = build_section(dev, ctx.store.active_enforcements(at), ctx.inventory, at)
+        return render_section(section)
 
 
 def _plan_with(
@@ -89,15 +92,23 @@ def each_device(ctx: Context, device: str | Sequence[str] | None, work: Callable
         finally:
             forget(dev.name)
 
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(devices) or 1)) as pool:
+    with bulk_work(), ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(devices) or 1)) as pool:
         return list(pool.map(once, devices))
 
 
+def device_names(ctx: Context, device: str | Sequence[str] | None) -> list[str]:
+    """The devices a pass over ``device`` (None: all) visits, in the order its results come."""
+    return [d.name for d in _devices(ctx, device)]
+
+
 def plan(ctx: Context, device: str | None = None, at: datetime | None = None,
-         enforcements: list[Enforcement] | None = None) -> list[DevicePlan]:  # fmt: skip
+         enforcements: list[Enforcement] | None = None, keep: Callable[[DevicePlan], Any] | None = None) -> list:
     """Rendered vs live for each device; an unreachable device gets a plan carrying its error.
 
     ``enforcements``: plan this desired set instead of the stored one (``plan --rederive``).
+    ``keep(plan)``: what the result holds of each device's plan, called in the worker as the
+    device is done (default: the plan). ``enforcer plan`` prints each diff there and keeps the
+    counts: the sections, diffs and candidates of 100 devices were 60-70 MB held to the end.
     """
     at = at or now()
     carried = RoleIndex(ctx.store.active_enforcements(at) if enforcements is None else enforcements)
@@ -105,9 +116,10 @@ def plan(ctx: Context, device: str | None = None, at: datetime | None = None,
     def one(dev: Device) -> DevicePlan:
         try:
             with ctx.driver(dev) as drv:
-                return _plan_with(ctx, dev, carried.carried_by(dev), drv, at)
+                done = _plan_with(ctx, dev, carried.carried_by(dev), drv, at)
         except Exception as exc:  # whatever a driver raises is that device's error, never the pass's
-            return failed_plan(dev.name, dev.platform, dev.effective_transport, failure_reason(exc))
+            done = failed_plan(dev.name, dev.platform, dev.effective_transport, failure_reason(exc))
+        return done if keep is None else keep(done)
 
     return each_device(ctx, device, one)
 

@@ -350,3 +350,21 @@ def test_a_held_decision_is_approved_or_unblocked_by_id_from_the_command_line(cl
     code, out, err = cli("approve", str(held))
     assert code == 0 and "approved" in out, err
     assert [e.status.value for e in Store(db_url).get_decision(held).enforcements] == ["active"]
+
+
+def test_plan_prints_each_device_s_diff_in_order_and_keeps_only_its_counts(cli, monkeypatch):
+    """A 100,000-enforcement plan held every device's section, diff and candidate until the last
+    device was done (60-70 MB of its peak RSS): each diff is printed as its turn comes instead."""
+    from enforcer import cli_devices
+
+    code, out, err = cli("block", "203.0.113.7", "--violation", "malware-hosting", "--ttl", "1h")
+    assert code == 0, err
+    kept: list = []
+    real = cli_devices._print_summary
+    monkeypatch.setattr(cli_devices, "_print_summary", lambda plans: kept.extend(plans) or real(plans))
+    code, out, err = cli("plan", "--detailed-exitcode")
+    assert code == 2, err
+    shown = [ln.split()[1] for ln in out.splitlines() if ln.startswith("--- ")]
+    assert shown == [p.device for p in kept if p.added] and len(shown) >= 2  # in the pass's order
+    assert all(not (p.desired or p.diff or p.candidate or p.live) for p in kept)
+    assert sum(p.added for p in kept) >= len(shown)

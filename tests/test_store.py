@@ -228,3 +228,25 @@ def test_a_push_leaves_its_applied_section_and_audit_in_one_write_transaction(tm
     begun.clear()
     store.audit(actor="enforcer", source="reconcile", action="apply-failed", target="edge1")
     assert begun == ["BEGIN IMMEDIATE"]  # an audit entry alone queues the same way
+
+
+def test_the_desired_set_is_read_into_models_again_only_after_the_change_serial_moved(store, monkeypatch):
+    """Seven devices rendered by one script read 10,000 rows into models seven times; a read while
+    nothing was written answers from the last one, a write or another process's write reads again."""
+    reads = []
+    real = Store._read_active
+    monkeypatch.setattr(Store, "_read_active", lambda self, s: reads.append(1) or real(self, s))
+    first = _add(store)
+    assert [e.id for e in store.active_enforcements()] == [first.enforcements[0].id]
+    store.active_enforcements()
+    assert len(reads) == 1
+    second = _add(store, ttl=timedelta(minutes=1))
+    assert [e.id for e in store.active_enforcements()] == [first.enforcements[0].id, second.enforcements[0].id]
+    assert len(reads) == 2
+    # past the second's expiry (not yet expired by expire_due): left out without reading again
+    assert [e.id for e in store.active_enforcements(now() + timedelta(minutes=5))] == [first.enforcements[0].id]
+    assert len(reads) == 2
+    other = Store(store.url)  # another process's intake: its write moves the serial this store reads
+    assert len(other.expire_due(at=now() + timedelta(hours=2))) == 2
+    assert store.active_enforcements() == []
+    assert len(reads) == 3

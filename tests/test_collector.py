@@ -1,0 +1,94 @@
+"""Bulk reads and renders do not make the cyclic collector walk the heap again and again (issue 12.1).
+
+Counted, not timed: the collections CPython starts (``gc.callbacks``) while the store reads a few
+thousand enforcements and a device's section is rendered from them.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from enforcer import collector, service
+from enforcer.settings import Settings
+from enforcer.store import Store
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from scale_inputs import store_active, write_inventory  # noqa: E402
+
+
+@contextmanager
+def collections() -> Iterator[list[int]]:
+    """The generation of each collection CPython starts inside the block."""
+    seen: list[int] = []
+
+    def count(phase: str, info: dict) -> None:
+        if phase == "start":
+            seen.append(info["generation"])
+
+    gc.collect()  # what earlier tests left is not counted here
+    gc.callbacks.append(count)
+    try:
+        yield seen
+    finally:
+        gc.callbacks.remove(count)
+
+
+def test_reading_thousands_of_enforcements_starts_no_full_collection(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store_active(url, 4000, lambda i: ["edge"])
+    store = Store(url)
+    with collections() as seen:
+        assert len(store.active_enforcements()) == 4000
+    # 4,000 models, networks, dicts: ~50 young collections at CPython's threshold of 700.
+    assert len(seen) <= 2, seen
+    assert 2 not in seen
+
+
+def test_rendering_a_4000_entry_acl_starts_no_full_collection(tmp_path: Path, monkeypatch) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store_active(url, 4000, lambda i: ["edge"])
+    monkeypatch.setenv("ENFORCER_INVENTORY", str(write_inventory(tmp_path / "inv", [("r1", "ios", "edge")], 5000)))
+    monkeypatch.setenv("ENFORCER_DB", url)
+    ctx = service.Context.open(Settings.from_env())
+    service.render_device(ctx, "r1")  # templates compiled, caches warm: not what is counted
+    with collections() as seen:
+        text = service.render_device(ctx, "r1")
+    assert text.count(" deny ") == 3 * 4000  # three ports per entry: everything was printed
+    assert 2 not in seen
+    assert len(seen) <= 5, seen
+
+
+def test_the_threshold_comes_back_when_the_last_of_concurrent_blocks_ends() -> None:
+    before = gc.get_threshold()
+    inside, release = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with collector.bulk_work():
+            inside.set()
+            release.wait(10)
+
+    t = threading.Thread(target=other)
+    with collector.bulk_work():
+        assert gc.get_threshold()[0] == collector.BULK_THRESHOLD
+        t.start()
+        assert inside.wait(10)
+    assert gc.get_threshold()[0] == collector.BULK_THRESHOLD  # the other thread is still inside
+    release.set()
+    t.join(10)
+    assert gc.get_threshold() == before
+
+
+def test_a_process_that_switched_automatic_collection_off_keeps_it_off() -> None:
+    before = gc.get_threshold()
+    gc.set_threshold(0)
+    try:
+        with collector.bulk_work():
+            assert gc.get_threshold()[0] == 0
+        assert gc.get_threshold()[0] == 0
+    finally:
+        gc.set_threshold(*before)
