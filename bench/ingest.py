@@ -12,6 +12,10 @@ what a client of the library got before.
 
 ``--no-loop`` starts serve with ``--no-reconcile``: intake alone, to tell its cost from the loop's.
 
+``--bulk N`` also times ``service.submit_many`` of N decisions in one call, in-process, on a fresh
+store of each backend (what the OpenFlow and FRR bulk benches store before they push): its
+decisions/s, and its CPU per decision (``time.process_time``, the figure a loaded box distorts least).
+
 PostgreSQL is measured when ``--pg`` (or ``ENFORCER_TEST_PG``) names a database the script may
 wipe (``scripts/postgres.sh start`` prints one); its public schema is dropped before each store.
 """
@@ -70,6 +74,22 @@ def baseline(url: str, work: Path, n: int) -> float:
     rate = n / (time.perf_counter() - started)
     ctx.store.engine.dispose()
     return rate
+
+
+def bulk(url: str, work: Path, n: int) -> tuple[float, float]:
+    """In-process ``service.submit_many`` of ``n`` decisions in one call: (decisions/s, CPU µs per decision)."""
+    ctx = service.Context.open(Settings(db=url, output=work / "out-bulk"))
+    service.submit_many(ctx, [Decision(target=target(249, 0), violation="scanning", actor="bench", source="api")])
+    decisions = [Decision(target=f"10.{240 + (i >> 16)}.{i >> 8 & 255}.{i & 255}", violation="scanning",
+                          actor="bench", source="api") for i in range(n)]
+    cpu, started = time.process_time(), time.perf_counter()
+    outcomes = service.submit_many(ctx, decisions)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    ctx.store.engine.dispose()
+    refused = [o for o in outcomes if isinstance(o, Exception)]
+    if refused:
+        raise SystemExit(f"error: bulk: {len(refused)} refused, first: {refused[0]}")
+    return n / wall, cpu / n * 1e6
 
 
 def free_port() -> int:
@@ -149,11 +169,12 @@ def main() -> None:
     ap.add_argument("--pg", default=os.environ.get("ENFORCER_TEST_PG"), help="a PostgreSQL URL the bench may wipe")
     ap.add_argument("--backends", default="sqlite,postgres", help="which of sqlite,postgres (postgres needs --pg)")
     ap.add_argument("--no-loop", action="store_true", help="serve without its reconcile loop (intake alone)")
-    ap.add_argument("--modes", default="single,batch", help="which of single,batch (default both)")
+    ap.add_argument("--modes", default="single,batch", help="which of single,batch (default both; none: neither)")
+    ap.add_argument("--bulk", type=int, default=0, help="also time submit_many of N in-process (0: not)")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # a killed bench still stops the serve it started
-    if not 1 <= args.decisions <= 65536 or not 1 <= args.batch <= 1000:
-        raise SystemExit("error: --decisions 1..65536, --batch 1..1000")
+    if not 1 <= args.decisions <= 65536 or not 1 <= args.batch <= 1000 or not 0 <= args.bulk <= 500_000:
+        raise SystemExit("error: --decisions 1..65536, --batch 1..1000, --bulk 0..500000")
     concurrency = [int(c) for c in args.concurrency.split(",")]
     backends = [b for b in args.backends.split(",") if b == "sqlite" or (b == "postgres" and args.pg)]
     print(f"{'backend':9} {'mode':12} {'clients':>7} {'decisions/s':>12} {'p50 ms':>8} {'p99 ms':>8}  "
@@ -163,6 +184,13 @@ def main() -> None:
             work = Path(tmp)
             floor = baseline(fresh_store(backend, args.pg, work, "baseline"), work, args.baseline)
             print(f"{backend:9} {'in-process':12} {1:7d} {floor:12.0f} {'-':>8} {'-':>8}  {1.0:5.1f}x", flush=True)
+            if args.bulk:
+                rate, cpu = bulk(fresh_store(backend, args.pg, work, "bulk"), work, args.bulk)
+                print(f"{backend:9} {'bulk ' + str(args.bulk):12} {1:7d} {rate:12.0f} {'-':>8} {'-':>8}  "
+                      f"{rate / floor:5.1f}x  (submit_many in-process, one call; CPU {cpu:.0f} us/decision)",
+                      flush=True)
+            if not any(m in args.modes.split(",") for m in ("single", "batch")):
+                continue
             with serving(fresh_store(backend, args.pg, work, "serve"), work, loop=not args.no_loop) as (base, token):
                 cell = 0
                 modes = [m for m in ("single", f"batch {args.batch}") if m.split()[0] in args.modes.split(",")]
