@@ -52,7 +52,7 @@ class Context:
     def group(self, automatic: bool) -> GroupCommit:
         """The group commit of this process's single submits (operators' and detectors' apart)."""
         return self._groups.setdefault(automatic, GroupCommit(
-            lambda decisions: submit_many(self, decisions, automatic=automatic)))
+            lambda decisions: submit_many(self, decisions, automatic=automatic), queue=self.store.queued))
 
     @cached_property
     def inventory(self) -> Inventory:

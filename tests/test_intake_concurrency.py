@@ -365,6 +365,36 @@ def test_single_submits_that_wait_for_the_write_lock_commit_together(ctx, monkey
     assert ctx.store.snapshot()["decisions"] == 5
 
 
+def test_submits_arriving_while_the_leader_waits_behind_another_writer_of_the_process_join_its_group(
+        ctx, monkeypatch):
+    """Before: the first submit took its group (itself alone) and then waited for the process's
+    writer queue, behind a device worker's write; the nine that arrived meanwhile waited for a
+    second transaction. Now the leader takes its group once it is its turn to write: one transaction."""
+    transactions = []
+    write = ctx.store.write
+    monkeypatch.setattr(ctx.store, "write", lambda: transactions.append(1) or write())
+    group = ctx.group(automatic=True)
+    held, release = threading.Event(), threading.Event()
+
+    def other_writer():  # a device worker's audit entry or lease, in this process
+        with ctx.store.queued():
+            held.set()
+            release.wait(30)
+
+    with ThreadPoolExecutor(11) as pool:
+        pool.submit(other_writer)
+        held.wait(30)
+        first = pool.submit(service.submit, ctx, _detector_ban(0), automatic=True)
+        wait_for(lambda: group.waiting() == 1, what="the first submit leading, waiting to write")
+        rest = [pool.submit(service.submit, ctx, _detector_ban(i), automatic=True) for i in range(1, 10)]
+        wait_for(lambda: group.waiting() == 10, what="nine submits queued behind it")
+        release.set()
+        outcomes = [first.result(), *[f.exception() or f.result() for f in rest]]
+    assert len(transactions) == 1
+    assert sorted(type(o).__name__ for o in outcomes) == ["Refused"] * 5 + ["SubmitResult"] * 5  # the cap holds
+    assert ctx.store.snapshot()["decisions"] == 5
+
+
 def _counts_of_the_active_set(ctx, work) -> int:
     """How many times ``work()`` counted the active enforcements (the blast-radius cap's scan)."""
     ran: list[str] = []
