@@ -107,19 +107,20 @@ class Tally:
     new: dict[tuple[datetime, str | None, str | None], int] = field(default_factory=dict)
     in_space: dict[tuple[Prefix, ...], int] = field(default_factory=dict)
 
-    def inserted(self, row: DecisionRow, active: int) -> None:
-        """``row`` was stored in this transaction with ``active`` active enforcements: count it where it counts."""
+    def inserted(self, *, automatic: bool, created_at: datetime, source: str, actor: str, target: Prefix,
+                 active: int) -> None:
+        """A decision was stored in this transaction (created at ``created_at``, naive UTC) with
+        ``active`` active enforcements: count it where it counts."""
         if self.active is not None:
             self.active += active
-        at = row.created_at
-        for since, source, actor in self.new:
-            if row.automatic and naive_utc(since) <= at and source in (None, row.source) and actor in (None, row.actor):
-                self.new[since, source, actor] += 1
-        if row.automatic:
-            target = ip_network(row.target)
-            for space in self.in_space:
-                if any(_within(target, p) for p in space):
-                    self.in_space[space] += 1
+        if not automatic:  # operators' decisions count toward the active set only
+            return
+        for since, src, act in self.new:
+            if naive_utc(since) <= created_at and src in (None, source) and act in (None, actor):
+                self.new[since, src, act] += 1
+        for space in self.in_space:
+            if any(_within(target, p) for p in space):
+                self.in_space[space] += 1
 
 
 @dataclass
@@ -244,7 +245,8 @@ class Tx:
                 **{**spec, "expires_at": naive_utc(spec["expires_at"])},
             ))
         self._add_holder(row.id, decision, at)
-        self.tally.inserted(row, len(enforcements) if status is Status.ACTIVE else 0)
+        self.tally.inserted(automatic=automatic, created_at=row.created_at, source=row.source, actor=row.actor,
+                            target=decision.target, active=len(enforcements) if status is Status.ACTIVE else 0)
         action = "block-held" if status is Status.PENDING else ("block-forced" if decision.force else "block")
         self.audit(at, actor=decision.actor, source=decision.source, action=action, row=row, reason=decision.reason,
                    detail={"before": None,

@@ -23,7 +23,7 @@ from .batch import Added, Batch, Pending
 from .catalog import primary_clause
 from .groupcommit import GroupCommit
 from .inventory import Device, Inventory, Transport, load_inventory
-from .model import Decision, Enforcement, InvalidInput, Prefix, Refused, Status, Violation, now
+from .model import Decision, Enforcement, InvalidInput, Prefix, Refused, Status, Violation, now, trusted
 from .policy import Admit, Playbook, Replay, customer_space, decide, load_playbooks, resolve_customer
 from .settings import Settings
 from .store import AuditEntry, DecisionRecord, Store
@@ -52,7 +52,7 @@ class Context:
     def group(self, automatic: bool) -> GroupCommit:
         """The group commit of this process's single submits (operators' and detectors' apart)."""
         return self._groups.setdefault(automatic, GroupCommit(
-            lambda decisions: submit_many(self, decisions, automatic=automatic)))
+            lambda decisions: submit_many(self, decisions, automatic=automatic), queue=self.store.queued))
 
     @cached_property
     def inventory(self) -> Inventory:
@@ -154,18 +154,22 @@ def _admit(ctx: Context, batch: Batch, decision: Decision, *, dry_run: bool, aut
             ttl = book.step_for(verdict.record.step)[1].ttl or book.default_ttl
             batch.tx.hold(verdict.record.id, decision, decision.expiry(ttl, at), at)
         return _answer(verdict.record)
-    rows = _rows(decision, verdict.specs, at)
-    expires_at = max((r["expires_at"] for r in rows if r["expires_at"]), default=None)
+    expiries = [decision.expiry(s.ttl, at) for s in verdict.specs]
+    expires_at = max((x for x in expiries if x), default=None)
     customer = resolve_customer(decision, ctx.inventory)
     if dry_run:
-        return _preview(decision, verdict, rows, customer, at)
+        return _preview(decision, verdict, _rows(decision, verdict.specs, at), customer, at)
     return batch.add(decision, customer=customer, step=verdict.step, clause=primary_clause(decision.violation),
-                     expires_at=expires_at, enforcements=rows, status=verdict.status, automatic=automatic)
+                     expires_at=expires_at, specs=verdict.specs, expiries=expiries, status=verdict.status,
+                     automatic=automatic)
 
 
 def _created(added: Added) -> SubmitResult:
-    return SubmitResult(decision_id=added.decision_id, created=True, pending=added.status is Status.PENDING,
-                        step=added.step, enforcements=added.enforcements)
+    """What was just stored, from values the batch typed itself: not validated again (a list of
+    10,000 answers 10,000 of these)."""
+    return trusted(SubmitResult, {"decision_id": added.decision_id, "created": True, "dry_run": False,
+                                  "pending": added.status is Status.PENDING, "step": added.step,
+                                  "enforcements": added.enforcements})
 
 
 def _rows(decision: Decision, specs: list, at: datetime) -> list[dict]:

@@ -8,12 +8,18 @@ caller leads: it takes every item queued so far (its own first) and runs them as
 whoever arrived meanwhile waits, and the first of them leads the next group once this one has
 committed. A caller is answered when its own group commits: no one waits for more than the
 group before its own, and one caller alone pays nothing but a lock.
+
+The leader takes its group only once it holds ``queue`` (the store's writer queue, see
+:meth:`enforcer.store.Store.queued`): while it waits there behind another writer (a device
+worker's audit entry, a lease), the callers arriving meanwhile join its group instead of
+waiting for the next transaction.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,9 +39,11 @@ class _Waiting:
 class GroupCommit:
     """``group(item)`` → ``run([item, ...])[i]``, with concurrent callers' items in one ``run``."""
 
-    def __init__(self, run: Callable[[list[Any]], list[Any]], limit: int = MAX_GROUP):
+    def __init__(self, run: Callable[[list[Any]], list[Any]], limit: int = MAX_GROUP,
+                 queue: Callable[[], AbstractContextManager[Any]] = nullcontext):
         self._run = run
         self._limit = limit
+        self._queue_for = queue
         self._lock = threading.Lock()
         self._queue: list[_Waiting] = []
         self._leading = False
@@ -61,12 +69,17 @@ class GroupCommit:
 
     def _lead(self) -> None:
         """Run one group (the leader's own item first), answer it, and pass the lead to the next caller."""
-        with self._lock:
-            group, self._queue = self._queue[: self._limit], self._queue[self._limit :]
+        group: list[_Waiting] = []
         try:
-            for w, outcome in zip(group, self._run([w.item for w in group]), strict=True):
-                w.outcome = outcome
+            with self._queue_for():  # the group is taken once it is this leader's turn to write
+                with self._lock:
+                    group, self._queue = self._queue[: self._limit], self._queue[self._limit :]
+                for w, outcome in zip(group, self._run([w.item for w in group]), strict=True):
+                    w.outcome = outcome
         except BaseException as exc:  # the store failed: every caller of this group hears it
+            if not group:  # failed before taking it: the leader's own item still needs its answer
+                with self._lock:
+                    group, self._queue = self._queue[:1], self._queue[1:]
             for w in group:
                 w.error = exc
         for w in group:

@@ -12,7 +12,7 @@ import json
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -110,9 +110,11 @@ class Store:
         SQLite's writers of one process queue on a lock here first: SQLite's own busy handler
         polls with sleeps, and under serve's request threads and device workers a writer could
         lose every poll for the whole busy timeout ("database is locked", a 500 on a loaded box).
-        Other processes still meet the busy timeout.
+        Other processes still meet the busy timeout. On PostgreSQL this process's writers queue
+        there too, ahead of the advisory lock they would wait on anyway: group commit's leader
+        waits in that queue before it takes its group (:meth:`queued`).
         """
-        with self._writers if self.is_sqlite else nullcontext(), self._sessions() as s:
+        with self._writers, self._sessions() as s:
             with s.begin():
                 if self.is_sqlite:
                     s.connection(execution_options={"enforcer_immediate": True})
@@ -122,6 +124,12 @@ class Store:
                 yield tx
             if tx.kept is not None:  # committed: the count intake left, at the serial it left (Tx.active)
                 self._active.at = tx.kept
+
+    def queued(self) -> AbstractContextManager[Any]:
+        """This process's place in the writers' queue: the re-entrant lock every :meth:`write` (and
+        on SQLite every writing session) queues on. Group commit's leader waits here before it
+        takes its group (:mod:`enforcer.groupcommit`), then writes without waiting again."""
+        return self._writers
 
     @contextmanager
     def reading(self) -> Iterator[Tx]:

@@ -47,6 +47,17 @@ def test_ingest_prints_each_mode_and_client_count_against_in_process_submit() ->
     assert all(r[-1].endswith("x") for r in rows)
 
 
+def test_ingest_bulk_prints_submit_many_against_in_process_submit() -> None:
+    run = subprocess.run(
+        [sys.executable, str(BENCH / "ingest.py"), "--bulk", "30", "--modes", "none", "--baseline", "5", "--pg", ""],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    rows = [line.split() for line in run.stdout.splitlines()[1:]]
+    assert [r[:3] for r in rows] == [["sqlite", "in-process", "1"], ["sqlite", "bulk", "30"]]
+    assert "us/decision)" in rows[1][-1]
+
+
 def test_render_acl_prints_enforcer_against_aerleon() -> None:
     """Without the seven CLI processes (``--no-cli``): they would be most of this test's time."""
     run = subprocess.run([sys.executable, str(BENCH / "render_acl.py"), "--entries", "20", "--no-cli"],

@@ -11,7 +11,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from enforcer.batch import Batch
-from enforcer.model import Decision, Status, now
+from enforcer.model import ActionParams, Decision, Status, now
+from enforcer.policy import EnforcementSpec
 from enforcer.store import Base, DecisionRow, Store
 
 BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get("ENFORCER_TEST_PG") else [])
@@ -104,6 +105,15 @@ def test_desired_set_read_back_equals_a_fully_validated_model(store):
         assert e.created_at.tzinfo is not None
 
 
+def _queue(batch: Batch, host: str, until) -> None:
+    """One malware-hosting decision on ``host``, a null route until ``until``, queued in ``batch``."""
+    decision = Decision(target=host, violation="malware-hosting")
+    spec = EnforcementSpec(action="null-route", target=decision.target, params=ActionParams(), roles={"edge"},
+                           ttl=timedelta(hours=1))
+    batch.add(decision, customer=None, step=0, clause="c", expires_at=until, specs=[spec], expiries=[until],
+              status=Status.ACTIVE, automatic=False)
+
+
 def _many(store: Store, n: int, ttl: timedelta = timedelta(hours=1)) -> list[int]:
     """``n`` decisions on distinct hosts, each with one enforcement and one holder, stored in one batch."""
     at = now()
@@ -111,10 +121,7 @@ def _many(store: Store, n: int, ttl: timedelta = timedelta(hours=1)) -> list[int
         batch = Batch(tx, [], at)
         for i in range(n):
             host = f"10.0.{i // 256}.{i % 256}"
-            batch.add(Decision(target=host, violation="malware-hosting"), customer=None, step=0, clause="c",
-                      expires_at=at + ttl, status=Status.ACTIVE, automatic=False,
-                      enforcements=[{"action": "null-route", "target": f"{host}/32", "params": {}, "roles": ["edge"],
-                                     "expires_at": at + ttl}])
+            _queue(batch, host, at + ttl)
         return [a.decision_id for a in batch.flush()]
 
 
@@ -199,10 +206,7 @@ def test_expiring_what_is_due_reads_the_due_rows_not_every_active_one(tmp_path):
     with store.write() as tx:
         batch = Batch(tx, [], at)
         for host in hosts:
-            batch.add(Decision(target=host, violation="malware-hosting"), customer=None, step=0, clause="c",
-                      expires_at=at + timedelta(hours=1), status=Status.ACTIVE, automatic=False,
-                      enforcements=[{"action": "null-route", "target": f"{host}/32", "params": {}, "roles": ["edge"],
-                                     "expires_at": at + timedelta(hours=1)}])
+            _queue(batch, host, at + timedelta(hours=1))
         batch.flush()
     many = _vm_steps(store, lambda tx: tx.expire_due(now()))
     assert store.count_active() == 2020

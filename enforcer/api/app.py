@@ -221,7 +221,7 @@ def _service_routes(app: FastAPI) -> None:
 
 
 def _submit_list(request: Request, state: Served, ctx: service.Context, token: Token, body: list[dict[str, Any]],
-                 *, dry_run: bool, key: str | None) -> JSONResponse:
+                 *, dry_run: bool, key: str | None) -> Response:
     """A list body: each item validated on its own (a bad one is its own ``invalid`` result), the
     decisions stored in one transaction, a result per item in the order sent."""
     items: list[Item] = []
@@ -238,7 +238,7 @@ def _submit_list(request: Request, state: Served, ctx: service.Context, token: T
     state.record(results)
     status, error = verdict(results)
     payload = BatchResponse(results=results) if error is None else BatchErrorResponse(error=error, results=results)
-    return JSONResponse(payload.model_dump(mode="json"), status_code=status)
+    return webhooks.answer(payload, status)
 
 
 def _decision_routes(app: FastAPI) -> None:

@@ -17,7 +17,7 @@ from typing import Literal, get_args
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 from ..hooks.intake import Outcome
-from ..inventory import Inventory
+from ..inventory import Inventory, PrefixSet
 from ..model import Enforcement
 from ..push import PushResult
 from ..render import build_section
@@ -138,18 +138,34 @@ def carriers(inventory: Inventory, enforcements: Iterable[Enforcement]) -> set[s
 def carriers_of(inventory: Inventory, decisions: Mapping[int, Iterable[Enforcement]]) -> dict[int, set[str]]:
     """:func:`carriers` of several decisions (id → enforcements) with one section per device for all.
 
-    An intake batch of 100 built 100 sections per device, one per decision (as long as storing the
-    batch); one section over the batch's enforcements tells the same: which device holds each
-    enforcement id, hence each decision (whether an enforcement lands never depends on the others).
+    Whether an enforcement lands on a device never depends on the other enforcements, nor on its
+    target beyond the address family and whether it touches a protected prefix (the build's last
+    guard): enforcements equal in everything else land on the same devices. So each device's
+    section is built over one enforcement of each such class, and a list of 500 alike blocks costs
+    one small build per device, not a build of all 500 (a third of a list request's CPU).
     """
     listed = {did: list(es) for did, es in decisions.items()}
-    owner = {e.id: did for did, es in listed.items() for e in es}
-    everything = [e for es in listed.values() for e in es]
-    found: dict[int, set[str]] = {did: set() for did in listed}
+    guarded = PrefixSet(inventory.guardrails.protected)
+    first: dict[tuple, Enforcement] = {}  # class → its representative
+    members: dict[int, tuple] = {}  # enforcement id → its class
+    for es in listed.values():
+        for e in es:
+            key = _landing(e, guarded)
+            first.setdefault(key, e)
+            members[e.id] = key
+    lands: dict[tuple, set[str]] = {key: set() for key in first}
+    by_id = {e.id: key for key, e in first.items()}
     for name, device in inventory.devices.items():
-        section = build_section(device, everything, inventory)
+        section = build_section(device, list(first.values()), inventory)
         for entry in chain(section.acl, section.null_routes, section.rtbh, section.rate_limits,
                            section.prefix_filters, section.anti_spoof):
             for i in entry.ids:
-                found[owner[i]].add(name)
-    return found
+                lands[by_id[i]].add(name)
+    return {did: set().union(*(lands[members[e.id]] for e in es)) for did, es in listed.items()}
+
+
+def _landing(e: Enforcement, guarded: PrefixSet) -> tuple:
+    """Everything about ``e`` that may decide where it lands: all but its identity, its comment and
+    its exact target (of which only the family and the protected-prefix guard count)."""
+    return (e.action, e.violation, e.params, e.roles, e.customer, e.asn, e.status, e.expires_at,
+            e.target.version, guarded.overlaps(e.target))

@@ -14,9 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import Body, Depends, FastAPI, Header, Query, Request
-from fastapi.responses import JSONResponse
-from pydantic import Field
+from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
+from pydantic import BaseModel, Field
 
 from .. import service
 from ..hooks import Item, alertmanager, bgpalerter, fastnetmon, generic
@@ -34,6 +33,16 @@ IdempotencyKey = Annotated[
     Header(alias="Idempotency-Key", max_length=120, pattern=r"^[\x21-\x7e]+$",
            description="Repeat a request with the same key: one decision, whatever the number of deliveries"),
 ]
+
+
+def answer(payload: BaseModel, status: int = 200) -> Response:
+    """``payload`` as the JSON body, serialised once by pydantic's own encoder: a list's answer
+    carries every item's enforcements, and validating the returned model again against the
+    route's ``response_model``, then dumping it to Python and JSON-encoding that, cost as much as
+    deciding the list (the schema in the spec still comes from ``response_model``)."""
+    return Response(payload.model_dump_json(), status_code=status, media_type="application/json")
+
+
 DryRun = Annotated[bool, Query(description="Adapt and validate only; store nothing")]
 #: Events in one generic delivery: stored in one transaction, and a delivery should answer in seconds.
 MAX_EVENTS = 500
@@ -124,9 +133,8 @@ def _add(app: FastAPI, hook: Hook) -> None:
         state.record(results)
         status, error = verdict(results)
         if error is not None:
-            payload = BatchErrorResponse(error=error, results=results)
-            return JSONResponse(payload.model_dump(mode="json"), status_code=status)
-        return BatchResponse(results=results)
+            return answer(BatchErrorResponse(error=error, results=results), status)
+        return answer(BatchResponse(results=results))
 
     app.post(f"/v1/hooks/{hook.name}", name=f"hook_{hook.name}", summary=hook.summary, response_model=BatchResponse,
              tags=["hooks"], responses=HOOK_ERRORS)(endpoint)
