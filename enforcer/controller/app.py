@@ -75,6 +75,8 @@ class SyncReport:
     atomic: bool | None = None
     #: seconds of each step (desired, live, diff, send): where a slow sync went, in its own report
     steps: dict[str, float] = field(default_factory=dict)
+    #: requests the sync waited for the switch to answer (reads, barrier, bundle open/commit)
+    round_trips: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +88,7 @@ class SyncReport:
             "error": self.error,
             "atomic": self.atomic,
             "steps": {k: round(v, 6) for k, v in self.steps.items()},
+            "round_trips": self.round_trips,
         }
 
 
@@ -104,7 +107,10 @@ class EnforcerController(app_manager.OSKenApp):
         self.datapaths: dict[int, Any] = {}
         self._locks: dict[int, Any] = {}
         self._waiters: dict[tuple[int, int], _Waiter] = {}
-        self._sync_errors: dict[int, tuple[set[int], list[str]]] = {}
+        self._sync_errors: dict[int, tuple[set[int], dict[int, str]]] = {}
+        #: requests waited for, per switch (each call of ``_requests`` is one round trip): a sync's
+        #: report counts its own
+        self.round_trips: dict[int, int] = {}
         self.reports: dict[int, SyncReport] = {}
         #: switches that refused to open a bundle since they connected: their changes go as batches
         self.no_bundles: set[int] = set()
@@ -199,15 +205,16 @@ class EnforcerController(app_manager.OSKenApp):
             return
         sent = self._sync_errors.get(dpid)
         if sent is not None and msg.xid in sent[0]:
-            sent[1].append(text)
+            sent[1][msg.xid] = text
         else:
             self.logger.warning("%016x: %s (not from a sync)", dpid or 0, text)
 
     @contextmanager
-    def errors_for(self, dp: Any) -> Iterator[tuple[set[int], list[str]]]:
-        """Collect the switch's errors for the xids put into the yielded set, while the block runs."""
+    def errors_for(self, dp: Any) -> Iterator[tuple[set[int], dict[int, str]]]:
+        """Collect the switch's errors (xid → text, in arrival order) for the xids put into the
+        yielded set, while the block runs."""
         sent: set[int] = set()
-        errors: list[str] = []
+        errors: dict[int, str] = {}
         self._sync_errors[dp.id] = (sent, errors)
         try:
             yield sent, errors
@@ -220,6 +227,7 @@ class EnforcerController(app_manager.OSKenApp):
 
     def _requests(self, dp: Any, msgs: list[Any], timeout: float = REPLY_TIMEOUT) -> list[list[Any]]:
         """Send requests back to back (one round trip for all), then wait for every reply."""
+        self.round_trips[dp.id] = self.round_trips.get(dp.id, 0) + 1
         keys = []
         for msg in msgs:
             dp.set_xid(msg)
@@ -314,6 +322,7 @@ class EnforcerController(app_manager.OSKenApp):
             error = f"no openflow device with datapath_id {dpid} in the inventory"
             return SyncReport(dpid, None, ok=False, error=error)
         with self._lock(dpid):
+            trips = self.round_trips.get(dpid, 0)
             try:
                 report = self._sync_locked(dp, device, timeout, started, full, own)
             except DeviceBusy as exc:  # nothing was sent; what was read of the switch still holds
@@ -326,6 +335,7 @@ class EnforcerController(app_manager.OSKenApp):
                 self.logger.exception("sync %016x failed", dpid)
                 error = f"sync failed: {type(exc).__name__}: {exc}"
                 report = SyncReport(dpid, name, ok=False, error=error, seconds=time.monotonic() - started)
+            report.round_trips = self.round_trips.get(dpid, 0) - trips
         self.reports[dpid] = report
         return report
 
