@@ -553,3 +553,19 @@ def test_a_refused_single_flow_mod_leaves_flows_and_meters_as_they_were_and_the_
     report = switch14.app.sync(DPID, full=False)
     assert kinds(switch14)[:len(FULL_READ)] == FULL_READ and report.ok, report
     assert list(switch14.meters) == [OWNER.meter_base + 11]
+
+
+def test_a_one_decision_sync_never_chains_every_flow_of_the_switch(switch14, active, monkeypatch):
+    """What the switch holds after a confirmed sync is its pieces; their union (every flow, 20,000
+    at 10,000 active) is made only when something needs the whole set (a full diff, a plan)."""
+    from enforcer.controller import pieces
+
+    active.extend(enf(i, f"10.{i >> 8}.{i & 255}.1") for i in range(1, 1_001))
+    assert switch14.app.sync(DPID).ok
+    unions: list[int] = []
+    real = pieces.DesiredFlows.state.func
+    monkeypatch.setattr(pieces.DesiredFlows, "state", property(lambda self: unions.append(1) or real(self)))
+    active.append(enf(2_000, "198.18.0.12"))
+    report = switch14.app.sync(DPID, full=False)
+    assert report.ok and report.changes["flows_added"] == 2, report
+    assert unions == [], f"the union of every piece was built {len(unions)} times for one decision"

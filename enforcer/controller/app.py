@@ -357,7 +357,7 @@ class EnforcerController(app_manager.OSKenApp):
             plan = off_hub(diff, desired.state, live.state)
         steps["diff"], clock = time.monotonic() - clock, time.monotonic()
         if plan.empty and not live.strange:
-            self._confirmed[dp.id] = live._replace(state=desired.state, pieces=desired)
+            self._confirmed[dp.id] = live.holding(desired)
             return SyncReport(dp.id, device.name, ok=True, seconds=time.monotonic() - started, steps=steps)
         ports = wire.switch_ports(dp)
         problems: list[str] = []
@@ -393,7 +393,7 @@ class EnforcerController(app_manager.OSKenApp):
             self._confirmed.pop(dp.id, None)  # the next sync reads the switch again
             error = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
             return SyncReport(dp.id, device.name, False, changes, seconds, error, atomic=outcome.atomic, steps=steps)
-        self._confirmed[dp.id] = live._replace(state=desired.state, pieces=desired)
+        self._confirmed[dp.id] = live.holding(desired)
         return SyncReport(dp.id, device.name, ok=True, changes=changes, seconds=seconds, atomic=outcome.atomic,
                           steps=steps)
 

@@ -66,7 +66,8 @@ def change_for(dp: Any, owner: Ownership, plan: Any, live: Live, ports: dict[str
     """The sync plan as messages: meters first (a flow may only name an existing meter), then the
     flow-mods (unparsable enforcer flows and stale ones deleted, new ones added), freed meters last."""
     ofp = dp.ofproto
-    was = {m.meter_id: m for m in live.state.meters}
+    # the meters a modify puts back on failure; only then the whole live set is looked at
+    was = {m.meter_id: m for m in live.state.meters} if plan.modify_meters else {}
     return Change(
         before=[wire.meter_mod(dp, ofp.OFPMC_ADD, m) for m in plan.add_meters]
         + [wire.meter_mod(dp, ofp.OFPMC_MODIFY, m) for m in plan.modify_meters],
