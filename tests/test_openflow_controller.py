@@ -569,3 +569,28 @@ def test_a_one_decision_sync_never_chains_every_flow_of_the_switch(switch14, act
     report = switch14.app.sync(DPID, full=False)
     assert report.ok and report.changes["flows_added"] == 2, report
     assert unions == [], f"the union of every piece was built {len(unions)} times for one decision"
+
+
+def test_after_a_plan_reads_an_unchanged_switch_the_next_decision_diffs_one_piece_not_every_flow(
+    switch14, active, monkeypatch
+):
+    """serve's full pass plans (reads every flow back) then syncs; the next decision diffed all the
+    switch's flows against the whole desired set. A read that finds what the switch last confirmed
+    keeps its pieces."""
+    from enforcer.controller import app as app_mod
+
+    active.extend(enf(i, f"10.{i >> 8}.{i & 255}.1") for i in range(1, 1_001))
+    assert switch14.app.sync(DPID).ok
+    switch14.app.state(DPID)  # what `enforcer plan` and serve's full pass read
+    whole: list[int] = []
+    real = app_mod.diff
+    monkeypatch.setattr(app_mod, "diff", lambda want, have: whole.append(len(want.flows)) or real(want, have))
+    active.append(enf(2_000, "198.18.0.12"))
+    report = switch14.app.sync(DPID, full=False)
+    assert report.ok and report.changes["flows_added"] == 2, report
+    assert whole == [], f"the sync after a read diffed {whole} flows as a whole"
+
+    switch14.table.pop(next(iter(switch14.table)))  # someone deleted one of enforcer's flows
+    switch14.app.state(DPID)
+    report = switch14.app.sync(DPID, full=False)
+    assert report.ok and report.changes["flows_added"] == 1 and whole, "a changed switch must be diffed whole"
