@@ -88,8 +88,8 @@ def send(app: EnforcerController, dp: Any, change: Change, timeout: float) -> Ou
     """Apply ``change`` on ``dp``, confirmed by the switch's last reply; in one bundle when the
     switch takes bundles and the change holds more than one flow-mod.
 
-    One flow-mod needs no bundle: the switch applies it whole or refuses it whole (OpenFlow 1.3.5
-    §6.4), so it goes with its meters and one barrier: one round trip, where a bundle costs two
+    One flow-mod needs no bundle: the switch applies it whole or refuses it whole (a refused
+    flow-mod changes nothing), so it goes with its meters and one barrier: one round trip, where a bundle costs two
     (``_bundled``) — a rate limit, an ACL of one flow, an ended block's flow."""
     if len(change.flows) <= 1:
         return _single(app, dp, change, timeout)
@@ -123,8 +123,8 @@ def _bundled(app: EnforcerController, dp: Any, change: Change, timeout: float) -
     write — by the barrier's reply the switch has answered the open and checked every add; (2)
     the commit, sent only when it refused none of them (a switch keeps an open bundle whose add
     failed, without that message: Open vSwitch's ``handle_bundle_add``, so committing blind would
-    apply the rest), else the discard. The commit's reply comes once the bundle is applied (OpenFlow
-    1.4.1 §7.3.9.4): no barrier after it.
+    apply the rest), else the discard. The commit's reply comes once the bundle is applied: no barrier
+    after it.
 
     Every way out leaves the switch as a whole: committed, or the bundle discarded and the meters
     put back. A refusal is reported in the outcome; a refused open puts the meters back and raises
