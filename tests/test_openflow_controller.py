@@ -544,6 +544,7 @@ def test_a_refused_single_flow_mod_leaves_flows_and_meters_as_they_were_and_the_
     active.append(enf(11, "198.18.0.13", "rate-limit", rate_bps="10Mbit"))
     report = switch14.app.sync(DPID, full=False)
     assert not report.ok and "switch error type=5" in (report.error or ""), report
+    assert "its flow table is unchanged" in (report.error or "") and "bundle" not in (report.error or "")
     assert switch14.meters == {}, "the meter sent with the refused flow-mod stayed"
     assert switch14.flow_lines() == before
     assert DPID not in switch14.app._confirmed

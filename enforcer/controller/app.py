@@ -396,8 +396,12 @@ class EnforcerController(app_manager.OSKenApp):
             changes["unrecognised_deleted"] = len(live.strange)
         if not outcome.committed:
             self._confirmed.pop(dp.id, None)
-            error = (f"the switch refused {len(outcome.refused)} message(s) of the bundle, which was discarded: "
-                     f"its flow table is unchanged; first: {outcome.refused[0]}")  # fmt: skip
+            if outcome.bundled:
+                error = (f"the switch refused {len(outcome.refused)} message(s) of the bundle, which was discarded: "
+                         f"its flow table is unchanged; first: {outcome.refused[0]}")  # fmt: skip
+            else:
+                error = (f"the switch refused the change's one flow-mod (a refused flow-mod changes nothing): its "
+                         f"flow table is unchanged, its meters put back; first: {outcome.refused[0]}")  # fmt: skip
             return SyncReport(dp.id, device.name, ok=False, seconds=seconds, error=error, atomic=True, steps=steps)
         if outcome.refused:
             problems.insert(0, f"{len(outcome.refused)} message(s) refused; first: {outcome.refused[0]}")

@@ -60,6 +60,7 @@ class Outcome:
     refused: list[str]  # the switch's errors for this change's messages
     atomic: bool  # the flow-mods went in one bundle
     committed: bool = True  # False: the bundle was discarded, the flow table is as it was
+    bundled: bool = True  # False: one flow-mod, no bundle (refused, it changed nothing by itself)
 
 
 def change_for(dp: Any, owner: Ownership, plan: Any, live: Live, ports: dict[str, int]) -> Change:
@@ -114,8 +115,8 @@ def _single(app: EnforcerController, dp: Any, change: Change, timeout: float) ->
         refused = dict(errors)
     if refused and (not change.flows or xids[-1] in refused):  # the flow-mod went last
         _confirmed(app, dp, change.undo, timeout)  # errors ignored: a meter that never came need not go
-        return Outcome(list(refused.values()), atomic=True, committed=False)
-    return Outcome(list(refused.values()) + _confirmed(app, dp, change.after, timeout), atomic=True)
+        return Outcome(list(refused.values()), atomic=True, committed=False, bundled=False)
+    return Outcome(list(refused.values()) + _confirmed(app, dp, change.after, timeout), atomic=True, bundled=False)
 
 
 def _bundled(app: EnforcerController, dp: Any, change: Change, timeout: float) -> Outcome:
