@@ -223,7 +223,7 @@ def run_size(lab_dir: Path, prefix: str, active: int, decisions: int, poll: floa
             "diff_ms": [s[2] for s in syncs], "send_ms": [s[3] for s in syncs]}
 
 
-def run_direct(lab_dir: Path, prefix: str, active: int, decisions: int) -> dict:
+def run_direct(lab_dir: Path, prefix: str, active: int, decisions: int, spy_dir: Path | None = None) -> dict:
     """The controller's part alone: each decision stored in-process (``service.submit``: its commit
     returned), then the controller told to sync, as serve's worker does; the clock runs from the
     commit to the sync's return, which comes after the switch's last reply (barrier or bundle
@@ -259,6 +259,7 @@ def run_direct(lab_dir: Path, prefix: str, active: int, decisions: int) -> dict:
         install = time.monotonic() - t0
         assert bulk["ok"], bulk
         pid = ovs._load(state_dir)["controller"]
+        spies = spy({f"controller-direct-{active}": pid}, spy_dir, max(5, decisions // 4)) if spy_dir else []
         cpu_before = cpu_seconds(pid)
         wall, reports = [], []
         for i in range(decisions):
@@ -271,6 +272,8 @@ def run_direct(lab_dir: Path, prefix: str, active: int, decisions: int) -> dict:
             assert report["ok"] and report["changes"].get("flows_added") == 2, report
             reports.append(report)
         cpu = (cpu_seconds(pid) - cpu_before) / decisions * 1000
+        for proc in spies:
+            proc.wait()
         ctx.store.engine.dispose()
     finally:
         ovs.down(state_dir, prefix)
@@ -334,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="enforcer-oflat-") as tmp:
         for n in (int(x) for x in args.active.split(",") if x.strip()):
             if args.path == "controller":
-                results.append(run_direct(Path(tmp), args.prefix, n, args.decisions))
+                results.append(run_direct(Path(tmp), args.prefix, n, args.decisions, args.spy))
             else:
                 results.append(run_size(Path(tmp), args.prefix, n, args.decisions, args.poll, args.spy))
             print(f"{n:,} active: installed in {results[-1]['install_s']:.1f} s", flush=True)
