@@ -190,13 +190,14 @@ def run_size(lab_dir: Path, prefix: str, active: int, decisions: int, poll: floa
                     api.append((time.monotonic() - sent) * 1000)
                     if r.status_code != 201:
                         raise SystemExit(f"POST {target}: {r.status_code} {r.text}")
-                    while "actions=drop" not in ovs.ofctl(state_dir, "dump-flows", f"ip,nw_dst={target}",
-                                                          check=False):
+                    while poll > 0 and "actions=drop" not in ovs.ofctl(state_dir, "dump-flows",
+                                                                       f"ip,nw_dst={target}", check=False):
                         if time.monotonic() - sent > 120:
                             raise SystemExit(f"{target} never on the switch: {log}")
                         time.sleep(poll)
-                    polled.append((time.monotonic() - sent) * 1000)
-                    added = monitor.wait(target, 5.0)
+                    if poll > 0:
+                        polled.append((time.monotonic() - sent) * 1000)
+                    added = monitor.wait(target, 5.0 if poll > 0 else 120.0)
                     if added is None:
                         raise SystemExit(f"{target}: not reported by ovs-ofctl monitor: {monitor.lines[:5]}")
                     visible.append((added - sent) * 1000)
@@ -222,6 +223,78 @@ def run_size(lab_dir: Path, prefix: str, active: int, decisions: int, poll: floa
             "diff_ms": [s[2] for s in syncs], "send_ms": [s[3] for s in syncs]}
 
 
+def run_direct(lab_dir: Path, prefix: str, active: int, decisions: int, spy_dir: Path | None = None) -> dict:
+    """The controller's part alone: each decision stored in-process (``service.submit``: its commit
+    returned), then the controller told to sync, as serve's worker does; the clock runs from the
+    commit to the sync's return, which comes after the switch's last reply (barrier or bundle
+    commit). No HTTP, no serve worker, no lease: what is left of serve's histogram when those cost
+    nothing, and the issue's original "stored → barrier" figure."""
+    import yaml
+
+    from enforcer import service
+    from enforcer.controller.control import call
+    from enforcer.lab import ovs
+    from enforcer.lab.preload import preload
+    from enforcer.model import Decision
+    from enforcer.settings import Settings
+
+    inv, state_dir = lab_dir / "inventory", lab_dir / "ovs"
+    inv.mkdir(parents=True, exist_ok=True)
+    (inv / "hosts.yaml").write_text(yaml.safe_dump(ovs.inventory_hosts(state_dir, prefix)))
+    (inv / "settings.yaml").write_text(yaml.safe_dump({"guardrails": {"max_new_per_minute": 10**6,
+                                                                      "max_active": 10**6}}))
+    db = f"sqlite:///{lab_dir / f'direct-{active}.db'}"
+    service.Context.open(Settings(inventory=inv, db=db)).store.engine.dispose()
+    ovs.up(state_dir, prefix, inventory=inv, db=db, resync_interval=0)
+    try:
+        ctx = service.Context.open(Settings(inventory=inv, db=db))
+        preload(ctx, [PRELOAD + i for i in range(active)])
+        control, dpid = f"unix:{ovs.control_socket(state_dir)}", ovs.datapath_id(prefix)
+
+        def sync(full: bool = False) -> dict:
+            return call(control, {"op": "sync", "dpid": dpid, "full": full}, timeout=600)["report"]
+
+        t0 = time.monotonic()
+        bulk = sync(full=True)
+        install = time.monotonic() - t0
+        assert bulk["ok"], bulk
+        pid = ovs._load(state_dir)["controller"]
+        spies = spy({f"controller-direct-{active}": pid}, spy_dir, max(5, decisions // 4)) if spy_dir else []
+        cpu_before = cpu_seconds(pid)
+        wall, reports = [], []
+        for i in range(decisions):
+            decision = Decision.model_validate({"target": str(MEASURED + i), "violation": "malware-hosting",
+                                                "actor": "bench"})
+            service.submit(ctx, decision)
+            committed = time.monotonic()
+            report = sync()
+            wall.append((time.monotonic() - committed) * 1000)
+            assert report["ok"] and report["changes"].get("flows_added") == 2, report
+            reports.append(report)
+        cpu = (cpu_seconds(pid) - cpu_before) / decisions * 1000
+        for proc in spies:
+            proc.wait()
+        ctx.store.engine.dispose()
+    finally:
+        ovs.down(state_dir, prefix)
+    steps = {k: [r["steps"].get(k, 0.0) * 1000 for r in reports] for k in ("desired", "live", "diff", "send")}
+    return {"active": active, "install_s": install, "commit_to_confirmed_ms": wall, "controller_cpu_ms": cpu,
+            "steps_ms": steps, "round_trips": [r.get("round_trips") for r in reports],
+            "atomic": [r.get("atomic") for r in reports]}
+
+
+def report_direct(results: list[dict]) -> str:
+    lines = ["active | commit → confirmed p50 / p99 ms (controller alone) | steps p50: desired, diff, send | "
+             "round trips per sync | controller CPU ms per decision"]
+    for r in results:
+        w, s = r["commit_to_confirmed_ms"], r["steps_ms"]
+        trips = sorted({t for t in r["round_trips"] if t is not None}) or ["-"]
+        lines.append(f"{r['active']:>6} | {percentile(w, 50):7.1f} / {percentile(w, 99):7.1f} | "
+                     f"{med(s['desired']):.1f}, {med(s['diff']):.1f}, {med(s['send']):.1f} | "
+                     f"{','.join(map(str, trips))} | {r['controller_cpu_ms']:.1f}")
+    return "\n".join(lines)
+
+
 def med(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
@@ -233,7 +306,7 @@ def report(results: list[dict]) -> str:
     for r in results:
         v = r["visible_ms"]
         srv = r["server"].get("mean_ms", float("nan"))
-        p = r["polled_ms"]
+        p = r["polled_ms"] or [float("nan")]
         lines.append(f"{r['active']:>6} | {percentile(v, 50):7.1f} / {percentile(v, 99):7.1f} | "
                      f"{percentile(p, 50):7.1f} / {percentile(p, 99):7.1f} | "
                      f"{med(r['api_ms']):6.1f} | {srv:7.1f} | {med(r['controller_ms']):7.1f} "
@@ -247,24 +320,32 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--decisions", type=int, default=20)
     ap.add_argument("--active", default="0,1000,10000")
-    ap.add_argument("--poll", type=float, default=0.002)
+    ap.add_argument("--poll", type=float, default=0.002,
+                    help="seconds between dump-flows looks; 0: none, the flow monitor alone (each look is an "
+                         "ovs-ofctl process and a request the switch answers beside the bundle being timed)")
     ap.add_argument("--prefix", default=f"ofl{os.getpid() % 100000}")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--keep", type=Path, help="copy serve's and the controller's logs here")
     ap.add_argument("--spy", type=Path, help="py-spy record serve and the controller into this folder")
+    ap.add_argument("--path", choices=("serve", "controller"), default="serve",
+                    help="serve: POST → the switch, through enforcer serve; controller: the decision's commit "
+                         "(in-process) → the controller's confirmed sync, nothing else")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("run as root (network namespaces, Open vSwitch)")
     results = []
     with tempfile.TemporaryDirectory(prefix="enforcer-oflat-") as tmp:
         for n in (int(x) for x in args.active.split(",") if x.strip()):
-            results.append(run_size(Path(tmp), args.prefix, n, args.decisions, args.poll, args.spy))
+            if args.path == "controller":
+                results.append(run_direct(Path(tmp), args.prefix, n, args.decisions, args.spy))
+            else:
+                results.append(run_size(Path(tmp), args.prefix, n, args.decisions, args.poll, args.spy))
             print(f"{n:,} active: installed in {results[-1]['install_s']:.1f} s", flush=True)
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)
             for p in Path(tmp).glob("*.log"):
                 shutil.copy(p, args.keep / p.name)
-    print(report(results))
+    print(report_direct(results) if args.path == "controller" else report(results))
     print(f"load average {os.getloadavg()}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

@@ -63,6 +63,10 @@ class FakeSwitch:
         self.hold_barriers = False
         self.held: list[int] = []
         self.refuse: Callable[[Any], bool] = lambda flow_mod: False
+        #: xid → how many replies the controller had been handed when the message arrived: a message
+        #: written before the controller waited for anything arrives with the count of the last wait
+        self.replies_before: dict[int, int] = {}
+        self.delivered = 0
         self._replies: Any = hub.Queue()
         self._loop = hub.spawn(self._deliver)
 
@@ -81,6 +85,7 @@ class FakeSwitch:
     def send(self, buf: bytes) -> bool:
         while buf:
             _, msg_type, length, xid = struct.unpack_from("!BBHI", buf)
+            self.replies_before.setdefault(xid, self.delivered)
             self._receive(msg_type, xid, buf[:length])
             buf = buf[length:]
         return True
@@ -166,6 +171,7 @@ class FakeSwitch:
         while True:
             ev = self._replies.get()
             handlers[type(ev)](ev)
+            self.delivered += 1
 
     def flow_lines(self) -> list[str]:
         names: dict[int, str] = {}
@@ -305,6 +311,7 @@ def test_a_sync_that_breaks_mid_bundle_discards_it_puts_the_meter_back_and_reads
 
     monkeypatch.setattr(wire, "bundle_add", broken)
     active.append(enf(11, "198.18.0.13", "rate-limit", rate_bps="10Mbit"))  # a meter goes ahead of the bundle
+    active.append(enf(12, "198.18.0.14"))  # and two flows more: a change of one flow-mod takes no bundle
     report = switch14.app.sync(DPID, full=False)
     assert not report.ok and "packing failed" in (report.error or ""), report
     assert switch14.bundles == {}, "the bundle was left open on the switch"
@@ -321,6 +328,7 @@ def test_a_sync_that_breaks_mid_bundle_discards_it_puts_the_meter_back_and_reads
 
 def test_a_bundle_whose_barrier_never_comes_is_discarded_and_its_meter_put_back(switch14, active):
     active.append(enf(11, "198.18.0.13", "rate-limit", rate_bps="10Mbit"))
+    active.append(enf(12, "198.18.0.14"))  # more than one flow-mod: the change goes in a bundle
     switch14.hold_barriers = True
     report = switch14.app.sync(DPID, timeout=0.3)
     assert not report.ok and "no reply to OFPBarrierRequest" in (report.error or ""), report
@@ -487,3 +495,103 @@ def test_a_full_read_asks_for_about_a_thousand_flows_per_round_trip_and_misses_n
     live = switch.app.read_live(switch, OWNER)
     assert kinds(switch) == ["aggregate", "flow_stats", "flow_stats", "meter_config"]
     assert len(live.state.flows) == 1_200 and len(switch.table) == 1_200
+
+
+# ------------------------------------------------------------------ round trips of one decision
+
+
+def test_one_more_null_route_on_a_bundle_switch_is_two_round_trips_open_and_adds_in_one_write(switch14, active):
+    """A null route is two flow-mods: they go in a bundle (both or neither), whose open travels with
+    them and a barrier — one round trip — then the commit: two, where waiting for the open's reply
+    first made three."""
+    active.append(enf(7, "198.18.0.12"))
+    assert switch14.app.sync(DPID).ok
+    switch14.received.clear()
+    active.append(enf(8, "198.18.0.13"))
+    report = switch14.app.sync(DPID, full=False)
+    assert report.ok and report.atomic and report.changes["flows_added"] == 2, report
+    open_, commit = f"bundle_{ofp14.OFPBCT_OPEN_REQUEST}", f"bundle_{ofp14.OFPBCT_COMMIT_REQUEST}"
+    sent = switch14.received[:5]  # then the commit applies the two staged flow-mods
+    assert [kind for kind, _ in sent] == [open_, "bundle_add", "bundle_add", "barrier", commit]
+    first = switch14.replies_before[sent[0][1]]
+    assert [switch14.replies_before[xid] - first for _, xid in sent] == [0, 0, 0, 0, 2], \
+        "the flow-mods waited for the bundle's open reply"
+    assert report.round_trips == 2
+    assert sum("198.18.0.13" in line for line in switch14.flow_lines()) == 2
+
+
+def test_a_change_of_one_flow_mod_goes_without_a_bundle_in_one_round_trip(switch14, active):
+    """One flow-mod is applied whole or refused whole by the switch itself: a rate limit (its meter,
+    its flow) needs no bundle's open and commit."""
+    active.append(enf(7, "198.18.0.12"))
+    assert switch14.app.sync(DPID).ok
+    switch14.received.clear()
+    active.append(enf(11, "198.18.0.13", "rate-limit", rate_bps="10Mbit"))
+    report = switch14.app.sync(DPID, full=False)
+    assert report.ok and report.atomic and report.round_trips == 1, report
+    assert kinds(switch14) == ["meter_mod", "flow_mod", "barrier"]
+    assert list(switch14.meters) == [OWNER.meter_base + 11]
+    assert any("meter:" in line for line in switch14.flow_lines())
+
+
+def test_a_refused_single_flow_mod_leaves_flows_and_meters_as_they_were_and_the_next_sync_reads_back(
+    switch14, active
+):
+    active.append(enf(7, "198.18.0.12"))
+    assert switch14.app.sync(DPID).ok
+    before = switch14.flow_lines()
+    switch14.refuse = lambda mod: mod.cookie == OWNER.cookie_magic + 11
+    active.append(enf(11, "198.18.0.13", "rate-limit", rate_bps="10Mbit"))
+    report = switch14.app.sync(DPID, full=False)
+    assert not report.ok and "switch error type=5" in (report.error or ""), report
+    assert "its flow table is unchanged" in (report.error or "") and "bundle" not in (report.error or "")
+    assert switch14.meters == {}, "the meter sent with the refused flow-mod stayed"
+    assert switch14.flow_lines() == before
+    assert DPID not in switch14.app._confirmed
+
+    switch14.refuse = lambda mod: False
+    switch14.received.clear()
+    report = switch14.app.sync(DPID, full=False)
+    assert kinds(switch14)[:len(FULL_READ)] == FULL_READ and report.ok, report
+    assert list(switch14.meters) == [OWNER.meter_base + 11]
+
+
+def test_a_one_decision_sync_never_chains_every_flow_of_the_switch(switch14, active, monkeypatch):
+    """What the switch holds after a confirmed sync is its pieces; their union (every flow, 20,000
+    at 10,000 active) is made only when something needs the whole set (a full diff, a plan)."""
+    from enforcer.controller import pieces
+
+    active.extend(enf(i, f"10.{i >> 8}.{i & 255}.1") for i in range(1, 1_001))
+    assert switch14.app.sync(DPID).ok
+    unions: list[int] = []
+    real = pieces.DesiredFlows.state.func
+    monkeypatch.setattr(pieces.DesiredFlows, "state", property(lambda self: unions.append(1) or real(self)))
+    active.append(enf(2_000, "198.18.0.12"))
+    report = switch14.app.sync(DPID, full=False)
+    assert report.ok and report.changes["flows_added"] == 2, report
+    assert unions == [], f"the union of every piece was built {len(unions)} times for one decision"
+
+
+def test_after_a_plan_reads_an_unchanged_switch_the_next_decision_diffs_one_piece_not_every_flow(
+    switch14, active, monkeypatch
+):
+    """serve's full pass plans (reads every flow back) then syncs; the next decision diffed all the
+    switch's flows against the whole desired set. A read that finds what the switch last confirmed
+    keeps its pieces."""
+    from enforcer.controller import app as app_mod
+
+    active.extend(enf(i, f"10.{i >> 8}.{i & 255}.1") for i in range(1, 1_001))
+    assert switch14.app.sync(DPID).ok
+    switch14.app.state(DPID)  # what `enforcer plan` and serve's full pass read
+    whole: list[int] = []
+    real = app_mod.diff
+    monkeypatch.setattr(app_mod, "diff", lambda want, have: whole.append(len(want.flows)) or real(want, have))
+    active.append(enf(2_000, "198.18.0.12"))
+    report = switch14.app.sync(DPID, full=False)
+    assert report.ok and report.changes["flows_added"] == 2, report
+    assert whole == [], f"the sync after a read diffed {whole} flows as a whole"
+
+    switch14.table.pop(next(iter(switch14.table)))  # someone deleted one of enforcer's flows
+    switch14.app.state(DPID)
+    report = switch14.app.sync(DPID, full=False)
+    assert report.ok and report.changes["flows_added"] == 1 and whole, "a changed switch must be diffed whole"

@@ -314,3 +314,26 @@ def test_flow_priorities_are_platform_yamls_bands_plus_prefix_length():
         assert f.priority == base[kind] + extra, f.text()
         assert OWNER.in_band(f.priority)
     assert OWNER.priority_band == (39000, 42999)
+
+
+def test_a_null_routes_two_flows_parse_its_target_once_and_a_match_is_hashed_once(monkeypatch):
+    """A bulk install parses 20,000 lines for 10,000 null routes: each line printed its target and
+    each hash of a flow's key hashed its addresses again (Python code, per call)."""
+    from enforcer.controller import flows
+
+    parse_line.cache_clear()
+    flows._parse_prefix.cache_clear()
+    parsed: list[str] = []
+    monkeypatch.setattr(flows, "ip_network", lambda text, strict: parsed.append(text) or ip_network(text, strict))
+    text = render(enf(7, "null-route", "198.18.0.77"))
+    state = parse_state(text, OWNER)
+    assert len(state.flows) == 2 and parsed == ["198.18.0.77"], parsed
+
+    hashed: list[object] = []
+    real = type(ip_network("198.18.0.0/24")).__hash__
+    monkeypatch.setattr(type(ip_network("198.18.0.0/24")), "__hash__", lambda net: hashed.append(net) or real(net))
+    match = Match.parse("ip,nw_dst=198.18.1.1")
+    hashed.clear()
+    keys = {(41032, match): 1}
+    assert (41032, match) in keys and len({match, match}) == 1 and hash(match) == hash(match)
+    assert hashed == [], "a match hashed its address again"

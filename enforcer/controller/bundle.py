@@ -9,6 +9,11 @@ in one, ``OFPBFC_MSG_UNSUP``, and meters need no atomicity): the meters a change
 (or changed) before it — a meter no flow uses yet changes no traffic — and the meters it frees are
 deleted after the commit; when the bundle fails, the meters are put back.
 
+A change of one flow-mod (one decision's rate limit or one-flow ACL, an ended one's delete) goes
+without a bundle: a switch applies a single flow-mod whole or not at all, so the bundle's open and
+commit would buy nothing but two round trips. A bundle itself costs two round trips, not three: its
+open travels in the same write as its flow-mods (``_bundled``).
+
 A switch that negotiated OpenFlow 1.3 (no bundles in the protocol), or that refuses to open one,
 gets the batch: every message back to back and one barrier. That is not a transaction — a refused
 message leaves the others in place — and the sync's report says so (``atomic`` false).
@@ -55,13 +60,15 @@ class Outcome:
     refused: list[str]  # the switch's errors for this change's messages
     atomic: bool  # the flow-mods went in one bundle
     committed: bool = True  # False: the bundle was discarded, the flow table is as it was
+    bundled: bool = True  # False: one flow-mod, no bundle (refused, it changed nothing by itself)
 
 
 def change_for(dp: Any, owner: Ownership, plan: Any, live: Live, ports: dict[str, int]) -> Change:
     """The sync plan as messages: meters first (a flow may only name an existing meter), then the
     flow-mods (unparsable enforcer flows and stale ones deleted, new ones added), freed meters last."""
     ofp = dp.ofproto
-    was = {m.meter_id: m for m in live.state.meters}
+    # the meters a modify puts back on failure; only then the whole live set is looked at
+    was = {m.meter_id: m for m in live.state.meters} if plan.modify_meters else {}
     return Change(
         before=[wire.meter_mod(dp, ofp.OFPMC_ADD, m) for m in plan.add_meters]
         + [wire.meter_mod(dp, ofp.OFPMC_MODIFY, m) for m in plan.modify_meters],
@@ -79,7 +86,14 @@ class BundleRefused(Exception):
 
 
 def send(app: EnforcerController, dp: Any, change: Change, timeout: float) -> Outcome:
-    """Apply ``change`` on ``dp``, barrier-confirmed; in one bundle when the switch takes bundles."""
+    """Apply ``change`` on ``dp``, confirmed by the switch's last reply; in one bundle when the
+    switch takes bundles and the change holds more than one flow-mod.
+
+    One flow-mod needs no bundle: the switch applies it whole or refuses it whole (a refused
+    flow-mod changes nothing), so it goes with its meters and one barrier: one round trip, where a bundle costs two
+    (``_bundled``) — a rate limit, an ACL of one flow, an ended block's flow."""
+    if len(change.flows) <= 1:
+        return _single(app, dp, change, timeout)
     if dp.ofproto.OFP_VERSION >= wire.OFP14_VERSION and dp.id not in app.no_bundles:
         try:
             return _bundled(app, dp, change, timeout)
@@ -90,42 +104,65 @@ def send(app: EnforcerController, dp: Any, change: Change, timeout: float) -> Ou
     return Outcome(refused, atomic=False)
 
 
+def _single(app: EnforcerController, dp: Any, change: Change, timeout: float) -> Outcome:
+    """At most one flow-mod: the meters it needs, the flow-mod and a barrier in one write. Refused,
+    the flow table is as it was (a refused flow-mod changes nothing) and the meters are put back,
+    as for a discarded bundle; a refused meter beside an accepted flow-mod is reported as a batch's
+    refusal (the flow-mod stands: the caller reads the switch back next time)."""
+    with app.errors_for(dp) as (sent, errors):
+        xids = _write(dp, sent, [*change.before, *change.flows])
+        app._request(dp, dp.ofproto_parser.OFPBarrierRequest(dp), timeout)
+        refused = dict(errors)
+    if refused and (not change.flows or xids[-1] in refused):  # the flow-mod went last
+        _confirmed(app, dp, change.undo, timeout)  # errors ignored: a meter that never came need not go
+        return Outcome(list(refused.values()), atomic=True, committed=False, bundled=False)
+    return Outcome(list(refused.values()) + _confirmed(app, dp, change.after, timeout), atomic=True, bundled=False)
+
+
 def _bundled(app: EnforcerController, dp: Any, change: Change, timeout: float) -> Outcome:
-    """Every way out leaves the switch as a whole: committed, or the bundle discarded and the meters
-    put back. A refusal is reported in the outcome; anything else (no reply, a lost connection, a
-    bug while packing) discards and undoes as far as the switch still answers, then propagates, and
-    the caller forgets what it assumed the switch holds (``EnforcerController.sync``). Once the
-    commit is sent without an answer, nothing is undone: the switch may hold the new flows, which
-    need their meters; the next sync reads it back."""
+    """Two round trips: (1) the meters, the bundle's open, its flow-mods and a barrier in one
+    write — by the barrier's reply the switch has answered the open and checked every add; (2)
+    the commit, sent only when it refused none of them (a switch keeps an open bundle whose add
+    failed, without that message: Open vSwitch's ``handle_bundle_add``, so committing blind would
+    apply the rest), else the discard. The commit's reply comes once the bundle is applied: no barrier
+    after it.
+
+    Every way out leaves the switch as a whole: committed, or the bundle discarded and the meters
+    put back. A refusal is reported in the outcome; a refused open puts the meters back and raises
+    :class:`BundleRefused` (the caller sends the change as a batch); anything else (no reply, a
+    lost connection, a bug while packing) discards and undoes as far as the switch still answers,
+    then propagates, and the caller forgets what it assumed the switch holds
+    (``EnforcerController.sync``). Once the commit is sent without an answer, nothing is undone:
+    the switch may hold the new flows, which need their meters; the next sync reads it back."""
     from .app import SyncFailed
 
     ofp, parser = dp.ofproto, dp.ofproto_parser
     bundle = next(_bundle_ids) & 0xFFFFFFFF
-    try:
-        app._request(dp, parser.OFPBundleCtrlMsg(dp, bundle, ofp.OFPBCT_OPEN_REQUEST, FLAGS, []), timeout)
-    except SyncFailed as exc:
-        if "disconnected" in str(exc) or "no reply" in str(exc):
-            raise
-        raise BundleRefused(str(exc)) from None
+    opening = parser.OFPBundleCtrlMsg(dp, bundle, ofp.OFPBCT_OPEN_REQUEST, FLAGS, [])
     committing = False
     try:
         with app.errors_for(dp) as (sent, errors):
-            _write(dp, sent, change.before)
+            _write(dp, sent, [*change.before, opening])
             _write(dp, sent, change.flows, bundle)
-            app._request(dp, parser.OFPBarrierRequest(dp), timeout)  # every add checked by now
+            app._request(dp, parser.OFPBarrierRequest(dp), timeout)  # the open and every add checked by now
+            if opening.xid in errors:
+                raise BundleRefused(errors[opening.xid])
             if not errors:
                 committing = True
+                commit = parser.OFPBundleCtrlMsg(dp, bundle, ofp.OFPBCT_COMMIT_REQUEST, FLAGS, [])
                 try:
-                    app._request(dp, parser.OFPBundleCtrlMsg(dp, bundle, ofp.OFPBCT_COMMIT_REQUEST, FLAGS, []),
-                                 timeout)
+                    app._request(dp, commit, timeout)
                 except SyncFailed as exc:
                     if "switch error" not in str(exc):
                         raise
                     committing = False  # refused: the switch discarded the bundle
-                    errors.append(f"commit: {exc}")
+                    errors[commit.xid] = f"commit: {exc}"
             else:
                 app._request(dp, parser.OFPBundleCtrlMsg(dp, bundle, ofp.OFPBCT_DISCARD_REQUEST, FLAGS, []), timeout)
-            refused = list(errors)
+            refused = list(errors.values())
+    except BundleRefused:
+        _confirmed(app, dp, change.undo, timeout)
+        raise
     except BaseException:
         if not committing:
             _abandon(app, dp, bundle, change, timeout)
@@ -161,18 +198,19 @@ def _confirmed(app: EnforcerController, dp: Any, msgs: list[Any], timeout: float
     with app.errors_for(dp) as (sent, errors):
         _write(dp, sent, msgs)
         app._request(dp, dp.ofproto_parser.OFPBarrierRequest(dp), timeout)
-        return list(errors)
+        return list(errors.values())
 
 
-def _write(dp: Any, sent: set[int], msgs: list[Any], bundle: int | None = None) -> None:
-    """Serialize (inside bundle ``bundle`` when given) and write in chunks; xids go into ``sent``.
+def _write(dp: Any, sent: set[int], msgs: list[Any], bundle: int | None = None) -> list[int]:
+    """Serialize (inside bundle ``bundle`` when given) and write in chunks; the xids, in the
+    messages' order, go into ``sent`` and are returned.
 
     The xids are taken on the hub, all at once (what ``Datapath.set_xid`` does, ``len(msgs)``
     times), so a request another green thread sends meanwhile never shares one."""
     from .app import SyncFailed, off_hub
 
     if not msgs:
-        return
+        return []
     mask = dp.ofproto.MAX_XID
     first = (dp.xid + 1) & mask
     dp.xid = (dp.xid + len(msgs)) & mask
@@ -182,6 +220,7 @@ def _write(dp: Any, sent: set[int], msgs: list[Any], bundle: int | None = None) 
     for chunk in off_hub(_pack, *args) if len(msgs) >= OFF_HUB_AT else _pack(*args):
         if not dp.send(chunk):
             raise SyncFailed("switch disconnected during sync")
+    return xids
 
 
 def _pack(version: int, msgs: list[Any], xids: list[int], bundle: int | None) -> list[bytes]:

@@ -122,6 +122,16 @@ class Match:
     dst: Prefix | None = None
     tp_dst: int | None = None
     in_port: str | None = None
+    #: The hash, once: a flow's key (priority, match) is hashed by the parse's duplicate check, by
+    #: both sides of every diff and by the switch's read-back, and an address's hash is Python code.
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.family, self.proto, self.src, self.dst, self.tp_dst,
+                                                self.in_port)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def text(self) -> str:
         parts = [_KEYWORDS[(self.family, self.proto)]]
@@ -377,7 +387,10 @@ def _prefix_text(p: Prefix) -> str:
     return str(p.network_address) if p.prefixlen == p.max_prefixlen else str(p)
 
 
+@lru_cache(maxsize=1 << 17)
 def _parse_prefix(text: str, family: int) -> Prefix:
+    """Cached: a null route prints its target twice (dst and src), and a read-back or the next
+    render prints the same prefixes again."""
     net = ip_network(text, strict=True)
     if net.version != family:
         raise ValueError(f"{text} is not IPv{family}")

@@ -22,10 +22,13 @@ checks that the union of the pieces equals the whole render, flow for flow, for 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from itertools import chain
+from operator import attrgetter
 from typing import NamedTuple
 
 from ..inventory import Device, Inventory
@@ -38,14 +41,19 @@ BUCKETS = 512
 REST = "rest"
 _BY_TARGET = (ActionKind.ACL, ActionKind.NULL_ROUTE)
 _EMPTY = SwitchState()
+_ID = attrgetter("id")
 
 
 class Wanted(NamedTuple):
-    """What a switch's section is made from, as the store says at one moment."""
+    """What a switch's section is made from, as the store says at one moment. ``keys``: the
+    (id, expiry) of every one of ``enforcements`` when the reader has them at hand (the store's
+    :class:`~enforcer.desired.Inputs`): what changed since the last sync is then two set
+    differences, not a walk over every enforcement."""
 
     enforcements: Sequence[Enforcement]
     inventory: Inventory
     at: datetime | None = None
+    keys: frozenset[tuple[int, datetime | None]] | None = None
 
 
 def piece_of(e: Enforcement) -> Hashable:
@@ -66,32 +74,93 @@ class DesiredFlows:
         )
 
 
+@dataclass
+class _Memo:
+    """One switch's last pieces: the keys they were made from, which piece holds each id, each
+    piece's enforcements and rendered state."""
+
+    device: Device
+    inventory: Inventory
+    keys: frozenset[tuple[int, datetime | None]]
+    where: dict[int, Hashable] = field(default_factory=dict)
+    members: dict[Hashable, dict[int, Enforcement]] = field(default_factory=dict)
+    states: dict[Hashable, SwitchState] = field(default_factory=dict)
+    flows: DesiredFlows | None = None
+
+
 class Pieces:
-    """The last pieces rendered for each switch, by the ids and expiries each was made from."""
+    """The last pieces rendered for each switch, kept by the ids and expiries they were made from.
+
+    A sync after one more decision finds the change by two set differences of (id, expiry) keys
+    (C speed, ~1 ms for 10,000), files the new enforcement into its piece and renders that piece
+    only: nothing here walks every active enforcement in Python — with 10,000 active, grouping them
+    all again (their targets' hashes) and signing every piece was ~45 ms of each sync's CPU. Another
+    device entry or inventory (a file changed: its facts may change any line) renders everything."""
 
     def __init__(self) -> None:
-        self._last: dict[str, tuple[Device, Inventory, dict[Hashable, tuple[frozenset, SwitchState]]]] = {}
+        self._last: dict[str, _Memo] = {}
         #: pieces built and rendered since start (a test counts them: a change renders one)
         self.rendered = 0
 
     def desired(self, device: Device, owner: Ownership, wanted: Wanted) -> DesiredFlows:
-        groups: dict[Hashable, list[Enforcement]] = {}
-        for e in wanted.enforcements:
-            groups.setdefault(piece_of(e), []).append(e)
-        last = self._last.get(device.name)
-        # another inventory (a file changed) or device entry: its facts may change any line
-        old = last[2] if last is not None and last[0] is device and last[1] is wanted.inventory else {}
-        new: dict[Hashable, tuple[frozenset, SwitchState]] = {}
-        for key, items in groups.items():
-            signature = frozenset((e.id, e.expires_at) for e in items)
-            kept = old.get(key)
-            if kept is None or kept[0] != signature:
-                text = render_section(build_section(device, items, wanted.inventory, wanted.at))
-                kept = (signature, parse_state(text, owner))
-                self.rendered += 1
-            new[key] = kept
-        self._last[device.name] = (device, wanted.inventory, new)
-        return DesiredFlows({key: state for key, (_, state) in new.items()})
+        keys = wanted.keys if wanted.keys is not None else frozenset((e.id, e.expires_at) for e in wanted.enforcements)
+        memo = self._last.get(device.name)
+        if memo is None or memo.device is not device or memo.inventory is not wanted.inventory:
+            memo = _Memo(device, wanted.inventory, frozenset())
+            self._last[device.name] = memo
+        elif memo.keys == keys and memo.flows is not None:
+            return memo.flows
+        try:
+            return self._update(memo, device, owner, wanted, keys)
+        except BaseException:  # a render that failed half-way: the next sync starts afresh
+            self._last.pop(device.name, None)
+            raise
+
+    def _update(self, memo: _Memo, device: Device, owner: Ownership, wanted: Wanted,
+                keys: frozenset[tuple[int, datetime | None]]) -> DesiredFlows:
+        came = keys - memo.keys
+        # keys = (last - gone) | came, so |gone| = |last| + |came| - |keys|: one more decision
+        # (nothing gone) costs one set difference, not two (~4 ms each over 10,000 keys, loaded)
+        gone = memo.keys - keys if len(memo.keys) + len(came) != len(keys) else frozenset()
+        touched: set[Hashable] = set()
+        for i, _ in gone:  # ended, expired, or refreshed (its new expiry comes back in ``came``)
+            key = memo.where.pop(i, None)
+            if key is not None:  # None: a key whose row was gone before its model was read
+                del memo.members[key][i]
+                touched.add(key)
+        for e in _by_id(wanted.enforcements, {i for i, _ in came}):
+            key = piece_of(e)
+            memo.where[e.id] = key
+            memo.members.setdefault(key, {})[e.id] = e
+            touched.add(key)
+        for key in touched:
+            items = sorted(memo.members[key].values(), key=_ID)
+            if not items:
+                del memo.members[key]
+                memo.states.pop(key, None)
+                continue
+            text = render_section(build_section(device, items, wanted.inventory, wanted.at))
+            memo.states[key] = parse_state(text, owner)
+            self.rendered += 1
+        memo.keys = keys
+        # a copy: the last DesiredFlows (what the switch confirmed) must keep its own pieces
+        memo.flows = DesiredFlows(dict(memo.states))
+        return memo.flows
+
+
+def _by_id(enforcements: Sequence[Enforcement], ids: set[int]) -> list[Enforcement]:
+    """The enforcements with these ids: looked up by bisection when the sequence is in id order
+    (the store's always is), else by one pass."""
+    if not ids:
+        return []
+    n, found = len(enforcements), []
+    for i in ids:
+        at = bisect_left(enforcements, i, key=_ID)
+        if at < n and enforcements[at].id == i:
+            found.append(enforcements[at])
+    if len(found) == len(ids):
+        return found
+    return [e for e in enforcements if e.id in ids]
 
 
 def diff_pieces(desired: DesiredFlows, confirmed: DesiredFlows) -> SyncPlan:

@@ -54,7 +54,8 @@ class StoreSource:
     def desired(self, device: Device) -> Wanted:
         """The enforcements ``device``'s section is made of now (the controller renders them in pieces)."""
         at = now()
-        return Wanted(self.rows.inputs(device.role, at).enforcements, self.inventory(), at)
+        inputs = self.rows.inputs(device.role, at)
+        return Wanted(inputs.enforcements, self.inventory(), at, inputs.keys)
 
     def lease(self, device: Device) -> AbstractContextManager[None]:
         """The device's push lease, held by this controller for one of its own syncs."""

@@ -92,3 +92,41 @@ def test_openflow_latency_benchmark_times_each_decision_through_serve_at_a_tiny_
     assert len(result["visible_ms"]) == len(result["polled_ms"]) == 2
     assert len(result["controller_ms"]) >= 2, "the controller logged no timed sync"
     assert not {ns for ns in _netns() - before if prefix in ns}, "the benchmark left its lab behind"
+
+
+def test_openflow_latency_benchmark_times_the_controller_alone_at_a_tiny_size(tmp_path: Path):
+    """``--path controller``: 3 active, 2 decisions stored in-process, each synced by the controller;
+    every sync added the decision's two flows, in two round trips (one bundle)."""
+    if os.geteuid() != 0:
+        pytest.fail("the benchmark builds a lab: run as root")
+    prefix = f"obc{os.getpid() % 100000}"
+    figures = tmp_path / "direct.json"
+    before = _netns()
+    proc = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "python"), str(REPO / "bench" / "openflow_latency.py"), "--path", "controller",
+         "--active", "3", "--decisions", "2", "--prefix", prefix, "--json", str(figures)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    [result] = json.loads(figures.read_text())
+    assert len(result["commit_to_confirmed_ms"]) == 2 and result["round_trips"] == [2, 2], result
+    assert result["atomic"] == [True, True]
+    assert not {ns for ns in _netns() - before if prefix in ns}, "the benchmark left its lab behind"
+
+
+def test_openflow_bulk_benchmark_runs_both_sides_at_a_tiny_size(tmp_path: Path):
+    """``bench/openflow_bulk.py``: 20 drops, one round; enforcer's sync and ovs-ofctl each installed them."""
+    if os.geteuid() != 0:
+        pytest.fail("the benchmark builds a lab: run as root")
+    prefix = f"obk{os.getpid() % 100000}"
+    figures = tmp_path / "bulk.json"
+    before = _netns()
+    proc = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "python"), str(REPO / "bench" / "openflow_bulk.py"), "--flows", "20",
+         "--rounds", "1", "--prefix", prefix, "--json", str(figures)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    data = json.loads(figures.read_text())
+    assert len(data["sync_s"]) == len(data["ofctl_s"]) == 1 and "ratio per round" in proc.stdout
+    assert not {ns for ns in _netns() - before if prefix in ns}, "the benchmark left its lab behind"

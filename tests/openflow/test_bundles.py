@@ -132,3 +132,33 @@ def periodic_reports(oflab) -> list[dict]:
     log = (oflab.state_dir / "controller.log").read_text(errors="replace")
     return [ast.literal_eval(line.split("periodic resync: ", 1)[1]) for line in log.splitlines()
             if "periodic resync: " in line]  # fmt: skip
+
+
+def test_a_single_flow_mod_the_switch_refuses_goes_without_a_bundle_and_leaves_flows_and_meters_as_they_were(
+    oflab, ctx
+):
+    """One rate limit is one flow-mod and its meter: no bundle (the switch applies a flow-mod whole
+    or not at all). Refused — forwarding to goto_table:0 from table 0 — the flow table is as it was
+    and the meter sent with it is gone again."""
+    blocked = block(ctx, H2, "malware-hosting")
+    apply(ctx)
+    flows_before, meters_before = switch_flows(oflab), switch_meters(oflab)
+    hosts = oflab.inventory / "hosts.yaml"
+    good = hosts.read_text()
+    inventory = yaml.safe_load(good)
+    inventory[SWITCH]["optional_args"]["forward"] = "goto_table:0"
+    hosts.write_text(yaml.safe_dump(inventory))
+    try:
+        bad = oflab.context()
+        block(bad, H3, "excessive-bandwidth")
+        [(_, result)] = service.apply(bad, SWITCH)
+        assert result is not None and not result.ok
+        assert "one flow-mod" in (result.error or "") and "flow table is unchanged" in result.error, result.error
+        assert switch_flows(oflab) == flows_before, "a refused flow-mod changed the flow table"
+        assert switch_meters(oflab) == meters_before, "the meter sent with the refused flow-mod was left behind"
+    finally:
+        hosts.write_text(good)
+    report = sync(ctx)
+    assert report["ok"] and report["round_trips"] == 1 and report["atomic"], report
+    assert H3 in " ".join(enforcer_flows(oflab)) and len(switch_meters(oflab)) == 1
+    service.unblock(ctx, str(blocked), actor="noc", source="cli")
