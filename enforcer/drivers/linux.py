@@ -4,7 +4,8 @@ The managed section is one table (``inet enforcer`` unless ``optional_args.table
 everything else in the ruleset is never read or touched. The candidate (``templates/nftables/
 push.j2``) empties the table in place and states it whole in one ``nft -f`` transaction, checked
 first with ``nft -c``; the table is never deleted and re-created, which would let packets through
-for a moment (:mod:`enforcer.nftables`).
+for a moment (:mod:`enforcer.nftables`). When only set elements change, the candidate is those
+elements' ``delete element``/``add element`` alone, in one transaction as well.
 
 Every step that must survive enforcer losing its session — checkpoint, commit, the revert timer —
 runs on the device as a small shell script through a :class:`Runner`. :class:`NetnsRunner` runs it
@@ -110,12 +111,16 @@ if [ -n "$4" ] && [ "$(norm < "$1/live.nft" | sha256sum | cut -d' ' -f1)" != "$4
   exit 4
 fi
 tab=$(printf '\t')
+# A candidate that restates the table names its objects; one of set elements alone (no "table"
+# line) keeps every live object, so the checkpoint empties each live set before refilling it.
+objects="$1/candidate.nft"
+grep -q '^table ' "$objects" || objects="$1/live.nft"
 {
   echo "table $2"
   if [ -s "$1/live.nft" ]; then
     echo "flush table $2"
     sed -n "s/^$tab\(set\|map\|chain\|flowtable\|counter\|quota\|limit\|secmark\|synproxy\) \([^ ]*\) {\$/\1 \2/p" \
-      "$1/candidate.nft" | while read -r kind name; do
+      "$objects" | while read -r kind name; do
       if grep -qxF "$tab$kind $name {" "$1/live.nft"; then
         case $kind in set|map) echo "flush $kind $2 $name" ;; esac
       else
