@@ -105,47 +105,41 @@ _ELEMENT = re.compile(r'(?:[^,"]|"[^"]*")+')
 _CHUNK = 500
 
 
-def _blocks(text: str) -> tuple[list[str], dict[tuple[str, str], list[str]]] | None:
-    """(the table's own lines, each object's lines by (kind, name)); None when ``text`` is no table."""
-    lines = text.splitlines()
+def _blocks(text: str) -> tuple[str, dict[tuple[str, str], str]] | None:
+    """(the table's own lines, each object's text by (kind, name)); None when ``text`` is no table.
+    Only lines indented by one tab can open an object: a set of 10,000 elements is 5,000 lines,
+    each looked at once, not matched."""
+    lines = text.rstrip("\n").split("\n")
     if len(lines) < 2 or not lines[0].startswith("table ") or lines[-1] != "}":
         return None
-    own: list[str] = [lines[0], lines[-1]]
-    found: dict[tuple[str, str], list[str]] = {}
-    current: list[str] | None = None
-    for line in lines[1:-1]:
-        m = _OBJECT.match(line)
-        if m:
-            current = found.setdefault((m.group(1), m.group(2)), [])
-        if current is None:
-            own.append(line)
-        else:
-            current.append(line)
+    starts = [(i, m.group(1), m.group(2)) for i, ln in enumerate(lines)
+              if ln[:1] == "\t" and ln[1:2] != "\t" and (m := _OBJECT.match(ln))]
+    found: dict[tuple[str, str], str] = {}
+    ends = [x[0] for x in starts[1:]] + ([len(lines) - 1] if starts else [])
+    for (at, kind, name), nxt in zip(starts, ends, strict=True):
+        found[kind, name] = "\n".join(lines[at:nxt])
+    own = "\n".join([*lines[:starts[0][0] if starts else -1], lines[-1]])
     return own, found
 
 
-def _split_set(block: list[str]) -> tuple[list[str], list[str]]:
-    """A set's lines without its elements (the rest must match for an element-only change), and
-    its elements' texts, in order. The statement ends at the first line that closes its brace
-    outside a quoted comment."""
-    start = next((i for i, ln in enumerate(block) if ln.lstrip().startswith("elements = {")), None)
-    if start is None:
+def _split_set(block: str) -> tuple[str, list[str]]:
+    """A set's text without its elements (the rest must match for an element-only change), and its
+    elements' texts, in order. The statement ends at the first brace outside a quoted comment."""
+    start = block.find("elements = {")
+    if start < 0:
         return block, []
-    quotes = 0
-    for end in range(start, len(block)):
-        line = block[end].strip()
-        quotes += line.count('"')
-        if line.endswith("}") and quotes % 2 == 0:
-            body = " ".join(ln.strip() for ln in block[start:end + 1])[len("elements = {"):-1]
-            return [*block[:start], *block[end + 1:]], _elements(body)
-    return block, []
+    end = block.find("}", start)
+    while end >= 0 and block.count('"', start, end) % 2:  # a brace inside a comment
+        end = block.find("}", end + 1)
+    if end < 0:
+        return block, []
+    return block[:start] + block[end + 1:], _elements(block[start + len("elements = {"):end])
 
 
 def _elements(body: str) -> list[str]:
-    """The elements of ``a, b, c``: split at each ", " (C speed), unless a quoted comment holds one."""
-    pieces = [x.strip() for x in body.split(", ")]
-    if all(x.count('"') in (0, 2) for x in pieces):  # a ", " inside quotes leaves two pieces with one each
-        return [x for x in pieces if x]
+    """The elements of ``a, b, c`` (over lines): split at each comma (C speed), unless a quoted comment holds one."""
+    if "," not in "\0".join(body.split('"')[1::2]):
+        return [x for x in map(str.strip, body.split(",")) if x]
     return [x.strip() for x in _ELEMENT.findall(body) if x.strip()]
 
 
@@ -158,7 +152,7 @@ def element_changes(live: str, desired: str) -> list[str] | None:
     old, new = _blocks(live), _blocks(desired)
     if old is None or new is None or old[0] != new[0] or old[1].keys() != new[1].keys():
         return None
-    table = new[0][0][len("table "):].rstrip(" {")
+    table = new[0].split("\n", 1)[0][len("table "):].rstrip(" {")
     deletes: list[str] = []
     adds: list[str] = []
     for (kind, name), block in new[1].items():
