@@ -125,3 +125,15 @@ def test_the_next_expiry_is_the_first_enforcement_to_leave(store):  # noqa: F811
     at = now()
     inputs = DesiredState(store).inputs("edge", at)
     assert timedelta(minutes=4) < inputs.next_expiry(at) - at <= timedelta(minutes=5)
+
+
+def test_a_database_without_the_feed_s_trigger_is_read_in_full_whenever_the_serial_moves(store, monkeypatch):  # noqa: F811
+    """No stamp, no feed: following it there would miss every change, so the serial's move reloads."""
+    from enforcer import feed
+
+    first = _add(store, "203.0.113.1", ["edge"])
+    monkeypatch.setattr(feed, "statements", lambda dialect: ())
+    desired = DesiredState(store)
+    assert [e.id for e in desired.inputs("edge", now()).enforcements] == [first]
+    second = _add(store, "203.0.113.2", ["edge"])
+    assert [e.id for e in desired.inputs("edge", now()).enforcements] == [first, second]
