@@ -1,22 +1,31 @@
-"""One device's desired set, read incrementally: the serial says whether anything changed at all,
-the device's role which rows it may carry, and a row read once is not read again.
+"""One device's desired set, kept current from the store's change feed: a wake reads the rows the
+change wrote, not the active set.
 
 ``enforcer serve`` asks for a device's inputs on every wake of its worker. Reading every active
-row and building its model each time (0.7 s for 10,000 rows) made one more decision cost as much
-as the whole set; here a wake costs one two-column query over the device's role (ids and
-expiries) and the models of the rows it has not seen, so the render is fed only what the device
-carries. The rows come from the store each time — nothing is remembered that the store did not
-say — and a device whose inputs (the ids and expiries it carries) did not move is not rendered
-nor read at all (:class:`enforcer.pipeline.DeviceWorker`).
+row (0.7 s for 10,000 models), and later every active row's id and expiry (``Store.active_keys``:
+10,000 rows parsed per wake, a quarter of a push at 10,000 active), made one more decision cost
+as much as the whole set. Here the first read loads the active set once; every later one reads
+the store's serial and, when it moved, the rows written since the serial last read
+(:meth:`~enforcer.store.Store.enforcements_changed_since`, :mod:`enforcer.feed`): one new decision
+is one row read. Everything still comes from the store — a row's status and expiry as the store
+says them, nothing remembered that it did not say — and a device whose inputs (the ids and
+expiries it carries) did not move is not rendered nor read at all
+(:class:`enforcer.pipeline.DeviceWorker`).
+
+Per role, the rows a device of that role carries (no role named, or its own) are kept in id order
+with their expiries in a heap: a row leaves when the store ends it, or when its expiry passes —
+the first expiry is known without a scan, and the worker is due then.
 """
 
 from __future__ import annotations
 
+import heapq
 import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-from .model import Enforcement
+from . import feed
+from .model import Enforcement, Status
 from .store import Store
 
 
@@ -29,36 +38,128 @@ class Inputs:
     #: (id, expiry) of every active enforcement the device may carry: equal keys, equal render.
     keys: frozenset[tuple[int, datetime | None]]
     enforcements: list[Enforcement]
+    #: The first expiry among them (all later than the moment they were read at), None if none expires.
+    first_expiry: datetime | None = None
 
     def next_expiry(self, after: datetime) -> datetime | None:
         """The first moment one of these leaves the desired set: the device's next render is due then."""
+        if self.first_expiry is not None and self.first_expiry > after:
+            return self.first_expiry
         return min((x for _, x in self.keys if x is not None and x > after), default=None)
 
 
+class _RoleView:
+    """The active rows one role carries, in id order, with the heap of their expiries."""
+
+    def __init__(self, role: str | None, rows: dict[int, Enforcement]):
+        self.role = role
+        self.rows: dict[int, Enforcement] = {}
+        self.keys: dict[int, tuple[int, datetime | None]] = {}
+        self.expiries: list[tuple[datetime, int]] = []
+        for e in rows.values():
+            if self.carries(e):
+                self.put(e)
+
+    def carries(self, e: Enforcement) -> bool:
+        return self.role is None or not e.roles or self.role in e.roles
+
+    def put(self, e: Enforcement) -> bool:
+        """Keep ``e`` (new, or the store's newer version of a row); False when it came out of id order."""
+        in_order = e.id in self.rows or not self.rows or e.id > next(reversed(self.rows))
+        self.rows[e.id] = e
+        self.keys[e.id] = (e.id, e.expires_at)
+        if e.expires_at is not None:
+            heapq.heappush(self.expiries, (e.expires_at, e.id))
+        return in_order
+
+    def drop(self, i: int) -> None:
+        self.rows.pop(i, None)
+        self.keys.pop(i, None)
+
+    def apply(self, changed: list[Enforcement], at: datetime) -> None:
+        """The rows the feed returned: each is kept while the store holds it active, else dropped."""
+        ordered = True
+        for e in changed:
+            if e.status is Status.ACTIVE and self.carries(e) and (e.expires_at is None or e.expires_at > at):
+                ordered = self.put(e) and ordered
+            else:
+                self.drop(e.id)
+        if not ordered:  # an approved (once held) row older than the newest: rare, sort once
+            self._sort()
+
+    def expire(self, at: datetime) -> None:
+        """Drop the rows whose expiry has passed by ``at`` (the heap's stale entries go with them)."""
+        heap = self.expiries
+        while heap and heap[0][0] <= at:
+            x, i = heapq.heappop(heap)
+            if (e := self.rows.get(i)) is not None and e.expires_at == x:
+                self.drop(i)
+        if len(heap) > 2 * len(self.rows) + 1_000:  # refreshed expiries left stale entries: rebuild
+            self.expiries = [(x, i) for i, (_, x) in self.keys.items() if x is not None]
+            heapq.heapify(self.expiries)
+
+    def first_expiry(self) -> datetime | None:
+        heap = self.expiries
+        while heap and ((e := self.rows.get(heap[0][1])) is None or e.expires_at != heap[0][0]):
+            heapq.heappop(heap)  # a row ended, or its expiry refreshed since
+        return heap[0][0] if heap else None
+
+    def _sort(self) -> None:
+        self.rows = dict(sorted(self.rows.items()))
+        self.keys = {i: self.keys[i] for i in self.rows}
+
+
 class DesiredState:
-    """The models of the active enforcements, kept by id across reads, shared by every device worker."""
+    """The active enforcements, followed through the store's change feed, shared by every device worker.
+
+    An ``at`` earlier than one asked before may miss the rows that expired in between (serve's
+    workers ask at their ``now()``, and an enforcement's last milliseconds are not worth a scan).
+    """
 
     def __init__(self, store: Store):
         self.store = store
-        self._models: dict[int, Enforcement] = {}
+        self._serial: int | None = None  # the serial the views are current at (None: not read yet)
+        self._views: dict[str | None, _RoleView] = {}
+        #: Every active row, for a role asked for the first time (a row expired by time leaves when
+        #: the store marks it expired: the feed brings that too).
+        self._rows: dict[int, Enforcement] = {}
         self._lock = threading.Lock()
+        #: A database the feed has no trigger for stamps nothing: every move of the serial is a full read there.
+        self._feed = bool(feed.statements(store.engine.dialect.name))
+        #: Rows read from the store (full loads and feed), for the tests that count work.
+        self.rows_read = 0
 
     def serial(self) -> int:
         return self.store.serial()
 
     def inputs(self, role: str | None, at: datetime) -> Inputs:
-        """The active enforcements a device of ``role`` may carry at ``at``; only unseen rows are loaded."""
-        serial = self.store.serial()
-        keys = self.store.active_keys(at, role)
+        """The active enforcements a device of ``role`` may carry at ``at``: the rows written since
+        the last read are read, nothing else."""
         with self._lock:
-            known = dict(self._models)
-        missing = [i for i, x in keys if (m := known.get(i)) is None or m.expires_at != x]
-        if missing:  # a new row, or one whose expiry a detector's repeat refreshed
-            loaded = {e.id: e for e in self.store.enforcements_by_id(missing)}
-            with self._lock:
-                self._models.update(loaded)
-                if len(self._models) > 2 * len(keys) + 1_000:  # ended rows: forget them now and then
-                    wanted = {i for i, _ in keys}
-                    self._models = {i: e for i, e in self._models.items() if i in wanted}
-            known.update(loaded)
-        return Inputs(serial, frozenset(keys), [known[i] for i, _ in keys if i in known])
+            serial = self.store.serial()
+            self._follow(serial, at)
+            view = self._views.get(role)
+            if view is None:
+                view = self._views[role] = _RoleView(role, self._rows)
+            view.expire(at)
+            return Inputs(serial, frozenset(view.keys.values()), list(view.rows.values()), view.first_expiry())
+
+    def _follow(self, serial: int, at: datetime) -> None:
+        if self._serial is not None and serial == self._serial:
+            return
+        if self._serial is None or serial < self._serial or not self._feed:  # first read, the serial reset
+            rows = self.store.active_enforcements(at)
+            self.rows_read += len(rows)
+            self._rows = {e.id: e for e in rows}
+            self._views = {}
+        else:
+            changed = self.store.enforcements_changed_since(self._serial)
+            self.rows_read += len(changed)
+            for e in changed:
+                if e.status is Status.ACTIVE and (e.expires_at is None or e.expires_at > at):
+                    self._rows[e.id] = e
+                else:
+                    self._rows.pop(e.id, None)
+            for view in self._views.values():
+                view.apply(changed, at)
+        self._serial = serial

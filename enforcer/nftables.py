@@ -1,4 +1,4 @@
-"""Replacing enforcer's nftables table in one transaction without a gap.
+"""Replacing enforcer's nftables table in one transaction without a gap, or changing only its elements.
 
 ``delete table`` followed by the whole new table, in one ``nft -f``, looks atomic and is not: on this
 machine's kernel (6.18) a packet whose source is in a named interval set of both the old and the new
@@ -10,6 +10,16 @@ lacks are deleted, all before the new table is stated, in the same transaction.
 
 :func:`transition` is the Python side (the candidate ``push.j2`` prints, shown by ``plan``); the
 Linux driver's commit script does the same in shell for its checkpoint, the reverse transition.
+
+When only set elements differ — one more decision, one unblock: nearly every push ``serve`` makes —
+:func:`element_changes` is the candidate instead: ``delete element`` for what leaves, ``add
+element`` for what comes, in one ``nft -f`` transaction, no flush. Nothing the table keeps is
+removed first, so no element is ever absent: gap-free by construction, not by measurement. An
+element whose text changes (its comment names one more enforcement) is deleted and added in the
+same transaction, as the flush-and-refill did for every element. Restating 10,000 elements made
+``nft -c`` and ``nft -f`` of one more decision cost as much as the whole set (0.79 s and 0.50 s
+against 0.34 s and 0.21 s for one element, timed in the lab at load 8), and every push reset
+every element's counters.
 """
 
 from __future__ import annotations
@@ -87,3 +97,85 @@ def canonical(text: str) -> str:
 
     ordered = sorted(blocks, key=key)
     return "\n".join([lines[0], *(ln for b in ordered for ln in b), lines[-1]]) + ("\n" if text.endswith("\n") else "")
+
+
+#: One element of a set's ``elements = { … }``: text up to a comma outside quotes.
+_ELEMENT = re.compile(r'(?:[^,"]|"[^"]*")+')
+#: Elements per statement: nft reads one statement per line, and a line need not be 10,000 elements long.
+_CHUNK = 500
+
+
+def _blocks(text: str) -> tuple[str, dict[tuple[str, str], str]] | None:
+    """(the table's own lines, each object's text by (kind, name)); None when ``text`` is no table.
+    Only lines indented by one tab can open an object: a set of 10,000 elements is 5,000 lines,
+    each looked at once, not matched."""
+    lines = text.rstrip("\n").split("\n")
+    if len(lines) < 2 or not lines[0].startswith("table ") or lines[-1] != "}":
+        return None
+    starts = [(i, m.group(1), m.group(2)) for i, ln in enumerate(lines)
+              if ln[:1] == "\t" and ln[1:2] != "\t" and (m := _OBJECT.match(ln))]
+    found: dict[tuple[str, str], str] = {}
+    ends = [x[0] for x in starts[1:]] + ([len(lines) - 1] if starts else [])
+    for (at, kind, name), nxt in zip(starts, ends, strict=True):
+        found[kind, name] = "\n".join(lines[at:nxt])
+    own = "\n".join([*lines[:starts[0][0] if starts else -1], lines[-1]])
+    return own, found
+
+
+def _split_set(block: str) -> tuple[str, list[str]]:
+    """A set's text without its elements (the rest must match for an element-only change), and its
+    elements' texts, in order. The statement ends at the first brace outside a quoted comment."""
+    start = block.find("elements = {")
+    if start < 0:
+        return block, []
+    end = block.find("}", start)
+    while end >= 0 and block.count('"', start, end) % 2:  # a brace inside a comment
+        end = block.find("}", end + 1)
+    if end < 0:
+        return block, []
+    return block[:start] + block[end + 1:], _elements(block[start + len("elements = {"):end])
+
+
+def _elements(body: str) -> list[str]:
+    """The elements of ``a, b, c`` (over lines): split at each comma (C speed), unless a quoted comment holds one."""
+    if "," not in "\0".join(body.split('"')[1::2]):
+        return [x for x in map(str.strip, body.split(",")) if x]
+    return [x.strip() for x in _ELEMENT.findall(body) if x.strip()]
+
+
+def element_changes(live: str, desired: str) -> list[str] | None:
+    """The statements that turn ``live`` into ``desired`` by set elements alone, deletes first;
+    None when anything else differs (an object, a chain's rule, a set's type or flags), or when
+    there is no live table yet: then :func:`transition` restates the table.
+
+    An empty list: the two differ in nothing (the plan has no changes, and nothing is sent)."""
+    old, new = _blocks(live), _blocks(desired)
+    if old is None or new is None or old[0] != new[0] or old[1].keys() != new[1].keys():
+        return None
+    table = new[0].split("\n", 1)[0][len("table "):].rstrip(" {")
+    deletes: list[str] = []
+    adds: list[str] = []
+    for (kind, name), block in new[1].items():
+        before = old[1][kind, name]
+        if kind != "set":
+            if before != block:
+                return None
+            continue
+        shape, elements = _split_set(block)
+        old_shape, old_elements = _split_set(before)
+        if shape != old_shape:
+            return None
+        keep = set(elements)
+        gone = [x for x in old_elements if x not in keep]
+        had = set(old_elements)
+        coming = [x for x in elements if x not in had]
+        for i in range(0, len(gone), _CHUNK):
+            deletes.append(f"delete element {table} {name} {{ {', '.join(_key(x) for x in gone[i:i + _CHUNK])} }}")
+        for i in range(0, len(coming), _CHUNK):
+            adds.append(f"add element {table} {name} {{ {', '.join(coming[i:i + _CHUNK])} }}")
+    return [*deletes, *adds]
+
+
+def _key(element: str) -> str:
+    """What names an element in a ``delete element``: its address, prefix or range, no counter or comment."""
+    return element.split(" ", 1)[0]

@@ -379,6 +379,8 @@ def render_push(
     if info.tree is not None:
         lines = _differ(device.platform, templates_dir).candidate(live, desired)
         return "\n".join(ln.rstrip() for ln in lines) + "\n" if lines else "\n"
+    if device.platform is Platform.NFTABLES and (elements := nftables.element_changes(live, desired)):
+        return "\n".join(elements) + "\n"  # only set elements differ: those alone, no flush (enforcer.nftables)
     template = environment(templates_dir).get_template(f"{device.platform.value}/push.j2")
     try:
         replace = nftables.transition(live, desired) if device.platform is Platform.NFTABLES else []

@@ -308,6 +308,15 @@ class Store:
                 out.extend(enforcement_from(*r) for r in rows)
         return out
 
+    def enforcements_changed_since(self, serial: int) -> list[Enforcement]:
+        """The change feed: every enforcement written after change serial ``serial`` (any status;
+        one index range, :mod:`enforcer.feed`), in id order. Read the serial first: every write up
+        to it is then in the answer."""
+        table = EnforcementRow.__table__
+        with self.session() as s:
+            rows = s.execute(select(*_rows_as_stored()).where(table.c.changed > serial).order_by(table.c.id)).all()
+            return [enforcement_from(*r) for r in rows]
+
     def get_decision(self, decision_id: int) -> DecisionRecord | None:
         with self.session() as s:
             row = s.get(DecisionRow, decision_id)

@@ -18,6 +18,7 @@ from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, Stri
 from sqlalchemy.event import listens_for
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from . import feed
 from .model import ActionKind, ActionParams, Enforcement, Status, Violation, trusted
 
 
@@ -131,6 +132,8 @@ class EnforcementRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(16), default=Status.ACTIVE.value, index=True)
+    #: The change serial of the transaction that last wrote the row, set by the database (enforcer.feed).
+    changed: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     decision: Mapped[DecisionRow] = relationship(back_populates="enforcements")
 
     def to_model(self) -> Enforcement:
@@ -139,6 +142,8 @@ class EnforcementRow(Base):
         apply and OpenFlow sync, 10,000 rows at a time on a busy day."""
         return enforcement_from(*(getattr(self, name) for name in STORED))
 
+
+feed.install(EnforcementRow.__table__)
 
 #: The enforcement columns :func:`enforcement_from` takes, in its order (the store selects them so).
 STORED = ("id", "decision_id", "action", "target", "violation", "params", "roles", "customer", "asn", "comment",

@@ -171,3 +171,59 @@ def test_a_one_shot_plan_keeps_no_device_s_build_or_print_after_it(tmp_path):
     service.plan(ctx)
     names = set(ctx.inventory.devices)
     assert not names & set(build._last) and not names & set(render._printed) and not names & set(render._entry_texts)
+
+
+def _placements(monkeypatch) -> list[int]:
+    """Every enforcement a build groups into an entry (the per-enforcement work of a build)."""
+    from enforcer import build
+
+    seen: list[int] = []
+    real = build._Grouper.add
+    monkeypatch.setattr(build._Grouper, "add", lambda self, e: seen.append(e.id) or real(self, e))
+    return seen
+
+
+def test_one_more_decision_with_a_thousand_active_groups_one_enforcement_and_makes_one_entry(inventory, monkeypatch):
+    """The push after one more decision derives the section from the device's last build: the new
+    enforcement is placed and its entry made, the 1,000 others are not looked at again. What comes
+    out is what a build from nothing gives."""
+    from enforcer import build
+
+    dev = inventory.device(EDGE[Platform.NFTABLES])
+    given = _blocks(1000)
+    build_section(dev, given, inventory, T0)
+    placed, made = _placements(monkeypatch), build.entries_made
+    new = _blocks(1, first=5000)
+    section = build_section(dev, [*given, *new], inventory, T0)
+    assert placed == [5000] and build.entries_made == made + 1
+    assert len(section.null_routes) == 1001
+    monkeypatch.setattr(build, "_last", {})
+    assert build_section(dev, [*given, *new], inventory, T0) == section
+
+
+@pytest.mark.parametrize("platform", PLATFORMS, ids=str)
+def test_a_section_derived_change_by_change_is_the_section_built_from_nothing(inventory, platform, monkeypatch):
+    """Blocks and unblocks of every action, twins that share an entry (its ids change), a customer's
+    filter growing: each step derived from the last build equals a build from nothing."""
+    import random
+
+    from enforcer import build
+
+    dev = inventory.device(EDGE[platform])
+    pool = all_actions(inventory, dev)
+    twins = [e.model_copy(update={"id": e.id + 100_000, "decision_id": e.id + 100_000}) for e in pool]
+    pool = [*pool, *twins, *_blocks(60, first=3000)]
+    rng = random.Random(12)
+    now_ = rng.sample(pool, len(pool) // 2)
+    build_section(dev, now_, inventory, T0)
+    for _ in range(25):
+        for e in rng.sample(pool, 4):
+            if e in now_:
+                now_ = [x for x in now_ if x is not e]
+            else:
+                now_ = [*now_, e]
+        derived = build_section(dev, now_, inventory, T0)
+        kept = build._last
+        monkeypatch.setattr(build, "_last", {})
+        assert build_section(dev, list(reversed(now_)), inventory, T0) == derived
+        monkeypatch.setattr(build, "_last", kept)

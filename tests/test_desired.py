@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from enforcer import service
 from enforcer.desired import DesiredState
-from enforcer.model import Decision, now
+from enforcer.model import Decision, Status, now
 
+from .test_intake_concurrency import _detector_ban, ctx  # noqa: F401 - a Context on SQLite/PostgreSQL
 from .test_store import store  # noqa: F401 - the SQLite/PostgreSQL store fixture
 
 
@@ -32,19 +34,89 @@ def test_a_role_reads_its_own_enforcements_and_those_for_every_role_only(store):
     assert len(store.active_keys()) == 5
 
 
-def test_a_device_wake_loads_only_the_rows_it_has_not_seen(store, monkeypatch):  # noqa: F811
-    first = _add(store, "203.0.113.1", ["edge"])
+def _reads(store, monkeypatch) -> list[int]:  # noqa: F811
+    """Rows each store read of the desired set returns, whichever query a version of enforcer uses."""
+    counts: list[int] = []
+    for name in ("active_keys", "enforcements_by_id", "active_enforcements", "enforcements_changed_since"):
+        real = getattr(store, name, None)
+        if real is not None:
+            monkeypatch.setattr(store, name, lambda *a, _real=real, **k: counts.append(len(r := _real(*a, **k))) or r)
+    return counts
+
+
+def test_one_more_decision_with_three_hundred_active_reads_one_row_not_the_active_set(store, monkeypatch):  # noqa: F811
+    """The change feed (enforcer.feed): the first read loads the active set once, every later wake
+    the rows written since. Reading every active row's id and expiry per wake made one more decision
+    cost as much as the whole set."""
+    at = now()
+    rows = [{"action": "null-route", "target": f"198.18.{i // 250}.{i % 250}/32", "params": {}, "roles": ["edge"],
+             "expires_at": at + timedelta(hours=1)} for i in range(300)]
+    store.add_decision(Decision(target="198.18.0.0/16", violation="malware-hosting"), customer=None, step=0,
+                       clause="c", expires_at=at + timedelta(hours=1), enforcements=rows)
     desired = DesiredState(store)
-    asked: list[list[int]] = []
-    read = store.enforcements_by_id
-    monkeypatch.setattr(store, "enforcements_by_id", lambda ids: asked.append(ids) or read(ids))
+    reads = _reads(store, monkeypatch)
     one = desired.inputs("edge", now())
-    second = _add(store, "203.0.113.2", ["edge"])
+    assert len(one.enforcements) == 300 and sum(reads) == 300
+    reads.clear()
+    new = _add(store, "203.0.113.2", ["edge"])
     two = desired.inputs("edge", now())
-    assert asked == [[first], [second]]
-    assert [e.id for e in two.enforcements] == [first, second]
+    assert sum(reads) == 1, reads
+    assert [e.id for e in two.enforcements][-1] == new and len(two.enforcements) == 301
     assert two.serial > one.serial and two.keys != one.keys
-    assert desired.inputs("edge", now()).keys == two.keys and asked == [[first], [second]]
+    reads.clear()
+    assert desired.inputs("edge", now()).keys == two.keys and reads == []  # nothing moved: not even a query
+
+
+def test_an_unblock_a_refreshed_expiry_and_an_approval_each_read_their_own_rows(store, monkeypatch):  # noqa: F811
+    first = _add(store, "203.0.113.1", ["edge"])
+    at = now()
+    held = store.add_decision(
+        Decision(target="203.0.113.9", violation="malware-hosting"), customer=None, step=0, clause="c",
+        expires_at=at + timedelta(hours=1), status=Status.PENDING,
+        enforcements=[{"action": "null-route", "target": "203.0.113.9/32", "params": {}, "roles": ["edge"],
+                       "expires_at": at + timedelta(hours=1)}])
+    second = _add(store, "203.0.113.2", ["edge"])
+    desired = DesiredState(store)
+    assert [e.id for e in desired.inputs("edge", now()).enforcements] == [first, second]
+    reads = _reads(store, monkeypatch)
+    # A detector's repeat moves the expiry out: one bulk UPDATE, stamped by the trigger all the same.
+    later = now() + timedelta(hours=5)
+    with store.write() as tx:
+        rec = store.get_decision(store.enforcements_by_id([second])[0].decision_id)
+        tx.hold(rec.id, Decision(target="203.0.113.2", violation="malware-hosting", source="cli", actor="bob"),
+                later, now())
+    reads.clear()
+    refreshed = desired.inputs("edge", now())
+    assert sum(reads) == 1 and dict(refreshed.keys)[second] > now() + timedelta(hours=4)
+    store.approve_decision(held.id, actor="alice", source="cli", reason="ok")  # an older id joins: in id order
+    store.end_decision(store.enforcements_by_id([first])[0].decision_id, status=Status.REMOVED, actor="alice",
+                       source="cli", reason="done")
+    reads.clear()
+    after = desired.inputs("edge", now())
+    assert sum(reads) == 2, reads
+    assert [e.id for e in after.enforcements] == [held.enforcements[0].id, second]
+
+
+def test_a_batch_of_decisions_stored_in_one_bulk_insert_reaches_the_feed(ctx):  # noqa: F811
+    """The intake's batch writes Core INSERTs past the session's hooks: the trigger stamps them too."""
+    desired = DesiredState(ctx.store)
+    assert desired.inputs("edge", now()).enforcements == []
+    stored = service.submit_many(ctx, [_detector_ban(i) for i in range(3)], automatic=True)
+    ids = sorted(e.id for r in stored for e in r.enforcements)
+    assert len(ids) == 3
+    assert [e.id for e in desired.inputs("edge", now()).enforcements] == ids
+
+
+def test_an_enforcement_leaves_at_its_expiry_without_a_read(store, monkeypatch):  # noqa: F811
+    short = _add(store, "203.0.113.1", ["edge"], ttl=timedelta(minutes=5))
+    long = _add(store, "203.0.113.2", ["edge"], ttl=timedelta(hours=2))
+    desired = DesiredState(store)
+    at = now()
+    assert {e.id for e in desired.inputs("edge", at).enforcements} == {short, long}
+    reads = _reads(store, monkeypatch)
+    later = desired.inputs("edge", at + timedelta(minutes=6))
+    assert [e.id for e in later.enforcements] == [long] and reads == []
+    assert later.next_expiry(at + timedelta(minutes=6)) > at + timedelta(hours=1)
 
 
 def test_the_next_expiry_is_the_first_enforcement_to_leave(store):  # noqa: F811
@@ -53,3 +125,20 @@ def test_the_next_expiry_is_the_first_enforcement_to_leave(store):  # noqa: F811
     at = now()
     inputs = DesiredState(store).inputs("edge", at)
     assert timedelta(minutes=4) < inputs.next_expiry(at) - at <= timedelta(minutes=5)
+
+
+def test_a_database_without_the_feed_s_trigger_is_read_in_full_whenever_the_serial_moves(store, monkeypatch):  # noqa: F811
+    """No stamp, no feed: following it there would miss every change, so the serial's move reloads."""
+    from sqlalchemy import text
+
+    from enforcer import feed
+
+    with store.engine.begin() as conn:  # a database of a kind the feed has no trigger for
+        for sql in feed.drop_statements(store.engine.dialect.name):
+            conn.execute(text(sql))
+    first = _add(store, "203.0.113.1", ["edge"])
+    monkeypatch.setattr(feed, "statements", lambda dialect: ())
+    desired = DesiredState(store)
+    assert [e.id for e in desired.inputs("edge", now()).enforcements] == [first]
+    second = _add(store, "203.0.113.2", ["edge"])
+    assert [e.id for e in desired.inputs("edge", now()).enforcements] == [first, second]

@@ -382,11 +382,22 @@ def test_iosxr_prefix_set_is_restated_whole_with_its_end_set(inventory):
 
 
 def test_nftables_push_empties_the_table_in_place_and_restates_it(inventory):
-    """The kept set is flushed, never deleted: deleting the table lets packets through (enforcer/nftables.py)."""
-    live, want, push = push_from(inventory, Platform.NFTABLES, [NULL_A, NULL_B], [NULL_B])
-    assert push == "table inet enforcer\nflush table inet enforcer\nflush set inet enforcer null-v4\n" + want
+    """A change beyond elements (here a rule leaves with its set): the kept set is flushed, never
+    deleted, and the table restated: deleting the table lets packets through (enforcer/nftables.py)."""
+    acl = enforcement(504, "acl", "203.0.113.9/32", violation="scanning", params={"protocol": "tcp", "ports": [25]})
+    live, want, push = push_from(inventory, Platform.NFTABLES, [NULL_A, NULL_B, acl], [NULL_B])
+    assert push == ("table inet enforcer\nflush table inet enforcer\ndelete set inet enforcer acl-src-tcp-25-v4\n"
+                    "flush set inet enforcer null-v4\n" + want)
     assert "203.0.113.7" not in push
-    assert "delete" not in push
+
+
+def test_nftables_push_of_an_unblock_and_a_block_is_those_two_elements_alone(inventory):
+    """Only elements differ: ``delete element`` and ``add element`` in one transaction, no flush, no
+    restatement — nothing the set keeps is removed, so nothing lapses (enforcer/nftables.py)."""
+    null_c = enforcement(203, "null-route", "203.0.113.10", violation="malware-hosting")
+    _, want, push = push_from(inventory, Platform.NFTABLES, [NULL_A, NULL_B], [NULL_B, null_c])
+    assert push == ("delete element inet enforcer null-v4 { 203.0.113.7 }\n"
+                    'add element inet enforcer null-v4 { 203.0.113.10 counter comment "203 malware-hosting ticket 203" }\n')
 
 
 def test_nftables_push_deletes_only_the_objects_the_new_table_drops(inventory):

@@ -181,6 +181,54 @@ def test_forty_restatements_and_rollbacks_under_a_flood_never_let_a_blocked_pack
     assert edge_fw.get_managed_section() == desired
 
 
+def test_forty_element_changes_and_rollbacks_under_a_flood_never_let_a_blocked_packet_through(lab: Lab, edge_fw):
+    """One more block, one unblock: the candidate is those elements alone (``add element`` /
+    ``delete element``, no flush, enforcer/nftables.py), gap-free because nothing the table keeps is
+    ever removed. An unpaced stream from a blocked source while forty pushes add and drop other
+    elements of the very set it is in (and change its own element's comment), every fifth rolled
+    back: not one packet through, each candidate the changed elements only, and a rollback puts
+    the table back exactly."""
+    blocked, other = lab.customer_hosts("cust1")[:2]
+    blocked_ip, other_ip = probes.address(blocked), probes.address(other)
+    inet_ip = probes.address(lab.internet_host)
+    port = 5557
+    acl = enforcement(ActionKind.ACL, probes.host_prefix(blocked), Violation.SCANNING)
+    twin = enforcement(ActionKind.ACL, probes.host_prefix(blocked), Violation.SCANNING)  # same element, new ids
+    others = [enforcement(ActionKind.ACL, f"198.18.{i}.0/24", Violation.SCANNING) for i in range(200)]
+    sizes = []
+    with udp_counter(lab.internet_host, inet_ip, port) as received:
+        send_udp(blocked, blocked_ip, inet_ip, port, 3)
+        wait_for("the unblocked path carries datagrams", lambda: received.from_(blocked_ip) == 3, 15)
+        desired = push(edge_fw, [acl, *others[:100]], lab.inventory)
+        stream = start_udp(blocked, blocked_ip, inet_ip, port, count=50_000_000, gap=0)
+        try:
+            sent_before = probes.tx_packets(blocked)
+            wait_for("the flood is flowing", lambda: probes.tx_packets(blocked) > sent_before + 10_000, 15)
+            for i in range(40):
+                now_ = [acl, *([twin] if i % 4 == 1 else []), *others[i % 7: 101 + i]]
+                before = desired
+                desired, candidate = candidate_for(edge_fw, now_, lab.inventory)
+                assert candidate.startswith(("add element", "delete element")) and "flush" not in candidate, candidate
+                sizes.append(sum(line.count(", ") + 1 for line in candidate.splitlines()))  # elements sent
+                edge_fw.load_merge_candidate(candidate)
+                edge_fw.commit_config(revert_in=60 if i % 5 == 4 else None)
+                if i % 5 == 4:
+                    edge_fw.rollback()
+                    assert edge_fw.get_managed_section() == before, "the rollback left the table changed"
+                    desired = before
+            assert stream.running(), "the flood ended before the pushes did: it proves nothing"
+            sent = probes.tx_packets(blocked) - sent_before
+        finally:
+            stream.proc.terminate()
+            stream.proc.wait(timeout=10)
+        send_udp(other, other_ip, inet_ip, port, 3)  # behind the flood on the same path
+        wait_for("the marker datagrams", lambda: received.from_(other_ip) == 3, 15)
+    assert sent > 100_000
+    assert received.from_(blocked_ip) == 3, f"{received.from_(blocked_ip) - 3} blocked packets got through"
+    assert edge_fw.get_managed_section() == desired
+    assert max(sizes) <= 12, sizes  # the changed elements, never the 100-odd the set holds
+
+
 def test_the_replace_gap_bench_runs_both_ways_and_cleans_up():
     """bench/nft_replace_gap.py keeps working (its figures are never asserted): both rows printed, its
     namespaces gone after."""
