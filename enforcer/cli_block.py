@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .cli_hook import CallFailed, send
+from .cli_hook import CallFailed, read_argv, send
 
 #: ``block``'s options that take a value (``enforcer.cli.block``'s), and the ones that are flags.
 VALUED = ("--url", "--token-env", "--violation", "-v", "--ttl", "--reason", "--customer", "--asn")
@@ -37,26 +37,14 @@ def parse_fast(argv: Sequence[str]) -> dict[str, Any] | None:
     """
     if not argv or argv[0] != "block":
         return None
-    options: dict[str, Any] = {"token_env": "ENFORCER_TOKEN", "args": []}
-    rest = list(argv[1:])
-    while rest:
-        word = rest.pop(0)
-        name, eq, value = word.partition("=")
-        if word == "--":
-            options["args"].extend(rest)
-            break
-        if name in VALUED:
-            if not eq:
-                if not rest:
-                    return None
-                value = rest.pop(0)
-            options["violation" if name == "-v" else name.lstrip("-").replace("-", "_")] = value
-        elif word in FLAGS:
-            options[word.lstrip("-").replace("-", "_")] = True
-        elif word.startswith("-") and word != "-":
-            return None
-        else:
-            options["args"].append(word)
+    read = read_argv(argv[1:], VALUED, FLAGS)
+    if read is None:
+        return None
+    values, flags, args = read
+    options: dict[str, Any] = {"token_env": "ENFORCER_TOKEN", "args": args}
+    options.update({"violation" if name == "-v" else name.lstrip("-").replace("-", "_"): v
+                    for name, v in values.items()})  # fmt: skip
+    options.update({word.lstrip("-").replace("-", "_"): True for word in flags})
     if not options.get("url") or not options.get("violation") or len(options["args"]) != 1:
         return None
     if "asn" in options and not options["asn"].isdigit():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from .errors import InvalidInput
@@ -110,31 +110,47 @@ def parse_fast(argv: Sequence[str]) -> dict[str, Any] | None:
     """
     if len(argv) < 2 or argv[0] != "hook" or argv[1] != "fastnetmon" or os.environ.get("ENFORCER_LEASE_TTL"):
         return None
+    read = read_argv(argv[2:], VALUED, FLAGS)
+    if read is None:
+        return None  # --json, --help, a typo: typer's to print or refuse
+    values, flags, args = read
     options: dict[str, Any] = {k.lstrip("-").replace("-", "_"): v for k, v in VALUED.items()}
-    options.update(apply=True, dry_run=False, args=[])
-    rest = list(argv[2:])
+    options.update(apply=True, dry_run=False, args=args)
+    options.update({name.lstrip("-").replace("-", "_"): v for name, v in values.items()})
+    options.update(FLAGS[word] for word in flags)
+    if not options["url"] or options["on_unban"] not in ("end", "keep"):
+        return None
+    return options
+
+
+def read_argv(argv: Sequence[str], valued: Collection[str], flags: Collection[str],
+              ) -> tuple[dict[str, str], list[str], list[str]] | None:  # fmt: skip
+    """A command's words after its name → (options with a value, flags in order, arguments), as click reads
+    them (``--opt value``, ``--opt=value``, ``--`` ends the options); None for any other option word or a
+    missing value, which the typer command then prints or refuses."""
+    values: dict[str, str] = {}
+    given: list[str] = []
+    args: list[str] = []
+    rest = list(argv)
     while rest:
         word = rest.pop(0)
         name, eq, value = word.partition("=")
         if word == "--":
-            options["args"].extend(rest)
+            args.extend(rest)
             break
-        if name in VALUED:
+        if name in valued:
             if not eq:
                 if not rest:
                     return None
                 value = rest.pop(0)
-            options[name.lstrip("-").replace("-", "_")] = value
-        elif word in FLAGS:
-            field, flag = FLAGS[word]
-            options[field] = flag
+            values[name] = value
+        elif word in flags:
+            given.append(word)
         elif word.startswith("-") and word != "-":
-            return None  # --json, --help, a typo: typer's to print or refuse
+            return None
         else:
-            options["args"].append(word)
-    if not options["url"] or options["on_unban"] not in ("end", "keep"):
-        return None
-    return options
+            args.append(word)
+    return values, given, args
 
 
 def run_fast(options: dict[str, Any]) -> int:
