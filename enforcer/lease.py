@@ -14,6 +14,7 @@ its wait, and never takes the device from the holder — the holder's commit and
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -29,6 +30,8 @@ from .model import EnforcerError, now
 from .settings import LEASE_TTL  # how long a dead pusher blocks a device (ENFORCER_LEASE_TTL)
 from .store import Store
 from .tables import LeaseRow, aware_utc, naive_utc
+
+log = logging.getLogger(__name__)
 
 #: Seconds between two tries of a pusher waiting for a lease.
 WAIT_POLL = 0.5
@@ -52,8 +55,8 @@ def holder_name(role: str) -> str:
 
 def acquire(store: Store, device: str, holder: str, ttl: float = LEASE_TTL) -> None:
     """Take (or renew) ``device``'s lease for ``holder``; :class:`DeviceBusy` while another holds it."""
-    at = now()
     with store.write() as tx:
+        at = now()  # inside: a time read before the writers' queue can be seconds old when it is written
         row = tx.s.get(LeaseRow, device)
         if row is not None and row.holder != holder and row.expires_at > naive_utc(at):
             raise DeviceBusy(device, row.holder, aware_utc(row.since))
@@ -64,6 +67,18 @@ def acquire(store: Store, device: str, holder: str, ttl: float = LEASE_TTL) -> N
             row.holder, row.since, row.expires_at = holder, naive_utc(at), until
         else:
             row.expires_at = until
+
+
+def extend(store: Store, device: str, holder: str, ttl: float = LEASE_TTL) -> bool:
+    """Renew ``holder``'s lease on ``device``; False when it is no longer ``holder``'s (it lapsed and
+    another pusher took it, whether or not that one has given it back since): a lost lease is never
+    taken again by a renewal, which would date it from before the other pusher's push."""
+    with store.write() as tx:
+        row = tx.s.get(LeaseRow, device)
+        if row is None or row.holder != holder:
+            return False
+        row.expires_at = naive_utc(now() + timedelta(seconds=ttl))
+        return True
 
 
 def acquire_waiting(store: Store, device: str, holder: str, wait: float, ttl: float = LEASE_TTL) -> None:
@@ -108,7 +123,9 @@ def device_lease(
     def renew() -> None:
         while not done.wait(ttl / 3):
             try:
-                acquire(store, device, holder, ttl)
+                if not extend(store, device, holder, ttl):
+                    log.warning("%s: the lease of %s lapsed and was taken by another pusher", device, holder)
+                    return
             except Exception:  # a renewal failed: the lease lapses after ttl, the push goes on
                 continue
 

@@ -185,3 +185,19 @@ def test_a_bounded_wait_still_reports_the_device_busy_when_the_holder_keeps_it(c
         [(_, result)] = service.apply(ctx, frr, actor="alice", wait=lease.WAIT_POLL * 2)
     assert not result.ok and result.error.startswith("device busy: pushed by serve on noc1 pid 4242 since ")
     assert ctx.store.last_applied(frr) is None
+
+
+def test_a_renewal_never_takes_back_a_lease_that_lapsed_and_was_taken_meanwhile(ctx):
+    """A pusher whose renewals were held up past the TTL lost its lease; another pusher took it, pushed and
+    gave it back. Before, the late renewal re-created the lease for the first pusher, dated from before the
+    other's push (seen in the two-instance lab test: the survivor's push looked as if it ran inside the dead
+    holder's lease)."""
+    store = ctx.store
+    lease.acquire(store, "edge1", "a", ttl=-1)  # a's lease, already lapsed
+    assert lease.extend(store, "edge1", "a", ttl=60)  # still a's own row: renewing it is safe
+    lease.acquire(store, "edge1", "a", ttl=-1)
+    lease.acquire(store, "edge1", "b", ttl=60)  # lapsed: b takes it, pushes, gives it back
+    assert not lease.extend(store, "edge1", "a", ttl=60)
+    lease.release(store, "edge1", "b")
+    assert not lease.extend(store, "edge1", "a", ttl=60)
+    assert lease.current(store, "edge1") is None
