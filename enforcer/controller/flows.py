@@ -298,11 +298,13 @@ def parse_state(text: str, owner: Ownership | None = None) -> SwitchState:
         (flows if isinstance(item, Flow) else meters).append(item)
     state = SwitchState(tuple(flows), tuple(meters))
     if owner is not None:
-        _check(state, owner)
+        check_state(state, owner)
     return state
 
 
-def _check(state: SwitchState, owner: Ownership) -> None:
+def check_state(state: SwitchState, owner: Ownership) -> None:
+    """Refuse a state enforcer could not later recognise as its own, or one a switch cannot hold
+    (see :func:`parse_state`); the controller's flows made without a parse are held to it too."""
     seen: set[tuple[int, Match]] = set()
     meter_ids = {m.meter_id for m in state.meters}
     if len(meter_ids) != len(state.meters):

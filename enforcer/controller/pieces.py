@@ -34,6 +34,7 @@ from typing import NamedTuple
 from ..inventory import Device, Inventory
 from ..model import ActionKind, Enforcement
 from ..render import build_section, render_section
+from .entries import direct, entry_state
 from .flows import Flow, Ownership, SwitchState, SyncPlan, diff, parse_state
 
 #: Pieces the ACL and null-route enforcements spread over: 10,000 targets are ~20 per piece.
@@ -101,6 +102,9 @@ class Pieces:
         self._last: dict[str, _Memo] = {}
         #: pieces built and rendered since start (a test counts them: a change renders one)
         self.rendered = 0
+        #: pieces whose flows came from the template's text (printed and parsed back): the rest
+        #: came straight from their ACL and null-route entries (:mod:`.entries`)
+        self.printed = 0
 
     def desired(self, device: Device, owner: Ownership, wanted: Wanted) -> DesiredFlows:
         keys = wanted.keys if wanted.keys is not None else frozenset((e.id, e.expires_at) for e in wanted.enforcements)
@@ -139,8 +143,12 @@ class Pieces:
                 del memo.members[key]
                 memo.states.pop(key, None)
                 continue
-            text = render_section(build_section(device, items, wanted.inventory, wanted.at))
-            memo.states[key] = parse_state(text, owner)
+            section = build_section(device, items, wanted.inventory, wanted.at)
+            if key != REST and direct(section):
+                memo.states[key] = entry_state(section, owner)
+            else:
+                memo.states[key] = parse_state(render_section(section), owner)
+                self.printed += 1
             self.rendered += 1
         memo.keys = keys
         # a copy: the last DesiredFlows (what the switch confirmed) must keep its own pieces
