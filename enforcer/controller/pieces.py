@@ -132,7 +132,9 @@ class Pieces:
             if key is not None:  # None: a key whose row was gone before its model was read
                 del memo.members[key][i]
                 touched.add(key)
-        for e in _by_id(wanted.enforcements, {i for i, _ in came}):
+        # every key new (the first sync, a bulk after an empty switch): all of them, no lookup
+        arrived = wanted.enforcements if len(came) == len(keys) else _by_id(wanted.enforcements, {i for i, _ in came})
+        for e in arrived:
             key = piece_of(e)
             memo.where[e.id] = key
             memo.members.setdefault(key, {})[e.id] = e
