@@ -37,8 +37,10 @@ def entry_state(section: Section, owner: Ownership) -> SwitchState:
         raise ValueError("entry_state: the section holds entries only the template prints")
     bands = priorities()
     magic = owner.cookie_magic
-    flows: list[Flow] = []
-    seen: set[tuple] = set()
+    # a flow's identity on the switch is its priority and match, and the template's "seen" keys
+    # (priority, protocol, side, family, target, port) name exactly that: the first entry (in id
+    # order) holding one writes it, a later one does not repeat it
+    flows: dict[tuple[int, Match], Flow] = {}
     acl, null = bands["acl"], bands["null-route"]
     for r in sorted(section.acl, key=_IDS):
         t = r.target
@@ -47,25 +49,18 @@ def entry_state(section: Section, owner: Ownership) -> SwitchState:
         prio = acl + t.prefixlen
         cookie = magic + r.ids[0]
         for port in r.ports or (None,):
-            key = (prio, proto, src, family, t, port)
-            if key in seen:
-                continue
-            seen.add(key)
             if port is not None and (proto not in ("tcp", "udp") or not 1 <= port <= 65535):
                 raise FlowError(f"{t}: port {port} with protocol {r.protocol.value} is not a flow enforcer writes")
             match = Match(family, proto, t if src else None, None if src else t, port)
-            flows.append(Flow(cookie, prio, match))
+            if (prio, match) not in flows:
+                flows[prio, match] = Flow(cookie, prio, match)
     for r in sorted(section.null_routes, key=_IDS):
         t = r.target
         prio = null + t.prefixlen
         cookie = magic + r.ids[0]
-        for side in ("dst", "src"):
-            key = (prio, side, t.version, t)
-            if key in seen:
-                continue
-            seen.add(key)
-            flows.append(Flow(cookie, prio, Match(t.version, None, None, t) if side == "dst"
-                              else Match(t.version, None, t, None)))
-    state = SwitchState(tuple(flows))
+        for match in (Match(t.version, None, None, t), Match(t.version, None, t, None)):  # dst, then src
+            if (prio, match) not in flows:
+                flows[prio, match] = Flow(cookie, prio, match)
+    state = SwitchState(tuple(flows.values()))
     check_state(state, owner)
     return state
