@@ -12,40 +12,119 @@ threshold is :data:`BULK_THRESHOLD` instead of 700, so the same work triggers a 
 collections and no full one; the threshold the process had is restored when the last block ends.
 The collector is not switched off: a cycle made during the work is still collected, only later
 (at most :data:`BULK_THRESHOLD` objects later), so nothing can pile up, whatever runs beside it.
-This composes with :func:`enforcer.controller.offhub.collector_paused` (which disables and enables
-the collector and never changes a threshold).
+The OpenFlow controller needs more: with 100,000 flows desired and installed, even the few full
+collections left would hold the GIL for seconds while os-ken's hub must answer the switch's
+inactivity probe. :func:`collector_paused` switches the collector off for its block and, when the
+last block ends, collects the young generations once and freezes what survives (see its docstring).
+Both are process-wide switches shared by nested and concurrent blocks (:class:`_Shared`); they
+compose (one disables and enables, the other changes a threshold), so a store read inside a paused
+sync is fine.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 #: Young-generation threshold during bulk work: ~140x fewer collections than CPython's 700.
 BULK_THRESHOLD = 100_000
+#: A full collection (unfreeze, collect all, freeze) is due once the frozen set grew this much...
+FULL_GROWTH = 1.5
+#: ...looked at every this many pauses: counting the frozen set walks it (1 ms per ~100,000 objects).
+CHECK_EVERY = 64
 
-_lock = threading.Lock()
-_running = 0
+
+class _Shared:
+    """A process-wide setting of the collector that nested and concurrent blocks share: the first
+    block in calls ``enter``, the last one out calls ``leave`` (both under the lock)."""
+
+    def __init__(self, enter: Callable[[], None], leave: Callable[[], None]):
+        self._enter, self._leave = enter, leave
+        self._lock = threading.Lock()
+        self._running = 0
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._lock:
+            if self._running == 0:
+                self._enter()
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+                if self._running == 0:
+                    self._leave()
+
+
+# ------------------------------------------------------------------ bulk work: a raised threshold
+
 _saved: tuple[int, ...] = ()
 
 
-@contextmanager
-def bulk_work() -> Iterator[None]:
+def _raise_threshold() -> None:
+    global _saved
+    _saved = gc.get_threshold()
+    if _saved[0]:  # 0: the process chose no automatic collection, leave it so
+        gc.set_threshold(max(BULK_THRESHOLD, _saved[0]), *_saved[1:])
+
+
+def _restore_threshold() -> None:
+    gc.set_threshold(*_saved)
+
+
+_bulk = _Shared(_raise_threshold, _restore_threshold)
+
+
+def bulk_work() -> contextlib.AbstractContextManager[None]:
     """Run the block with the young generation's threshold raised; nested and concurrent blocks
     share one raise, and the last one out restores what the process had."""
-    global _running, _saved
-    with _lock:
-        if _running == 0:
-            _saved = gc.get_threshold()
-            if _saved[0]:  # 0: the process chose no automatic collection, leave it so
-                gc.set_threshold(max(BULK_THRESHOLD, _saved[0]), *_saved[1:])
-        _running += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _running -= 1
-            if _running == 0:
-                gc.set_threshold(*_saved)
+    return _bulk.held()
+
+
+# ------------------------------------------------------------------ a paused collector (the OpenFlow hub)
+
+_frozen_at_full = 0
+_pauses = 0
+
+
+def _end_pause() -> None:
+    """Collect what the paused work left (all young: nothing was promoted while paused), freeze
+    the survivors, and now and then collect everything (see :func:`collector_paused`)."""
+    global _frozen_at_full, _pauses
+    gc.collect(1)
+    gc.freeze()
+    _pauses += 1
+    if _pauses % CHECK_EVERY == 0 and gc.get_freeze_count() >= max(1, _frozen_at_full) * FULL_GROWTH:
+        gc.unfreeze()  # frozen cycles that became garbage are collectable again
+        gc.collect()
+        gc.freeze()
+        _frozen_at_full = gc.get_freeze_count()
+    gc.enable()
+
+
+_paused = _Shared(gc.disable, _end_pause)
+
+
+def collector_paused() -> contextlib.AbstractContextManager[None]:
+    """No cyclic collection while the block runs (in any thread: the collector is per process);
+    nested and concurrent blocks share one pause, and the last one out collects and freezes.
+
+    When the last block ends, one collection of the young generations (only the objects made
+    since: the work's cyclic garbage is all there) frees what the work left, and :func:`gc.freeze`
+    moves every survivor out of the collector's sight, so later collections walk only what is new.
+    What is frozen is mostly long-lived state (the controller's confirmed switch state, parsed-line
+    caches, models), which reference counting frees when it is dropped — but a frozen object that
+    later becomes part of an unreachable cycle is never examined again, so frozen alone leaks it.
+    Hence, once the frozen set has grown by :data:`FULL_GROWTH` since the last full collection
+    (looked at every :data:`CHECK_EVERY` pauses), the end of a pause unfreezes, collects everything
+    and freezes again: the cost of full collections stays proportional to what was allocated.
+
+    Also for work on os-ken's hub that makes many objects: parsing a full read of 100,000 flow
+    stats (a million objects) would otherwise trigger full collections that walk the growing list
+    of replies again and again."""
+    return _paused.held()

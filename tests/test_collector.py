@@ -92,3 +92,19 @@ def test_a_process_that_switched_automatic_collection_off_keeps_it_off() -> None
         assert gc.get_threshold()[0] == 0
     finally:
         gc.set_threshold(*before)
+
+
+def test_a_bulk_read_inside_a_paused_sync_leaves_the_pause_on_and_the_threshold_as_it_was() -> None:
+    """The controller's store read (bulk_work) runs inside its sync's pause (collector_paused):
+    the two switches of the one module compose in either order."""
+    before = gc.get_threshold()
+    with collector.collector_paused():
+        with collector.bulk_work():
+            assert not gc.isenabled() and gc.get_threshold()[0] == collector.BULK_THRESHOLD
+        assert not gc.isenabled() and gc.get_threshold() == before
+    assert gc.isenabled()
+    with collector.bulk_work():
+        with collector.collector_paused():
+            assert not gc.isenabled()
+        assert gc.isenabled() and gc.get_threshold()[0] == collector.BULK_THRESHOLD
+    assert gc.get_threshold() == before

@@ -12,38 +12,20 @@ loaded machine, a few of them per sync, and the switch still disconnected during
 (``bench/openflow_scale.py``; measured by a green thread ticking every 10 ms beside the work:
 the longest gap was 5.6 s with the collector on, 0.27 s with it paused).
 
-So while any such step runs the collector is paused; when the last one ends, one collection of
-the young generations (only the objects made since: the step's cyclic garbage is all there, since
-nothing was promoted while paused) frees what the step left, and :func:`gc.freeze` moves every
-survivor out of the collector's sight, so later collections walk only what is new. What is frozen
-is mostly the controller's long-lived state (the confirmed switch state, parsed-line caches,
-models), which reference counting frees when it is dropped — but a frozen object that later
-becomes part of an unreachable cycle is never examined again, so frozen alone leaks it. Hence, once
-the frozen set has grown by half since the last full collection (:data:`FULL_GROWTH`, looked
-at every :data:`CHECK_EVERY` pauses), the end of a pause unfreezes, collects everything and
-freezes again: the cost of full collections stays
-proportional to what was allocated (Python's own rule for its oldest generation, applied at the
-end of a step, where a pause of the hub is one per growth, not several per sync).
+So such a step runs with the collector paused: :func:`enforcer.collector.collector_paused`, the
+process's one module of collector switches (the store's bulk reads raise its threshold there too).
 """
 
 from __future__ import annotations
 
-import gc
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from eventlet import tpool
 
-_lock = threading.Lock()
-_running = 0
-#: A full collection (unfreeze, collect all, freeze) is due once the frozen set grew this much.
-FULL_GROWTH = 1.5
-#: ...looked at every this many pauses: counting the frozen set walks it (1 ms per ~100,000 objects).
-CHECK_EVERY = 64
-_frozen_at_full = 0
-_pauses = 0
+from ..collector import CHECK_EVERY, FULL_GROWTH, collector_paused
+
+__all__ = ["CHECK_EVERY", "FULL_GROWTH", "collector_paused", "off_hub"]
 
 
 def off_hub(work: Callable[..., Any], *args: Any) -> Any:
@@ -54,32 +36,3 @@ def off_hub(work: Callable[..., Any], *args: Any) -> Any:
 def _in_pause(work: Callable[..., Any], *args: Any) -> Any:
     with collector_paused():
         return work(*args)
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """No cyclic collection while the block runs (in any thread: the collector is per process);
-    nested and concurrent blocks share one pause, and the last one out collects and freezes.
-
-    Also for work on the hub that makes many objects: os-ken parsing a full read of 100,000
-    flow stats (a million objects) would otherwise trigger full collections that walk the
-    growing list of replies again and again."""
-    global _running, _frozen_at_full, _pauses
-    with _lock:
-        _running += 1
-        gc.disable()
-    try:
-        yield
-    finally:
-        with _lock:
-            _running -= 1
-            if _running == 0:
-                gc.collect(1)
-                gc.freeze()
-                _pauses += 1
-                if _pauses % CHECK_EVERY == 0 and gc.get_freeze_count() >= max(1, _frozen_at_full) * FULL_GROWTH:
-                    gc.unfreeze()  # frozen cycles that became garbage are collectable again
-                    gc.collect()
-                    gc.freeze()
-                    _frozen_at_full = gc.get_freeze_count()
-                gc.enable()
