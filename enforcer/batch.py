@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, column, func, insert, select, table, text
+from sqlalchemy import Connection, Table, bindparam, column, func, insert, literal_column, select, table, text
 
 from .admission import Tx, move_serial
 from .model import ActionParams, Decision, Enforcement, Status, trusted
@@ -68,6 +68,11 @@ def _untyped(model: type[Any]) -> Table:
 
 
 _INSERT = {t: insert(_untyped(t)) for t in _TABLES}
+#: Each enforcement row carries its write's serial from the INSERT itself (the serial moved first in
+#: this transaction): SQLite's feed trigger then has nothing to stamp, and skips its second write
+#: of the row (:mod:`enforcer.feed`); PostgreSQL's sets the same value in place.
+_SERIAL_NOW = literal_column("(SELECT value FROM serial WHERE id = 1)")
+_INSERT[EnforcementRow] = _INSERT[EnforcementRow].values(changed=_SERIAL_NOW)
 
 
 class _Encoder:
