@@ -5,8 +5,10 @@
     meter=65578 kbps burst bands=type=drop rate=10000 burst_size=1000
     cookie=0xe4f0000000000007 priority=41032 ip,nw_dst=198.18.0.12 actions=drop
 
-The controller parses those lines (so the template stays the only place that decides priorities,
-cookies and match fields), reads the switch's own flows and meters back into the same values
+The controller parses those lines for meters and anti-spoof, and makes the ACL and null-route flows
+(the bulk) straight from the section's entries, spelled as the template spells them
+(:mod:`.entries`, held equal to this parse by ``tests/test_openflow_entries.py``); it reads the
+switch's own flows and meters back into the same values
 (:mod:`.wire` decodes them), prints them in the same canonical order, and :func:`diff` says which
 OpenFlow messages turn live into desired. The template and the ``text()`` methods here spell the
 same grammar twice (the template renders, Python prints the read-back); ``tests/test_openflow_flows.py``

@@ -13,8 +13,9 @@ target without changing a line:
   keyed by interface; any other action) stays together in one piece, in the other priority bands.
 
 So ACL and null-route enforcements go into :data:`BUCKETS` pieces by the hash of their target,
-the rest into one; each piece is built, rendered and parsed alone, and kept with the ids and
-expiries it was made from. The next sync renders again only the pieces whose ids or expiries
+the rest into one; each piece is built alone — the bulk pieces' flows made straight from their
+entries (:mod:`.entries`), the rest rendered and parsed — and kept with the ids and expiries it
+was made from. The next sync renders again only the pieces whose ids or expiries
 moved (a new decision: one piece), and when the switch last confirmed the previous pieces, the
 diff is taken piece by piece too (:func:`diff_pieces`). ``tests/test_openflow_pieces.py``
 checks that the union of the pieces equals the whole render, flow for flow, for every entry kind.
