@@ -199,10 +199,11 @@ def _statements_on_open(url: str) -> list[str]:
     return seen
 
 
-def test_a_store_at_the_current_revision_opens_with_one_read(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"] + (["postgres"] if os.environ.get("ENFORCER_TEST_PG") else []))
+def test_a_store_at_the_current_revision_opens_with_one_read(backend: str, tmp_path: Path) -> None:
     """``block`` opens an existing store: one statement finds every table, the revision at head and the
     change serial's row (before: three — the table list, the revision, the serial row through the ORM)."""
-    url = f"sqlite:///{tmp_path / 'e.db'}"
+    url = f"sqlite:///{tmp_path / 'e.db'}" if backend == "sqlite" else os.environ["ENFORCER_TEST_PG"]
     Store(url).engine.dispose()  # made by an earlier run
     statements = _statements_on_open(url)
     assert len(statements) == 1 and statements[0].lstrip().upper().startswith("SELECT"), statements
