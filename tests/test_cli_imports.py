@@ -228,3 +228,31 @@ def test_a_store_missing_a_table_or_its_serial_row_is_completed_on_open(tmp_path
         store = Store(url)
         assert current(store.engine) == HEAD
         store.engine.dispose()
+
+
+#: Run the console script, then write whether any ORM mapper was configured by the time it exits.
+MAPPERS_PROBE = f"""
+import atexit, json, sys
+out = sys.argv[1]
+def written():
+    from enforcer.tables import Base
+    open(out, "w").write(json.dumps(sorted(m.class_.__name__ for m in Base.registry.mappers if m.configured)))
+atexit.register(written)
+sys.argv = ["enforcer", *sys.argv[2:]]
+from {ENTRY.partition(":")[0]} import {ENTRY.partition(":")[2]} as main
+main()
+"""
+
+
+def test_a_preview_reads_with_core_statements_only_and_configures_no_mapper(tmp_path: Path) -> None:
+    """``block --dry-run`` reads the decisions on the target, the serial and the active count with Core
+    statements: none of SQLAlchemy's mapper configuration (before: all eight mappers, at the first
+    read). A stored block still writes through the ORM and configures them."""
+    Store(f"sqlite:///{tmp_path / 'e.db'}").engine.dispose()
+    env = {**os.environ, "ENFORCER_DB": f"sqlite:///{tmp_path / 'e.db'}"}
+    for args, configured in ((["--dry-run"], False), ([], True)):
+        out = tmp_path / "mappers.json"
+        run = subprocess.run([sys.executable, "-c", MAPPERS_PROBE, str(out), "block", "198.51.100.7", "-v", "scanning",
+                              *args], capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        assert bool(json.loads(out.read_text())) is configured, (args, out.read_text())
