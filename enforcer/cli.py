@@ -168,17 +168,15 @@ def block(
     = "ENFORCER_TOKEN",
 ) -> None:
     """Record a violation decision; the playbook turns it into enforcements."""
-    if url:
-        from . import cli_block
+    from . import cli_block
 
+    if url:
         if actor:
             fail("--actor: with --url the service records the token's name as the actor", 2)
         options = {"url": url, "token_env": token_env, "args": [target], "violation": violation, "ttl": ttl,
                    "reason": reason, "customer": customer, "asn": asn, "force": force, "dry_run": dry_run,
                    "json": as_json}  # fmt: skip
         raise typer.Exit(cli_block.run(options))
-    from . import cli_block
-
     options = {"args": [target], "violation": violation, "ttl": ttl, "reason": reason, "customer": customer,
                "asn": asn, "actor": actor, "force": force, "dry_run": dry_run, "json": as_json}  # fmt: skip
     raise typer.Exit(cli_block.run_local(options, ctx.obj))
