@@ -57,9 +57,12 @@ def move_serial(session: Session) -> None:
 
 # The statements every intake transaction runs, built once: building a SQLAlchemy statement
 # (its expressions, its cache key) cost as much as running it, several times per single submit.
-_MOVE_SERIAL = update(SerialRow).where(SerialRow.id == 1).values(value=SerialRow.value + 1)
-_ACTIVE = select(func.count(EnforcementRow.id)).where(EnforcementRow.status == Status.ACTIVE.value)
-_SERIAL = select(SerialRow.value).where(SerialRow.id == 1)
+# The counts and the serial on the tables' columns (Core): a preview runs them without the ORM's
+# mapper configuration (tests/test_cli_imports.py).
+_SERIAL_T, _ENF_T = SerialRow.__table__, EnforcementRow.__table__
+_MOVE_SERIAL = update(_SERIAL_T).where(_SERIAL_T.c.id == 1).values(value=_SERIAL_T.c.value + 1)
+_ACTIVE = select(func.count(_ENF_T.c.id)).where(_ENF_T.c.status == Status.ACTIVE.value)
+_SERIAL = select(_SERIAL_T.c.value).where(_SERIAL_T.c.id == 1)
 _DUE = select(EnforcementRow).where(
     # Held (pending) decisions expire too: an approval after the TTL enforces nothing.
     EnforcementRow.status.in_(CURRENT), EnforcementRow.expires_at.is_not(None),

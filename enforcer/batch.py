@@ -48,11 +48,13 @@ from .tables import (
 Pending = int
 
 # Built once (see enforcer.admission): a single submit runs each of these, and building them cost as much.
-_BY_KEYS = select(DecisionRow.id, DecisionRow.idempotency_key, DecisionRow.status, DecisionRow.expires_at).where(
-    DecisionRow.idempotency_key.in_(bindparam("keys", expanding=True)))
-_BY_TARGETS = select(DecisionRow.id, DecisionRow.target, DecisionRow.violation, DecisionRow.source,
-                     DecisionRow.created_at, DecisionRow.status, DecisionRow.expires_at).where(
-    DecisionRow.target.in_(bindparam("targets", expanding=True))).order_by(DecisionRow.id)
+# On the table's columns, not the mapped class's: a Core select runs without the ORM's mapper
+# configuration, which a preview (``block --dry-run``) then never pays (tests/test_cli_imports.py).
+_D = DecisionRow.__table__.c
+_BY_KEYS = select(_D.id, _D.idempotency_key, _D.status, _D.expires_at).where(
+    _D.idempotency_key.in_(bindparam("keys", expanding=True)))
+_BY_TARGETS = select(_D.id, _D.target, _D.violation, _D.source, _D.created_at, _D.status, _D.expires_at).where(
+    _D.target.in_(bindparam("targets", expanding=True))).order_by(_D.id)
 _LAST = {t: select(func.max(t.id)) for t in (DecisionRow, EnforcementRow)}
 #: PostgreSQL: ``n`` ids from the table's own sequence, in one statement (the ids of concurrent
 #: writers never collide; this batch's rows then go in one plain executemany, no RETURNING).

@@ -7,18 +7,16 @@ there are changes, as Terraform does.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 import typer.main
-from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
+from .cli_print import emit_json, err, follow_columns, out, say_error
 from .settings import Settings
 from .terminal import plain, shown
 
@@ -90,12 +88,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"error: {plain(message)}", markup=False, highlight=False)
+    say_error(message)
     raise typer.Exit(code)
 
 
@@ -121,15 +117,7 @@ def main_options(
         from .model import validation_error_to_invalid
 
         fail(str(validation_error_to_invalid(exc)), 2)
-    _follow_columns()
-
-
-def _follow_columns() -> None:
-    """Rich reads ``COLUMNS`` once, when the console is made (at import). A process that runs
-    several commands (an embedding script, the test runner) gets each command's own width."""
-    columns = os.environ.get("COLUMNS", "")
-    if columns.isdigit() and int(columns) > 0:
-        out.width = err.width = int(columns)
+    follow_columns()
 
 
 def context(ctx: typer.Context) -> service.Context:
@@ -140,10 +128,6 @@ def context(ctx: typer.Context) -> service.Context:
         return Context.open(settings)
     except Exception as exc:  # a bad --db URL or an unreachable database: the user's input
         fail(f"db: cannot open {settings.db!r}: {exc}", 2)
-
-
-def emit_json(data: Any) -> None:
-    out.print_json(json.dumps(data, default=str))
 
 
 def guard(fn: Any) -> Any:
@@ -184,44 +168,18 @@ def block(
     = "ENFORCER_TOKEN",
 ) -> None:
     """Record a violation decision; the playbook turns it into enforcements."""
-    if url:
-        from . import cli_block
+    from . import cli_block
 
+    if url:
         if actor:
             fail("--actor: with --url the service records the token's name as the actor", 2)
         options = {"url": url, "token_env": token_env, "args": [target], "violation": violation, "ttl": ttl,
                    "reason": reason, "customer": customer, "asn": asn, "force": force, "dry_run": dry_run,
                    "json": as_json}  # fmt: skip
         raise typer.Exit(cli_block.run(options))
-    import getpass
-
-    from . import decisions
-    from .model import Decision
-
-    def run() -> decisions.SubmitResult:
-        decision = Decision.model_validate(
-            {
-                "target": target,
-                "violation": violation,
-                "ttl": ttl,
-                "reason": reason,
-                "customer": customer,
-                "asn": asn,
-                "actor": actor or getpass.getuser(),
-                "source": "cli",
-                "force": force,
-            }
-        )
-        return decisions.submit(context(ctx), decision, dry_run=dry_run)
-
-    result: decisions.SubmitResult = guard(run)
-    if as_json:
-        emit_json(result.model_dump(mode="json"))
-        return
-    verb = "would create" if result.dry_run else ("created" if result.created else "already recorded as")
-    held = " — held: waits for `enforcer approve`" if result.pending else ""
-    out.print(f"decision {result.decision_id or '-'} {verb} (ladder step {result.step + 1}){held}")
-    _enforcement_table(result.enforcements)
+    options = {"args": [target], "violation": violation, "ttl": ttl, "reason": reason, "customer": customer,
+               "asn": asn, "actor": actor, "force": force, "dry_run": dry_run, "json": as_json}  # fmt: skip
+    raise typer.Exit(cli_block.run_local(options, ctx.obj))
 
 
 @app.command()
@@ -382,21 +340,6 @@ def catalog(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     table = Table("category", "summary", "clauses", show_lines=True)
     for c in CATALOG.values():
         table.add_row(c.violation.value, c.summary, "\n".join(cl.cite() for cl in c.clauses))
-    out.print(table)
-
-
-def _enforcement_table(enforcements: list[Any]) -> None:
-    table = Table("enforcement", "action", "target", "params", "roles", "expires")
-    for e in enforcements:
-        params = {k: v for k, v in e.params.model_dump(mode="json", exclude_defaults=True).items()}
-        table.add_row(
-            str(e.id or "-"),
-            e.action.value,
-            str(e.target),
-            json.dumps(params) if params else "",
-            ",".join(sorted(e.roles)),
-            e.expires_at.strftime("%Y-%m-%d %H:%M:%SZ") if e.expires_at else "never",
-        )
     out.print(table)
 
 

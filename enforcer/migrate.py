@@ -7,15 +7,18 @@ together take turns (an advisory lock), so one upgrades and the others find it d
 
 A store already at :data:`HEAD` with every table is left alone without importing Alembic (a
 third of a second of ``enforcer block``'s start-up, issue 12.5): Alembic is imported only to
-create, stamp or upgrade.
+create, stamp or upgrade. Finding it so costs one statement (:func:`at_head`), which also reads
+whatever else the opener needs to know (the store's change serial), so that opening a store at
+the current revision is one read (``tests/test_migrations.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy import Connection, Engine, false, func, inspect, literal, select, table, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from .tables import Base
@@ -54,21 +57,33 @@ def current(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def at_head(engine: Engine) -> bool:
-    """The store is at :data:`HEAD` and has every table: nothing to do (read without Alembic)."""
+def at_head(engine: Engine, also: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+    """The store is at :data:`HEAD` and has every table: the values of ``also`` (scalar
+    subqueries the opener wants read in the same statement), else None (something to do).
+
+    One statement, no Alembic: a zero-row read of every table (a missing one is an error, as the
+    database reports it) and the revision table's row count and value (exactly one row, at HEAD).
+    """
+    version = table("alembic_version")
+    probe = [select(func.count()).select_from(version).scalar_subquery(),
+             select(func.max(text("version_num"))).select_from(version).scalar_subquery()]  # fmt: skip
+    probe += [select(literal(1)).select_from(t).where(false()).scalar_subquery() for t in Base.metadata.sorted_tables]
     try:
         with engine.connect() as conn:
-            if set(Base.metadata.tables) - set(inspect(conn).get_table_names()):
-                return False
-            return conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD]
-    except SQLAlchemyError:  # no alembic_version table yet
-        return False
+            row = conn.execute(select(*probe, *also)).one()
+    except SQLAlchemyError:  # a table missing, no alembic_version yet, or an unreachable database
+        return None
+    if (row[0], row[1]) != (1, HEAD):
+        return None
+    return tuple(row[len(probe):])
 
 
-def migrate(engine: Engine) -> None:
-    """Create, stamp or upgrade the schema, in one transaction."""
-    if at_head(engine):
-        return
+def migrate(engine: Engine, also: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+    """Create, stamp or upgrade the schema, in one transaction: ``also``'s values (:func:`at_head`)
+    when the store was at the current revision already, else None."""
+    found = at_head(engine, also)
+    if found is not None:
+        return found
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
         if sqlite:
@@ -85,6 +100,7 @@ def migrate(engine: Engine) -> None:
             if sqlite:
                 conn.exec_driver_sql("PRAGMA foreign_keys=ON")
                 conn.commit()
+    return None
 
 
 def _migrate(conn: Connection) -> None:

@@ -73,13 +73,15 @@ class Store:
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
-        migrate(self.engine)
+        serial = SerialRow.__table__
+        #: the change serial's row, read by the same statement that finds the schema current
+        found = migrate(self.engine, [select(serial.c.value).where(serial.c.id == 1).scalar_subquery()])
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._writers = threading.RLock()
         self._active = ActiveCount()  # the last intake commit's active count (Tx.active)
         #: (change serial, every active enforcement then): answers the next read while the serial stands
         self._desired: tuple[int, list[Enforcement]] | None = None
-        _count_changes(self)
+        _count_changes(self, serial_row=found is not None and found[0] is not None)
 
     @contextmanager
     def session(self, *, write: bool = False) -> Iterator[Session]:
@@ -407,13 +409,14 @@ def _active(q: Any, at: datetime) -> Any:
         table.c.expires_at.is_(None) | (table.c.expires_at > naive_utc(at)))
 
 
-def _count_changes(store: Store) -> None:
+def _count_changes(store: Store, serial_row: bool) -> None:
     """Move the change serial inside every transaction that writes a decision or an enforcement.
 
     Hooked on the session, not on each write method: a flush holding a new, changed or deleted
     decision/enforcement row, or a bulk UPDATE/DELETE of those tables, bumps it in the same
     transaction, so the serial can never lag the desired set, whichever method wrote it (a bulk
-    INSERT of an intake batch too).
+    INSERT of an intake batch too). ``serial_row``: the store's open found the serial's row (else
+    it is made here).
     """
     watched = (DecisionRow, EnforcementRow)
 
@@ -430,9 +433,10 @@ def _count_changes(store: Store) -> None:
             bump(state.session)
 
     try:
-        with store.session() as s:
-            if s.get(SerialRow, 1) is None:
-                s.add(SerialRow(id=1, value=0))
+        if not serial_row:
+            with store.session() as s:
+                if s.get(SerialRow, 1) is None:
+                    s.add(SerialRow(id=1, value=0))
     except IntegrityError:
         pass  # another process created it first
     event.listen(store._sessions, "before_flush", on_flush)

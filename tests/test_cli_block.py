@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from enforcer.api.tokens import create_token
-from enforcer.cli_block import parse_fast
+from enforcer.cli_block import parse_fast, parse_local
 from enforcer.store import Store
 
 from .api.conftest import write_inventory
@@ -118,3 +118,65 @@ def test_what_the_light_client_does_not_read_whole_goes_to_typer() -> None:
         "token_env": "ENFORCER_TOKEN", "args": ["192.0.2.9"], "violation": "spam", "url": "http://x", "asn": 65001,
         "force": True}  # fmt: skip
     assert json.dumps(parse_fast(["block", "192.0.2.9", "-v", "spam", "--url", "http://x"]))  # plain data
+
+
+#: The local block's cases: each is run on a store of its own through each path (a stored block creates once).
+LOCAL_CASES = {
+    "preview": ["198.51.100.7", "-v", "scanning", "--dry-run"],
+    "stored, with a reason and an actor": ["198.51.100.7", "-v", "scanning", "--reason", "probe sweep", "--actor=bob"],
+    "preview as JSON, options spelled with =": ["198.51.100.8", "--violation=scanning", "--ttl=2h", "--dry-run",
+                                                "--json"],
+    "a bad target": ["198.51.100.300", "-v", "scanning"],
+    "an unknown category": ["198.51.100.9", "-v", "jaywalking"],
+    "a bad duration": ["198.51.100.9", "-v", "scanning", "--ttl", "soon"],
+    "a protected host": ["192.0.2.1", "-v", "scanning"],
+    "too broad": ["10.0.0.0/8", "-v", "scanning"],
+    "too broad, forced": ["198.51.0.0/16", "-v", "scanning", "--force", "--dry-run"],
+    "spoofing without a customer": ["198.51.100.9", "-v", "spoofing"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", LOCAL_CASES)
+def test_a_local_block_answers_the_same_through_the_console_script_and_typer(case: str, tmp_path: Path) -> None:
+    """Without ``--url`` the console script judges the block itself, before typer loads: the same
+    exit code, lines and errors as the typer command, each on a store of its own."""
+    runs = []
+    for name, code in (("fast", FAST), ("typer", TYPER)):
+        env = {**os.environ, "ENFORCER_DB": f"sqlite:///{tmp_path / name}.db", "ENFORCER_OUTPUT": str(tmp_path),
+               "COLUMNS": "120"}  # fmt: skip
+        for var in ("ENFORCER_INVENTORY", "ENFORCER_PLAYBOOKS"):
+            env.pop(var, None)
+        runs.append(_run(code, ["block", *LOCAL_CASES[case]], env))
+    assert runs[0] == runs[1]
+    assert runs[0][0] == (2 if case.startswith(("a ", "an ", "too broad", "spoofing")) and "forced" not in case
+                          else 0), runs[0]  # fmt: skip
+
+
+def test_a_local_block_a_bad_setting_or_store_is_one_line_through_either_path(tmp_path: Path) -> None:
+    for extra in ({"ENFORCER_LEASE_TTL": "abc"}, {"ENFORCER_DB": "nosuchdriver://x"}):
+        env = {**os.environ, "ENFORCER_DB": f"sqlite:///{tmp_path / 'e.db'}", **extra}
+        fast = _run(FAST, ["block", "198.51.100.7", "-v", "scanning"], env)
+        assert fast == _run(TYPER, ["block", "198.51.100.7", "-v", "scanning"], env)
+        assert fast[0] == 2 and fast[2].startswith("error: ") and len(fast[2].splitlines()) == 1, fast
+
+
+def test_a_local_block_starts_without_typer_or_click(tmp_path: Path) -> None:
+    """Before, every local ``block`` imported typer and its vendored click and built the command tree."""
+    for args in (["--dry-run"], [], ["--json", "--actor", "bob"]):
+        modules = top_level(imported(tmp_path, "block", "198.51.100.7", "-v", "scanning", *args))
+        assert {"enforcer.cli_block", "enforcer.decisions"} <= modules  # it did judge
+        assert not modules & {"typer", "click", "enforcer.cli"}
+
+
+def test_what_the_local_block_does_not_read_whole_goes_to_typer() -> None:
+    for argv in (["block", "198.51.100.7"],  # no category: typer's usage error
+                 ["block", "198.51.100.7", "-v", "scanning", "--url", "http://x"],  # parse_fast's
+                 ["block", "198.51.100.7", "-v", "scanning", "--url", ""],  # typer: an empty URL is none
+                 ["block", "198.51.100.7", "-v", "scanning", "--help"],
+                 ["block", "198.51.100.7", "198.51.100.8", "-v", "scanning"],
+                 ["block", "198.51.100.7", "-v", "scanning", "--asn", "AS65001"],
+                 ["block", "198.51.100.7", "-vscanning"],
+                 ["--db", "sqlite://", "block", "198.51.100.7", "-v", "scanning"]):  # fmt: skip
+        assert parse_local(argv) is None, argv
+    assert parse_local(["block", "-v", "spam", "192.0.2.9", "--asn", "65001", "--force", "--actor", "bob"]) == {
+        "args": ["192.0.2.9"], "violation": "spam", "asn": 65001, "force": True, "actor": "bob"}  # fmt: skip

@@ -180,3 +180,79 @@ def test_an_address_checked_on_demand_gives_email_str_s_values_and_errors() -> N
 def test_help_imports_only_the_command_line(tmp_path: Path) -> None:
     modules = top_level(imported(tmp_path, "--help"))
     assert not modules & (SERVER_STACK | DEVICE_STACK | STORE_AND_RENDER | {"httpx", "enforcer.inventory"})
+
+
+def _statements_on_open(url: str) -> list[str]:
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        Store(url).engine.dispose()
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    return seen
+
+
+@pytest.mark.parametrize("backend", ["sqlite"] + (["postgres"] if os.environ.get("ENFORCER_TEST_PG") else []))
+def test_a_store_at_the_current_revision_opens_with_one_read(backend: str, tmp_path: Path) -> None:
+    """``block`` opens an existing store: one statement finds every table, the revision at head and the
+    change serial's row (before: three — the table list, the revision, the serial row through the ORM)."""
+    url = f"sqlite:///{tmp_path / 'e.db'}" if backend == "sqlite" else os.environ["ENFORCER_TEST_PG"]
+    Store(url).engine.dispose()  # made by an earlier run
+    statements = _statements_on_open(url)
+    assert len(statements) == 1 and statements[0].lstrip().upper().startswith("SELECT"), statements
+
+
+def test_a_store_missing_a_table_or_its_serial_row_is_completed_on_open(tmp_path: Path) -> None:
+    """The one-read open never takes a store that needs work for a current one (an old revision:
+    ``tests/test_migrations.py``)."""
+    import sqlite3
+
+    from enforcer.migrate import HEAD, current
+
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    Store(url).engine.dispose()
+    for damage in ("DROP TABLE holders", "DELETE FROM serial"):
+        with sqlite3.connect(tmp_path / "e.db") as db:
+            db.execute(damage)
+        assert len(_statements_on_open(url)) > 1, damage  # it did look further
+        with sqlite3.connect(tmp_path / "e.db") as db:
+            assert db.execute("SELECT value FROM serial WHERE id = 1").fetchone() is not None, damage
+            assert db.execute("SELECT count(*) FROM holders").fetchone() == (0,), damage
+        store = Store(url)
+        assert current(store.engine) == HEAD
+        store.engine.dispose()
+
+
+#: Run the console script, then write whether any ORM mapper was configured by the time it exits.
+MAPPERS_PROBE = f"""
+import atexit, json, sys
+out = sys.argv[1]
+def written():
+    from enforcer.tables import Base
+    open(out, "w").write(json.dumps(sorted(m.class_.__name__ for m in Base.registry.mappers if m.configured)))
+atexit.register(written)
+sys.argv = ["enforcer", *sys.argv[2:]]
+from {ENTRY.partition(":")[0]} import {ENTRY.partition(":")[2]} as main
+main()
+"""
+
+
+def test_a_preview_reads_with_core_statements_only_and_configures_no_mapper(tmp_path: Path) -> None:
+    """``block --dry-run`` reads the decisions on the target, the serial and the active count with Core
+    statements: none of SQLAlchemy's mapper configuration (before: all eight mappers, at the first
+    read). A stored block still writes through the ORM and configures them."""
+    Store(f"sqlite:///{tmp_path / 'e.db'}").engine.dispose()
+    env = {**os.environ, "ENFORCER_DB": f"sqlite:///{tmp_path / 'e.db'}"}
+    for args, configured in ((["--dry-run"], False), ([], True)):
+        out = tmp_path / "mappers.json"
+        run = subprocess.run([sys.executable, "-c", MAPPERS_PROBE, str(out), "block", "198.51.100.7", "-v", "scanning",
+                              *args], capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        assert bool(json.loads(out.read_text())) is configured, (args, out.read_text())
