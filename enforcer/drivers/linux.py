@@ -106,7 +106,8 @@ fi
 nft list table $2 > "$1/live.nft" 2>/dev/null || : > "$1/live.nft"
 # Planned on a listing not read in this push ($4: its digest, counters left out): only if the table
 # is still that one.
-norm() { sed 's/counter packets [0-9]* bytes [0-9]*/counter/g'; }
+# In the C locale: sed's multibyte UTF-8 matching made this 20-38 ms of a 10,000-element listing (8-17 ms in C).
+norm() { LC_ALL=C sed 's/counter packets [0-9]* bytes [0-9]*/counter/g'; }
 if [ -n "$4" ] && [ "$(norm < "$1/live.nft" | sha256sum | cut -d' ' -f1)" != "$4" ]; then
   echo "commit refused: the table changed since the listing this push was planned on; plan again"
   exit 4
@@ -148,8 +149,10 @@ if [ -n "$3" ]; then
   ' checkpoint.nft "$3" "$1" </dev/null >/dev/null 2>&1 &
   echo $! > "$1/pending"
 fi
-# The read-back, in the same round trip: the table as nft lists it now.
-nft list table $2
+# The read-back, in the same round trip: the table as nft lists it now, without the counters'
+# numbers (-s, stateless: what norm leaves of a listing, byte for byte, so its digest is the one the
+# next push's check computes; a third fewer bytes to send back and parse).
+nft -s list table $2
 """
 )
 _ROLLBACK = (
@@ -159,7 +162,7 @@ test -f "$1/checkpoint.nft" || { echo "no checkpoint to roll back to"; exit 1; }
 nft -f "$1/checkpoint.nft" && exit 0
 # The checkpoint deletes what the commit added, so it applies once. If it failed because the revert
 # timer got there first, the table already is the one the commit replaced: that is a rollback too.
-norm() { sed 's/counter packets [0-9]* bytes [0-9]*/counter/g'; }
+norm() { LC_ALL=C sed 's/counter packets [0-9]* bytes [0-9]*/counter/g'; }
 if [ -s "$1/live.nft" ] && [ "$(nft list table $2 2>/dev/null | norm)" = "$(norm < "$1/live.nft")" ]; then
   exit 0
 fi
@@ -223,7 +226,9 @@ def normalize(listing: str) -> str:
     """nft's listing without blank lines or trailing spaces (tabs kept: templates render the same),
     and without the counters' running numbers: a block that drops packets has not drifted."""
     # One substitution over the whole text, not one per line: a third of a 10,000-element read-back's parse.
-    lines = [ln for ln in (x.rstrip() for x in _COUNTS.sub("counter", listing).splitlines()) if ln]
+    if "counter packets" in listing:  # a stateless listing (nft -s) has no numbers to take out
+        listing = _COUNTS.sub("counter", listing)
+    lines = [ln for ln in (x.rstrip() for x in listing.splitlines()) if ln]
     return "\n".join(lines) + "\n" if lines else ""
 
 
@@ -305,7 +310,9 @@ class LinuxDriver(Driver):
         self._reuse = allowed
 
     def get_config(self) -> str:
-        """The enforcer table as nft lists it; empty when the table does not exist. The commit's
+        """The enforcer table as nft lists it, stateless (``nft -s``: ``counter`` without its running
+        numbers, which :meth:`get_counters` reads; the plan leaves them out, and the commit's read-back
+        is listed so too); empty when the table does not exist. The commit's
         read-back answers the read that follows the commit; a push allowed to (:meth:`reuse_reads`)
         gets the listing the session last saw."""
         readback, self._readback = self._readback, None
@@ -316,12 +323,12 @@ class LinuxDriver(Driver):
         if self._unread:
             assert self._known is not None
             return self._known
-        rc, out, err = self._run(["nft", "list", "table", *self.table.split()])
+        rc, out, err = self._run(["nft", "-s", "list", "table", *self.table.split()])
         if rc != 0:
             if "No such file or directory" in err:
                 out = ""
             else:
-                raise DriverError(self.device.name, f"nft list table {self.table}: {err.strip()[:200]}")
+                raise DriverError(self.device.name, f"nft -s list table {self.table}: {err.strip()[:200]}")
         self._known = out
         return out
 
