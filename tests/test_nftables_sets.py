@@ -121,3 +121,13 @@ def test_the_rows_filter_prints_only_enforcers_own_lines():
         rows([Rendered("a\nflush ruleset")], 1, ", ", ",\n")
     with pytest.raises(RenderError, match="per row"):
         rows([Rendered("a")], 0, ", ", ",\n")
+
+
+def test_the_push_work_bench_runs_and_times_every_step():
+    """bench/nft_push_work.py keeps working (its figures are never asserted)."""
+    from .helpers import bench_module
+
+    bench = bench_module("nft_push_work")
+    times = bench.run(active=20, steps=2)
+    assert set(times) == set(bench.STEPS) and all(len(v) == 2 for v in times.values())
+    assert "one more decision at 20 active" in bench.report(times, 20)
