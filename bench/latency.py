@@ -29,6 +29,10 @@ those devices (the lab still runs them all), so no other device's push shares th
 ``--profile FILE`` records serve with py-spy (raw, 100 Hz, every thread) during the measured
 decisions of the largest active set.
 
+Each row also gives serve's CPU per measured decision, the device processes it ran and reaped
+included (``/proc/PID/stat``: utime, stime, cutime, cstime), for every device type of the run
+together: the machine's load moves it far less than the latency.
+
 ``--breakdown`` runs serve at ``--log-level debug`` and prints, from its log, the FRR driver's SSH
 execs during the measured decisions (each is a login on the router): how many per decision, and
 the median time of each kind.
@@ -277,6 +281,13 @@ def only_devices(source: Path, folder: Path, kinds: tuple[str, ...]) -> Path:
     return folder
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time of ``pid`` and of the children it waited for (utime, stime, cutime, cstime): serve's
+    own work plus every device process it ran and reaped (``ip netns exec nft …``, the scripts)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def serve_pid(port: str) -> int:
     """The pid of this process's child ``enforcer serve`` listening on ``port`` (for py-spy)."""
     me = str(os.getpid())
@@ -335,6 +346,8 @@ def run_size(lab, probes: Probes, work: Path, active: int, decisions: int, poll:
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)  # py-spy attaches
         samples: dict[str, list[float]] = {k: [] for k in kinds}
+        pid = serve_pid(url.rsplit(":", 1)[1])
+        cpu_before = cpu_seconds(pid)
         if "nftables" in kinds:
             probes.monitor = NftMonitor(probes.edge_ns)
             time.sleep(1)  # nft reads the ruleset before it listens
@@ -365,13 +378,14 @@ def run_size(lab, probes: Probes, work: Path, active: int, decisions: int, poll:
         while any(server.get(k, {}).get("count", 0) < decisions for k in kinds) and time.monotonic() < deadline:
             time.sleep(0.2)
             server = latency_metric(url)
+        cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000 / max(1, decisions)
         if spy is not None:
             spy.send_signal(2)  # py-spy writes its profile on SIGINT
             spy.wait(60)
         execs = exec_breakdown(log, measured_from) if breakdown else {}
     empty_store(lab)
     return {"active": active, "install_s": install, "samples_ms": samples, "server": server, "frr_execs": execs,
-            "decisions": decisions}
+            "decisions": decisions, "serve_cpu_ms": cpu_ms}
 
 
 # ------------------------------------------------------------------ report
@@ -383,14 +397,16 @@ def summary(result: dict) -> dict[str, dict[str, float]]:
 
 
 def report(results: list[dict]) -> str:
-    lines = ["active | device | p50 ms | p95 ms | p99 ms | target p99 | serve: commit→confirmed (mean, p99 ≤)"]
+    lines = ["active | device | p50 ms | p95 ms | p99 ms | target p99 | serve: commit→confirmed (mean, p99 ≤) | "
+             "serve CPU per decision, its device processes included (every device type together)"]
     for r in results:
         for kind, s in summary(r).items():
             srv = r["server"].get(kind, {})
             verdict = "met" if s["p99"] < TARGETS[kind] else "MISSED"
             server = f"{srv['mean_ms']:.1f} ms, ≤ {srv['p99_le_ms']:.0f} ms" if srv else "-"
+            cpu = f"{r['serve_cpu_ms']:.0f} ms" if "serve_cpu_ms" in r else "-"
             lines.append(f"{r['active']:>6} | {kind:<8} | {s['p50']:7.1f} | {s['p95']:7.1f} | {s['p99']:7.1f} | "
-                         f"< {TARGETS[kind]:.0f} ({verdict}) | {server}")
+                         f"< {TARGETS[kind]:.0f} ({verdict}) | {server} | {cpu}")
     for r in results:
         if r.get("frr_execs"):
             per = sum(len(ms) for verb, ms in r["frr_execs"].items()
