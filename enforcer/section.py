@@ -329,11 +329,17 @@ class Section(BaseModel):
 def _match_set(entries: list, direction: Direction, protocol: Protocol, ports: tuple[int, ...],
                family: int) -> MatchSet:
     """``entries`` (sorted by address, then prefix length, as a section holds them) without those
-    inside the last one kept: one pass, since a covering prefix sorts before what it covers."""
+    inside the last one kept: one pass, since a covering prefix sorts before what it covers.
+
+    Two prefixes are nested or apart, and a later entry starts at or after the last one kept, so it
+    is inside that one exactly when it starts at or before that one's last address: one integer
+    comparison per entry (``subnet_of`` per entry was two fifths of printing a 10,000-element set)."""
     kept: list = []
+    end = -1  # the last address of the last entry kept
     for e in entries:
-        if not kept or not e.target.subnet_of(kept[-1].target):
+        target = e.target
+        if int(target.network_address) > end:
             kept.append(e)
+            end = int(target.broadcast_address)
     return MatchSet.model_construct(direction=direction, protocol=protocol, ports=ports, family=family,
                                     entries=tuple(kept))
-

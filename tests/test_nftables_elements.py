@@ -48,3 +48,24 @@ def test_anything_but_elements_changing_restates_the_table():
 
 def test_the_same_table_is_no_statement_at_all():
     assert nftables.element_changes(LIVE, LIVE) == []
+
+
+def test_each_push_splits_only_the_set_that_changed_and_only_its_new_text(monkeypatch):
+    """The live set a push diffs against is, text for text, the set the last push printed: its
+    elements are split once, for the push that printed it. A set that did not change (the ACL's,
+    here) is not split at all."""
+    acl = "\tset acl-src-any-v4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tcounter\n" \
+          '\t\telements = { 198.51.100.7 counter comment "40 scanning" }\n\t}\n'
+    live = LIVE.replace("\tset null-v4 {", acl + "\tset null-v4 {")
+    first = live.replace('"ops, by hand" }', '"ops, by hand", 192.0.2.9 counter comment "19 malware-hosting" }')
+    second = first.replace('"19 malware-hosting" }', '"19 malware-hosting", 192.0.2.10 counter comment "20 x" }')
+    nftables._split_set.cache_clear()
+    split: list[str] = []
+    real = nftables._elements
+    monkeypatch.setattr(nftables, "_elements", lambda body: split.append(body) or real(body))
+    assert nftables.element_changes(live, first) == [
+        'add element inet enforcer null-v4 { 192.0.2.9 counter comment "19 malware-hosting" }']
+    read_back = "".join(first)  # the device's listing: an equal text, not the same object
+    assert nftables.element_changes(read_back, second) == [
+        'add element inet enforcer null-v4 { 192.0.2.10 counter comment "20 x" }']
+    assert len(split) == 3 and not any("198.51.100.7" in body for body in split)

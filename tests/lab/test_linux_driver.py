@@ -247,11 +247,13 @@ class _Counting(Runner):
     """The driver's own runner, each command it sends recorded (what a warm push costs the device)."""
 
     def __init__(self, inner: Runner):
-        self.inner, self.sent = inner, []
+        self.inner, self.sent, self.replies = inner, [], []
 
     def run(self, argv, stdin=None, timeout=30.0):
         self.sent.append(argv)
-        return self.inner.run(argv, stdin=stdin, timeout=timeout)
+        reply = self.inner.run(argv, stdin=stdin, timeout=timeout)
+        self.replies.append(reply[1])
+        return reply
 
 
 def _edge_nft(lab: Lab, ruleset: str) -> None:
@@ -259,11 +261,12 @@ def _edge_nft(lab: Lab, ruleset: str) -> None:
                    check=True)
 
 
-def test_a_warm_push_lists_the_table_once_in_three_device_commands(lab: Lab, edge_fw):
+def test_a_warm_push_of_elements_is_two_device_commands_and_no_read_outside_the_commit(lab: Lab, edge_fw):
     """serve's worker between full passes (reuse_reads, no pending question): the plan stands on the
     last push's read-back, the commit verifies it on the device and prints the new read-back. The
-    device gets nft -c, the commit script and the confirm, and the table is listed in the commit only:
-    no prediction of the whole table, no read before nor after it."""
+    device gets the commit script and the confirm: no nft -c of an element-only candidate (the
+    commit's nft -f is its check, one transaction), no prediction of the whole table, no read
+    before nor after the commit."""
     hosts = lab.customer_hosts("cust1")
     inv, dev = lab.inventory, edge_fw.device
     first = [enforcement(ActionKind.ACL, probes.host_prefix(hosts[0])),
@@ -276,9 +279,36 @@ def test_a_warm_push_lists_the_table_once_in_three_device_commands(lab: Lab, edg
     plan = plan_device(dev, more, inv, edge_fw, now(), settle=True, ask_pending=False)
     result = push_plan(edge_fw, plan)
     assert result.ok and result.changed, result
-    assert [argv[:2] for argv in counting.sent] == [["nft", "-c"], ["sh", "-c"], ["sh", "-c"]]
+    assert plan.candidate.startswith(("add element", "delete element")), plan.candidate
+    assert [argv[:2] for argv in counting.sent] == [["sh", "-c"], ["sh", "-c"]]
+    # The commit's read-back is the stateless listing (nft -s): the counters' numbers, which the
+    # plan leaves out anyway, are not sent back; its digest is still the one the next check computes.
+    readback = counting.replies[0]
+    assert "198.18.0.77 counter comment" in readback and "packets" not in readback, readback[:300]
+    again = [*more, enforcement(ActionKind.NULL_ROUTE, "198.18.0.78", Violation.MALWARE_HOSTING)]
+    result = push_plan(edge_fw, plan_device(dev, again, inv, edge_fw, now(), settle=True, ask_pending=False))
+    assert result.ok and result.changed, result  # planned on that read-back: not refused as stale
     edge_fw.reuse_reads(False)
-    assert edge_fw.get_managed_section() == plan.desired  # read for real: the device holds it
+    assert "198.18.0.78 " in edge_fw.get_managed_section()  # read for real: the device holds it
+
+
+def test_an_element_candidate_nft_refuses_is_refused_at_commit_and_applies_nothing(lab: Lab, edge_fw):
+    """An element-only candidate is not checked with nft -c at load: the commit's nft -f is the check.
+    One it refuses (an IPv6 address into an IPv4 set, beside a good element) applies nothing at all,
+    starts no revert timer, and says so; the next good candidate commits as usual."""
+    inv, dev = lab.inventory, edge_fw.device
+    first = [enforcement(ActionKind.NULL_ROUTE, "198.18.2.1", Violation.MALWARE_HOSTING)]
+    assert push_plan(edge_fw, plan_device(dev, first, inv, edge_fw, now(), settle=True)).ok
+    before = edge_fw.get_managed_section()
+    edge_fw.load_merge_candidate('add element inet enforcer null-v4 { 198.18.2.2 counter comment "8 x" }\n'
+                                 "add element inet enforcer null-v4 { 2001:db8::1 }\n")
+    with pytest.raises(DriverError, match="refused by nft -f, nothing applied"):
+        edge_fw.commit_config(revert_in=60)
+    assert not edge_fw.has_pending_commit()
+    assert edge_fw.get_managed_section() == before
+    more = [*first, enforcement(ActionKind.NULL_ROUTE, "198.18.2.3", Violation.MALWARE_HOSTING)]
+    result = push_plan(edge_fw, plan_device(dev, more, inv, edge_fw, now(), settle=True))
+    assert result.ok and "198.18.2.3 " in edge_fw.get_managed_section(), result
 
 
 def test_a_warm_push_planned_on_a_table_changed_since_is_refused_and_applies_nothing(lab: Lab, edge_fw):
