@@ -30,7 +30,7 @@ from os_ken.lib import hub
 from os_ken.ofproto import ofproto_v1_3, ofproto_v1_4
 
 from ..inventory import Device, Platform
-from ..lease import DeviceBusy
+from ..lease import BUSY, DeviceBusy
 from . import bundle, wire
 from .flows import FlowError, Ownership, SwitchState, diff, ownership, unrecognised_line
 from .live import Live, live_from_stats, read_slices
@@ -43,6 +43,11 @@ if hub.HUB_TYPE != "eventlet":  # docs/lab-facts.md: the native hub loses DEAD e
 ALL_DISPATCHERS = [CONFIG_DISPATCHER, MAIN_DISPATCHER]
 OPENFLOW_NAMES = {ofproto_v1_3.OFP_VERSION: "1.3", ofproto_v1_4.OFP_VERSION: "1.4"}
 REPLY_TIMEOUT = 30.0
+#: A switch that connects while another pusher holds its lease is tried again this often, this many
+#: times: serve keeps a switch's lease a moment after its last sync (enforcer.lease.KeptLease), and a
+#: switch that restarted meanwhile holds no flow at all until its connect sync gets through.
+BUSY_RETRY = 0.5
+BUSY_TRIES = 240
 #: The enforcements a switch's section is made of, read from the store at every sync.
 Desired = Callable[[Device], Wanted]
 Devices = Callable[[], Iterable[Device]]
@@ -149,6 +154,11 @@ class EnforcerController(app_manager.OSKenApp):
         """Entry point of spawned syncs: an exception in an os-ken thread would vanish otherwise."""
         try:
             report = self.sync_own(dpid)
+            for _ in range(BUSY_TRIES if why == "connect" else 0):
+                if report.ok or not (report.error or "").startswith(BUSY) or dpid not in self.datapaths:
+                    break
+                hub.sleep(BUSY_RETRY)
+                report = self.sync_own(dpid)
             log = self.logger.info if report.ok else self.logger.error
             log("sync %016x (%s): %s", dpid, why, report.as_dict())
         except Exception:  # noqa: BLE001 - logged, the controller keeps serving other switches
