@@ -142,3 +142,38 @@ def test_a_database_without_the_feed_s_trigger_is_read_in_full_whenever_the_seri
     assert [e.id for e in desired.inputs("edge", now()).enforcements] == [first]
     second = _add(store, "203.0.113.2", ["edge"])
     assert [e.id for e in desired.inputs("edge", now()).enforcements] == [first, second]
+
+
+def test_the_change_feed_reads_by_its_index_not_by_a_scan_of_every_row(tmp_path):
+    """One more decision with 300 active: SQLite must find the changed rows through the ``changed``
+    index. With ``ORDER BY id`` its planner (no ANALYZE statistics) walked the whole table in id order
+    instead — every active row visited on every wake of every switch (10,000 active: 5.9 ms a read)."""
+    from sqlalchemy import event
+
+    from enforcer.store import Store
+
+    db = Store(f"sqlite:///{tmp_path / 'e.db'}")
+    for i in range(300):
+        _add(db, f"198.18.{i // 250}.{i % 250 + 1}", [])
+    serial = db.serial()
+    _add(db, "203.0.113.9", [])
+    statements: list[tuple[str, object]] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and "enforcements" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        assert [e.target.network_address.exploded for e in db.enforcements_changed_since(serial)] == ["203.0.113.9"]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert statements
+    raw = db.engine.raw_connection()
+    try:
+        for statement, parameters in statements:
+            plan = [row[-1] for row in raw.cursor().execute("EXPLAIN QUERY PLAN " + statement, parameters)]
+            assert not any(step.startswith("SCAN enforcements") for step in plan), plan
+            assert any("ix_enforcements_changed" in step for step in plan), plan
+    finally:
+        raw.close()
