@@ -90,13 +90,13 @@ class DeviceWorker:
         self._thread: threading.Thread | None = None
         #: The lease of the sync path, kept across a burst (lease.KeptLease): a sync in it writes no lease.
         self.lease = KeptLease(pipeline.ctx.store, device.name, pipeline.holder, pipeline.ctx.settings.lease_ttl)
-        #: True from the pass's start until the device confirmed: a wake meanwhile is a burst arriving.
+        #: True from the pass's start until the device confirmed; the wakes that came meanwhile.
         self._pushing = False
-        self._burst = False
+        self._woken_pushing = 0
 
     def wake(self) -> None:
         if self._pushing:
-            self._burst = True
+            self._woken_pushing += 1
         self._wake.set()
 
     def start(self) -> None:
@@ -122,16 +122,18 @@ class DeviceWorker:
         """Until a wake, the periodic full pass, the next expiry or a busy retry; a device in
         backoff waits the backoff out first (wakes meanwhile are kept for after it).
 
-        A wake that came while the pass just finished was pushing (before the device confirmed)
-        means a burst is arriving: the next pass waits ``coalesce`` seconds more to gather it, so a
+        Two or more wakes while the pass just finished was pushing (before the device confirmed)
+        mean a burst is arriving: the next pass waits ``coalesce`` seconds more to gather it, so a
         stream of decisions costs the device a push per window, not one per decision (each push is
-        a render and writes that intake waits for). A wake while idle is pushed at once: a lone
-        decision never waits for it, nor does one that arrives during the pass's bookkeeping after
-        the confirmation (the audit entry): a client that sends each decision once the previous one
-        is confirmed waited the whole window every time.
+        a render and writes that intake waits for). Anything less is pushed at once: a wake while
+        idle (a lone decision), one wake during the push (a client that sends each decision once
+        the previous one is confirmed: the switch shows the flow before its controller's reply is
+        back here), or a wake during the pass's bookkeeping after the confirmation (the audit
+        entry). Before, any wake during the pass waited the window: in a sequential stream at
+        10,000 active, one decision in six waited 50 ms more.
         """
         stop = self.pipeline.stopping
-        burst, self._burst = self._burst and self._wake.is_set(), False
+        burst, self._woken_pushing = self._woken_pushing > 1 and self._wake.is_set(), 0
         while not stop.is_set():
             at = time.monotonic()
             not_before = self.pipeline.backoff.not_before.get(self.device.name, 0.0)

@@ -157,3 +157,33 @@ def test_a_decision_arriving_while_the_previous_sync_writes_its_audit_waits_no_b
         go_on.set()
         wait_for(lambda: box.holds(out, "fw1", "203.0.113.92"), what="the second ACL, with no burst window")
         pipeline.stopping.set()  # the hour-long window is never waited out by the shutdown
+
+
+def test_one_decision_arriving_while_the_switch_syncs_the_previous_one_waits_no_burst_window(switch):
+    """A client that sends its next decision as soon as the switch shows the previous flow can reach serve
+    before the controller's reply does: one wake during a sync is not a burst, and goes at once. Before,
+    it waited ``--coalesce`` (here an hour)."""
+    ctx, box, out, headers = switch
+    with _serve(ctx, coalesce=3600) as client:
+        pipeline = client.app.state.served.loop
+        wait_for(pipeline.idle, what="the start-up pass")
+        syncing, go_on = threading.Event(), threading.Event()
+        sync = Switch.sync
+
+        def slow_sync(self, full: bool = False):
+            report = sync(self, full)  # the flow is on the switch ...
+            if not syncing.is_set():
+                syncing.set()
+                go_on.wait(30)  # ... and the controller's reply is still on its way
+            return report
+
+        Switch.sync = slow_sync
+        try:
+            block(client, headers, "203.0.113.93", violation="spam")
+            assert syncing.wait(30), "the switch was never synced"
+            block(client, headers, "203.0.113.94", violation="spam")  # arrives during the sync
+            go_on.set()
+            wait_for(lambda: box.holds(out, "fw1", "203.0.113.94"), what="the second ACL, with no burst window")
+        finally:
+            Switch.sync = sync
+            pipeline.stopping.set()
