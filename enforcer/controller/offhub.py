@@ -24,6 +24,13 @@ at every :data:`CHECK_EVERY` pauses), the end of a pause unfreezes, collects eve
 freezes again: the cost of full collections stays
 proportional to what was allocated (Python's own rule for its oldest generation, applied at the
 end of a step, where a pause of the hub is one per growth, not several per sync).
+
+That one full collection walks every object (about a second at 10,000 flows installed, loaded):
+at the end of a one-decision sync it was that decision's latency (issue 12's < 20 ms: one
+decision in ~25 took 0.6–1 s at 10,000 active). A pause that says so (``defer_full``: the
+controller's incremental syncs) leaves a due full collection to :func:`collect_if_due`, which the
+controller calls once it has been idle a moment — or to the next pause that does not defer, or to
+the :data:`DEFER_MAX`-th deferring one: a stream that never pauses still gets it.
 """
 
 from __future__ import annotations
@@ -44,27 +51,33 @@ FULL_GROWTH = 1.5
 CHECK_EVERY = 64
 _frozen_at_full = 0
 _pauses = 0
+#: A due full collection is put off by at most this many deferring pauses.
+DEFER_MAX = 256
+_full_due = False
+_deferred = 0
+#: Full collections run (tests count them).
+full_collections = 0
 
 
-def off_hub(work: Callable[..., Any], *args: Any) -> Any:
+def off_hub(work: Callable[..., Any], *args: Any, defer_full: bool = False) -> Any:
     """``work(*args)`` in a native thread, the collector paused, while the calling green thread waits."""
-    return tpool.execute(_in_pause, work, *args)
+    return tpool.execute(_in_pause, defer_full, work, *args)
 
 
-def _in_pause(work: Callable[..., Any], *args: Any) -> Any:
-    with collector_paused():
+def _in_pause(defer_full: bool, work: Callable[..., Any], *args: Any) -> Any:
+    with collector_paused(defer_full):
         return work(*args)
 
 
 @contextmanager
-def collector_paused() -> Iterator[None]:
+def collector_paused(defer_full: bool = False) -> Iterator[None]:
     """No cyclic collection while the block runs (in any thread: the collector is per process);
     nested and concurrent blocks share one pause, and the last one out collects and freezes.
 
     Also for work on the hub that makes many objects: os-ken parsing a full read of 100,000
     flow stats (a million objects) would otherwise trigger full collections that walk the
-    growing list of replies again and again."""
-    global _running, _frozen_at_full, _pauses
+    growing list of replies again and again. ``defer_full``: see the module's docstring."""
+    global _running, _pauses, _full_due, _deferred
     with _lock:
         _running += 1
         gc.disable()
@@ -77,9 +90,39 @@ def collector_paused() -> Iterator[None]:
                 gc.collect(1)
                 gc.freeze()
                 _pauses += 1
-                if _pauses % CHECK_EVERY == 0 and gc.get_freeze_count() >= max(1, _frozen_at_full) * FULL_GROWTH:
-                    gc.unfreeze()  # frozen cycles that became garbage are collectable again
-                    gc.collect()
-                    gc.freeze()
-                    _frozen_at_full = gc.get_freeze_count()
+                if not _full_due and _pauses % CHECK_EVERY == 0 \
+                        and gc.get_freeze_count() >= max(1, _frozen_at_full) * FULL_GROWTH:
+                    _full_due, _deferred = True, 0
+                if _full_due:
+                    if defer_full and _deferred < DEFER_MAX:
+                        _deferred += 1
+                    else:
+                        _collect_full()
                 gc.enable()
+
+
+def _collect_full() -> None:
+    """(Under the lock, the collector disabled.)"""
+    global _frozen_at_full, _full_due, full_collections
+    gc.unfreeze()  # frozen cycles that became garbage are collectable again
+    gc.collect()
+    gc.freeze()
+    _frozen_at_full, _full_due = gc.get_freeze_count(), False
+    full_collections += 1
+
+
+def full_due() -> bool:
+    return _full_due
+
+
+def collect_if_due() -> bool:
+    """The full collection a deferring pause left, now (when no pause runs); whether it ran."""
+    with _lock:
+        if not _full_due or _running:
+            return False
+        gc.disable()
+        try:
+            _collect_full()
+        finally:
+            gc.enable()
+        return True
