@@ -242,11 +242,13 @@ class DesiredState:
     def serial(self) -> int:
         return self.store.serial()
 
-    def inputs(self, role: str | None, at: datetime) -> Inputs:
+    def inputs(self, role: str | None, at: datetime, serial: int | None = None) -> Inputs:
         """The active enforcements a device of ``role`` may carry at ``at``: the rows written since
-        the last read are read, nothing else."""
+        the last read are read, nothing else. ``serial``: the store's serial as the caller just read
+        it (before any of the rows: a write since only makes the next read read it again)."""
         with self._lock:
-            serial = self.store.serial()
+            if serial is None or (self._serial is not None and serial < self._serial):
+                serial = self.store.serial()  # another worker followed further since: a reset is told apart
             self._follow(serial, at)
             view = self._views.get(role)
             if view is None:

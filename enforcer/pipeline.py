@@ -166,10 +166,12 @@ class DeviceWorker:
         at = now()
         last = self._confirmed
         fresh = p.sessions.fresh(self.device.name)
-        if not full and not fresh and last is not None and started < self._next_expiry \
-                and p.desired.serial() == last.serial:
-            return self._unchanged(started)  # nothing in the store moved since the device confirmed
-        inputs = p.desired.inputs(self.device.role, at)
+        serial = None
+        if not full and not fresh and last is not None and started < self._next_expiry:
+            serial = p.desired.serial()
+            if serial == last.serial:
+                return self._unchanged(started)  # nothing in the store moved since the device confirmed
+        inputs = p.desired.inputs(self.device.role, at, serial)  # the serial just read: one store read less
         expiry = inputs.next_expiry(at)
         self._next_expiry = (started + (expiry - at).total_seconds() + EXPIRY_SLACK) if expiry else float("inf")
         if not full and not fresh and last is not None and inputs.keys == last.keys:

@@ -187,3 +187,24 @@ def test_one_decision_arriving_while_the_switch_syncs_the_previous_one_waits_no_
         finally:
             Switch.sync = sync
             pipeline.stopping.set()
+
+
+def test_a_decision_to_a_switch_reads_the_store_s_serial_once(switch):
+    """The worker read the serial (nothing moved?) and then the inputs read it again: two SQLite reads
+    where one does, on every wake."""
+    ctx, box, out, headers = switch
+    with _serve(ctx) as client:
+        pipeline = client.app.state.served.loop
+        wait_for(pipeline.idle, what="the start-up pass")
+        reads: list[str] = []
+        serial = ctx.store.serial
+
+        def counted():
+            reads.append(threading.current_thread().name)
+            return serial()
+
+        ctx.store.serial = counted
+        block(client, headers, "203.0.113.95", violation="spam")
+        wait_for(lambda: box.holds(out, "fw1", "203.0.113.95"), what="the ACL on fw1")
+        wait_for(pipeline.idle)
+        assert reads.count("enforcer-push-fw1") == 1, reads
