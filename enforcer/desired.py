@@ -28,6 +28,84 @@ from . import feed
 from .model import Enforcement, Status
 from .store import Store
 
+Key = tuple[int, datetime | None]
+#: Changes a role's view remembers (ids), so that two of its snapshots compare by what changed between them.
+LOG_KEEP = 50_000
+
+
+class Keys:
+    """The (id, expiry) of every row of one role's view at one version of it: a frozen snapshot
+    that compares and subtracts by the view's change log.
+
+    Each device worker (serve's, the controller's) asked for its inputs on every wake, and each time
+    they were a new frozenset of every active key, compared (or subtracted, :mod:`enforcer.controller.pieces`)
+    against the last one: at 10,000 active about 0.6 ms to build and 0.4 ms per comparison, twice per
+    decision, in the two processes. Here a snapshot is a copy of the view's id → key map (a C copy,
+    ~0.05 ms) and its version; two snapshots of one view compare equal by version, and their
+    difference is read from the ids the view changed in between. Against anything else (another
+    view, a set, a snapshot older than the log) it is a frozenset of the same keys, built once."""
+
+    __slots__ = ("_view", "_version", "_items", "_frozen")
+
+    def __init__(self, view: _RoleView | None, version: int, items: dict[int, Key]):
+        self._view, self._version, self._items = view, version, items
+        self._frozen: frozenset[Key] | None = None
+
+    def frozen(self) -> frozenset[Key]:
+        if self._frozen is None:
+            self._frozen = frozenset(self._items.values())
+        return self._frozen
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self):
+        return iter(self._items.values())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, tuple) and len(key) == 2 and self._items.get(key[0]) == key
+
+    def __hash__(self) -> int:
+        return hash(self.frozen())
+
+    def _between(self, other: Keys) -> set[int] | None:
+        """The ids changed between the two snapshots, when the view's log still holds them."""
+        view = self._view
+        if view is None or other._view is not view:
+            return None
+        return view.changed_between(self._version, other._version)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Keys):
+            if other._view is self._view and other._version == self._version and self._view is not None:
+                return True
+            ids = self._between(other)
+            if ids is not None:
+                return all(self._items.get(i) == other._items.get(i) for i in ids)
+            return self.frozen() == other.frozen()
+        if isinstance(other, (set, frozenset)):
+            return self.frozen() == other
+        return NotImplemented
+
+    def __sub__(self, other: object) -> frozenset[Key]:
+        if isinstance(other, Keys):
+            ids = self._between(other)
+            if ids is not None:
+                mine, theirs = self._items, other._items
+                return frozenset(mine[i] for i in ids if i in mine and mine[i] != theirs.get(i))
+            return self.frozen() - other.frozen()
+        if isinstance(other, (set, frozenset)):
+            return self.frozen() - other
+        return NotImplemented
+
+    def __rsub__(self, other: object) -> frozenset[Key]:
+        if isinstance(other, (set, frozenset)):
+            return frozenset(other) - self.frozen()
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"Keys({len(self)} at version {self._version})"
+
 
 @dataclass(frozen=True)
 class Inputs:
@@ -35,8 +113,9 @@ class Inputs:
 
     #: The store's change serial read *before* the rows: a write during the read moves it.
     serial: int
-    #: (id, expiry) of every active enforcement the device may carry: equal keys, equal render.
-    keys: frozenset[tuple[int, datetime | None]]
+    #: (id, expiry) of every active enforcement the device may carry: equal keys, equal render
+    #: (:class:`Keys`: a frozenset's comparisons, by what changed).
+    keys: Keys | frozenset[Key]
     enforcements: list[Enforcement]
     #: The first expiry among them (all later than the moment they were read at), None if none expires.
     first_expiry: datetime | None = None
@@ -51,14 +130,19 @@ class Inputs:
 class _RoleView:
     """The active rows one role carries, in id order, with the heap of their expiries."""
 
-    def __init__(self, role: str | None, rows: dict[int, Enforcement]):
+    def __init__(self, role: str | None, rows: dict[int, Enforcement], lock: threading.Lock | None = None):
         self.role = role
+        self.lock = lock or threading.Lock()  # the state's: the log is trimmed under it
         self.rows: dict[int, Enforcement] = {}
         self.keys: dict[int, tuple[int, datetime | None]] = {}
         self.expiries: list[tuple[datetime, int]] = []
+        #: The ids whose key changed, in order; ``log_base`` changes were forgotten before the first.
+        self.log: list[int] = []
+        self.log_base = 0
         for e in rows.values():
             if self.carries(e):
                 self.put(e)
+        self.log_base, self.log = len(self.log), []  # a new view: nothing to compare with before it
 
     def carries(self, e: Enforcement) -> bool:
         return self.role is None or not e.roles or self.role in e.roles
@@ -67,14 +151,40 @@ class _RoleView:
         """Keep ``e`` (new, or the store's newer version of a row); False when it came out of id order."""
         in_order = e.id in self.rows or not self.rows or e.id > next(reversed(self.rows))
         self.rows[e.id] = e
-        self.keys[e.id] = (e.id, e.expires_at)
+        key = (e.id, e.expires_at)
+        if self.keys.get(e.id) != key:
+            self.keys[e.id] = key
+            self._changed(e.id)
         if e.expires_at is not None:
             heapq.heappush(self.expiries, (e.expires_at, e.id))
         return in_order
 
     def drop(self, i: int) -> None:
         self.rows.pop(i, None)
-        self.keys.pop(i, None)
+        if self.keys.pop(i, None) is not None:
+            self._changed(i)
+
+    def _changed(self, i: int) -> None:
+        self.log.append(i)
+        if len(self.log) > 2 * LOG_KEEP:
+            forget = len(self.log) - LOG_KEEP
+            del self.log[:forget]
+            self.log_base += forget
+
+    @property
+    def version(self) -> int:
+        return self.log_base + len(self.log)
+
+    def snapshot(self) -> Keys:
+        return Keys(self, self.version, dict(self.keys))
+
+    def changed_between(self, a: int, b: int) -> set[int] | None:
+        """The ids changed from version ``min(a, b)`` to ``max(a, b)``; None once the log forgot them."""
+        lo, hi = min(a, b), max(a, b)
+        with self.lock:
+            if lo < self.log_base or hi > self.version:
+                return None
+            return set(self.log[lo - self.log_base:hi - self.log_base])
 
     def apply(self, changed: list[Enforcement], at: datetime) -> None:
         """The rows the feed returned: each is kept while the store holds it active, else dropped."""
@@ -132,17 +242,19 @@ class DesiredState:
     def serial(self) -> int:
         return self.store.serial()
 
-    def inputs(self, role: str | None, at: datetime) -> Inputs:
+    def inputs(self, role: str | None, at: datetime, serial: int | None = None) -> Inputs:
         """The active enforcements a device of ``role`` may carry at ``at``: the rows written since
-        the last read are read, nothing else."""
+        the last read are read, nothing else. ``serial``: the store's serial as the caller just read
+        it (before any of the rows: a write since only makes the next read read it again)."""
         with self._lock:
-            serial = self.store.serial()
+            if serial is None or (self._serial is not None and serial < self._serial):
+                serial = self.store.serial()  # another worker followed further since: a reset is told apart
             self._follow(serial, at)
             view = self._views.get(role)
             if view is None:
-                view = self._views[role] = _RoleView(role, self._rows)
+                view = self._views[role] = _RoleView(role, self._rows, self._lock)
             view.expire(at)
-            return Inputs(serial, frozenset(view.keys.values()), list(view.rows.values()), view.first_expiry())
+            return Inputs(serial, view.snapshot(), list(view.rows.values()), view.first_expiry())
 
     def _follow(self, serial: int, at: datetime) -> None:
         if self._serial is not None and serial == self._serial:

@@ -142,3 +142,73 @@ def test_a_database_without_the_feed_s_trigger_is_read_in_full_whenever_the_seri
     assert [e.id for e in desired.inputs("edge", now()).enforcements] == [first]
     second = _add(store, "203.0.113.2", ["edge"])
     assert [e.id for e in desired.inputs("edge", now()).enforcements] == [first, second]
+
+
+def test_the_change_feed_reads_by_its_index_not_by_a_scan_of_every_row(tmp_path):
+    """One more decision with 300 active: SQLite must find the changed rows through the ``changed``
+    index. With ``ORDER BY id`` its planner (no ANALYZE statistics) walked the whole table in id order
+    instead — every active row visited on every wake of every switch (10,000 active: 5.9 ms a read)."""
+    from sqlalchemy import event
+
+    from enforcer.store import Store
+
+    db = Store(f"sqlite:///{tmp_path / 'e.db'}")
+    for i in range(300):
+        _add(db, f"198.18.{i // 250}.{i % 250 + 1}", [])
+    serial = db.serial()
+    _add(db, "203.0.113.9", [])
+    statements: list[tuple[str, object]] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and "enforcements" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        assert [e.target.network_address.exploded for e in db.enforcements_changed_since(serial)] == ["203.0.113.9"]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert statements
+    raw = db.engine.raw_connection()
+    try:
+        for statement, parameters in statements:
+            plan = [row[-1] for row in raw.cursor().execute("EXPLAIN QUERY PLAN " + statement, parameters)]
+            assert not any(step.startswith("SCAN enforcements") for step in plan), plan
+            assert any("ix_enforcements_changed" in step for step in plan), plan
+    finally:
+        raw.close()
+
+
+def test_successive_inputs_compare_and_subtract_by_what_changed_without_a_set_of_every_key(store):  # noqa: F811
+    """Each wake of each device worker compared (serve) or subtracted (the controller's pieces) its new
+    inputs' keys against the last: a frozenset of every active key built and hashed twice per decision
+    (10,000 active: ~1.5 ms of each sync, in both processes). Snapshots of one view answer from the ids
+    changed between them; every answer equals the frozensets' own."""
+    at = now()
+    rows = [{"action": "null-route", "target": f"198.18.0.{i}/32", "params": {}, "roles": ["edge"],
+             "expires_at": at + timedelta(hours=1)} for i in range(1, 201)]
+    store.add_decision(Decision(target="198.18.0.0/24", violation="malware-hosting"), customer=None, step=0,
+                       clause="c", expires_at=at + timedelta(hours=1), enforcements=rows)
+    desired = DesiredState(store)
+    snaps = [desired.inputs("edge", now()).keys]
+    second = _add(store, "203.0.113.2", ["edge"])
+    snaps.append(desired.inputs("edge", now()).keys)
+    with store.write() as tx:  # a detector's repeat moves the expiry out
+        rec = store.get_decision(store.enforcements_by_id([second])[0].decision_id)
+        tx.hold(rec.id, Decision(target="203.0.113.2", violation="malware-hosting", source="cli", actor="bob"),
+                now() + timedelta(hours=5), now())
+    snaps.append(desired.inputs("edge", now()).keys)
+    snaps.append(desired.inputs("edge", now()).keys)  # nothing moved
+    short = _add(store, "203.0.113.3", ["edge"], ttl=timedelta(seconds=1))
+    snaps.append(desired.inputs("edge", now()).keys)
+    snaps.append(desired.inputs("edge", now() + timedelta(seconds=2)).keys)  # its expiry passed
+    store.end_decision(rec.id, status=Status.REMOVED, actor="alice", source="cli", reason="done")
+    snaps.append(desired.inputs("edge", now() + timedelta(seconds=2)).keys)
+    answers = {(i, j): (a == b, a - b) for i, a in enumerate(snaps) for j, b in enumerate(snaps)}
+    assert all(k._frozen is None for k in snaps), "a comparison built a set of every key"
+    for (i, j), (equal, minus) in answers.items():
+        a, b = snaps[i].frozen(), snaps[j].frozen()
+        assert equal == (a == b) and minus == a - b, (i, j)
+    assert snaps[2] == snaps[3] and snaps[1] != snaps[2]
+    assert snaps[4] - snaps[3] == {(short, snaps[4]._items[short][1])}
+    assert second not in {i for i, _ in snaps[-1]} and len(snaps[-1]) == 200

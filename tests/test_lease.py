@@ -22,6 +22,7 @@ from enforcer.store import Store
 from enforcer.tables import LeaseRow, naive_utc
 
 from .conftest import EXAMPLE_INVENTORY
+from .helpers import wait_for
 
 BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get("ENFORCER_TEST_PG") else [])
 
@@ -201,3 +202,49 @@ def test_a_renewal_never_takes_back_a_lease_that_lapsed_and_was_taken_meanwhile(
     lease.release(store, "edge1", "b")
     assert not lease.extend(store, "edge1", "a", ttl=60)
     assert lease.current(store, "edge1") is None
+
+
+def test_a_kept_lease_pushes_a_burst_with_one_write_and_keeps_every_other_pusher_off(ctx):
+    """serve's OpenFlow worker keeps the switch's lease across a burst of syncs (lease.KeptLease): ten
+    pushes, one lease write — before, each push took and gave back the lease, two fsync'd write
+    transactions around a one-round-trip sync. Meanwhile another pusher is busy, as under device_lease."""
+    frr = _frr(ctx)
+    kept = lease.KeptLease(ctx.store, frr, "serve on noc1 pid 4242", ttl=60, idle=3600)
+    for _ in range(10):
+        with kept.hold():
+            assert lease.current(ctx.store, frr)[0] == "serve on noc1 pid 4242"
+        with pytest.raises(lease.DeviceBusy, match="pushed by serve on noc1 pid 4242"):
+            lease.acquire(ctx.store, frr, "enforcer apply on noc1 pid 7")
+    assert kept.writes == 1
+    kept.release()
+    assert kept.writes == 2 and lease.current(ctx.store, frr) is None
+    lease.acquire(ctx.store, frr, "enforcer apply on noc1 pid 7")  # given back: the next pusher has it
+
+
+def test_a_kept_lease_is_given_back_once_idle(ctx):
+    frr = _frr(ctx)
+    kept = lease.KeptLease(ctx.store, frr, "serve on noc1 pid 4242", ttl=60, idle=0.05)
+    with kept.hold():
+        pass
+    wait_for(lambda: lease.current(ctx.store, frr) is None, what="the idle lease given back")
+    assert not kept.held and kept.writes == 2
+
+
+def test_a_kept_lease_that_lapsed_while_its_process_was_frozen_is_never_pushed_under(ctx):
+    """Frozen past half its TTL (SIGSTOP, a stalled VM), the keeper cannot vouch for the row any more: the
+    next push writes again, and when the lease lapsed and another pusher took it, that push is busy."""
+    frr, clock = _frr(ctx), [1000.0]
+    kept = lease.KeptLease(ctx.store, frr, "a", ttl=60, idle=3600, clock=lambda: clock[0])
+    with kept.hold():
+        pass
+    lease.acquire(ctx.store, frr, "a", ttl=-1)  # what the store holds once a's 60 s passed unrenewed
+    lease.acquire(ctx.store, frr, "b", ttl=60)  # b takes the lapsed lease
+    clock[0] += 61
+    with pytest.raises(lease.DeviceBusy, match="pushed by b"):
+        with kept.hold():
+            raise AssertionError("pushed under b's lease")
+    assert not kept.held and lease.current(ctx.store, frr)[0] == "b"
+    lease.release(ctx.store, frr, "b")
+    with kept.hold():  # b gave it back: a takes it anew
+        assert lease.current(ctx.store, frr)[0] == "a"
+    kept.release()

@@ -76,3 +76,21 @@ def test_a_resync_that_finds_the_switch_as_desired_sends_nothing_and_needs_no_le
     report = switch.app.sync_own(DPID)
     assert report.ok and not report.changes, report
     assert "flow_mod" not in kinds(switch)
+
+
+def test_a_switch_that_connects_while_another_pusher_holds_its_lease_is_synced_once_it_is_given_back(
+        switch, store, monkeypatch):
+    """serve keeps a switch's lease a moment after its last sync (lease.KeptLease): a switch that
+    restarted meanwhile (no flow left) must not wait for the next periodic resync. Before, the
+    connect sync was told busy once and the switch stayed empty."""
+    import enforcer.controller.app as app_module
+
+    monkeypatch.setattr(app_module, "BUSY_RETRY", 0.01)
+    lease.acquire(store, SWITCH.name, APPLY)
+    connect = hub.spawn(switch.app._sync_logged, DPID, "connect")
+    wait_until("a busy connect sync", lambda: switch.app.reports.get(DPID))
+    assert "flow_mod" not in kinds(switch)
+    lease.release(store, SWITCH.name, APPLY)
+    connect.wait()
+    report = switch.app.reports[DPID]
+    assert report.ok and report.changes["flows_added"] == 2, report

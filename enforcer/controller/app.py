@@ -30,8 +30,8 @@ from os_ken.lib import hub
 from os_ken.ofproto import ofproto_v1_3, ofproto_v1_4
 
 from ..inventory import Device, Platform
-from ..lease import DeviceBusy
-from . import bundle, wire
+from ..lease import BUSY, DeviceBusy
+from . import bundle, offhub, wire
 from .flows import FlowError, Ownership, SwitchState, diff, ownership, unrecognised_line
 from .live import Live, live_from_stats, read_slices
 from .offhub import collector_paused, off_hub
@@ -43,6 +43,13 @@ if hub.HUB_TYPE != "eventlet":  # docs/lab-facts.md: the native hub loses DEAD e
 ALL_DISPATCHERS = [CONFIG_DISPATCHER, MAIN_DISPATCHER]
 OPENFLOW_NAMES = {ofproto_v1_3.OFP_VERSION: "1.3", ofproto_v1_4.OFP_VERSION: "1.4"}
 REPLY_TIMEOUT = 30.0
+#: A switch that connects while another pusher holds its lease is tried again this often, this many
+#: times: serve keeps a switch's lease a moment after its last sync (enforcer.lease.KeptLease), and a
+#: switch that restarted meanwhile holds no flow at all until its connect sync gets through.
+BUSY_RETRY = 0.5
+BUSY_TRIES = 240
+#: Seconds without a sync after which a full garbage collection left by an incremental sync runs (.offhub).
+IDLE_COLLECT = 1.0
 #: The enforcements a switch's section is made of, read from the store at every sync.
 Desired = Callable[[Device], Wanted]
 Devices = Callable[[], Iterable[Device]]
@@ -117,6 +124,24 @@ class EnforcerController(app_manager.OSKenApp):
         #: what each switch was last seen or confirmed (barrier) to hold; dropped on disconnect and error
         self._confirmed: dict[int, Live] = {}
         self._pieces = Pieces()
+        self._syncing = 0
+        self._last_sync = time.monotonic()
+
+    def start(self) -> None:
+        super().start()
+        self.threads.append(hub.spawn(self._collect_when_idle))
+
+    def _collect_when_idle(self) -> None:
+        """The full garbage collection an incremental sync put off (.offhub), once no sync ran for
+        :data:`IDLE_COLLECT` seconds: it stops the hub for about a second at 10,000 flows, which is
+        no decision's latency here."""
+        while True:
+            hub.sleep(IDLE_COLLECT / 4)
+            try:
+                if offhub.full_due() and not self._syncing and time.monotonic() - self._last_sync >= IDLE_COLLECT:
+                    offhub.collect_if_due()
+            except Exception:  # noqa: BLE001 - logged; the next pause that does not defer collects
+                self.logger.exception("idle garbage collection failed")
 
     # ------------------------------------------------------------ switches
 
@@ -149,6 +174,11 @@ class EnforcerController(app_manager.OSKenApp):
         """Entry point of spawned syncs: an exception in an os-ken thread would vanish otherwise."""
         try:
             report = self.sync_own(dpid)
+            for _ in range(BUSY_TRIES if why == "connect" else 0):
+                if report.ok or not (report.error or "").startswith(BUSY) or dpid not in self.datapaths:
+                    break
+                hub.sleep(BUSY_RETRY)
+                report = self.sync_own(dpid)
             log = self.logger.info if report.ok else self.logger.error
             log("sync %016x (%s): %s", dpid, why, report.as_dict())
         except Exception:  # noqa: BLE001 - logged, the controller keeps serving other switches
@@ -335,6 +365,7 @@ class EnforcerController(app_manager.OSKenApp):
             return SyncReport(dpid, None, ok=False, error=error)
         with self._lock(dpid):
             trips = self.round_trips.get(dpid, 0)
+            self._syncing += 1
             try:
                 report = self._sync_locked(dp, device, timeout, started, full, own)
             except DeviceBusy as exc:  # nothing was sent; what was read of the switch still holds
@@ -347,6 +378,9 @@ class EnforcerController(app_manager.OSKenApp):
                 self.logger.exception("sync %016x failed", dpid)
                 error = f"sync failed: {type(exc).__name__}: {exc}"
                 report = SyncReport(dpid, name, ok=False, error=error, seconds=time.monotonic() - started)
+            finally:
+                self._syncing -= 1
+                self._last_sync = time.monotonic()
             report.round_trips = self.round_trips.get(dpid, 0) - trips
         self.reports[dpid] = report
         return report
@@ -357,13 +391,14 @@ class EnforcerController(app_manager.OSKenApp):
         owner = ownership(device)
         steps: dict[str, float] = {}
         clock = time.monotonic()
-        desired = off_hub(self._desired_state, device, owner)
+        # an incremental sync (one decision) leaves a due full collection for when the hub is idle
+        desired = off_hub(self._desired_state, device, owner, defer_full=not full)
         steps["desired"], clock = time.monotonic() - clock, time.monotonic()
         cached = None if full else self._confirmed.get(dp.id)
         live = cached if cached is not None else self._recognise(dp.id, self.read_live(dp, owner))
         steps["live"], clock = time.monotonic() - clock, time.monotonic()
         if live.pieces is not None:  # the switch confirmed the last pieces: diff what changed, on the
-            with collector_paused():  # hub (a few pieces: the native thread's hand-off costs more)
+            with collector_paused(not full):  # hub (a few pieces: the native thread's hand-off costs more)
                 plan = diff_pieces(desired, live.pieces)
         else:
             plan = off_hub(diff, desired.state, live.state)

@@ -13,7 +13,8 @@ loaded machine, a few of them per sync, and the switch still disconnected during
 the longest gap was 5.6 s with the collector on, 0.27 s with it paused).
 
 So such a step runs with the collector paused: :func:`enforcer.collector.collector_paused`, the
-process's one module of collector switches (the store's bulk reads raise its threshold there too).
+process's one module of collector switches (the store's bulk reads raise its threshold there too);
+an incremental sync defers the occasional full collection to the idle controller (``defer_full``).
 """
 
 from __future__ import annotations
@@ -23,16 +24,18 @@ from typing import Any
 
 from eventlet import tpool
 
-from ..collector import CHECK_EVERY, FULL_GROWTH, collector_paused
+from ..collector import CHECK_EVERY, FULL_GROWTH, collect_if_due, collector_paused, full_due
 
-__all__ = ["CHECK_EVERY", "FULL_GROWTH", "collector_paused", "off_hub"]
-
-
-def off_hub(work: Callable[..., Any], *args: Any) -> Any:
-    """``work(*args)`` in a native thread, the collector paused, while the calling green thread waits."""
-    return tpool.execute(_in_pause, work, *args)
+__all__ = ["CHECK_EVERY", "FULL_GROWTH", "collect_if_due", "collector_paused", "full_due", "off_hub"]
 
 
-def _in_pause(work: Callable[..., Any], *args: Any) -> Any:
-    with collector_paused():
+def off_hub(work: Callable[..., Any], *args: Any, defer_full: bool = False) -> Any:
+    """``work(*args)`` in a native thread, the collector paused, while the calling green thread waits
+    (``defer_full``: a full collection due at its end waits for the idle controller,
+    :func:`enforcer.collector.collector_paused`)."""
+    return tpool.execute(_in_pause, defer_full, work, *args)
+
+
+def _in_pause(defer_full: bool, work: Callable[..., Any], *args: Any) -> Any:
+    with collector_paused(defer_full):
         return work(*args)

@@ -60,8 +60,9 @@ def _dispatch(app: EnforcerController, req: dict[str, Any]) -> dict[str, Any]:
     if op == "sync":
         report = app.sync(int(req["dpid"]), full=bool(req.get("full", False)))
         ms = {k: f"{v * 1000:.1f}" for k, v in report.steps.items()}
-        LOG.info("control sync %s: %.1f ms (desired %s, diff %s, send %s)", report.device, report.seconds * 1000,
-                 ms.get("desired", "-"), ms.get("diff", "-"), ms.get("send", "-"))
+        LOG.info("control sync %s: %.1f ms (desired %s, diff %s, send %s) live %s, %d round trips", report.device,
+                 report.seconds * 1000, ms.get("desired", "-"), ms.get("diff", "-"), ms.get("send", "-"),
+                 ms.get("live", "-"), report.round_trips)
         if not report.ok:
             raise SyncFailed(report.error or "sync failed")
         return {"report": report.as_dict()}
