@@ -33,6 +33,7 @@ Rules, each from a platform fact (``templates/<platform>/platform.yaml``, key ``
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -158,8 +159,39 @@ class Node:
         return list(self.lines()) == list(other.lines())
 
 
+#: The last few trees parsed, per thread: (text, the facts a parse reads, tree), newest last.
+_parsed = threading.local()
+_PARSED_KEPT = 3
+#: Texts parsed into trees (not answered from the last ones): what the tests count.
+parses = 0
+
+
 def parse(text: str | Iterable[str], facts: TreeFacts) -> Node:
-    """The config as a tree under an empty root; one pass over the lines."""
+    """The config as a tree under an empty root; one pass over the lines.
+
+    A plan parses the same desired section three times (the merge candidate, then twice for the
+    commands after the commit, enforcer.refresh) and the live one twice: the last few texts each
+    thread parsed answer again with the same tree. A tree is therefore read-only once returned:
+    nothing outside this function changes a Node (the differ and the slot readers only walk)."""
+    global parses
+    if not isinstance(text, str):
+        return _parse(text, facts)
+    kept: list[tuple[str, tuple, Node]] | None = getattr(_parsed, "trees", None)
+    if kept is None:
+        kept = _parsed.trees = []
+    reads = (facts.ignore, facts.atomic_closers)  # all of the facts a parse reads
+    for i, (t, f, tree) in enumerate(kept):
+        if f == reads and t == text:
+            kept.append(kept.pop(i))
+            return tree
+    tree = _parse(text, facts)
+    parses += 1
+    kept.append((text, reads, tree))
+    del kept[:-_PARSED_KEPT]
+    return tree
+
+
+def _parse(text: str | Iterable[str], facts: TreeFacts) -> Node:
     root = Node("")
     stack: list[tuple[int, Node]] = [(-1, root)]
     last_top: Node | None = None
