@@ -35,6 +35,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
@@ -159,26 +160,40 @@ class Node:
         return list(self.lines()) == list(other.lines())
 
 
-#: The last few trees parsed, per thread: (text, the facts a parse reads, tree), newest last.
+#: Per thread, inside :func:`trees_kept`: the last few trees parsed, (text, the facts a parse
+#: reads, tree), newest last. Outside it (None) nothing is kept.
 _parsed = threading.local()
 _PARSED_KEPT = 3
-#: Texts parsed into trees (not answered from the last ones): what the tests count.
+#: Texts parsed into trees (not answered from the kept ones): what the tests count.
 parses = 0
 
 
-def parse(text: str | Iterable[str], facts: TreeFacts) -> Node:
-    """The config as a tree under an empty root; one pass over the lines.
+@contextmanager
+def trees_kept() -> Iterator[None]:
+    """Within the block, this thread's :func:`parse` of a text it parsed already in the block
+    answers with the same tree. One device's plan parses its desired section three times (the
+    merge candidate, then twice for the commands after the commit, enforcer.refresh) and the live
+    one twice. Scoped to a block (``service``'s plan of one device), so no thread keeps a big
+    section's tree after it. A tree is read-only once returned: nothing outside :func:`parse`
+    changes a Node (the differ and the slot readers only walk)."""
+    outer = getattr(_parsed, "trees", None)
+    if outer is None:
+        _parsed.trees = []
+    try:
+        yield
+    finally:
+        if outer is None:
+            _parsed.trees = None
 
-    A plan parses the same desired section three times (the merge candidate, then twice for the
-    commands after the commit, enforcer.refresh) and the live one twice: the last few texts each
-    thread parsed answer again with the same tree. A tree is therefore read-only once returned:
-    nothing outside this function changes a Node (the differ and the slot readers only walk)."""
+
+def parse(text: str | Iterable[str], facts: TreeFacts) -> Node:
+    """The config as a tree under an empty root; one pass over the lines (inside
+    :func:`trees_kept`, a text parsed already answers with its tree)."""
     global parses
-    if not isinstance(text, str):
-        return _parse(text, facts)
     kept: list[tuple[str, tuple, Node]] | None = getattr(_parsed, "trees", None)
-    if kept is None:
-        kept = _parsed.trees = []
+    if kept is None or not isinstance(text, str):
+        parses += 1
+        return _parse(text, facts)
     reads = (facts.ignore, facts.atomic_closers)  # all of the facts a parse reads
     for i, (t, f, tree) in enumerate(kept):
         if f == reads and t == text:

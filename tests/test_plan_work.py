@@ -86,3 +86,18 @@ def test_the_plan_s_diff_is_difflib_s_and_one_empty_side_builds_no_matcher(live,
     assert (p.added, p.removed) == ((len(desired), len(live)) if not live or not desired else (p.added, p.removed))
     if not live or not desired:
         assert made[0] == 1  # the expected diff's own; the plan built none
+
+
+def test_outside_one_device_s_plan_no_tree_is_kept(ctx) -> None:
+    """A thread keeps its trees only while it plans one device: serve's workers would otherwise
+    each hold their device's last big sections as trees."""
+    device = ctx.inventory.device("ios-edge1")
+    [p] = service.plan(ctx, device.name)
+    facts = render.platform_info(device.platform).tree
+    assert getattr(conftree._parsed, "trees", None) is None
+    before = conftree.parses
+    assert conftree.parse(p.desired, facts) is not conftree.parse(p.desired, facts)
+    assert conftree.parses == before + 2
+    with conftree.trees_kept():
+        assert conftree.parse(p.desired, facts) is conftree.parse(p.desired, facts)
+    assert getattr(conftree._parsed, "trees", None) is None
