@@ -33,7 +33,9 @@ Rules, each from a platform fact (``templates/<platform>/platform.yaml``, key ``
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
@@ -158,8 +160,53 @@ class Node:
         return list(self.lines()) == list(other.lines())
 
 
+#: Per thread, inside :func:`trees_kept`: the last few trees parsed, (text, the facts a parse
+#: reads, tree), newest last. Outside it (None) nothing is kept.
+_parsed = threading.local()
+_PARSED_KEPT = 3
+#: Texts parsed into trees (not answered from the kept ones): what the tests count.
+parses = 0
+
+
+@contextmanager
+def trees_kept() -> Iterator[None]:
+    """Within the block, this thread's :func:`parse` of a text it parsed already in the block
+    answers with the same tree. One device's plan parses its desired section three times (the
+    merge candidate, then twice for the commands after the commit, enforcer.refresh) and the live
+    one twice. Scoped to a block (``service``'s plan of one device), so no thread keeps a big
+    section's tree after it. A tree is read-only once returned: nothing outside :func:`parse`
+    changes a Node (the differ and the slot readers only walk)."""
+    outer = getattr(_parsed, "trees", None)
+    if outer is None:
+        _parsed.trees = []
+    try:
+        yield
+    finally:
+        if outer is None:
+            _parsed.trees = None
+
+
 def parse(text: str | Iterable[str], facts: TreeFacts) -> Node:
-    """The config as a tree under an empty root; one pass over the lines."""
+    """The config as a tree under an empty root; one pass over the lines (inside
+    :func:`trees_kept`, a text parsed already answers with its tree)."""
+    global parses
+    kept: list[tuple[str, tuple, Node]] | None = getattr(_parsed, "trees", None)
+    if kept is None or not isinstance(text, str):
+        parses += 1
+        return _parse(text, facts)
+    reads = (facts.ignore, facts.atomic_closers)  # all of the facts a parse reads
+    for i, (t, f, tree) in enumerate(kept):
+        if f == reads and t == text:
+            kept.append(kept.pop(i))
+            return tree
+    tree = _parse(text, facts)
+    parses += 1
+    kept.append((text, reads, tree))
+    del kept[:-_PARSED_KEPT]
+    return tree
+
+
+def _parse(text: str | Iterable[str], facts: TreeFacts) -> Node:
     root = Node("")
     stack: list[tuple[int, Node]] = [(-1, root)]
     last_top: Node | None = None

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from .collector import bulk_work
+from .conftree import trees_kept
 from .decisions import (  # noqa: F401 - the intake half, re-exported: callers keep service.submit
     BREAKERS,
     MAX_ID,
@@ -74,8 +75,10 @@ def _plan_with(
     ask_pending: bool = True,
 ) -> DevicePlan:
     """The device's plan (enforcements it cannot take withheld, a pending commit shown); ``settle``:
-    confirm or roll back a pending commit first (apply), see :func:`push.plan_device`."""
-    return plan_device(dev, enforcements, ctx.inventory, driver, at, settle=settle, ask_pending=ask_pending)
+    confirm or roll back a pending commit first (apply), see :func:`push.plan_device`. The
+    device's config texts are parsed once each during it (:func:`conftree.trees_kept`)."""
+    with trees_kept():
+        return plan_device(dev, enforcements, ctx.inventory, driver, at, settle=settle, ask_pending=ask_pending)
 
 
 def each_device(ctx: Context, device: str | Sequence[str] | None, work: Callable[[Device], object]) -> list:
