@@ -209,10 +209,11 @@ def apply(
     another pusher holds is reported busy ("device busy: pushed by X since T"), or with --wait
     waited for; its commit is never cancelled.
     """
-    from . import planfile, service
-
     c = context(ctx)
+    logins = _early_logins(c, device) if plan_file is None and yes and not dry_run else None
     import getpass
+
+    from . import planfile, service  # while the devices' logins run (apply -y)
 
     who = getpass.getuser()
     if plan_file is not None:
@@ -227,9 +228,13 @@ def apply(
         from .console import terminal
 
         total = 1 if device else len(c.inventory.devices)
-        with terminal.apply_progress(out, total) as progress:
-            results = guard(lambda: service.apply(c, device, revert_in=revert_in or None, actor=who,
-                                                  on_done=progress, wait=wait))
+        try:
+            with terminal.apply_progress(out, total) as progress:
+                results = guard(lambda: service.apply(c, device, revert_in=revert_in or None, actor=who,
+                                                      on_done=progress, wait=wait, session=logins and logins.use))
+        finally:
+            if logins is not None:
+                logins.close()
     else:
         saved = guard(lambda: planfile.make(c, device))
         _show(saved.plans, as_json)
@@ -245,6 +250,19 @@ def apply(
     print_results([r for _, r in results if r is not None], as_json)
     if any(r is not None and not r.ok for _, r in results):
         raise typer.Exit(1)
+
+
+def _early_logins(c: Any, device: str | None) -> Any:
+    """``apply -y``: log into the devices while the push half of enforcer is imported and the
+    store read (:class:`enforcer.sessions.EarlyLogins`); nothing is asked or sent before the lease.
+    A device name the inventory does not know gets none: the apply reports it as before."""
+    from .sessions import EarlyLogins
+
+    try:
+        devices = [c.inventory.device(device)] if device else list(c.inventory.devices.values())
+    except Exception:  # noqa: BLE001 - the unknown name is service.apply's error to report
+        return None
+    return EarlyLogins(devices, c.driver)
 
 
 def _interactive() -> bool:

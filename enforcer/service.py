@@ -140,6 +140,7 @@ def apply(
     source: str = "cli",
     on_done: Callable[[DevicePlan, PushResult | None], None] | None = None,
     wait: float = 0.0,
+    session: Callable[[Device], AbstractContextManager[Driver]] | None = None,
 ) -> list[tuple[DevicePlan, PushResult | None]]:
     """Plan and push each device in parallel; ``dry_run`` plans only. One failure stops no other.
 
@@ -147,7 +148,8 @@ def apply(
     instance pushes it, its result is "device busy: pushed by X since T" and nothing is sent;
     with ``wait`` it waits up to that many seconds for the lease first.
     ``on_done(plan, result)`` is called from the worker as each device finishes (a progress bar,
-    the console's device board).
+    the console's device board). ``session(dev)``: the device's open driver, as for
+    :func:`push_device` (``enforcer apply`` logs in while it starts: :class:`sessions.EarlyLogins`).
     """
     at = now()
     # The store is read beside the devices' logins (push_device renders each device once it is
@@ -159,7 +161,7 @@ def apply(
 
     def one(dev: Device) -> tuple[DevicePlan, PushResult | None]:
         done = push_device(ctx, dev, lambda: carried.result().carried_by(dev), at, holder=holder, dry_run=dry_run,
-                           revert_in=revert_in, actor=actor, source=source, wait=wait)
+                           revert_in=revert_in, actor=actor, source=source, wait=wait, session=session)
         if on_done is not None:
             on_done(*done)
         return done

@@ -93,3 +93,72 @@ def test_a_store_that_cannot_be_read_still_fails_the_apply_read_beside_the_login
         ctx.store.active_enforcements = read
     [(plan, result)] = service.apply(ctx, frr)
     assert result.ok and "203.0.113.50" in plan.desired
+
+
+def test_apply_yes_logs_into_the_devices_before_it_takes_their_leases(cli, monkeypatch):
+    """Before: ``enforcer apply -y`` logged in only after importing the push half, reading the
+    store and taking the lease (0.5-0.7 s of login, bcrypt opening the key, behind 0.5-0.8 s).
+    Only the login moves: what is asked of the device still comes after the lease."""
+    from enforcer import lease
+
+    assert cli("block", "203.0.113.7", "--violation", "malware-hosting")[0] == 0
+    logged_in = threading.Event()
+    opened: list[str] = []
+    seen_at_lease: list[bool] = []
+    asked_before_lease: list[str] = []
+    leased: set[str] = set()
+    login, acquire = OfflineDriver.open, lease.acquire_waiting
+
+    def open_(self) -> None:
+        opened.append(self.device.name)
+        logged_in.set()
+        login(self)
+
+    def asked(self) -> bool:
+        if self.device.name not in leased:
+            asked_before_lease.append(self.device.name)
+        return False
+
+    def acquiring(store, device, *args, **kwargs):
+        seen_at_lease.append(logged_in.wait(DEADLINE))
+        acquire(store, device, *args, **kwargs)
+        leased.add(device)
+
+    monkeypatch.setattr(OfflineDriver, "open", open_)
+    monkeypatch.setattr(OfflineDriver, "has_pending_commit", asked)
+    monkeypatch.setattr(lease, "acquire_waiting", acquiring)
+    code, out, err = cli("apply", "--yes")
+    assert code == 0, out + err
+    assert seen_at_lease and all(seen_at_lease)
+    assert asked_before_lease == []
+    assert sorted(opened) == sorted(set(opened)), "a device was logged into twice"
+
+
+def test_an_early_login_that_fails_is_that_devices_result_and_the_others_push(tmp_path, db_url):
+    from enforcer.drivers.base import DeviceUnreachable
+    from enforcer.sessions import EarlyLogins
+
+    ctx = _ctx(tmp_path, db_url)
+    frr = _frr(ctx)
+    service.submit(ctx, Decision(target="203.0.113.50", violation="phishing"))
+    closed: list[str] = []
+
+    class Logged(OfflineDriver):
+        def open(self) -> None:
+            if self.device.name == frr:
+                raise DeviceUnreachable(frr, "cannot reach 192.0.2.1:22: timed out")
+
+        def close(self) -> None:
+            closed.append(self.device.name)
+
+    def new(dev):
+        return Logged(dev, output_dir=tmp_path / "out", last_applied=None)
+
+    logins = EarlyLogins(list(ctx.inventory.devices.values()), new)
+    try:
+        results = {p.device: r for p, r in service.apply(ctx, session=logins.use)}
+    finally:
+        logins.close()
+    assert not results[frr].ok and "cannot reach" in results[frr].error
+    assert all(r.ok for name, r in results.items() if name != frr)
+    assert sorted(closed) == sorted(n for n in ctx.inventory.devices if n != frr)  # each opened one closed once
