@@ -209,8 +209,10 @@ def apply(
     another pusher holds is reported busy ("device busy: pushed by X since T"), or with --wait
     waited for; its commit is never cancelled.
     """
-    c = context(ctx)
-    logins = _early_logins(c, device) if plan_file is None and yes and not dry_run else None
+    logins = _early_logins(ctx.obj, device) if plan_file is None and yes and not dry_run else None
+    c = context(ctx)  # the store (SQLAlchemy's import: ~0.9 s loaded) while the devices' logins run
+    if logins is not None:
+        logins.fallback = c.driver
     import getpass
 
     from . import planfile, service  # while the devices' logins run (apply -y)
@@ -252,17 +254,26 @@ def apply(
         raise typer.Exit(1)
 
 
-def _early_logins(c: Any, device: str | None) -> Any:
-    """``apply -y``: log into the devices while the push half of enforcer is imported and the
-    store read (:class:`enforcer.sessions.EarlyLogins`); nothing is asked or sent before the lease.
+def _early_logins(settings: Any, device: str | None) -> Any:
+    """``apply -y``: log into the devices (those reached over a network) while the store is opened,
+    the push half of enforcer imported and the store read (:class:`enforcer.sessions.EarlyLogins`);
+    nothing is asked or sent before the lease. Only the inventory is loaded for it, not the store.
     A device name the inventory does not know gets none: the apply reports it as before."""
+    from .inventory import Transport, load_inventory
     from .sessions import EarlyLogins
 
     try:
-        devices = [c.inventory.device(device)] if device else list(c.inventory.devices.values())
-    except Exception:  # noqa: BLE001 - the unknown name is service.apply's error to report
+        inventory = load_inventory(settings.inventory)
+        devices = [inventory.device(device)] if device else list(inventory.devices.values())
+    except Exception:  # noqa: BLE001 - a bad inventory or an unknown name is the apply's error to report
         return None
-    return EarlyLogins(devices, c.driver)
+    return EarlyLogins([d for d in devices if d.effective_transport is not Transport.OFFLINE], _network_driver)
+
+
+def _network_driver(device: Any) -> Any:
+    from .drivers import get_driver
+
+    return get_driver(device)
 
 
 def _interactive() -> bool:

@@ -107,6 +107,8 @@ class EarlyLogins:
 
     def __init__(self, devices: list[Device], open_driver: Callable[[Device], Driver]):
         self._new = open_driver
+        #: How a device this did not log into (or whose inventory entry changed since) is opened.
+        self.fallback: Callable[[Device], Driver] = open_driver
         self._opening: dict[str, tuple[threading.Event, list]] = {}
         for dev in devices:
             done, box = threading.Event(), []
@@ -129,10 +131,15 @@ class EarlyLogins:
     def use(self, device: Device) -> Iterator[Driver]:
         """The device's session, once its login finished (a device it did not log into opens now)."""
         opening = self._opening.pop(device.name, None)
+        if opening is not None:
+            opening[0].wait()
+            [got] = opening[1]
+            if not isinstance(got, BaseException) and got.device != device:  # the inventory changed meanwhile
+                got.close()
+                opening = None
         if opening is None:
             opening = (threading.Event(), [])
-            self._open(device, self._new, *opening)
-        opening[0].wait()
+            self._open(device, self.fallback, *opening)
         [got] = opening[1]
         if isinstance(got, BaseException):
             raise got
