@@ -209,7 +209,7 @@ def apply(
     another pusher holds is reported busy ("device busy: pushed by X since T"), or with --wait
     waited for; its commit is never cancelled.
     """
-    logins = _early_logins(ctx.obj, device) if plan_file is None and yes and not dry_run else None
+    logins = _early_logins(ctx.obj, device, wait) if plan_file is None and yes and not dry_run else None
     c = context(ctx)  # the store (SQLAlchemy's import: ~0.9 s loaded) while the devices' logins run
     if logins is not None:
         logins.fallback = c.driver
@@ -254,7 +254,7 @@ def apply(
         raise typer.Exit(1)
 
 
-def _early_logins(settings: Any, device: str | None) -> Any:
+def _early_logins(settings: Any, device: str | None, wait: float) -> Any:
     """``apply -y``: log into the devices (those reached over a network) while the store is opened,
     the push half of enforcer imported and the store read (:class:`enforcer.sessions.EarlyLogins`);
     nothing is asked or sent before the lease. Only the inventory is loaded for it, not the store.
@@ -267,7 +267,8 @@ def _early_logins(settings: Any, device: str | None) -> Any:
         devices = [inventory.device(device)] if device else list(inventory.devices.values())
     except Exception:  # noqa: BLE001 - a bad inventory or an unknown name is the apply's error to report
         return None
-    return EarlyLogins([d for d in devices if d.effective_transport is not Transport.OFFLINE], _network_driver)
+    networked = [d for d in devices if d.effective_transport is not Transport.OFFLINE]
+    return EarlyLogins(networked, _network_driver, read_ahead=not wait)
 
 
 def _network_driver(device: Any) -> Any:

@@ -100,12 +100,17 @@ class EarlyLogins:
     A cold ``apply`` used to log in only once it had imported the push half of enforcer, read the
     store and taken the lease: at 10,000 routes 0.5-0.7 s of login (most of it bcrypt opening a
     passphrase-protected key, which leaves the interpreter free) stood behind 0.5-0.8 s of imports.
-    Only the login moves earlier: nothing is asked of the device and nothing sent before
-    :func:`enforcer.service.push_device` holds the lease and takes the session from :meth:`use`.
+    Only the login and a read of the device's config (:meth:`~enforcer.drivers.base.Driver.read_ahead`,
+    for drivers whose device verifies it at commit) move earlier: nothing is asked of the device
+    (a pending commit) and nothing sent before :func:`enforcer.service.push_device` holds the
+    lease and takes the session from :meth:`use`.
     A login that failed fails there, as that device's result; sessions never used are closed by
     :meth:`close`."""
 
-    def __init__(self, devices: list[Device], open_driver: Callable[[Device], Driver]):
+    def __init__(self, devices: list[Device], open_driver: Callable[[Device], Driver], read_ahead: bool = True):
+        """``read_ahead=False``: log in only (``apply --wait``: a read taken before waiting for
+        another pusher's lease would be stale by the time of the commit, which would refuse it)."""
+        self._read_ahead = read_ahead
         self._new = open_driver
         #: How a device this did not log into (or whose inventory entry changed since) is opened.
         self.fallback: Callable[[Device], Driver] = open_driver
@@ -113,14 +118,21 @@ class EarlyLogins:
         for dev in devices:
             done, box = threading.Event(), []
             self._opening[dev.name] = (done, box)
-            threading.Thread(target=self._open, args=(dev, open_driver, done, box), name=f"login-{dev.name}",
-                             daemon=True).start()  # fmt: skip
+            threading.Thread(target=self._open, args=(dev, open_driver, done, box, read_ahead),
+                             name=f"login-{dev.name}", daemon=True).start()  # fmt: skip
 
     @staticmethod
-    def _open(dev: Device, open_driver: Callable[[Device], Driver], done: threading.Event, box: list) -> None:
+    def _open(dev: Device, open_driver: Callable[[Device], Driver], done: threading.Event, box: list,
+              read_ahead: bool = False) -> None:
         try:
             drv = open_driver(dev)
             drv.open()
+            try:
+                if read_ahead:
+                    drv.read_ahead()
+            except BaseException:
+                drv.close()
+                raise
             box.append(drv)
         except BaseException as exc:  # noqa: BLE001 - raised by use(), in the push that needs it
             box.append(exc)

@@ -132,6 +132,11 @@ def test_apply_yes_logs_into_the_devices_before_it_takes_their_leases(cli, tmp_p
             logged_in.set()
         login(self)
 
+    read_before_lease: list[bool] = []
+
+    def read_ahead(self) -> None:
+        read_before_lease.append(self.device.name not in leased)
+
     def asked(self) -> bool:
         if self.device.name not in leased:
             asked_before_lease.append(self.device.name)
@@ -145,11 +150,13 @@ def test_apply_yes_logs_into_the_devices_before_it_takes_their_leases(cli, tmp_p
 
     monkeypatch.setattr(OfflineDriver, "open", open_)
     monkeypatch.setattr(OfflineDriver, "has_pending_commit", asked)
+    monkeypatch.setattr(OfflineDriver, "read_ahead", read_ahead)
     monkeypatch.setattr(lease, "acquire_waiting", acquiring)
     code, out, err = cli("apply", "--yes")
     assert code == 0, out + err
     assert seen_at_lease == [True]
-    assert asked_before_lease == []
+    assert read_before_lease == [True]  # the config read while starting up, for the router to verify
+    assert asked_before_lease == []  # the pending question only under the lease
     assert sorted(opened) == sorted(set(opened)), "a device was logged into twice"
 
 

@@ -144,3 +144,54 @@ def test_the_driver_computes_the_undo_once_the_verb_is_sent_and_a_failure_there_
         drv.commit_config(revert_in=30)
     assert not isinstance(err.value, DeviceUnreachable)  # enforcer's error, not "management lost"
     assert log == ["exec load-commit", "undo", "close"]  # the verb first, nothing sent after the failure
+
+
+RUNNING = "frr version 8.4.4\nhostname edge\n!\nip route 10.64.0.0/32 Null0 tag 667\n!\nend\n"
+
+
+class _Router(FrrDriver):
+    """The driver over a router whose execs answer like the shell: each exec's verb is noted."""
+
+    def __init__(self):
+        super().__init__(Device(name="edge", platform=Platform.FRR, role="edge", hostname="192.0.2.1"))
+        self.execs: list[str] = []
+        self._conn = object()  # "open"
+
+    def _exec(self, command, stdin=None, timeout=None, hold=False):
+        self.execs.append(command)
+        if command == "show running-config":
+            return 0, RUNNING
+        if command.startswith("commit-pending"):
+            return 0, ("" if command == "commit-pending" else f"{frr_shell.RUNNING_MARK}\n{RUNNING}")
+        if command.startswith("load-commit"):
+            stdin = stdin() if callable(stdin) else stdin
+            return 0, f"{frr_shell.RUNNING_MARK}\n{RUNNING.replace('ip route 10.64.0.0/32 Null0 tag 667', '')}"
+        return 0, ""
+
+
+def test_a_read_ahead_is_what_the_plan_uses_the_question_brings_none_and_the_commit_verifies_it():
+    """apply -y reads the config while it starts up (before the lease): the pending question after
+    the lease no longer brings a second full read, and the router verifies the early one."""
+    from enforcer.plan import make_plan
+    from enforcer.push import push_plan
+
+    drv = _Router()
+    drv.read_ahead()
+    assert drv.has_pending_commit() is False
+    with drv.same_moment():
+        live = drv.get_config()
+    assert live == RUNNING
+    plan = make_plan("edge", Platform.FRR, drv.device.effective_transport, "", "ip route 10.64.0.0/32 Null0 tag 667\n")
+    result = push_plan(drv, plan.model_copy(update={"candidate": "no ip route 10.64.0.0/32 Null0 tag 667\n"}),
+                       revert_in=None)  # fmt: skip
+    assert result.ok, result.error
+    assert drv.execs[:2] == ["show running-config", "commit-pending"]  # one full read, taken ahead
+    assert sum(c.startswith(("show running-config", "commit-pending show-running")) for c in drv.execs) == 1
+    [commit] = [c for c in drv.execs if c.startswith("load-commit")]
+    assert f"if-running {_sha(RUNNING)}" in commit
+
+
+def test_without_a_read_ahead_the_question_still_brings_the_plans_read():
+    drv = _Router()
+    assert drv.has_pending_commit() is False
+    assert drv.execs == ["commit-pending show-running"]
