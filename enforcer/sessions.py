@@ -110,8 +110,6 @@ class EarlyLogins:
     def __init__(self, devices: list[Device], open_driver: Callable[[Device], Driver], read_ahead: bool = True):
         """``read_ahead=False``: log in only (``apply --wait``: a read taken before waiting for
         another pusher's lease would be stale by the time of the commit, which would refuse it)."""
-        self._read_ahead = read_ahead
-        self._new = open_driver
         #: How a device this did not log into (or whose inventory entry changed since) is opened.
         self.fallback: Callable[[Device], Driver] = open_driver
         self._opening: dict[str, tuple[threading.Event, list]] = {}
