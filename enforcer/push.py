@@ -10,7 +10,9 @@ lines"), never what enforcer hoped. One device's failure never stops the others.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
@@ -44,9 +46,50 @@ class PushResult(BaseModel):
     withheld: list[tuple[int, str]] = []
 
 
+class RenderAhead:
+    """The device's section rendered in a thread while the caller takes the device's lease, opens
+    its session and asks it about a pending commit: the render is pure (no device, no lease), and
+    in a cold push it stood in line behind the SSH login (0.5 s of bcrypt opening the key, the
+    handshake) and the router printing its running config, which wait on other cores.
+
+    ``enforcements``: the device's desired set, or a function that gives it (the store read that
+    ``service.apply`` runs beside every device's login). The conflicts check, which needs the
+    device, is left to :func:`plan_device`, against the config its question brought."""
+
+    def __init__(self, device: Device, enforcements: list[Enforcement] | Callable[[], list[Enforcement]],
+                 inventory: Inventory, at: datetime):
+        self.device, self.inventory, self.at = device, inventory, at
+        self._source = enforcements if callable(enforcements) else (lambda: enforcements)
+        self._done = threading.Event()
+        self._result: tuple[list[Enforcement], Rendered] | None = None
+        self._error: BaseException | None = None
+        threading.Thread(target=self._run, name=f"render-{device.name}", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            kept = self._source()
+            self._result = (kept, render_for(self.device, kept, self.inventory, self.at))
+        except BaseException as exc:  # noqa: BLE001 - raised where the result is taken, as a render's own error
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def result(self) -> tuple[list[Enforcement], Rendered]:
+        """(the desired set, its render without the conflicts check); raises what the render raised."""
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+    def settled(self) -> None:
+        """Wait for the thread (a push given up before its plan: no render outlives its push)."""
+        self._done.wait()
+
+
 def plan_device(
     device: Device,
-    enforcements: list[Enforcement],
+    enforcements: list[Enforcement] | RenderAhead,
     inventory: Inventory,
     driver: Driver,
     at: datetime,
@@ -60,11 +103,18 @@ def plan_device(
     ``ask_pending=False``: serve's worker, woken by a decision between its full passes, on the
     session its last push confirmed over, skips the question (one round trip of the push). A commit
     left pending meanwhile by a pusher that died still cannot be pushed over — the device refuses
-    the commit (NAPALM's contract) — and the worker's next pass after a failure asks again."""
+    the commit (NAPALM's contract) — and the worker's next pass after a failure asks again.
+
+    ``enforcements`` as a :class:`RenderAhead`: its render ran while the device was opened and
+    asked; it is taken once the question is answered."""
     pending, settled = (driver.has_pending_commit() if ask_pending else False), None
+    ahead = None
+    if isinstance(enforcements, RenderAhead):
+        enforcements, ahead = enforcements.result()
     if pending and settle:
-        settled, pending = settle_pending(driver, _desired(device, enforcements, inventory, at, driver)[3]), False
-    rendered, live, composition, desired, config = _desired(device, enforcements, inventory, at, driver)
+        wanted = _desired(device, enforcements, inventory, at, driver, ahead)[3]
+        settled, pending = settle_pending(driver, wanted), False
+    rendered, live, composition, desired, config = _desired(device, enforcements, inventory, at, driver, ahead)
     if composition.refused:
         return failed_plan(device.name, device.platform, device.effective_transport, refusal(composition),
                            slots=list(composition.slots))
@@ -88,14 +138,22 @@ def plan_device(
 
 
 def _desired(
-    device: Device, enforcements: list[Enforcement], inventory: Inventory, at: datetime, driver: Driver
+    device: Device, enforcements: list[Enforcement], inventory: Inventory, at: datetime, driver: Driver,
+    ahead: Rendered | None = None,
 ) -> tuple[Rendered, str, Composition, str, str]:
     """At one moment of the device: render, read the live section, read the slots and compose
     with the operator's objects (enforcer.compose), number entries against the live ones.
     Returns (rendered, live, composition, desired, config); desired is empty when a slot is
-    refused, config (the full running config) when the platform has no slots."""
+    refused, config (the full running config) when the platform has no slots.
+
+    ``ahead``: the render done beforehand without the device (:class:`RenderAhead`); it stands
+    when the device finds no conflict in it, else the render runs again, withholding against
+    the device (what a render with the check finds, in the rare case it finds anything)."""
     with driver.same_moment():
-        rendered = render_for(device, enforcements, inventory, at, conflicts=driver.conflicts)
+        if ahead is not None and not driver.conflicts(ahead.desired):
+            rendered = ahead
+        else:
+            rendered = render_for(device, enforcements, inventory, at, conflicts=driver.conflicts)
         live = driver.get_managed_section()
         config = driver.get_config() if slot_facts(device) else ""
     composition = compose(rendered.section, config) if config else Composition(section=rendered.section)

@@ -40,7 +40,7 @@ from .inventory import Device, InventoryError
 from .lease import device_lease, holder_name
 from .model import Enforcement, now
 from .plan import DevicePlan, failed_plan
-from .push import DEFAULT_REVERT_IN, PushResult, failure_reason, plan_device, push_plan
+from .push import DEFAULT_REVERT_IN, PushResult, RenderAhead, failure_reason, plan_device, push_plan
 from .render import RenderError, RoleIndex, build_section, forget, render_section
 
 log = logging.getLogger("enforcer.service")
@@ -71,7 +71,8 @@ def render_device(ctx: Context, device: str, at: datetime | None = None) -> str:
 
 
 def _plan_with(
-    ctx: Context, dev: Device, enforcements: list[Enforcement], driver: Driver, at: datetime, settle: bool = False,
+    ctx: Context, dev: Device, enforcements: list[Enforcement] | RenderAhead, driver: Driver, at: datetime,
+    settle: bool = False,
     ask_pending: bool = True,
 ) -> DevicePlan:
     """The device's plan (enforcements it cannot take withheld, a pending commit shown); ``settle``:
@@ -114,17 +115,22 @@ def plan(ctx: Context, device: str | None = None, at: datetime | None = None,
     counts: the sections, diffs and candidates of 100 devices were 60-70 MB held to the end.
     """
     at = at or now()
-    carried = RoleIndex(ctx.store.active_enforcements(at) if enforcements is None else enforcements)
+    carried = _Later(lambda: RoleIndex(ctx.store.active_enforcements(at) if enforcements is None else enforcements))
 
     def one(dev: Device) -> DevicePlan:
+        ahead = RenderAhead(dev, lambda: carried.result().carried_by(dev), ctx.inventory, at)  # while it logs in
         try:
             with ctx.driver(dev) as drv:
-                done = _plan_with(ctx, dev, carried.carried_by(dev), drv, at)
+                done = _plan_with(ctx, dev, ahead, drv, at)
         except Exception as exc:  # whatever a driver raises is that device's error, never the pass's
             done = failed_plan(dev.name, dev.platform, dev.effective_transport, failure_reason(exc))
+        finally:
+            ahead.settled()
         return done if keep is None else keep(done)
 
-    return each_device(ctx, device, one)
+    done = each_device(ctx, device, one)
+    carried.result()  # a store that could not be read is the pass's error, as before, not only each device's
+    return done
 
 
 def apply(
@@ -137,6 +143,7 @@ def apply(
     source: str = "cli",
     on_done: Callable[[DevicePlan, PushResult | None], None] | None = None,
     wait: float = 0.0,
+    session: Callable[[Device], AbstractContextManager[Driver]] | None = None,
 ) -> list[tuple[DevicePlan, PushResult | None]]:
     """Plan and push each device in parallel; ``dry_run`` plans only. One failure stops no other.
 
@@ -144,27 +151,33 @@ def apply(
     instance pushes it, its result is "device busy: pushed by X since T" and nothing is sent;
     with ``wait`` it waits up to that many seconds for the lease first.
     ``on_done(plan, result)`` is called from the worker as each device finishes (a progress bar,
-    the console's device board).
+    the console's device board). ``session(dev)``: the device's open driver, as for
+    :func:`push_device` (``enforcer apply`` logs in while it starts: :class:`sessions.EarlyLogins`).
     """
     at = now()
-    carried = RoleIndex(ctx.store.active_enforcements(at))
+    # The store is read beside the devices' logins (push_device renders each device once it is
+    # read, while its session opens): in a cold apply the read, the login and the router's
+    # answer to the pending question used to stand in line.
+    carried = _Later(lambda: RoleIndex(ctx.store.active_enforcements(at)))
 
     holder = holder_name(f"{source} {actor}")
 
     def one(dev: Device) -> tuple[DevicePlan, PushResult | None]:
-        done = push_device(ctx, dev, carried.carried_by(dev), at, holder=holder, dry_run=dry_run, revert_in=revert_in,
-                           actor=actor, source=source, wait=wait)
+        done = push_device(ctx, dev, lambda: carried.result().carried_by(dev), at, holder=holder, dry_run=dry_run,
+                           revert_in=revert_in, actor=actor, source=source, wait=wait, session=session)
         if on_done is not None:
             on_done(*done)
         return done
 
-    return each_device(ctx, device, one)
+    done = each_device(ctx, device, one)
+    carried.result()  # a store that could not be read is the pass's error, as before, not only each device's
+    return done
 
 
 def push_device(
     ctx: Context,
     dev: Device,
-    enforcements: list[Enforcement],
+    enforcements: list[Enforcement] | Callable[[], list[Enforcement]],
     at: datetime,
     *,
     holder: str,
@@ -179,14 +192,17 @@ def push_device(
     """One device's plan and push under its lease, audited; never raises. ``session(dev)`` gives
     the open driver (``enforcer serve`` keeps one warm per device, :mod:`enforcer.sessions`);
     by default a session is opened for this push and closed after it. ``ask_pending``: see
-    :func:`push.plan_device`; ``wait``: seconds to wait for another pusher's lease (:func:`apply`)."""
+    :func:`push.plan_device`; ``wait``: seconds to wait for another pusher's lease (:func:`apply`).
+    ``enforcements``: the device's desired set, or a function that reads it (:func:`apply`); it is
+    rendered in a thread while the lease is taken and the session opens (:class:`push.RenderAhead`)."""
     span = {"holder": holder}  # when the lease was held, for the audit: pushes to a device never overlap
+    ahead = RenderAhead(dev, enforcements, ctx.inventory, at)
     try:
         # The lease first: settling a pending commit and pushing are for one pusher at a time.
         lease = nullcontext() if dry_run else device_lease(ctx.store, dev.name, holder, ctx.settings.lease_ttl, wait)
         with lease, (session or ctx.driver)(dev) as drv:
             span["started"] = now().isoformat()
-            p = _plan_with(ctx, dev, enforcements, drv, at, settle=not dry_run, ask_pending=ask_pending)
+            p = _plan_with(ctx, dev, ahead, drv, at, settle=not dry_run, ask_pending=ask_pending)
             if dry_run:
                 return p, None
             result = push_plan(drv, p, revert_in=revert_in)
@@ -197,6 +213,8 @@ def push_device(
                             permanent=isinstance(exc, PERMANENT))
         if dry_run:
             return p, result
+    finally:
+        ahead.settled()
     record_push(ctx, p, result, actor=actor, source=source, lease=span)
     return p, result
 
@@ -218,6 +236,18 @@ def record_push(
                             "lease": lease or {}}}
     if applied is not None or audit is not None:
         ctx.store.pushed(applied, audit)  # one write transaction: intake waits for each one
+
+
+class _Later:
+    """``work()`` started in a thread now, its result (or its error) taken later, by any thread."""
+
+    def __init__(self, work: Callable[[], Any]):
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-read")
+        self._future = self._pool.submit(work)
+        self._pool.shutdown(wait=False)
+
+    def result(self) -> Any:
+        return self._future.result()
 
 
 class ReconcileReport(BaseModel):

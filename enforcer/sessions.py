@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from .drivers.base import Driver
 from .inventory import Device
+
+if TYPE_CHECKING:  # the drivers (paramiko, netmiko) are imported in the thread that opens a session
+    from .drivers.base import Driver
 
 log = logging.getLogger("enforcer.sessions")
 
@@ -89,3 +92,80 @@ class Sessions:
             names = list(self._open)
         for name in names:
             self.drop(name)
+
+
+class EarlyLogins:
+    """Sessions opened in threads while ``enforcer apply`` is still starting up, for its push.
+
+    A cold ``apply`` used to log in only once it had imported the push half of enforcer, read the
+    store and taken the lease: at 10,000 routes 0.5-0.7 s of login (most of it bcrypt opening a
+    passphrase-protected key, which leaves the interpreter free) stood behind 0.5-0.8 s of imports.
+    Only the login and a read of the device's config (:meth:`~enforcer.drivers.base.Driver.read_ahead`,
+    for drivers whose device verifies it at commit) move earlier: nothing is asked of the device
+    (a pending commit) and nothing sent before :func:`enforcer.service.push_device` holds the
+    lease and takes the session from :meth:`use`.
+    A login that failed fails there, as that device's result; sessions never used are closed by
+    :meth:`close`."""
+
+    def __init__(self, devices: list[Device], open_driver: Callable[[Device], Driver], read_ahead: bool = True):
+        """``read_ahead=False``: log in only (``apply --wait``: a read taken before waiting for
+        another pusher's lease would be stale by the time of the commit, which would refuse it)."""
+        #: How a device this did not log into (or whose inventory entry changed since) is opened.
+        self.fallback: Callable[[Device], Driver] = open_driver
+        self._opening: dict[str, tuple[threading.Event, list]] = {}
+        for dev in devices:
+            done, box = threading.Event(), []
+            self._opening[dev.name] = (done, box)
+            threading.Thread(target=self._open, args=(dev, open_driver, done, box, read_ahead),
+                             name=f"login-{dev.name}", daemon=True).start()  # fmt: skip
+
+    @staticmethod
+    def _open(dev: Device, open_driver: Callable[[Device], Driver], done: threading.Event, box: list,
+              read_ahead: bool = False) -> None:
+        try:
+            drv = open_driver(dev)
+            drv.open()
+            try:
+                if read_ahead:
+                    drv.read_ahead()
+            except BaseException:
+                drv.close()
+                raise
+            box.append(drv)
+        except BaseException as exc:  # noqa: BLE001 - raised by use(), in the push that needs it
+            box.append(exc)
+        finally:
+            done.set()
+
+    @contextmanager
+    def use(self, device: Device) -> Iterator[Driver]:
+        """The device's session, once its login finished (a device it did not log into opens now)."""
+        opening = self._opening.pop(device.name, None)
+        if opening is not None:
+            opening[0].wait()
+            [got] = opening[1]
+            if not isinstance(got, BaseException) and got.device != device:  # the inventory changed meanwhile
+                got.close()
+                opening = None
+        if opening is None:
+            opening = (threading.Event(), [])
+            self._open(device, self.fallback, *opening)
+        [got] = opening[1]
+        if isinstance(got, BaseException):
+            raise got
+        try:
+            yield got
+        finally:
+            got.close()
+
+    def close(self) -> None:
+        """Close every session no push took (the apply failed before reaching its device)."""
+        for done, box in self._opening.values():
+            done.wait()
+            for got in box:
+                if not isinstance(got, BaseException):
+                    try:
+                        got.close()
+                    except Exception:  # noqa: BLE001 - close never raises
+                        pass
+        self._opening.clear()

@@ -88,6 +88,14 @@ class Driver(ABC):
         ``if-running``) takes the offer; the others read every time."""
         return None
 
+    def read_ahead(self) -> None:
+        """Right after the login, before the push holds the device's lease (``enforcer apply -y``
+        logs in while it starts up): read the device's config now, for the plan to use, if the
+        device verifies it under its own lock before committing (FRR's ``if-running``: a config
+        changed since is refused with nothing applied). Drivers without that check read in the
+        plan, as before."""
+        return None
+
     # -- state
     @contextmanager
     def same_moment(self) -> Iterator[None]:

@@ -55,7 +55,9 @@ push now makes one, and the driver's read of the config before it may be the rea
 previous push, which ``if-running`` verifies here, under the lock, before anything is applied.
 The confirmation travels on the channel the commit came in on (``hold``), after the driver checked
 the read-back: a change that cuts management cuts that channel too, so the commit-confirmed
-guarantee is the one a separate ``commit-confirm`` login gave.
+guarantee is the one a separate ``commit-confirm`` login gave. The applier starts (and takes the
+lock, and begins the ``if-running`` read) as soon as the verb arrives, before its text: the driver
+sends the verb first and computes the undo while the router prints its running config.
 
 Upgrade order: deploy this file on the routers before (or with) the enforcer that uses a new verb
 or option; this shell keeps accepting what older drivers send. An older shell answers a newer
@@ -162,42 +164,60 @@ class Router:
             sys.stdout.write(out)
         return 0 if proc.returncode == 0 else 2
 
-    def commit(self, text: str, confirmed: int | None, expect: str = "", show: bool = False) -> int:
-        """Stage the candidate and its undo, run the applier detached, relay what it said."""
-        candidate, mark, undo = text.partition(UNDO_MARK + "\n")
-        if not mark:
-            print(f"% load-commit: no undo part (a line {UNDO_MARK!r} followed by the undo file)")
-            return 1
+    def commit(self, text, confirmed: int | None, expect: str = "", show: bool = False) -> int:
+        """Run the applier detached with the candidate and its undo, relay what it said.
+
+        ``text``: the candidate, a line ``!! enforcer undo`` and the undo, or a function that reads
+        them (from the SSH channel). The applier starts, takes the lock and begins the
+        ``if-running`` read of the running config before ``text`` is read: the driver computes
+        the undo and sends the file while the router prints its config (a full read at 10,000
+        routes is 0.5-1.6 s of staticd), instead of one after the other. The text reaches the
+        applier through a pipe, ended by a NUL byte: a login shell that dies before the whole text
+        arrived leaves the applier an unended text, which it refuses with nothing applied."""
         _sweep_stages(self.commits)
         stage = Path(tempfile.mkdtemp(dir=self.commits, prefix="stage-"))
-        (stage / "candidate.conf").write_text(candidate)
-        (stage / "undo.conf").write_text(undo)
         (stage / "options.json").write_text(json.dumps({"expect": expect, "show": show}))
-        status = self._detached(lambda: self.apply(stage, confirmed or 0))
+        read, write = os.pipe()
+        status = self._detached(lambda: self.apply(stage, confirmed or 0, text_fd=read), read, write,
+                                (text if callable(text) else lambda: text))  # fmt: skip
         sys.stdout.write(_read(stage / "out.txt"))
         shutil.rmtree(stage, ignore_errors=True)
         return status
 
-    def _detached(self, work) -> int:
+    def _detached(self, work, read: int | None = None, write: int | None = None, feed=None) -> int:
         """``work()`` in a forked child in its own session, holding none of the SSH channel's file
         descriptors: killing this login shell (or its process group) leaves it running. Forked, not
-        a new interpreter: an SSH exec waits for it, and a Python start is a tenth of a second."""
+        a new interpreter: an SSH exec waits for it, and a Python start is a tenth of a second.
+        ``feed()``: the text this login shell then writes to the child through the pipe
+        ``read``/``write`` (the child keeps ``read``)."""
         sys.stdout.flush()
         pid = os.fork()
         if pid == 0:  # the applier
             status = 1
             try:
                 os.setsid()
+                if write is not None:
+                    os.close(write)
                 null = os.open(os.devnull, os.O_RDWR)
                 for fd in (0, 1, 2):
                     os.dup2(null, fd)
                 status = work()
             finally:
                 os._exit(status)
+        if read is not None:
+            os.close(read)
+        if write is not None:
+            try:
+                with os.fdopen(write, "wb") as pipe:
+                    pipe.write(feed().encode() + b"\0")
+            except BrokenPipeError:  # the applier refused before reading it (a pending commit)
+                pass
         return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
-    def apply(self, stage: Path, confirmed: int) -> int:
-        """The applier: check, keep the undo, apply, undo on failure, start the timer — under the lock."""
+    def apply(self, stage: Path, confirmed: int, text_fd: int | None = None) -> int:
+        """The applier: check, keep the undo, apply, undo on failure, start the timer — under the lock.
+        ``text_fd``: the candidate and its undo arrive on this pipe (:meth:`commit`), read while
+        the ``if-running`` read runs; else they are the stage's files."""
         with self.locked(), (stage / "out.txt").open("w") as out:
             sys.stdout = out
             pending = self._pending()
@@ -208,9 +228,16 @@ class Router:
             options = _options(stage)
             candidate = stage / "candidate.conf"
             took = _Stopwatch()
+            reading = None
+            if text_fd is not None:
+                reading = _Background(self.running) if options["expect"] else None
+                if not _staged(stage, _whole(text_fd)):
+                    return 1
+                took.lap("candidate")
             with _reaped(self.start_check(candidate)) as check:
                 if options["expect"]:
-                    if hashlib.sha256(self.running().encode()).hexdigest() != options["expect"]:
+                    running = reading.result() if reading is not None else self.running()
+                    if hashlib.sha256(running.encode()).hexdigest() != options["expect"]:
                         print("% commit refused: the running config changed since it was read; nothing applied")
                         return STALE_REFUSED
                     took.lap("if-running")
@@ -343,6 +370,63 @@ class Router:
         return True
 
 
+class _Background:
+    """``work()`` in a thread of the applier (the ``if-running`` read while the text arrives)."""
+
+    def __init__(self, work):
+        import threading
+
+        self._value, self._error = None, None
+        self._thread = threading.Thread(target=self._run, args=(work,), daemon=True)
+        self._thread.start()
+
+    def _run(self, work) -> None:
+        try:
+            self._value = work()
+        except BaseException as exc:  # noqa: BLE001 - raised in the applier by result()
+            self._error = exc
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+#: How long the applier waits, holding the lock, for the login shell to pass the candidate on.
+TEXT_TIMEOUT = 120.0
+
+
+def _whole(fd: int, timeout: float = TEXT_TIMEOUT) -> str | None:
+    """The text the login shell writes on ``fd``, or None unless it ended with its NUL byte in time."""
+    chunks, deadline = [], time.monotonic() + timeout
+    with os.fdopen(fd, "rb") as pipe:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([pipe], [], [], left)[0]:
+                return None
+            chunk = pipe.read1(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    data = b"".join(chunks)
+    return data[:-1].decode(errors="replace") if data.endswith(b"\0") else None
+
+
+def _staged(stage: Path, text: str | None) -> bool:
+    """Write the candidate and its undo into the stage; False (and why, printed) when they are not whole."""
+    if text is None:
+        print("% commit refused: the candidate did not arrive whole (the session ended); nothing applied")
+        return False
+    candidate, mark, undo = text.partition(UNDO_MARK + "\n")
+    if not mark:
+        print(f"% load-commit: no undo part (a line {UNDO_MARK!r} followed by the undo file)")
+        return False
+    (stage / "candidate.conf").write_text(candidate)
+    (stage / "undo.conf").write_text(undo)
+    return True
+
+
 class _Stopwatch:
     """How long each step of an apply took, for the journal: where a push's time goes on the router
     (``if-running 310 ms, syntax check 2 ms, apply 640 ms``), without a profiler on the box."""
@@ -445,7 +529,8 @@ def run_command(router: Router, command: str) -> int:
             return 1
         hold = options.pop("hold")
         stdin = _Stdin(sys.stdin.fileno())
-        status = router.commit(stdin.until(("\n" + END_MARK + "\n").encode()).decode(), **options)
+        # Read only once the applier runs: its if-running read goes on while the driver sends.
+        status = router.commit(lambda: stdin.until(("\n" + END_MARK + "\n").encode()).decode(), **options)
         if status != 0 or not hold or not options["confirmed"]:
             return status
         print(AWAIT_MARK, flush=True)

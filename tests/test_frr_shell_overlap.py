@@ -1,0 +1,197 @@
+"""The router starts on a commit before its text has arrived: the applier takes the lock and begins
+the ``if-running`` read of the running config (0.5-1.6 s of staticd at 10,000 routes) while the
+driver computes the undo and sends the file, instead of after. Run against the real shell with a
+stand-in ``vtysh`` (the recovery tests' one, which also notes each read); the live FRR cases are
+in ``tests/lab``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from enforcer.drivers import frr_shell
+from enforcer.drivers.base import DeviceUnreachable
+from enforcer.drivers.frr import FrrDriver
+from enforcer.inventory import Device, Platform
+
+from .test_frr_shell_recovery import CANDIDATE, FAKE_VTYSH, UNDO
+
+#: Only a deadline, so a regression fails instead of hanging: never a bound on how fast it is.
+DEADLINE = 15.0
+NOTING_VTYSH = FAKE_VTYSH.replace(
+    'case " $* " in *" show running-config "*) cat',
+    'case " $* " in *" show running-config "*) echo read >> "$APPLIED.reads"; cat',
+)
+
+
+@pytest.fixture
+def shell(tmp_path: Path):
+    """``start(command)``: one SSH exec of the real shell, its stdin left open (a Popen)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "vtysh").write_text(NOTING_VTYSH)
+    (bindir / "vtysh").chmod(0o755)
+    root = tmp_path / "router"
+    (root / "log").mkdir(parents=True)
+    (root / "commits").mkdir()
+    applied = root / "applied.conf"
+
+    def start(command: str) -> subprocess.Popen[str]:
+        env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "SSH_ORIGINAL_COMMAND": command,
+               "APPLIED": str(applied)}  # fmt: skip
+        argv = [sys.executable, "-I", "-S", frr_shell.__file__, "--dir", str(root), "--name", "edge"]
+        return subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)  # fmt: skip
+
+    start.root, start.applied = root, applied  # type: ignore[attr-defined]
+    return start
+
+
+def _appears(path: Path) -> bool:
+    deadline = time.monotonic() + DEADLINE
+    while not path.exists() and time.monotonic() < deadline:  # a poll with a deadline, not a timing bound
+        time.sleep(0.02)
+    return path.exists()
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_the_if_running_read_starts_before_the_candidate_arrives(shell):
+    proc = shell(f"load-commit if-running {_sha('')} show-running")
+    reads = Path(f"{shell.applied}.reads")
+    read_before_text = _appears(reads)
+    out, _ = proc.communicate(f"{CANDIDATE}{frr_shell.UNDO_MARK}\n{UNDO}{frr_shell.END_MARK}\n", timeout=60)
+    assert read_before_text, "the router waited for the whole text before reading its config"
+    assert proc.returncode == 0, out
+    assert shell.applied.read_text() == CANDIDATE and frr_shell.RUNNING_MARK in out
+    assert reads.read_text().count("read") == 2  # if-running and the read-back: no third
+
+
+def test_a_stale_config_is_still_refused_with_nothing_applied(shell):
+    planned_on = "ip route 192.0.2.99/32 Null0\n"  # a NOC route the router no longer runs
+    proc = shell(f"load-commit if-running {_sha(planned_on)} show-running")
+    out, _ = proc.communicate(f"{CANDIDATE}{frr_shell.UNDO_MARK}\n{UNDO}{frr_shell.END_MARK}\n", timeout=60)
+    assert proc.returncode == frr_shell.STALE_REFUSED, out
+    assert not shell.applied.exists()
+
+
+def test_a_login_shell_killed_before_the_text_arrived_applies_nothing_and_frees_the_router(shell):
+    proc = shell(f"load-commit confirmed 30 if-running {_sha('')} show-running hold")
+    assert _appears(Path(f"{shell.applied}.reads"))  # the applier runs and holds the lock
+    proc.stdin.write(CANDIDATE)  # half of the text: no undo, no end
+    proc.stdin.flush()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    after = shell("commit-pending")  # waits for the router's lock: the applier must let it go
+    out, _ = after.communicate("", timeout=60)
+    assert after.returncode == 0 and out.strip() == "", out  # no commit pending
+    assert not shell.applied.exists()
+    assert not (shell.root / "commits" / "undo.conf").exists()
+
+
+class _Channel:
+    def __init__(self, log: list[str]):
+        self.log = log
+
+    def settimeout(self, _): ...
+
+    def set_combine_stderr(self, _): ...
+
+    def exec_command(self, command: str) -> None:
+        self.log.append(f"exec {command.split()[0]}")
+
+    def sendall(self, data: bytes) -> None:
+        self.log.append("send")
+
+    def close(self) -> None:
+        self.log.append("close")
+
+
+class _Session:
+    def __init__(self, log: list[str]):
+        self.log = log
+
+    def get_transport(self):
+        return self
+
+    def open_session(self, timeout=None):
+        return _Channel(self.log)
+
+
+def test_the_driver_computes_the_undo_once_the_verb_is_sent_and_a_failure_there_sends_nothing(monkeypatch):
+    import enforcer.drivers.frr as frr
+
+    log: list[str] = []
+    drv = FrrDriver(Device(name="edge", platform=Platform.FRR, role="edge", hostname="192.0.2.1"))
+    drv._conn, drv._known = _Session(log), "hostname edge\n"
+
+    def undo(*args):
+        log.append("undo")
+        raise ValueError("a bug in the undo")
+
+    monkeypatch.setattr(frr, "undo_candidate", undo)
+    drv.load_merge_candidate(CANDIDATE)
+    with pytest.raises(ValueError, match="a bug in the undo") as err:
+        drv.commit_config(revert_in=30)
+    assert not isinstance(err.value, DeviceUnreachable)  # enforcer's error, not "management lost"
+    assert log == ["exec load-commit", "undo", "close"]  # the verb first, nothing sent after the failure
+
+
+RUNNING = "frr version 8.4.4\nhostname edge\n!\nip route 10.64.0.0/32 Null0 tag 667\n!\nend\n"
+
+
+class _Router(FrrDriver):
+    """The driver over a router whose execs answer like the shell: each exec's verb is noted."""
+
+    def __init__(self):
+        super().__init__(Device(name="edge", platform=Platform.FRR, role="edge", hostname="192.0.2.1"))
+        self.execs: list[str] = []
+        self._conn = object()  # "open"
+
+    def _exec(self, command, stdin=None, timeout=None, hold=False):
+        self.execs.append(command)
+        if command == "show running-config":
+            return 0, RUNNING
+        if command.startswith("commit-pending"):
+            return 0, ("" if command == "commit-pending" else f"{frr_shell.RUNNING_MARK}\n{RUNNING}")
+        if command.startswith("load-commit"):
+            stdin = stdin() if callable(stdin) else stdin
+            return 0, f"{frr_shell.RUNNING_MARK}\n{RUNNING.replace('ip route 10.64.0.0/32 Null0 tag 667', '')}"
+        return 0, ""
+
+
+def test_a_read_ahead_is_what_the_plan_uses_the_question_brings_none_and_the_commit_verifies_it():
+    """apply -y reads the config while it starts up (before the lease): the pending question after
+    the lease no longer brings a second full read, and the router verifies the early one."""
+    from enforcer.plan import make_plan
+    from enforcer.push import push_plan
+
+    drv = _Router()
+    drv.read_ahead()
+    assert drv.has_pending_commit() is False
+    with drv.same_moment():
+        live = drv.get_config()
+    assert live == RUNNING
+    plan = make_plan("edge", Platform.FRR, drv.device.effective_transport, "", "ip route 10.64.0.0/32 Null0 tag 667\n")
+    result = push_plan(drv, plan.model_copy(update={"candidate": "no ip route 10.64.0.0/32 Null0 tag 667\n"}),
+                       revert_in=None)  # fmt: skip
+    assert result.ok, result.error
+    assert drv.execs[:2] == ["show running-config", "commit-pending"]  # one full read, taken ahead
+    assert sum(c.startswith(("show running-config", "commit-pending show-running")) for c in drv.execs) == 1
+    [commit] = [c for c in drv.execs if c.startswith("load-commit")]
+    assert f"if-running {_sha(RUNNING)}" in commit
+
+
+def test_without_a_read_ahead_the_question_still_brings_the_plans_read():
+    drv = _Router()
+    assert drv.has_pending_commit() is False
+    assert drv.execs == ["commit-pending show-running"]
