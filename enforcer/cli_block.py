@@ -45,23 +45,10 @@ def parse_fast(argv: Sequence[str]) -> dict[str, Any] | None:
     ``--actor`` (refused by the typer command with its reason), an unknown option, a missing value,
     no target or two.
     """
-    if not argv or argv[0] != "block":
+    options = _read_block(argv, VALUED)
+    if options is None or not options.get("url"):
         return None
-    read = read_argv(argv[1:], VALUED, FLAGS)
-    if read is None:
-        return None
-    values, flags, args = read
-    options: dict[str, Any] = {"token_env": "ENFORCER_TOKEN", "args": args}
-    options.update({"violation" if name == "-v" else name.lstrip("-").replace("-", "_"): v
-                    for name, v in values.items()})  # fmt: skip
-    options.update({word.lstrip("-").replace("-", "_"): True for word in flags})
-    if not options.get("url") or not options.get("violation") or len(options["args"]) != 1:
-        return None
-    if "asn" in options and not options["asn"].isdigit():
-        return None  # typer's own usage error for an int option
-    if "asn" in options:
-        options["asn"] = int(options["asn"])
-    return options
+    return {"token_env": "ENFORCER_TOKEN", **options}
 
 
 def parse_local(argv: Sequence[str]) -> dict[str, Any] | None:
@@ -70,9 +57,15 @@ def parse_local(argv: Sequence[str]) -> dict[str, Any] | None:
     None for anything :func:`parse_fast`'s rules send to typer, and for ``--url`` (that call is
     :func:`parse_fast`'s, or typer's for ``--url ''``, which typer treats as no URL).
     """
+    return _read_block(argv, LOCAL_VALUED)
+
+
+def _read_block(argv: Sequence[str], valued: tuple[str, ...]) -> dict[str, Any] | None:
+    """The words of ``block TARGET -v V [options]`` with the options ``valued`` takes, as the typer
+    command's keyword names; None where typer must answer (see :func:`parse_fast`)."""
     if not argv or argv[0] != "block":
         return None
-    read = read_argv(argv[1:], LOCAL_VALUED, FLAGS)
+    read = read_argv(argv[1:], valued, FLAGS)
     if read is None:
         return None
     values, flags, args = read
@@ -82,9 +75,9 @@ def parse_local(argv: Sequence[str]) -> dict[str, Any] | None:
     options["args"] = args
     if not options.get("violation") or len(args) != 1:
         return None
-    if "asn" in options and not options["asn"].isdigit():
-        return None  # typer's own usage error for an int option
     if "asn" in options:
+        if not options["asn"].isdigit():
+            return None  # typer's own usage error for an int option
         options["asn"] = int(options["asn"])
     return options
 

@@ -85,3 +85,28 @@ def bench_module(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def frr_shell_exec(tmp_path: Path, vtysh: str) -> tuple[Path, Callable[[str], tuple[list[str], dict[str, str]]]]:
+    """A router directory for the real FRR router shell (``enforcer/drivers/frr_shell.py``) with the
+    script ``vtysh`` as its vtysh: ``(root, exec_of)``, where ``exec_of(command)`` is the argv and
+    environment of one SSH exec of ``command`` (the fake vtysh writes what it applies to
+    ``root/applied.conf``)."""
+    import os
+
+    from enforcer.drivers import frr_shell
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "vtysh").write_text(vtysh)
+    (bindir / "vtysh").chmod(0o755)
+    root = tmp_path / "router"
+    (root / "log").mkdir(parents=True)
+    (root / "commits").mkdir()
+
+    def exec_of(command: str) -> tuple[list[str], dict[str, str]]:
+        env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "SSH_ORIGINAL_COMMAND": command,
+               "APPLIED": str(root / "applied.conf")}  # fmt: skip
+        return [sys.executable, "-I", "-S", frr_shell.__file__, "--dir", str(root), "--name", "edge"], env
+
+    return root, exec_of

@@ -10,7 +10,6 @@ import hashlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from enforcer.drivers.base import DeviceUnreachable
 from enforcer.drivers.frr import FrrDriver
 from enforcer.inventory import Device, Platform
 
+from .helpers import frr_shell_exec
 from .test_frr_shell_recovery import CANDIDATE, FAKE_VTYSH, UNDO
 
 #: Only a deadline, so a regression fails instead of hanging: never a bound on how fast it is.
@@ -34,19 +34,11 @@ NOTING_VTYSH = FAKE_VTYSH.replace(
 @pytest.fixture
 def shell(tmp_path: Path):
     """``start(command)``: one SSH exec of the real shell, its stdin left open (a Popen)."""
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    (bindir / "vtysh").write_text(NOTING_VTYSH)
-    (bindir / "vtysh").chmod(0o755)
-    root = tmp_path / "router"
-    (root / "log").mkdir(parents=True)
-    (root / "commits").mkdir()
+    root, exec_of = frr_shell_exec(tmp_path, NOTING_VTYSH)
     applied = root / "applied.conf"
 
     def start(command: str) -> subprocess.Popen[str]:
-        env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "SSH_ORIGINAL_COMMAND": command,
-               "APPLIED": str(applied)}  # fmt: skip
-        argv = [sys.executable, "-I", "-S", frr_shell.__file__, "--dir", str(root), "--name", "edge"]
+        argv, env = exec_of(command)
         return subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)  # fmt: skip
 

@@ -18,6 +18,8 @@ import pytest
 
 from enforcer.drivers import frr_shell
 
+from .helpers import frr_shell_exec
+
 FAKE_VTYSH = """#!/bin/sh
 # Records every file applied with -f, counts the -C syntax checks (a file with "bogus" fails one),
 # and prints what it applied so far as its running config.
@@ -37,18 +39,10 @@ done
 @pytest.fixture
 def router(tmp_path: Path):
     """A router directory and ``run(command, stdin)``: one SSH exec of the real shell against it."""
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    (bindir / "vtysh").write_text(FAKE_VTYSH)
-    (bindir / "vtysh").chmod(0o755)
-    root = tmp_path / "router"
-    (root / "log").mkdir(parents=True)
-    (root / "commits").mkdir()
+    root, exec_of = frr_shell_exec(tmp_path, FAKE_VTYSH)
 
     def run(command: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "SSH_ORIGINAL_COMMAND": command,
-               "APPLIED": str(root / "applied.conf")}  # fmt: skip
-        argv = [sys.executable, "-I", "-S", frr_shell.__file__, "--dir", str(root), "--name", "edge"]
+        argv, env = exec_of(command)
         return subprocess.run(argv, env=env, input=stdin, text=True, capture_output=True, timeout=60)
 
     run.root = root  # type: ignore[attr-defined]
