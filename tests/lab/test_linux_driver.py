@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -140,6 +142,24 @@ def test_a_firewall_whose_namespace_is_gone_fails_with_an_error_naming_it(lab: L
     assert err.value.device == "fw-gone"
 
 
+@contextmanager
+def _flood(blocked, blocked_ip: str, inet_ip: str, port: int, what: str) -> Iterator[dict[str, int]]:
+    """An unpaced UDP stream from ``blocked`` to the internet host while the block runs; the dict
+    it yields holds ``sent`` (packets the source sent meanwhile) once the block is done. The stream
+    must outlast the block's ``what``, or the test proves nothing."""
+    stream = start_udp(blocked, blocked_ip, inet_ip, port, count=50_000_000, gap=0)
+    counts: dict[str, int] = {}
+    try:
+        sent_before = probes.tx_packets(blocked)
+        wait_for("the flood is flowing", lambda: probes.tx_packets(blocked) > sent_before + 10_000, 15)
+        yield counts
+        assert stream.running(), f"the flood ended before the {what} did: it proves nothing"
+        counts["sent"] = probes.tx_packets(blocked) - sent_before
+    finally:
+        stream.proc.terminate()
+        stream.proc.wait(timeout=10)
+
+
 def test_forty_restatements_and_rollbacks_under_a_flood_never_let_a_blocked_packet_through(lab: Lab, edge_fw):
     """The table is emptied and restated in place (enforcer/nftables.py). Deleting and re-creating it in
     the same transaction let about one packet per replacement through a named interval set on this
@@ -157,10 +177,7 @@ def test_forty_restatements_and_rollbacks_under_a_flood_never_let_a_blocked_pack
         send_udp(blocked, blocked_ip, inet_ip, port, 3)
         wait_for("the unblocked path carries datagrams", lambda: received.from_(blocked_ip) == 3, 15)
         desired = push(edge_fw, [acl], lab.inventory)
-        stream = start_udp(blocked, blocked_ip, inet_ip, port, count=50_000_000, gap=0)
-        try:
-            sent_before = probes.tx_packets(blocked)
-            wait_for("the flood is flowing", lambda: probes.tx_packets(blocked) > sent_before + 10_000, 15)
+        with _flood(blocked, blocked_ip, inet_ip, port, "restatements") as flood:
             for i in range(40):
                 now = [acl, *extra[: i % 9], *([ssh] if i % 3 else []), *([null] if i % 2 else [])]
                 if i % 5 == 4:
@@ -168,11 +185,7 @@ def test_forty_restatements_and_rollbacks_under_a_flood_never_let_a_blocked_pack
                     edge_fw.rollback()
                 else:
                     desired = push(edge_fw, now, lab.inventory)
-            assert stream.running(), "the flood ended before the restatements did: it proves nothing"
-            sent = probes.tx_packets(blocked) - sent_before
-        finally:
-            stream.proc.terminate()
-            stream.proc.wait(timeout=10)
+        sent = flood["sent"]
         send_udp(other, other_ip, inet_ip, port, 3)  # behind the flood on the same path
         wait_for("the marker datagrams", lambda: received.from_(other_ip) == 3, 15)
     assert sent > 100_000
@@ -200,10 +213,7 @@ def test_forty_element_changes_and_rollbacks_under_a_flood_never_let_a_blocked_p
         send_udp(blocked, blocked_ip, inet_ip, port, 3)
         wait_for("the unblocked path carries datagrams", lambda: received.from_(blocked_ip) == 3, 15)
         desired = push(edge_fw, [acl, *others[:100]], lab.inventory)
-        stream = start_udp(blocked, blocked_ip, inet_ip, port, count=50_000_000, gap=0)
-        try:
-            sent_before = probes.tx_packets(blocked)
-            wait_for("the flood is flowing", lambda: probes.tx_packets(blocked) > sent_before + 10_000, 15)
+        with _flood(blocked, blocked_ip, inet_ip, port, "pushes") as flood:
             for i in range(40):
                 now_ = [acl, *([twin] if i % 4 == 1 else []), *others[i % 7: 101 + i]]
                 before = desired
@@ -216,11 +226,7 @@ def test_forty_element_changes_and_rollbacks_under_a_flood_never_let_a_blocked_p
                     edge_fw.rollback()
                     assert edge_fw.get_managed_section() == before, "the rollback left the table changed"
                     desired = before
-            assert stream.running(), "the flood ended before the pushes did: it proves nothing"
-            sent = probes.tx_packets(blocked) - sent_before
-        finally:
-            stream.proc.terminate()
-            stream.proc.wait(timeout=10)
+        sent = flood["sent"]
         send_udp(other, other_ip, inet_ip, port, 3)  # behind the flood on the same path
         wait_for("the marker datagrams", lambda: received.from_(other_ip) == 3, 15)
     assert sent > 100_000
