@@ -59,8 +59,9 @@ class SshRunner(Runner):
                            look_for_keys=not key_file)  # fmt: skip
         except paramiko.AuthenticationException as exc:
             client.close()
-            raise AuthenticationFailed(dev.name, f"authentication failed for {user or ''}@{dev.hostname}: {exc}") \
-                from None
+            raise AuthenticationFailed(
+                dev.name, f"authentication failed for {user or ''}@{dev.hostname}: {exc}"
+            ) from None
         except (OSError, paramiko.SSHException) as exc:  # BadHostKeyException, refused, timeout
             client.close()
             raise OSError(f"ssh {user or ''}@{dev.hostname}:{dev.port or 22}: {exc}") from None
