@@ -21,9 +21,10 @@ from enforcer.lab.mgmt import ssh_agent
 PASSPHRASE = "correct horse battery"
 
 
-def _key(folder: Path, name: str) -> Path:
+def _key(folder: Path, name: str, *options: str) -> Path:
     path = folder / name
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", PASSPHRASE, "-C", name, "-f", str(path)], check=True)
+    argv = ["ssh-keygen", "-q", "-t", "ed25519", *options, "-N", PASSPHRASE, "-C", name, "-f", str(path)]
+    subprocess.run(argv, check=True)
     return path
 
 
@@ -32,11 +33,21 @@ def _device() -> Device:
                                   "password_env": "EDGE_KEY_PASSPHRASE"})  # fmt: skip
 
 
-def test_the_public_half_comes_from_the_pub_file_or_from_the_key_file_itself(tmp_path: Path):
-    key = _key(tmp_path, "id_ed25519")
-    from_pub = public_blob(key)
-    key.with_name("id_ed25519.pub").unlink()
-    assert from_pub is not None and public_blob(key) == from_pub, "the OpenSSH file carries it in the clear"
+def test_the_public_half_comes_from_the_key_file_itself_not_from_a_stale_pub_beside_it(tmp_path: Path):
+    key, other = _key(tmp_path, "id_ed25519"), _key(tmp_path, "other")
+    mine = public_blob(key)
+    key.with_name("id_ed25519.pub").write_text(other.with_name("other.pub").read_text())
+    assert mine is not None and public_blob(key) == mine != public_blob(other)
+
+
+def test_a_pem_key_whose_public_half_is_encrypted_is_matched_by_its_pub(tmp_path: Path, monkeypatch):
+    key = _key(tmp_path, "id_ecdsa", "-t", "ecdsa", "-m", "PEM")
+    assert "BEGIN OPENSSH" not in key.read_text(), "a PEM file"
+    with ssh_agent(key, PASSPHRASE) as env:
+        monkeypatch.setenv("SSH_AUTH_SOCK", env["SSH_AUTH_SOCK"])
+        assert agent_key(str(key)) is not None
+        key.with_name("id_ecdsa.pub").unlink()
+        assert agent_key(str(key)) is None, "no public half known: the file is opened"
 
 
 def test_a_key_held_by_the_agent_signs_without_opening_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -5,9 +5,9 @@ The key is opened here, before connecting, so that a wrong passphrase is reporte
 or a paramiko message about PEM delimiters.
 
 A NOC engineer's key usually lives in ``ssh-agent``: when ``SSH_AUTH_SOCK`` holds the key whose
-public half is the inventory's ``key_file`` (its ``.pub`` beside it, else the public half an
-OpenSSH key file carries in the clear), that agent key signs the login and the file is never
-decrypted — no passphrase needed, and none of bcrypt's 0.5-1 s on a passphrase-protected Ed25519
+public half is the inventory's ``key_file`` (the public half an OpenSSH key file carries in the
+clear, else its ``.pub`` beside it), that agent key signs the login and the file is never
+decrypted — no passphrase needed, and none of bcrypt's 0.25-1 s on a passphrase-protected Ed25519
 key. Any other key in the agent is never offered: the inventory names which key a device takes.
 """
 
@@ -90,19 +90,20 @@ def agent_key(path: str) -> Any:
 
 
 def public_blob(path: Path) -> bytes | None:
-    """The public key (SSH wire blob) of the private key file ``path``, without decrypting it:
-    from ``path.pub``, else from the clear header of an OpenSSH-format key file; None if neither."""
+    """The public key (SSH wire blob) of the private key file ``path``, without decrypting it: from
+    the clear header of an OpenSSH-format key file (the file itself, so a stale ``.pub`` cannot
+    pick another key), else from ``path.pub`` (a PEM key's public half is encrypted); None if neither."""
+    try:
+        found = _openssh_public(path.read_text())
+    except (OSError, UnicodeDecodeError):
+        found = None
+    if found is not None:
+        return found
     try:
         fields = Path(f"{path}.pub").read_text().split()
-        if len(fields) >= 2:
-            return base64.b64decode(fields[1])
+        return base64.b64decode(fields[1]) if len(fields) >= 2 else None
     except (OSError, ValueError):
-        pass
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError):
         return None
-    return _openssh_public(text)
 
 
 def _openssh_public(text: str) -> bytes | None:
