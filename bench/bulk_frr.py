@@ -16,6 +16,10 @@ enforcer
   until the command returns and until the kernel holds all N. Removal: the decisions are ended
   in one SQL update (timed apart: the store has no bulk unblock yet) and ``enforcer apply`` again.
 
+``--agent``: enforcer's two applies log in with the lab key held by an ``ssh-agent`` (as a NOC's
+key is), their passphrase variable removed from their environment: the key file is never decrypted.
+Without it they open the passphrase-protected key file (bcrypt), as the lab's inventory says.
+
 Run as root: ``.venv/bin/python bench/bulk_frr.py --routes 10000`` (brings its own lab up and down).
 """
 
@@ -28,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -118,10 +123,14 @@ def end_all(ctx) -> float:
     return time.perf_counter() - t0
 
 
-def enforcer_apply(lab, netns: str, want: int, profile: Path | None = None) -> dict:
+def enforcer_apply(lab, netns: str, want: int, profile: Path | None = None, agent: dict | None = None) -> dict:
     """``enforcer apply -d edge -y`` as a subprocess; with ``profile``, under ``py-spy record`` (a
-    speedscope file of the whole command, idle waits included: where the wall time goes)."""
+    speedscope file of the whole command, idle waits included: where the wall time goes). With
+    ``agent`` (its environment), the key signs through that ssh-agent: the passphrase is withheld."""
     env = {**os.environ, "ENFORCER_INVENTORY": str(lab.inventory_path), "ENFORCER_DB": lab.db, "COLUMNS": "200"}
+    if agent is not None:
+        env.pop(lab.device(platform="frr").password_env or "", None)
+        env.update(agent)
     argv = [str(REPO / ".venv" / "bin" / "enforcer"), "apply", "-d", "edge", "-y", "--json"]
     if profile is not None:
         argv = [str(REPO / ".venv" / "bin" / "py-spy"), "record", "--idle", "-r", "50", "-f", "speedscope",
@@ -131,7 +140,7 @@ def enforcer_apply(lab, netns: str, want: int, profile: Path | None = None) -> d
     took = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"enforcer apply failed ({proc.returncode}): {proc.stdout[-1500:]}{proc.stderr[-1500:]}")
-    out = proc.stdout[proc.stdout.index("["):]  # py-spy prints its own lines around the command's JSON
+    out = proc.stdout[proc.stdout.index("[") :]  # py-spy prints its own lines around the command's JSON
     [result] = json.JSONDecoder().raw_decode(out)[0]
     if not result["ok"]:
         raise SystemExit(f"enforcer apply: {result['error']}")
@@ -145,6 +154,7 @@ def main() -> None:
     parser.add_argument("--naive-blocks", type=int, default=100)
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument("--profile", type=Path, help="py-spy record each apply into DIR/apply.json, DIR/removal.json")
+    parser.add_argument("--agent", action="store_true", help="enforcer logs in with the key held by an ssh-agent")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root (the lab: network namespaces, FRR)")
@@ -153,6 +163,7 @@ def main() -> None:
 
     from enforcer import service
     from enforcer.lab.lab_inventory import EDGE_ROUTER
+    from enforcer.lab.mgmt import ssh_agent
     from enforcer.lab.state import LabState
     from enforcer.lab.testing import running_lab
     from enforcer.settings import Settings
@@ -179,10 +190,12 @@ def main() -> None:
         print("enforcer: apply ...", flush=True)
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
-        add = enforcer_apply(lab, netns, base + n, args.profile and args.profile / "apply.json")
-        unstore_s = end_all(ctx)
-        print("enforcer: apply (removal) ...", flush=True)
-        gone = enforcer_apply(lab, netns, base, args.profile and args.profile / "removal.json")
+        key = Path(lab.device(platform="frr").optional_args["key_file"])
+        with ssh_agent(key, (key.parent / "passphrase").read_text().strip()) if args.agent else nullcontext() as agent:
+            add = enforcer_apply(lab, netns, base + n, args.profile and args.profile / "apply.json", agent)
+            unstore_s = end_all(ctx)
+            print("enforcer: apply (removal) ...", flush=True)
+            gone = enforcer_apply(lab, netns, base, args.profile and args.profile / "removal.json", agent)
         # The router's journal: how long each step of enforcer's two commits took on the router
         # (its vtysh -f beside the floor's), before the lab and its journal are gone.
         journal = (lab.state_dir / "routers" / EDGE_ROUTER / "log" / "commits.log").read_text().splitlines()
@@ -193,7 +206,8 @@ def main() -> None:
     naive_s = nv["per_block_s"] * n
     best = {k: min(fl[k], after[k]) for k in fl}  # the ratios use the faster floor: the harder target
     print()
-    print(f"{n} null routes on one FRR 8.4 router (lab edge), same run")
+    login = "key in ssh-agent" if args.agent else "passphrase-protected key file"
+    print(f"{n} null routes on one FRR 8.4 router (lab edge), same run; enforcer's login: {login}")
     print(f"  vtysh -f (floor)                add {fl['add_s']:8.2f} s (kernel {fl['add_kernel_s']:.2f} s)   "
           f"remove {fl['remove_s']:8.2f} s (kernel {fl['remove_kernel_s']:.2f} s)")  # fmt: skip
     print(f"  vtysh -f (floor, after)         add {after['add_s']:8.2f} s (kernel {after['add_kernel_s']:.2f} s)   "
@@ -202,12 +216,14 @@ def main() -> None:
           f"extrapolated {naive_s:.1f} s = {naive_s / best['add_s']:.1f}x the floor")  # fmt: skip
     print(f"  enforcer: storing {n} decisions  {store_s:8.2f} s (submit_many); ending them {unstore_s:.2f} s")
     for what, res, fl_s in (("apply", add, best["add_s"]), ("removal", gone, best["remove_s"])):
+        stored = res["s"] + (store_s if what == "apply" else unstore_s)
         print(f"  enforcer {what:8} {res['s']:8.2f} s (push {res['push_s']:.2f} s, kernel {res['kernel_s']:.2f} s)"
-              f"  ratio to vtysh -f {res['s'] / fl_s:.2f}x; with storing {(res['s'] + (store_s if what == 'apply' else unstore_s)) / fl_s:.2f}x")  # noqa: E501
+              f"  ratio to vtysh -f {res['s'] / fl_s:.2f}x; with storing {stored / fl_s:.2f}x")  # fmt: skip
     for what, took in zip(("apply", "removal"), steps, strict=False):
         print(f"  router: enforcer's {what:8} {took}")
     if args.json:
-        figures = {"routes": n, "floor": fl, "floor_after": after, "naive": nv, "store_s": store_s,
+        figures = {"routes": n, "login": "agent" if args.agent else "key_file",
+                   "floor": fl, "floor_after": after, "naive": nv, "store_s": store_s,
                    "end_s": unstore_s, "apply": add, "removal": gone, "router_steps": steps}  # fmt: skip
         args.json.write_text(json.dumps(figures, indent=2))
 

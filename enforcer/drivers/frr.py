@@ -58,7 +58,7 @@ from .frr_shell import (
     SYNTAX_REFUSED,
     UNDO_MARK,
 )
-from .keys import open_key
+from .keys import open_key, paramiko_module
 from .undo import undo_candidate
 
 log = logging.getLogger("enforcer.drivers.frr")
@@ -118,7 +118,7 @@ class FrrDriver(Driver):
         No interactive vtysh login is opened here: netmiko's (its import, the login, the prompt
         dance: 0.3-0.5 s on the loaded lab machine, and a vtysh process on the router) serves only
         :meth:`cli`, and is opened the first time that is called (:meth:`_interactive`)."""
-        import paramiko
+        paramiko = paramiko_module()
 
         dev = self.device
         if not dev.hostname:
@@ -232,8 +232,13 @@ class FrrDriver(Driver):
             raise DriverError(self.device.name, "not connected (call open() first)")
         return self._conn
 
-    def _exec(self, command: str, stdin: str | Callable[[], str] | None = None, timeout: float | None = None,
-              hold: bool = False) -> tuple[int, str]:
+    def _exec(
+        self,
+        command: str,
+        stdin: str | Callable[[], str] | None = None,
+        timeout: float | None = None,
+        hold: bool = False,
+    ) -> tuple[int, str]:
         """One command on a fresh exec channel of the open session: (exit status, stdout+stderr).
 
         ``stdin`` as a function: called once the command is on its way (the router starts on it
@@ -271,8 +276,15 @@ class FrrDriver(Driver):
             raise self._gone(command.split()[0], _short(exc)) from exc
         if status is None:
             self._held, status = chan, 0
-        log.debug("%s: exec %s: %.1f ms (status %s, %d bytes in, %d out)", self.device.name, command.split()[0],
-                  (time.monotonic() - started) * 1000, status, len(stdin or ""), len(text))
+        log.debug(
+            "%s: exec %s: %.1f ms (status %s, %d bytes in, %d out)",
+            self.device.name,
+            command.split()[0],
+            (time.monotonic() - started) * 1000,
+            status,
+            len(stdin or ""),
+            len(text),
+        )
         return status, text
 
     def _drain(self, chan: Any, timeout: float | None, until: bytes | None = None) -> tuple[int | None, str]:
@@ -281,7 +293,7 @@ class FrrDriver(Driver):
         while data := chan.recv(65536):
             chunks.append(data)
             if until is not None:
-                tail = (tail + data)[-len(until):]
+                tail = (tail + data)[-len(until) :]
                 if tail == until:
                     return None, b"".join(chunks).decode(errors="replace")
         if not chan.status_event.wait(timeout or self.timeout):  # recv_exit_status() waits forever
@@ -383,9 +395,12 @@ class FrrDriver(Driver):
         self._release()
         status, text = self._exec(verb, stdin=stdin, timeout=self.commit_timeout, hold=bool(revert_in))
         if status == 1 and _OUTDATED.search(text):
-            raise OutdatedShell(self.device.name, "the router's enforcer-frr-shell is older than this enforcer "
-                                f"(it does not know '{verb}'), nothing applied: deploy it (docs/platforms.md, "
-                                f"'Deploying the FRR shell'); it said: {text.strip()[:200]}")
+            raise OutdatedShell(
+                self.device.name,
+                "the router's enforcer-frr-shell is older than this enforcer "
+                f"(it does not know '{verb}'), nothing applied: deploy it (docs/platforms.md, "
+                f"'Deploying the FRR shell'); it said: {text.strip()[:200]}",
+            )
         if status == PENDING_REFUSED:
             raise CommitRefused(self.device.name, text.strip().lstrip("% ")[:300])
         if status == STALE_REFUSED:
@@ -396,8 +411,9 @@ class FrrDriver(Driver):
             self._exec("commit-pending", timeout=self.commit_timeout)
             raise DriverError(self.device.name, "commit interrupted: the router's shell went away mid-apply")
         if status == SYNTAX_REFUSED:
-            raise CommitRefused(self.device.name, f"candidate refused by syntax check, nothing applied: "
-                                                  f"{text.strip()[:300]}")
+            raise CommitRefused(
+                self.device.name, f"candidate refused by syntax check, nothing applied: {text.strip()[:300]}"
+            )
         if status != 0:
             raise DriverError(self.device.name, f"commit failed on the router, which undid it: {text.strip()[:300]}")
         text = text.removesuffix(AWAIT_MARK + "\n")  # a held commit: its router waits for the confirmation
@@ -445,8 +461,12 @@ class FrrDriver(Driver):
                 raise self._gone("commit-confirm", f"no answer within {self.timeout:.0f}s") from exc
             except Exception as exc:  # the session died under us
                 raise self._gone("commit-confirm", _short(exc)) from exc
-            log.debug("%s: held commit-confirm: %.1f ms (status %s)", self.device.name,
-                      (time.monotonic() - started) * 1000, status)
+            log.debug(
+                "%s: held commit-confirm: %.1f ms (status %s)",
+                self.device.name,
+                (time.monotonic() - started) * 1000,
+                status,
+            )
         if status != 0:
             raise DriverError(self.device.name, f"confirm failed: {text.strip()[:200]}")
 

@@ -18,7 +18,7 @@ from typing import Any
 from ..extras import missing_extra
 from ..inventory import Device
 from .base import AuthenticationFailed
-from .keys import open_key
+from .keys import open_key, paramiko_module
 from .linux import NetnsRunner, Runner
 
 
@@ -39,7 +39,7 @@ class SshRunner(Runner):
 
     def _connect(self) -> Any:
         try:
-            import paramiko
+            paramiko = paramiko_module()
         except ImportError as exc:
             raise OSError(str(missing_extra(exc) or exc)) from None
         dev = self.device
@@ -59,8 +59,9 @@ class SshRunner(Runner):
                            look_for_keys=not key_file)  # fmt: skip
         except paramiko.AuthenticationException as exc:
             client.close()
-            raise AuthenticationFailed(dev.name, f"authentication failed for {user or ''}@{dev.hostname}: {exc}") \
-                from None
+            raise AuthenticationFailed(
+                dev.name, f"authentication failed for {user or ''}@{dev.hostname}: {exc}"
+            ) from None
         except (OSError, paramiko.SSHException) as exc:  # BadHostKeyException, refused, timeout
             client.close()
             raise OSError(f"ssh {user or ''}@{dev.hostname}:{dev.port or 22}: {exc}") from None

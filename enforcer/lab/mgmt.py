@@ -4,7 +4,8 @@
 Authentication is by a lab-generated ed25519 key protected by a random passphrase. The key file's
 path goes into the inventory (``optional_args.key_file``); the user name and the passphrase are
 secrets and live only in environment variables (:func:`credential_env`), which ``enforcer lab env``
-prints for the operator's shell.
+prints for the operator's shell. A NOC keeps that key in ``ssh-agent``: :func:`ssh_agent` starts one
+holding the lab key (tests and ``bench/bulk_frr.py --agent``).
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ import os
 import re
 import secrets
 import socket
+import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from .proc import read_pid, run, wait_for
+from .proc import read_pid, run, stop_pid, wait_for
 
 
 def env_names(lab: str) -> tuple[str, str]:
@@ -43,6 +48,28 @@ def make_keys(sshdir: Path) -> str:
     passfile.write_text(passphrase + "\n")
     os.chmod(passfile, 0o600)
     return passphrase
+
+
+@contextmanager
+def ssh_agent(key: Path, passphrase: str) -> Iterator[dict[str, str]]:
+    """A private ``ssh-agent`` holding ``key`` (added with ``passphrase`` through an askpass script,
+    as a NOC's ``ssh-add`` at login): yields the environment that points at it (``SSH_AUTH_SOCK``).
+    The agent is stopped by its PID afterwards, its socket directory removed."""
+    with tempfile.TemporaryDirectory(prefix="enforcer-agent-") as folder:
+        sock, askpass = Path(folder) / "agent.sock", Path(folder) / "askpass"
+        askpass.write_text('#!/bin/sh\nprintf "%s\\n" "$ENFORCER_ASKPASS_SECRET"\n')
+        askpass.chmod(0o700)
+        agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            wait_for("ssh-agent socket", sock.exists, 10)
+            env = {"SSH_AUTH_SOCK": str(sock)}
+            run(["env", f"SSH_AUTH_SOCK={sock}", f"SSH_ASKPASS={askpass}", "SSH_ASKPASS_REQUIRE=force",
+                 f"ENFORCER_ASKPASS_SECRET={passphrase}", "ssh-add", "-q", str(key)])  # fmt: skip
+            yield env
+        finally:
+            stop_pid(agent.pid, "ssh-agent")
+            agent.wait(5)
 
 
 def free_port() -> int:

@@ -20,18 +20,21 @@ pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parent.parent.parent
 
 
-def test_bulk_frr_benchmark_prints_every_side_with_its_ratio_to_vtysh(tmp_path: Path):
+@pytest.mark.parametrize("login", ["key_file", "agent"])
+def test_bulk_frr_benchmark_prints_every_side_with_its_ratio_to_vtysh(tmp_path: Path, login: str):
+    """``agent``: enforcer's applies log in through an ssh-agent, their passphrase variable withheld."""
     if os.geteuid() != 0:
         pytest.fail("the benchmark builds a lab: run as root")
     figures = tmp_path / "bulk.json"
     proc = subprocess.run(
         [sys.executable, str(REPO / "bench" / "bulk_frr.py"), "--routes", "20", "--naive-blocks", "2",
-         "--json", str(figures)],
+         "--json", str(figures), *(["--agent"] if login == "agent" else [])],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     rows = [line.split()[:2] for line in proc.stdout.splitlines() if line.startswith("  ")]
-    assert [r[0] for r in rows] == ["vtysh", "vtysh", "naive", "enforcer:", "enforcer", "enforcer", "router:", "router:"]
+    assert [r[0] for r in rows] == ["vtysh", "vtysh", "naive", "enforcer:", "enforcer", "enforcer", "router:", "router:"]  # fmt: skip
     assert proc.stdout.count("ratio to vtysh -f") == 2
     data = json.loads(figures.read_text())
+    assert data["login"] == login
     assert data["apply"]["summary"] == "+20 ~0 -0" and data["removal"]["summary"] == "+0 ~0 -20"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from enforcer.drivers.base import AuthenticationFailed, CommitRefused, DriverError
 from enforcer.lab import probes
+from enforcer.lab.mgmt import ssh_agent
 from enforcer.lab.proc import pid_alive
 from enforcer.lab.testing import Lab, candidate_for, enforcement, push
 from enforcer.lab.topology import HIJACK_PREFIX
@@ -19,7 +22,6 @@ pytestmark = pytest.mark.lab
 def edge_frr(lab: Lab):
     with lab.driver(platform="frr") as driver:
         yield driver
-
 
 
 def test_managed_section_shows_a_manual_change_on_the_router_but_not_unmanaged_lines(lab: Lab, edge_frr):
@@ -225,6 +227,28 @@ def test_a_wrong_key_passphrase_is_an_authentication_failure_not_an_unreachable_
     assert err.value.device == device.name
     assert "authentication failed" in str(err.value) and "cannot reach" not in str(err.value)
     assert device.password_env in str(err.value), "the operator is told which secret to fix"
+
+
+def test_a_key_in_the_nocs_ssh_agent_logs_in_and_pushes_with_no_passphrase_at_all(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+):
+    """The key file is never decrypted when the agent holds it: with the passphrase variable
+    unset, the login, a confirmed push, its read-back and an interactive cli() all go through."""
+    device = lab.device(platform="frr")
+    key = Path(device.optional_args["key_file"])
+    passphrase = (key.parent / "passphrase").read_text().strip()
+    monkeypatch.delenv(device.password_env, raising=False)
+    with pytest.raises(AuthenticationFailed):  # without the agent, the file needs its passphrase
+        lab.driver(platform="frr").open()
+    blocked = probes.host_prefix(lab.customer_hosts("cust1")[0])
+    with ssh_agent(key, passphrase) as env:
+        monkeypatch.setenv("SSH_AUTH_SOCK", env["SSH_AUTH_SOCK"])
+        with lab.driver(platform="frr") as driver:
+            desired = push(driver, [enforcement(ActionKind.NULL_ROUTE, blocked)], lab.inventory, revert_in=60)
+            driver.confirm_commit()
+            assert driver.get_managed_section() == desired
+            assert "FRRouting" in driver.cli(["show version"])["show version"], "netmiko's login takes it too"
+    assert probes.kernel_route(lab.edge, blocked, type="blackhole")
 
 
 def test_rtbh_makes_the_upstream_install_a_discard_route_for_the_victim(lab: Lab, edge_frr):
