@@ -8,7 +8,6 @@ by :func:`enforcer.lab.mgmt.ssh_agent` and stopped by its PID.
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -76,13 +75,3 @@ def test_a_dangling_agent_socket_falls_back_to_the_file(tmp_path: Path, monkeypa
     key = _key(tmp_path, "id_ed25519")
     monkeypatch.setenv("SSH_AUTH_SOCK", str(tmp_path / "gone.sock"))
     assert open_key(_device(), str(key), PASSPHRASE).asbytes() == public_blob(key)
-
-
-def test_paramiko_comes_without_invoke_and_invoke_still_imports_afterwards():
-    code = (
-        "import sys; from enforcer.drivers.keys import paramiko_module; p = paramiko_module(); "
-        "assert 'invoke' not in sys.modules, 'paramiko pulled invoke in'; "
-        "assert p.SSHClient and p.Agent; import invoke; print('ok')"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.stdout.strip() == "ok", proc.stderr

@@ -58,7 +58,7 @@ from .frr_shell import (
     SYNTAX_REFUSED,
     UNDO_MARK,
 )
-from .keys import open_key, paramiko_module
+from .keys import open_key
 from .undo import undo_candidate
 
 log = logging.getLogger("enforcer.drivers.frr")
@@ -118,7 +118,7 @@ class FrrDriver(Driver):
         No interactive vtysh login is opened here: netmiko's (its import, the login, the prompt
         dance: 0.3-0.5 s on the loaded lab machine, and a vtysh process on the router) serves only
         :meth:`cli`, and is opened the first time that is called (:meth:`_interactive`)."""
-        paramiko = paramiko_module()
+        import paramiko
 
         dev = self.device
         if not dev.hostname:

@@ -17,8 +17,6 @@ import base64
 import logging
 import os
 import struct
-import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,24 +26,6 @@ from .base import AuthenticationFailed, DriverError
 log = logging.getLogger("enforcer.drivers.keys")
 
 _OPENSSH_MAGIC = b"openssh-key-v1\0"
-_IMPORTING = threading.Lock()  # login threads of several devices import paramiko at once
-
-
-def paramiko_module() -> Any:
-    """``paramiko``, imported without ``invoke``: paramiko's ssh_config parser imports it at import
-    time for ``Match exec`` alone (60-120 ms of a login thread's CPU, under the GIL beside
-    ``enforcer apply``'s own start-up), and no SSH transport here parses an ssh_config. A later
-    ``import invoke`` elsewhere still works: only paramiko's config parser goes without it."""
-    with _IMPORTING:
-        if "paramiko" not in sys.modules and "invoke" not in sys.modules:
-            sys.modules["invoke"] = None  # type: ignore[assignment]  # paramiko.config: "no invoke"
-            try:
-                import paramiko
-            finally:
-                sys.modules.pop("invoke", None)
-    import paramiko
-
-    return paramiko
 
 
 def open_key(device: Device, path: str, passphrase: str | None) -> Any:
@@ -55,7 +35,8 @@ def open_key(device: Device, path: str, passphrase: str | None) -> Any:
     if held is not None:
         log.debug("%s: key %s signs through ssh-agent (the file is not opened)", device.name, path)
         return held
-    paramiko = paramiko_module()
+    import paramiko
+
     try:
         return paramiko.PKey.from_path(path, passphrase.encode() if passphrase else None)
     except OSError as exc:
@@ -76,7 +57,8 @@ def agent_key(path: str) -> Any:
     blob = public_blob(Path(path))
     if blob is None:
         return None
-    paramiko = paramiko_module()
+    import paramiko
+
     try:
         agent = paramiko.Agent()  # no agent at the socket: no keys (paramiko swallows the refusal)
     except paramiko.SSHException as exc:  # an agent that answers nonsense is no agent

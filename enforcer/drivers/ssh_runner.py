@@ -18,7 +18,7 @@ from typing import Any
 from ..extras import missing_extra
 from ..inventory import Device
 from .base import AuthenticationFailed
-from .keys import open_key, paramiko_module
+from .keys import open_key
 from .linux import NetnsRunner, Runner
 
 
@@ -39,7 +39,7 @@ class SshRunner(Runner):
 
     def _connect(self) -> Any:
         try:
-            paramiko = paramiko_module()
+            import paramiko
         except ImportError as exc:
             raise OSError(str(missing_extra(exc) or exc)) from None
         dev = self.device
