@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import jinja2
+import jinja2.compiler
+import jinja2.nodes
 
 from . import build, nftables, setconf
 from .build import RoleIndex, allocate_meters, build_section
@@ -192,12 +194,44 @@ def _family(item: Any) -> int:
     raise RenderError(f"no address family for {type(item).__name__}")
 
 
+class _AttrCodeGenerator(jinja2.compiler.CodeGenerator):
+    """Jinja2's compiler, with ``a.b`` read by Python's own ``getattr`` first: a 10,000-entry ACL for
+    seven platforms reads some 980,000 attributes, each a call of ``Environment.getattr`` (a Python
+    frame, then ``getattr``). The same lookup is inlined here; only a name the object lacks takes
+    ``Environment.getattr``, which tries the item and else makes the ``Undefined`` (``is defined``
+    still works; StrictUndefined still raises on use). The object's expression is evaluated again
+    only on that path, and a template expression has no side effects."""
+
+    def visit_Getattr(self, node: jinja2.nodes.Getattr, frame: jinja2.compiler.Frame) -> None:
+        if self.environment.is_async:
+            super().visit_Getattr(node, frame)
+            return
+        found = self.temporary_identifier()
+        self.write(f"({found} if ({found} := getattr(")
+        self.visit(node.node, frame)
+        self.write(f", {node.attr!r}, missing)) is not missing else environment.getattr(")
+        self.visit(node.node, frame)
+        self.write(f", {node.attr!r}))")
+
+
+class _Environment(jinja2.Environment):
+    code_generator_class = _AttrCodeGenerator
+
+
+#: Part of every compiled template's cache checksum: a change to how enforcer compiles templates
+#: (:class:`_AttrCodeGenerator`) must not load code compiled the old way.
+_COMPILER = "enforcer-getattr-1"
+
+
 class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
     """Jinja2's own cache of compiled templates, in its per-user 0700 directory: compiling the
     templates a 10,000-entry ACL for seven platforms uses (46) was a tenth of that process's CPU,
     paid again by every CLI process. An entry is keyed by the template's path and checked against
     its source's hash, so an edited template compiles anew. A cache that cannot be written (a
     full or read-only disk) or read only means the template is compiled again."""
+
+    def get_source_checksum(self, source: str) -> str:
+        return super().get_source_checksum(f"{_COMPILER}\n{source}")
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         try:
@@ -221,7 +255,7 @@ def _compiled_templates() -> jinja2.BytecodeCache | None:
 
 @cache
 def environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.Environment:
-    env = jinja2.Environment(
+    env = _Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir)),
         undefined=jinja2.StrictUndefined,
         finalize=_finalize,
