@@ -15,6 +15,7 @@ import pytest
 
 from enforcer import render
 from enforcer.inventory import Platform
+from enforcer.jinja_compiler import CompiledTemplates
 from enforcer.model import ActionParams, Protocol
 from enforcer.render import build_section, print_section
 from tests.test_templates import EDGE, T0, enforcement
@@ -103,7 +104,7 @@ def test_a_cache_that_cannot_be_written_only_compiles_again(tmp_path) -> None:
 
     (tmp_path / "not-a-directory").write_text("")
     env = jinja2.Environment(loader=jinja2.DictLoader({"t.j2": "{{ x }}"}),
-                             bytecode_cache=render._CompiledTemplates(str(tmp_path / "not-a-directory")))  # fmt: skip
+                             bytecode_cache=CompiledTemplates(str(tmp_path / "not-a-directory")))  # fmt: skip
     assert env.get_template("t.j2").render(x=1) == "1"
 
 
