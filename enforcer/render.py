@@ -184,7 +184,7 @@ def _wildcard(p: Prefix) -> str:
 
 
 def _ids(ids: tuple[int, ...]) -> str:
-    return "+".join(str(i) for i in ids)
+    return "+".join(map(str, ids))
 
 
 def _named(value: Any, names: dict[Any, str]) -> Any:
