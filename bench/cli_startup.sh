@@ -78,7 +78,7 @@ fi
 # `block` stores a decision each run: the untimed --prepare before each run ends the last one, so
 # every timed run creates (none answers with the decision already in force).
 hyperfine --style basic --runs "$RUNS" --warmup "$WARMUP" --export-json "$WORK/out.json" \
-  --prepare true --prepare true --prepare true --prepare true --prepare true \
+  --prepare true --prepare true --prepare true --prepare true --prepare true --prepare true \
   --prepare "$ENF unblock 198.51.100.9 --reason bench >/dev/null 2>&1 || true" --prepare true --prepare true \
   -n "python -c pass" "$PY -c pass" \
   -n "import sqlalchemy" "$PY -c 'import sqlalchemy'" \
