@@ -140,8 +140,7 @@ def test_block_imports_neither_server_nor_devices_nor_the_render_push_half(tmp_p
 
 
 #: What only a command that decides needs: the intake half and what it writes and reads with.
-INTAKE_STACK = {"enforcer.decisions", "enforcer.batch", "enforcer.groupcommit", "enforcer.policy",
-                "enforcer.rederive"}
+INTAKE_STACK = {"enforcer.decisions", "enforcer.batch", "enforcer.groupcommit", "enforcer.policy", "enforcer.rederive"}
 
 
 def test_render_plan_and_apply_import_no_intake_stack(tmp_path: Path) -> None:
@@ -156,10 +155,12 @@ def test_render_plan_and_apply_import_no_intake_stack(tmp_path: Path) -> None:
 
 def test_the_service_still_offers_the_intake_half_as_before() -> None:
     """``service.submit`` and the rest are the decisions module's own functions, imported when first asked for."""
-    code = ("import sys; from enforcer import service; assert 'enforcer.decisions' not in sys.modules; "
-            "from enforcer import decisions; assert service.submit is decisions.submit; "
-            "assert service.Context is decisions.Context; assert 'release' in dir(service); "
-            "from enforcer.service import SubmitResult, unblock; assert unblock is decisions.unblock")
+    code = (
+        "import sys; from enforcer import service; assert 'enforcer.decisions' not in sys.modules; "
+        "from enforcer import decisions; assert service.submit is decisions.submit; "
+        "assert service.Context is decisions.Context; assert 'release' in dir(service); "
+        "from enforcer.service import SubmitResult, unblock; assert unblock is decisions.unblock"
+    )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
 
