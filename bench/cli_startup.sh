@@ -8,7 +8,8 @@
 # Two rows time what `enforcer block` on the local store cannot start without, in the same run: the import
 # of SQLAlchemy alone, and of every library it needs (SQLAlchemy with its ORM, pydantic, Rich, PyYAML):
 # the floor any local `block` pays before enforcer's own code runs (issue 12.5's 300 ms is judged
-# against it in docs/benchmarks.md).
+# against it in docs/benchmarks.md). A third, `import enforcer.service`, is what `enforcer render`, `plan`
+# and `apply` import before their first step (the read-only half: no intake stack, tests/test_cli_imports.py).
 #
 # Each row also prints the mean user+sys CPU time (hyperfine's), which the machine's load moves less
 # than the wall time. `--bytecode`: every command runs with its bytecode cached (in a private
@@ -77,11 +78,12 @@ fi
 # `block` stores a decision each run: the untimed --prepare before each run ends the last one, so
 # every timed run creates (none answers with the decision already in force).
 hyperfine --style basic --runs "$RUNS" --warmup "$WARMUP" --export-json "$WORK/out.json" \
-  --prepare true --prepare true --prepare true --prepare true --prepare true \
+  --prepare true --prepare true --prepare true --prepare true --prepare true --prepare true \
   --prepare "$ENF unblock 198.51.100.9 --reason bench >/dev/null 2>&1 || true" --prepare true --prepare true \
   -n "python -c pass" "$PY -c pass" \
   -n "import sqlalchemy" "$PY -c 'import sqlalchemy'" \
   -n "import block's libraries" "$PY -c 'import sqlalchemy.orm, pydantic.main, rich.table, yaml'" \
+  -n "import enforcer.service" "$PY -c 'import enforcer.service'" \
   -n "enforcer --help" "$ENF --help" \
   -n "enforcer block --dry-run" "$ENF block 198.51.100.7 -v scanning --dry-run" \
   -n "enforcer block" "$ENF block 198.51.100.9 -v scanning --reason bench" \

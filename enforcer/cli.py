@@ -121,7 +121,7 @@ def main_options(
 
 
 def context(ctx: typer.Context) -> service.Context:
-    from .decisions import Context  # not the service: `block` never imports the render/push half
+    from .context import Context  # not the service or the intake half: `render` and `block` import only what they use
 
     settings: Settings = ctx.obj
     try:

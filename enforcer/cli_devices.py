@@ -57,14 +57,15 @@ def plan(
 ) -> None:
     """Show, per device, the diff between the rendered section and the device's live state."""
     from . import planfile, service
-    from .rederive import rederive as rederive_set
 
     c = context(ctx)
     if rederive and out_file is not None:
         fail("out: a --rederive plan reviews a playbook change and is not what apply sends; save one without it", 2)
     changes: list[Any] = []
     desired = None
-    if rederive:
+    if rederive:  # only a --rederive plan reads the playbooks (their policy) and the decisions (the intake half)
+        from .rederive import rederive as rederive_set
+
         desired, changes = guard(lambda: rederive_set(service.list_decisions(c), c.playbooks))
     if out_file is None and not as_json:
         _print_playbook_changes(changes)

@@ -4,76 +4,27 @@
 or decide what was stored. Apart from the render → plan → push half (and its Jinja, drivers and
 device sessions) so that a command that only decides — ``enforcer block``, run during an attack —
 starts without importing any of it (issue 12.5, ``tests/test_cli_imports.py``).
-:mod:`enforcer.service` re-exports every name here: callers keep ``service.submit``.
+:mod:`enforcer.service` re-exports every name here (lazily: ``render`` or ``plan`` never import this
+module): callers keep ``service.submit``. :class:`~enforcer.context.Context` lives in its own module.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime
-from functools import cached_property
 from ipaddress import ip_network
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
 from .batch import Added, Batch, Pending
 from .catalog import primary_clause
-from .groupcommit import GroupCommit
-from .inventory import Device, Inventory, Transport, load_inventory
+from .context import Context
 from .model import Decision, Enforcement, InvalidInput, Prefix, Refused, Status, Violation, now, trusted
-from .policy import Admit, Playbook, Replay, customer_space, decide, load_playbooks, resolve_customer
-from .settings import Settings
-from .store import AuditEntry, DecisionRecord, Store
-
-if TYPE_CHECKING:
-    from .drivers.base import Driver
+from .policy import Admit, Replay, customer_space, decide, resolve_customer
+from .store import AuditEntry, DecisionRecord
 
 log = logging.getLogger("enforcer.service")
-
-
-@dataclass
-class Context:
-    """Everything a request needs, loaded once per process (CLI run, API server, controller)."""
-
-    settings: Settings
-    store: Store
-    _inventory: Inventory | None = None
-    _playbooks: dict[Violation, Playbook] | None = None
-    driver_factory: Callable[[Device], Driver] | None = field(default=None)
-    _groups: dict[bool, GroupCommit] = field(default_factory=dict, repr=False)
-
-    @classmethod
-    def open(cls, settings: Settings) -> Context:
-        return cls(settings=settings, store=Store(settings.db))
-
-    def group(self, automatic: bool) -> GroupCommit:
-        """The group commit of this process's single submits (operators' and detectors' apart)."""
-        return self._groups.setdefault(automatic, GroupCommit(
-            lambda decisions: submit_many(self, decisions, automatic=automatic), queue=self.store.queued))
-
-    @cached_property
-    def inventory(self) -> Inventory:
-        return self._inventory or load_inventory(self.settings.inventory)
-
-    @cached_property
-    def playbooks(self) -> dict[Violation, Playbook]:
-        return self._playbooks or load_playbooks(self.settings.playbooks)
-
-    def driver(self, device: Device) -> Driver:
-        if self.driver_factory is not None:
-            return self.driver_factory(device)
-        if device.effective_transport is Transport.OFFLINE:
-            from .drivers.offline import OfflineDriver
-
-            return OfflineDriver(
-                device, output_dir=self.settings.output, last_applied=self.store.last_applied(device.name)
-            )
-        from .drivers import get_driver
-
-        return get_driver(device)
 
 
 class SubmitResult(BaseModel):

@@ -1,6 +1,6 @@
 """The one facade the CLI, the HTTP API and the reconcile loop call: no logic lives in handlers.
 
-``submit`` runs intake → policy → store (:mod:`enforcer.decisions`, re-exported here); ``plan``
+``submit`` runs intake → policy → store (:mod:`enforcer.decisions`, re-exported here on first use); ``plan``
 runs store → render → live state → diff; ``apply`` runs plan → push per device;
 ``reconcile_once`` expires what is due and applies.
 """
@@ -12,29 +12,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from .collector import bulk_work
 from .conftree import trees_kept
-from .decisions import (  # noqa: F401 - the intake half, re-exported: callers keep service.submit
-    BREAKERS,
-    MAX_ID,
-    Context,
-    Outcome,
-    SubmitResult,
-    approve,
-    decision_id_of,
-    get_decision,
-    history,
-    list_decisions,
-    reject,
-    release,
-    submit,
-    submit_many,
-    unblock,
-)
+from .context import Context
 from .drivers.base import Driver
 from .inventory import Device, InventoryError
 from .lease import device_lease, holder_name
@@ -44,6 +28,49 @@ from .push import DEFAULT_REVERT_IN, PushResult, RenderAhead, failure_reason, pl
 from .render import RenderError, RoleIndex, build_section, forget, render_section
 
 log = logging.getLogger("enforcer.service")
+
+#: The intake half (:mod:`enforcer.decisions`), re-exported so callers keep ``service.submit``, but
+#: imported on first use: ``enforcer render``, ``plan`` and ``apply`` only read the store, and the
+#: intake stack (batch, group commit, the playbooks' policy) cost them a third of their start-up
+#: (issue 12.5, ``tests/test_cli_imports.py``).
+_INTAKE = frozenset({
+    "BREAKERS", "MAX_ID", "Outcome", "SubmitResult", "approve", "decision_id_of", "get_decision", "history",
+    "list_decisions", "reject", "release", "submit", "submit_many", "unblock",
+})  # fmt: skip
+
+if TYPE_CHECKING:
+    from .decisions import (  # noqa: F401 - the lazy re-exports, for type checkers
+        BREAKERS,
+        MAX_ID,
+        Outcome,
+        SubmitResult,
+        approve,
+        decision_id_of,
+        get_decision,
+        history,
+        list_decisions,
+        reject,
+        release,
+        submit,
+        submit_many,
+        unblock,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """``service.submit`` and the rest of the intake half, imported when first asked for."""
+    if name in _INTAKE:
+        from . import decisions
+
+        value = getattr(decisions, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_INTAKE})
+
 
 #: Errors in the input itself (a template, the inventory): retried only once the input changes.
 PERMANENT = (RenderError, InventoryError)

@@ -139,6 +139,32 @@ def test_block_imports_neither_server_nor_devices_nor_the_render_push_half(tmp_p
         assert "sqlalchemy.dialects.postgresql" not in modules  # a SQLite store (before: the live-key index's option)
 
 
+#: What only a command that decides needs: the intake half and what it writes and reads with.
+INTAKE_STACK = {"enforcer.decisions", "enforcer.batch", "enforcer.groupcommit", "enforcer.policy", "enforcer.rederive"}
+
+
+def test_render_plan_and_apply_import_no_intake_stack(tmp_path: Path) -> None:
+    """``render``, ``plan`` and ``apply`` read the store and push: before, ``enforcer.service`` imported the
+    intake half (decisions, batch, group commit, the playbooks' policy) at its top for every one of them."""
+    env = {"ENFORCER_OUTPUT": str(tmp_path / "out")}  # the example inventory's devices are offline: files
+    for args in (["render", "ios-edge1"], ["plan"], ["apply"]):
+        modules = imported(tmp_path, *args, env=env)
+        assert {"enforcer.service", "enforcer.context", "enforcer.store"} <= modules, args  # it did run the pass
+        assert not modules & INTAKE_STACK, (args, modules & INTAKE_STACK)
+
+
+def test_the_service_still_offers_the_intake_half_as_before() -> None:
+    """``service.submit`` and the rest are the decisions module's own functions, imported when first asked for."""
+    code = (
+        "import sys; from enforcer import service; assert 'enforcer.decisions' not in sys.modules; "
+        "from enforcer import decisions; assert service.submit is decisions.submit; "
+        "assert service.Context is decisions.Context; assert 'release' in dir(service); "
+        "from enforcer.service import SubmitResult, unblock; assert unblock is decisions.unblock"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+
+
 def test_yaml_parsed_by_libyaml_gives_the_same_values_and_the_same_errors() -> None:
     """The start-up parser (libyaml) is a faster reading of the same files, never a different one."""
     import yaml
