@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from heapq import merge
 from ipaddress import ip_network
+from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -515,8 +516,10 @@ def _interface_acls(section: Section, with_rate_limits: bool) -> tuple[tuple[str
     device = section.device
     ifaces = tuple(dict.fromkeys([*device.attach_interfaces, *(a.interface for a in section.anti_spoof)]))
     has = {4: False, 6: False}
-    for r in (*section.acl, *(section.rate_limits if with_rate_limits else ())):
+    for r in chain(section.acl, section.rate_limits if with_rate_limits else ()):
         has[r.target.version] = True
+        if has[4] and has[6]:  # both families found: the rest of 1,000s of entries changes nothing
+            break
     out: list[InterfaceAcl] = []
     for iface in ifaces:
         facing = iface in device.attach_interfaces
