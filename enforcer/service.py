@@ -82,8 +82,9 @@ def _plan_with(
         return plan_device(dev, enforcements, ctx.inventory, driver, at, settle=settle, ask_pending=ask_pending)
 
 
-def each_device(ctx: Context, device: str | Sequence[str] | None, work: Callable[[Device], object],
-                in_turn: bool = False) -> list:
+def each_device(
+    ctx: Context, device: str | Sequence[str] | None, work: Callable[[Device], object], in_turn: bool = False
+) -> list:
     """``work`` on each named device (None: all) in parallel, results in the same order;
     ``in_turn``: one after the other in this thread (work that never waits on a device).
 
@@ -109,8 +110,7 @@ def _waits_on_no_device(ctx: Context, device: str | Sequence[str] | None) -> boo
     """Every device of the pass is offline, on the inventory's own drivers: its "device" is a read
     of the store, so threads only take turns at the interpreter (100 offline devices planned in
     parallel, each with its render in a thread, spent more CPU than one after the other)."""
-    return ctx.driver_factory is None and all(d.effective_transport is Transport.OFFLINE
-                                               for d in _devices(ctx, device))
+    return ctx.driver_factory is None and all(d.effective_transport is Transport.OFFLINE for d in _devices(ctx, device))
 
 
 def device_names(ctx: Context, device: str | Sequence[str] | None) -> list[str]:

@@ -112,6 +112,7 @@ def test_a_plan_of_offline_devices_renders_each_in_turn_with_the_same_plans(ctx,
 
     names = ["ios-edge1", "iosxr-edge1", "junos-edge1", "eos-edge1", "nxos-edge1"]
     assert all(ctx.inventory.device(n).effective_transport is Transport.OFFLINE for n in names)
+
     def offline(dev):  # what ctx.driver gives, through a factory
         return OfflineDriver(dev, output_dir=ctx.settings.output, last_applied=ctx.store.last_applied(dev.name))
 
@@ -120,7 +121,9 @@ def test_a_plan_of_offline_devices_renders_each_in_turn_with_the_same_plans(ctx,
     monkeypatch.setattr(ctx, "driver_factory", None)
     planned_in: set[str] = set()
     run = push.RenderAhead._run
-    monkeypatch.setattr(push.RenderAhead, "_run", lambda self: planned_in.add(threading.current_thread().name) or run(self))
+    monkeypatch.setattr(
+        push.RenderAhead, "_run", lambda self: planned_in.add(threading.current_thread().name) or run(self)
+    )
     in_turn = service.plan(ctx, names, keep=lambda p: planned_in.add(threading.current_thread().name) or p)
     assert [p.model_dump() for p in in_turn] == [p.model_dump() for p in before]
     assert all(p.desired and p.diff and not p.error for p in in_turn)
