@@ -25,11 +25,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from heapq import merge
 from ipaddress import ip_network
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from .inventory import AntiSpoofMethod, Device, Inventory, PrefixSet
-from .model import BLACKHOLE, ActionKind, Address, Enforcement, Prefix, now, trusted
+from .model import BLACKHOLE, ActionKind, Address, Enforcement, Prefix, Status, now, trusted
 from .platforms import TEMPLATES_DIR, RenderError, platform_info
 from .section import (
     ANTI_SPOOF_ACL,
@@ -116,7 +118,8 @@ class _Grouper:
             self._by_ref[ref] = (n, e.violation, e.params)
         else:
             n = held[0]
-        key = (*_key(e.target), n)
+        t = e.target
+        key = (t.version, int(t.network_address), t.prefixlen, n)  # _key(e.target), inlined: once per enforcement
         items = self.groups.get(key)
         if items is None:
             self.groups[key] = [e]
@@ -127,7 +130,11 @@ class _Grouper:
         """Per entry: its target, its tail, its enforcement ids (ascending), the lowest's comment,
         and the enforcements themselves (in the same order)."""
         out = []
-        self._keys = sorted(self.groups, key=self._sort_key)
+        sort_key = self._sort_key
+        # Each key's sort key made once, and kept for update(); ties keep the groups' order, as before.
+        ordered = sorted([(sort_key(k), k) for k in self.groups], key=itemgetter(0))
+        self._order = [sk for sk, _ in ordered]
+        self._keys = [k for _, k in ordered]
         for key in self._keys:
             items = self.groups[key]
             if len(items) > 1:
@@ -151,7 +158,6 @@ class _Grouper:
                 entries_made += 1
             kept[key] = entry
             out.append(entry)
-        self._order = [self._sort_key(k) for k in self._keys]  # merged() sorted the keys
         self._made = out
         return tuple(out)
 
@@ -423,26 +429,31 @@ def _carried(e: Enforcement, role: str, at: datetime) -> bool:
     return (not e.roles or role in e.roles) and e.active_at(at)
 
 
-def _first_expiry(carried: Iterable[Enforcement]) -> datetime | None:
-    return min((e.expires_at for e in carried if e.expires_at is not None), default=None)
-
-
 def _build(device: Device, given: dict[int, Enforcement], inventory: Inventory, templates_dir: Path,
            at: datetime, previous: dict[tuple, Any]) -> _Built:
     """The section of what ``device`` carries of ``given`` at ``at``, from nothing; entries in
     ``previous`` (earlier builds', by the identities of their enforcements) are reused."""
-    role = device.role
-    carried = [e for e in given.values() if _carried(e, role, at)]
+    role, active = device.role, Status.ACTIVE
     placed_ = _Placed(device, inventory, templates_dir)
-    for e in carried:
+    first_expiry: datetime | None = None
+    # One pass over the 1,000s given: carried (Enforcement.active_at and the role, inlined),
+    # placed, and the first expiry among them. Three passes of calls were a fifth of the build.
+    for e in given.values():
+        if e.status is not active or (e.roles and role not in e.roles):
+            continue
+        expires = e.expires_at
+        if expires is not None:
+            if expires <= at:
+                continue
+            if first_expiry is None or expires < first_expiry:
+                first_expiry = expires
         placed_.place(e)
     # Entries from the enforcements' validated values (model.trusted): validating 10,000 of
     # them again was a third of the build. Those an earlier build made of the same enforcements
     # are taken as they are.
     kept: dict[tuple, Any] = {}
     entries = {kind: grouper.entries(_MAKERS[kind], previous, kept) for kind, grouper in placed_.kinds.items()}
-    return _Built(device, inventory, templates_dir, dict(given), placed_.section(entries), placed_,
-                  _first_expiry(carried))
+    return _Built(device, inventory, templates_dir, dict(given), placed_.section(entries), placed_, first_expiry)
 
 
 def _derive(base: _Built, given: dict[int, Enforcement], came: list[Enforcement], went: list[Enforcement],
@@ -505,8 +516,10 @@ def _interface_acls(section: Section, with_rate_limits: bool) -> tuple[tuple[str
     device = section.device
     ifaces = tuple(dict.fromkeys([*device.attach_interfaces, *(a.interface for a in section.anti_spoof)]))
     has = {4: False, 6: False}
-    for r in (*section.acl, *(section.rate_limits if with_rate_limits else ())):
+    for r in chain(section.acl, section.rate_limits if with_rate_limits else ()):
         has[r.target.version] = True
+        if has[4] and has[6]:  # both families found: the rest of 1,000s of entries changes nothing
+            break
     out: list[InterfaceAcl] = []
     for iface in ifaces:
         facing = iface in device.attach_interfaces

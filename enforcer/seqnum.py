@@ -63,18 +63,32 @@ def _groups(lines: list[str]) -> dict[tuple[str, str], list[int]]:
     out: dict[tuple[str, str], list[int]] = {}
     parents: list[tuple[int, str]] = []
     run_indent, run_parent = -1, ""
+    run_head, run_into, run_last = None, [], -1  # the run's last head, its group, its last line
     for i, line in enumerate(lines):
         at = line.find(PLACEHOLDER)
+        if run_head is not None and at == len(run_head) and line.startswith(run_head):
+            # The same head as the line before, so the same indentation: its group, no slice made.
+            run_into.append(i)
+            run_last = i
+            continue
+        if run_last != -1:  # what popping each numbered line of the run and pushing the next left
+            parents[-1] = (run_indent, lines[run_last])
+            run_last = -1
+        run_head = None
         indent = len(line) - len(line.lstrip())
         if at != -1 and indent == run_indent:  # the same parent as the numbered line before
-            out.setdefault((run_parent, line[:at]), []).append(i)
-            parents[-1] = (indent, line)  # what popping the line before and pushing this one leaves
+            run_head = line[:at]
+            run_into = out.setdefault((run_parent, run_head), [])
+            run_into.append(i)
+            parents[-1] = (indent, line)
             continue
         while parents and parents[-1][0] >= indent:
             parents.pop()
         if at != -1:
             run_indent, run_parent = indent, parents[-1][1] if parents else ""
-            out.setdefault((run_parent, line[:at]), []).append(i)
+            run_head = line[:at]
+            run_into = out.setdefault((run_parent, run_head), [])
+            run_into.append(i)
         else:
             run_indent = -1
         parents.append((indent, line))
@@ -126,7 +140,7 @@ def allocate(entries: list[str], live: dict[str, int], rng: SeqRange) -> list[in
             prev = kept[i]
             i += 1
             continue
-        j = i
+        j = i if kept else len(entries)  # nothing kept (a first push, a renumber): one run to the end
         while j < len(entries) and j not in kept:
             j += 1
         upper = kept[j] if j in kept else rng.hi + 1
@@ -140,8 +154,7 @@ def allocate(entries: list[str], live: dict[str, int], rng: SeqRange) -> list[in
             step = max(1, min(rng.step, (upper - prev) // (count + 1)))
         else:  # at the end: `step` apart while the range allows
             step = max(1, min(rng.step, room // count))
-        for k in range(count):
-            out.append(prev + step * (k + 1))
+        out.extend(range(prev + step, prev + step * count + 1, step))  # prev + step * (k + 1), k < count
         prev = out[-1]
         i = j
     return out

@@ -146,14 +146,22 @@ def _restored(slot: str, found: Chains) -> list[tuple[str, str]]:
 _WORD_END = re.compile(r"\S*")
 
 
-def _object_key(line: str) -> str:
+def _object_key(line: str, heads: dict[str, str] | None = None) -> str:
     """The statement a line belongs to: a static route, a unit's rpf-check, or the words up to the
     first ENFORCER one (found by one search where the line can be neither of the others: a
-    10,000-term filter's 40,000 lines were each split whole and scanned word by word)."""
+    10,000-term filter's 40,000 lines were each split whole and scanned word by word).
+    ``heads``: the keys of the text up to that word seen so far (one filter's 40,000 lines
+    share one), so each is split and joined once."""
     if "static" not in line and "rpf-check" not in line:
         at = line.find(ENFORCER)
         if at != -1:
-            return " ".join(line[: _WORD_END.match(line, at).end()].split()[1:])  # type: ignore[union-attr]
+            head = line[: _WORD_END.match(line, at).end()]  # type: ignore[union-attr]
+            if heads is None:
+                return " ".join(head.split()[1:])
+            key = heads.get(head)
+            if key is None:
+                key = heads[head] = " ".join(head.split()[1:])
+            return key
     words = line.split()[1:]
     if "static" in words and "route" in words:
         return " ".join(words[: words.index("route") + 2])
@@ -165,9 +173,10 @@ def _object_key(line: str) -> str:
 
 def _objects(lines: list[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
+    heads: dict[str, str] = {}
     for line in lines:
         if line.startswith("set "):
-            out.setdefault(_object_key(line), []).append(line)
+            out.setdefault(_object_key(line, heads), []).append(line)
     return out
 
 
