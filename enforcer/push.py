@@ -57,18 +57,13 @@ class RenderAhead:
     device, is left to :func:`plan_device`, against the config its question brought."""
 
     def __init__(self, device: Device, enforcements: list[Enforcement] | Callable[[], list[Enforcement]],
-                 inventory: Inventory, at: datetime, inline: bool = False):
-        """``inline``: render here, now (a device with no login to wait on: a thread only contends
-        for the interpreter with the other devices' renders)."""
+                 inventory: Inventory, at: datetime):
         self.device, self.inventory, self.at = device, inventory, at
         self._source = enforcements if callable(enforcements) else (lambda: enforcements)
         self._done = threading.Event()
         self._result: tuple[list[Enforcement], Rendered] | None = None
         self._error: BaseException | None = None
-        if inline:
-            self._run()
-        else:
-            threading.Thread(target=self._run, name=f"render-{device.name}", daemon=True).start()
+        threading.Thread(target=self._run, name=f"render-{device.name}", daemon=True).start()
 
     def _run(self) -> None:
         try:

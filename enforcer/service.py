@@ -20,7 +20,7 @@ from .collector import bulk_work
 from .conftree import trees_kept
 from .context import Context
 from .drivers.base import Driver
-from .inventory import Device, InventoryError, Transport
+from .inventory import Device, InventoryError
 from .lease import device_lease, holder_name
 from .model import Enforcement, now
 from .plan import DevicePlan, failed_plan
@@ -109,11 +109,8 @@ def _plan_with(
         return plan_device(dev, enforcements, ctx.inventory, driver, at, settle=settle, ask_pending=ask_pending)
 
 
-def each_device(
-    ctx: Context, device: str | Sequence[str] | None, work: Callable[[Device], object], in_turn: bool = False
-) -> list:
-    """``work`` on each named device (None: all) in parallel, results in the same order;
-    ``in_turn``: one after the other in this thread (work that never waits on a device).
+def each_device(ctx: Context, device: str | Sequence[str] | None, work: Callable[[Device], object]) -> list:
+    """``work`` on each named device (None: all) in parallel, results in the same order.
 
     A pass like this builds and prints each device once: what the render memos keep for serve's next
     push of a device (its last builds, its printed section and entries) is dropped as each device is
@@ -126,18 +123,8 @@ def each_device(
         finally:
             forget(dev.name)
 
-    if in_turn:
-        with bulk_work():
-            return [once(dev) for dev in devices]
     with bulk_work(), ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(devices) or 1)) as pool:
         return list(pool.map(once, devices))
-
-
-def _waits_on_no_device(ctx: Context, device: str | Sequence[str] | None) -> bool:
-    """Every device of the pass is offline, on the inventory's own drivers: its "device" is a read
-    of the store, so threads only take turns at the interpreter (100 offline devices planned in
-    parallel, each with its render in a thread, spent more CPU than one after the other)."""
-    return ctx.driver_factory is None and all(d.effective_transport is Transport.OFFLINE for d in _devices(ctx, device))
 
 
 def device_names(ctx: Context, device: str | Sequence[str] | None) -> list[str]:
@@ -156,11 +143,9 @@ def plan(ctx: Context, device: str | None = None, at: datetime | None = None,
     """
     at = at or now()
     carried = _Later(lambda: RoleIndex(ctx.store.active_enforcements(at) if enforcements is None else enforcements))
-    in_turn = _waits_on_no_device(ctx, device)
 
     def one(dev: Device) -> DevicePlan:
-        # while it logs in (a device with no login: here, first)
-        ahead = RenderAhead(dev, lambda: carried.result().carried_by(dev), ctx.inventory, at, inline=in_turn)
+        ahead = RenderAhead(dev, lambda: carried.result().carried_by(dev), ctx.inventory, at)  # while it logs in
         try:
             with ctx.driver(dev) as drv:
                 done = _plan_with(ctx, dev, ahead, drv, at)
@@ -170,7 +155,7 @@ def plan(ctx: Context, device: str | None = None, at: datetime | None = None,
             ahead.settled()
         return done if keep is None else keep(done)
 
-    done = each_device(ctx, device, one, in_turn=in_turn)
+    done = each_device(ctx, device, one)
     carried.result()  # a store that could not be read is the pass's error, as before, not only each device's
     return done
 

@@ -7,7 +7,6 @@ What the plan prints is compared with difflib's own output and with the plan bef
 from __future__ import annotations
 
 import difflib
-import threading
 
 import pytest
 
@@ -102,29 +101,3 @@ def test_outside_one_device_s_plan_no_tree_is_kept(ctx) -> None:
     with conftree.trees_kept():
         assert conftree.parse(p.desired, facts) is conftree.parse(p.desired, facts)
     assert getattr(conftree._parsed, "trees", None) is None
-
-
-def test_a_plan_of_offline_devices_renders_each_in_turn_with_the_same_plans(ctx, monkeypatch) -> None:
-    """Offline devices have no login to render beside: their plan starts no render thread and no
-    worker pool, and shows what the threaded pass (a driver factory given) shows."""
-    from enforcer import push
-    from enforcer.drivers.offline import OfflineDriver
-
-    names = ["ios-edge1", "iosxr-edge1", "junos-edge1", "eos-edge1", "nxos-edge1"]
-    assert all(ctx.inventory.device(n).effective_transport is Transport.OFFLINE for n in names)
-
-    def offline(dev):  # what ctx.driver gives, through a factory
-        return OfflineDriver(dev, output_dir=ctx.settings.output, last_applied=ctx.store.last_applied(dev.name))
-
-    monkeypatch.setattr(ctx, "driver_factory", offline)
-    before = service.plan(ctx, names)
-    monkeypatch.setattr(ctx, "driver_factory", None)
-    planned_in: set[str] = set()
-    run = push.RenderAhead._run
-    monkeypatch.setattr(
-        push.RenderAhead, "_run", lambda self: planned_in.add(threading.current_thread().name) or run(self)
-    )
-    in_turn = service.plan(ctx, names, keep=lambda p: planned_in.add(threading.current_thread().name) or p)
-    assert [p.model_dump() for p in in_turn] == [p.model_dump() for p in before]
-    assert all(p.desired and p.diff and not p.error for p in in_turn)
-    assert planned_in == {threading.current_thread().name}
