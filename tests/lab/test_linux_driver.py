@@ -249,6 +249,19 @@ def test_the_replace_gap_bench_runs_both_ways_and_cleans_up():
     assert "gap" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
 
 
+def test_the_nft_process_cost_bench_prints_every_command_for_the_three_tables():
+    """bench/nft_process_cost.py keeps working (its figures are never asserted): a row per nft command
+    with a cell per table (its namespace holders are stopped by PID in its own finally)."""
+    import subprocess
+    import sys
+
+    bench = Path(__file__).resolve().parents[2] / "bench" / "nft_process_cost.py"
+    done = subprocess.run([sys.executable, str(bench), "--elements", "50", "--samples", "1"], capture_output=True,
+                          text=True, timeout=300, check=True)  # fmt: skip
+    rows = [line for line in done.stdout.splitlines() if line.startswith("nft ")]
+    assert len(rows) == 9 and all(line.count("x") >= 3 for line in rows), done.stdout
+
+
 class _Counting(Runner):
     """The driver's own runner, each command it sends recorded (what a warm push costs the device)."""
 
