@@ -21,7 +21,7 @@ def test_cli_startup_prints_every_command_against_the_interpreter_floor() -> Non
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     rows = {line.split("  ")[0].strip(): line for line in run.stdout.splitlines()[1:]}
-    assert set(rows) == {"python -c pass", "import sqlalchemy", "import block's libraries", "enforcer --help", "enforcer block --dry-run", "enforcer block",
+    assert set(rows) == {"python -c pass", "import sqlalchemy", "import block's libraries", "import enforcer.service", "enforcer --help", "enforcer block --dry-run", "enforcer block",
                          "enforcer hook fastnetmon --url", "enforcer block --url"}  # fmt: skip
     assert all(line.rstrip().endswith("x") for line in rows.values())
 
