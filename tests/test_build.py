@@ -184,6 +184,22 @@ def test_the_intakes_build_of_one_new_decision_does_not_make_the_next_push_print
     assert renders == ["nftables/section.j2", "nftables/_element.j2"]
 
 
+def test_the_intakes_build_of_one_new_decision_does_not_read_the_last_builds_entries(inventory, monkeypatch):
+    """The intake's section of one new decision (its carriers) is built from nothing beside a last
+    build of 2,000: it costs the one decision, not a pass over the 2,000 entries kept to reuse."""
+    from enforcer import build
+
+    dev = inventory.device(EDGE[Platform.NFTABLES])
+    given = _blocks(2000)
+    build_section(dev, given, inventory, T0)
+    read: list[int] = []
+    real = build._Built.entries
+    monkeypatch.setattr(build._Built, "entries", lambda self: read.append(len(self.given)) or real(self))
+    new = _blocks(1, first=5000)
+    section = build_section(dev, new, inventory, T0)
+    assert read == [] and [e.ids for e in section.null_routes] == [(5000,)]
+
+
 def test_a_one_shot_plan_keeps_no_device_s_build_or_print_after_it(tmp_path):
     """serve's memos (a device's last builds, its printed section and entries) are for its next push;
     a ``plan`` or ``apply`` over many devices builds each once, and kept them all to its peak RSS."""
