@@ -175,6 +175,40 @@ def _unheld_ports(rules: Iterable[AclRule]) -> list[tuple[AclRule, list[int | No
     return out
 
 
+class UnheldSpoof(NamedTuple):
+    """What one anti-spoof entry adds to a switch that earlier entries of its port do not hold."""
+
+    entry: Any
+    drop_families: list[int]  # the port's drop-all flow per IP family
+    allowed_v4: list[Any]  # the pass flow per own prefix
+    allowed_v6: list[Any]
+    pass_v6_neighbour: bool  # the port's :: and fe80::/10 pass flows (neighbour discovery)
+
+
+def _unheld_spoof(entries: Iterable[Any]) -> list[UnheldSpoof]:
+    """Each anti-spoof entry with the flows of its port no earlier entry holds (a switch holds a
+    flow of one priority and match once, so it is written for the first entry): decided here, the
+    template prints what it is given (it was a Jinja dict and a ``seen.update`` per flow)."""
+    held: set[tuple[Any, ...]] = set()
+
+    def unheld(keys: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        fresh = [k for k in keys if k not in held]
+        held.update(fresh)
+        return fresh
+
+    out = []
+    for s in entries:
+        port = s.interface
+        out.append(UnheldSpoof(
+            entry=s,
+            drop_families=[k[2] for k in unheld(("spoof-drop", port, f) for f in (4, 6))],
+            allowed_v4=[k[2] for k in unheld(("spoof-pass", port, p) for p in _v4(s.allowed))],
+            allowed_v6=[k[2] for k in unheld(("spoof-pass", port, p) for p in _v6(s.allowed))],
+            pass_v6_neighbour=bool(unheld([("spoof-pass6", port)])),
+        ))  # fmt: skip
+    return out
+
+
 def _netmask(p: Prefix) -> str:
     return str(p.netmask)
 
@@ -229,7 +263,7 @@ def environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.Environment:
         bytecode_cache=compiled_templates(),
     )
     env.filters.update(netmask=_netmask, wildcard=_wildcard, ids=_ids, kbps=_kbps, v4=_v4, v6=_v6, by1024=_by1024,
-                       named=_named, rows=_rows, unheld_ports=_unheld_ports)
+                       named=_named, rows=_rows, unheld_ports=_unheld_ports, unheld_spoof=_unheld_spoof)
     return env
 
 

@@ -259,6 +259,28 @@ def test_anti_spoof_drops_ip_from_the_port_unless_the_source_is_the_customers():
     assert with_others.endswith(text)  # lowest band: blocks and rate limits of its hosts still win
 
 
+def test_two_customers_on_one_port_share_its_drop_and_neighbour_flows_and_each_adds_only_its_own_prefixes():
+    """A switch holds a flow of one priority and match once: the second customer's entry on p1 adds
+    only the pass flow of its own new prefix (the shared IPv6 prefix, the drops and the neighbour
+    passes are the first entry's)."""
+    port = [Attachment(device="sw1", interface="p1")]
+    inv = Inventory(devices={"sw1": SWITCH}, customers={
+        "c1": Customer(id="c1", prefixes=["198.18.1.0/24", "2001:db8:18::/64"], attachments=port),
+        "c2": Customer(id="c2", prefixes=["198.18.2.0/24", "2001:db8:18::/64"], attachments=port),
+    })  # fmt: skip
+    first = enf(20, "anti-spoof", "198.18.1.1", "spoofing").model_copy(update={"customer": "c1"})
+    second = enf(21, "anti-spoof", "198.18.2.1", "spoofing").model_copy(update={"customer": "c2"})
+    assert render_section(build_section(SWITCH, [first, second], inv)) == (
+        "cookie=0xe4f0000000000014 priority=39000 ip,in_port=p1 actions=drop\n"
+        "cookie=0xe4f0000000000014 priority=39000 ipv6,in_port=p1 actions=drop\n"
+        "cookie=0xe4f0000000000014 priority=39500 ip,in_port=p1,nw_src=198.18.1.0/24 actions=NORMAL\n"
+        "cookie=0xe4f0000000000014 priority=39500 ipv6,in_port=p1,ipv6_src=:: actions=NORMAL\n"
+        "cookie=0xe4f0000000000014 priority=39500 ipv6,in_port=p1,ipv6_src=2001:db8:18::/64 actions=NORMAL\n"
+        "cookie=0xe4f0000000000014 priority=39500 ipv6,in_port=p1,ipv6_src=fe80::/10 actions=NORMAL\n"
+        "cookie=0xe4f0000000000015 priority=39500 ip,in_port=p1,nw_src=198.18.2.0/24 actions=NORMAL\n"
+    )
+
+
 # ------------------------------------------------------------------ one grammar, two spellings
 
 
