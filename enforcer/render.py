@@ -59,13 +59,27 @@ __all__ = [
 ]
 
 _SAFE_TEXT = re.compile(r"[A-Za-z0-9 ._:/@+=-]*")
+
+
+class Spelled(str):
+    """Text a filter of this module spelled from validated values and checked against the safe set
+    when it was made (:func:`_spelled`): printed as it is, like an int, without a check per print.
+    A 10,000-entry ACL prints its ids and port texts some 40,000 times."""
+
+
+def _spelled(text: str) -> Spelled:
+    if not _SAFE_TEXT.fullmatch(text):
+        raise RenderError(f"refusing to print unsafe text into a device config: {text[:40]!r}")
+    return Spelled(text)
+
+
 #: What a template may print: validated text and typed values. A list or dict (an inventory value of
 #: the wrong shape) would print its repr, brackets, quotes and commas included. ``Undefined`` is
 #: the empty ``{{ x if c }}`` without an else (StrictUndefined still raises on a missing name).
 _PRINTABLE = (str, int, IPv4Network, IPv6Network, IPv4Address, IPv6Address, Community, jinja2.Undefined)
 #: Printed as they are, unchecked: their text is digits, dots and a slash, or (the enums an ACL
 #: entry prints) one of a fixed set of values, each in the safe set (checked here, once).
-_PLAIN = frozenset({int, IPv4Network, IPv4Address, *(
+_PLAIN = frozenset({int, IPv4Network, IPv4Address, Spelled, *(
     kind for kind in (Violation, Protocol, Direction, ActionKind)
     if all(_SAFE_TEXT.fullmatch(m.value) for m in kind))})
 #: Every character ``str.splitlines`` breaks a line on.
@@ -217,8 +231,29 @@ def _wildcard(p: Prefix) -> str:
     return str(p.hostmask)
 
 
-def _ids(ids: tuple[int, ...]) -> str:
-    return "+".join(map(str, ids))
+def _ids(ids: tuple[int, ...]) -> Spelled:
+    """An entry's enforcement ids, ``12+40``: digits and ``+`` only (ints joined), so :class:`Spelled`."""
+    if not all(type(i) is int for i in ids):  # noqa: E721 - an int subclass could print anything
+        return _spelled("+".join(map(str, ids)))
+    return Spelled("+".join(map(str, ids)))
+
+
+#: eq_ports' texts per distinct (ports, name table); the table is held with them, so its id stays its own.
+_eq_texts: dict[tuple[tuple[int, ...], int], tuple[dict, tuple[Spelled, ...]]] = {}
+
+
+def _eq_ports(ports: tuple[int, ...], names: dict[Any, str]) -> tuple[Spelled, ...]:
+    """The text each port adds to an ACL line, `` eq smtp`` (by its name in ``names``, the
+    platform's port table, where it has one; else its number), or one empty text for a line
+    without ports: worked out once per distinct (ports, table), not per entry, and checked once."""
+    key = (ports, id(names))
+    hit = _eq_texts.get(key)
+    if hit is None or hit[0] is not names:
+        if len(_eq_texts) > 4096:
+            _eq_texts.clear()
+        texts = tuple(_spelled(f" eq {names.get(p, p)}") for p in ports) or (Spelled(""),)
+        hit = _eq_texts[key] = (names, texts)
+    return hit[1]
 
 
 def _named(value: Any, names: dict[Any, str]) -> Any:
@@ -263,7 +298,8 @@ def environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.Environment:
         bytecode_cache=compiled_templates(),
     )
     env.filters.update(netmask=_netmask, wildcard=_wildcard, ids=_ids, kbps=_kbps, v4=_v4, v6=_v6, by1024=_by1024,
-                       named=_named, rows=_rows, unheld_ports=_unheld_ports, unheld_spoof=_unheld_spoof)
+                       named=_named, eq_ports=_eq_ports, checked=_spelled,
+                       rows=_rows, unheld_ports=_unheld_ports, unheld_spoof=_unheld_spoof)
     return env
 
 
