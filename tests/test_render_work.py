@@ -164,3 +164,48 @@ def test_the_printed_texts_tidy_fast_path_gives_what_the_line_by_line_tidy_gives
         for combo in itertools.product(pieces, repeat=n):
             text = "".join(combo)
             assert render._tidy(text) == by_line(text), repr(text)
+
+
+class _CountedSafeText:
+    """``render._SAFE_TEXT`` that counts its ``fullmatch`` calls: each is one check of a printed string."""
+
+    def __init__(self, pattern):
+        self.pattern, self.calls = pattern, 0
+
+    def fullmatch(self, text):
+        self.calls += 1
+        return self.pattern.fullmatch(text)
+
+
+@pytest.mark.parametrize("platform", [*LINE_ACLS, Platform.JUNOS], ids=str)
+def test_an_acl_entry_s_text_is_checked_once_not_once_per_printed_line(inventory, platform, monkeypatch) -> None:  # noqa: F811
+    """The deny (Junos: term) text of an entry is checked when the template makes it (``checked``)
+    and the port texts once per distinct ports (``eq_ports``): checking every printed string of a
+    3-port entry was 8 or more regex matches per entry (IOS 12)."""
+    counted = _CountedSafeText(render._SAFE_TEXT)
+    monkeypatch.setattr(render, "_SAFE_TEXT", counted)
+    counts = []
+    for n in (20, 200):
+        counted.calls = 0
+        text = _printed(inventory, platform, spam_acl(n))
+        assert text.count("deny" if platform is not Platform.JUNOS else "discard") >= n
+        counts.append(counted.calls)
+    assert (counts[1] - counts[0]) / 180 <= 2, counts  # the deny or term, and one of the comment or protocol
+
+
+def test_a_template_s_checked_text_is_refused_as_a_printed_one_would_be() -> None:
+    env = render.environment()
+    assert env.from_string("{{ x|checked }}").render(x="deny tcp host 10.0.0.1 any") == "deny tcp host 10.0.0.1 any"
+    for bad in ("a\nb", "x; flush ruleset", "a\u2028b"):
+        with pytest.raises(render.RenderError):
+            env.from_string("{% set y = x|checked %}{{ y }}").render(x=bad)
+
+
+def test_port_texts_follow_the_table_given_and_refuse_an_unsafe_name() -> None:
+    env = render.environment()
+    line = env.from_string("{% for eq in ports|eq_ports(names) %}[{{ eq }}]{% endfor %}")
+    assert line.render(ports=(25, 26), names={25: "smtp"}) == "[ eq smtp][ eq 26]"
+    assert line.render(ports=(25, 26), names={25: "mail"}) == "[ eq mail][ eq 26]"  # another table, its own names
+    assert line.render(ports=(), names={}) == "[]"  # one line without ports
+    with pytest.raises(render.RenderError):
+        line.render(ports=(25,), names={25: "smtp\nexit"})
