@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, column, func, insert, literal_column, select, table, text
+from sqlalchemy import Connection, bindparam, func, select, text
 
 from .admission import Tx, move_serial
 from .model import ActionParams, Decision, Enforcement, Status, trusted
@@ -60,21 +60,48 @@ _LAST = {t: select(func.max(t.id)) for t in (DecisionRow, EnforcementRow)}
 #: writers never collide; this batch's rows then go in one plain executemany, no RETURNING).
 _NEXT_IDS = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)")
 
-_TABLES: tuple[type[Any], ...] = (DecisionRow, EnforcementRow, HolderRow, AuditRow)
-
-
-def _untyped(model: type[Any]) -> Table:
-    """``model``'s table with its columns untyped: values pass to the driver as given (encoded by
-    :class:`_Encoder`), with none of SQLAlchemy's per-row type processing."""
-    return table(model.__tablename__, *(column(c.name) for c in model.__table__.columns))  # type: ignore[return-value]
-
-
-_INSERT = {t: insert(_untyped(t)) for t in _TABLES}
 #: Each enforcement row carries its write's serial from the INSERT itself (the serial moved first in
 #: this transaction): SQLite's feed trigger then has nothing to stamp, and skips its second write
 #: of the row (:mod:`enforcer.feed`); PostgreSQL's sets the same value in place.
-_SERIAL_NOW = literal_column("(SELECT value FROM serial WHERE id = 1)")
-_INSERT[EnforcementRow] = _INSERT[EnforcementRow].values(changed=_SERIAL_NOW)
+_SERIAL_NOW = "(SELECT value FROM serial WHERE id = 1)"
+#: Each backend's driver's named placeholder (sqlite3: ``:name``, psycopg: ``%(name)s``), for rows as dicts.
+_PLACEHOLDER = {"sqlite": ":{}", "postgresql": "%({})s"}
+_SQL: dict[tuple[str, str, frozenset[str]], str] = {}
+
+
+def _insert_sql(model: type[Any], backend: str, given: frozenset[str]) -> str:
+    """The plain ``INSERT`` of ``model``'s ``given`` columns, in the driver's own placeholders.
+
+    Run as driver SQL (``exec_driver_sql``): the rows go to the driver's executemany as they are
+    (encoded by :class:`_Encoder`). A Core ``insert()`` even over untyped columns still built
+    every row's parameters again (``construct_params``), a tenth of storing 10,000 decisions."""
+    key = (model.__tablename__, backend, given)
+    sql = _SQL.get(key)
+    if sql is None:
+        mark = _PLACEHOLDER[backend]
+        names = [c.name for c in model.__table__.columns if c.name in given]
+        values = [mark.format(n) for n in names]
+        if model is EnforcementRow:
+            names.append("changed")
+            values.append(_SERIAL_NOW)
+        sql = _SQL[key] = f"INSERT INTO {model.__tablename__} ({', '.join(names)}) VALUES ({', '.join(values)})"
+    return sql
+
+
+#: ``json.dumps``'s own string encoder (its default, ``ensure_ascii``): the same text, without the call's set-up.
+_string = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+#: One item of a block's audit ``after`` list, as ``json.dumps`` prints the dict (its key order, its separators).
+_AFTER = '{{"action": {}, "target": {}, "params": {}, "roles": {}, "expires_at": {}}}'
+
+
+def block_detail(after: list[str], step: int, expires_at: datetime | None, cause: str | None) -> str:
+    """A block's audit detail, the text ``json.dumps`` gives for ``{"before": None, "after": [...],
+    "step", "expires_at", "cause"}``, from ``after``'s items already printed (:data:`_AFTER`: their
+    parameters and roles are the batch's one JSON text each). ``json.dumps`` of the whole dict per
+    decision was a tenth of storing 10,000; ``tests/test_batch_detail.py`` holds the two equal."""
+    expiry = _string(expires_at.isoformat()) if expires_at else "null"
+    return (f'{{"before": null, "after": [{", ".join(after)}], "step": {int(step)}, "expires_at": {expiry}, '
+            f'"cause": {"null" if cause is None else _string(cause)}}}')
 
 
 class _Encoder:
@@ -174,6 +201,7 @@ class Batch:
         self._conn = tx.s.connection()
         self._enc = _Encoder(self._conn)
         self._rendered = _Rendered()
+        self._untils: dict[datetime | None, tuple[Any, datetime | None, str]] = {}
         # Each target's text, once: str() of a network is a few microseconds, and it was taken four times per decision.
         self._text: dict[int, str] = {id(d): str(d.target) for d in decisions}
         keys = sorted({d.idempotency_key for d in decisions if d.idempotency_key})
@@ -245,24 +273,25 @@ class Batch:
         row = {"target": target, "violation": violation, "source": decision.source, "actor": decision.actor,
                "reason": decision.reason, "customer": customer, "asn": decision.asn, "forced": decision.force,
                "step": step, "clause": clause, "idempotency_key": decision.idempotency_key, "automatic": automatic,
-               "created_at": created, "expires_at": enc.time(naive_utc(expires_at)), "status": state}
+               "created_at": created, "expires_at": self._until(expires_at)[0], "status": state}
         ref: tuple[str, Pending] = ("pending", len(self.stored) + len(self.pending))
         comment = decision.comment
         rows, models, after = [], [], []
         for spec, until in zip(specs, expiries, strict=True):
-            naive = naive_utc(until)
+            stored_until, aware_until, until_json = self._until(until)
             params, roles = self._rendered.params(spec.params), self._rendered.roles(spec.roles)
             spec_text = target if spec.target is decision.target else str(spec.target)
+            params_json, roles_json = enc.json(params), enc.json(roles)
             rows.append({"action": spec.action.value, "target": spec_text, "violation": violation,
-                         "params": enc.json(params), "roles": enc.json(roles), "customer": customer,
+                         "params": params_json, "roles": roles_json, "customer": customer,
                          "asn": decision.asn, "comment": comment, "created_at": created,
-                         "expires_at": enc.time(naive), "status": state})
+                         "expires_at": stored_until, "status": state})
             models.append({"action": spec.action, "target": spec.target, "violation": decision.violation,
                            "params": spec.params, "roles": spec.roles, "customer": customer, "asn": decision.asn,
-                           "comment": comment, "created_at": self._at, "expires_at": aware_utc(naive),
+                           "comment": comment, "created_at": self._at, "expires_at": aware_until,
                            "status": status})
-            after.append({"action": spec.action.value, "target": spec_text, "params": params, "roles": roles,
-                          "expires_at": str(until)})
+            after.append(_AFTER.format(_string(spec.action.value), _string(spec_text), params_json, roles_json,
+                                       until_json))
         action = "block-held" if status is Status.PENDING else ("block-forced" if decision.force else "block")
         self.pending.append(_Queued(row, rows, models, {
             "source": decision.source, "actor": decision.actor, "cause": decision.cause or "",
@@ -270,9 +299,7 @@ class Batch:
         self.audits.append({
             "at": created, "actor": decision.actor, "source": decision.source, "action": action, "target": target,
             "decision_id": ref, "violation": violation, "clause": clause, "reason": decision.reason,
-            "detail": json.dumps({"before": None, "after": after, "step": step,
-                                  "expires_at": expires_at.isoformat() if expires_at else None,
-                                  "cause": decision.cause}),
+            "detail": block_detail(after, step, expires_at, decision.cause),
         })
         if decision.idempotency_key:
             self.keys[decision.idempotency_key] = ref
@@ -282,6 +309,15 @@ class Batch:
         self.tx.tally.inserted(automatic=automatic, created_at=at, source=decision.source, actor=decision.actor,
                                target=decision.target, active=len(specs) if status is Status.ACTIVE else 0)
         return ref[1]
+
+    def _until(self, until: datetime | None) -> tuple[Any, datetime | None, str]:
+        """An expiry as the row stores it, as the model holds it, and as the audit's JSON prints it
+        (``str(until)``): a batch's expiries repeat (one clock, one TTL per step), each is made once."""
+        got = self._untils.get(until)
+        if got is None:
+            naive = naive_utc(until)
+            got = self._untils[until] = (self._enc.time(naive), aware_utc(naive), _string(str(until)))
+        return got
 
     def audit(self, **entry: Any) -> None:
         """An audit entry with no decision (a breaker's trip), in its place among the batch's."""
@@ -305,15 +341,19 @@ class Batch:
             return sorted(self._conn.scalars(_NEXT_IDS, {"table": model.__tablename__, "n": n}))
         raise NotImplementedError(f"bulk intake on {name}")  # pragma: no cover - SQLite and PostgreSQL only
 
+    def _insert(self, model: type[Any], rows: list[dict[str, Any]]) -> None:
+        """``rows`` (dicts of the same columns) into ``model``'s table, one executemany."""
+        sql = _insert_sql(model, self._conn.dialect.name, frozenset(rows[0]))
+        self._conn.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+
     def flush(self) -> list[Added]:
         """Insert every queued row (ids in queue order) and every audit entry; what was added, in order."""
-        conn = self._conn
         if self.pending:
             move_serial(self.tx.s)  # Core INSERTs, past the session's hooks: the desired set changes here
             ids = self._ids(DecisionRow, len(self.pending))
             for q, did in zip(self.pending, ids, strict=True):
                 q.row["id"] = did
-            conn.execute(_INSERT[DecisionRow], [q.row for q in self.pending])
+            self._insert(DecisionRow, [q.row for q in self.pending])
             erows = [e for q in self.pending for e in q.enforcements]
             eids = iter(self._ids(EnforcementRow, len(erows)) if erows else [])
             holders = []
@@ -328,11 +368,11 @@ class Batch:
                 self.audits[q.audit]["decision_id"] = did
                 self.stored.append(Added(did, Status(q.row["status"]), q.row["step"], added))
             if erows:
-                conn.execute(_INSERT[EnforcementRow], erows)
-            conn.execute(_INSERT[HolderRow], holders)
+                self._insert(EnforcementRow, erows)
+            self._insert(HolderRow, holders)
             self.pending.clear()
         waiting = [a for a in self.audits if not isinstance(a.get("decision_id"), tuple)]
         if waiting:
-            conn.execute(_INSERT[AuditRow], waiting)
+            self._insert(AuditRow, waiting)
             self.audits = [a for a in self.audits if isinstance(a.get("decision_id"), tuple)]
         return self.stored

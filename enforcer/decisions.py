@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .batch import Added, Batch, Pending
 from .catalog import primary_clause
+from .collector import bulk_work
 from .context import Context
 from .model import Decision, Enforcement, InvalidInput, Prefix, Refused, Status, Violation, now, trusted
 from .policy import Admit, Replay, customer_space, decide, resolve_customer
@@ -76,7 +77,10 @@ def submit_many(
     """
     at = now()
     outcomes: list[Outcome | Pending] = []
-    with ctx.store.write() if not dry_run else ctx.store.reading() as tx:
+    # bulk_work: a list of 10,000 makes ~40 objects per item that reference counting frees; at the
+    # default threshold the collector walked the heap ~420 young and ~37 middle times per 10,000,
+    # 0.4-0.5 s of a 2.7 s store (gc.callbacks). Raised, not off: a cycle is still collected.
+    with bulk_work(), ctx.store.write() if not dry_run else ctx.store.reading() as tx:
         if not dry_run:
             tx.expire_due(at)  # frees the keys of decisions whose TTL passed, in this same transaction
         batch = Batch(tx, list(decisions), at)

@@ -436,3 +436,57 @@ def test_the_blast_radius_cap_holds_across_processes_with_the_count_kept_between
     assert refused.value.field == "blast_radius" and "3 active" in refused.value.reason
     for c in (here, other):
         c.store.engine.dispose()
+
+
+def test_a_lists_rows_go_to_the_driver_as_built_not_through_sqlalchemys_per_row_parameters(ctx, monkeypatch):
+    """Before: each bulk INSERT was a Core ``insert()``, whose execution built every row's
+    parameters again (``construct_params`` once per row, a tenth of storing 10,000). Now the rows go
+    to the driver's executemany as the batch encoded them: a list of 40 builds what a list of 4 does."""
+    from sqlalchemy.sql.compiler import SQLCompiler
+
+    built = [0]
+    construct = SQLCompiler.construct_params
+
+    def counted(self, *args, **kw):
+        built[0] += 1
+        return construct(self, *args, **kw)
+
+    def count(work) -> int:
+        built[0] = 0
+        with monkeypatch.context() as m:
+            m.setattr(SQLCompiler, "construct_params", counted)
+            work()
+        return built[0]
+
+    service.submit_many(ctx, [_operator_block(200)])
+    short = count(lambda: service.submit_many(ctx, [_operator_block(i) for i in range(1, 5)]))
+    long = count(lambda: service.submit_many(ctx, [_operator_block(i) for i in range(101, 141)]))
+    assert long == short
+    assert len(ctx.store.decisions()) == 45
+    entries = ctx.store.history(limit=100)
+    assert sorted(e.target for e in entries if e.action == "block") == sorted(
+        f"203.0.113.{i}/32" for i in (*range(1, 5), *range(101, 141), 200))
+
+
+def test_a_long_list_runs_few_young_collections_of_the_garbage_collector(ctx):
+    """Before: at CPython's default threshold (700 new objects) the collector walked the young
+    heap about 420 times while storing 10,000 (0.4-0.5 s of 2.7 s). Now a list runs under
+    ``collector.bulk_work``: 2,000 decisions start only a handful of young collections."""
+    import gc
+
+    decisions = [Decision(target=f"198.18.{i >> 8}.{i & 255}", violation="scanning", source="cli", actor="noc")
+                 for i in range(2000)]
+    service.submit_many(ctx, [_operator_block(1)])
+    young = [0]
+
+    def counted(phase, info):
+        if phase == "start" and info["generation"] == 0:
+            young[0] += 1
+
+    gc.callbacks.append(counted)
+    try:
+        outcomes = service.submit_many(ctx, decisions)
+    finally:
+        gc.callbacks.remove(counted)
+    assert not [o for o in outcomes if isinstance(o, Exception)]
+    assert young[0] < 10
