@@ -71,35 +71,42 @@ def over_limits(text: str, limits: tuple[Limit, ...]) -> list[OverLimit]:
 
 
 #: Line breaks ``str.splitlines`` knows besides ``\n``: a text holding one is checked line by line.
-_OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
 
 @cache
 def _whole_text(pattern: str) -> re.Pattern[str] | None:
     """``pattern`` for a scan of the whole text whose matches within a line are the line's own
-    matches: ``^`` and ``$`` at each line (MULTILINE); None for what could still tell the whole text
-    from one line (inline flags and lookarounds, ``\\A``, ``\\Z``)."""
-    if "(?" in pattern or "\\A" in pattern or "\\Z" in pattern:
+    matches: ``^`` and ``$`` at each line (MULTILINE), and the whole match as group 1 (the limited
+    value is group 2) so that ``findall`` hands both over without a Python step per match; None for
+    what could still tell the whole text from one line (inline flags, lookarounds and named groups,
+    ``\\A``, ``\\Z``) or that the added group would renumber (a back reference)."""
+    if "(?" in pattern or re.search(r"\\[AZ1-9]", pattern):
         return None
-    return re.compile(pattern, re.MULTILINE)
+    return re.compile(f"({pattern})", re.MULTILINE)
 
 
 def _suspect_lines(text: str, limits: tuple[Limit, ...]) -> list[str] | None:
     """The lines, in order, where some limit's whole-text match holds a value that may be over it;
     None when the line-by-line check must see every line (a match that spans a line break, a
     pattern :func:`_whole_text` declines, a line break other than ``\\n``)."""
-    if _OTHER_BREAKS.search(text):
+    if any(c in text for c in _OTHER_BREAKS):  # a substring search each: a regex class cost more
         return None
     starts: set[int] = set()
     for limit in limits:
         regex = _whole_text(limit.pattern)
         if regex is None:
             return None
+        found = regex.findall(text)
+        if not found:
+            continue
+        matches, values = list(zip(*found, strict=True))[:2]
+        if "\n" in "".join(matches):
+            return None
+        if max(map(len, values)) * 4 <= limit.max:  # UTF-8: at most 4 bytes a character
+            continue
         for m in regex.finditer(text):
-            value = m.group(1)
-            if value is None or "\n" in m.group(0):
-                return None
-            if len(value) * 4 > limit.max and len(value.encode()) > limit.max:  # UTF-8: 4 bytes at most
+            if len(m.group(2).encode()) > limit.max:
                 starts.add(text.rfind("\n", 0, m.start()) + 1)
     lines = []
     for start in sorted(starts):
