@@ -1,0 +1,82 @@
+"""``limits.over_limits``: the whole-text scan before the line-by-line check changes nothing it finds."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from enforcer.limits import Limit, over_limits, platform_limits
+from enforcer.resources import TEMPLATES
+
+
+def _line_by_line(text: str, limits: tuple[Limit, ...]) -> list[tuple[str, str, int, int]]:
+    """The check as it was: every line, every limit, every match."""
+    found = []
+    for line in text.splitlines():
+        for limit in limits:
+            for m in limit.regex.finditer(line):
+                if len(m.group(1).encode()) > limit.max:
+                    found.append((line, limit.what, len(m.group(1).encode()), limit.max))
+    return found
+
+
+_TRICKY = (
+    Limit(what="anchored", max=6, pattern=r'^\s*name "([^"]*)"$'),
+    Limit(what="across", max=5, pattern=r"x([^y]*)y"),
+    Limit(what="ahead", max=3, pattern=r"(?=k)(k\w*)"),
+    Limit(what="word", max=4, pattern=r"\b(w\w*)\B"),
+    Limit(what="end", max=2, pattern=r"(z+)\Z"),
+)
+_PIECES = ['comment "', '"', 'iifname "', 'oifname "', 'name "', "x", "y", "k", "w", "z", " ", "\t", "\n", "\n",
+           "\n", "abcdefghij", "é", "𝄞", "ab", "12345678901234567890", "\r", "\x85", "\u2028"]
+
+
+def _text(rng: random.Random, breaks: bool) -> str:
+    pieces = _PIECES if breaks else [p for p in _PIECES if p not in ("\r", "\x85", "\u2028")]
+    return "".join(rng.choice(pieces) for _ in range(rng.randint(0, 120)))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_same_findings_in_the_same_order_as_line_by_line(seed: int) -> None:
+    rng = random.Random(seed)
+    platforms = sorted(p.name for p in TEMPLATES.iterdir() if (p / "platform.yaml").exists())
+    sets = [platform_limits(p) for p in platforms if platform_limits(p)]
+    sets += [_TRICKY, _TRICKY[:1], _TRICKY[1:2], _TRICKY[2:3], _TRICKY[3:4], _TRICKY[4:]]
+    for _ in range(1500):
+        limits = rng.choice(sets)
+        text = _text(rng, breaks=rng.random() < 0.2)
+        got = [(o.line, o.what, o.length, o.max) for o in over_limits(text, limits)]
+        assert got == _line_by_line(text, limits), (text, limits)
+
+
+class _Counting:
+    """A compiled pattern that counts the lines it is asked to scan."""
+
+    def __init__(self, limit: Limit) -> None:
+        self.inner, self.lines = limit.regex, 0
+
+    def finditer(self, line: str):  # noqa: ANN201
+        self.lines += 1
+        return self.inner.finditer(line)
+
+
+def test_a_5000_line_section_is_checked_line_by_line_only_where_a_value_may_be_over() -> None:
+    limits = platform_limits("nftables")
+    assert {lim.what for lim in limits} >= {"comment", "interface name"}
+    counting = []
+    for limit in limits:
+        limit.__dict__.pop("regex", None)
+        wrapper = _Counting(limit)
+        limit.__dict__["regex"] = wrapper
+        counting.append(wrapper)
+    try:
+        lines = [f'\t\t\t10.{i // 250}.{i % 250}.1 comment "enf {i}",' for i in range(5000)]
+        lines[1234] = '\t\t\t10.9.9.9 comment "' + "x" * 200 + '",'
+        lines.append('\t\tiifname "a-very-long-interface-name" drop')
+        found = over_limits("\n".join(lines), limits)
+    finally:
+        for limit in limits:
+            limit.__dict__.pop("regex", None)
+    assert [(o.what, o.length) for o in found] == [("comment", 200), ("interface name", 26)]
+    assert [c.lines for c in counting] == [2, 2]  # before: every one of the 5,001 lines, per limit
