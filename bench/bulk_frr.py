@@ -148,6 +148,41 @@ def enforcer_apply(lab, netns: str, want: int, profile: Path | None = None, agen
             "kernel_s": until_kernel(netns, want, t0)}  # fmt: skip
 
 
+#: Where a fresh ``enforcer apply`` spends the time before its candidate is on the wire, as frames of
+#: its py-spy profile (``--idle``: waits included): label, the function whose samples are counted.
+WAITS = (
+    ("push waits for the login + read-ahead", "EarlyLogins.use"),
+    ("push waits for the render", "RenderAhead.result"),
+    ("render waits for the store read", "_Later.result"),
+    ("store read of the rows into models", "Store._read_active"),
+    ("login's read-ahead (show running-config)", "FrrDriver.read_ahead"),
+    ("pending-commit question", "FrrDriver.has_pending_commit"),
+    ("conflicts check", "FrrDriver.conflicts"),
+    ("undo of the candidate", "undo_candidate"),
+    ("commit exec (router: check, apply, read-back)", "FrrDriver.commit_config"),
+)
+
+
+def profile_waits(speedscope: dict) -> dict[str, float]:
+    """Seconds of each :data:`WAITS` step in a py-spy speedscope profile (a sample counts once for a
+    step however deep its frame recurs), and ``start-up`` the main thread's seconds before it hands
+    the devices to their threads (``each_device``): the steps on a cold apply's critical path."""
+    frames = [f["name"] for f in speedscope["shared"]["frames"]]
+    took = dict.fromkeys([label for label, _ in WAITS] + ["start-up"], 0.0)
+    for thread in speedscope["profiles"]:
+        started = None
+        for stack, weight in zip(thread["samples"], thread["weights"], strict=True):
+            names = {frames[i] for i in stack}
+            for label, frame in WAITS:
+                if frame in names:
+                    took[label] += weight
+            if started is None and "each_device" in names:
+                started = True
+            elif started is None and thread is speedscope["profiles"][0]:
+                took["start-up"] += weight
+    return {k: round(v, 2) for k, v in took.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--routes", type=int, default=10_000)
@@ -221,10 +256,15 @@ def main() -> None:
               f"  ratio to vtysh -f {res['s'] / fl_s:.2f}x; with storing {stored / fl_s:.2f}x")  # fmt: skip
     for what, took in zip(("apply", "removal"), steps, strict=False):
         print(f"  router: enforcer's {what:8} {took}")
+    profiled = {}
+    for what in ("apply", "removal") if args.profile else ():
+        profiled[what] = profile_waits(json.loads((args.profile / f"{what}.json").read_text()))
+        print(f"  profile: enforcer's {what:7} " + ", ".join(f"{k} {v:.2f} s" for k, v in profiled[what].items()))
     if args.json:
         figures = {"routes": n, "login": "agent" if args.agent else "key_file",
                    "floor": fl, "floor_after": after, "naive": nv, "store_s": store_s,
-                   "end_s": unstore_s, "apply": add, "removal": gone, "router_steps": steps}  # fmt: skip
+                   "end_s": unstore_s, "apply": add, "removal": gone, "router_steps": steps,
+                   "profile": profiled}  # fmt: skip
         args.json.write_text(json.dumps(figures, indent=2))
 
 
