@@ -29,3 +29,17 @@ def test_every_bogon_the_readme_lists_is_refused_even_forced(target):
 def test_documentation_ranges_and_rfc1918_space_may_be_blocked(target):
     d = decide(target, "malware-hosting")
     check_decision(d, inventory(), BOOKS[d.violation])
+
+
+def test_the_readmes_bogon_list_and_the_guardrails_own_list_are_the_same_ranges():
+    """Both ways: each bogon the code refuses has an address in the README's list, and each README
+    address falls in one of the code's bogons (a bogon added to one and not the other fails here)."""
+    from ipaddress import ip_address
+
+    from enforcer.policy import BOGONS
+
+    addresses = [ip_address(a) for a in README_BOGONS]
+    for bogon in BOGONS:
+        assert any(a.version == bogon.version and a in bogon for a in addresses), bogon
+    for address in addresses:
+        assert any(address.version == b.version and address in b for b in BOGONS), address
