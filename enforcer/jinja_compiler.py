@@ -81,19 +81,15 @@ class _CodeGenerator(jinja2.compiler.CodeGenerator):
     def visit_Include(self, node: jinja2.nodes.Include, frame: jinja2.compiler.Frame) -> None:
         """An ``{% include %}`` passes its events on with ``yield from`` (in C) rather than Jinja2's
         ``for event in gen: yield event`` (a Python loop turn per event): a 10,000-entry ACL's
-        110,000 events went through that loop in ``section.j2``. Jinja2's own method where it
-        buffers, ignores a missing template, has no context or is async; the generator is closed
-        in ``finally`` as before."""
-        if node.ignore_missing or not node.with_context or frame.buffer is not None or self.environment.is_async:
+        110,000 events went through that loop in ``section.j2``. Jinja2's own method where the
+        name is not one literal string, or it buffers, ignores a missing template, has no context or
+        is async. The generator is closed in ``finally`` as before."""
+        named = isinstance(node.template, jinja2.nodes.Const) and isinstance(node.template.value, str)
+        if (not named or node.ignore_missing or not node.with_context or frame.buffer is not None
+                or self.environment.is_async):
             super().visit_Include(node, frame)
             return
-        func_name = "get_template" if isinstance(node.template, jinja2.nodes.Const) and isinstance(
-            node.template.value, str) else "get_or_select_template"
-        if isinstance(node.template, jinja2.nodes.Const | jinja2.nodes.Tuple | jinja2.nodes.List) and not (
-                func_name == "get_template"):
-            super().visit_Include(node, frame)
-            return
-        self.writeline(f"template = environment.{func_name}(", node)
+        self.writeline("template = environment.get_template(", node)
         self.visit(node.template, frame)
         self.write(f", {self.name!r})")
         self.writeline(
@@ -115,7 +111,7 @@ class FastEnvironment(jinja2.Environment):
 
 #: Part of every compiled template's cache checksum: a change to how enforcer compiles templates
 #: (:class:`_CodeGenerator`) must not load code compiled the old way.
-_COMPILER = "enforcer-getattr-joined-include-2"
+_COMPILER = "enforcer-getattr-joined-include-3"
 
 
 class CompiledTemplates(jinja2.FileSystemBytecodeCache):
