@@ -16,10 +16,12 @@ import yaml
 from enforcer.api import cli as api_cli
 from enforcer.api.lapi import OFFENDERS
 from enforcer.api.limits import MAX_BODY
+from enforcer.api.tokens import Scope
 from enforcer.api.webhooks import MAX_EVENTS
 from enforcer.hooks import RESERVED_SOURCES
 from enforcer.hooks.alertmanager import TARGET_LABELS, VIOLATION_LABELS
 from enforcer.hooks.crowdsec import SCENARIO_CATEGORIES
+from enforcer.hooks.fastnetmon import VIOLATION_BY_DIRECTION
 from enforcer.hooks.results import Outcome
 from enforcer.model import Violation
 from enforcer.notify_call import NOTIFY_STDIN_IDLE, NOTIFY_STDIN_LIMIT
@@ -88,3 +90,17 @@ def test_the_defaults_in_the_pages_command_comments_are_the_commands():
 def test_the_outcomes_a_hook_answer_can_list_are_every_intake_outcome():
     listed = _words(_after("Hook answers list a result per item: ", "If no item was accepted"))
     assert [w for w in listed if not w.startswith("error.")] == list(get_args(Outcome))
+
+
+def test_fastnetmons_directions_map_to_the_categories_the_page_names():
+    assert "`ban` with direction `incoming` (the host is the victim) → `ddos-victim`" in DOC
+    assert "`outgoing` (the host attacks) → `ddos-outbound`" in DOC
+    assert VIOLATION_BY_DIRECTION == {"incoming": Violation.DDOS_VICTIM, "outgoing": Violation.DDOS_OUTBOUND}
+
+
+def test_the_token_scopes_the_page_creates_are_every_scope_and_the_categories_exist():
+    commands = re.findall(r"enforcer token create (\S+) +--scope (\w+)(?: --categories (\S+))?", DOC)
+    assert {scope for _, scope, _ in commands} == set(Scope)
+    for _, _, categories in commands:
+        for c in filter(None, categories.split(",")):
+            Violation(c)
