@@ -6,9 +6,11 @@ plan test's. The ``--rederive`` example is the real output."""
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from enforcer import withhold
 from enforcer.render import RenderError
@@ -63,3 +65,30 @@ def test_the_rederive_example_in_docs_ci_is_what_plan_prints(cli, tmp_path):
     code, out, _ = cli("--playbooks", str(books), "plan", "--device", EOS, "--rederive", "--detailed-exitcode")
     assert code == 2
     assert out.startswith(example), out
+
+
+def _workflow_steps() -> list[dict]:
+    workflow = Path(__file__).resolve().parent.parent / ".github" / "workflows" / "plan.yml"
+    return yaml.safe_load(workflow.read_text())["jobs"]["plan"]["steps"]
+
+
+@pytest.mark.parametrize(("lab", "offline", "combined"), [(0, 0, "0"), (2, 0, "2"), (0, 2, "2"), (2, 1, "1"),
+                                                          (1, 0, "1"), (1, 2, "1")])  # fmt: skip
+def test_the_workflow_reports_an_error_over_changes_over_none_and_fails_only_on_an_error(lab, offline, combined):
+    """docs/ci.md step 4: both plans' exit codes make one answer, and "a plan error fails the job"."""
+    steps = _workflow_steps()
+    [plan] = [s for s in steps if s.get("id") == "plan"]
+    combine = plan["run"][plan["run"].index("code=0") : plan["run"].index('echo "exitcode')]
+    out = subprocess.run(["bash", "-c", f"lab={lab}; offline={offline}; {combine} echo $code"],
+                         capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    assert out == combined
+    [fail] = [s for s in steps if s.get("if") == "steps.plan.outputs.exitcode == '1'"]
+    assert fail["run"].strip() == "exit 1"
+    [post] = [s for s in steps if s.get("uses", "").startswith("actions/github-script")]
+    script = post["with"]["script"]
+    assert script.count("createComment") == 1 and "plan.txt" in script and "offline.txt" in script
+
+
+def test_the_workflow_always_tears_the_lab_down():
+    [down] = [s for s in _workflow_steps() if "lab down" in s.get("run", "")]
+    assert down["if"] == "always()" and down["run"].strip() == '.venv/bin/enforcer lab down --name "$LAB"'
