@@ -35,8 +35,8 @@ def test_every_file_a_doc_names_exists(doc: Path):
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
 def test_every_test_a_doc_names_is_defined_where_the_doc_says(doc: Path):
-    """``file.py::test_x``, ``…::test_x`` / ``…_suffix`` (the last file named before) and a bare
-    ``test_x`` (anywhere under tests/)."""
+    """``file.py::test_x``, ``…::test_x`` / ``…_suffix`` and ``-k word`` (the last file named
+    before), and a bare ``test_x`` (anywhere under tests/)."""
     missing, last = [], None
     every_test = "\n".join(p.read_text() for p in (REPO / "tests").rglob("test_*.py"))
     for span in _spans(doc):
@@ -49,4 +49,7 @@ def test_every_test_a_doc_names_is_defined_where_the_doc_says(doc: Path):
                 missing.append(f"{last}::…{rest}")
         if re.fullmatch(r"test_\w+", span) and f"def {span}(" not in every_test:
             missing.append(span)
+        for word in re.findall(r"(?:^|\s)-k (\w+)", span):  # a selector: some test of the last file named
+            if last is None or not re.search(rf"def test_\w*{word}\w*\(", (REPO / last).read_text()):
+                missing.append(f"{last} -k {word}")
     assert not missing, f"{doc.name} names tests that are not there: {missing}"
