@@ -18,6 +18,7 @@ from enforcer import service
 from enforcer.api.app import create_app
 from enforcer.api.metrics import OUTCOMES, Metrics
 from enforcer.api.tokens import create_token
+from enforcer.model import Decision
 from enforcer.push import PushResult
 from enforcer.settings import REPO_ROOT, Settings
 
@@ -119,3 +120,28 @@ def test_a_payload_refused_before_its_items_are_read_counts_under_its_hook_with_
         (("category", "none"), ("outcome", "invalid"), ("source", "fastnetmon")): 1,
         (("category", "none"), ("outcome", "skipped"), ("source", "bgpalerter")): 1,
     }
+
+
+def test_what_a_decision_dropped_is_exposed_per_decision_and_category_as_the_page_lists(api, monkeypatch):
+    """The per-decision families have no sample until a device counts something, so the page's
+    comparison with the app (tests/api/test_metrics_docs.py) cannot read their labels: here a
+    device counts."""
+    from enforcer.counters import Counter
+
+    from .api.test_metrics_docs import documented
+
+    client, _ = api
+    noc = client.app.state.served.ctx
+    d = Decision.model_validate({"target": "203.0.113.7", "violation": "spam", "actor": "noc", "source": "cli"})
+    decision = service.submit(noc, d).decision_id
+    [enforcement] = noc.store.get_decision(decision).enforcements
+    counts = {enforcement.id: Counter(packets=5, bytes=300)}
+    monkeypatch.setattr("enforcer.counters.read_counters", lambda _ctx: counts)
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(client.get("/metrics").text) for s in f.samples}  # fmt: skip
+    labels = (("category", "spam"), ("decision", str(decision)))
+    assert samples[("enforcer_decision_dropped_packets_total", labels)] == 5
+    assert samples[("enforcer_decision_dropped_bytes_total", labels)] == 300
+    docs = documented()
+    for name in ("enforcer_decision_dropped_packets_total", "enforcer_decision_dropped_bytes_total"):
+        assert set(docs[name]) == {k for k, _ in labels}
