@@ -4,6 +4,7 @@ tests/lab/test_device_safety.py)."""
 
 from __future__ import annotations
 
+import json
 import re
 
 from enforcer.inventory import Platform, Transport
@@ -42,3 +43,22 @@ def test_a_pending_commit_counts_as_a_change_and_the_plan_says_so():
                    added=0, changed=0, removed=0, removed_lines=[], pending=True)  # fmt: skip
     assert p.has_changes
     assert "a commit-confirm is pending on the device" in p.summary()
+
+
+def test_plan_asks_the_device_and_a_pending_commit_alone_is_a_change(cli, monkeypatch):
+    from enforcer.drivers.offline import OfflineDriver
+
+    asked: list[str] = []
+
+    def pending(self) -> bool:
+        asked.append(self.device.name)
+        return self.device.name == "frr-edge1"
+
+    monkeypatch.setattr(OfflineDriver, "has_pending_commit", pending)
+    assert cli("plan", "--device", "eos-edge1", "--detailed-exitcode")[0] == 0  # asked, nothing pending
+    code, out, _ = cli("plan", "--device", "frr-edge1", "--detailed-exitcode")
+    assert asked == ["eos-edge1", "frr-edge1"]
+    assert code == 2 and "+0 ~0 -0 (a commit-confirm is pending on the device)" in out, out
+    assert "apply confirms or rolls it back" in out
+    code, out, _ = cli("plan", "--device", "frr-edge1", "--json")
+    assert [p["pending"] for p in json.loads(out)] == [True]
