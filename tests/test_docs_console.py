@@ -200,3 +200,23 @@ def test_every_page_the_table_lists_answers_an_operator_session_and_has_its_scre
         assert (REPO / screenshot).is_file(), screenshot
     client.cookies.clear()
     assert all(client.get(path, follow_redirects=False).status_code in (303, 401) for path, _ in pages)
+
+
+def test_the_history_page_filters_by_action_actor_target_and_case(console):
+    client, api_ctx, _ = console
+    for target, actor in (("203.0.113.7", "alice"), ("203.0.113.8", "bob")):
+        d = Decision.model_validate({"target": target, "violation": "spam", "actor": actor, "source": "cli"})
+        service.submit(api_ctx, d)
+    [first] = [r.id for r in service.list_decisions(api_ctx) if str(r.target) == "203.0.113.7/32"]
+    _session(client, api_ctx.store, "operator")
+
+    def rows(**query) -> list[str]:
+        page = client.get("/console/history", params=query).text
+        found = re.findall(r"<tr>.*?</tr>", page[page.index("<tbody") :], flags=re.S)
+        return [row for row in found if 'class="empty"' not in row]
+
+    for query in ({"actor": "ALI"}, {"target": "203.0.113.7"}, {"decision": str(first)}):
+        got = rows(action="block", **query)
+        assert len(got) == 1 and "203.0.113.7" in got[0] and "203.0.113.8" not in got[0], query
+    assert len(rows(action="block")) == 2
+    assert rows(action="unblock") == []
