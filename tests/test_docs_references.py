@@ -53,3 +53,12 @@ def test_every_test_a_doc_names_is_defined_where_the_doc_says(doc: Path):
             if last is None or not re.search(rf"def test_\w*{word}\w*\(", (REPO / last).read_text()):
                 missing.append(f"{last} -k {word}")
     assert not missing, f"{doc.name} names tests that are not there: {missing}"
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_environment_variable_a_doc_names_is_one_the_code_reads(doc: Path):
+    named = set(re.findall(r"\bENFORCER_[A-Z][A-Z_]*[A-Z]\b", doc.read_text()))
+    code = "\n".join(p.read_text(errors="replace") for folder in ("enforcer", "tests", "scripts", "bench")
+                     for p in (REPO / folder).rglob("*") if p.suffix in (".py", ".sh") and p.is_file())  # fmt: skip
+    code = code.replace((REPO / "tests" / "test_docs_references.py").read_text(), "")
+    assert not sorted(v for v in named if v not in code), doc.name
