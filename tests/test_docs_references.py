@@ -62,3 +62,61 @@ def test_every_environment_variable_a_doc_names_is_one_the_code_reads(doc: Path)
                      for p in (REPO / folder).rglob("*") if p.suffix in (".py", ".sh") and p.is_file())  # fmt: skip
     code = code.replace((REPO / "tests" / "test_docs_references.py").read_text(), "")
     assert not sorted(v for v in named if v not in code), doc.name
+
+
+def _shell_lines(text: str) -> list[str]:
+    """The lines of the doc's ``sh``/``bash``/unlabelled fenced blocks."""
+    lines, inside, shell = [], False, False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            inside, shell = (not inside, line.strip() in ("```", "```sh", "```bash")) if not inside else (False, False)
+        elif inside and shell:
+            lines.append(line)
+    return lines
+
+
+def _enforcer_commands(doc: Path) -> list[str]:
+    text = doc.read_text()
+    return [m.group(1) for s in _CODE.findall(re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)) + _shell_lines(text)
+            if (m := re.search(r"(?:^|/|\s)enforcer ((?:-|[a-z]).*)", s))]  # fmt: skip
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_command_and_option_a_doc_shows_is_one_the_cli_has(doc: Path):
+    """``enforcer [global options] command [subcommand] [--option value]…`` as a doc writes it: the
+    (sub)commands exist and every option is the command's or a global one. ``a | b`` lists siblings."""
+    import typer.main
+
+    from enforcer.cli import app
+
+    root = typer.main.get_command(app)
+    root.list_commands(None)  # the command modules' commands are added lazily (enforcer/cli.py)
+
+    def options(cmd) -> dict[str, bool]:
+        """option → whether it is a flag (takes no value)."""
+        return {"--help": True} | {o: bool(p.is_flag or p.count) for p in cmd.params if hasattr(p, "is_flag")
+                                   for o in (*p.opts, *p.secondary_opts)}  # fmt: skip
+
+    wrong = []
+    for line in _enforcer_commands(doc):
+        path, takes_value = [root], False
+        for word in line.split("#")[0].replace("\\", " ").split():
+            if takes_value:
+                takes_value = False
+            elif word == "|":
+                path = path[:-1] or [root]
+            elif word.lstrip("[").startswith("-"):
+                flag = word.strip("[]").split("=")[0]
+                known = {k: v for cmd in path for k, v in options(cmd).items()}
+                if flag not in known:
+                    wrong.append(f"{flag} in `enforcer {line}`")
+                takes_value = flag in known and not known[flag] and "=" not in word
+            elif word in ("…", "..."):
+                continue
+            elif hasattr(path[-1], "commands"):
+                if word not in path[-1].commands:
+                    wrong.append(f"{word!r} is not a command in `enforcer {line}`")
+                    break
+                path.append(path[-1].commands[word])
+            # else: one of the command's arguments
+    assert not wrong, f"{doc.name}: {wrong}"
