@@ -120,3 +120,34 @@ def test_every_command_and_option_a_doc_shows_is_one_the_cli_has(doc: Path):
                 path.append(path[-1].commands[word])
             # else: one of the command's arguments
     assert not wrong, f"{doc.name}: {wrong}"
+
+
+def _python_names(doc: Path) -> list[str]:
+    """``module.function`` (an enforcer module), ``Class.method`` (or field) and the exception names a
+    doc gives."""
+    names = []
+    for span in _spans(doc):
+        if m := re.fullmatch(r"([a-z_]+)\.([a-z_]+)", span):
+            if (REPO / "enforcer" / f"{m[1]}.py").is_file() and m[2] not in ("py", "yaml", "json", "j2"):
+                names.append(span)
+        elif re.fullmatch(r"[A-Z][a-z][A-Za-z]*\.[a-z_]+|[A-Z][A-Za-z]+(?:Refused|Failed|Busy|Unreachable)", span):
+            names.append(span)
+    return names
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_function_class_and_method_a_doc_names_is_in_the_code(doc: Path):
+    import importlib
+
+    sources = {p: p.read_text() for p in (REPO / "enforcer").rglob("*.py")}
+    missing = []
+    for name in _python_names(doc):
+        first, _, attr = name.partition(".")
+        if first.islower():
+            if not hasattr(importlib.import_module(f"enforcer.{first}"), attr):
+                missing.append(name)
+            continue
+        homes = [text for text in sources.values() if re.search(rf"^class {first}\b", text, flags=re.M)]
+        if not homes or (attr and not any(re.search(rf"^    (?:def {attr}\(|{attr}:)", t, flags=re.M) for t in homes)):
+            missing.append(name)
+    assert not missing, f"{doc.name} names what the code does not have: {missing}"
