@@ -107,6 +107,10 @@ def api(tmp_path: Path):
 def test_a_payload_refused_before_its_items_are_read_counts_under_its_hook_with_category_none(api):
     """docs/metrics.md, ``enforcer_decisions_total``: the source is the hook's name even then; the
     category is ``none`` when there was no item to read one from (a skipped alert is counted alike)."""
+    page = (DOCS / "metrics.md").read_text()
+    section = page[page.index("## `enforcer_decisions_total`") : page.index("## `enforcer_pushes_total`")]
+    rows = dict(re.findall(r"^\| `(source|category)` \| (.*) \|$", section, flags=re.M))
+    assert "none" not in rows["source"] and "`none`" in rows["category"]
     client, det = api
     assert client.post("/v1/hooks/fastnetmon", json={"ip": "203.0.113.10", "action": "ban"},
                        headers=det).status_code == 422  # fmt: skip
