@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from enforcer.inventory import Platform, Transport
 from enforcer.model import COMMENT_MAX, safe_comment
 from enforcer.plan import DevicePlan
@@ -62,3 +64,45 @@ def test_plan_asks_the_device_and_a_pending_commit_alone_is_a_change(cli, monkey
     assert "apply confirms or rolls it back" in out
     code, out, _ = cli("plan", "--device", "frr-edge1", "--json")
     assert [p["pending"] for p in json.loads(out)] == [True]
+
+
+@pytest.fixture
+def serving(tmp_path, monkeypatch):
+    """tests/test_pipeline.py's boxes under a running serve, each pending-commit question counted."""
+    from fastapi.testclient import TestClient
+
+    from enforcer import service
+    from enforcer.api.app import create_app
+    from enforcer.api.tokens import create_token
+    from enforcer.settings import Settings
+
+    from .api.conftest import auth, write_inventory
+    from .helpers import wait_for
+    from .test_pipeline import Box, Boxes
+
+    asked: list[str] = []
+    monkeypatch.setattr(Box, "has_pending_commit", lambda self: asked.append(self.device.name) or False)
+    settings = Settings(inventory=write_inventory(tmp_path), db=f"sqlite:///{tmp_path / 'e.db'}",
+                        playbooks=REPO / "playbooks", output=tmp_path / "out")  # fmt: skip
+    ctx = service.Context.open(settings)
+    found = Boxes()
+    ctx.driver_factory = lambda dev: Box(dev, settings.output, found)
+    token = auth(create_token(ctx.store, "noc", "operator"))
+    with TestClient(create_app(lambda: ctx, reconcile=True, interval=3600, coalesce=0)) as client:
+        wait_for(lambda: client.app.state.served.loop.idle(), what="the start-up pass")
+        yield client, found, settings.output, token, asked
+
+
+def test_serve_asks_when_it_logs_in_and_skips_the_question_on_a_warm_push(serving):
+    from .helpers import wait_for
+    from .test_pipeline import block
+
+    client, box, out, headers, asked = serving
+    assert asked.count("edge1") == 1  # the start-up pass, on a new session
+    block(client, headers, "203.0.113.80")
+    wait_for(lambda: box.holds(out, "edge1", "203.0.113.80"), what="the null route on edge1")
+    assert asked.count("edge1") == 1  # woken by a decision, on the session its last push confirmed over
+    client.app.state.served.loop.sessions.drop("edge1")  # no session open: the next push logs in
+    block(client, headers, "203.0.113.81")
+    wait_for(lambda: box.holds(out, "edge1", "203.0.113.81"), what="the second null route on edge1")
+    assert asked.count("edge1") == 2  # a push that has to log in asks again
