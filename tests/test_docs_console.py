@@ -221,3 +221,19 @@ def test_the_history_page_filters_by_action_actor_target_and_case(console):
         assert len(got) == 1 and "203.0.113.7" in got[0] and "203.0.113.8" not in got[0], query
     assert len(rows(action="block")) == 2
     assert rows(action="unblock") == []
+
+
+def test_every_form_that_posts_carries_a_csrf_token_and_the_login_form_a_double_submit_cookie(console):
+    client, api_ctx, secrets = console
+    r = client.post("/v1/decisions", json={"target": "203.0.112.0/23", "violation": "ddos-outbound"},
+                    headers={"Authorization": f"Bearer {secrets['detector']}"})  # fmt: skip
+    assert r.json()["pending"]
+    csrf = _session(client, api_ctx.store, "operator")
+    page = client.get("/console/approvals").text
+    forms = re.findall(r'<form[^>]*method="post".*?</form>', page, flags=re.S)
+    assert len(forms) >= 3  # approve, reject, logout
+    assert all(f'name="csrf" value="{csrf}"' in form for form in forms), forms
+    client.cookies.clear()
+    login = client.get("/console/login")
+    [nonce] = re.findall(r'name="csrf" value="([^"]+)"', login.text)
+    assert login.cookies.get("enforcer_login_csrf") == nonce
