@@ -1,0 +1,239 @@
+"""docs/console.md's claims that its named tests (the browser, the lab, tests/test_counters.py,
+tests/test_notify.py) do not state: the console session's cookie, the counter cache, the seed
+playbooks' idle settings, the lift's audit entry, and the notice configuration example as written."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from enforcer import service
+from enforcer.api.tokens import create_token, list_tokens, revoke_token
+from enforcer.console.session import LIFETIME, Sessions
+from enforcer.counters import Counter, CounterCache, Sampler, lift_idle
+from enforcer.inventory import InventoryError, load_inventory
+from enforcer.model import Decision, Violation
+from enforcer.policy import load_playbooks
+from enforcer.settings import Settings
+
+from .conftest import EXAMPLE_INVENTORY, REPO
+
+DOC = (REPO / "docs" / "console.md").read_text()
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> service.Context:
+    return service.Context.open(Settings(inventory=EXAMPLE_INVENTORY, db=f"sqlite:///{tmp_path / 'e.db'}"))
+
+
+def _token(ctx, name: str = "noc-alice"):
+    secret = create_token(ctx.store, name, "operator")
+    return secret, next(t for t in list_tokens(ctx.store) if t.name == name)
+
+
+def test_the_session_cookie_names_the_token_never_its_secret_and_lasts_12_hours(ctx):
+    assert "12 hours" in DOC and LIFETIME == 12 * 3600
+    secret, token = _token(ctx)
+    sessions = Sessions(b"k" * 32)
+    cookie = sessions.make(token, at=1_000_000.0)
+    assert secret not in cookie and secret.removeprefix("enf_") not in cookie
+    assert sessions.check(cookie, ctx.store, at=1_000_000.0 + LIFETIME - 1).name == "noc-alice"
+    assert sessions.check(cookie, ctx.store, at=1_000_000.0 + LIFETIME + 1) is None
+
+
+def test_a_session_dies_with_its_tokens_revocation(ctx):
+    _, token = _token(ctx)
+    sessions = Sessions(b"k" * 32)
+    cookie = sessions.make(token)
+    assert sessions.check(cookie, ctx.store) is not None
+    revoke_token(ctx.store, "noc-alice")
+    assert sessions.check(cookie, ctx.store) is None
+
+
+def test_a_cookie_signed_with_another_key_or_edited_opens_nothing(ctx):
+    _, token = _token(ctx)
+    cookie = Sessions(b"k" * 32).make(token)
+    assert Sessions(b"j" * 32).check(cookie, ctx.store) is None
+    name, rest = cookie.split(".", 1)
+    forged = f"{name}.{rest[:-1]}{'0' if rest[-1] != '0' else '1'}"
+    assert Sessions(b"k" * 32).check(forged, ctx.store) is None
+
+
+def test_enforcer_console_secret_makes_sessions_survive_a_restart_and_span_instances(ctx, monkeypatch):
+    _, token = _token(ctx)
+    assert Sessions().check(Sessions().make(token), ctx.store) is None  # a random key per process
+    monkeypatch.setenv("ENFORCER_CONSOLE_SECRET", "shared between instances")
+    assert Sessions().check(Sessions().make(token), ctx.store).name == "noc-alice"
+
+
+def test_counter_reads_are_cached_for_10_seconds(ctx, monkeypatch):
+    assert "Reads are cached for 10 s." in DOC
+    reads = []
+    monkeypatch.setattr("enforcer.counters.read_counters", lambda _ctx: reads.append(1) or {})
+    cache = CounterCache(ctx)
+    cache.read(at=100.0)
+    cache.read(at=109.9)
+    assert len(reads) == 1
+    cache.read(at=110.0)
+    assert len(reads) == 2
+
+
+def test_the_seed_playbooks_keep_the_default_idle_flag_and_none_lifts_idle_blocks():
+    assert "flag_idle_after` (default `10m`" in DOC
+    for violation, book in load_playbooks(REPO / "playbooks").items():
+        assert book.flag_idle_after == timedelta(minutes=10), violation
+        assert book.lift_when_idle is None, violation
+
+
+def test_an_idle_lift_is_audited_as_actor_enforcer_source_counters(ctx):
+    books = dict(ctx.playbooks)
+    books[Violation.DDOS_VICTIM] = books[Violation.DDOS_VICTIM].model_copy(
+        update={"lift_when_idle": timedelta(minutes=30)})  # fmt: skip
+    ctx.__dict__["playbooks"] = books  # as if playbooks/ddos-victim.yaml said `lift_when_idle: 30m`
+    d = Decision.model_validate({"target": "203.0.113.7", "violation": "ddos-victim", "actor": "noc", "source": "cli"})
+    victim = service.submit(ctx, d).decision_id
+    sampler = Sampler(idle=600)
+    sampler.observe({victim: Counter(packets=4000, bytes=10**6)}, at=0)
+    assert lift_idle(ctx, sampler, at=1801) == [victim]
+    [entry] = [e for e in ctx.store.history(decision_id=victim) if e.action == "unblock"]
+    assert (entry.actor, entry.source) == ("enforcer", "counters")
+
+
+def _notice_example() -> tuple[dict, dict]:
+    [block] = re.findall(r"```yaml\n(# customers.yaml\n.*?)```", DOC, flags=re.S)
+    customers, settings = block.split("# settings.yaml\n")
+    return yaml.safe_load(customers), yaml.safe_load(settings)
+
+
+def test_the_notice_configuration_example_loads_as_written(tmp_path: Path):
+    customers, settings = _notice_example()
+    inv = shutil.copytree(EXAMPLE_INVENTORY, tmp_path / "inventory")
+    for name, extra in (("customers.yaml", customers), ("settings.yaml", settings)):
+        loaded = yaml.safe_load((inv / name).read_text())
+        for key, value in extra.items():
+            loaded[key] = {**loaded[key], **value} if name == "customers.yaml" else value
+        (inv / name).write_text(yaml.safe_dump(loaded))
+    got = load_inventory(inv)
+    globex = got.customers["globex"]
+    assert (globex.abuse_contact, globex.notices, globex.notices_opt_out) == (
+        "abuse@globex.example.net", True, (Violation.PHISHING,))  # fmt: skip
+    n = got.notices
+    assert (n.enabled, n.sender, n.opt_out) == (True, "abuse-desk@provider.example.net", (Violation.DDOS_VICTIM,))
+    assert (n.smtp.host, n.smtp.port, n.smtp.starttls, n.smtp.timeout) == ("127.0.0.1", 25, False, 10)
+    assert n.smtp == type(n.smtp)()  # the example's relay settings are the defaults
+
+
+def test_a_bad_abuse_contact_is_refused_at_load_naming_customers_yaml_and_the_field(tmp_path: Path):
+    assert "exit 2 naming customers.yaml: globex.abuse_contact" in DOC
+    inv = shutil.copytree(EXAMPLE_INVENTORY, tmp_path / "inventory")
+    loaded = yaml.safe_load((inv / "customers.yaml").read_text())
+    loaded["globex"]["abuse_contact"] = "abuse at globex"
+    (inv / "customers.yaml").write_text(yaml.safe_dump(loaded))
+    with pytest.raises(InventoryError, match=r"customers\.yaml: globex\.abuse_contact"):
+        load_inventory(inv)
+
+
+def test_the_pages_refresh_every_10_s_without_javascript_and_poll_every_2_s_without_a_stream():
+    assert "(a `<noscript>` refresh every 10 s)" in DOC and "the page polls every 2 s" in DOC
+    base = (REPO / "enforcer" / "console" / "templates" / "base.html").read_text()
+    script = (REPO / "enforcer" / "console" / "static" / "console.js").read_text()
+    assert '<noscript><meta http-equiv="refresh" content="10"></noscript>' in base
+    assert re.search(r'dataset\.live === "poll"\) refresh\(\); \}, 2000\)', script)
+    assert re.search(r"setInterval\(tick, 1000\)", script)  # the countdowns tick each second
+
+
+@pytest.fixture
+def console(tmp_path: Path):
+    """tests/api's app over HTTPS (the session cookie is ``Secure``), its tokens by scope."""
+    from fastapi.testclient import TestClient
+
+    from enforcer.api.app import create_app
+
+    from .api.conftest import write_inventory
+
+    settings = Settings(inventory=write_inventory(tmp_path), db=f"sqlite:///{tmp_path / 'api.db'}",
+                        playbooks=REPO / "playbooks", templates=REPO / "templates", output=tmp_path / "out")  # fmt: skip
+    api_ctx = service.Context.open(settings)
+    secrets = {scope: create_token(api_ctx.store, f"{scope}-1", scope, ("ddos-outbound",) * (scope == "detector"))
+               for scope in ("operator", "reader", "detector")}  # fmt: skip
+    with TestClient(create_app(lambda: api_ctx, reconcile=False), base_url="https://testserver") as client:
+        yield client, api_ctx, secrets
+
+
+def _session(client, store, scope: str) -> str:
+    """Log ``scope``'s token in as the browser would: the session cookie is set, its CSRF token returned."""
+    token = next(t for t in list_tokens(store) if t.name == f"{scope}-1")
+    cookie = client.app.state.sessions.make(token)
+    client.cookies.set("enforcer_session", cookie, domain="testserver.local", path="/console")
+    return client.app.state.sessions.csrf(cookie)
+
+
+def test_only_an_operator_session_may_approve_a_held_decision(console):
+    client, api_ctx, secrets = console
+    r = client.post("/v1/decisions", json={"target": "203.0.112.0/23", "violation": "ddos-outbound"},
+                    headers={"Authorization": f"Bearer {secrets['detector']}"})  # fmt: skip
+    assert r.status_code == 201 and r.json()["pending"], r.text
+    held = r.json()["decision_id"]
+    for scope in ("reader", "detector"):
+        csrf = _session(client, api_ctx.store, scope)
+        r = client.post(f"/console/decisions/{held}/approve", data={"csrf": csrf, "reason": "looks right"})
+        assert f"a {scope} session cannot approve; it needs operator" in r.text
+        assert api_ctx.store.get_decision(held).status.value == "pending", scope
+    csrf = _session(client, api_ctx.store, "operator")
+    client.post(f"/console/decisions/{held}/approve", data={"csrf": csrf, "reason": "checked"})
+    assert api_ctx.store.get_decision(held).status.value == "active"
+
+
+def test_every_page_the_table_lists_answers_an_operator_session_and_has_its_screenshot(console):
+    client, api_ctx, _ = console
+    pages = re.findall(r"^\| `(/console/\w+)` \| .* \| `(docs/console/[\w-]+\.png)` \|$", DOC, flags=re.M)
+    assert len(pages) == 5
+    for scope in ("operator", "reader", "detector"):  # any live token's session reads every page
+        _session(client, api_ctx.store, scope)
+        for path, screenshot in pages:
+            r = client.get(path)
+            assert r.status_code == 200 and "<main" in r.text, (scope, path)
+            assert (REPO / screenshot).is_file(), screenshot
+    client.cookies.clear()
+    assert all(client.get(path, follow_redirects=False).status_code in (303, 401) for path, _ in pages)
+
+
+def test_the_history_page_filters_by_action_actor_target_and_case(console):
+    client, api_ctx, _ = console
+    for target, actor in (("203.0.113.7", "alice"), ("203.0.113.8", "bob")):
+        d = Decision.model_validate({"target": target, "violation": "spam", "actor": actor, "source": "cli"})
+        service.submit(api_ctx, d)
+    [first] = [r.id for r in service.list_decisions(api_ctx) if str(r.target) == "203.0.113.7/32"]
+    _session(client, api_ctx.store, "operator")
+
+    def rows(**query) -> list[str]:
+        page = client.get("/console/history", params=query).text
+        found = re.findall(r"<tr>.*?</tr>", page[page.index("<tbody") :], flags=re.S)
+        return [row for row in found if 'class="empty"' not in row]
+
+    for query in ({"actor": "ALI"}, {"target": "203.0.113.7"}, {"decision": str(first)}):
+        got = rows(action="block", **query)
+        assert len(got) == 1 and "203.0.113.7" in got[0] and "203.0.113.8" not in got[0], query
+    assert len(rows(action="block")) == 2
+    assert rows(action="unblock") == []
+
+
+def test_every_form_that_posts_carries_a_csrf_token_and_the_login_form_a_double_submit_cookie(console):
+    client, api_ctx, secrets = console
+    r = client.post("/v1/decisions", json={"target": "203.0.112.0/23", "violation": "ddos-outbound"},
+                    headers={"Authorization": f"Bearer {secrets['detector']}"})  # fmt: skip
+    assert r.json()["pending"]
+    csrf = _session(client, api_ctx.store, "operator")
+    page = client.get("/console/approvals").text
+    forms = re.findall(r'<form[^>]*method="post".*?</form>', page, flags=re.S)
+    assert len(forms) >= 3  # approve, reject, logout
+    assert all(f'name="csrf" value="{csrf}"' in form for form in forms), forms
+    client.cookies.clear()
+    login = client.get("/console/login")
+    [nonce] = re.findall(r'name="csrf" value="([^"]+)"', login.text)
+    assert login.cookies.get("enforcer_login_csrf") == nonce
