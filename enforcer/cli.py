@@ -109,14 +109,12 @@ def main_options(
         Path | None, typer.Option("--output", help="Where offline devices' configs are written [env ENFORCER_OUTPUT]")
     ] = None,
 ) -> None:
-    from pydantic import ValidationError
+    from .errors import InvalidInput
 
     try:
         ctx.obj = Settings.from_env(inventory=inventory, db=db, playbooks=playbooks, output=output)
-    except ValidationError as exc:  # ENFORCER_LEASE_TTL=abc: one line naming the setting
-        from .model import validation_error_to_invalid
-
-        fail(str(validation_error_to_invalid(exc)), 2)
+    except InvalidInput as exc:  # ENFORCER_LEASE_TTL=abc: one line naming the variable
+        fail(str(exc), 2)
     follow_columns()
 
 

@@ -146,14 +146,14 @@ def run_local(options: dict[str, Any], settings: Settings | None = None) -> int:
     from pydantic import ValidationError
 
     from .cli_print import emit_json, enforcement_table, follow_columns, out, say_error
-    from .model import Decision, EnforcerError, validation_error_to_invalid
+    from .model import Decision, EnforcerError, InvalidInput, validation_error_to_invalid
     from .settings import Settings
 
     if settings is None:
         try:
             settings = Settings.from_env()
-        except ValidationError as exc:  # ENFORCER_LEASE_TTL=abc: one line naming the setting
-            say_error(str(validation_error_to_invalid(exc)))
+        except InvalidInput as exc:  # ENFORCER_LEASE_TTL=abc: one line naming the variable
+            say_error(str(exc))
             return 2
         follow_columns()
     from . import decisions

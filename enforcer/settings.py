@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .errors import InvalidInput
 from .resources import EXAMPLE_INVENTORY, PLAYBOOKS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +32,12 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
+        """Flags (``overrides``) over ``ENFORCER_*`` variables over defaults.
+
+        A bad value raises :class:`~enforcer.errors.InvalidInput` naming where it came from — the
+        variable (``ENFORCER_LEASE_TTL: ...``) or the flag (``--db: ...``) — since the model's own
+        field name is not something the operator typed.
+        """
         env = {
             "inventory": os.environ.get("ENFORCER_INVENTORY"),
             "db": os.environ.get("ENFORCER_DB"),
@@ -39,5 +46,13 @@ class Settings(BaseModel):
             "lease_ttl": os.environ.get("ENFORCER_LEASE_TTL"),
         }
         values = {k: v for k, v in env.items() if v}
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.model_validate(values)
+        flags = {k: v for k, v in overrides.items() if v is not None}
+        values.update(flags)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            from .model import validation_error_to_invalid
+
+            bad = validation_error_to_invalid(exc)
+            where = f"--{bad.field}" if bad.field in flags else f"ENFORCER_{bad.field.upper()}"
+            raise InvalidInput(where if bad.field in env else bad.field, bad.reason) from None

@@ -158,7 +158,7 @@ def test_a_bad_lease_ttl_is_one_line_naming_it(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "enforcer.cli", "plan"], env=env, text=True, capture_output=True,
                           timeout=120)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
-        "error: lease_ttl: Input should be a valid number, unable to parse string as a number"], proc.stderr
+        "error: ENFORCER_LEASE_TTL: Input should be a valid number, unable to parse string as a number"], proc.stderr
 
 
 def test_a_pusher_told_to_wait_takes_the_device_after_the_holders_commit_and_never_cancels_it(ctx, tmp_path):
@@ -248,3 +248,14 @@ def test_a_kept_lease_that_lapsed_while_its_process_was_frozen_is_never_pushed_u
     with kept.hold():  # b gave it back: a takes it anew
         assert lease.current(ctx.store, frr)[0] == "a"
     kept.release()
+
+
+def test_a_bad_lease_ttl_names_the_variable_on_blocks_fast_path_too(tmp_path):
+    """``enforcer block`` reads its settings without typer (``cli_block``): the same one line, the
+    variable the operator set, not the model's field name."""
+    env = {**os.environ, "ENFORCER_LEASE_TTL": "2", "ENFORCER_DB": f"sqlite:///{tmp_path / 'e.db'}"}
+    fast = "from enforcer.cli_entry import main; import sys; sys.argv[0] = 'enforcer'; main()"
+    proc = subprocess.run([sys.executable, "-c", fast, "block", "198.51.100.20", "-v", "scanning"], env=env,
+                          text=True, capture_output=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        "error: ENFORCER_LEASE_TTL: Input should be greater than or equal to 3"], proc.stderr
