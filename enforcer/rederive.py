@@ -10,6 +10,13 @@ blocks already in force?".
 Each active decision keeps its ladder step (its offence count when decided), target, customer,
 expiry and enforcement ids (the ids appear in the rendered output); only what the playbook
 decides — action, parameters, roles — is taken from the current playbook's rung for that step.
+
+A rung and its stored enforcements pair by position, each keeping its own id: two enforcements
+re-derived under one id would render as one trace line for two actions and collide in every
+id-keyed structure. A rung that now makes fewer enforcements plans the removal of the rest; one
+that makes more plans the extra ones under ids above every id in the records planned (the ids
+``apply`` would give them are not known before it stores them: the plan is a review, never
+applied as is).
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ def rederive(records: list[DecisionRecord], playbooks: dict[Violation, Playbook]
     at = at or now()
     desired: list[Enforcement] = []
     changed: list[PlaybookChange] = []
+    spare = max((e.id for rec in records for e in rec.enforcements), default=0)
     for rec in records:
         stored = [e for e in rec.enforcements
                   if e.status is Status.ACTIVE and (e.expires_at is None or e.expires_at > at)]  # fmt: skip
@@ -47,10 +55,21 @@ def rederive(records: list[DecisionRecord], playbooks: dict[Violation, Playbook]
             continue
         decision = Decision(target=rec.target, violation=rec.violation, customer=rec.customer, asn=rec.asn)
         _, specs = enforcements_for(decision, playbooks[rec.violation], rec.step)
-        first = stored[0]
-        fresh = [first.model_copy(update={"action": s.action, "params": s.params, "roles": s.roles}) for s in specs]
+        fresh = []
+        for i, spec in enumerate(specs):
+            base = stored[min(i, len(stored) - 1)]
+            update = {"action": spec.action, "params": spec.params, "roles": spec.roles}
+            if i >= len(stored):
+                spare += 1
+                update["id"] = spare
+            fresh.append(base.model_copy(update=update))
         desired += fresh
-        diff = _differences(first, fresh[0])
+        diff: dict[str, tuple[str, str]] = {}
+        for i, (old, new) in enumerate(zip(stored, fresh, strict=False)):  # a count change is listed below
+            prefix = f"enforcement {old.id} " if i else ""
+            diff |= {prefix + k: v for k, v in _differences(old, new).items()}
+        if len(stored) != len(fresh):
+            diff["enforcements"] = (str(len(stored)), str(len(fresh)))
         if diff:
             changed.append(PlaybookChange(decision_id=rec.id, target=rec.target, violation=rec.violation, changes=diff))
     return sorted(desired, key=lambda e: e.id), changed
