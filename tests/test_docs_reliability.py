@@ -9,9 +9,9 @@ import re
 from datetime import datetime
 
 import pytest
-from pydantic import ValidationError
 
 from enforcer import cli_devices, lease
+from enforcer.errors import InvalidInput
 from enforcer.settings import Settings
 
 from .conftest import REPO
@@ -28,7 +28,7 @@ def test_the_lease_ttl_default_and_bounds_are_the_pages(monkeypatch):
         assert Settings.from_env().lease_ttl == float(ok)
     for bad in (str(int(low) - 1), str(int(high) + 1), "2.9"):
         monkeypatch.setenv("ENFORCER_LEASE_TTL", bad)
-        with pytest.raises(ValidationError, match="lease_ttl"):
+        with pytest.raises(InvalidInput, match="ENFORCER_LEASE_TTL"):
             Settings.from_env()
 
 
