@@ -278,3 +278,15 @@ def test_login_with_a_wrong_token_is_refused_and_pages_need_a_session(serve):
                    headers={"Cookie": f"enforcer_login_csrf={nonce}"})
         assert r.status_code == 401 and "token: unknown or revoked token" in r.text
         assert c.get("/console/active", headers={"Cookie": "enforcer_session=forged.1.2.3"}).status_code == 303
+
+
+def test_a_detector_token_is_refused_at_login_and_gets_no_session(serve):
+    with httpx.Client(base_url=serve["url"]) as c:
+        nonce = _cookie(c.get("/console/login"), "enforcer_login_csrf")
+        r = c.post(
+            "/console/login",
+            data={"token": serve["tokens"]["detector"], "csrf": nonce},
+            headers={"Cookie": f"enforcer_login_csrf={nonce}"},
+        )
+        assert r.status_code == 403 and "the console needs a reader or operator token" in r.text
+        assert not any(h.startswith("enforcer_session=") for h in r.headers.get_list("set-cookie"))

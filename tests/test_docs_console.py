@@ -24,6 +24,7 @@ from enforcer.settings import Settings
 from .conftest import EXAMPLE_INVENTORY, REPO
 
 DOC = (REPO / "docs" / "console.md").read_text()
+FLAT = " ".join(DOC.split())  # the doc's sentences whatever their line breaks
 
 
 @pytest.fixture
@@ -173,27 +174,43 @@ def _session(client, store, scope: str) -> str:
     return client.app.state.sessions.csrf(cookie)
 
 
+def _log_in(client, secret: str):
+    """The login form as a browser fills it in: its double-submit nonce, then the token posted."""
+    client.cookies.clear()
+    nonce = client.get("/console/login").cookies["enforcer_login_csrf"]
+    return client.post("/console/login", data={"token": secret, "csrf": nonce}, follow_redirects=False)
+
+
 def test_only_an_operator_session_may_approve_a_held_decision(console):
     client, api_ctx, secrets = console
     r = client.post("/v1/decisions", json={"target": "203.0.112.0/23", "violation": "ddos-outbound"},
                     headers={"Authorization": f"Bearer {secrets['detector']}"})  # fmt: skip
     assert r.status_code == 201 and r.json()["pending"], r.text
     held = r.json()["decision_id"]
-    for scope in ("reader", "detector"):
-        csrf = _session(client, api_ctx.store, scope)
-        r = client.post(f"/console/decisions/{held}/approve", data={"csrf": csrf, "reason": "looks right"})
-        assert f"a {scope} session cannot approve; it needs operator" in r.text
-        assert api_ctx.store.get_decision(held).status.value == "pending", scope
+    csrf = _session(client, api_ctx.store, "reader")
+    r = client.post(f"/console/decisions/{held}/approve", data={"csrf": csrf, "reason": "looks right"})
+    assert "a reader session cannot approve; it needs operator" in r.text
+    csrf = _session(client, api_ctx.store, "detector")
+    r = client.post(f"/console/decisions/{held}/approve", data={"csrf": csrf, "reason": "looks right"})
+    assert r.status_code == 403 and "the console needs a reader or operator token" in r.text
+    assert api_ctx.store.get_decision(held).status.value == "pending"
     csrf = _session(client, api_ctx.store, "operator")
     client.post(f"/console/decisions/{held}/approve", data={"csrf": csrf, "reason": "checked"})
     assert api_ctx.store.get_decision(held).status.value == "active"
 
 
-def test_every_page_the_table_lists_answers_an_operator_session_and_has_its_screenshot(console):
-    client, api_ctx, _ = console
+def _pages() -> list[tuple[str, str]]:
+    """The console's pages as the doc's table lists them, each with its screenshot."""
     pages = re.findall(r"^\| `(/console/\w+)` \| .* \| `(docs/console/[\w-]+\.png)` \|$", DOC, flags=re.M)
     assert len(pages) == 5
-    for scope in ("operator", "reader", "detector"):  # any live token's session reads every page
+    return pages
+
+
+def test_every_page_the_table_lists_answers_reader_and_operator_sessions_and_has_its_screenshot(console):
+    client, api_ctx, _ = console
+    pages = _pages()
+    assert "a reader's or an operator's, opens a session that reads every page" in FLAT
+    for scope in ("operator", "reader"):
         _session(client, api_ctx.store, scope)
         for path, screenshot in pages:
             r = client.get(path)
@@ -201,6 +218,36 @@ def test_every_page_the_table_lists_answers_an_operator_session_and_has_its_scre
             assert (REPO / screenshot).is_file(), screenshot
     client.cookies.clear()
     assert all(client.get(path, follow_redirects=False).status_code in (303, 401) for path, _ in pages)
+
+
+def test_a_detector_token_is_refused_at_login_with_why_and_the_refusal_is_audited(console):
+    client, api_ctx, secrets = console
+    assert (
+        "A detector token cannot log in (403, audited as `forbidden`, source `console`, at most one entry a "
+        "minute per address and token, as the API's refusals)"
+    ) in FLAT
+    r = _log_in(client, secrets["detector"])
+    assert r.status_code == 403 and "enforcer_session" not in r.cookies
+    assert "token: a detector token is a machine credential" in r.text
+    assert "the console needs a reader or operator token" in r.text
+    assert 'name="csrf"' in r.text and r.cookies.get("enforcer_login_csrf")  # the form, ready for another token
+    [entry] = [e for e in api_ctx.store.history() if e.action == "forbidden"]
+    assert (entry.actor, entry.source, entry.target) == ("detector-1", "console", "/console/login")
+    assert _log_in(client, secrets["detector"]).status_code == 403  # again, within the minute: counted, not written
+    assert [e.action for e in api_ctx.store.history()].count("forbidden") == 1
+    assert client.get("/console/active", follow_redirects=False).status_code == 303  # still no session
+
+
+def test_a_detector_session_reads_no_console_page(console):
+    """A session made before the rule (or by a key that signed one anyway) is refused page by page."""
+    client, api_ctx, _ = console
+    assert "a detector's session, should one exist, is refused every page" in FLAT
+    for path, _ in [*_pages(), ("/console/events", "")]:
+        _session(client, api_ctx.store, "detector")
+        r = client.get(path, follow_redirects=False)
+        assert r.status_code == 403 and "session: a detector token is a machine credential" in r.text, path
+        assert "<nav>" not in r.text and "Log out" not in r.text, path  # none of the page's content
+        assert 'enforcer_session=""' in r.headers["set-cookie"], path  # and the cookie is cleared
 
 
 def test_the_history_page_filters_by_action_actor_target_and_case(console):
