@@ -8,6 +8,7 @@ running ``enforcer serve`` with its reconcile loop, over the example inventory's
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -290,3 +291,15 @@ def test_a_detector_token_is_refused_at_login_and_gets_no_session(serve):
         )
         assert r.status_code == 403 and "the console needs a reader or operator token" in r.text
         assert not any(h.startswith("enforcer_session=") for h in r.headers.get_list("set-cookie"))
+
+
+def test_after_logout_the_copied_session_cookie_replayed_over_http_gets_the_login_page(serve):
+    with httpx.Client(base_url=serve["url"]) as c:
+        session = {"Cookie": f"enforcer_session={_session(serve, c)}"}  # the browser's, and whoever copied it
+        page = c.get("/console/active", headers=session)
+        assert page.status_code == 200
+        [csrf] = set(re.findall(r'name="csrf" value="([^"]+)"', page.text))
+        r = c.post("/console/logout", data={"csrf": csrf}, headers=session)
+        assert r.status_code == 303 and r.headers["location"] == "/console/login"
+        r = c.get("/console/active", headers=session)
+        assert r.status_code == 303 and r.headers["location"].startswith("/console/login")

@@ -198,8 +198,12 @@ def login(
 
 @router.post("/logout")
 def logout(request: Request, csrf: Annotated[str, Form(max_length=200)]) -> Response:
-    _user(request)
+    """End the session in the store (a copy of the cookie opens nothing after), then in the browser."""
+    user = _user(request)
     _check_csrf(request, csrf)
+    store = served(request).ctx.store
+    request.app.state.sessions.end(request.cookies.get(COOKIE), store)
+    store.audit(actor=user.name, source="console", action="console-logout", reason=f"{user.scope} session")
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(COOKIE, path="/console")
     return response
