@@ -172,11 +172,20 @@ def test_a_store_whose_serial_the_create_missing_step_made_upgrades_past_it(tmp_
     assert current(store.engine) == head() and store.serial() == 41
 
 
+def _before(migration: str) -> str:
+    """The revision before the migration in ``*_<migration>.py``, whatever its number."""
+    from alembic.script import ScriptDirectory
+
+    [script] = [s for s in ScriptDirectory.from_config(config(None)).walk_revisions()
+                if s.path.endswith(f"_{migration}.py")]  # fmt: skip
+    return script.down_revision
+
+
 @pytest.mark.parametrize("made", [False, True], ids=["without-it", "create-missing-made-it"])
-def test_a_store_at_0005_gains_the_ended_console_sessions_table(made, tmp_path):
-    """Migration 0006 adds ``ended_sessions`` (logout ends a console session for every instance),
-    or keeps the one the create-missing step made, with a logout record in it."""
-    url = f"sqlite:///{tmp_path / 'at-0005.db'}"
+def test_a_store_from_before_ended_sessions_gains_the_table(made, tmp_path):
+    """The ended-sessions migration adds ``ended_sessions`` (logout ends a console session for
+    every instance), or keeps the one the create-missing step made, with a logout record in it."""
+    url = f"sqlite:///{tmp_path / 'before.db'}"
     engine = create_engine(url)
     with engine.begin() as conn:
         Base.metadata.create_all(conn)
@@ -184,7 +193,7 @@ def test_a_store_at_0005_gains_the_ended_console_sessions_table(made, tmp_path):
             conn.exec_driver_sql("INSERT INTO ended_sessions (sid, expires_at) VALUES ('s1', '2026-01-01 00:00:00')")
         else:
             conn.exec_driver_sql("DROP TABLE ended_sessions")
-        command.stamp(config(conn), "0005")
+        command.stamp(config(conn), _before("ended_sessions"))
     engine.dispose()
     store = Store(url)
     assert current(store.engine) == head()
