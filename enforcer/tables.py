@@ -315,6 +315,19 @@ class NoticeRow(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
+# ------------------------------------------------------------------ console sessions (enforcer.console.session)
+
+
+class EndedSessionRow(Base):
+    """A console session ended by logout before its cookie expired: refused from then on by every
+    instance sharing the store. Kept only until ``expires_at``, when the cookie is dead anyway and
+    the row is swept (:meth:`enforcer.console.session.Sessions.end`)."""
+
+    __tablename__ = "ended_sessions"
+    sid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
 class AuditEntry(BaseModel):
     model_config = ConfigDict(frozen=True)
     id: int

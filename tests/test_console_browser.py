@@ -8,6 +8,7 @@ running ``enforcer serve`` with its reconcile loop, over the example inventory's
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -278,3 +279,27 @@ def test_login_with_a_wrong_token_is_refused_and_pages_need_a_session(serve):
                    headers={"Cookie": f"enforcer_login_csrf={nonce}"})
         assert r.status_code == 401 and "token: unknown or revoked token" in r.text
         assert c.get("/console/active", headers={"Cookie": "enforcer_session=forged.1.2.3"}).status_code == 303
+
+
+def test_a_detector_token_is_refused_at_login_and_gets_no_session(serve):
+    with httpx.Client(base_url=serve["url"]) as c:
+        nonce = _cookie(c.get("/console/login"), "enforcer_login_csrf")
+        r = c.post(
+            "/console/login",
+            data={"token": serve["tokens"]["detector"], "csrf": nonce},
+            headers={"Cookie": f"enforcer_login_csrf={nonce}"},
+        )
+        assert r.status_code == 403 and "the console needs a reader or operator token" in r.text
+        assert not any(h.startswith("enforcer_session=") for h in r.headers.get_list("set-cookie"))
+
+
+def test_after_logout_the_copied_session_cookie_replayed_over_http_gets_the_login_page(serve):
+    with httpx.Client(base_url=serve["url"]) as c:
+        session = {"Cookie": f"enforcer_session={_session(serve, c)}"}  # the browser's, and whoever copied it
+        page = c.get("/console/active", headers=session)
+        assert page.status_code == 200
+        [csrf] = set(re.findall(r'name="csrf" value="([^"]+)"', page.text))
+        r = c.post("/console/logout", data={"csrf": csrf}, headers=session)
+        assert r.status_code == 303 and r.headers["location"] == "/console/login"
+        r = c.get("/console/active", headers=session)
+        assert r.status_code == 303 and r.headers["location"].startswith("/console/login")

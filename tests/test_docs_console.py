@@ -4,6 +4,7 @@ playbooks' idle settings, the lift's audit entry, and the notice configuration e
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from datetime import timedelta
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy import create_engine, select
 
 from enforcer import service
 from enforcer.api.tokens import create_token, list_tokens, revoke_token
@@ -20,10 +22,12 @@ from enforcer.inventory import InventoryError, load_inventory
 from enforcer.model import Decision, Violation
 from enforcer.policy import load_playbooks
 from enforcer.settings import Settings
+from enforcer.tables import EndedSessionRow
 
 from .conftest import EXAMPLE_INVENTORY, REPO
 
 DOC = (REPO / "docs" / "console.md").read_text()
+FLAT = " ".join(DOC.split())  # the doc's sentences whatever their line breaks
 
 
 @pytest.fixture
@@ -64,11 +68,39 @@ def test_a_cookie_signed_with_another_key_or_edited_opens_nothing(ctx):
     assert Sessions(b"k" * 32).check(forged, ctx.store) is None
 
 
+def test_a_cookie_from_before_session_ids_is_refused(ctx):
+    assert "A cookie made before session ids existed has none to record and is refused" in FLAT
+    _, token = _token(ctx)
+    sessions = Sessions(b"k" * 32)
+    payload = ".".join(sessions.make(token).split(".")[:3])  # name, stamp, expiry: what such a cookie signed
+    assert sessions.check(f"{payload}.{sessions._sign(payload)}", ctx.store) is None
+
+
 def test_enforcer_console_secret_makes_sessions_survive_a_restart_and_span_instances(ctx, monkeypatch):
     _, token = _token(ctx)
     assert Sessions().check(Sessions().make(token), ctx.store) is None  # a random key per process
     monkeypatch.setenv("ENFORCER_CONSOLE_SECRET", "shared between instances")
     assert Sessions().check(Sessions().make(token), ctx.store).name == "noc-alice"
+
+
+def _ended(store) -> list[str]:
+    """The session ids the store holds as logged out."""
+    with store.session() as s:
+        return list(s.scalars(select(EndedSessionRow.sid)))
+
+
+def test_a_logout_record_is_swept_once_its_cookie_would_have_expired(ctx):
+    assert "a record is swept once its cookie would have expired" in FLAT
+    _, token = _token(ctx)
+    sessions = Sessions(b"k" * 32)
+    first = sessions.make(token, at=1_000_000.0)
+    sessions.end(first, ctx.store, at=1_000_010.0)
+    assert sessions.check(first, ctx.store, at=1_000_020.0) is None
+    assert _ended(ctx.store) == [first.split(".")[3]]
+    later = 1_000_000.0 + LIFETIME + 1  # the first cookie is dead by itself now
+    second = sessions.make(token, at=later)
+    sessions.end(second, ctx.store, at=later)
+    assert _ended(ctx.store) == [second.split(".")[3]]  # the first's record went with this logout
 
 
 def test_counter_reads_are_cached_for_10_seconds(ctx, monkeypatch):
@@ -173,27 +205,43 @@ def _session(client, store, scope: str) -> str:
     return client.app.state.sessions.csrf(cookie)
 
 
+def _log_in(client, secret: str):
+    """The login form as a browser fills it in: its double-submit nonce, then the token posted."""
+    client.cookies.clear()
+    nonce = client.get("/console/login").cookies["enforcer_login_csrf"]
+    return client.post("/console/login", data={"token": secret, "csrf": nonce}, follow_redirects=False)
+
+
 def test_only_an_operator_session_may_approve_a_held_decision(console):
     client, api_ctx, secrets = console
     r = client.post("/v1/decisions", json={"target": "203.0.112.0/23", "violation": "ddos-outbound"},
                     headers={"Authorization": f"Bearer {secrets['detector']}"})  # fmt: skip
     assert r.status_code == 201 and r.json()["pending"], r.text
     held = r.json()["decision_id"]
-    for scope in ("reader", "detector"):
-        csrf = _session(client, api_ctx.store, scope)
-        r = client.post(f"/console/decisions/{held}/approve", data={"csrf": csrf, "reason": "looks right"})
-        assert f"a {scope} session cannot approve; it needs operator" in r.text
-        assert api_ctx.store.get_decision(held).status.value == "pending", scope
+    csrf = _session(client, api_ctx.store, "reader")
+    r = client.post(f"/console/decisions/{held}/approve", data={"csrf": csrf, "reason": "looks right"})
+    assert "a reader session cannot approve; it needs operator" in r.text
+    csrf = _session(client, api_ctx.store, "detector")
+    r = client.post(f"/console/decisions/{held}/approve", data={"csrf": csrf, "reason": "looks right"})
+    assert r.status_code == 403 and "the console needs a reader or operator token" in r.text
+    assert api_ctx.store.get_decision(held).status.value == "pending"
     csrf = _session(client, api_ctx.store, "operator")
     client.post(f"/console/decisions/{held}/approve", data={"csrf": csrf, "reason": "checked"})
     assert api_ctx.store.get_decision(held).status.value == "active"
 
 
-def test_every_page_the_table_lists_answers_an_operator_session_and_has_its_screenshot(console):
-    client, api_ctx, _ = console
+def _pages() -> list[tuple[str, str]]:
+    """The console's pages as the doc's table lists them, each with its screenshot."""
     pages = re.findall(r"^\| `(/console/\w+)` \| .* \| `(docs/console/[\w-]+\.png)` \|$", DOC, flags=re.M)
     assert len(pages) == 5
-    for scope in ("operator", "reader", "detector"):  # any live token's session reads every page
+    return pages
+
+
+def test_every_page_the_table_lists_answers_reader_and_operator_sessions_and_has_its_screenshot(console):
+    client, api_ctx, _ = console
+    pages = _pages()
+    assert "a reader's or an operator's, opens a session that reads every page" in FLAT
+    for scope in ("operator", "reader"):
         _session(client, api_ctx.store, scope)
         for path, screenshot in pages:
             r = client.get(path)
@@ -201,6 +249,36 @@ def test_every_page_the_table_lists_answers_an_operator_session_and_has_its_scre
             assert (REPO / screenshot).is_file(), screenshot
     client.cookies.clear()
     assert all(client.get(path, follow_redirects=False).status_code in (303, 401) for path, _ in pages)
+
+
+def test_a_detector_token_is_refused_at_login_with_why_and_the_refusal_is_audited(console):
+    client, api_ctx, secrets = console
+    assert (
+        "A detector token cannot log in (403, audited as `forbidden`, source `console`, at most one entry a "
+        "minute per address and token, as the API's refusals)"
+    ) in FLAT
+    r = _log_in(client, secrets["detector"])
+    assert r.status_code == 403 and "enforcer_session" not in r.cookies
+    assert "token: a detector token is a machine credential" in r.text
+    assert "the console needs a reader or operator token" in r.text
+    assert 'name="csrf"' in r.text and r.cookies.get("enforcer_login_csrf")  # the form, ready for another token
+    [entry] = [e for e in api_ctx.store.history() if e.action == "forbidden"]
+    assert (entry.actor, entry.source, entry.target) == ("detector-1", "console", "/console/login")
+    assert _log_in(client, secrets["detector"]).status_code == 403  # again, within the minute: counted, not written
+    assert [e.action for e in api_ctx.store.history()].count("forbidden") == 1
+    assert client.get("/console/active", follow_redirects=False).status_code == 303  # still no session
+
+
+def test_a_detector_session_reads_no_console_page(console):
+    """A session made before the rule (or by a key that signed one anyway) is refused page by page."""
+    client, api_ctx, _ = console
+    assert "a detector's session, should one exist, is refused every page" in FLAT
+    for path, _ in [*_pages(), ("/console/events", "")]:
+        _session(client, api_ctx.store, "detector")
+        r = client.get(path, follow_redirects=False)
+        assert r.status_code == 403 and "session: a detector token is a machine credential" in r.text, path
+        assert "<nav>" not in r.text and "Log out" not in r.text, path  # none of the page's content
+        assert 'enforcer_session=""' in r.headers["set-cookie"], path  # and the cookie is cleared
 
 
 def test_the_history_page_filters_by_action_actor_target_and_case(console):
@@ -237,3 +315,88 @@ def test_every_form_that_posts_carries_a_csrf_token_and_the_login_form_a_double_
     login = client.get("/console/login")
     [nonce] = re.findall(r'name="csrf" value="([^"]+)"', login.text)
     assert login.cookies.get("enforcer_login_csrf") == nonce
+
+
+def _csrf_of(page: str) -> str:
+    [csrf] = set(re.findall(r'name="csrf" value="([^"]+)"', page))
+    return csrf
+
+
+def _replay(client, cookie: str) -> None:
+    """Present ``cookie`` alone, as whoever copied it would."""
+    client.cookies.clear()
+    client.cookies.set("enforcer_session", cookie, domain="testserver.local", path="/console")
+
+
+def _to_login(response) -> bool:
+    return response.status_code == 303 and response.headers["location"].startswith("/console/login")
+
+
+def test_after_logout_a_copy_of_the_session_cookie_opens_nothing(console):
+    client, api_ctx, secrets = console
+    assert "a copy of the cookie replayed after logout gets the login page" in FLAT
+    assert _log_in(client, secrets["operator"]).status_code == 303
+    cookie = client.cookies["enforcer_session"]
+    page = client.get("/console/active")
+    assert page.status_code == 200
+    r = client.post("/console/logout", data={"csrf": _csrf_of(page.text)}, follow_redirects=False)
+    assert _to_login(r) and 'enforcer_session=""' in r.headers["set-cookie"]
+    _replay(client, cookie)
+    for path in ("/console/active", "/console/history", "/console/approvals", "/console/events"):
+        assert _to_login(client.get(path, follow_redirects=False)), path
+    assert _to_login(client.post("/console/logout", data={"csrf": _csrf_of(page.text)}, follow_redirects=False))
+    [entry] = [e for e in api_ctx.store.history() if e.action == "console-logout"]
+    assert (entry.actor, entry.source) == ("operator-1", "console")
+
+
+def test_revoking_the_token_still_ends_its_open_console_session(console):
+    client, api_ctx, secrets = console
+    assert _log_in(client, secrets["reader"]).status_code == 303
+    assert client.get("/console/active").status_code == 200
+    revoke_token(api_ctx.store, "reader-1")
+    assert _to_login(client.get("/console/active", follow_redirects=False))
+
+
+BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get("ENFORCER_TEST_PG") else [])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_session_logged_out_on_one_instance_is_refused_by_another_on_the_same_store(backend, tmp_path, monkeypatch):
+    """Two apps on one store and one ``ENFORCER_CONSOLE_SECRET`` (PostgreSQL: several instances)."""
+    from fastapi.testclient import TestClient
+
+    from enforcer.api.app import create_app
+
+    from .api.conftest import write_inventory
+
+    assert "every instance sharing the store refuses it" in FLAT
+    monkeypatch.setenv("ENFORCER_CONSOLE_SECRET", "shared between instances")
+    db = f"sqlite:///{tmp_path / 'shared.db'}" if backend == "sqlite" else os.environ["ENFORCER_TEST_PG"]
+    if backend == "postgres":
+        engine = create_engine(db)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        engine.dispose()
+    settings = Settings(inventory=write_inventory(tmp_path), db=db, playbooks=REPO / "playbooks",
+                        templates=REPO / "templates", output=tmp_path / "out")  # fmt: skip
+    first, second = service.Context.open(settings), service.Context.open(settings)
+    secret = create_token(first.store, "noc-alice", "operator")
+    with (
+        TestClient(create_app(lambda: first), base_url="https://testserver") as a,
+        TestClient(create_app(lambda: second), base_url="https://testserver") as b,
+    ):
+        cookies = []
+        for _ in range(2):  # two sessions, two browsers
+            assert _log_in(a, secret).status_code == 303
+            cookies.append(a.cookies["enforcer_session"])
+        ended, kept = cookies
+        _replay(a, ended)
+        page = a.get("/console/active")
+        assert page.status_code == 200
+        assert _to_login(a.post("/console/logout", data={"csrf": _csrf_of(page.text)}, follow_redirects=False))
+        _replay(b, ended)
+        assert _to_login(b.get("/console/active", follow_redirects=False))
+        _replay(b, kept)
+        assert b.get("/console/active", follow_redirects=False).status_code == 200  # the other session lives on
+    for ctx in (first, second):
+        ctx.store.engine.dispose()

@@ -172,6 +172,36 @@ def test_a_store_whose_serial_the_create_missing_step_made_upgrades_past_it(tmp_
     assert current(store.engine) == head() and store.serial() == 41
 
 
+def _before(migration: str) -> str:
+    """The revision before the migration in ``*_<migration>.py``, whatever its number."""
+    from alembic.script import ScriptDirectory
+
+    [script] = [s for s in ScriptDirectory.from_config(config(None)).walk_revisions()
+                if s.path.endswith(f"_{migration}.py")]  # fmt: skip
+    return script.down_revision
+
+
+@pytest.mark.parametrize("made", [False, True], ids=["without-it", "create-missing-made-it"])
+def test_a_store_from_before_ended_sessions_gains_the_table(made, tmp_path):
+    """The ended-sessions migration adds ``ended_sessions`` (logout ends a console session for
+    every instance), or keeps the one the create-missing step made, with a logout record in it."""
+    url = f"sqlite:///{tmp_path / 'before.db'}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        Base.metadata.create_all(conn)
+        if made:
+            conn.exec_driver_sql("INSERT INTO ended_sessions (sid, expires_at) VALUES ('s1', '2026-01-01 00:00:00')")
+        else:
+            conn.exec_driver_sql("DROP TABLE ended_sessions")
+        command.stamp(config(conn), _before("ended_sessions"))
+    engine.dispose()
+    store = Store(url)
+    assert current(store.engine) == head()
+    assert "ix_ended_sessions_expires_at" in {ix["name"] for ix in inspect(store.engine).get_indexes("ended_sessions")}
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT sid FROM ended_sessions").scalars().all() == (["s1"] if made else [])
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_new_store_s_key_index_holds_live_decisions_only(backend, tmp_path):
     """The live-key index's WHERE is given when the table is created (``tables._live_key_where``), not in

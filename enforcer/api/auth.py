@@ -54,8 +54,15 @@ class DenialLog:
     Beyond ``max_clients`` addresses, new ones share one ``*`` entry.
     """
 
-    def __init__(self, window: float = 60.0, max_clients: int = 4096, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        window: float = 60.0,
+        max_clients: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+        source: str = "api",
+    ):
         self.window = window
+        self.source = source  # the audit rows' source: "api", or "console" for the console's refusals
         self.max_clients = max_clients
         self.clock = clock
         self._seen: dict[tuple[str, str, str], _Window] = {}
@@ -92,11 +99,17 @@ class DenialLog:
             self._write(store, client, action, actor, f"{n} more denied in the last {self.window:.0f} s",
                         {"repeats": n}, target="-")
 
-    @staticmethod
-    def _write(store: Store, client: str, action: str, actor: str, reason: str, detail: dict[str, Any],
-               target: str) -> None:
-        store.audit(actor=actor[:64], source="api", action=action, target=target[:64], reason=reason,
-                    detail={**detail, "client": client})
+    def _write(
+        self, store: Store, client: str, action: str, actor: str, reason: str, detail: dict[str, Any], target: str
+    ) -> None:
+        store.audit(
+            actor=actor[:64],
+            source=self.source,
+            action=action,
+            target=target[:64],
+            reason=reason,
+            detail={**detail, "client": client},
+        )
 
 
 def _presented(request: Request, creds: HTTPAuthorizationCredentials | None) -> str | None:

@@ -1,4 +1,5 @@
-"""What one running API holds: the Context, its metrics, its device pipelines, its denial log.
+"""What one running API holds: the Context, its metrics, its device pipelines, its denial logs
+(the API's and the console's).
 
 Made once per app, at start-up or on the first request (tests hand in a factory over a
 temporary store). The routes reach it through :func:`served`.
@@ -33,6 +34,7 @@ class Served:
         self.ctx = ctx
         self.metrics = Metrics(active=ctx.store.count_active)
         self.denials = DenialLog()
+        self.console_denials = DenialLog(source="console")  # a detector token refused by the console
         self.board = DeviceBoard()  # console's device states
         self.counters = CounterCache(ctx)  # what each block dropped: console, /v1/counters, /metrics
         self.metrics.registry.register(DroppedCollector(self.counters))
@@ -54,6 +56,7 @@ class Served:
         if self.notices is not None:
             self.notices.stop()
         self.denials.flush(self.ctx.store)
+        self.console_denials.flush(self.ctx.store)
 
     def _passed(self, done: Pass) -> None:
         """A device's worker finished a pass: the metrics, and the console's board when it pushed."""

@@ -3,7 +3,8 @@
 Scopes, from least to most trusted:
 
 * ``reader``: read decisions, plans and the audit log;
-* ``detector``: submit decisions (and detector hooks) of its allowed categories only, and read;
+* ``detector``: submit decisions (and detector hooks) of its allowed categories only, and read
+  through the API; never the web console (:meth:`Token.may_use_console`);
 * ``operator``: everything, including unblock and ``force``.
 
 A token is ``enf_`` + 32 random bytes (URL-safe base64); the store keeps its SHA-256. That is
@@ -71,6 +72,13 @@ class Token(BaseModel):
 
     def may_operate(self) -> bool:
         return self.scope is Scope.OPERATOR
+
+    def may_use_console(self) -> bool:
+        """Reader and operator tokens: a person's. A detector token is a machine's credential for
+        submitting decisions in its categories; least privilege keeps it out of what the console
+        shows (every active block, the customers, the audit log), so a leaked detector secret
+        opens no console session."""
+        return self.scope is not Scope.DETECTOR
 
 
 def _digest(secret: str) -> str:

@@ -47,6 +47,17 @@ class LoginRequired(Exception):
     pass
 
 
+class ConsoleRefused(Exception):
+    """A live token the console does not serve (a detector's): a 403 on the login form, saying why."""
+
+
+#: Why a detector token is refused, at login and for a session made before the rule.
+DETECTOR_REFUSED = (
+    "a detector token is a machine credential that only submits decisions in its categories; "
+    "the console needs a reader or operator token"
+)
+
+
 def register(app: FastAPI) -> None:
     """Mount the console on the API app. Its own router: the API's write guard wants a bearer token
     on every POST, and a browser form carries a session cookie and a CSRF token instead."""
@@ -58,6 +69,12 @@ def register(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def _to_login(request: Request, _exc: LoginRequired) -> Response:
         return RedirectResponse(f"/console/login?next={quote(request.url.path)}", status_code=303)
+
+    @app.exception_handler(ConsoleRefused)
+    async def _refused(request: Request, exc: ConsoleRefused) -> Response:
+        response = _login_page(request, request.url.path, 403, str(exc))
+        response.delete_cookie(COOKIE, path="/console")
+        return response
 
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -92,7 +109,25 @@ def _user(request: Request) -> Token:
     token = request.app.state.sessions.check(request.cookies.get(COOKIE), served(request).ctx.store)
     if token is None:
         raise LoginRequired()
+    if not token.may_use_console():  # a session made before detector tokens were refused at login
+        raise ConsoleRefused(_refuse(request, token, f"session: {DETECTOR_REFUSED}"))
     return token
+
+
+def _refuse(request: Request, token: Token, reason: str) -> str:
+    """Audit a live token the console turns away (``forbidden``, source ``console``) as the API
+    audits its 403s, at most one row a minute per address and token; returns ``reason``."""
+    s = served(request)
+    s.console_denials.deny(
+        s.ctx.store,
+        client=request.client.host if request.client else "unknown",
+        action="forbidden",
+        actor=token.name,
+        path=request.url.path,
+        method=request.method,
+        reason=reason,
+    )
+    return reason
 
 
 def _viewer(request: Request) -> tuple[Token, service.Context]:
@@ -126,12 +161,17 @@ def index() -> Response:
     return RedirectResponse("/console/active", status_code=303)
 
 
-@router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str = "/console/active") -> Response:
+def _login_page(request: Request, next: str, status_code: int = 200, error: str = "") -> Response:
+    """The login form with a fresh double-submit nonce (its cookie set), and why the last try failed."""
     nonce = secrets.token_urlsafe(24)
-    response = _page(request, "login.html", None, next=_local(next), login_csrf=nonce, error="")
+    response = _page(request, "login.html", None, status_code, next=_local(next), login_csrf=nonce, error=error)
     response.set_cookie(LOGIN_CSRF_COOKIE, nonce, secure=True, httponly=True, samesite="strict", path="/console")
     return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/console/active") -> Response:
+    return _login_page(request, next)
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -145,11 +185,9 @@ def login(
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     found = authenticate(store, token.strip()) if expected and secrets.compare_digest(expected, csrf) else None
     if found is None:
-        nonce = secrets.token_urlsafe(24)
-        response = _page(request, "login.html", None, 401, next=_local(next), login_csrf=nonce,
-                         error="token: unknown or revoked token (or the form expired)")
-        response.set_cookie(LOGIN_CSRF_COOKIE, nonce, secure=True, httponly=True, samesite="strict", path="/console")
-        return response
+        return _login_page(request, next, 401, "token: unknown or revoked token (or the form expired)")
+    if not found.may_use_console():
+        return _login_page(request, next, 403, _refuse(request, found, f"token: {DETECTOR_REFUSED}"))
     store.audit(actor=found.name, source="console", action="console-login", reason=f"{found.scope} session")
     response = RedirectResponse(_local(next), status_code=303)
     response.set_cookie(COOKIE, request.app.state.sessions.make(found), secure=True, httponly=True,
@@ -160,8 +198,12 @@ def login(
 
 @router.post("/logout")
 def logout(request: Request, csrf: Annotated[str, Form(max_length=200)]) -> Response:
-    _user(request)
+    """End the session in the store (a copy of the cookie opens nothing after), then in the browser."""
+    user = _user(request)
     _check_csrf(request, csrf)
+    store = served(request).ctx.store
+    request.app.state.sessions.end(request.cookies.get(COOKIE), store)
+    store.audit(actor=user.name, source="console", action="console-logout", reason=f"{user.scope} session")
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(COOKIE, path="/console")
     return response
