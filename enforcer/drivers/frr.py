@@ -52,6 +52,7 @@ from .confdiff import merge_diff
 from .frr_shell import (
     AWAIT_MARK,
     END_MARK,
+    INCOMPLETE_REFUSED,
     PENDING_REFUSED,
     RUNNING_MARK,
     STALE_REFUSED,
@@ -401,7 +402,7 @@ class FrrDriver(Driver):
                 f"(it does not know '{verb}'), nothing applied: deploy it (docs/platforms.md, "
                 f"'Deploying the FRR shell'); it said: {text.strip()[:200]}",
             )
-        if status == PENDING_REFUSED:
+        if status in (PENDING_REFUSED, INCOMPLETE_REFUSED):  # nothing applied: discard, never roll back
             raise CommitRefused(self.device.name, text.strip().lstrip("% ")[:300])
         if status == STALE_REFUSED:
             raise StaleConfig(self.device.name, text.strip().lstrip("% ")[:300])
