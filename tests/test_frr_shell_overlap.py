@@ -259,8 +259,8 @@ class _Router(FrrDriver):
 
 
 def test_a_read_ahead_is_what_the_plan_uses_the_question_brings_none_and_the_commit_verifies_it():
-    """apply -y reads the config while it starts up (before the lease): the pending question after
-    the lease no longer brings a second full read, and the router verifies the early one."""
+    """apply -y reads the config while it starts up (before the lease), with the pending question:
+    after the lease neither a second full read nor the question, and the router verifies the read."""
     from enforcer.plan import make_plan
     from enforcer.push import push_plan
 
@@ -274,8 +274,9 @@ def test_a_read_ahead_is_what_the_plan_uses_the_question_brings_none_and_the_com
     result = push_plan(drv, plan.model_copy(update={"candidate": "no ip route 10.64.0.0/32 Null0 tag 667\n"}),
                        revert_in=None)  # fmt: skip
     assert result.ok, result.error
-    assert drv.execs[:2] == ["show running-config", "commit-pending"]  # one full read, taken ahead
-    assert sum(c.startswith(("show running-config", "commit-pending show-running")) for c in drv.execs) == 1
+    assert drv.execs[0] == "commit-pending show-running"  # one full read, taken ahead with the question
+    assert drv.execs[1].startswith("load-commit")
+    assert sum(c.startswith(("show running-config", "commit-pending")) for c in drv.execs) == 1
     [commit] = [c for c in drv.execs if c.startswith("load-commit")]
     assert f"if-running {_sha(RUNNING)}" in commit
 

@@ -41,7 +41,8 @@ once and commit safely:
 ``commit-rollback``              apply the undo of the last commit
 ``commit-pending [show-running]`` print the pending revert as JSON (nothing when none), once any
                                  apply in flight has finished; with ``show-running`` the running
-                                 config follows a line ``!! enforcer running`` (the plan's read)
+                                 config follows a line ``!! enforcer running`` (the plan's read,
+                                 or ``apply -y``'s read-ahead, which asks it before the lease)
 
 Why an undo file and not a checkpoint of the running config: a revert must put back enforcer's
 own lines only. Restoring a whole-config checkpoint would also wipe whatever the NOC typed during
