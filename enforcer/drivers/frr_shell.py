@@ -180,9 +180,9 @@ class Router:
         them (from the SSH channel; None when they did not arrive whole). The applier starts, takes
         the lock and begins the ``if-running`` read of the running config before ``text`` is read:
         the driver computes the undo and sends the file while the router prints its config (a full
-        read at 10,000 routes is 0.5-1.6 s of staticd), instead of one after the other. The text reaches the
-        applier through a pipe, ended by a NUL byte: a login shell that dies before the whole text
-        arrived leaves the applier an unended text, which it refuses with nothing applied."""
+        read at 10,000 routes is 0.5-1.6 s of staticd), instead of one after the other. The text
+        reaches the applier through a pipe, ended by a NUL byte: a login shell that dies before the
+        whole text arrived leaves the applier an unended text, which it refuses with nothing applied."""
         _sweep_stages(self.commits)
         stage = Path(tempfile.mkdtemp(dir=self.commits, prefix="stage-"))
         (stage / "options.json").write_text(json.dumps({"expect": expect, "show": show}))
