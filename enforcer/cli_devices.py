@@ -258,8 +258,9 @@ def apply(
 def _early_logins(settings: Any, device: str | None, wait: float) -> Any:
     """``apply -y``: log into the devices (those reached over a network) while the store is opened,
     the push half of enforcer imported and the store read (:class:`enforcer.sessions.EarlyLogins`);
-    nothing is asked or sent before the lease. Only the inventory is loaded for it, not the store.
-    A device name the inventory does not know gets none: the apply reports it as before."""
+    only reads (the config, whether a commit is pending) before the lease, nothing sent. Only the
+    inventory is loaded for it, not the store. A device name the inventory does not know gets
+    none: the apply reports it as before."""
     from .inventory import Transport, load_inventory
     from .sessions import EarlyLogins
 

@@ -100,10 +100,13 @@ class EarlyLogins:
     A cold ``apply`` used to log in only once it had imported the push half of enforcer, read the
     store and taken the lease: at 10,000 routes 0.5-0.7 s of login (most of it bcrypt opening a
     passphrase-protected key, which leaves the interpreter free) stood behind 0.5-0.8 s of imports.
-    Only the login and a read of the device's config (:meth:`~enforcer.drivers.base.Driver.read_ahead`,
-    for drivers whose device verifies it at commit) move earlier: nothing is asked of the device
-    (a pending commit) and nothing sent before :func:`enforcer.service.push_device` holds the
-    lease and takes the session from :meth:`use`.
+    Only the login and reads move earlier: the device's config
+    (:meth:`~enforcer.drivers.base.Driver.read_ahead`, for drivers whose device verifies it at
+    commit) and, with it, whether a commit is pending (FRR: one ``commit-pending show-running``).
+    Nothing is sent before :func:`enforcer.service.push_device` holds the lease and takes the
+    session from :meth:`use`: a "none pending" answer spares the question after the lease (the
+    device still refuses a commit over one that became pending since), a "pending" one is asked
+    again under the lease, where settling it is safe.
     A login that failed fails there, as that device's result; sessions never used are closed by
     :meth:`close`."""
 

@@ -114,7 +114,8 @@ def _networked(tmp_path, monkeypatch):
 def test_apply_yes_logs_into_the_devices_before_it_takes_their_leases(cli, tmp_path, monkeypatch):
     """Before: ``enforcer apply -y`` logged in only after importing the push half, reading the
     store and taking the lease (0.5-0.7 s of login, bcrypt opening the key, behind 0.5-0.8 s).
-    Only the login moves: what is asked of the device still comes after the lease."""
+    Only the login and the read-ahead move; ``has_pending_commit`` still comes after the lease (FRR's
+    read-ahead brings the router's answer with the config: tests/test_frr_read_ahead.py)."""
     from enforcer import lease
 
     _networked(tmp_path, monkeypatch)
@@ -156,8 +157,23 @@ def test_apply_yes_logs_into_the_devices_before_it_takes_their_leases(cli, tmp_p
     assert code == 0, out + err
     assert seen_at_lease == [True]
     assert read_before_lease == [True]  # the config read while starting up, for the router to verify
-    assert asked_before_lease == []  # the pending question only under the lease
+    assert asked_before_lease == []  # the plan's question only under the lease
     assert sorted(opened) == sorted(set(opened)), "a device was logged into twice"
+
+
+def test_apply_wait_logs_in_early_but_reads_nothing_ahead(cli, tmp_path, monkeypatch):
+    """``--wait``: a read (and the read-ahead's pending answer) taken before waiting for another
+    pusher's lease would be stale by the commit, which would refuse it: only the login moves."""
+    _networked(tmp_path, monkeypatch)
+    assert cli("block", "203.0.113.7", "--violation", "malware-hosting")[0] == 0
+    read: list[str] = []
+    monkeypatch.setattr(OfflineDriver, "read_ahead", lambda self: read.append(self.device.name))
+    code, out, err = cli("apply", "--yes", "--wait", "5")
+    assert code == 0, out + err
+    assert read == []
+    assert cli("block", "203.0.113.8", "--violation", "malware-hosting")[0] == 0
+    assert cli("apply", "--yes")[0] == 0
+    assert read == ["frr-edge1"]  # without --wait the networked device reads ahead
 
 
 def test_an_early_login_that_fails_is_that_devices_result_and_the_others_push(tmp_path, db_url):

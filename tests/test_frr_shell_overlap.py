@@ -90,6 +90,103 @@ def test_a_login_shell_killed_before_the_text_arrived_applies_nothing_and_frees_
     assert not (shell.root / "commits" / "undo.conf").exists()
 
 
+# ---------------------------------------------------------------- a held stream cut before its end mark
+
+BEFORE = "ip route 192.0.2.1/32 Null0\n"  # the operator's route, already on the router
+UNDO_LINES = "no ip route 203.0.113.9/32 Null0 tag 667\nno ip route 203.0.113.10/32 Null0 tag 667\n"
+WHOLE = f"{CANDIDATE}{frr_shell.UNDO_MARK}\n{UNDO_LINES}{frr_shell.END_MARK}\n"
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [
+        pytest.param(WHOLE.index(frr_shell.UNDO_MARK) + 3, id="in-the-undo-mark"),
+        pytest.param(WHOLE.index(frr_shell.UNDO_MARK) + len(frr_shell.UNDO_MARK) + 1, id="right-after-the-undo-mark"),
+        pytest.param(WHOLE.index("no ip route 203.0.113.10"), id="mid-undo-on-a-line-boundary"),
+        pytest.param(WHOLE.index("203.0.113.10/32 Null0 tag 667\n!!"), id="mid-undo-mid-line"),
+        pytest.param(WHOLE.index(frr_shell.END_MARK), id="the-whole-undo-but-no-end-mark"),
+    ],
+)
+def test_a_held_commit_cut_before_its_end_mark_is_refused_and_the_router_is_unchanged(shell, cut):
+    """The held channel stays open after the text, so only the end mark says the undo arrived
+    whole: a candidate applied with half its undo could never be taken back (the timer's revert,
+    a rollback would put back half of enforcer's lines)."""
+    shell.applied.write_text(BEFORE)
+    proc = shell("load-commit confirmed 30 show-running hold")
+    out, _ = proc.communicate(WHOLE[:cut], timeout=60)  # the stream ends there: the session was cut
+    assert proc.returncode == frr_shell.INCOMPLETE_REFUSED, out
+    assert "did not arrive whole" in out and "nothing applied" in out
+    assert frr_shell.AWAIT_MARK not in out and frr_shell.RUNNING_MARK not in out
+    assert shell.applied.read_text() == BEFORE
+    commits = shell.root / "commits"
+    assert not (commits / "undo.conf").exists() and not (commits / "pending.json").exists()
+    assert not (commits / "inflight").exists()
+
+
+def test_a_held_commit_that_arrives_whole_is_applied_and_waits_for_its_confirmation(shell):
+    shell.applied.write_text(BEFORE)
+    proc = shell("load-commit confirmed 30 show-running hold")
+    proc.stdin.write(WHOLE)
+    proc.stdin.flush()
+    said = []
+    while (line := proc.stdout.readline()) and line != frr_shell.AWAIT_MARK + "\n":
+        said.append(line)
+    assert line, "".join(said)
+    proc.stdin.write("commit-confirm\n")
+    proc.stdin.close()
+    assert proc.wait(timeout=60) == 0
+    assert shell.applied.read_text() == BEFORE + CANDIDATE
+    assert (shell.root / "commits" / "undo.conf").read_text() == UNDO_LINES
+    assert not (shell.root / "commits" / "pending.json").exists()  # confirmed
+
+
+def test_a_held_stream_that_stalls_before_its_end_mark_is_no_text():
+    """The other way a stream is cut: it stays open and the end mark never comes. The login shell
+    stops waiting at its deadline (the applier's own is :data:`~.frr_shell.TEXT_TIMEOUT`) and
+    passes on no text, which the applier refuses like a stream that ended."""
+    read, write = os.pipe()
+    try:
+        os.write(write, WHOLE[: WHOLE.index(frr_shell.END_MARK)].encode())
+        stdin = frr_shell._Stdin(read)
+        assert stdin.ended_by(frr_shell.END_LINE, deadline=time.time() + 0.2) is None
+        os.write(write, WHOLE[WHOLE.index(frr_shell.END_MARK) :].encode())
+        assert stdin.ended_by(frr_shell.END_LINE, deadline=time.time() + DEADLINE) == WHOLE.encode()[: -len(
+            frr_shell.END_LINE) + 1]  # fmt: skip
+    finally:
+        os.close(read)
+        os.close(write)
+
+
+class _Replying(FrrDriver):
+    """The driver over a router whose ``load-commit`` answers ``reply`` (status, text)."""
+
+    def __init__(self, reply: tuple[int, str]):
+        super().__init__(Device(name="edge", platform=Platform.FRR, role="edge", hostname="192.0.2.1"))
+        self.reply, self.execs = reply, []
+        self._conn = object()  # "open"
+
+    def _exec(self, command, stdin=None, timeout=None, hold=False):
+        self.execs.append(command.split()[0])
+        return self.reply if command.startswith("load-commit") else (0, BEFORE)
+
+
+def test_a_cut_stream_the_router_refused_is_a_refusal_for_the_push_never_a_rollback(shell):
+    """Should the driver still hear the refusal (its stream stalled rather than died): nothing was
+    applied, so the push reports a refusal and discards, as for a pending commit."""
+    from enforcer.plan import make_plan
+    from enforcer.push import push_plan
+
+    proc = shell("load-commit confirmed 30 show-running hold")
+    out, _ = proc.communicate(WHOLE[: WHOLE.index(frr_shell.END_MARK)], timeout=60)  # the router's own answer
+    router = _Replying((proc.returncode, out))
+    result = push_plan(router, make_plan("edge", Platform.FRR, router.device.effective_transport, CANDIDATE, ""),
+                       revert_in=30)  # fmt: skip
+    assert not result.ok and not result.rolled_back
+    assert "did not arrive whole" in result.error and "nothing applied" in result.error
+    assert "which undid it" not in result.error  # not a failed commit: no commit happened
+    assert router.execs == ["show", "load-commit"]  # the undo's read, the commit: no read-back after, no rollback
+
+
 class _Channel:
     def __init__(self, log: list[str]):
         self.log = log
@@ -162,8 +259,8 @@ class _Router(FrrDriver):
 
 
 def test_a_read_ahead_is_what_the_plan_uses_the_question_brings_none_and_the_commit_verifies_it():
-    """apply -y reads the config while it starts up (before the lease): the pending question after
-    the lease no longer brings a second full read, and the router verifies the early one."""
+    """apply -y reads the config while it starts up (before the lease), with the pending question:
+    after the lease neither a second full read nor the question, and the router verifies the read."""
     from enforcer.plan import make_plan
     from enforcer.push import push_plan
 
@@ -177,8 +274,9 @@ def test_a_read_ahead_is_what_the_plan_uses_the_question_brings_none_and_the_com
     result = push_plan(drv, plan.model_copy(update={"candidate": "no ip route 10.64.0.0/32 Null0 tag 667\n"}),
                        revert_in=None)  # fmt: skip
     assert result.ok, result.error
-    assert drv.execs[:2] == ["show running-config", "commit-pending"]  # one full read, taken ahead
-    assert sum(c.startswith(("show running-config", "commit-pending show-running")) for c in drv.execs) == 1
+    assert drv.execs[0] == "commit-pending show-running"  # one full read, taken ahead with the question
+    assert drv.execs[1].startswith("load-commit")
+    assert sum(c.startswith(("show running-config", "commit-pending")) for c in drv.execs) == 1
     [commit] = [c for c in drv.execs if c.startswith("load-commit")]
     assert f"if-running {_sha(RUNNING)}" in commit
 

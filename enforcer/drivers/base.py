@@ -92,8 +92,10 @@ class Driver(ABC):
         """Right after the login, before the push holds the device's lease (``enforcer apply -y``
         logs in while it starts up): read the device's config now, for the plan to use, if the
         device verifies it under its own lock before committing (FRR's ``if-running``: a config
-        changed since is refused with nothing applied). Drivers without that check read in the
-        plan, as before."""
+        changed since is refused with nothing applied), and with it whether a commit is pending
+        where the device refuses a commit over a pending one anyway (FRR): a "none pending" answer
+        then stands for the plan's question, once. Drivers without that check read in the plan, as
+        before."""
         return None
 
     # -- state

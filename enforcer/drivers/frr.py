@@ -52,6 +52,7 @@ from .confdiff import merge_diff
 from .frr_shell import (
     AWAIT_MARK,
     END_MARK,
+    INCOMPLETE_REFUSED,
     PENDING_REFUSED,
     RUNNING_MARK,
     STALE_REFUSED,
@@ -106,6 +107,8 @@ class FrrDriver(Driver):
         self._reuse = False
         #: The running config the last pending question brought, for the moment right after it.
         self._asked: str | None = None
+        #: The read-ahead's answer was "no commit pending": the next question takes it, once.
+        self._none_pending = False
         self._unread = False  # the config get_config gave last was the kept one, not read in this push
         #: The channel of a committed push whose router shell waits for ``commit-confirm`` on it.
         self._held: Any = None
@@ -150,6 +153,7 @@ class FrrDriver(Driver):
         self._conn, self._credentials = client, (user, secret, pkey)
         self._lost = False
         self._known = self._readback = self._asked = None
+        self._none_pending = False
 
     def _interactive(self) -> Any:
         """The interactive vtysh session (netmiko, ``cisco_ios``), opened on first use: only
@@ -180,10 +184,24 @@ class FrrDriver(Driver):
         return self._shell
 
     def read_ahead(self) -> None:
-        """The running config read while ``enforcer apply`` starts up (a full staticd print, 0.5-1.6 s
-        at 10,000 routes, no longer after the lease): the plan uses it, the pending question no
-        longer brings one, and the commit names its hash (``if-running``) as for a reused read."""
-        self._read_running()
+        """The running config and the pending question, asked while ``enforcer apply`` starts up in
+        one exec (``commit-pending show-running``; a full staticd print, 0.5-1.6 s at 10,000 routes,
+        no longer after the lease): the plan uses the config, and the commit names its hash
+        (``if-running``) as for a reused read.
+
+        A "none pending" answer stands in for the question after the lease, once (issue 12: the
+        removal waited for that exec). It may be stale by then — a pusher that died in between
+        left a commit pending — and that is safe: the router refuses a commit while another is
+        pending (``PENDING_REFUSED``), so nothing is pushed over it, and the next apply asks and
+        settles it. A "pending" answer is asked again under the lease: a pending commit is settled
+        (confirmed or rolled back) only on an answer given while the lease is held. An older
+        shell, which answers the question without the config, is read as before and asked again."""
+        status, text = self._exec("commit-pending show-running")
+        pending, mark, running = text.partition(RUNNING_MARK + "\n")
+        if status == 0 and mark and not VTYSH_ERROR.search(running):
+            self._known, self._none_pending = running, not pending.strip()
+        else:
+            self._read_running()
         self._reuse = True
 
     def reuse_reads(self, allowed: bool) -> None:
@@ -250,6 +268,7 @@ class FrrDriver(Driver):
         :meth:`confirm_commit`. Each exec is a login on the router: logged at debug with its time
         (``serve --log-level debug`` shows where a push's time goes)."""
         self._readback = self._asked = None  # any command may change what the router holds
+        self._none_pending = False
         started = time.monotonic()
         try:
             transport = self._session().get_transport()
@@ -401,7 +420,7 @@ class FrrDriver(Driver):
                 f"(it does not know '{verb}'), nothing applied: deploy it (docs/platforms.md, "
                 f"'Deploying the FRR shell'); it said: {text.strip()[:200]}",
             )
-        if status == PENDING_REFUSED:
+        if status in (PENDING_REFUSED, INCOMPLETE_REFUSED):  # nothing applied: discard, never roll back
             raise CommitRefused(self.device.name, text.strip().lstrip("% ")[:300])
         if status == STALE_REFUSED:
             raise StaleConfig(self.device.name, text.strip().lstrip("% ")[:300])
@@ -475,7 +494,11 @@ class FrrDriver(Driver):
         the running config once any apply in flight has finished, for the read that follows):
         one SSH exec for the question and the read. An older router shell ignores the option and
         answers the question alone; the plan then reads as before. A session that read ahead
-        (:meth:`read_ahead`) asks the question alone: its plan uses that read, verified at commit."""
+        (:meth:`read_ahead`) takes its "none pending" (once, with no command since), or asks the
+        question alone: its plan uses that read, verified at commit."""
+        if self._none_pending:
+            self._none_pending = False
+            return False
         if self._reuse and self._known is not None:
             status, text = self._exec("commit-pending")
             return status == 0 and bool(text.strip())

@@ -18,8 +18,9 @@ once and commit safely:
 
 ``load-commit [confirmed N] [if-running SHA256] [show-running] [hold]``
                                  stdin is the candidate, then a line ``!! enforcer undo`` and the
-                                 file that undoes it, up to a line ``!! enforcer end`` (or the end
-                                 of stdin); check, keep the undo, apply with ``vtysh -f``;
+                                 file that undoes it, up to a line ``!! enforcer end`` (without
+                                 ``hold``, also the end of stdin: what older drivers send); check,
+                                 keep the undo, apply with ``vtysh -f``;
                                  with ``confirmed N`` a detached timer applies the undo after N
                                  seconds unless ``commit-confirm`` arrives. Refused when the syntax
                                  check fails (exit 5) and (exit 3) while
@@ -32,12 +33,16 @@ once and commit safely:
                                  ``!! enforcer confirm?`` and waits, at most N seconds, for a line
                                  ``commit-confirm`` on the same stdin: the confirmation without a
                                  second login. The end of stdin (the client went away) confirms
-                                 nothing: the timer reverts, as it would for a lost session
+                                 nothing: the timer reverts, as it would for a lost session. A held
+                                 stdin stays open after the text, so only the end mark says the undo
+                                 is whole: a text cut before it (the end of stdin, or no end mark
+                                 within TEXT_TIMEOUT) is refused (exit 6), nothing applied
 ``commit-confirm``               cancel the pending revert
 ``commit-rollback``              apply the undo of the last commit
 ``commit-pending [show-running]`` print the pending revert as JSON (nothing when none), once any
                                  apply in flight has finished; with ``show-running`` the running
-                                 config follows a line ``!! enforcer running`` (the plan's read)
+                                 config follows a line ``!! enforcer running`` (the plan's read,
+                                 or ``apply -y``'s read-ahead, which asks it before the lease)
 
 Why an undo file and not a checkpoint of the running config: a revert must put back enforcer's
 own lines only. Restoring a whole-config checkpoint would also wipe whatever the NOC typed during
@@ -91,6 +96,8 @@ VERBS = ("load-commit", "commit-confirm", "commit-rollback", "commit-pending")
 UNDO_MARK = "!! enforcer undo"
 #: Ends the undo on ``load-commit``'s stdin, which may stay open for the confirmation (``hold``).
 END_MARK = "!! enforcer end"
+#: The end mark as it arrives: a line of its own.
+END_LINE = ("\n" + END_MARK + "\n").encode()
 #: A held ``load-commit`` committed and waits for a line ``commit-confirm`` on its stdin.
 AWAIT_MARK = "!! enforcer confirm?"
 #: What ``load-commit`` prints when its options are not ones it knows (an older shell prints it too).
@@ -103,6 +110,8 @@ STALE_REFUSED = 4
 RUNNING_MARK = "!! enforcer running"
 #: Exit status of a commit whose candidate failed the syntax check (nothing applied).
 SYNTAX_REFUSED = 5
+#: Exit status of a commit whose candidate and undo did not arrive whole (nothing applied).
+INCOMPLETE_REFUSED = 6
 
 SYSTEM_STATE = Path("/var/lib/enforcer-frr-shell")
 
@@ -168,12 +177,12 @@ class Router:
         """Run the applier detached with the candidate and its undo, relay what it said.
 
         ``text``: the candidate, a line ``!! enforcer undo`` and the undo, or a function that reads
-        them (from the SSH channel). The applier starts, takes the lock and begins the
-        ``if-running`` read of the running config before ``text`` is read: the driver computes
-        the undo and sends the file while the router prints its config (a full read at 10,000
-        routes is 0.5-1.6 s of staticd), instead of one after the other. The text reaches the
-        applier through a pipe, ended by a NUL byte: a login shell that dies before the whole text
-        arrived leaves the applier an unended text, which it refuses with nothing applied."""
+        them (from the SSH channel; None when they did not arrive whole). The applier starts, takes
+        the lock and begins the ``if-running`` read of the running config before ``text`` is read:
+        the driver computes the undo and sends the file while the router prints its config (a full
+        read at 10,000 routes is 0.5-1.6 s of staticd), instead of one after the other. The text
+        reaches the applier through a pipe, ended by a NUL byte: a login shell that dies before the
+        whole text arrived leaves the applier an unended text, which it refuses with nothing applied."""
         _sweep_stages(self.commits)
         stage = Path(tempfile.mkdtemp(dir=self.commits, prefix="stage-"))
         (stage / "options.json").write_text(json.dumps({"expect": expect, "show": show}))
@@ -189,7 +198,8 @@ class Router:
         descriptors: killing this login shell (or its process group) leaves it running. Forked, not
         a new interpreter: an SSH exec waits for it, and a Python start is a tenth of a second.
         ``feed()``: the text this login shell then writes to the child through the pipe
-        ``read``/``write`` (the child keeps ``read``)."""
+        ``read``/``write`` (the child keeps ``read``), ended by a NUL byte; None: the text did not
+        arrive whole, and the pipe is closed without its NUL (the child refuses an unended text)."""
         sys.stdout.flush()
         pid = os.fork()
         if pid == 0:  # the applier
@@ -209,7 +219,8 @@ class Router:
         if write is not None:
             try:
                 with os.fdopen(write, "wb") as pipe:
-                    pipe.write(feed().encode() + b"\0")
+                    if (text := feed()) is not None:
+                        pipe.write(text.encode() + b"\0")
             except BrokenPipeError:  # the applier refused before reading it (a pending commit)
                 pass
         return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
@@ -231,7 +242,14 @@ class Router:
             reading = None
             if text_fd is not None:
                 reading = _Background(self.running) if options["expect"] else None
-                if not _staged(stage, _whole(text_fd)):
+                text = _whole(text_fd)
+                if text is None:
+                    print(
+                        "% commit refused: the candidate and its undo did not arrive whole "
+                        "(the session ended or stalled before the end mark); nothing applied"
+                    )
+                    return INCOMPLETE_REFUSED
+                if not _staged(stage, text):
                     return 1
                 took.lap("candidate")
             with _reaped(self.start_check(candidate)) as check:
@@ -413,11 +431,8 @@ def _whole(fd: int, timeout: float = TEXT_TIMEOUT) -> str | None:
     return data[:-1].decode(errors="replace") if data.endswith(b"\0") else None
 
 
-def _staged(stage: Path, text: str | None) -> bool:
-    """Write the candidate and its undo into the stage; False (and why, printed) when they are not whole."""
-    if text is None:
-        print("% commit refused: the candidate did not arrive whole (the session ended); nothing applied")
-        return False
+def _staged(stage: Path, text: str) -> bool:
+    """Write the candidate and its undo into the stage; False (and why, printed) without an undo part."""
     candidate, mark, undo = text.partition(UNDO_MARK + "\n")
     if not mark:
         print(f"% load-commit: no undo part (a line {UNDO_MARK!r} followed by the undo file)")
@@ -530,7 +545,7 @@ def run_command(router: Router, command: str) -> int:
         hold = options.pop("hold")
         stdin = _Stdin(sys.stdin.fileno())
         # Read only once the applier runs: its if-running read goes on while the driver sends.
-        status = router.commit(lambda: stdin.until(("\n" + END_MARK + "\n").encode()).decode(), **options)
+        status = router.commit(lambda: _text(stdin, hold), **options)
         if status != 0 or not hold or not options["confirmed"]:
             return status
         print(AWAIT_MARK, flush=True)
@@ -548,6 +563,20 @@ def run_command(router: Router, command: str) -> int:
     return proc.returncode
 
 
+def _text(stdin: _Stdin, hold: bool) -> str | None:
+    """The candidate and its undo from ``load-commit``'s stdin; None when they did not arrive whole.
+
+    A held stdin stays open after the text (the confirmation follows on it), so only the end mark
+    says the undo is whole: a stream cut before it — the end of stdin, or no end mark within
+    :data:`TEXT_TIMEOUT` — is no text, and the commit is refused with nothing applied (a candidate
+    applied with half its undo could not be taken back). Without ``hold`` the end of stdin also
+    ends the text: older drivers send no end mark (docs/platforms.md, upgrade order)."""
+    if not hold:
+        return stdin.until(END_LINE).decode()
+    text = stdin.ended_by(END_LINE, deadline=time.time() + TEXT_TIMEOUT)
+    return None if text is None else text.decode()
+
+
 class _Stdin:
     """The SSH channel's stdin, read in pieces: the candidate up to its end mark, later the
     confirmation, on one open channel (raw reads: nothing is buffered past what was asked)."""
@@ -558,21 +587,26 @@ class _Stdin:
 
     def until(self, mark: bytes, deadline: float | None = None) -> bytes:
         """The bytes before ``mark`` (dropped), or everything up to the end of stdin or the deadline."""
+        found = self.ended_by(mark, deadline)
+        if found is None:
+            found = bytes(self.buffer)
+            self.buffer.clear()
+        return found
+
+    def ended_by(self, mark: bytes, deadline: float | None = None) -> bytes | None:
+        """The bytes before ``mark`` (dropped); None when stdin ends or the deadline passes first
+        (what arrived stays buffered). A mark that starts a line keeps the newline before it."""
         while (at := self.buffer.find(mark)) == -1:
             if deadline is not None:
                 left = deadline - time.time()
                 if left <= 0 or not select.select([self.fd], [], [], left)[0]:
-                    break
+                    return None
             chunk = os.read(self.fd, 65536)
             if not chunk:
-                break
+                return None
             self.buffer += chunk
-        else:
-            found = bytes(self.buffer[: at + 1 if mark.startswith(b"\n") else at])
-            del self.buffer[: at + len(mark)]
-            return found
-        found = bytes(self.buffer)
-        self.buffer.clear()
+        found = bytes(self.buffer[: at + 1 if mark.startswith(b"\n") else at])
+        del self.buffer[: at + len(mark)]
         return found
 
 

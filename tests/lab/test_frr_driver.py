@@ -194,6 +194,31 @@ def test_a_second_commit_is_refused_while_a_commit_confirm_is_pending(lab: Lab, 
     assert edge_frr.get_managed_section() == desired
 
 
+def test_a_commit_left_pending_after_the_read_aheads_answer_is_refused_at_commit_not_pushed_over(lab: Lab, edge_frr):
+    """``apply -y``'s login reads ahead with the pending question (``commit-pending show-running``)
+    and, told none is pending, does not ask again after the lease. A pusher that dies in between,
+    inside its confirm window, leaves a commit pending that answer never saw: the router refuses
+    the commit over it (exit 3), nothing is applied, its timer is left to the next apply to settle."""
+    first, second = (probes.host_prefix(h) for h in lab.customer_hosts("cust1")[:2])
+    with lab.driver(platform="frr") as apply:
+        execs: list[str] = []
+        real_exec = apply._exec
+        apply._exec = lambda command, *a, **kw: execs.append(command) or real_exec(command, *a, **kw)
+        apply.read_ahead()  # the login thread, before the lease: none pending
+        desired = push(edge_frr, [enforcement(ActionKind.NULL_ROUTE, first)], lab.inventory, revert_in=30)
+        timer = _pending_timer_pid(lab)  # the other pusher, killed before its confirm
+        plan = plan_for(apply, [second], lab.inventory, ask_pending=True)
+        assert not plan.pending  # the read-ahead's answer: not asked again
+        result = push_plan(apply, plan)
+    assert not result.ok and "commit-confirm is pending" in result.error, result.error
+    assert not result.rolled_back
+    assert [c.split()[0] for c in execs] == ["commit-pending", "load-commit"], execs
+    assert execs[0] == "commit-pending show-running"
+    assert probes.kernel_route(lab.edge, second, expect=False, within=1) is None  # nothing pushed over it
+    assert pid_alive(timer) and _pending_timer_pid(lab) == timer
+    assert edge_frr.get_managed_section() == desired
+
+
 def plan_for(driver, targets: list[str], inventory, ask_pending: bool = False):
     """The plan of null routes for ``targets`` against what the driver reads (or may reuse)."""
     from enforcer.push import plan_device
