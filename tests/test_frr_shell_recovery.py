@@ -81,8 +81,9 @@ def _sha(text: str) -> str:
 def test_a_commit_on_the_running_config_it_was_planned_on_applies_and_prints_the_read_back(router):
     before = "ip route 192.0.2.1/32 Null0\n"  # the operator's route, already on the router
     (router.root / "applied.conf").write_text(before)
-    proc = router(f"load-commit confirmed 30 if-running {_sha(before)} show-running",
-                  f"{CANDIDATE}{frr_shell.UNDO_MARK}\n{UNDO}")
+    proc = router(
+        f"load-commit confirmed 30 if-running {_sha(before)} show-running", f"{CANDIDATE}{frr_shell.UNDO_MARK}\n{UNDO}"
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     said, mark, running = proc.stdout.partition(frr_shell.RUNNING_MARK + "\n")
     assert mark and running == before + CANDIDATE  # the read-back is the router after the apply
@@ -114,11 +115,35 @@ def test_a_malformed_commit_is_refused_with_its_usage(router):
 
 def test_commit_options_take_each_word_once_and_in_order():
     sha = _sha("")
+    assert frr_shell._commit_options(f"confirmed 30 if-running {sha} show-running hold whole".split()) == {
+        "confirmed": 30,
+        "expect": sha,
+        "show": True,
+        "hold": True,
+        "whole": True,
+    }
     assert frr_shell._commit_options(f"confirmed 30 if-running {sha} show-running hold".split()) == {
-        "confirmed": 30, "expect": sha, "show": True, "hold": True}
-    assert frr_shell._commit_options([]) == {"confirmed": None, "expect": "", "show": False, "hold": False}
-    for words in ("confirmed", "confirmed x", "if-running abc", f"if-running {sha.upper()}", "show-running confirmed 3",
-                  "confirmed 3 extra", "show-running show-running", "hold show-running"):
+        "confirmed": 30,
+        "expect": sha,
+        "show": True,
+        "hold": True,
+        "whole": False,
+    }  # the driver before whole
+    assert frr_shell._commit_options([]) == {"confirmed": None, "expect": "", "show": False, "hold": False,
+                                             "whole": False}  # fmt: skip
+    for words in (
+        "confirmed",
+        "confirmed x",
+        "if-running abc",
+        f"if-running {sha.upper()}",
+        "show-running confirmed 3",
+        "confirmed 3 extra",
+        "show-running show-running",
+        "hold show-running",
+        "whole hold",
+        "whole show-running",
+        "whole whole",
+    ):
         assert frr_shell._commit_options(words.split()) is None, words
 
 

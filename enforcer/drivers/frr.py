@@ -402,7 +402,10 @@ class FrrDriver(Driver):
         verb = "load-commit" if revert_in is None else f"load-commit confirmed {int(revert_in)}"
         if verify:  # not read in this push: the router verifies it is still what it runs
             verb += f" if-running {hashlib.sha256(planned_on.encode()).hexdigest()}"
-        verb += " show-running" + (" hold" if revert_in else "")
+        # whole: the text ends with END_MARK, and the router refuses it cut before that line,
+        # held or not (without it the end of stdin would end an unheld text, as older drivers
+        # send it, and a cut mid-undo would apply the candidate with half its undo).
+        verb += " show-running" + (" hold" if revert_in else "") + " whole"
 
         def stdin() -> str:
             """Computed once the router has the verb: its applier takes the lock and starts the

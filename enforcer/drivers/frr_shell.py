@@ -16,11 +16,11 @@ An interactive login drops into the router's vtysh, like a NOC engineer's sessio
 what Junos, IOS-XR or Cumulus NVUE offer and FRR lacks, so a driver can push a whole file at
 once and commit safely:
 
-``load-commit [confirmed N] [if-running SHA256] [show-running] [hold]``
+``load-commit [confirmed N] [if-running SHA256] [show-running] [hold] [whole]``
                                  stdin is the candidate, then a line ``!! enforcer undo`` and the
                                  file that undoes it, up to a line ``!! enforcer end`` (without
-                                 ``hold``, also the end of stdin: what older drivers send); check,
-                                 keep the undo, apply with ``vtysh -f``;
+                                 ``hold`` or ``whole``, also the end of stdin: what older drivers
+                                 send); check, keep the undo, apply with ``vtysh -f``;
                                  with ``confirmed N`` a detached timer applies the undo after N
                                  seconds unless ``commit-confirm`` arrives. Refused when the syntax
                                  check fails (exit 5) and (exit 3) while
@@ -33,8 +33,9 @@ once and commit safely:
                                  ``!! enforcer confirm?`` and waits, at most N seconds, for a line
                                  ``commit-confirm`` on the same stdin: the confirmation without a
                                  second login. The end of stdin (the client went away) confirms
-                                 nothing: the timer reverts, as it would for a lost session. A held
-                                 stdin stays open after the text, so only the end mark says the undo
+                                 nothing: the timer reverts, as it would for a lost session. With
+                                 ``whole`` (every commit of the current driver) or ``hold`` (a held
+                                 stdin stays open after the text) only the end mark says the undo
                                  is whole: a text cut before it (the end of stdin, or no end mark
                                  within TEXT_TIMEOUT) is refused (exit 6), nothing applied
 ``commit-confirm``               cancel the pending revert
@@ -101,7 +102,7 @@ END_LINE = ("\n" + END_MARK + "\n").encode()
 #: A held ``load-commit`` committed and waits for a line ``commit-confirm`` on its stdin.
 AWAIT_MARK = "!! enforcer confirm?"
 #: What ``load-commit`` prints when its options are not ones it knows (an older shell prints it too).
-COMMIT_USAGE = "% usage: load-commit [confirmed SECONDS] [if-running SHA256] [show-running] [hold]"
+COMMIT_USAGE = "% usage: load-commit [confirmed SECONDS] [if-running SHA256] [show-running] [hold] [whole]"
 #: Exit status of a commit refused because another commit-confirm is pending.
 PENDING_REFUSED = 3
 #: Exit status of a commit refused because the running config is not the one its undo was computed from.
@@ -542,10 +543,10 @@ def run_command(router: Router, command: str) -> int:
         if options is None:
             print(COMMIT_USAGE)
             return 1
-        hold = options.pop("hold")
+        hold, whole = options.pop("hold"), options.pop("whole")
         stdin = _Stdin(sys.stdin.fileno())
         # Read only once the applier runs: its if-running read goes on while the driver sends.
-        status = router.commit(lambda: _text(stdin, hold), **options)
+        status = router.commit(lambda: _text(stdin, marked=hold or whole), **options)
         if status != 0 or not hold or not options["confirmed"]:
             return status
         print(AWAIT_MARK, flush=True)
@@ -563,15 +564,18 @@ def run_command(router: Router, command: str) -> int:
     return proc.returncode
 
 
-def _text(stdin: _Stdin, hold: bool) -> str | None:
+def _text(stdin: _Stdin, marked: bool) -> str | None:
     """The candidate and its undo from ``load-commit``'s stdin; None when they did not arrive whole.
 
-    A held stdin stays open after the text (the confirmation follows on it), so only the end mark
-    says the undo is whole: a stream cut before it — the end of stdin, or no end mark within
-    :data:`TEXT_TIMEOUT` — is no text, and the commit is refused with nothing applied (a candidate
-    applied with half its undo could not be taken back). Without ``hold`` the end of stdin also
-    ends the text: older drivers send no end mark (docs/platforms.md, upgrade order)."""
-    if not hold:
+    ``marked`` (``whole``, or ``hold``): the driver ends its text with the end mark, so only the
+    mark says the undo is whole — a held stdin stays open after the text (the confirmation follows
+    on it), and an unheld one that ends early looks like the end of an older driver's text. A stream
+    cut before the mark — the end of stdin, or no end mark within :data:`TEXT_TIMEOUT` — is no
+    text, and the commit is refused with nothing applied (a candidate applied with half its undo
+    could not be taken back). Unmarked, the end of stdin also ends the text: older drivers send no
+    end mark, or do not say they send it (docs/platforms.md, upgrade order), and this shell
+    cannot tell their whole text from a cut one."""
+    if not marked:
         return stdin.until(END_LINE).decode()
     text = stdin.ended_by(END_LINE, deadline=time.time() + TEXT_TIMEOUT)
     return None if text is None else text.decode()
@@ -611,8 +615,9 @@ class _Stdin:
 
 
 def _commit_options(words: list[str]) -> dict | None:
-    """``[confirmed SECONDS] [if-running SHA256] [show-running] [hold]``, in that order; None: not that."""
-    options: dict = {"confirmed": None, "expect": "", "show": False, "hold": False}
+    """``[confirmed SECONDS] [if-running SHA256] [show-running] [hold] [whole]``, in that order;
+    None: not that (an older shell says so for ``whole`` too: the driver names it outdated)."""
+    options: dict = {"confirmed": None, "expect": "", "show": False, "hold": False, "whole": False}
     if words[:1] == ["confirmed"]:
         if len(words) < 2 or not words[1].isdigit():
             return None
@@ -625,6 +630,8 @@ def _commit_options(words: list[str]) -> dict | None:
         options["show"], words = True, words[1:]
     if words[:1] == ["hold"]:
         options["hold"], words = True, words[1:]
+    if words[:1] == ["whole"]:
+        options["whole"], words = True, words[1:]
     return None if words else options
 
 
