@@ -269,6 +269,21 @@ def test_a_detector_token_is_refused_at_login_with_why_and_the_refusal_is_audite
     assert client.get("/console/active", follow_redirects=False).status_code == 303  # still no session
 
 
+def test_a_wrong_token_at_login_is_refused_and_audited_as_the_apis_401s(console):
+    client, api_ctx, _ = console
+    assert (
+        "A login with an unknown or revoked token, or from a stale form, gets 401 and is audited as "
+        "`auth-failed`, actor `anonymous`, source `console`, under the same one-entry-a-minute rule"
+    ) in FLAT
+    r = _log_in(client, "not-a-token")
+    assert r.status_code == 401 and "enforcer_session" not in r.cookies
+    [entry] = [e for e in api_ctx.store.history() if e.action == "auth-failed"]
+    assert (entry.actor, entry.source, entry.target) == ("anonymous", "console", "/console/login")
+    assert "unknown or revoked token" in entry.reason
+    assert _log_in(client, "still-not-a-token").status_code == 401  # within the minute: counted, not written
+    assert [e.action for e in api_ctx.store.history()].count("auth-failed") == 1
+
+
 def test_a_detector_session_reads_no_console_page(console):
     """A session made before the rule (or by a key that signed one anyway) is refused page by page."""
     client, api_ctx, _ = console

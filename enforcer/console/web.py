@@ -185,6 +185,14 @@ def login(
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     found = authenticate(store, token.strip()) if expected and secrets.compare_digest(expected, csrf) else None
     if found is None:
+        # Audited as the API audits its 401s (one row a minute per address): a console that
+        # guesses tokens in silence would be the API's brute-force guard with a side door.
+        s = served(request)
+        s.console_denials.deny(store, client=request.client.host if request.client else "unknown",
+                               action="auth-failed", actor="anonymous", path=request.url.path,
+                               method=request.method,
+                               reason="unknown or revoked token" if expected and secrets.compare_digest(expected, csrf)
+                               else "stale or foreign login form")  # fmt: skip
         return _login_page(request, next, 401, "token: unknown or revoked token (or the form expired)")
     if not found.may_use_console():
         return _login_page(request, next, 403, _refuse(request, found, f"token: {DETECTOR_REFUSED}"))
