@@ -135,9 +135,31 @@ def assert_indexed(ctx: service.Context, operation: Callable[[], object]) -> Non
     assert full_scans(ctx, sent) == []
 
 
+def plans(ctx: service.Context, sent: list[tuple[str, Any]]) -> list[str]:
+    """Every step of every captured statement's plan, as text."""
+    out = []
+    with ctx.store.engine.connect() as conn:
+        for statement, parameters in sent:
+            if statement.lstrip().upper().startswith("SELECT"):
+                explain = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
+                out += [str(r[-1]) for r in conn.exec_driver_sql(explain + statement, parameters)]
+    return out
+
+
 def test_reading_the_active_set_uses_an_index(ctx):
     ctx.store._desired = None  # the cached set would answer without reading
     assert_indexed(ctx, ctx.store.active_enforcements)
+
+
+def test_the_active_set_and_its_keys_are_sorted_in_python_not_by_the_database(ctx):
+    """By the expiry index, the rows come in (status, expiry) order: an ``ORDER BY id`` would sort
+    every active row's columns in the database (SQLite's temporary B-tree) on every read."""
+    ctx.store._desired = None
+    with captured(ctx) as sent:
+        ctx.store.active_enforcements()
+        keys = ctx.store.active_keys()
+    assert not [p for p in plans(ctx, sent) if "TEMP B-TREE" in p or p.lstrip().startswith("Sort")]
+    assert keys == sorted(keys) and len(keys) == 2
 
 
 def test_the_active_keys_of_a_role_use_an_index(ctx):
