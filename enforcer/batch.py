@@ -13,6 +13,9 @@ The rows are written as the database driver takes them (:class:`_Encoder`): a ba
 JSON values repeat (one clock, one playbook step), so each distinct one is encoded once, and the
 ids are the batch's own, given in the INSERTs (no ``RETURNING`` to order). Storing 10,000 this way
 costs a fifth of what SQLAlchemy's per-row processing did (issue 12.5, ``bench/ingest.py --bulk``).
+On PostgreSQL the rows go by ``COPY … FROM STDIN`` (psycopg 3's ``cursor.copy``) instead of an
+executemany: one stream per table, in the same transaction, so a conflict still fails the whole
+batch with SQLAlchemy's ``IntegrityError`` and nothing of it is kept (``tests/test_batch_copy.py``).
 
 A decision that answers with one stored earlier in the same batch (a repeat, a retried key) is
 rare; for it the pending rows are inserted first, so it answers with a real decision id.
@@ -28,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from .admission import Tx, move_serial
 from .model import ActionParams, Decision, Enforcement, Status, trusted
@@ -67,6 +71,19 @@ _SERIAL_NOW = "(SELECT value FROM serial WHERE id = 1)"
 #: Each backend's driver's named placeholder (sqlite3: ``:name``, psycopg: ``%(name)s``), for rows as dicts.
 _PLACEHOLDER = {"sqlite": ":{}", "postgresql": "%({})s"}
 _SQL: dict[tuple[str, str, frozenset[str]], str] = {}
+
+
+def _copy_sql(model: type[Any], given: frozenset[str]) -> tuple[str, list[str]]:
+    """PostgreSQL: the ``COPY`` of ``model``'s ``given`` columns, and their order in each row.
+
+    No ``changed`` column: COPY takes values only, and the feed's BEFORE INSERT trigger stamps each
+    row with the serial this transaction moved (:mod:`enforcer.feed`), as it does the INSERT's."""
+    key = (model.__tablename__, "copy", given)
+    sql = _SQL.get(key)
+    names = [c.name for c in model.__table__.columns if c.name in given]
+    if sql is None:
+        sql = _SQL[key] = f"COPY {model.__tablename__} ({', '.join(names)}) FROM STDIN"
+    return sql, names
 
 
 def _insert_sql(model: type[Any], backend: str, given: frozenset[str]) -> str:
@@ -342,9 +359,32 @@ class Batch:
         raise NotImplementedError(f"bulk intake on {name}")  # pragma: no cover - SQLite and PostgreSQL only
 
     def _insert(self, model: type[Any], rows: list[dict[str, Any]]) -> None:
-        """``rows`` (dicts of the same columns) into ``model``'s table, one executemany."""
+        """``rows`` (dicts of the same columns) into ``model``'s table: one executemany, or on
+        PostgreSQL one COPY (:meth:`_copy`)."""
+        if self._conn.dialect.name == "postgresql":
+            self._copy(model, rows)
+            return
         sql = _insert_sql(model, self._conn.dialect.name, frozenset(rows[0]))
         self._conn.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+
+    def _copy(self, model: type[Any], rows: list[dict[str, Any]]) -> None:
+        """PostgreSQL: ``rows`` by ``COPY … FROM STDIN`` on this transaction's own connection.
+
+        The pipelined executemany still sent a statement per row; COPY streams them all and the
+        server parses each value by its column's type (times, JSON text, booleans as psycopg prints
+        them). The driver's error is raised as SQLAlchemy would have raised it for the INSERT
+        (``IntegrityError`` for a unique or foreign-key conflict); the transaction, failed on the
+        server, is rolled back by the caller's ``with`` as before: no row of the batch is kept."""
+        sql, names = _copy_sql(model, frozenset(rows[0]))
+        dialect = self._conn.dialect
+        raw = self._conn.connection.dbapi_connection
+        assert raw is not None
+        try:
+            with raw.cursor() as cursor, cursor.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row([row[n] for n in names])
+        except dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
 
     def flush(self) -> list[Added]:
         """Insert every queued row (ids in queue order) and every audit entry; what was added, in order."""

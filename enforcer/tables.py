@@ -152,7 +152,9 @@ def _live_key_where(table: Any, connection: Any, **kw: Any) -> None:
 
 class EnforcementRow(Base):
     __tablename__ = "enforcements"
-    #: What is due for expiry, by one index range: every intake transaction asks (migration 0004).
+    #: What is due for expiry, by one index range: every intake transaction asks (migration 0004). It
+    #: serves every read by status too (the active set, its keys, its count): no index of status or
+    #: expiry alone (migration 0007; tests/test_query_plans.py holds each hot read to an index).
     __table_args__ = (Index("ix_enforcements_due", "status", "expires_at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"), index=True)
@@ -165,8 +167,8 @@ class EnforcementRow(Base):
     asn: Mapped[int | None] = mapped_column(Integer, nullable=True)
     comment: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime)
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
-    status: Mapped[str] = mapped_column(String(16), default=Status.ACTIVE.value, index=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default=Status.ACTIVE.value)
     #: The change serial of the transaction that last wrote the row, set by the database (enforcer.feed).
     changed: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     decision: Mapped[DecisionRow] = relationship(back_populates="enforcements")
@@ -221,9 +223,10 @@ class HolderRow(Base):
     """
 
     __tablename__ = "holders"
+    #: Its index finds a decision's holders too (decision_id leads it): no index of decision_id alone (0007).
     __table_args__ = (UniqueConstraint("decision_id", "source", "actor", "cause", name="uq_holders_cause"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"), index=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"))
     source: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(64))
     cause: Mapped[str] = mapped_column(String(200), default="")
