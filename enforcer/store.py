@@ -26,6 +26,7 @@ from .collector import bulk_work
 from .migrate import migrate
 from .model import Decision, Enforcement, Prefix, Refused, Status, now
 from .tables import (
+    LIVE,
     STORED,
     AppliedRow,
     AuditEntry,
@@ -348,16 +349,20 @@ class Store:
 
     def holds(self, source: str, actor: str) -> list[tuple[str, str]]:
         """``(target, cause)`` of every hold ``source``/``actor`` has on a current decision: what a
-        detector that can list its own open alerts (CrowdSec's startup stream) compares them with."""
+        detector that can list its own open alerts (CrowdSec's startup stream) compares them with.
+
+        Read from the caller's holders (``ix_holders_caller``), each decision by its id, the status
+        checked here: a status in the query let PostgreSQL read every live decision (the live-key
+        index holds exactly those) and probe each one's holders instead (migration 0008)."""
         with self.session() as s:
             rows = s.execute(
-                select(DecisionRow.target, HolderRow.cause)
-                .join(HolderRow, HolderRow.decision_id == DecisionRow.id)
-                .where(HolderRow.source == source, HolderRow.actor == actor,
-                       DecisionRow.status.in_((Status.ACTIVE.value, Status.PENDING.value)))
+                select(DecisionRow.target, HolderRow.cause, DecisionRow.status)
+                .select_from(HolderRow)
+                .join(DecisionRow, HolderRow.decision_id == DecisionRow.id)
+                .where(HolderRow.source == source, HolderRow.actor == actor)
                 .order_by(DecisionRow.id, HolderRow.cause)
             ).all()
-        return [(target, cause) for target, cause in rows]
+        return [(target, cause) for target, cause, status in rows if status in LIVE]
 
     def count_active(self) -> int:
         with self.session() as s:

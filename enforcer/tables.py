@@ -117,6 +117,12 @@ class DecisionRow(Base):
         Index("ix_decisions_key", "idempotency_key"),
         Index("ix_decisions_recent", "automatic", "created_at"),
         Index("ix_decisions_source_recent", "source", "actor", "created_at"),
+        # The blackhole-space guardrail (``Tx.automatic_within``: ``target LIKE 'prefix%'``) on PostgreSQL
+        # (migration 0008): under a collation other than C a btree index of ``target`` cannot answer a
+        # LIKE, so PostgreSQL read every live decision. ``text_pattern_ops`` compares byte by byte, as
+        # LIKE does; partial (automatic live decisions, the rows counted): see _space_index below.
+        # SQLite gets none: its LIKE is case-insensitive, so no index of a BINARY column answers it.
+        Index("ix_decisions_space", "target").ddl_if(dialect="postgresql"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     target: Mapped[str] = mapped_column(String(64), index=True)
@@ -138,16 +144,26 @@ class DecisionRow(Base):
     enforcements: Mapped[list[EnforcementRow]] = relationship(back_populates="decision", order_by="EnforcementRow.id")
 
 
+#: The space index's operator class and rows on PostgreSQL, as :func:`_live_key_where` sets them
+#: and migration 0008 creates them.
+SPACE_OPS = {"target": "text_pattern_ops"}
+SPACE_SQL = text("automatic IS true AND status IN ('active', 'pending')")
+
+
 @listens_for(DecisionRow.__table__, "before_create")
 def _live_key_where(table: Any, connection: Any, **kw: Any) -> None:
     """The live-key index's ``WHERE``, for the dialect that creates it (as ``sqlite_where=`` /
     ``postgresql_where=`` in ``Index()`` gave it, and as migration 0002 creates it): named in the
     ``Index()``, ``postgresql_where`` made SQLAlchemy import its PostgreSQL dialect (and asyncpg's,
-    psycopg's, pg8000's) when this module loads — in every ``enforcer block`` on SQLite (issue 12.5)."""
+    psycopg's, pg8000's) when this module loads — in every ``enforcer block`` on SQLite (issue 12.5).
+    The space index's operator class and ``WHERE`` (PostgreSQL only) are set here for the same reason."""
     name = connection.dialect.name
     if name in ("sqlite", "postgresql"):
         [index] = [i for i in table.indexes if i.name == "ix_decisions_live_key"]
         index.dialect_kwargs[f"{name}_where"] = _LIVE_SQL
+    if name == "postgresql":
+        [index] = [i for i in table.indexes if i.name == "ix_decisions_space"]
+        index.dialect_kwargs.update(postgresql_ops=SPACE_OPS, postgresql_where=SPACE_SQL)
 
 
 class EnforcementRow(Base):
@@ -224,7 +240,11 @@ class HolderRow(Base):
 
     __tablename__ = "holders"
     #: Its index finds a decision's holders too (decision_id leads it): no index of decision_id alone (0007).
-    __table_args__ = (UniqueConstraint("decision_id", "source", "actor", "cause", name="uq_holders_cause"),)
+    #: ``ix_holders_caller``: the holds of one caller (``Store.holds``), not every live decision (0008).
+    __table_args__ = (
+        UniqueConstraint("decision_id", "source", "actor", "cause", name="uq_holders_cause"),
+        Index("ix_holders_caller", "source", "actor"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"))
     source: Mapped[str] = mapped_column(String(32))

@@ -42,7 +42,7 @@ cust-a:
 SETTINGS = """
 guardrails:
   max_new_per_minute: 5
-  own_space: [203.0.113.0/24]
+  own_space: [203.0.113.0/24, 10.0.0.0/8, "2001:db8::/32"]  # the last two: the space count test
 """
 
 
@@ -211,6 +211,22 @@ def test_every_address_inside_a_prefix_prints_starting_with_its_text_prefix():
             assert str(ip_network(addr)).startswith(head), (p, addr, head)
     assert text_prefix(ip_network("198.51.100.0/24")) == "198.51.100."
     assert text_prefix(ip_network("2001:db8::/32")) == "2001:db8:"
+
+
+def test_the_space_count_finds_10_1_not_10_10_nor_an_operators_block(ctx):
+    """The count reads by ``target LIKE '10.1.%'``, through ``ix_decisions_space`` on PostgreSQL
+    (migration 0008; scans priced out, as the query-plan test does, so the index answers): an index
+    that compared otherwise than LIKE matches would lose a host or count a neighbour's."""
+    for target in ("10.1.0.5", "10.1.255.7", "10.10.0.5", "2001:db8:1::5", "2001:db8:10::5"):
+        service.submit(ctx, Decision(target=target, violation="ddos-victim", source="fastnetmon", actor="fnm-1"),
+                       automatic=True)  # fmt: skip
+    service.submit(ctx, Decision(target="10.1.0.9", violation="spam", source="cli", actor="noc"))
+    with ctx.store.write() as tx:
+        if ctx.store.engine.dialect.name == "postgresql":
+            tx.s.execute(text("SET LOCAL enable_seqscan = off"))
+        counted = {p: tx.automatic_within([ip_network(p)], now())
+                   for p in ("10.1.0.0/16", "10.10.0.0/16", "10.1.0.0/24", "10.0.0.0/8", "2001:db8:1::/48")}  # fmt: skip
+    assert counted == {"10.1.0.0/16": 2, "10.10.0.0/16": 1, "10.1.0.0/24": 1, "10.0.0.0/8": 3, "2001:db8:1::/48": 1}
 
 
 def test_a_batch_moves_the_change_serial_a_saved_plan_was_made_at(ctx):

@@ -1,4 +1,5 @@
-"""Migration 0007: the indexes a composite index covers are dropped, from old stores and new ones alike.
+"""Migrations 0007 and 0008: the indexes a composite index covers are dropped, the blackhole-space
+and one-caller indexes are created, in old stores and new ones alike.
 
 An upgraded store and a new one must end with the same indexes, or the query plans tested on a new
 store (``tests/test_query_plans.py``) would not be the plans of an upgraded one.
@@ -18,6 +19,29 @@ from .test_migrations import old_store  # noqa: F401 - the fixture: a store from
 
 DROPPED = {"enforcements": {"ix_enforcements_status", "ix_enforcements_expires_at"},
            "holders": {"ix_holders_decision_id"}}  # fmt: skip
+#: Created by 0008: the space index on PostgreSQL only (SQLite's LIKE is case-insensitive: no index answers it).
+ADDED_EVERYWHERE = {"holders": {"ix_holders_caller"}}
+ADDED_POSTGRES = {"decisions": {"ix_decisions_space"}}
+
+
+def added(url: str) -> dict[str, set[str]]:
+    if url.startswith("sqlite"):
+        return ADDED_EVERYWHERE
+    return {t: ADDED_EVERYWHERE.get(t, set()) | ADDED_POSTGRES.get(t, set()) for t in ("decisions", "holders")}
+
+
+def definitions(url: str) -> dict[str, str]:
+    """PostgreSQL: each index of the tables that grow, as the database prints it (operator class and WHERE)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+                "AND tablename IN ('decisions', 'enforcements', 'holders')"
+            )
+            return dict(rows.all())
+    finally:
+        engine.dispose()
 
 
 def indexes(url: str) -> dict[str, set[str]]:
@@ -46,7 +70,15 @@ def fresh(url: str, tmp_path: Path) -> str:
 def test_an_upgraded_store_has_exactly_the_indexes_of_a_new_one(old_store, tmp_path):  # noqa: F811
     Store(old_store).engine.dispose()
     upgraded = indexes(old_store)
-    new = indexes(fresh(old_store, tmp_path))
+    postgres = not old_store.startswith("sqlite")
+    upgraded_defs = definitions(old_store) if postgres else {}
+    new_url = fresh(old_store, tmp_path)
+    new = indexes(new_url)
+    if postgres:  # the same columns, operator class and WHERE, not only the same names
+        assert upgraded_defs == definitions(new_url)
+        assert "text_pattern_ops" in upgraded_defs["ix_decisions_space"]
+    for table, names in added(old_store).items():
+        assert names <= new[table]
     tables = ("decisions", "enforcements", "holders")
     assert {t: upgraded[t] for t in tables} == {t: new[t] for t in tables}
     for table, names in DROPPED.items():
@@ -74,3 +106,25 @@ def test_0007_drops_the_covered_indexes_and_its_downgrade_brings_them_back(old_s
         assert names <= back[table]
     assert after["enforcements"] == before["enforcements"] - DROPPED["enforcements"]
     assert back == before
+
+
+def test_0008_creates_the_space_and_caller_indexes_and_its_downgrade_drops_them(old_store):  # noqa: F811
+    engine = create_engine(old_store)
+
+    def step(to: str, up: bool) -> dict[str, set[str]]:
+        with engine.begin() as conn:
+            (command.upgrade if up else command.downgrade)(config(conn), to)
+        return indexes(old_store)
+
+    with engine.begin() as conn:
+        command.stamp(config(conn), "0001")
+    before = step("0007", up=True)
+    after = step("0008", up=True)
+    back = step("0007", up=False)
+    engine.dispose()
+    for table, names in added(old_store).items():
+        assert not names & before[table]
+        assert after[table] == before[table] | names
+    assert back == before
+    if old_store.startswith("sqlite"):
+        assert "ix_decisions_space" not in after["decisions"]
