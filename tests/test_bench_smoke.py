@@ -76,3 +76,17 @@ def test_plan_scale_prints_the_store_and_the_plan_with_its_peak_rss() -> None:
     assert lines[0].startswith("60 enforcements, 14 devices (8 per device)")
     assert [line.split("  ")[0] for line in lines[1:]] == ["store (bulk insert)", "enforcer plan"]
     assert "MB peak RSS" in lines[2]
+
+
+def test_space_query_prints_both_sides_at_each_size() -> None:
+    """The PostgreSQL-only read of the blackhole-space check (migration 0008), on this worker's database."""
+    import os
+
+    run = subprocess.run(
+        [sys.executable, str(BENCH / "space_query.py"), "--pg", os.environ["ENFORCER_TEST_PG"], "--decisions", "50"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    rows = run.stdout.splitlines()
+    assert [r.split()[0] for r in rows] == ["0", "0", "50", "50"], run.stdout
+    assert all("Execution Time" in r for r in rows) and "with ix_decisions_space" in rows[3]
