@@ -4,9 +4,11 @@ What serve's push worker does for the device before and after the device's own c
 by step, each timed in CPU seconds (``time.process_time``, so the machine's load changes little):
 the section derived from the last build (``build``), its print through the templates
 (``print``), numbering and canonical order (``finish``), the platform limits check
-(``over_limits``), the plan's diff (``make_plan``) and the element candidate (``render_push``).
-The device is left out (the lab's ``bench/latency.py`` times it end to end); so are the store
-read and serve's bookkeeping.
+(``over_limits``), the plan's diff (``make_plan``), the element candidate (``render_push``) and
+the Linux driver's parse of the commit's read-back (``read_back``: the table as ``nft -s list
+table`` prints it, a blank line between objects; the section it gives is the next push's live
+one). The device is left out (the lab's ``bench/latency.py`` times it end to end); so are the
+store read and serve's bookkeeping.
 
     .venv/bin/python bench/nft_push_work.py --active 10000 --steps 15
 
@@ -26,20 +28,30 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-STEPS = ("build", "print", "finish", "over_limits", "make_plan", "render_push")
+STEPS = ("build", "print", "finish", "over_limits", "make_plan", "render_push", "read_back")
 
 
 def blocks(n: int, first: int = 1) -> list:
     from enforcer.model import ActionKind, Enforcement
     from tests.test_templates import T0
 
-    return [Enforcement(id=i, decision_id=i, action=ActionKind.NULL_ROUTE, created_at=T0, violation="malware-hosting",
-                        target=ip_network(f"100.{64 + i // 62500}.{i // 250 % 250}.{i % 250 + 1}"))
-            for i in range(first, first + n)]
+    return [
+        Enforcement(
+            id=i,
+            decision_id=i,
+            action=ActionKind.NULL_ROUTE,
+            created_at=T0,
+            violation="malware-hosting",
+            target=ip_network(f"100.{64 + i // 62500}.{i // 250 % 250}.{i % 250 + 1}"),
+        )
+        for i in range(first, first + n)
+    ]
 
 
 def run(active: int, steps: int) -> dict[str, list[float]]:
     """CPU seconds of each step, per decision."""
+    from enforcer import nftables
+    from enforcer.drivers import linux
     from enforcer.inventory import Platform, load_inventory
     from enforcer.limits import over_limits
     from enforcer.plan import make_plan
@@ -48,7 +60,12 @@ def run(active: int, steps: int) -> dict[str, list[float]]:
 
     inv = load_inventory(REPO / "inventory" / "example")
     dev = inv.device(EDGE[Platform.NFTABLES])
-    limits = platform_info(dev.platform).limits
+    info = platform_info(dev.platform)
+    limits = info.limits
+
+    def read_back(listing: str) -> str:  # LinuxDriver.get_managed_section's parse of a listing
+        return nftables.canonical(linux._managed(linux.normalize(listing), info))
+
     given = blocks(active)
     section = build_section(dev, given, inv, T0)
     live = finish_section(section, print_section(section))
@@ -70,7 +87,10 @@ def run(active: int, steps: int) -> dict[str, list[float]]:
         candidate = timed("render_push", render_push, dev, desired, live, plan.removed_lines)
         if not candidate.startswith("add element"):
             raise SystemExit(f"not an element candidate: {candidate[:200]}")
-        live = desired
+        listing = desired.replace("\n\t}\n\t", "\n\t}\n\n\t")  # how nft -s lists it (not timed)
+        live = timed("read_back", read_back, listing)
+        if live != desired:
+            raise SystemExit("the read-back's section is not the desired one")
     return times
 
 

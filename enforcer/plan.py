@@ -8,6 +8,10 @@ really has (its driver reads it), so manual edits and drift show up.
 from __future__ import annotations
 
 import difflib
+import re
+from collections import Counter
+from itertools import compress, count, islice
+from operator import ne
 
 from pydantic import BaseModel, ConfigDict
 
@@ -60,7 +64,16 @@ class DevicePlan(BaseModel):
 
 
 def diff_counts(live: list[str], desired: list[str]) -> tuple[int, int, int, list[str]]:
-    """(added, changed, removed, removed_lines) between two line lists."""
+    """(added, changed, removed, removed_lines) between two line lists: difflib's answer over the
+    whole lists, found by difflib over their differing middle alone when that is the same answer
+    (:func:`differing_middle`; one more decision changes a few lines of 5,000)."""
+    return _counts(live, desired, differing_middle(live, desired))
+
+
+def _counts(live: list[str], desired: list[str], middle: tuple[int, int] | None) -> tuple[int, int, int, list[str]]:
+    if middle is not None:
+        lead, trail = middle
+        live, desired = live[lead : len(live) - trail], desired[lead : len(desired) - trail]
     if not live or not desired:  # one side empty: all added or all removed (see _one_sided)
         return len(desired), 0, len(live), list(live)
     added = changed = removed = 0
@@ -81,6 +94,93 @@ def diff_counts(live: list[str], desired: list[str]) -> tuple[int, int, int, lis
     return added, changed, removed, removed_lines
 
 
+def common_ends(a: list[str], b: list[str]) -> tuple[int, int]:
+    """(lead, trail): how many first lines ``a`` and ``b`` share, then how many last lines of what
+    is left (the two never overlap)."""
+    n = min(len(a), len(b))
+    lead = next(compress(count(), map(ne, a, b)), n)  # the first index where they differ, in C
+    rest = n - lead
+    return lead, next(compress(count(), map(ne, islice(reversed(a), rest), reversed(b))), rest)
+
+
+def differing_middle(a: list[str], b: list[str]) -> tuple[int, int] | None:
+    """(lead, trail) of :func:`common_ends` when difflib's matcher (no junk) over the middles
+    ``a[lead:-trail]``, ``b[lead:-trail]`` finds exactly the matching blocks it finds over the whole
+    lists, less the common first and last runs; None when that is not certain (then diff the whole).
+
+    Why it holds, writing ``a = P A S``, ``b = P B S`` (``P``, ``S`` the common runs) when no line of
+    ``A`` or ``B`` occurs in ``P`` or ``S``: a match then pairs middle with middle or outer with
+    outer, never across. With ``A`` and ``B`` both non-empty, a run of outer lines lies in ``P`` or in
+    ``S`` on each side (the middles part them), so it is no longer than ``P`` when it touches ``P``,
+    and ``P`` starts first (difflib's tie-break): ``P``, ``S`` or a middle run is what
+    ``find_longest_match`` takes in every range of the recursion, the ranges keep ``P`` and ``S``
+    whole or leave them out, and each middle range ends on the same run as over the middles alone.
+    ``P`` and ``S`` never touch a middle run (they would be longer), so nothing merges across.
+    With ``A`` empty (lines only added) ``a`` is ``P S``: ``S`` could also match at an earlier start
+    in ``a`` than its own when it is longer than ``P``; that needs ``S``'s first line in ``P``, which
+    is checked. ``B`` empty (lines only removed) is the mirror case.
+    tests/test_plan_window.py compares both with difflib over the whole lists on random edits."""
+    if not a or not b:  # nothing to cut: one side is all the diff
+        return 0, 0
+    lead, trail = common_ends(a, b)
+    inner = set(a[lead : len(a) - trail]) | set(b[lead : len(b) - trail])
+    if not inner.isdisjoint(a[:lead]) or not inner.isdisjoint(a[len(a) - trail :]):
+        return None
+    one_sided = (lead + trail == len(a)) != (lead + trail == len(b))
+    if one_sided and trail > lead and a[len(a) - trail] in a[:lead]:
+        return None
+    return lead, trail
+
+
+#: Lines of context around each hunk of the plan's diff (``difflib.unified_diff``'s default).
+CONTEXT = 3
+_HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@$")
+
+
+def unified_diff(live: list[str], desired: list[str], fromfile: str, tofile: str, n: int = CONTEXT) -> list[str]:
+    """``difflib.unified_diff(live, desired, fromfile, tofile, n=n, lineterm="")``, line for line,
+    from difflib over the differing middle and its ``n`` lines of context on each side when that
+    gives the same hunks (:func:`differing_middle`), their line numbers moved by what was cut off.
+
+    difflib.unified_diff treats a line as junk when it is more than 1 % of 200 lines or more
+    (``autojunk``), which :func:`differing_middle` leaves out: both the whole and the cut lists must
+    have no such line for the cut to be the same diff, else the whole lists are diffed."""
+    return _unified(live, desired, fromfile, tofile, n, differing_middle(live, desired))
+
+
+def _unified(
+    live: list[str], desired: list[str], fromfile: str, tofile: str, n: int, middle: tuple[int, int] | None
+) -> list[str]:
+    if middle is not None:
+        lead, trail = middle
+        start, end = lead - min(lead, n), min(trail, n)
+        cut_live, cut_desired = live[start : len(live) - trail + end], desired[start : len(desired) - trail + end]
+        if not _autojunk(desired) and not _autojunk(cut_desired):
+            return [
+                _moved(ln, start) if ln.startswith("@@") else ln
+                for ln in difflib.unified_diff(cut_live, cut_desired, fromfile, tofile, n=n, lineterm="")
+            ]
+    return list(difflib.unified_diff(live, desired, fromfile, tofile, n=n, lineterm=""))
+
+
+def _autojunk(b: list[str]) -> bool:
+    """Whether ``difflib.SequenceMatcher`` (``autojunk``) takes some line of ``b`` for junk: one
+    held more than ``len(b) // 100 + 1`` times. A line held ``c`` times is ``c - 1`` repeats, so
+    with ``len(b) // 100`` repeats or fewer in all no line is (a set is cheaper than a count)."""
+    if len(b) < 200 or len(b) - len(set(b)) <= len(b) // 100:
+        return False
+    return max(Counter(b).values()) > len(b) // 100 + 1
+
+
+def _moved(hunk: str, by: int) -> str:
+    """A hunk header whose ranges start ``by`` lines later (difflib prints a range's start the same
+    way whatever its length: the start moves, the length does not)."""
+    m = _HUNK.match(hunk)
+    assert m is not None, hunk
+    old, old_len, new, new_len = m.groups()
+    return f"@@ -{int(old) + by}{old_len or ''} +{int(new) + by}{new_len or ''} @@"
+
+
 def make_plan(
     device: str,
     platform: Platform,
@@ -92,13 +192,13 @@ def make_plan(
     slots: list[SlotDecision] | None = None,
 ) -> DevicePlan:
     live_lines, desired_lines = live.splitlines(), desired.splitlines()
-    added, changed, removed, removed_lines = diff_counts(live_lines, desired_lines)
+    middle = differing_middle(live_lines, desired_lines)
+    added, changed, removed, removed_lines = _counts(live_lines, desired_lines, middle)
     fromfile, tofile = f"{device} (live)", f"{device} (desired)"
     if not live_lines or not desired_lines:
         diff = _one_sided(live_lines, desired_lines, fromfile, tofile)
     else:
-        diff = "".join(ln + "\n" for ln in difflib.unified_diff(live_lines, desired_lines, fromfile=fromfile,
-                                                                tofile=tofile, lineterm=""))
+        diff = "".join(ln + "\n" for ln in _unified(live_lines, desired_lines, fromfile, tofile, CONTEXT, middle))
     return DevicePlan(
         device=device,
         platform=platform,

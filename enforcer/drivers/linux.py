@@ -34,6 +34,7 @@ class StaleTable(CommitRefused):
     """The table is not the listing the push was planned on (a reused read, :meth:`LinuxDriver.reuse_reads`):
     nothing was applied; plan again from a fresh read. A refusal: the push discards, never rolls back."""
 
+
 DEFAULT_TABLE = "inet enforcer"
 
 
@@ -204,6 +205,8 @@ def bound_interfaces(listing: str) -> list[str]:
     for m in _DEVICES.finditer(listing):
         names += [n.strip().strip('"') for n in m.group(1).split(",")]
     return list(dict.fromkeys(n for n in names if n and n != "lo" and _IFNAME.match(n)))
+
+
 #: What ``optional_args`` may hold for the values that reach a device command.
 _STATE_DIR = re.compile(r"^/[A-Za-z0-9._/-]+$")
 _TABLE = re.compile(r"^(ip|ip6|inet|arp|bridge|netdev) [A-Za-z_][A-Za-z0-9_-]*$")
@@ -392,8 +395,9 @@ class LinuxDriver(Driver):
         seconds = "" if revert_in is None else str(int(revert_in))
         planned_on = listing_digest(self._known) if self._unread and self._known is not None else ""
         self._known = self._readback = None  # whatever happens next, the table is read again or read back
-        rc, out, err = self._run(["sh", "-c", _COMMIT, "sh", self.state_dir, self.table, seconds, planned_on],
-                                 self._candidate, "sh")
+        rc, out, err = self._run(
+            ["sh", "-c", _COMMIT, "sh", self.state_dir, self.table, seconds, planned_on], self._candidate, "sh"
+        )
         text = (out + err).strip()
         if rc == PENDING_REFUSED:
             raise CommitRefused(self.device.name, text[:300])
@@ -432,11 +436,35 @@ def _managed(listing: str, info: PlatformInfo) -> str:
     """The managed section of a normalized listing. ``nft list table`` prints the one table: when
     its first line is managed and nothing else stands at the top level, the whole listing is the
     section (what :func:`extract_managed` finds, without its per-line pass: half of a 10,000-element
-    read-back's parse); anything else goes through it."""
+    read-back's parse); anything else goes through it. The lines are not visited in Python: one
+    regex pass in C looks for a top-level line between the first and the last, and only a listing
+    that holds the marker comment at all is looked at line by line for it."""
+    first = listing[: listing.find("\n")]
+    if not listing.endswith("}\n") or first.startswith(("\t", " ")) or nftables.other_breaks(listing):
+        return _managed_by_lines(listing, info)
+    if (
+        not _TOP_LEVEL.search(listing, 0, len(listing) - 2)
+        and any(re.search(p, first) for p in info.managed)
+        and not (info.comment in listing and any(ln.strip() == info.comment for ln in listing.splitlines()))
+    ):
+        return listing
+    return extract_managed(listing, info)
+
+
+#: A line that starts at the top level (after the first): not indented by a tab or a space.
+_TOP_LEVEL = re.compile(r"\n[^\t ]")
+
+
+def _managed_by_lines(listing: str, info: PlatformInfo) -> str:
+    """:func:`_managed` line by line (a listing not as :func:`normalize` leaves it)."""
     lines = listing.splitlines()
-    if lines and lines[-1] == "}" and any(re.search(p, lines[0]) for p in info.managed) \
-            and sum(1 for ln in lines if not ln.startswith(("\t", " "))) == 2 \
-            and not any(ln.strip() == info.comment for ln in lines):
+    if (
+        lines
+        and lines[-1] == "}"
+        and any(re.search(p, lines[0]) for p in info.managed)
+        and sum(1 for ln in lines if not ln.startswith(("\t", " "))) == 2
+        and not any(ln.strip() == info.comment for ln in lines)
+    ):
         return listing
     return extract_managed(listing, info)
 
