@@ -147,7 +147,8 @@ def one_command() -> Iterator[None]:
     a dozen young collections of 100,000 objects each, and one middle-generation collection that
     walks the whole desired set the store read had just made (a million objects, 0.3 s). All of it
     looked at objects that reference counting frees; the cyclic garbage of that whole plan is about
-    20,000 objects (a few MB), left to the process's exit here. Not for ``serve``, the API or any
+    5,000 objects (a section's print leaves none: ``render._render_and_let_go``), left to the
+    process's exit here. Not for ``serve``, the API or any
     loop: there, garbage would pile up with every pass. A paused sync (:func:`collector_paused`)
     inside the block leaves the collector off when it ends; the block's end switches it back on
     only if it was on before (a caller in the same process, a test, gets its collector back)."""
