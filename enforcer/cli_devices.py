@@ -57,43 +57,45 @@ def plan(
 ) -> None:
     """Show, per device, the diff between the rendered section and the device's live state."""
     from . import planfile, service
+    from .collector import one_command
 
-    c = context(ctx)
-    if rederive and out_file is not None:
-        fail("out: a --rederive plan reviews a playbook change and is not what apply sends; save one without it", 2)
-    changes: list[Any] = []
-    desired = None
-    if rederive:  # only a --rederive plan reads the playbooks (their policy) and the decisions (the intake half)
-        from .rederive import rederive as rederive_set
+    with one_command():  # the process ends with the plan: no collector walking the desired set it read
+        c = context(ctx)
+        if rederive and out_file is not None:
+            fail("out: a --rederive plan reviews a playbook change and is not what apply sends; save one without it", 2)
+        changes: list[Any] = []
+        desired = None
+        if rederive:  # only a --rederive plan reads the playbooks (their policy) and the decisions (the intake half)
+            from .rederive import rederive as rederive_set
 
-        desired, changes = guard(lambda: rederive_set(service.list_decisions(c), c.playbooks))
-    if out_file is None and not as_json:
-        _print_playbook_changes(changes)
-        shown_in_order = _InOrder(guard(lambda: service.device_names(c, device)), _print_diff)
-        plans = guard(lambda: service.plan(c, device, enforcements=desired, keep=shown_in_order))
-        _print_summary(plans)
-    elif out_file is None:
-        plans = guard(lambda: service.plan(c, device, enforcements=desired))
-    else:
-        saved = guard(lambda: planfile.make(c, device))
-        plans = saved.plans
-        try:
-            planfile.save(saved, out_file)
-        except OSError as exc:
-            fail(f"out: {out_file}: {exc.strerror or exc}", 2)
-    if as_json:
-        listed = [_plan_json(p) for p in plans]
-        emit_json({"plans": listed, "playbook_changes": [ch.model_dump(mode="json") for ch in changes]}
-                  if rederive else listed)  # fmt: skip
-    elif out_file is not None:
-        _print_playbook_changes(changes)
-        _print_plans(plans)
-        out.print(f"Saved the plan to {out_file}: `enforcer apply {out_file}` sends exactly these commands.")
-    errors = any(p.error for p in plans)
-    if errors:
-        raise typer.Exit(1)
-    if detailed_exitcode and any(p.has_changes for p in plans):
-        raise typer.Exit(2)
+            desired, changes = guard(lambda: rederive_set(service.list_decisions(c), c.playbooks))
+        if out_file is None and not as_json:
+            _print_playbook_changes(changes)
+            shown_in_order = _InOrder(guard(lambda: service.device_names(c, device)), _print_diff)
+            plans = guard(lambda: service.plan(c, device, enforcements=desired, keep=shown_in_order))
+            _print_summary(plans)
+        elif out_file is None:
+            plans = guard(lambda: service.plan(c, device, enforcements=desired))
+        else:
+            saved = guard(lambda: planfile.make(c, device))
+            plans = saved.plans
+            try:
+                planfile.save(saved, out_file)
+            except OSError as exc:
+                fail(f"out: {out_file}: {exc.strerror or exc}", 2)
+        if as_json:
+            listed = [_plan_json(p) for p in plans]
+            emit_json({"plans": listed, "playbook_changes": [ch.model_dump(mode="json") for ch in changes]}
+                      if rederive else listed)  # fmt: skip
+        elif out_file is not None:
+            _print_playbook_changes(changes)
+            _print_plans(plans)
+            out.print(f"Saved the plan to {out_file}: `enforcer apply {out_file}` sends exactly these commands.")
+        errors = any(p.error for p in plans)
+        if errors:
+            raise typer.Exit(1)
+        if detailed_exitcode and any(p.has_changes for p in plans):
+            raise typer.Exit(2)
 
 
 def _plan_json(p: Any) -> dict[str, Any]:

@@ -108,3 +108,66 @@ def test_a_bulk_read_inside_a_paused_sync_leaves_the_pause_on_and_the_threshold_
             assert not gc.isenabled()
         assert gc.isenabled() and gc.get_threshold()[0] == collector.BULK_THRESHOLD
     assert gc.get_threshold() == before
+
+
+def test_a_command_line_plan_runs_no_collection_and_gives_the_collector_back(
+    cli, tmp_path: Path, db_url: str, monkeypatch
+) -> None:
+    """``enforcer plan`` is the whole life of its process: the collector stays off while it runs
+    (it walked the desired set the store read had made: 0.3 s of a 100,000-enforcement plan) and
+    is switched back on, without a collection, when it ends (here the test's own process)."""
+    store_active(db_url, 3000, lambda i: ["edge"])
+    devices = [("r1", "ios", "edge"), ("r2", "junos", "edge"), ("r3", "nftables", "edge")]
+    monkeypatch.setenv("ENFORCER_INVENTORY", str(write_inventory(tmp_path / "inv", devices, 5000)))
+    during: list[list[int]] = []
+    plan = service.plan
+
+    def counted(*args, **kwargs):  # the pass itself: the CLI's own parsing and printing are not counted
+        with collections() as seen:
+            try:
+                return plan(*args, **kwargs)
+            finally:
+                during.append(list(seen))
+
+    monkeypatch.setattr(service, "plan", counted)
+    monkeypatch.setattr(collector, "BULK_THRESHOLD", 1000)  # 3,000 enforcements then stand for 300,000
+    code, out, _ = cli("plan")
+    assert code == 0 and "Plan: " in out
+    assert "deny   tcp host 10.0.11.183 any eq smtp" in out  # the last of 3,000: all of them were read
+    assert during == [[]]  # before: young collections and a middle one over the 3,000 models read
+    assert gc.isenabled()
+
+
+def test_one_command_composes_with_a_paused_sync_and_with_itself() -> None:
+    """Whichever block ends last switches the collector back on, and only if it was on before."""
+    assert gc.isenabled()
+    with collector.one_command():
+        with collector.collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the pause's end does not switch it on under a one-shot command
+        with collector.one_command():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with collector.collector_paused():
+        with collector.one_command():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the pause still runs
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector.one_command():
+            pass
+        assert not gc.isenabled()  # a process that had it off keeps it off
+    finally:
+        gc.enable()
+
+
+def test_what_a_command_left_alive_is_not_walked_by_the_next_young_collection() -> None:
+    """After the block the young generations are empty: what the command still holds (the store's
+    desired set) went to the oldest generation uncollected, where only a full collection looks."""
+    gc.unfreeze()  # nothing frozen by an earlier test (the controller's pause): the move is a splice then
+    with collector.one_command():
+        kept = [[i] for i in range(20_000)]
+    assert len(gc.get_objects(0)) + len(gc.get_objects(1)) < 1000
+    assert gc.is_tracked(kept[-1]) and any(o is kept for o in gc.get_objects(2))
