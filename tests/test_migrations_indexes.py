@@ -86,16 +86,23 @@ def test_an_upgraded_store_has_exactly_the_indexes_of_a_new_one(old_store, tmp_p
     assert {"ix_enforcements_due", "ix_decisions_status"} <= new["enforcements"] | new["decisions"]
 
 
-def test_0007_drops_the_covered_indexes_and_its_downgrade_brings_them_back(old_store):  # noqa: F811
-    engine = create_engine(old_store)
+def _stepper(url: str):
+    """(a function that migrates ``url`` up or down to a revision and returns its indexes, its engine),
+    the store stamped at 0001 (the old store's schema) first."""
+    engine = create_engine(url)
 
     def step(to: str, up: bool) -> dict[str, set[str]]:
         with engine.begin() as conn:
             (command.upgrade if up else command.downgrade)(config(conn), to)
-        return indexes(old_store)
+        return indexes(url)
 
     with engine.begin() as conn:
         command.stamp(config(conn), "0001")
+    return step, engine
+
+
+def test_0007_drops_the_covered_indexes_and_its_downgrade_brings_them_back(old_store):  # noqa: F811
+    step, engine = _stepper(old_store)
     before = step("0006", up=True)
     after = step("0007", up=True)
     back = step("0006", up=False)
@@ -109,15 +116,7 @@ def test_0007_drops_the_covered_indexes_and_its_downgrade_brings_them_back(old_s
 
 
 def test_0008_creates_the_space_and_caller_indexes_and_its_downgrade_drops_them(old_store):  # noqa: F811
-    engine = create_engine(old_store)
-
-    def step(to: str, up: bool) -> dict[str, set[str]]:
-        with engine.begin() as conn:
-            (command.upgrade if up else command.downgrade)(config(conn), to)
-        return indexes(old_store)
-
-    with engine.begin() as conn:
-        command.stamp(config(conn), "0001")
+    step, engine = _stepper(old_store)
     before = step("0007", up=True)
     after = step("0008", up=True)
     back = step("0007", up=False)
