@@ -110,3 +110,20 @@ def frr_shell_exec(tmp_path: Path, vtysh: str) -> tuple[Path, Callable[[str], tu
         return [sys.executable, "-I", "-S", frr_shell.__file__, "--dir", str(root), "--name", "edge"], env
 
     return root, exec_of
+
+
+def python_calls(fn: Callable[..., object], *args: object) -> int:
+    """Python-level function calls (generator resumptions included) while ``fn`` runs: a work count
+    a loaded machine cannot blur, for tests that pin a parse or diff to a constant number of steps."""
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        calls += event == "call"
+
+    sys.setprofile(count)
+    try:
+        fn(*args)
+    finally:
+        sys.setprofile(None)
+    return calls

@@ -4,7 +4,6 @@ pinned as the parse gave it before it became one pass, and the work it does at 1
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,8 @@ from enforcer import nftables
 from enforcer.drivers import linux
 from enforcer.inventory import Platform
 from enforcer.render import platform_info
+
+from .helpers import python_calls
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nftables"
 INFO = platform_info(Platform.NFTABLES)
@@ -60,22 +61,6 @@ def test_objects_listed_out_of_nfts_order_are_put_in_it_and_their_lines_kept():
     assert nftables.canonical(moved.replace("\n", "\r\n")) == nftables._canonical_lines(moved.replace("\n", "\r\n"))
 
 
-def _python_calls(fn, *args) -> int:
-    """Python-level calls (generator resumptions included) while ``fn`` runs."""
-    calls = 0
-
-    def count(frame, event, arg):
-        nonlocal calls
-        calls += event == "call"
-
-    sys.setprofile(count)
-    try:
-        fn(*args)
-    finally:
-        sys.setprofile(None)
-    return calls
-
-
 def test_a_ten_thousand_element_read_back_is_parsed_without_a_python_step_per_line():
     """5,000 element lines, as nft -s lists them: the managed section and nft's object order are
     found by passes in C (the line-by-line parse made one generator step per line, twice)."""
@@ -85,8 +70,8 @@ def test_a_ten_thousand_element_read_back_is_parsed_without_a_python_step_per_li
     start = text.index("elements = { ", text.index("\tset null-v4 {")) + len("elements = { ")
     big = text[:start] + rows + text[text.index(" }\n", start) :]
     normalized = linux.normalize(big)
-    assert _python_calls(linux._managed, normalized, INFO) < 100
+    assert python_calls(linux._managed, normalized, INFO) < 100
     managed = linux._managed(normalized, INFO)
     assert managed == normalized == linux._managed_by_lines(normalized, INFO)
-    assert _python_calls(nftables.canonical, managed) < 100
+    assert python_calls(nftables.canonical, managed) < 100
     assert nftables.canonical(managed) == nftables._canonical_lines(managed) == managed

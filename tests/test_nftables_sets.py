@@ -4,7 +4,6 @@ the sets, not their elements (issue 12), and the collapse of nested targets stay
 from __future__ import annotations
 
 import random
-import sys
 from ipaddress import ip_network
 
 import pytest
@@ -14,6 +13,7 @@ from enforcer.inventory import Platform, load_inventory
 from enforcer.model import ActionKind, Direction, Enforcement, Protocol
 from enforcer.render import Rendered, RenderError, build_section, print_section
 from enforcer.section import NullRoute
+from tests.helpers import python_calls
 from tests.test_templates import EDGE, REPO, T0
 
 
@@ -27,22 +27,6 @@ def _blocks(n: int, first: int = 1, action: ActionKind = ActionKind.NULL_ROUTE) 
                         violation="malware-hosting", created_at=T0) for i in range(first, first + n)]  # fmt: skip
 
 
-def _python_calls(fn, *args) -> int:
-    """Python-level function calls (generator resumptions included) while ``fn`` runs."""
-    calls = 0
-
-    def count(frame, event, arg):
-        nonlocal calls
-        calls += event == "call"
-
-    sys.setprofile(count)
-    try:
-        fn(*args)
-    finally:
-        sys.setprofile(None)
-    return calls
-
-
 def test_printing_a_two_thousand_element_set_after_one_more_decision_costs_a_few_calls_per_element(inventory):
     """The elements' lines come from the last print (render.EntryTexts); laying them out two to a
     line is one join (the ``rows`` filter), and the nested-target collapse one integer comparison
@@ -52,7 +36,7 @@ def test_printing_a_two_thousand_element_set_after_one_more_decision_costs_a_few
     print_section(build_section(dev, given, inventory, T0))
     more = build_section(dev, [*given, *_blocks(1, first=9000)], inventory, T0)
     printed = render.entry_prints
-    calls = _python_calls(print_section, more)
+    calls = python_calls(print_section, more)
     assert render.entry_prints == printed + 1  # the one new element, through _element.j2
     assert calls < 8 * 2000, calls
     text = print_section(more)
