@@ -104,17 +104,25 @@ def test_an_ipv4_target_read_back_is_the_network_the_constructor_builds_without_
 
 
 def _template_renders(monkeypatch) -> list[str]:
-    """Every Jinja2 template render from now on, by template name."""
+    """Every Jinja2 template render from now on, by template name: ``Template.render`` and the
+    section print's own render (``render._render_and_let_go``, which empties the context after)."""
     import jinja2
 
+    from enforcer import render
+
     seen: list[str] = []
-    real = jinja2.Template.render
+    real, real_section = jinja2.Template.render, render._render_and_let_go
 
     def counting(self, *args, **kwargs):
         seen.append(self.name)
         return real(self, *args, **kwargs)
 
+    def counting_section(template, **values):
+        seen.append(template.name)
+        return real_section(template, **values)
+
     monkeypatch.setattr(jinja2.Template, "render", counting)
+    monkeypatch.setattr(render, "_render_and_let_go", counting_section)
     return seen
 
 
