@@ -16,12 +16,13 @@ from datetime import datetime
 from ipaddress import ip_network
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import DateTime, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from .model import Decision, Prefix, Status, Violation
 from .tables import (
     LIVE,
+    SPACE_WHERE_SQLITE,
     AuditRow,
     DecisionRecord,
     DecisionRow,
@@ -90,6 +91,20 @@ def text_prefix(p: Prefix) -> str:
             break
         fixed.append(f"{hextet:x}:")
     return "".join(fixed)
+
+
+#: Past every text that starts with a lead and goes on in ASCII (SQLite compares text bytewise).
+_LAST = "\U0010ffff"
+#: The space read on SQLite: the targets starting with ``lead`` as a range of ``ix_decisions_space``
+#: (its LIKE is case-insensitive: no index answers it), named so that SQLite's planner cannot take
+#: ``ix_decisions_recent`` (every automatic decision ever) instead, and fails to prepare rather than
+#: scan if the index is gone (migration 0009). The ``WHERE`` holds the index's own terms, which is
+#: what lets SQLite use a partial index.
+_SPACE_SQLITE = text(
+    "SELECT id, target FROM decisions INDEXED BY ix_decisions_space"
+    f" WHERE {SPACE_WHERE_SQLITE} AND (expires_at IS NULL OR expires_at > :at)"
+    " AND target >= :lead AND target < :past"
+).bindparams(bindparam("at", type_=DateTime()))
 
 
 def _within(net: Prefix, p: Prefix) -> bool:
@@ -212,9 +227,14 @@ class Tx:
         key = tuple(space)
         if key not in self.tally.in_space:
             inside: set[int] = set()
+            sqlite = self.s.get_bind().dialect.name == "sqlite"
             for p in space:  # the text of every address in p starts with p's leading text: only those are read
-                rows = self.s.execute(select(DecisionRow.id, DecisionRow.target).where(
-                    DecisionRow.automatic.is_(True), in_force(at), DecisionRow.target.startswith(text_prefix(p))))
+                lead = text_prefix(p)
+                if sqlite:
+                    rows = self.s.execute(_SPACE_SQLITE, {"lead": lead, "past": lead + _LAST, "at": naive_utc(at)})
+                else:
+                    rows = self.s.execute(select(DecisionRow.id, DecisionRow.target).where(
+                        DecisionRow.automatic.is_(True), in_force(at), DecisionRow.target.startswith(lead)))
                 inside.update(i for i, t in rows if _within(ip_network(t), p))
             self.tally.in_space[key] = len(inside)
         return self.tally.in_space[key]

@@ -30,7 +30,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: The revision a store made before Alembic is at.
 BEFORE_ALEMBIC = "0001"
 #: The newest revision under migrations/versions (tests/test_migrations.py checks it is Alembic's head).
-HEAD = "0008"
+HEAD = "0009"
 #: PostgreSQL advisory lock held while one instance migrates ("enfm").
 MIGRATE_LOCK = 0x656E666D
 

@@ -117,12 +117,13 @@ class DecisionRow(Base):
         Index("ix_decisions_key", "idempotency_key"),
         Index("ix_decisions_recent", "automatic", "created_at"),
         Index("ix_decisions_source_recent", "source", "actor", "created_at"),
-        # The blackhole-space guardrail (``Tx.automatic_within``: ``target LIKE 'prefix%'``) on PostgreSQL
-        # (migration 0008): under a collation other than C a btree index of ``target`` cannot answer a
-        # LIKE, so PostgreSQL read every live decision. ``text_pattern_ops`` compares byte by byte, as
-        # LIKE does; partial (automatic live decisions, the rows counted): see _space_index below.
-        # SQLite gets none: its LIKE is case-insensitive, so no index of a BINARY column answers it.
-        Index("ix_decisions_space", "target").ddl_if(dialect="postgresql"),
+        # The blackhole-space guardrail (``Tx.automatic_within``), partial: the automatic live decisions,
+        # the rows counted (see _live_key_where below). PostgreSQL (migration 0008) reads it by
+        # ``target LIKE 'prefix%'``: under a collation other than C a btree index of ``target`` cannot
+        # answer a LIKE, ``text_pattern_ops`` compares byte by byte as LIKE does. SQLite (migration
+        # 0009) reads it by a range of ``target`` named with ``INDEXED BY`` (its LIKE is case-insensitive,
+        # and without the name its planner took ``ix_decisions_recent``: every automatic decision).
+        Index("ix_decisions_space", "target"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     target: Mapped[str] = mapped_column(String(64), index=True)
@@ -148,6 +149,9 @@ class DecisionRow(Base):
 #: and migration 0008 creates them.
 SPACE_OPS = {"target": "text_pattern_ops"}
 SPACE_SQL = text("automatic IS true AND status IN ('active', 'pending')")
+#: The same rows on SQLite (migration 0009), spelled as ``Tx.automatic_within``'s read spells its
+#: terms: SQLite uses a partial index only for a query whose ``WHERE`` holds the index's own terms.
+SPACE_WHERE_SQLITE = "automatic = 1 AND status IN ('active', 'pending')"
 
 
 @listens_for(DecisionRow.__table__, "before_create")
@@ -156,14 +160,16 @@ def _live_key_where(table: Any, connection: Any, **kw: Any) -> None:
     ``postgresql_where=`` in ``Index()`` gave it, and as migration 0002 creates it): named in the
     ``Index()``, ``postgresql_where`` made SQLAlchemy import its PostgreSQL dialect (and asyncpg's,
     psycopg's, pg8000's) when this module loads — in every ``enforcer block`` on SQLite (issue 12.5).
-    The space index's operator class and ``WHERE`` (PostgreSQL only) are set here for the same reason."""
+    The space index's ``WHERE`` (and its operator class on PostgreSQL) is set here for the same reason."""
     name = connection.dialect.name
     if name in ("sqlite", "postgresql"):
         [index] = [i for i in table.indexes if i.name == "ix_decisions_live_key"]
         index.dialect_kwargs[f"{name}_where"] = _LIVE_SQL
+    [index] = [i for i in table.indexes if i.name == "ix_decisions_space"]
     if name == "postgresql":
-        [index] = [i for i in table.indexes if i.name == "ix_decisions_space"]
         index.dialect_kwargs.update(postgresql_ops=SPACE_OPS, postgresql_where=SPACE_SQL)
+    elif name == "sqlite":
+        index.dialect_kwargs["sqlite_where"] = text(SPACE_WHERE_SQLITE)
 
 
 class EnforcementRow(Base):

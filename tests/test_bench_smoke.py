@@ -90,3 +90,12 @@ def test_space_query_prints_both_sides_at_each_size() -> None:
     rows = run.stdout.splitlines()
     assert [r.split()[0] for r in rows] == ["0", "0", "50", "50"], run.stdout
     assert all("Execution Time" in r for r in rows) and "with ix_decisions_space" in rows[3]
+
+
+def test_space_query_on_sqlite_prints_the_read_now_and_before_0009() -> None:
+    run = subprocess.run([sys.executable, str(BENCH / "space_query.py"), "--sqlite", "--decisions", "50"],
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    rows = run.stdout.splitlines()
+    assert [r.split()[0] for r in rows] == ["0", "0", "50", "50"], run.stdout
+    assert "USING INDEX ix_decisions_space" in rows[2] and "USING INDEX ix_decisions_recent" in rows[3]

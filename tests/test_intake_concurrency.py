@@ -218,15 +218,23 @@ def test_the_space_count_finds_10_1_not_10_10_nor_an_operators_block(ctx):
     (migration 0008; scans priced out, as the query-plan test does, so the index answers): an index
     that compared otherwise than LIKE matches would lose a host or count a neighbour's."""
     for target in ("10.1.0.5", "10.1.255.7", "10.10.0.5", "2001:db8:1::5", "2001:db8:10::5"):
-        service.submit(ctx, Decision(target=target, violation="ddos-victim", source="fastnetmon", actor="fnm-1"),
-                       automatic=True)  # fmt: skip
+        ttl = "1h" if target == "10.1.255.7" else None
+        service.submit(ctx, Decision(target=target, violation="ddos-victim", source="fastnetmon", actor="fnm-1",
+                                     ttl=ttl), automatic=True)  # fmt: skip
     service.submit(ctx, Decision(target="10.1.0.9", violation="spam", source="cli", actor="noc"))
     with ctx.store.write() as tx:
         if ctx.store.engine.dialect.name == "postgresql":
             tx.s.execute(text("SET LOCAL enable_seqscan = off"))
         counted = {p: tx.automatic_within([ip_network(p)], now())
-                   for p in ("10.1.0.0/16", "10.10.0.0/16", "10.1.0.0/24", "10.0.0.0/8", "2001:db8:1::/48")}  # fmt: skip
-    assert counted == {"10.1.0.0/16": 2, "10.10.0.0/16": 1, "10.1.0.0/24": 1, "10.0.0.0/8": 3, "2001:db8:1::/48": 1}
+                   for p in ("10.1.0.0/16", "10.10.0.0/16", "10.1.0.0/24", "10.0.0.0/8", "2001:db8:1::/48",
+                             "0.0.0.0/0", "::/0", "10.1.0.5/32")}  # fmt: skip
+    assert counted == {"10.1.0.0/16": 2, "10.10.0.0/16": 1, "10.1.0.0/24": 1, "10.0.0.0/8": 3, "2001:db8:1::/48": 1,
+                       "0.0.0.0/0": 3, "::/0": 2, "10.1.0.5/32": 1}  # fmt: skip
+    # One that has ended, or whose TTL passed, no longer counts.
+    service.unblock(ctx, "10.1.0.5", actor="noc", source="cli")
+    for later, left in ((timedelta(0), 1), (timedelta(hours=2), 0)):
+        with ctx.store.write() as tx:  # one count a transaction: it keeps what it counted
+            assert tx.automatic_within([ip_network("10.1.0.0/16")], now() + later) == left
 
 
 def test_a_batch_moves_the_change_serial_a_saved_plan_was_made_at(ctx):

@@ -186,6 +186,28 @@ def test_the_guardrail_counts_of_intake_use_indexes(ctx):
     assert_indexed(ctx, counts)
 
 
+def test_the_space_check_reads_only_the_automatic_live_decisions_inside_the_prefix(ctx):
+    """Not every automatic decision ever stored (what SQLite's planner read by ``ix_decisions_recent``
+    before migration 0009): the space index, by the prefix's range (SQLite) or its ``LIKE`` (PostgreSQL)."""
+
+    def space() -> None:
+        with ctx.store.write() as tx:
+            tx.automatic_within([ip_network("203.0.113.0/24")], now())
+
+    with captured(ctx) as sent:
+        space()
+    steps = [p for p in plans(ctx, [(s, a) for s, a in sent if "target" in s and "decisions" in s]) if "decisions" in p]
+    if ctx.store.engine.dialect.name == "sqlite":
+        assert steps == ["SEARCH decisions USING INDEX ix_decisions_space (target>? AND target<?)"]
+    else:  # a test's few rows: PostgreSQL's cheapest is a scan, priced out here as full_scans() does
+        with ctx.store.engine.connect() as conn:
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            [(statement, parameters)] = [(s, a) for s, a in sent if " LIKE " in s]
+            plan = " ".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+        assert "ix_decisions_space" in plan, plan
+    assert full_scans(ctx, sent) == []
+
+
 def test_the_expiry_sweep_reads_only_what_is_due(ctx):
     later = now() + timedelta(days=30)
 
