@@ -51,8 +51,53 @@ class OverLimit(BaseModel):
         return f"{self.what} of {self.length} characters over the platform's limit of {self.max}"
 
 
-def over_limits(text: str, limits: tuple[Limit, ...]) -> list[OverLimit]:
+#: (slot, limits) → every line of the last text checked clean there: no value in it is over a limit.
+#: A line's findings depend on the line alone, so a line in here needs no check again. Each value is
+#: replaced whole, never changed in place (device workers of several threads read it).
+_clean: dict[tuple[object, tuple[Limit, ...]], set[str]] = {}
+
+#: More new lines than this take the whole check: past a few hundred, its scan in C costs less.
+_FEW = 256
+
+
+def over_limits(text: str, limits: tuple[Limit, ...], slot: object = None) -> list[OverLimit]:
     """Every rendered line holding a value longer than its platform allows.
+
+    ``slot`` (a device's name) keeps the lines of the last clean text checked there: a push's next
+    section differs from its last one by the change, so only lines not in that text are checked,
+    one by one (10,000 active: one or two lines, not a scan of 500 KB per limit). The findings of a
+    text are its lines' findings in line order, and each line's depend on that line alone; when
+    every new line is clean the answer is none, as the whole check's would be. A new line with a
+    finding, many new lines, a first text, no slot, or a line break other than ``\n`` takes the
+    whole check (:func:`_over_limits`), which gives the order. Only a clean text is kept: a slot
+    shared by two devices stays correct, it only knows fewer lines."""
+    if not limits:
+        return []
+    if slot is None or any(c in text for c in _OTHER_BREAKS):  # a substring search each: a regex class cost more
+        return _over_limits(text, limits)
+    key = (slot, limits)
+    known = _clean.get(key)
+    lines = set(text.split("\n"))
+    if known is not None:
+        new = lines.difference(known)
+        if len(new) <= _FEW and not any(_line_over(line, limits) for line in new):
+            _clean[key] = lines
+            return []
+    found = _over_limits(text, limits)
+    if not found:
+        if "" in lines and _line_over("", limits):  # a last "\n" splits off a line splitlines never checked
+            lines.discard("")
+        _clean[key] = lines
+    return found
+
+
+def _line_over(line: str, limits: tuple[Limit, ...]) -> bool:
+    """Whether one line holds a value over one of ``limits`` (the whole check's test, per line)."""
+    return any(len(m.group(1).encode()) > limit.max for limit in limits for m in limit.regex.finditer(line))
+
+
+def _over_limits(text: str, limits: tuple[Limit, ...]) -> list[OverLimit]:
+    """The whole check of :func:`over_limits`, over every line of ``text``.
 
     Each limit's pattern first runs over the whole text at once (in C: a 10,000-element nftables
     section is 5,000 lines, and a Python loop of a regex per line and limit cost 8-9 % of serve's CPU
@@ -149,4 +194,4 @@ def interface_names_over_limit(
         for file, where, name in named:
             if len(name.encode()) > limit:
                 yield file, where, (f"{name!r} is {len(name.encode())} characters; "
-                                    f"{dev.platform.value} on {dev.name} allows {limit}")
+                                    f"{dev.platform.value} on {dev.name} allows {limit}")  # fmt: skip

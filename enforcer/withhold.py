@@ -54,7 +54,7 @@ def render_for(
             withheld.update(failed)
             kept = [e for e in kept if e.id not in failed]
             continue
-        problems = [(o.line, str(o)) for o in over_limits(text, limits)]
+        problems = [(o.line, str(o)) for o in over_limits(text, limits, slot=device.name)]
         problems += (conflicts or _none)(text)
         if not problems:
             return Rendered(section, text, sorted(withheld.items()), printed)

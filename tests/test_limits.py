@@ -29,7 +29,7 @@ _TRICKY = (
     Limit(what="end", max=2, pattern=r"(z+)\Z"),
 )
 _PIECES = ['comment "', '"', 'iifname "', 'oifname "', 'name "', "x", "y", "k", "w", "z", " ", "\t", "\n", "\n",
-           "\n", "abcdefghij", "é", "𝄞", "ab", "12345678901234567890", "\r", "\x85", "\u2028"]
+           "\n", "abcdefghij", "é", "𝄞", "ab", "12345678901234567890", "\r", "\x85", "\u2028"]  # fmt: skip
 
 
 def _text(rng: random.Random, breaks: bool) -> str:
@@ -80,3 +80,63 @@ def test_a_5000_line_section_is_checked_line_by_line_only_where_a_value_may_be_o
             limit.__dict__.pop("regex", None)
     assert [(o.what, o.length) for o in found] == [("comment", 200), ("interface name", 26)]
     assert [c.lines for c in counting] == [2, 2]  # before: every one of the 5,001 lines, per limit
+
+
+def _mutated(rng: random.Random, text: str) -> str:
+    """``text`` with a few lines added, dropped or changed: the next section of the same device."""
+    lines = text.split("\n")
+    for _ in range(rng.randint(0, 3)):
+        where = rng.randint(0, len(lines))
+        what = rng.random()
+        if what < 0.4:
+            lines.insert(where, _text(rng, breaks=rng.random() < 0.05).replace("\n", ""))
+        elif what < 0.7 and lines:
+            del lines[min(where, len(lines) - 1)]
+        elif lines:
+            lines[min(where, len(lines) - 1)] = _text(rng, breaks=rng.random() < 0.05)
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_devices_next_sections_get_the_same_findings_as_the_whole_check(seed: int) -> None:
+    rng = random.Random(seed)
+    platforms = sorted(p.name for p in TEMPLATES.iterdir() if (p / "platform.yaml").exists())
+    sets = [platform_limits(p) for p in platforms if platform_limits(p)] + [_TRICKY, _TRICKY[1:2], _TRICKY[3:4]]
+    for round_ in range(60):
+        slot, limits = f"device-{seed}-{round_}", rng.choice(sets)
+        text = "\n".join(_text(rng, breaks=False) for _ in range(rng.randint(0, 12)))
+        for _ in range(25):
+            got = [(o.line, o.what, o.length, o.max) for o in over_limits(text, limits, slot=slot)]
+            assert got == _line_by_line(text, limits), (text, limits)
+            text = _mutated(rng, text)
+
+
+def test_one_more_element_checks_only_its_own_line_not_the_whole_section(monkeypatch) -> None:
+    import enforcer.limits as limits_module
+
+    limits = platform_limits("nftables")
+    scans = []
+    whole = limits_module._suspect_lines
+    monkeypatch.setattr(limits_module, "_suspect_lines", lambda text, lim: scans.append(len(text)) or whole(text, lim))
+    counting = []
+    for limit in limits:
+        limit.__dict__.pop("regex", None)
+        wrapper = _Counting(limit)
+        limit.__dict__["regex"] = wrapper
+        counting.append(wrapper)
+    try:
+        lines = [f'\t\t\t10.{i // 250}.{i % 250}.1 comment "enf {i}",' for i in range(5000)]
+        assert over_limits("\n".join(lines) + "\n", limits, slot="edge-1") == []
+        assert len(scans) == 1  # the first section: the whole check
+        lines.insert(2500, '\t\t\t10.99.0.1 comment "enf 5000",')
+        for c in counting:
+            c.lines = 0
+        assert over_limits("\n".join(lines) + "\n", limits, slot="edge-1") == []
+        assert len(scans) == 1 and [c.lines for c in counting] == [1, 1]  # before: the whole check again
+        lines.insert(10, '\t\t\t10.99.0.2 comment "' + "x" * 200 + '",')
+        found = over_limits("\n".join(lines) + "\n", limits, slot="edge-1")
+    finally:
+        for limit in limits:
+            limit.__dict__.pop("regex", None)
+    assert [(o.what, o.length) for o in found] == [("comment", 200)]
+    assert len(scans) == 2  # a new line over the limit: the whole check, for its order
