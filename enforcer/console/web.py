@@ -30,7 +30,7 @@ from ..api.metrics import carriers
 from ..api.served import served
 from ..api.tokens import Token, authenticate
 from ..catalog import CATALOG
-from ..counters import Counter, Sampler, by_decision, counted
+from ..counters import Counter, Sampler, by_decision
 from ..hooks.intake import approve_decision
 from ..model import EnforcerError, Status, now
 from ..render import render_push
@@ -93,16 +93,22 @@ def counters_of(request: Request) -> tuple[dict[int, Counter], Sampler]:
     s = served(request)
     cache = s.counters
     counts = cache.read()
-    return by_decision(counted(s.ctx.store, counts), counts), cache.sampler
+    return by_decision(cache.counted(counts), counts), cache.sampler
 
 
-@api.get("/counters", response_model=list[DecisionCounter], responses=errors.READ_ERRORS,
-         summary="What each active decision dropped, from the devices' own counters")
+@api.get(
+    "/counters",
+    response_model=list[DecisionCounter],
+    responses=errors.READ_ERRORS,
+    summary="What each active decision dropped, from the devices' own counters",
+)
 def decision_counters(request: Request, _: Token = Depends(current_token)) -> list[DecisionCounter]:
     totals, sampler = counters_of(request)
     at = time.monotonic()
-    return [DecisionCounter(decision_id=d, packets=c.packets, bytes=c.bytes, flag=sampler.flag(d, at))
-            for d, c in sorted(totals.items())]
+    return [
+        DecisionCounter(decision_id=d, packets=c.packets, bytes=c.bytes, flag=sampler.flag(d, at))
+        for d, c in sorted(totals.items())
+    ]
 
 
 def _user(request: Request) -> Token:
@@ -198,8 +204,15 @@ def login(
         return _login_page(request, next, 403, _refuse(request, found, f"token: {DETECTOR_REFUSED}"))
     store.audit(actor=found.name, source="console", action="console-login", reason=f"{found.scope} session")
     response = RedirectResponse(_local(next), status_code=303)
-    response.set_cookie(COOKIE, request.app.state.sessions.make(found), secure=True, httponly=True,
-                        samesite="strict", path="/console", max_age=12 * 3600)
+    response.set_cookie(
+        COOKIE,
+        request.app.state.sessions.make(found),
+        secure=True,
+        httponly=True,
+        samesite="strict",
+        path="/console",
+        max_age=12 * 3600,
+    )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/console")
     return response
 
@@ -256,8 +269,11 @@ def events(request: Request) -> Response:
     """Server-sent ``change`` events for the live pages (:mod:`.live`); a session is needed to open it."""
     _user(request)
     s = served(request)
-    return StreamingResponse(change_events(lambda: page_version(s)), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        change_events(lambda: page_version(s)),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.get("/devices", response_class=HTMLResponse)
@@ -338,8 +354,9 @@ def plan(request: Request) -> Response:
         if p.has_changes and not p.error:
             try:
                 # the plan's own candidate: what apply sends (Junos reads the operator's lists from the config)
-                commands = p.candidate or render_push(ctx.inventory.device(p.device), p.desired, p.live,
-                                                      p.removed_lines)
+                commands = p.candidate or render_push(
+                    ctx.inventory.device(p.device), p.desired, p.live, p.removed_lines
+                )
             except EnforcerError as exc:
                 commands = f"(cannot render: {exc})"
         rows.append({"plan": p, "commands": commands})
