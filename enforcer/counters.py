@@ -47,27 +47,46 @@ def _ids(comment: str | None) -> list[int]:
 
 
 def nft_counters(listing_json: str) -> dict[int, Counter]:
-    """Enforcement id → packets and bytes, from ``nft -j list table inet enforcer``."""
-    found: dict[int, Counter] = defaultdict(Counter)
+    """Enforcement id → packets and bytes, from ``nft -j list table inet enforcer``.
+
+    Summed as plain integers and made into one :class:`Counter` per id at the end: a model per
+    element and another per sum cost 76 ms a read of 10,000 elements. A counter whose fields are
+    not both plain integers is validated as a :class:`Counter` first, as before."""
+    found: dict[int, list[int]] = {}
     for obj in json.loads(listing_json or "{}").get("nftables", []):
-        for ids, counter in _counted(obj):
+        for ids, (packets, octets) in _counted(obj):
             for i in ids:
-                found[i] = found[i] + counter
-    return dict(found)
+                total = found.get(i)
+                if total is None:
+                    found[i] = [packets, octets]
+                else:
+                    total[0] += packets
+                    total[1] += octets
+    return {i: Counter.model_construct(packets=p, bytes=b) for i, (p, b) in found.items()}  # ints, checked by _pair
 
 
-def _counted(obj: dict[str, Any]) -> Iterable[tuple[list[int], Counter]]:
+def _pair(counter: dict[str, Any]) -> tuple[int, int]:
+    """``(packets, bytes)`` of one of nft's counter objects, validated as a :class:`Counter` unless
+    both are plain integers and there is nothing else in it."""
+    packets, octets = counter.get("packets", 0), counter.get("bytes", 0)
+    if type(packets) is int and type(octets) is int and len(counter) <= 2 and counter.keys() <= {"packets", "bytes"}:
+        return packets, octets
+    c = Counter(**counter)
+    return c.packets, c.bytes
+
+
+def _counted(obj: dict[str, Any]) -> Iterable[tuple[list[int], tuple[int, int]]]:
     if "set" in obj:
         for item in obj["set"].get("elem", []):
             elem = item.get("elem") if isinstance(item, dict) else None
             if isinstance(elem, dict) and isinstance(elem.get("counter"), dict):
-                yield _ids(elem.get("comment")), Counter(**elem["counter"])
+                yield _ids(elem.get("comment")), _pair(elem["counter"])
     elif "rule" in obj:
         rule = obj["rule"]
         ids = _ids(rule.get("comment"))
         for expr in rule.get("expr", []) if ids else []:
             if isinstance(expr.get("counter"), dict):
-                yield ids, Counter(**expr["counter"])
+                yield ids, _pair(expr["counter"])
 
 
 def by_decision(enforcements: Iterable[Any], counts: dict[int, Counter]) -> dict[int, Counter]:

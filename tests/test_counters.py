@@ -52,6 +52,36 @@ def test_a_decision_sums_its_enforcements_and_a_missing_table_counts_nothing():
     assert Counter(packets=7012, bytes=9801008).human() == "7.0k pkts 9.8M B"
 
 
+def test_10000_counted_elements_are_summed_as_integers_not_a_model_per_element_and_sum(monkeypatch):
+    import json
+
+    elems = [{"elem": {"val": f"10.{i // 250}.{i % 250}.1", "comment": f"{i // 2} malware-hosting",
+                       "counter": {"packets": i, "bytes": 60 * i}}} for i in range(10_000)]  # fmt: skip
+    listing = json.dumps({"nftables": [{"set": {"name": "null-v4", "elem": elems}}]})
+    validated = []
+    init = Counter.__init__
+    monkeypatch.setattr(Counter, "__init__", lambda self, **kw: validated.append(1) or init(self, **kw))
+    counts = nft_counters(listing)
+    assert validated == []  # before: 20,000 (one per element, one per sum)
+    monkeypatch.undo()
+    assert counts == {i: Counter(packets=4 * i + 1, bytes=60 * (4 * i + 1)) for i in range(5_000)}
+
+
+def test_a_counter_nft_prints_otherwise_is_read_as_the_model_reads_it():
+    import json
+
+    import pydantic
+
+    def listing(counter: object) -> str:
+        elem = {"elem": {"val": "203.0.113.7", "comment": "7 spam", "counter": counter}}
+        return json.dumps({"nftables": [{"set": {"name": "null-v4", "elem": [elem, elem]}}]})
+
+    for odd in ({"packets": "5", "bytes": 300}, {"packets": 5, "bytes": 300, "extra": 1}, {"packets": True}, {}):
+        assert nft_counters(listing(odd)) == {7: Counter(**odd) + Counter(**odd)}, odd
+    with pytest.raises(pydantic.ValidationError, match="packets"):
+        nft_counters(listing({"packets": "many", "bytes": 1}))
+
+
 def test_a_block_that_never_counts_is_flagged_and_one_whose_traffic_stopped_too():
     from enforcer.counters import Sampler
 
@@ -126,7 +156,8 @@ def test_a_playbook_that_opts_in_lifts_an_idle_block_early_and_others_stay(tmp_p
     ctx = service.Context.open(Settings(inventory=EXAMPLE_INVENTORY, db=f"sqlite:///{tmp_path / 'e.db'}"))
     books = dict(ctx.playbooks)
     books[Violation.DDOS_VICTIM] = books[Violation.DDOS_VICTIM].model_copy(
-        update={"lift_when_idle": timedelta(minutes=15)})
+        update={"lift_when_idle": timedelta(minutes=15)}
+    )
     ctx.__dict__["playbooks"] = books  # the cached_property, as if playbooks/ddos-victim.yaml said so
 
     def block(target: str, violation: str) -> int:
