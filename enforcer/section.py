@@ -7,6 +7,9 @@ the device's live slots by :mod:`enforcer.compose`.
 
 from __future__ import annotations
 
+from itertools import compress, islice, repeat
+from operator import add, attrgetter, eq, lt
+
 from pydantic import BaseModel, ConfigDict
 
 from .inventory import AntiSpoofMethod, Device
@@ -248,11 +251,13 @@ class Section(BaseModel):
             for family in (4, 6):
                 if f.denied_of(family):
                     found.setdefault((family, f.neighbor.version, int(f.neighbor)), {"neighbor": f.neighbor})[
-                        "prefix_list"] = f"ENFORCER-HIJACK-{f.customer}-V{family}"
+                        "prefix_list"
+                    ] = f"ENFORCER-HIJACK-{f.customer}-V{family}"
         for g in self.rtbh_guards:
             if g.into is None:
                 found.setdefault((g.family, g.neighbor.version, int(g.neighbor)), {"neighbor": g.neighbor})[
-                    "route_map_out"] = "ENFORCER-RTBH-GUARD"
+                    "route_map_out"
+                ] = "ENFORCER-RTBH-GUARD"
         return tuple(NeighborBinding(family=key[0], **fields) for key, fields in sorted(found.items()))
 
     @property
@@ -313,27 +318,44 @@ class Section(BaseModel):
 
     @property
     def null_sets(self) -> tuple[MatchSet, ...]:
-        """The null routes as :class:`MatchSet` s of destinations, one per family."""
-        families = {r.target.version for r in self.null_routes}
-        return tuple(_match_set([r for r in self.null_routes if r.target.version == family],
+        """The null routes as :class:`MatchSet` s of destinations, one per family (one pass in C
+        over the routes' families, ``ipaddress``' own ``_version``: a ``version`` property call per
+        route, twice, was a quarter of this at 10,000)."""
+        routes = self.null_routes
+        versions = list(map(_VERSION, routes))
+        families = set(versions)
+        return tuple(_match_set(list(routes) if len(families) == 1 else
+                                list(compress(routes, map(eq, versions, repeat(family)))),
                                 Direction.DESTINATION, Protocol.ANY, (), family)
-                     for family in (4, 6) if family in families)
+                     for family in (4, 6) if family in families)  # fmt: skip
 
     def is_empty(self) -> bool:
         return not (
-            self.acl or self.null_routes or self.rtbh or self.rate_limits or self.prefix_filters or self.anti_spoof
-            or self.composed_denies or self.composed_acls
+            self.acl
+            or self.null_routes
+            or self.rtbh
+            or self.rate_limits
+            or self.prefix_filters
+            or self.anti_spoof
+            or self.composed_denies
+            or self.composed_acls
         )
 
 
-def _match_set(entries: list, direction: Direction, protocol: Protocol, ports: tuple[int, ...],
-               family: int) -> MatchSet:
+def _match_set(
+    entries: list, direction: Direction, protocol: Protocol, ports: tuple[int, ...], family: int
+) -> MatchSet:
     """``entries`` (sorted by address, then prefix length, as a section holds them) without those
     inside the last one kept: one pass, since a covering prefix sorts before what it covers.
 
     Two prefixes are nested or apart, and a later entry starts at or after the last one kept, so it
     is inside that one exactly when it starts at or before that one's last address: one integer
-    comparison per entry (``subnet_of`` per entry was two fifths of printing a 10,000-element set)."""
+    comparison per entry (``subnet_of`` per entry was two fifths of printing a 10,000-element set).
+    When every entry ends before the next one starts (:func:`_apart`), that pass keeps them all."""
+    if _apart(entries):
+        return MatchSet.model_construct(
+            direction=direction, protocol=protocol, ports=ports, family=family, entries=tuple(entries)
+        )
     kept: list = []
     end = -1  # the last address of the last entry kept
     for e in entries:
@@ -341,5 +363,30 @@ def _match_set(entries: list, direction: Direction, protocol: Protocol, ports: t
         if int(target.network_address) > end:
             kept.append(e)
             end = int(target.broadcast_address)
-    return MatchSet.model_construct(direction=direction, protocol=protocol, ports=ports, family=family,
-                                    entries=tuple(kept))
+    return MatchSet.model_construct(
+        direction=direction, protocol=protocol, ports=ports, family=family, entries=tuple(kept)
+    )
+
+
+def _apart(entries: list) -> bool:
+    """Whether each entry's last address is below the next entry's first (so the pass keeps
+    each: by induction, the last one kept is the one before), for entries of one family, checked
+    in C over 10,000 entries: the first addresses and prefix lengths as ``ipaddress`` keeps them
+    (``_ip``, ``_prefixlen``: ``int()`` and ``prefixlen`` are a Python call each), each last
+    address the first plus its prefix length's span."""
+    if len(entries) < 2:
+        return bool(entries)
+    try:
+        starts = list(map(_START, entries))
+        lengths = list(map(_PREFIXLEN, entries))
+        top = entries[0].target.max_prefixlen
+    except AttributeError:  # not the stdlib's networks: the pass decides
+        return False
+    spans = {n: (1 << (top - n)) - 1 for n in set(lengths)}
+    ends = starts if spans.keys() == {top} else list(map(add, starts, map(spans.__getitem__, lengths)))
+    return all(map(lt, ends, islice(starts, 1, None)))
+
+
+_START = attrgetter("target.network_address._ip")
+_PREFIXLEN = attrgetter("target._prefixlen")
+_VERSION = attrgetter("target._version")
