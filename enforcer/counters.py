@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -27,7 +26,9 @@ class Counter(BaseModel):
     bytes: int = 0
 
     def __add__(self, other: Counter) -> Counter:
-        return Counter(packets=self.packets + other.packets, bytes=self.bytes + other.bytes)
+        """Not validated again: two counters' integers sum to integers (a validation per sum was
+        most of summing 10,000 elements' counters)."""
+        return Counter.model_construct(packets=self.packets + other.packets, bytes=self.bytes + other.bytes)
 
     def human(self) -> str:
         """``12.3k pkts 1.5 MB``: what fits a table cell."""
@@ -94,7 +95,8 @@ def by_decision(enforcements: Iterable[Any], counts: dict[int, Counter]) -> dict
     total: dict[int, Counter] = {}
     for e in enforcements:
         if e.id in counts:
-            total[e.decision_id] = total.get(e.decision_id, Counter()) + counts[e.id]
+            held = total.get(e.decision_id)
+            total[e.decision_id] = counts[e.id] if held is None else held + counts[e.id]
     return total
 
 
@@ -115,11 +117,12 @@ def read_counters(ctx: Any) -> dict[int, Counter]:
             return {}
 
     devices = list(ctx.inventory.devices.values())
-    total: dict[int, Counter] = defaultdict(Counter)
+    total: dict[int, Counter] = {}
     with ThreadPoolExecutor(max_workers=min(8, len(devices) or 1)) as pool:
         for counts in pool.map(one, devices):
             for i, c in counts.items():
-                total[i] = total[i] + c
+                held = total.get(i)
+                total[i] = c if held is None else held + c  # equal to Counter() + c, with no model made
     return dict(total)
 
 

@@ -67,6 +67,31 @@ def test_10000_counted_elements_are_summed_as_integers_not_a_model_per_element_a
     assert counts == {i: Counter(packets=4 * i + 1, bytes=60 * (4 * i + 1)) for i in range(5_000)}
 
 
+def test_summing_two_devices_and_a_decisions_enforcements_validates_no_counter_again(monkeypatch):
+    from contextlib import contextmanager
+
+    from enforcer.counters import read_counters
+
+    one = {i: Counter(packets=i, bytes=60 * i) for i in range(10_000)}
+    other = {i: Counter(packets=1, bytes=2) for i in range(0, 10_000, 2)}
+    devices = {"edge-1": one, "edge-2": other}
+
+    @contextmanager
+    def driver(device):
+        yield SimpleNamespace(get_counters=lambda: devices[device])
+
+    ctx = SimpleNamespace(inventory=SimpleNamespace(devices={name: name for name in devices}), driver=driver)
+    validated = []
+    init = Counter.__init__
+    monkeypatch.setattr(Counter, "__init__", lambda self, **kw: validated.append(1) or init(self, **kw))
+    total = read_counters(ctx)
+    decisions = by_decision([SimpleNamespace(id=i, decision_id=i // 4) for i in range(10_000)], total)
+    assert len(validated) <= 2  # before: one per sum, 15,000 and 10,000 more
+    monkeypatch.undo()
+    assert total == {i: Counter(packets=i + (i % 2 == 0), bytes=60 * i + 2 * (i % 2 == 0)) for i in range(10_000)}
+    assert decisions[1] == Counter(packets=4 + 5 + 6 + 7 + 2, bytes=60 * 22 + 4)
+
+
 def test_a_counter_nft_prints_otherwise_is_read_as_the_model_reads_it():
     import json
 
