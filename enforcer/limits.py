@@ -91,6 +91,13 @@ def over_limits(text: str, limits: tuple[Limit, ...], slot: object = None) -> li
     return found
 
 
+def forget(slot: object) -> None:
+    """Drop the clean lines kept for ``slot``: a one-shot pass (``plan``, ``apply``) checks each
+    device once, and kept, one set of every line a device printed would stay to the end of it."""
+    for key in [k for k in list(_clean) if k[0] == slot]:  # list(): one step, beside other devices' workers
+        _clean.pop(key, None)
+
+
 def _line_over(line: str, limits: tuple[Limit, ...]) -> bool:
     """Whether one line holds a value over one of ``limits`` (the whole check's test, per line)."""
     return any(len(m.group(1).encode()) > limit.max for limit in limits for m in limit.regex.finditer(line))

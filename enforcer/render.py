@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 import jinja2
 
-from . import build, nftables, setconf
+from . import build, limits, nftables, setconf
 from .build import RoleIndex, allocate_meters, build_section
 from .conftree import Differ, canonical
 from .inventory import Device, Platform
@@ -390,6 +390,7 @@ def forget(device: str) -> None:
     _finished.pop(device, None)
     _entry_texts.pop(device, None)
     build.forget(device)
+    limits.forget(device)
 
 
 class EntryTexts:

@@ -140,3 +140,32 @@ def test_one_more_element_checks_only_its_own_line_not_the_whole_section(monkeyp
             limit.__dict__.pop("regex", None)
     assert [(o.what, o.length) for o in found] == [("comment", 200)]
     assert len(scans) == 2  # a new line over the limit: the whole check, for its order
+
+
+def test_a_one_shot_pass_keeps_no_devices_lines_after_it(tmp_path, monkeypatch):
+    """``plan`` and ``apply`` check each device once: the clean lines a device's check kept are
+    dropped with its other render memos (``render.forget``), or a 100,000-enforcement plan would
+    hold every line it printed to its end."""
+    from enforcer import limits as limits_module
+    from enforcer import service
+    from enforcer.model import Decision
+    from enforcer.settings import Settings
+
+    from .conftest import EXAMPLE_INVENTORY
+
+    ctx = service.Context.open(Settings(inventory=EXAMPLE_INVENTORY, db=f"sqlite:///{tmp_path / 's.db'}",
+                                        output=tmp_path / "out"))  # fmt: skip
+    service.submit(ctx, Decision(target="198.51.100.7", violation="spam", source="cli", actor="alice"))
+    names = set(ctx.inventory.devices)
+    seen: list[set] = []
+    check = limits_module.over_limits
+
+    def watched(text, lim, slot=None):
+        found = check(text, lim, slot=slot)
+        seen.append({k[0] for k in limits_module._clean})
+        return found
+
+    monkeypatch.setattr("enforcer.withhold.over_limits", watched)
+    service.plan(ctx, None)
+    assert any(s & names for s in seen)  # the checks kept lines while their device was planned
+    assert not {k[0] for k in limits_module._clean} & names
