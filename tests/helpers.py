@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -120,6 +121,23 @@ def python_calls(fn: Callable[..., object], *args: object) -> int:
     def count(frame, event, arg):
         nonlocal calls
         calls += event == "call"
+
+    sys.setprofile(count)
+    try:
+        fn(*args)
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def builtin_calls(fn: Callable[..., object], *args: object) -> Counter[str]:
+    """Calls of C functions and methods (``sub``, ``strip``) while ``fn`` runs, by name: the work
+    count of a step done in C, which :func:`python_calls` does not see."""
+    calls: Counter[str] = Counter()
+
+    def count(frame, event, arg):
+        if event == "c_call":
+            calls[getattr(arg, "__name__", "?")] += 1
 
     sys.setprofile(count)
     try:
