@@ -156,20 +156,18 @@ class _Grouper:
             return sorted(self.groups)
         return sorted(self.groups, key=lambda k: (k[0], k[1], k[2], rank[k[3]]))
 
-    def entries(self, make: Callable[[Prefix, tuple, tuple[int, ...], str], Any], previous: dict[tuple, Any],
-                kept: dict[tuple, Any]) -> tuple:
+    def entries(self, make: Callable[[Prefix, tuple, tuple[int, ...], str], Any], previous: dict[tuple, Any]) -> tuple:
         """The entries, each made by ``make`` unless the last build made it from the very same
         enforcements (``previous``, keyed by their identities, which that build holds alive): an
-        entry is a frozen model of those alone, so one more decision builds one entry, not all."""
+        entry is a frozen model of those alone, so one more decision builds one entry, not all.
+        With nothing to reuse (a first build: every device of a one-shot plan) no key is made."""
         global entries_made
         out = []
         for t, k, ids, c, items in self.merged():
-            key = (make, *map(id, items))
-            entry = previous.get(key)
+            entry = previous.get((make, *map(id, items))) if previous else None
             if entry is None:
                 entry = make(t, k, ids, c)
                 entries_made += 1
-            kept[key] = entry
             out.append(entry)
         self._made = out
         return tuple(out)
@@ -471,8 +469,7 @@ def _build(device: Device, given: dict[int, Enforcement], inventory: Inventory, 
     # Entries from the enforcements' validated values (model.trusted): validating 10,000 of
     # them again was a third of the build. Those an earlier build made of the same enforcements
     # are taken as they are.
-    kept: dict[tuple, Any] = {}
-    entries = {kind: grouper.entries(_MAKERS[kind], previous, kept) for kind, grouper in placed_.kinds.items()}
+    entries = {kind: grouper.entries(_MAKERS[kind], previous) for kind, grouper in placed_.kinds.items()}
     return _Built(device, inventory, templates_dir, dict(given), placed_.section(entries), placed_, first_expiry)
 
 
