@@ -4,6 +4,8 @@ built without validating again are the models validation would have built."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC
 from ipaddress import ip_network
 from pathlib import Path
 
@@ -301,3 +303,27 @@ def test_a_first_build_looks_up_no_earlier_entry(inventory):
     assert len(made) == 300 and nothing.gets == 0
     again = _CountedLookups(grouper.kept(build._null_route))
     assert grouper.entries(build._null_route, again) == made and again.gets == 300
+
+
+def test_a_stored_row_becomes_its_model_in_four_python_calls():
+    """100,000 rows a big plan reads: the row's model, its target's network and address, its
+    timestamps and JSON texts are made without a Python call each (IPv4Address.__init__ and its
+    range check, __int__ of the mask, aware_utc twice, _json_text twice were seven more a row)."""
+    from datetime import datetime
+
+    from enforcer import tables
+
+    from .helpers import python_calls
+
+    params = '{"protocol": "tcp", "ports": [25, 465, 587], "direction": "source"}'
+    at = datetime(2026, 1, 2, 3, 4, 5)
+    row = (7, 7, "acl", "203.0.113.9/32", "spam", params, '["edge"]', None, None, "", at, at, "active")
+    tables.enforcement_from(*row)  # the lru caches of params and roles filled, as after the first rows
+    assert python_calls(tables.enforcement_from, *row) <= 4
+    e = tables.enforcement_from(*row)
+    want = Enforcement.model_validate({"id": 7, "decision_id": 7, "action": "acl", "target": "203.0.113.9/32",
+                                       "violation": "spam", "params": json.loads(params), "roles": ["edge"],
+                                       "created_at": at.replace(tzinfo=UTC), "expires_at": at.replace(tzinfo=UTC)})  # fmt: skip
+    assert e == want and e.target.network_address == want.target.network_address
+    assert e.created_at.tzinfo is UTC and e.expires_at == want.expires_at and e.roles == frozenset({"edge"})
+    assert tables.enforcement_from(*row[:10], at, None, "active").expires_at is None
