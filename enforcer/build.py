@@ -118,7 +118,9 @@ class _Grouper:
         else:
             n = held[0]
         t = e.target
-        key = (t.version, int(t.network_address), t.prefixlen, n)  # _key(e.target), inlined: once per enforcement
+        # _key(e.target), inlined, from the attributes ``version``, ``int()`` and ``prefixlen`` read
+        # (three Python calls an enforcement of 100,000): once per enforcement
+        key = (t._version, t.network_address._ip, t._prefixlen, n)
         items = self.groups.get(key)
         if items is None:
             self.groups[key] = [e]
@@ -532,11 +534,9 @@ def _interface_acls(section: Section, with_rate_limits: bool) -> tuple[tuple[str
     """Which inbound ACL each interface gets, per family (see :class:`InterfaceAcl`)."""
     device = section.device
     ifaces = tuple(dict.fromkeys([*device.attach_interfaces, *(a.interface for a in section.anti_spoof)]))
-    has = {4: False, 6: False}
-    for r in chain(section.acl, section.rate_limits if with_rate_limits else ()):
-        has[r.target.version] = True
-        if has[4] and has[6]:  # both families found: the rest of 1,000s of entries changes nothing
-            break
+    # The families the entries hold, by the attribute ``version`` reads (no Python call an entry).
+    versions = {r.target._version for r in chain(section.acl, section.rate_limits if with_rate_limits else ())}
+    has = {4: 4 in versions, 6: 6 in versions}
     out: list[InterfaceAcl] = []
     for iface in ifaces:
         facing = iface in device.attach_interfaces
