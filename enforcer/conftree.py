@@ -216,6 +216,9 @@ def parse(text: str | Iterable[str], facts: TreeFacts) -> Node:
     return tree
 
 
+_new_node = object.__new__
+
+
 def _parse(text: str | Iterable[str], facts: TreeFacts) -> Node:
     """One pass, two strips a line (``line.lstrip()`` of the right-stripped line is its stripped
     text, and the indent is what that took off): the desired sections of a 100,000-enforcement
@@ -239,8 +242,9 @@ def _parse(text: str | Iterable[str], facts: TreeFacts) -> Node:
         parent = stack[-1][1]
         children = parent.children
         node = children.get(stripped)
-        if node is None:
-            node = children[stripped] = Node(line)
+        if node is None:  # Node(line), its fields set here: no __init__ call a line
+            node = children[stripped] = _new_node(Node)
+            node.line, node.children, node.closer = line, {}, None
         if parent is root:
             last_top = node
         stack.append((indent, node))

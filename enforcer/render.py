@@ -524,7 +524,7 @@ def render_push(
         return "\n".join(lines) + "\n" if lines else "\n"
     if info.tree is not None:
         lines = _differ(device.platform, templates_dir).candidate(live, desired)
-        return "\n".join(ln.rstrip() for ln in lines) + "\n" if lines else "\n"
+        return "\n".join([ln.rstrip() for ln in lines]) + "\n" if lines else "\n"  # a list: no resumption a line
     if device.platform is Platform.NFTABLES and (elements := nftables.element_changes(live, desired)):
         return "\n".join(elements) + "\n"  # only set elements differ: those alone, no flush (enforcer.nftables)
     template = environment(templates_dir).get_template(f"{device.platform.value}/push.j2")
@@ -539,4 +539,4 @@ def render_push(
         )
     except (jinja2.TemplateError, nftables.TransitionError) as exc:
         raise RenderError(f"templates/{device.platform.value}/push.j2: {exc}") from exc
-    return "\n".join(ln.rstrip() for ln in text.splitlines()).strip("\n") + "\n"
+    return "\n".join([ln.rstrip() for ln in text.splitlines()]).strip("\n") + "\n"

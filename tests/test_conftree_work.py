@@ -39,3 +39,28 @@ def test_an_acl_block_is_printed_in_one_walk_not_a_step_per_entry():
     acl = conftree._parse(ACL, IOS).children["ip access-list extended ENFORCER-ACL-V4"]
     assert python_calls(acl.lines) <= 3
     assert acl.lines() == ACL.splitlines()[3:]
+
+
+def test_a_parse_makes_its_nodes_without_a_python_call_a_line():
+    assert python_calls(conftree._parse, ACL, IOS) <= 3
+    tree = conftree._parse(ACL, IOS)
+    node = tree.children["interface eth1"]
+    assert node == conftree.Node("interface eth1", {"ip access-group ENFORCER-ACL-V4 in": conftree.Node(
+        " ip access-group ENFORCER-ACL-V4 in")})  # fmt: skip
+
+
+def test_the_merge_candidate_of_a_thousand_entry_acl_is_joined_without_a_step_a_line():
+    """An offline device's first push: the candidate states the whole ACL; its 1,000 lines are
+    parsed, walked and joined in a number of Python calls that does not grow with them."""
+    from enforcer import render
+    from enforcer.inventory import load_inventory
+    from tests.test_templates import EDGE, REPO
+
+    device = load_inventory(REPO / "enforcer" / "example_inventory").device(EDGE[Platform.IOS])
+    render.render_push(device, ACL, "", [])  # the platform's differ made once, as in any plan
+    with conftree.trees_kept():
+        assert python_calls(render.render_push, device, ACL, "", []) < 100
+    candidate = render.render_push(device, ACL, "", [])
+    assert candidate.count(" deny   tcp host 10.0.") == 1000 and candidate.endswith(
+        " 10010 permit ip any any\ninterface eth1\n ip access-group ENFORCER-ACL-V4 in\n"
+    )  # the ACL before the binding that references it
