@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import socket
 import subprocess
@@ -115,19 +116,33 @@ def frr_shell_exec(tmp_path: Path, vtysh: str) -> tuple[Path, Callable[[str], tu
 
 def python_calls(fn: Callable[..., object], *args: object) -> int:
     """Python-level function calls (generator resumptions included) while ``fn`` runs: a work count
-    a loaded machine cannot blur, for tests that pin a parse or diff to a constant number of steps."""
+    a loaded machine cannot blur, for tests that pin a parse or diff to a constant number of steps.
+    The cyclic collector is paused meanwhile: the finalizers of earlier tests' garbage it may run
+    are not ``fn``'s work."""
     calls = 0
 
     def count(frame, event, arg):
         nonlocal calls
         calls += event == "call"
 
-    sys.setprofile(count)
-    try:
-        fn(*args)
-    finally:
-        sys.setprofile(None)
+    with _collector_paused():
+        sys.setprofile(count)
+        try:
+            fn(*args)
+        finally:
+            sys.setprofile(None)
     return calls
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def builtin_calls(fn: Callable[..., object], *args: object) -> Counter[str]:
@@ -139,9 +154,10 @@ def builtin_calls(fn: Callable[..., object], *args: object) -> Counter[str]:
         if event == "c_call":
             calls[getattr(arg, "__name__", "?")] += 1
 
-    sys.setprofile(count)
-    try:
-        fn(*args)
-    finally:
-        sys.setprofile(None)
+    with _collector_paused():
+        sys.setprofile(count)
+        try:
+            fn(*args)
+        finally:
+            sys.setprofile(None)
     return calls
