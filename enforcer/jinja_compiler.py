@@ -1,11 +1,14 @@
 """How enforcer compiles its Jinja2 templates: the same templates, the same output, less work per
 printed line (issue 12.7: a 10,000-entry ACL for seven platforms prints 255,000 lines).
 
-:class:`FastEnvironment` compiles through :class:`_CodeGenerator`, which changes two things in the
-Python code Jinja2 generates, nothing in what a template means: ``a.b`` reads the attribute with
-Python's ``getattr`` inline (``Environment.getattr`` only for a name the object lacks), and a run
-of text and values between two tags is yielded as one string. The print guard is untouched: every
-value still passes ``finalize`` (enforcer.render._finalize) before it is joined.
+:class:`FastEnvironment` compiles through :class:`_CodeGenerator`, which changes the Python code
+Jinja2 generates, nothing in what a template means: ``a.b`` reads the attribute with Python's
+``getattr`` inline (``Environment.getattr`` only for a name the object lacks), a run of text and
+values between two tags is yielded as one string, ``a ~ b`` is joined inline, and an include
+passes its output on with ``yield from``. The print guard decides as before: a value whose type
+is in ``finalize_passes`` (the types ``finalize``, enforcer.render._finalize, returns unchanged by
+their type alone) is printed without the call; every other value passes ``finalize`` before it
+is joined.
 :func:`compiled_templates` keeps the compiled code across processes, keyed by this compiler too.
 """
 
