@@ -500,15 +500,16 @@ class PrefixSet:
 
     def overlaps(self, target: IPv4Network | IPv6Network) -> bool:
         """True when ``target`` overlaps any of the prefixes (either contains the other)."""
-        starts = self._starts[target.version]
+        starts = self._starts[target._version]  # what ``version`` reads, without its Python call
         if not starts:  # nothing protected in this family: the usual case, asked 100,000s of times
             return False
-        first = int(target.network_address)
+        # ``int()`` of the address and the lengths, read as those read them (no Python call each).
+        first = target.network_address._ip
         # The last address from the prefix length: ``broadcast_address`` is a cached_property,
         # whose lookup was most of this method's time over 100,000 targets.
-        last = first | ((1 << (target.max_prefixlen - target.prefixlen)) - 1)
+        last = first | ((1 << (target._max_prefixlen - target._prefixlen)) - 1)
         i = bisect_right(starts, last) - 1
-        return i >= 0 and self._ends[target.version][i] >= first
+        return i >= 0 and self._ends[target._version][i] >= first
 
 
 __all__ = [

@@ -1,11 +1,14 @@
 """How enforcer compiles its Jinja2 templates: the same templates, the same output, less work per
 printed line (issue 12.7: a 10,000-entry ACL for seven platforms prints 255,000 lines).
 
-:class:`FastEnvironment` compiles through :class:`_CodeGenerator`, which changes two things in the
-Python code Jinja2 generates, nothing in what a template means: ``a.b`` reads the attribute with
-Python's ``getattr`` inline (``Environment.getattr`` only for a name the object lacks), and a run
-of text and values between two tags is yielded as one string. The print guard is untouched: every
-value still passes ``finalize`` (enforcer.render._finalize) before it is joined.
+:class:`FastEnvironment` compiles through :class:`_CodeGenerator`, which changes the Python code
+Jinja2 generates, nothing in what a template means: ``a.b`` reads the attribute with Python's
+``getattr`` inline (``Environment.getattr`` only for a name the object lacks), a run of text and
+values between two tags is yielded as one string, ``a ~ b`` is joined inline, and an include
+passes its output on with ``yield from``. The print guard decides as before: a value whose type
+is in ``finalize_passes`` (the types ``finalize``, enforcer.render._finalize, returns unchanged by
+their type alone) is printed without the call; every other value passes ``finalize`` before it
+is joined.
 :func:`compiled_templates` keeps the compiled code across processes, keyed by this compiler too.
 """
 
@@ -26,6 +29,11 @@ class _CodeGenerator(jinja2.compiler.CodeGenerator):
     ``Environment.getattr``, which tries the item and else makes the ``Undefined`` (``is defined``
     still works; StrictUndefined still raises on use). The object's expression is evaluated again
     only on that path, and a template expression has no side effects."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Per printed value being written: its temporary name where it skips finalize, else None.
+        self._printed: list[str | None] = []
 
     def visit_Getattr(self, node: jinja2.nodes.Getattr, frame: jinja2.compiler.Frame) -> None:
         if self.environment.is_async:
@@ -78,6 +86,46 @@ class _CodeGenerator(jinja2.compiler.CodeGenerator):
         self.writeline("))")
 
 
+    def _plain_finalize(self, frame: jinja2.compiler.Frame, finalize: Any) -> bool:
+        """Whether a printed value of a type in ``environment.finalize_passes`` may skip the
+        ``finalize`` call: only where finalize is the environment's own, called with the value
+        alone, and nothing escapes (enforcer's templates: no autoescape)."""
+        passes = getattr(self.environment, "finalize_passes", None)
+        return bool(passes) and finalize.src == "environment.finalize(" and not (
+            frame.eval_ctx.volatile or frame.eval_ctx.autoescape or self.environment.is_async)
+
+    def _output_child_pre(self, node: jinja2.nodes.Expr, frame: jinja2.compiler.Frame, finalize: Any) -> None:
+        """A printed value whose type is in ``environment.finalize_passes`` (the types finalize
+        returns as they are, by type alone) is printed without the call of ``finalize``, which
+        decides the same thing first (a 10,000-entry ACL for seven platforms prints some 230,000
+        values, a Python call each). Every value of any other type is finalized as before."""
+        if not self._plain_finalize(frame, finalize):
+            self._printed.append(None)
+            super()._output_child_pre(node, frame, finalize)
+            return
+        value = self.temporary_identifier()
+        self._printed.append(value)
+        self.write(f"str({value} if type({value} := ")
+
+    def _output_child_post(self, node: jinja2.nodes.Expr, frame: jinja2.compiler.Frame, finalize: Any) -> None:
+        value = self._printed.pop()
+        if value is None:
+            super()._output_child_post(node, frame, finalize)
+            return
+        self.write(f") in environment.finalize_passes else environment.finalize({value}))")
+
+    def visit_Concat(self, node: jinja2.nodes.Concat, frame: jinja2.compiler.Frame) -> None:
+        """``a ~ b`` as ``''.join(map(str, (a, b)))`` inline: what Jinja2's ``str_join`` does, without
+        its Python call (three an ACL entry). Jinja2's own method where it may escape."""
+        if frame.eval_ctx.volatile or frame.eval_ctx.autoescape:
+            super().visit_Concat(node, frame)
+            return
+        self.write("''.join(map(str, (")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write(")))")
+
     def visit_Include(self, node: jinja2.nodes.Include, frame: jinja2.compiler.Frame) -> None:
         """An ``{% include %}`` passes its events on with ``yield from`` (in C) rather than Jinja2's
         ``for event in gen: yield event`` (a Python loop turn per event): a 10,000-entry ACL's
@@ -104,14 +152,19 @@ class _CodeGenerator(jinja2.compiler.CodeGenerator):
 
 
 class FastEnvironment(jinja2.Environment):
-    """A Jinja2 environment whose templates compile through :class:`_CodeGenerator`."""
+    """A Jinja2 environment whose templates compile through :class:`_CodeGenerator`.
+
+    ``finalize_passes``: the types whose values ``finalize`` returns unchanged, decided by their
+    type alone (enforcer.render sets its own): printed without the call. Empty, every value is
+    finalized."""
 
     code_generator_class = _CodeGenerator
+    finalize_passes: frozenset[type] = frozenset()
 
 
 #: Part of every compiled template's cache checksum: a change to how enforcer compiles templates
 #: (:class:`_CodeGenerator`) must not load code compiled the old way.
-_COMPILER = "enforcer-getattr-joined-include-3"
+_COMPILER = "enforcer-getattr-joined-include-plain-concat-4"
 
 
 class CompiledTemplates(jinja2.FileSystemBytecodeCache):

@@ -263,9 +263,12 @@ def _wildcard(p: Prefix) -> str:
     return str(p.hostmask)
 
 
+_INT = frozenset({int})
+
+
 def _ids(ids: tuple[int, ...]) -> Spelled:
     """An entry's enforcement ids, ``12+40``: digits and ``+`` only (ints joined), so :class:`Spelled`."""
-    if not all(type(i) is int for i in ids):  # noqa: E721 - an int subclass could print anything
+    if not set(map(type, ids)) <= _INT:  # an int subclass could print anything; a set, not a Python loop
         return _spelled("+".join(map(str, ids)))
     return Spelled("+".join(map(str, ids)))
 
@@ -329,6 +332,7 @@ def environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.Environment:
         auto_reload=False,
         bytecode_cache=compiled_templates(),
     )
+    env.finalize_passes = _PLAIN  # what _finalize returns as it is, by type alone: printed without the call
     env.filters.update(
         netmask=_netmask,
         wildcard=_wildcard,
@@ -570,7 +574,7 @@ def render_push(
         return "\n".join(lines) + "\n" if lines else "\n"
     if info.tree is not None:
         lines = _differ(device.platform, templates_dir).candidate(live, desired)
-        return "\n".join(ln.rstrip() for ln in lines) + "\n" if lines else "\n"
+        return "\n".join([ln.rstrip() for ln in lines]) + "\n" if lines else "\n"  # a list: no resumption a line
     if device.platform is Platform.NFTABLES and (elements := nftables.element_changes(live, desired)):
         return "\n".join(elements) + "\n"  # only set elements differ: those alone, no flush (enforcer.nftables)
     template = environment(templates_dir).get_template(f"{device.platform.value}/push.j2")
@@ -585,4 +589,4 @@ def render_push(
         )
     except (jinja2.TemplateError, nftables.TransitionError) as exc:
         raise RenderError(f"templates/{device.platform.value}/push.j2: {exc}") from exc
-    return "\n".join(ln.rstrip() for ln in text.splitlines()).strip("\n") + "\n"
+    return "\n".join([ln.rstrip() for ln in text.splitlines()]).strip("\n") + "\n"

@@ -17,6 +17,9 @@ import re
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 #: The same, plus tab and newline: for text that must stay on one line (a table cell, a log line).
 _UNSAFE_ONE_LINE = re.compile("[\t\n" + _UNSAFE.pattern[1:])
+#: The ASCII characters neither pattern holds (space to ``~``), and those plus tab and newline.
+_ASCII_SAFE = bytes(range(0x20, 0x7F))
+_ASCII_SAFE_LINES = _ASCII_SAFE + b"\t\n"
 
 
 def _escaped(match: re.Match[str]) -> str:
@@ -25,8 +28,15 @@ def _escaped(match: re.Match[str]) -> str:
 
 
 def plain(text: object, one_line: bool = True) -> str:
-    """``text`` with every control character shown as an escape; ``one_line=False`` keeps newlines and tabs."""
-    return (_UNSAFE_ONE_LINE if one_line else _UNSAFE).sub(_escaped, str(text))
+    """``text`` with every control character shown as an escape; ``one_line=False`` keeps newlines and tabs.
+
+    ASCII text with nothing left once its safe characters are deleted (a C loop over its bytes)
+    holds nothing to escape and is returned as it is: the regex substitution over a
+    100,000-enforcement plan's 21 MB of diff was a thirtieth of that plan, for no change."""
+    text = str(text)
+    if text.isascii() and not text.encode("ascii").translate(None, _ASCII_SAFE if one_line else _ASCII_SAFE_LINES):
+        return text
+    return (_UNSAFE_ONE_LINE if one_line else _UNSAFE).sub(_escaped, text)
 
 
 def shown(text: object, one_line: bool = True) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -114,16 +116,48 @@ def frr_shell_exec(tmp_path: Path, vtysh: str) -> tuple[Path, Callable[[str], tu
 
 def python_calls(fn: Callable[..., object], *args: object) -> int:
     """Python-level function calls (generator resumptions included) while ``fn`` runs: a work count
-    a loaded machine cannot blur, for tests that pin a parse or diff to a constant number of steps."""
+    a loaded machine cannot blur, for tests that pin a parse or diff to a constant number of steps.
+    The cyclic collector is paused meanwhile: the finalizers of earlier tests' garbage it may run
+    are not ``fn``'s work."""
     calls = 0
 
     def count(frame, event, arg):
         nonlocal calls
         calls += event == "call"
 
-    sys.setprofile(count)
+    with _collector_paused():
+        sys.setprofile(count)
+        try:
+            fn(*args)
+        finally:
+            sys.setprofile(None)
+    return calls
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    was = gc.isenabled()
+    gc.disable()
     try:
-        fn(*args)
+        yield
     finally:
-        sys.setprofile(None)
+        if was:
+            gc.enable()
+
+
+def builtin_calls(fn: Callable[..., object], *args: object) -> Counter[str]:
+    """Calls of C functions and methods (``sub``, ``strip``) while ``fn`` runs, by name: the work
+    count of a step done in C, which :func:`python_calls` does not see."""
+    calls: Counter[str] = Counter()
+
+    def count(frame, event, arg):
+        if event == "c_call":
+            calls[getattr(arg, "__name__", "?")] += 1
+
+    with _collector_paused():
+        sys.setprofile(count)
+        try:
+            fn(*args)
+        finally:
+            sys.setprofile(None)
     return calls

@@ -4,6 +4,8 @@ built without validating again are the models validation would have built."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC
 from ipaddress import ip_network
 from pathlib import Path
 
@@ -276,3 +278,81 @@ def test_a_section_derived_change_by_change_is_the_section_built_from_nothing(in
         monkeypatch.setattr(build, "_last", {})
         assert build_section(dev, list(reversed(now_)), inventory, T0) == derived
         monkeypatch.setattr(build, "_last", kept)
+
+
+class _CountedLookups(dict):
+    """A dict that counts the ``get`` calls made on it."""
+
+    gets = 0
+
+    def get(self, key, default=None):
+        self.gets += 1
+        return super().get(key, default)
+
+
+def test_a_first_build_looks_up_no_earlier_entry(inventory):
+    """A one-shot plan builds every device once: with no earlier build to reuse entries from, no
+    key of enforcement identities is made and nothing is looked up (100,000 of each in a big plan)."""
+    from enforcer import build
+
+    grouper = build._Grouper(build._null_tail)
+    for e in _blocks(300):
+        grouper.add(e)
+    nothing = _CountedLookups()
+    made = grouper.entries(build._null_route, nothing)
+    assert len(made) == 300 and nothing.gets == 0
+    again = _CountedLookups(grouper.kept(build._null_route))
+    assert grouper.entries(build._null_route, again) == made and again.gets == 300
+
+
+def test_a_stored_row_becomes_its_model_in_four_python_calls():
+    """100,000 rows a big plan reads: the row's model, its target's network and address, its
+    timestamps and JSON texts are made without a Python call each (IPv4Address.__init__ and its
+    range check, __int__ of the mask, aware_utc twice, _json_text twice were seven more a row)."""
+    from datetime import datetime
+
+    from enforcer import tables
+
+    from .helpers import python_calls
+
+    params = '{"protocol": "tcp", "ports": [25, 465, 587], "direction": "source"}'
+    at = datetime(2026, 1, 2, 3, 4, 5)
+    row = (7, 7, "acl", "203.0.113.9/32", "spam", params, '["edge"]', None, None, "", at, at, "active")
+    tables.enforcement_from(*row)  # the lru caches of params and roles filled, as after the first rows
+    assert python_calls(tables.enforcement_from, *row) <= 4
+    e = tables.enforcement_from(*row)
+    want = Enforcement.model_validate({"id": 7, "decision_id": 7, "action": "acl", "target": "203.0.113.9/32",
+                                       "violation": "spam", "params": json.loads(params), "roles": ["edge"],
+                                       "created_at": at.replace(tzinfo=UTC), "expires_at": at.replace(tzinfo=UTC)})  # fmt: skip
+    assert e == want and e.target.network_address == want.target.network_address
+    assert e.created_at.tzinfo is UTC and e.expires_at == want.expires_at and e.roles == frozenset({"edge"})
+    assert tables.enforcement_from(*row[:10], at, None, "active").expires_at is None
+
+
+def test_a_build_reads_its_targets_without_a_python_call_per_entry(inventory):
+    """Grouping, the protected-prefix check and the interface ACLs read each target's family,
+    address and length: 1,000 entries, none of them a call of ipaddress's properties (three to
+    six an entry were 500,000 calls of a 100,000-enforcement plan)."""
+    import sys
+
+    params = ActionParams.model_validate({"protocol": "tcp", "ports": [25]})
+    given = [Enforcement(id=i, decision_id=i, action=ActionKind.ACL, target=ip_network(f"10.1.{i >> 8}.{i & 255}/32"),
+                         violation="spam", params=params, created_at=T0) for i in range(1, 1001)]  # fmt: skip
+    given.append(Enforcement(id=2000, decision_id=2000, action=ActionKind.ACL, target=ip_network("2001:db8::/64"),
+                             violation="spam", params=params, created_at=T0))  # fmt: skip
+    dev = inventory.device(EDGE[Platform.IOS])
+    assert inventory.guardrails.protected  # the check runs against real protected prefixes
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        calls += event == "call" and frame.f_code.co_filename.endswith("ipaddress.py")
+
+    sys.setprofile(count)
+    try:
+        section = build_section(dev, given, inventory, T0)
+    finally:
+        sys.setprofile(None)
+    assert calls < 100  # the protected set made once per build and the v6 entry, nothing per entry
+    assert [a.name for a in section.interface_acls] == ["ENFORCER-ACL-V4", "ENFORCER-ACL-V6"] * len(dev.attach_interfaces)
+    assert [r.ids for r in section.acl][:2] == [(1,), (2,)] and section.acl[-1].ids == (2000,)

@@ -38,6 +38,7 @@ def both(source: str, **values: Any) -> tuple[str, str]:
         "{% set x %}a {{ e.target }} b{% endset %}[{{ x }}]",  # a buffered block keeps Jinja2's code
         "{% macro m(a) %}<{{ a }}>{% endmacro %}{{ m(e.target) }} {{ m(e.ports|join('+')) }}",
         "{{ d.get('key') }} {{ d.items()|list|length }}",  # a dict's methods are attributes
+        "{{ 'host ' ~ e.target ~ ' ' ~ e.ports[1] }}|{{ ('a' ~ 1) ~ none }}",  # ~ joins the str of each
     ],
 )
 def test_enforcers_compiler_prints_what_jinja2_prints(source):
@@ -59,3 +60,59 @@ def test_a_value_joined_into_a_line_still_passes_the_guard(tmp_path):
         env.get_template("t.j2").render(a=render.Rendered("x\ny"), b=25)
     with pytest.raises(RenderError, match="unsafe text"):
         env.get_template("t.j2").render(a="x;reload", b=25)
+
+
+def _counted(value: Any) -> Any:
+    _counted.calls += 1  # type: ignore[attr-defined]
+    if isinstance(value, str) and ";" in value:
+        raise RenderError(f"unsafe: {value}")
+    return value
+
+
+def test_a_value_of_a_passing_type_prints_without_the_finalize_call_and_the_same_text():
+    """``finalize_passes``: types the finalize returns as they are; their values skip the call, any
+    other value (a str here) is still finalized, so still refused when unsafe."""
+    source = "{% for p in e.ports %}<seq> {{ p }} {{ n }} {{ e.target }}\n{% endfor %}{{ 'x' ~ n }}"
+    _counted.calls = 0  # type: ignore[attr-defined]
+    plain = jinja2.Environment(finalize=_counted).from_string(source).render(e=Entry(), n=7)
+    assert _counted.calls == 7  # type: ignore[attr-defined]  # stock Jinja2: every printed value
+    fast_env = FastEnvironment(finalize=_counted)
+    fast_env.finalize_passes = frozenset({int})
+    _counted.calls = 0  # type: ignore[attr-defined]
+    assert fast_env.from_string(source).render(e=Entry(), n=7) == plain
+    assert _counted.calls == 3  # the str target on each of the two lines, the joined 'x7'; no int
+    with pytest.raises(RenderError, match="unsafe"):
+        fast_env.from_string("{{ n }} {{ s }}").render(n=1, s="x;reload")
+
+
+def test_a_thousand_entry_acl_finalizes_only_the_values_not_plain_by_their_type(monkeypatch):
+    """An IOS ACL entry prints 13 values (remark, ids, violation, 3 x deny and port): all but the
+    comment are of a type _finalize passes by type, and are printed without its call."""
+    from ipaddress import ip_network
+
+    from enforcer.inventory import Platform, load_inventory
+    from enforcer.model import ActionKind, ActionParams, Enforcement
+    from tests.test_templates import EDGE, REPO, T0
+
+    inventory = load_inventory(REPO / "enforcer" / "example_inventory")
+    device = inventory.device(EDGE[Platform.IOS])
+    params = ActionParams.model_validate({"protocol": "tcp", "ports": [25, 465, 587]})
+    given = [Enforcement(id=i, decision_id=i, action=ActionKind.ACL, target=ip_network(f"10.1.{i >> 8}.{i & 255}/32"),
+                         violation="spam", params=params, created_at=T0) for i in range(1, 1001)]  # fmt: skip
+    section = render.build_section(device, given, inventory, T0)
+    calls = [0]
+    real = render._finalize
+    monkeypatch.setattr(render.environment(render.TEMPLATES_DIR), "finalize", lambda v: calls.__setitem__(0, calls[0] + 1) or real(v))
+    text = render.print_section(section)
+    render.forget(device.name)
+    assert text.count(" deny   tcp host 10.1.") == 3000, text[:300]
+    assert calls[0] <= 1000 + 20, calls
+
+
+def test_an_entrys_ids_are_spelled_in_one_python_call():
+    from tests.helpers import python_calls
+
+    assert render._ids((12, 40)) == "12+40" and type(render._ids((3,))) is render.Spelled
+    assert python_calls(render._ids, (12, 40, 41)) == 1
+    with pytest.raises(RenderError):
+        render._ids((True, "x;y"))  # type: ignore[arg-type]
