@@ -38,6 +38,23 @@ SELECT '10.' || mod(i / 65536, 256) || '.' || mod(i / 256, 256) || '.' || mod(i,
   'fastnetmon', 'fnm-1', '', false, 0, '', true, now(), 'active' FROM generate_series(1, {n}) i"""
 
 
+def space_read(store: Store, marked: str) -> tuple[str, object]:
+    """The statement (and parameters) ``Tx.automatic_within`` sends for one customer /24, captured:
+    the one holding ``marked``."""
+    sent = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany) -> None:
+        if marked in statement:
+            sent.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", keep)
+    with store.write() as tx:
+        tx.automatic_within([ip_network("198.51.100.0/24")], now())
+    event.remove(store.engine, "before_cursor_execute", keep)
+    [(statement, parameters)] = sent
+    return statement, parameters
+
+
 def measure(url: str, decisions: int, index: bool) -> str:
     engine = create_engine(url)
     with engine.begin() as conn:
@@ -50,17 +67,7 @@ def measure(url: str, decisions: int, index: bool) -> str:
         if not index:
             conn.exec_driver_sql("DROP INDEX ix_decisions_space")
         conn.exec_driver_sql("ANALYZE decisions")
-    sent = []
-
-    def keep(conn, cursor, statement, parameters, context, executemany) -> None:
-        if " LIKE " in statement:
-            sent.append((statement, parameters))
-
-    event.listen(store.engine, "before_cursor_execute", keep)
-    with store.write() as tx:
-        tx.automatic_within([ip_network("198.51.100.0/24")], now())
-    event.remove(store.engine, "before_cursor_execute", keep)
-    [(statement, parameters)] = sent
+    statement, parameters = space_read(store, " LIKE ")
     with store.engine.connect() as conn:
         for _ in range(3):
             plan = [r[0] for r in conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)]
@@ -91,17 +98,7 @@ def measure_sqlite(decisions: int) -> list[str]:
         if decisions:
             with store.engine.begin() as conn:
                 conn.exec_driver_sql(FILL_SQLITE.format(n=decisions))
-        sent = []
-
-        def keep(conn, cursor, statement, parameters, context, executemany) -> None:
-            if "INDEXED BY" in statement:
-                sent.append((statement, parameters))
-
-        event.listen(store.engine, "before_cursor_execute", keep)
-        with store.write() as tx:
-            tx.automatic_within([ip_network("198.51.100.0/24")], now())
-        event.remove(store.engine, "before_cursor_execute", keep)
-        [(statement, parameters)] = sent
+        statement, parameters = space_read(store, "INDEXED BY")
         at = parameters[0] if isinstance(parameters, tuple) else parameters["at"]
         out = []
         for label, sql, args in (("now (0009)", statement, parameters),

@@ -125,22 +125,19 @@ def python_calls(fn: Callable[..., object], *args: object) -> int:
         nonlocal calls
         calls += event == "call"
 
-    with _collector_paused():
-        sys.setprofile(count)
-        try:
-            fn(*args)
-        finally:
-            sys.setprofile(None)
+    _profiled(count, fn, args)
     return calls
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
+def _profiled(count: Callable[..., object], fn: Callable[..., object], args: tuple[object, ...]) -> None:
+    """``fn(*args)`` with ``count`` as the profile hook, the cyclic collector paused meanwhile."""
     was = gc.isenabled()
     gc.disable()
+    sys.setprofile(count)
     try:
-        yield
+        fn(*args)
     finally:
+        sys.setprofile(None)
         if was:
             gc.enable()
 
@@ -154,10 +151,5 @@ def builtin_calls(fn: Callable[..., object], *args: object) -> Counter[str]:
         if event == "c_call":
             calls[getattr(arg, "__name__", "?")] += 1
 
-    with _collector_paused():
-        sys.setprofile(count)
-        try:
-            fn(*args)
-        finally:
-            sys.setprofile(None)
+    _profiled(count, fn, args)
     return calls
